@@ -1,0 +1,4 @@
+"""HTTP: the app factory, JSON API and server-rendered pages.
+
+May import `service` and `crypto`.
+"""
