@@ -1,0 +1,36 @@
+# Two entry points: `make run` (demo instance on SQLite) and `make test` (every check).
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+export PROBITY_DATA_DIR ?= $(CURDIR)/var
+
+.PHONY: run test lint typecheck pytest clean
+
+$(BIN)/.installed-dev: pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "error: Python 3.11+ not found"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+run: $(BIN)/.installed-dev
+	$(BIN)/probity demo
+	@echo
+	@echo "Open http://127.0.0.1:8000/ (reporter pages; English and Spanish)."
+	@echo "Staff sign in with the accounts above; 'probity demo totp USERNAME' prints a code."
+	$(BIN)/probity serve --host 127.0.0.1 --port 8000
+
+lint: $(BIN)/.installed-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(BIN)/.installed-dev
+	$(BIN)/mypy
+
+pytest: $(BIN)/.installed-dev
+	$(BIN)/pytest -W error -q
+
+test: lint typecheck pytest
+
+clean:
+	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache

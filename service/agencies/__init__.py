@@ -1,0 +1,1 @@
+"""Agencies a reporter can name, each routed to a compartment."""

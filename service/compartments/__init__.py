@@ -1,0 +1,1 @@
+"""Compartments (who may read which tips) and their members."""

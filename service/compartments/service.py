@@ -1,0 +1,56 @@
+"""Creating compartments and adding members."""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from service.compartments.models import Compartment, Membership
+from service.errors import Conflict, InvalidInput, NotFound
+from service.staff.models import Role, StaffUser
+
+__all__ = ["add_compartment", "add_member", "get_compartment"]
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}")
+
+
+def add_compartment(
+    session: Session, name: str, *, oversight: bool = False, default: bool = False
+) -> Compartment:
+    name = name.strip()
+    if not _NAME.fullmatch(name):
+        raise InvalidInput(
+            "compartment name must be 1-64 characters: letters, digits, spaces, '.', '_' or '-'"
+        )
+    if session.scalar(select(Compartment.id).where(Compartment.name == name)) is not None:
+        raise Conflict(f"compartment {name!r} already exists")
+    if default:
+        for other in session.scalars(select(Compartment).where(Compartment.is_default)):
+            other.is_default = False
+    compartment = Compartment(name=name, oversight=oversight, is_default=default)
+    session.add(compartment)
+    session.flush()
+    return compartment
+
+
+def get_compartment(session: Session, name: str) -> Compartment:
+    compartment = session.scalar(select(Compartment).where(Compartment.name == name))
+    if compartment is None:
+        raise NotFound(f"no compartment named {name!r}")
+    return compartment
+
+
+def add_member(session: Session, *, compartment: str, staff: StaffUser) -> Membership:
+    if staff.role in (Role.ADMIN, Role.AUDITOR):
+        # Admins and auditors never read content, so they never join an audience.
+        raise InvalidInput(f"a {staff.role.value} cannot be a compartment member")
+    target = get_compartment(session, compartment)
+    existing = session.get(Membership, (target.id, staff.id))
+    if existing is not None:
+        raise Conflict(f"{staff.username!r} is already a member of {compartment!r}")
+    membership = Membership(compartment_id=target.id, staff_id=staff.id)
+    session.add(membership)
+    session.flush()
+    return membership

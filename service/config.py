@@ -1,0 +1,49 @@
+"""Settings, built once from `PROBITY_*` environment variables and passed down explicitly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["KdfSettings", "Settings"]
+
+
+class KdfSettings(BaseModel):
+    """Argon2id cost for sealing staff keys under passwords.
+
+    Production defaults take roughly half a second on one core; tests pass cheap values.
+    """
+
+    time_cost: int = Field(default=3, ge=1)
+    memory_kib: int = Field(default=262_144, ge=8)
+    lanes: int = Field(default=1, ge=1)
+    # Bounded pool for expensive derivations: a login flood gets 503, not memory exhaustion.
+    pool_size: int = Field(default=2, ge=1)
+
+
+class Settings(BaseSettings):
+    """Everything the service needs to start; `PROBITY_DATABASE_URL`, `PROBITY_DATA_DIR`, ..."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="PROBITY_", env_nested_delimiter="__", extra="ignore"
+    )
+
+    data_dir: Path = Path("var")
+    database_url: str = ""
+    keys_dir: Path | None = None
+    kdf: KdfSettings = KdfSettings()
+    secure_cookies: bool = False
+    log_level: str = "INFO"
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'probity.db').resolve()}"
+
+    @property
+    def effective_keys_dir(self) -> Path:
+        """Secrets the server needs but the database must not hold (the log signing key)."""
+        return self.keys_dir if self.keys_dir is not None else self.data_dir / "keys"

@@ -1,0 +1,1 @@
+"""Instance-wide keys and first-time set-up (`probity init`, `probity demo`)."""

@@ -1,0 +1,1 @@
+"""Staff accounts: models, creation and key sealing."""

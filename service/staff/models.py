@@ -1,0 +1,41 @@
+"""Staff users. Each holds an X25519 identity sealed under their password, never in clear."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import Boolean, Enum, Integer, LargeBinary, String, Uuid
+from sqlalchemy.orm import Mapped, mapped_column
+
+from service.db import Base, UTCDateTime, new_id, utcnow
+
+__all__ = ["Role", "StaffUser"]
+
+
+class Role(StrEnum):
+    REVIEWER = "reviewer"
+    SUPERVISOR = "supervisor"
+    ADMIN = "admin"
+    AUDITOR = "auditor"
+
+
+class StaffUser(Base):
+    __tablename__ = "staff_users"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[Role] = mapped_column(
+        Enum(Role, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e])
+    )
+    # age recipient (public half); envelopes are addressed to it.
+    recipient: Mapped[str] = mapped_column(String(100))
+    # crypto.keys.SealedKey bytes: Argon2id parameters, salt, verifier and the sealed
+    # {identity, TOTP secret}. Useless without the password.
+    sealed_secrets: Mapped[bytes] = mapped_column(LargeBinary)
+    totp_last_step: Mapped[int | None] = mapped_column(Integer, default=None)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,0 +1,30 @@
+"""HTTP-layer fixtures: an app on a fresh SQLite file, and a client that runs its lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from routes.app import create_app
+from service.config import Settings
+
+
+@pytest.fixture
+def app_settings(tmp_path: Path) -> Settings:
+    # database_url="" wins over any PROBITY_DATABASE_URL in the environment: always the tmp file.
+    return Settings(data_dir=tmp_path, database_url="")
+
+
+@pytest.fixture
+def app(app_settings: Settings) -> FastAPI:
+    return create_app(app_settings)
+
+
+@pytest.fixture
+def client(app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(app) as test_client:
+        yield test_client

@@ -1,0 +1,125 @@
+"""The `probity` command: scripted secrets, clear one-line errors, idempotent demo."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pyotp
+import pytest
+from typer.testing import CliRunner
+
+from service.cli import app
+from service.config import Settings
+
+runner = CliRunner()
+SECRETS = "correct horse battery\nrecovery passphrase ok\n"
+
+
+def _init(settings: Settings) -> None:
+    recovery = settings.data_dir.parent / "recovery.age"
+    result = runner.invoke(
+        app, ["init", "--password-stdin", "--recovery-file", str(recovery)], input=SECRETS
+    )
+    assert result.exit_code == 0, result.output
+    assert "otpauth://totp/Probity:admin" in result.output
+    assert recovery.exists()
+
+
+def _assert_one_line_error(result: object, fragment: str) -> None:
+    output = result.output  # type: ignore[attr-defined]
+    assert result.exit_code == 1, output  # type: ignore[attr-defined]
+    assert "Traceback" not in output
+    lines = [line for line in output.splitlines() if line.strip()]
+    assert len(lines) == 1, output
+    assert lines[0].startswith("error: ")
+    assert fragment in lines[0]
+
+
+def test_init_then_staff_compartment_and_agency(cheap_kdf_env: Settings) -> None:
+    _init(cheap_kdf_env)
+    assert runner.invoke(app, ["compartment", "add", "mx-asuntos-internos"]).exit_code == 0
+    result = runner.invoke(
+        app,
+        [
+            "agency", "add", "tijuana-municipal", "--name-en", "Tijuana Municipal Police",
+            "--name-es", "Policía Municipal de Tijuana", "--compartment", "mx-asuntos-internos",
+            "--country", "MX",
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(
+        app,
+        ["staff", "add", "luis", "--role", "reviewer", "--compartment", "mx-asuntos-internos",
+         "--password-stdin"],
+        input="luis has a long password\n",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "otpauth://totp/Probity:luis" in result.output
+
+
+def test_bad_input_gives_one_clear_line(cheap_kdf_env: Settings) -> None:
+    _init(cheap_kdf_env)
+    pw = "a long enough password\n"
+    cases = [
+        (["staff", "add", "x1", "--role", "sheriff", "--password-stdin"], "unknown role"),
+        (["staff", "add", "admin", "--role", "reviewer", "--password-stdin"], "already exists"),
+        (["staff", "add", "x2", "--role", "reviewer", "--compartment", "nope",
+          "--password-stdin"], "no compartment named"),
+        (["compartment", "add", "oversight"], "already exists"),
+        (["agency", "add", "a1", "--name-en", "A", "--name-es", "A", "--compartment", "nope"],
+         "no compartment named"),
+        (["init", "--password-stdin"], "already initialised"),
+    ]  # fmt: skip
+    for argv, fragment in cases:
+        _assert_one_line_error(runner.invoke(app, argv, input=pw + pw), fragment)
+
+
+def test_unreachable_database_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PROBITY_DATABASE_URL", "postgresql://postgres:s3cret@127.0.0.1:1/x")
+    result = runner.invoke(app, ["db", "upgrade"])
+    _assert_one_line_error(result, "database unreachable")
+    assert "s3cret" not in result.output
+
+
+def test_commands_need_an_initialised_instance(cheap_kdf_env: Settings) -> None:
+    _assert_one_line_error(runner.invoke(app, ["compartment", "add", "c1"]), "not initialised")
+
+
+def test_demo_is_idempotent_and_prints_working_credentials(cheap_kdf_env: Settings) -> None:
+    first = runner.invoke(app, ["demo"])
+    assert first.exit_code == 0, first.output
+    second = runner.invoke(app, ["demo"])
+    assert second.exit_code == 0, second.output
+    assert first.output == second.output
+    for user in ("admin", "ana.reviewer", "marta.supervisora", "olga.oversight", "audrey.auditor"):
+        assert user in first.output
+    code = runner.invoke(app, ["demo", "totp", "ana.reviewer"])
+    assert code.exit_code == 0
+    secret = next(
+        line.split("TOTP secret ")[1].strip()
+        for line in first.output.splitlines()
+        if "ana.reviewer" in line
+    )
+    assert pyotp.TOTP(secret).verify(code.output.strip(), valid_window=1)
+
+
+def test_demo_refuses_a_real_instance(cheap_kdf_env: Settings) -> None:
+    _init(cheap_kdf_env)
+    _assert_one_line_error(runner.invoke(app, ["demo"]), "refusing to add demo data")
+    _assert_one_line_error(runner.invoke(app, ["demo", "totp", "admin"]), "not a demo data")
+
+
+def test_console_script_has_help_with_examples() -> None:
+    probity = Path(sys.executable).parent / "probity"
+    for argv in (["--help"], ["staff", "add", "--help"], ["init", "--help"]):
+        result = subprocess.run(
+            [str(probity), *argv], capture_output=True, text=True, check=False, timeout=60
+        )
+        assert result.returncode == 0, result.stderr
+        assert "Usage" in result.stdout
+    result = subprocess.run(
+        [str(probity), "staff", "add", "--help"], capture_output=True, text=True, check=False
+    )
+    assert "Example" in result.stdout
