@@ -59,3 +59,18 @@ def test_the_factory_reads_settings_from_the_environment(
     monkeypatch.delenv("PROBITY_DATABASE_URL", raising=False)
     app: FastAPI = create_app()
     assert app.state.settings.data_dir == tmp_path
+
+
+def test_readyz_is_200_once_initialised_and_503_when_a_key_file_goes(
+    engine: Engine, settings: Settings
+) -> None:
+    from service.instance.keys import BLIND_INDEX_FILE
+    from tests.factories import init_instance
+
+    init_instance(engine, settings)
+    with TestClient(create_app(settings)) as client:
+        assert client.get("/readyz").json() == {"status": "ready"}
+        (settings.effective_keys_dir / BLIND_INDEX_FILE).unlink()
+        response = client.get("/readyz")
+    assert response.status_code == 503
+    assert "key files" in response.json()["detail"]
