@@ -4,6 +4,8 @@
     ├── InvalidInput      422  bad values from a caller
     ├── NotFound          404  missing, or outside the caller's audience
     ├── Conflict          409  duplicates, illegal transitions, replays with another body
+    ├── Malformed         400  a body that cannot be parsed (broken multipart, bad JSON)
+    ├── PayloadTooLarge   413  a body, file or field over its limit
     ├── Unavailable       503  a dependency (database, key pool) cannot serve now
     └── NotInitialised    503  `probity init` has not run
 
@@ -12,7 +14,16 @@ Messages never carry receipts, content or reporter data.
 
 from __future__ import annotations
 
-__all__ = ["Conflict", "InvalidInput", "NotFound", "NotInitialised", "ProbityError", "Unavailable"]
+__all__ = [
+    "Conflict",
+    "InvalidInput",
+    "Malformed",
+    "NotFound",
+    "NotInitialised",
+    "PayloadTooLarge",
+    "ProbityError",
+    "Unavailable",
+]
 
 
 class ProbityError(Exception):
@@ -47,3 +58,13 @@ class Unavailable(ProbityError):
 class NotInitialised(ProbityError):
     code = "not_initialised"
     status = 503
+
+
+class PayloadTooLarge(ProbityError):
+    code = "payload_too_large"
+    status = 413
+
+
+class Malformed(ProbityError):
+    code = "malformed_request"
+    status = 400

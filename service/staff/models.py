@@ -6,12 +6,12 @@ import uuid
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Boolean, Enum, Integer, LargeBinary, String, Uuid
+from sqlalchemy import Boolean, Enum, ForeignKey, Integer, LargeBinary, String, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from service.db import Base, UTCDateTime, new_id, utcnow
 
-__all__ = ["Role", "StaffUser"]
+__all__ = ["Role", "StaffConflict", "StaffUser"]
 
 
 class Role(StrEnum):
@@ -39,3 +39,15 @@ class StaffUser(Base):
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class StaffConflict(Base):
+    """A declared conflict: the staff member never receives keys of tips naming this subject."""
+
+    __tablename__ = "staff_conflicts"
+
+    staff_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("staff_users.id", ondelete="CASCADE"), primary_key=True
+    )
+    kind: Mapped[str] = mapped_column(String(8), primary_key=True)  # name, badge or unit
+    value: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True, index=True)

@@ -1,0 +1,1 @@
+"""Audit entries. Reporter-caused events wait in a pending table, dated by day only."""

@@ -1,0 +1,1 @@
+"""Encrypted payloads stored as chunk rows, written and read as streams."""

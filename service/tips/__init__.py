@@ -1,0 +1,1 @@
+"""Tips: models, input schemas, routing, priority and the intake transaction."""
