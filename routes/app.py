@@ -23,6 +23,8 @@ from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
 from routes import health
+from routes.api import intake as intake_api
+from routes.api import reporter as reporter_api
 from routes.errors import ERROR_RESPONSES, install_error_handlers
 from routes.pages import reporter as reporter_pages
 from routes.requestlog import (
@@ -92,6 +94,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(RequestLogMiddleware, deferred=app.state.deferred_request_log)
     app.include_router(health.router)
+    app.include_router(intake_api.router)
+    app.include_router(reporter_api.router)
     app.include_router(reporter_pages.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

@@ -154,7 +154,8 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
 async def _probity_error(request: Request, exc: Exception) -> Response:
     if not isinstance(exc, ProbityError):  # registered for this class only
         raise exc
-    return error_response(request, exc.status, code=exc.code, detail=exc.detail)
+    headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
+    return error_response(request, exc.status, code=exc.code, detail=exc.detail, headers=headers)
 
 
 def install_error_handlers(app: FastAPI) -> None:

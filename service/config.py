@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     keys_dir: Path | None = None
     kdf: KdfSettings = KdfSettings()
     secure_cookies: bool = False
+    # Submissions handled at once per process; more get 503 + Retry-After instead of queueing.
+    intake_concurrency: int = Field(default=64, ge=1)
     log_level: str = "INFO"
 
     @property

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy import DateTime, Engine, MetaData, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
@@ -23,6 +23,7 @@ __all__ = [
     "Base",
     "UTCDateTime",
     "all_metadata",
+    "lock_for_write",
     "make_engine",
     "make_session_factory",
     "new_id",
@@ -109,3 +110,14 @@ def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+def lock_for_write(session: Session) -> None:
+    """Take SQLite's write lock now, before the transaction reads anything.
+
+    A WAL transaction that reads and later writes fails at once if another writer committed
+    in between; starting with BEGIN IMMEDIATE makes it wait its turn instead. PostgreSQL needs
+    nothing here: row locks and constraints settle concurrent writers.
+    """
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(text("BEGIN IMMEDIATE"))

@@ -1,0 +1,164 @@
+"""Reporter return visits over the API: receipt login, the tip's status and conversation,
+messages and more evidence. Tokens go in `Authorization: Bearer`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy.orm import Session, sessionmaker
+
+from routes.deps import (
+    IntakeGate,
+    bearer_token,
+    instance_context,
+    intake_slot,
+    read_body_limited,
+    run_transaction,
+    session_factory,
+    transaction,
+)
+from routes.intake_flow import INTAKE_LIMITS, summaries_json
+from routes.multipart import FileSink, stream_multipart
+from service.db import lock_for_write, utcnow
+from service.errors import InvalidInput, Malformed, Unauthorized
+from service.instance.context import InstanceContext
+from service.tips.conversation import (
+    ReporterUpload,
+    ReporterView,
+    add_reporter_message,
+    reporter_view,
+)
+from service.tips.reporter_auth import ReporterSession, login_with_receipt, open_token
+
+__all__ = ["router", "view_json"]
+
+router = APIRouter(prefix="/api/v1/reporter", tags=["reporter"])
+SMALL_BODY = 64 << 10
+
+
+class ReceiptIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    receipt: str = Field(max_length=256)
+
+
+class MessageIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    body: str = Field(max_length=20_000)
+
+
+async def _json(request: Request, model: type[BaseModel]) -> Any:
+    raw = await read_body_limited(request, SMALL_BODY)
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as exc:
+        fields = {".".join(map(str, e["loc"])) or "body": e["type"] for e in exc.errors()}
+        raise InvalidInput("invalid fields: " + ", ".join(sorted(fields)), fields=fields) from None
+
+
+def reporter_session(request: Request) -> ReporterSession:
+    return open_token(instance_context(request), bearer_token(request), now=utcnow())
+
+
+def login(factory: sessionmaker[Session], ctx: InstanceContext, receipt: str) -> str:
+    def work(session: Session) -> str | None:
+        return login_with_receipt(session, ctx, receipt, now=utcnow()).token
+
+    token = run_transaction(factory, work)  # Failures are counted even though we refuse.
+    if token is None:
+        raise Unauthorized("receipt not recognised")
+    return token
+
+
+@router.post("/session")
+async def create_session(request: Request) -> dict[str, str]:
+    """Sign in with a receipt. Unknown and wrong receipts get the same 401."""
+    body: ReceiptIn = await _json(request, ReceiptIn)
+    ctx = await anyio.to_thread.run_sync(instance_context, request)
+    token = await anyio.to_thread.run_sync(login, session_factory(request), ctx, body.receipt)
+    return {"token": token}
+
+
+def view_json(view: ReporterView) -> dict[str, Any]:
+    return {
+        "status": view.status,
+        "received_on": view.received_on.isoformat(),
+        "messages": [
+            {
+                "from": "reporter" if m.from_reporter else "staff",
+                "sent_on": m.sent_on.isoformat(),
+                "body": m.body,
+            }
+            for m in view.messages
+        ],
+        "attachments": [
+            {"name": a.name, "size": a.size, "metadata_removed": list(a.removed)}
+            for a in view.attachments
+        ],
+    }
+
+
+@router.get("/tip")
+def get_tip(
+    reporter: ReporterSession = Depends(reporter_session),
+    factory: sessionmaker[Session] = Depends(session_factory),
+) -> dict[str, Any]:
+    """The coarse status, the conversation and the evidence list."""
+    view = run_transaction(factory, lambda s: reporter_view(s, reporter, today=utcnow().date()))
+    return view_json(view)
+
+
+@router.post("/messages", status_code=201)
+async def post_message(request: Request) -> dict[str, str]:
+    reporter = await anyio.to_thread.run_sync(reporter_session, request)
+    body: MessageIn = await _json(request, MessageIn)
+    factory = session_factory(request)
+    await anyio.to_thread.run_sync(
+        lambda: run_transaction(
+            factory, lambda s: add_reporter_message(s, reporter, body.body, today=utcnow().date())
+        )
+    )
+    return {"status": "sent"}
+
+
+@router.post("/attachments", status_code=201)
+async def post_attachments(
+    request: Request, gate: IntakeGate = Depends(intake_slot)
+) -> JSONResponse:
+    """Multipart `files` (and optionally `remove_metadata=false` first)."""
+    reporter = await anyio.to_thread.run_sync(reporter_session, request)
+    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+        raise Malformed("send multipart/form-data with 'files'")
+    async with gate.slot():
+        summaries = await receive_attachments(request, reporter)
+    return JSONResponse({"attachments": summaries_json(summaries)}, status_code=201)
+
+
+async def receive_attachments(request: Request, reporter: ReporterSession) -> list[Any]:
+    """Shared with the status page: stream files into a reporter's existing tip."""
+    with transaction(session_factory(request)) as session:
+        await anyio.to_thread.run_sync(lock_for_write, session)
+        options: dict[str, str] = {}
+        upload: list[ReporterUpload] = []
+
+        async def on_field(name: str, value: str) -> None:
+            if upload:
+                raise InvalidInput(f"{name}: text fields must come before files")
+            options[name] = value
+
+        async def on_file(name: str, filename: str, _type: str | None) -> FileSink:
+            if name != "files":
+                raise InvalidInput(f"{name}: files go in the 'files' field")
+            if not upload:
+                keep = options.get("remove_metadata", "true").lower() in ("false", "0", "off", "no")
+                upload.append(ReporterUpload(session, reporter, remove_metadata=not keep))
+            return await anyio.to_thread.run_sync(upload[0].add_attachment, filename)
+
+        await stream_multipart(request, limits=INTAKE_LIMITS, on_field=on_field, on_file=on_file)
+        if not upload:
+            raise InvalidInput("files: attach at least one file", fields={"files": "required"})
+        await anyio.to_thread.run_sync(lambda: upload[0].finish(today=utcnow().date()))
+        return [w.summary for w in upload[0].writers if w.summary is not None]

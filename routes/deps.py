@@ -1,0 +1,132 @@
+"""Request-scoped plumbing: the instance context, transactions, the intake gate.
+
+Handlers commit explicitly through `transaction` before they answer, so a 201 is only ever
+sent for a commit that is on disk.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from typing import TypeVar
+
+import anyio
+from fastapi import Request
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from service.config import Settings
+from service.errors import InsufficientStorage, PayloadTooLarge, Unauthorized, Unavailable
+from service.instance.context import InstanceContext, load_context
+
+__all__ = [
+    "IntakeGate",
+    "bearer_token",
+    "read_body_limited",
+    "instance_context",
+    "intake_slot",
+    "run_transaction",
+    "session_factory",
+    "settings_of",
+    "transaction",
+]
+
+T = TypeVar("T")
+
+
+def settings_of(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def session_factory(request: Request) -> sessionmaker[Session]:
+    factory: sessionmaker[Session] = request.app.state.session_factory
+    return factory
+
+
+@contextmanager
+def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """Commit when the block ends; roll back on any error. A dead database becomes 503."""
+    session = factory()
+    try:
+        yield session
+        session.commit()
+    except OperationalError as exc:
+        session.rollback()
+        if _storage_full(exc):
+            raise InsufficientStorage("the server's storage is full; nothing was stored") from None
+        raise Unavailable("the database is not available; nothing was stored") from None
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def _storage_full(exc: OperationalError) -> bool:
+    # SQLite: SQLITE_FULL; PostgreSQL: SQLSTATE 53100 disk_full.
+    return "disk is full" in str(exc.orig).lower() or getattr(exc.orig, "sqlstate", "") == "53100"
+
+
+def run_transaction(factory: sessionmaker[Session], work: Callable[[Session], T]) -> T:
+    with transaction(factory) as session:
+        return work(session)
+
+
+def instance_context(request: Request) -> InstanceContext:
+    """Loaded once per process, on first use (the instance may be initialised after start)."""
+    ctx: InstanceContext | None = getattr(request.app.state, "instance_context", None)
+    if ctx is None:
+        factory = session_factory(request)
+        with factory() as session:
+            ctx = load_context(session, settings_of(request))
+        request.app.state.instance_context = ctx
+    return ctx
+
+
+class IntakeGate:
+    """Bounded concurrency: a full gate answers 503 at once, never a hang."""
+
+    def __init__(self, limit: int) -> None:
+        self._semaphore = anyio.Semaphore(limit)
+
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        try:
+            self._semaphore.acquire_nowait()
+        except anyio.WouldBlock:
+            raise Unavailable("too many submissions at once; please retry shortly") from None
+        try:
+            yield
+        finally:
+            self._semaphore.release()
+
+
+def intake_slot(request: Request) -> IntakeGate:
+    gate: IntakeGate | None = getattr(request.app.state, "intake_gate", None)
+    if gate is None:
+        gate = IntakeGate(settings_of(request).intake_concurrency)
+        request.app.state.intake_gate = gate
+    return gate
+
+
+async def read_body_limited(request: Request, limit: int) -> bytes:
+    """The whole body, refusing more than `limit` bytes as they arrive (no Content-Length needed)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"the request body is over {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"the request body is over {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def bearer_token(request: Request) -> str:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("a bearer token is required")
+    return token.strip()

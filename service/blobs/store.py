@@ -1,0 +1,175 @@
+"""Write and read age files as chunk rows, streaming both ways.
+
+A blob is one age file (`crypto.age`, Padmé-padded by default) cut into `ROW_SIZE` pieces of
+ciphertext, stored in `blob_chunks` in order of `seq`. Writing holds at most about two rows of
+ciphertext in memory whatever the file size; reading fetches one row at a time. Rows go in through
+SQLAlchemy Core, never as ORM objects, so the session's identity map does not keep every chunk alive.
+
+Integrity comes from age itself: a missing, reordered, altered or truncated row fails authentication
+(`crypto.errors.DecryptionError`). `iter_blob` yields plaintext before the end is verified, so its
+caller must discard what it received if the iteration raises; `read_blob` returns only verified data.
+
+Imports `crypto` and `service` only.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator, Sequence
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.orm import Session
+
+from crypto.age import Decryptor, Encryptor
+from crypto.errors import DecryptionError
+from service.blobs.models import Blob, BlobChunk
+from service.db import new_id
+from service.errors import NotFound, PayloadTooLarge
+from service.tips.models import KeyKind
+
+__all__ = [
+    "ROW_SIZE",
+    "BlobTooLarge",
+    "BlobWriter",
+    "iter_blob",
+    "read_blob",
+    "write_blob",
+]
+
+ROW_SIZE = 1 << 20  # ciphertext bytes per BlobChunk row
+_PIECE = 256 * 1024  # large writes are encrypted in pieces, so output never balloons
+
+
+class BlobTooLarge(PayloadTooLarge):
+    """`read_blob` refused a blob whose plaintext exceeds the caller's `max_size`."""
+
+    code = "blob_too_large"
+
+
+class BlobWriter:
+    """Encrypt a stream into a new blob: `write()` pieces of any size, then `close()`.
+
+    The Blob row is inserted at construction (so chunk rows can reference it) and completed by
+    `close()`. Nothing is committed here: the caller's transaction commits or rolls back everything.
+    """
+
+    def __init__(
+        self,
+        session: Session,
+        *,
+        tip_id: uuid.UUID,
+        key_kind: str,
+        recipients: Sequence[str],
+        pad: bool = True,
+    ) -> None:
+        kind = KeyKind(key_kind).value  # ValueError for an unknown kind, before any row exists
+        self._session = session
+        self._encryptor = Encryptor(recipients, pad=pad)
+        self._buf = bytearray()
+        self._seq = 0
+        self._size = 0
+        self._plaintext_size = 0
+        self._closed = False
+        self.blob_id = new_id()
+        session.execute(
+            insert(Blob).values(id=self.blob_id, tip_id=tip_id, key_kind=kind, size=0, chunks=0)
+        )
+        self._buf += self._encryptor.start()
+
+    @property
+    def plaintext_size(self) -> int:
+        """Bytes written so far, before padding and encryption."""
+        return self._plaintext_size
+
+    def write(self, data: bytes) -> None:
+        if self._closed:
+            raise RuntimeError("blob writer already closed")
+        view = memoryview(data)
+        for start in range(0, len(view), _PIECE):
+            piece = view[start : start + _PIECE]
+            self._plaintext_size += len(piece)
+            self._buf += self._encryptor.update(bytes(piece))
+            self._flush_full_rows()
+
+    def close(self) -> uuid.UUID:
+        """Finish the age file, store the last row and record size and row count; returns the id."""
+        if self._closed:
+            raise RuntimeError("blob writer already closed")
+        self._closed = True
+        for piece in self._encryptor.finish_pieces():  # padding arrives in bounded pieces
+            self._buf += piece
+            self._flush_full_rows()
+        if self._buf:
+            self._insert_row(bytes(self._buf))
+            self._buf.clear()
+        self._session.execute(
+            update(Blob).where(Blob.id == self.blob_id).values(size=self._size, chunks=self._seq)
+        )
+        return self.blob_id
+
+    def _flush_full_rows(self) -> None:
+        while len(self._buf) >= ROW_SIZE:
+            self._insert_row(bytes(self._buf[:ROW_SIZE]))
+            del self._buf[:ROW_SIZE]
+
+    def _insert_row(self, data: bytes) -> None:
+        self._session.execute(
+            insert(BlobChunk).values(blob_id=self.blob_id, seq=self._seq, data=data)
+        )
+        self._seq += 1
+        self._size += len(data)
+
+
+def write_blob(
+    session: Session,
+    *,
+    tip_id: uuid.UUID,
+    key_kind: str,
+    recipients: Sequence[str],
+    data: bytes,
+    pad: bool = True,
+) -> uuid.UUID:
+    """Encrypt `data` into a new blob; returns its id."""
+    writer = BlobWriter(session, tip_id=tip_id, key_kind=key_kind, recipients=recipients, pad=pad)
+    writer.write(data)
+    return writer.close()
+
+
+def iter_blob(
+    session: Session, blob_id: uuid.UUID, identities: Sequence[str], *, pad: bool = True
+) -> Iterator[bytes]:
+    """Decrypt a blob row by row. Output is unverified until the iteration ends without error."""
+    row = session.execute(select(Blob.size, Blob.chunks).where(Blob.id == blob_id)).one_or_none()
+    if row is None:
+        raise NotFound("no such blob")
+    size, chunks = row
+    decryptor = Decryptor(identities, pad=pad)
+    seen = 0
+    for seq in range(chunks):
+        data = session.execute(
+            select(BlobChunk.data).where(BlobChunk.blob_id == blob_id, BlobChunk.seq == seq)
+        ).scalar_one_or_none()
+        if data is None:
+            raise DecryptionError("blob truncated: a chunk row is missing")
+        seen += len(data)
+        yield from decryptor.update_pieces(data)
+    if seen != size:
+        raise DecryptionError("blob size does not match its chunk rows")
+    yield from decryptor.finish_pieces()
+
+
+def read_blob(
+    session: Session,
+    blob_id: uuid.UUID,
+    identities: Sequence[str],
+    *,
+    pad: bool = True,
+    max_size: int = 16 << 20,
+) -> bytes:
+    """The verified plaintext of a small blob; BlobTooLarge once it would exceed `max_size`."""
+    out = bytearray()
+    for piece in iter_blob(session, blob_id, identities, pad=pad):
+        if len(out) + len(piece) > max_size:
+            raise BlobTooLarge("blob exceeds the read limit")
+        out += piece
+    return bytes(out)

@@ -1,0 +1,50 @@
+"""What a sanitiser did to one file (`CleanReport`) and the streaming interface every cleaner has.
+
+Imports only the standard library.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+__all__ = [
+    "DISABLED",
+    "TOO_LARGE",
+    "UNREADABLE",
+    "UNSUPPORTED",
+    "CleanReport",
+    "Sanitiser",
+]
+
+# Reason codes for `cleaned=False`; the reporter pages translate them.
+DISABLED = "disabled"
+UNSUPPORTED = "unsupported_type"
+TOO_LARGE = "too_large_to_clean"
+UNREADABLE = "unreadable"
+
+
+@dataclass(frozen=True)
+class CleanReport:
+    """`kind`: jpeg, png, webp, pdf, ooxml, odf or other. `removed`: codes of what was taken out
+    (exif, gps, xmp, iptc, comment, thumbnail, text_chunks, document_info, core_properties, ...).
+    `reason` is a code, set when `cleaned` is False."""
+
+    kind: str
+    removed: tuple[str, ...]
+    cleaned: bool
+    reason: str | None = None
+
+
+class Sanitiser(Protocol):
+    """Push-style cleaning: `feed()` pieces, write what comes back, then `finish()`.
+
+    The concatenated outputs are the file to store. `report` is final only after `finish()`.
+    """
+
+    def feed(self, data: bytes) -> bytes: ...
+
+    def finish(self) -> bytes: ...
+
+    @property
+    def report(self) -> CleanReport: ...

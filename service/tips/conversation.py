@@ -1,0 +1,181 @@
+"""What a reporter sees when they come back, and the messages of both sides.
+
+Writing needs only the tip's conversation public key; reading needs its private key, which a
+reporter session carries (opened from the envelope with the receipt).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from service.audit.pending import record_reporter_event
+from service.blobs.store import read_blob, write_blob
+from service.errors import InvalidInput, NotFound
+from service.tips.attachments import AttachmentWriter
+from service.tips.models import Attachment, Envelope, KeyKind, Message, Status, Tip
+from service.tips.reporter_auth import ReporterSession
+from service.tips.schemas import LIMITS
+
+__all__ = [
+    "AttachmentView",
+    "MessageView",
+    "ReporterUpload",
+    "ReporterView",
+    "add_reporter_message",
+    "coarse_status",
+    "post_staff_message",
+    "reporter_view",
+]
+
+
+@dataclass(frozen=True)
+class MessageView:
+    from_reporter: bool
+    sent_on: date
+    body: str
+
+
+@dataclass(frozen=True)
+class AttachmentView:
+    name: str
+    size: int
+    cleaned: bool
+    removed: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ReporterView:
+    status: str  # received, acknowledged, in_review or closed
+    received_on: date
+    messages: list[MessageView]
+    attachments: list[AttachmentView]
+
+
+def coarse_status(tip: Tip) -> str:
+    if tip.status == Status.CLOSED:
+        return "closed"
+    if tip.status in (Status.NEEDS_INFO, Status.INVESTIGATING, Status.DECISION_REVIEW):
+        return "in_review"
+    return "acknowledged" if tip.acknowledged_at is not None else "received"
+
+
+def _tip(session: Session, tip_id: uuid.UUID) -> Tip:
+    tip = session.get(Tip, tip_id)
+    if tip is None:
+        raise NotFound("no such report")
+    return tip
+
+
+def _conversation_public(session: Session, tip_id: uuid.UUID) -> str:
+    envelope = session.get(Envelope, (tip_id, KeyKind.CONVERSATION.value))
+    if envelope is None:
+        raise NotFound("no such report")
+    return envelope.public_key
+
+
+def _add_message(
+    session: Session, tip: Tip, body: str, *, author_id: uuid.UUID | None, today: date
+) -> Message:
+    body = body.strip()
+    if not body or len(body) > LIMITS["message_max"]:
+        raise InvalidInput(
+            f"body: a message needs 1-{LIMITS['message_max']} characters", fields={"body": "length"}
+        )
+    blob_id = write_blob(
+        session,
+        tip_id=tip.id,
+        key_kind=KeyKind.CONVERSATION,
+        recipients=[_conversation_public(session, tip.id)],
+        data=json.dumps({"body": body}).encode(),
+    )
+    seq = session.scalar(select(func.count()).where(Message.tip_id == tip.id)) or 0
+    message = Message(tip_id=tip.id, author_id=author_id, blob_id=blob_id, seq=seq, sent_on=today)
+    session.add(message)
+    session.flush()
+    return message
+
+
+def add_reporter_message(
+    session: Session, reporter: ReporterSession, body: str, *, today: date
+) -> None:
+    tip = _tip(session, reporter.tip_id)
+    message = _add_message(session, tip, body, author_id=None, today=today)
+    tip.reporter_active_on = today
+    record_reporter_event(
+        session, "message.from_reporter", day=today, tip_id=tip.id, message_id=message.id
+    )
+
+
+def post_staff_message(
+    session: Session, tip: Tip, body: str, *, staff_id: uuid.UUID, today: date
+) -> Message:
+    """A message the reporter will read on their status page (staff workflow calls this)."""
+    return _add_message(session, tip, body, author_id=staff_id, today=today)
+
+
+def reporter_view(session: Session, reporter: ReporterSession, *, today: date) -> ReporterView:
+    tip = _tip(session, reporter.tip_id)
+    identities = [reporter.conversation_identity]
+    messages = [
+        MessageView(
+            from_reporter=m.author_id is None,
+            sent_on=m.sent_on,
+            body=json.loads(read_blob(session, m.blob_id, identities))["body"],
+        )
+        for m in session.scalars(
+            select(Message).where(Message.tip_id == tip.id).order_by(Message.seq)
+        )
+    ]
+    attachments = []
+    for a in session.scalars(
+        select(Attachment).where(Attachment.tip_id == tip.id).order_by(Attachment.seq)
+    ):
+        info = json.loads(read_blob(session, a.info_blob_id, identities))
+        attachments.append(
+            AttachmentView(info["name"], info["size"], info["cleaned"], tuple(info["removed"]))
+        )
+    record_reporter_event(session, "tip.read_by_reporter", day=today, tip_id=tip.id)
+    return ReporterView(coarse_status(tip), tip.received_on, messages, attachments)
+
+
+class ReporterUpload:
+    """Evidence added on a return visit; a FileSink per file, then `finish`."""
+
+    def __init__(self, session: Session, reporter: ReporterSession, *, remove_metadata: bool):
+        self._session = session
+        self._tip = _tip(session, reporter.tip_id)
+        self._public = _conversation_public(session, self._tip.id)
+        self._remove = remove_metadata
+        self._seq = session.scalar(select(func.count()).where(Attachment.tip_id == self._tip.id))
+        self.writers: list[AttachmentWriter] = []
+
+    def add_attachment(self, filename: str) -> AttachmentWriter:
+        writer = AttachmentWriter(
+            self._session,
+            tip_id=self._tip.id,
+            conversation_recipient=self._public,
+            seq=(self._seq or 0) + len(self.writers),
+            filename=filename,
+            remove_metadata=self._remove,
+        )
+        self.writers.append(writer)
+        return writer
+
+    def finish(self, *, today: date) -> None:
+        if not self.writers:
+            raise InvalidInput("files: attach at least one file", fields={"files": "required"})
+        self._tip.reporter_active_on = today
+        for writer in self.writers:
+            assert writer.summary is not None
+            record_reporter_event(
+                self._session, "attachment.added", day=today,
+                tip_id=self._tip.id, attachment_id=writer.summary.id,
+            )  # fmt: skip
+        self._session.flush()
+

@@ -1,0 +1,142 @@
+"""Receipt login and reporter session tokens.
+
+Unknown and wrong receipts cost the same work and get the same answer: both derive a key, try
+an envelope with as many stanzas as a real one, and count a failure against the lookup id (no
+per-address state). Tokens are sealed, stateless and held only by the reporter's browser: the
+server stores no session row, so nothing records when a reporter came back.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import cache
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from crypto.age import decrypt_bytes, encrypt_bytes, generate_identity
+from crypto.errors import CryptoError, DecryptionError, FormatError
+from crypto.keys import open_sealed, seal
+from crypto.receipt import lookup_key, new_salt, parse_receipt, reporter_identity
+from service.audit.pending import record_reporter_event
+from service.errors import InvalidInput, TooManyAttempts, Unauthorized
+from service.instance.context import InstanceContext
+from service.tips.models import Envelope, KeyKind, ReceiptLockout, Tip
+
+__all__ = [
+    "IDLE_TIMEOUT",
+    "LoginOutcome",
+    "ReporterSession",
+    "issue_token",
+    "login_with_receipt",
+    "open_token",
+]
+
+IDLE_TIMEOUT = timedelta(minutes=15)
+ABSOLUTE_TIMEOUT = timedelta(hours=2)
+FREE_FAILURES = 5
+MAX_LOCK = timedelta(hours=24)
+_AAD = b"probity/v1/reporter-token"
+
+
+@dataclass(frozen=True)
+class ReporterSession:
+    tip_id: uuid.UUID
+    conversation_identity: str
+    started: datetime
+
+
+@dataclass(frozen=True)
+class LoginOutcome:
+    token: str | None  # None: refused (the caller commits the failure count, then answers 401)
+
+
+@cache
+def _decoy() -> tuple[bytes, str, bytes]:
+    """A salt, recipient and envelope standing in for an unknown lookup id."""
+    recipients = [generate_identity()[1] for _ in range(8)]
+    identity, _ = generate_identity()
+    return new_salt(), recipients[0], encrypt_bytes(identity.encode(), recipients)
+
+
+def _locked(session: Session, lookup_id: str, now: datetime) -> bool:
+    lock = session.get(ReceiptLockout, lookup_id)
+    return lock is not None and lock.locked_until is not None and lock.locked_until > now
+
+
+def _fail(session: Session, lookup_id: str, now: datetime) -> None:
+    lock = session.get(ReceiptLockout, lookup_id)
+    if lock is None:
+        lock = ReceiptLockout(lookup_id=lookup_id, failures=0)
+        session.add(lock)
+    lock.failures += 1
+    if lock.failures >= FREE_FAILURES:
+        backoff = timedelta(minutes=2 ** min(lock.failures - FREE_FAILURES, 12))
+        lock.locked_until = now + min(backoff, MAX_LOCK)
+    session.flush()
+
+
+def login_with_receipt(
+    session: Session, ctx: InstanceContext, text: str, *, now: datetime
+) -> LoginOutcome:
+    try:
+        receipt = parse_receipt(text)
+    except FormatError:
+        raise InvalidInput("receipt: not a valid receipt", fields={"receipt": "format"}) from None
+    lookup_id = lookup_key(receipt)
+    if _locked(session, lookup_id, now):
+        raise TooManyAttempts("too many attempts for this receipt; try again later")
+    tip = session.scalar(select(Tip).where(Tip.lookup_id == lookup_id))
+    decoy_salt, decoy_recipient, decoy_envelope = _decoy()
+    identity, recipient = reporter_identity(
+        receipt.secret, tip.reporter_salt if tip else decoy_salt
+    )
+    matches = hmac.compare_digest(recipient, tip.reporter_recipient if tip else decoy_recipient)
+    envelope = session.get(Envelope, (tip.id, KeyKind.CONVERSATION.value)) if tip else None
+    try:
+        conversation = decrypt_bytes(envelope.data if envelope else decoy_envelope, [identity])
+    except DecryptionError:
+        conversation = b""
+    if tip is None or not matches or not conversation:
+        _fail(session, lookup_id, now)
+        return LoginOutcome(token=None)
+    lock = session.get(ReceiptLockout, lookup_id)
+    if lock is not None:
+        session.delete(lock)
+    tip.reporter_active_on = now.date()
+    record_reporter_event(session, "reporter.login", day=now.date(), tip_id=tip.id)
+    session.flush()
+    return LoginOutcome(token=issue_token(ctx, tip.id, conversation.decode(), started=now, now=now))
+
+
+def issue_token(
+    ctx: InstanceContext, tip_id: uuid.UUID, identity: str, *, started: datetime, now: datetime
+) -> str:
+    body = {
+        "t": str(tip_id),
+        "c": identity,
+        "s": int(started.timestamp()),
+        "e": int((now + IDLE_TIMEOUT).timestamp()),
+    }
+    sealed = seal(ctx.reporter_session_key, json.dumps(body).encode(), aad=_AAD)
+    return base64.urlsafe_b64encode(sealed).decode().rstrip("=")
+
+
+def open_token(ctx: InstanceContext, token: str, *, now: datetime) -> ReporterSession:
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        body = json.loads(open_sealed(ctx.reporter_session_key, raw, aad=_AAD))
+        started = datetime.fromtimestamp(body["s"], tz=now.tzinfo)
+        expires = datetime.fromtimestamp(body["e"], tz=now.tzinfo)
+        session = ReporterSession(uuid.UUID(body["t"]), body["c"], started)
+    except (binascii.Error, ValueError, KeyError, TypeError, CryptoError):
+        raise Unauthorized("your session is not valid; sign in with your receipt") from None
+    if now >= expires or now >= started + ABSOLUTE_TIMEOUT:
+        raise Unauthorized("your session has expired; sign in with your receipt again")
+    return session

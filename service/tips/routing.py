@@ -1,0 +1,84 @@
+"""Who may read a tip: the audience, computed once at intake (design section 2).
+
+The compartment comes from the agency's routing (or the default compartment for an unknown
+agency). Staff whose conflicts register matches a named officer, badge or unit are left out.
+A tip that names leadership, or that would leave no eligible reviewer, goes to oversight.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import select, tuple_
+from sqlalchemy.orm import Session
+
+from service.agencies.models import Agency
+from service.compartments.models import Compartment, Membership
+from service.errors import NotInitialised
+from service.staff.models import Role, StaffConflict, StaffUser
+
+__all__ = ["Audience", "compute_audience"]
+
+SubjectKey = tuple[str, bytes]  # (kind, blind index)
+
+
+@dataclass(frozen=True)
+class Audience:
+    compartment: Compartment
+    readers: list[StaffUser]  # receive the conversation and case keys
+    custodians: list[StaffUser]  # supervisors: receive the identity key
+    route: str  # "agency", "default", "senior_official" or "no_eligible_reviewer"
+
+
+def _oversight(session: Session) -> Compartment:
+    found = session.scalars(select(Compartment).where(Compartment.oversight)).first()
+    if found is None:
+        raise NotInitialised("no oversight compartment; run `probity init`")
+    return found
+
+
+def _default(session: Session) -> Compartment:
+    found = session.scalars(select(Compartment).where(Compartment.is_default)).first()
+    return found if found is not None else _oversight(session)
+
+
+def _eligible(
+    session: Session, compartment_id: uuid.UUID, subjects: Sequence[SubjectKey]
+) -> list[StaffUser]:
+    members = select(Membership.staff_id).where(Membership.compartment_id == compartment_id)
+    query = select(StaffUser).where(StaffUser.id.in_(members), StaffUser.active)
+    if subjects:
+        conflicted = select(StaffConflict.staff_id).where(
+            tuple_(StaffConflict.kind, StaffConflict.value).in_(list(subjects))
+        )
+        query = query.where(StaffUser.id.not_in(conflicted))
+    return list(session.scalars(query.order_by(StaffUser.username)))
+
+
+def _has_reviewer(staff: Sequence[StaffUser]) -> bool:
+    return any(s.role in (Role.REVIEWER, Role.SUPERVISOR) for s in staff)
+
+
+def compute_audience(
+    session: Session,
+    *,
+    agency: Agency | None,
+    subjects: Sequence[SubjectKey],
+    senior_official: bool,
+) -> Audience:
+    if senior_official:
+        compartment, route = _oversight(session), "senior_official"
+    elif agency is None:
+        compartment, route = _default(session), "default"
+    else:
+        target = session.get(Compartment, agency.compartment_id)
+        assert target is not None  # FK guarantees it
+        compartment, route = target, "agency"
+    readers = _eligible(session, compartment.id, subjects)
+    if not _has_reviewer(readers) and not compartment.oversight:
+        compartment, route = _oversight(session), "no_eligible_reviewer"
+        readers = _eligible(session, compartment.id, subjects)
+    custodians = [s for s in readers if s.role is Role.SUPERVISOR]
+    return Audience(compartment=compartment, readers=readers, custodians=custodians, route=route)
