@@ -22,9 +22,9 @@ from service.instance.context import InstanceContext, load_context
 __all__ = [
     "IntakeGate",
     "bearer_token",
-    "read_body_limited",
     "instance_context",
     "intake_slot",
+    "read_body_limited",
     "run_transaction",
     "session_factory",
     "settings_of",
@@ -111,7 +111,10 @@ def intake_slot(request: Request) -> IntakeGate:
 
 
 async def read_body_limited(request: Request, limit: int) -> bytes:
-    """The whole body, refusing more than `limit` bytes as they arrive (no Content-Length needed)."""
+    """The whole body, refusing more than `limit` bytes as they arrive.
+
+    Counting as bytes arrive works without a Content-Length (chunked bodies) too.
+    """
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"the request body is over {limit} bytes")

@@ -67,6 +67,8 @@ class _Receiving:
     ctx: InstanceContext
     to_submission: Callable[[Fields], TipSubmission]
     key: str | None
+    # The HTML form sends its key (a one-time nonce) as a field, known only once fields are in.
+    key_from_fields: Callable[[Fields], str | None] | None = None
     replaying: bool = False
     fields: Fields = field(default_factory=dict)
     begun: bool = False
@@ -79,6 +81,11 @@ class _Receiving:
 
     def begin(self) -> None:
         submission = self.to_submission(self.fields)
+        if self.key_from_fields is not None:
+            self.key = self.key_from_fields(self.fields)
+            if self.key is not None:
+                idempotency.validate_key(self.key)
+                self.replaying = idempotency.exists(self.session, self.key)
         for name in sorted(self.fields):
             for value in self.fields[name]:
                 self.digest.update(f"{len(name)}:{name}={len(value)}:{value};".encode())
@@ -97,9 +104,10 @@ class _Receiving:
         if not self.begun:
             self.begin()
         digest = self.digest.digest()
-        if self.pending is None:
-            assert self.key is not None
+        if self.pending is None and self.key is not None:
             return _replayed(self.session, self.key, digest)
+        if self.pending is None:
+            raise RuntimeError("a tip was neither begun nor replayed")
         result = self.pending.finish()
         return _remember(self.session, self.key, digest, result)
 
@@ -112,7 +120,9 @@ def _replayed(session: Session, key: str, digest: bytes) -> IntakeResult:
     return IntakeResult(tip_id=None, receipt=receipt)
 
 
-def _remember(session: Session, key: str | None, digest: bytes, result: IntakeResult) -> IntakeResult:
+def _remember(
+    session: Session, key: str | None, digest: bytes, result: IntakeResult
+) -> IntakeResult:
     if key is None:
         return result
     try:
@@ -127,14 +137,21 @@ async def receive_tip(
     *,
     to_submission: Callable[[Fields], TipSubmission],
     idempotency_key: str | None,
+    idempotency_from_fields: Callable[[Fields], str | None] | None = None,
     limits: Limits = INTAKE_LIMITS,
 ) -> IntakeResult:
-    """Parse a multipart body into one committed tip; return its receipt."""
+    """Parse a multipart body into one committed tip; return its receipt.
+
+    The key comes either from the caller (`idempotency_key`, e.g. a header) or, when
+    `idempotency_from_fields` is given, from the text fields (called after `to_submission`).
+    """
+    if idempotency_key is not None and idempotency_from_fields is not None:
+        raise ValueError("pass idempotency_key or idempotency_from_fields, not both")
     if idempotency_key is not None:
         idempotency.validate_key(idempotency_key)
     ctx = await anyio.to_thread.run_sync(instance_context, request)
     with transaction(session_factory(request)) as session:
-        state = _Receiving(session, ctx, to_submission, idempotency_key)
+        state = _Receiving(session, ctx, to_submission, idempotency_key, idempotency_from_fields)
         await anyio.to_thread.run_sync(state.start)
 
         async def on_field(name: str, value: str) -> None:

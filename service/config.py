@@ -19,6 +19,8 @@ class KdfSettings(BaseModel):
     time_cost: int = Field(default=3, ge=1)
     memory_kib: int = Field(default=262_144, ge=8)
     lanes: int = Field(default=1, ge=1)
+    # scrypt cost (log2 N) of the passphrase-protected recovery key file written at init.
+    recovery_work_factor: int = Field(default=18, ge=10, le=22)
     # Bounded pool for expensive derivations: a login flood gets 503, not memory exhaustion.
     pool_size: int = Field(default=2, ge=1)
 

@@ -7,8 +7,10 @@ PostgreSQL server, also on a fresh PostgreSQL database created for the test and 
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -17,6 +19,7 @@ from sqlalchemy.engine import make_url
 
 from service.config import KdfSettings, Settings
 from service.db import make_engine, normalise_url
+from service.migrations import upgrade
 
 PG_ENV = "PROBITY_TEST_DATABASE_URL"
 PG_SKIP = (
@@ -24,32 +27,84 @@ PG_SKIP = (
     "postgresql://postgres@127.0.0.1:5432/probity_test (.ci/run sets it)"
 )
 # Cheap Argon2id for tests only; production defaults live in service.config.
-CHEAP_KDF = KdfSettings(time_cost=1, memory_kib=64, lanes=1)
+CHEAP_KDF = KdfSettings(time_cost=1, memory_kib=64, lanes=1, recovery_work_factor=10)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'probity.db'}"
-        return
+def _pg_base() -> str:
     base = os.environ.get(PG_ENV)
     if not base:
         pytest.skip(PG_SKIP)
-    yield from _fresh_pg_database(base)
+    return base
 
 
-def _fresh_pg_database(base: str) -> Iterator[str]:
+@contextmanager
+def _pg_database(base: str, template: str | None = None) -> Iterator[str]:
     url = make_url(normalise_url(base))
     name = f"probity_t_{uuid.uuid4().hex[:12]}"
     admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    clause = f' TEMPLATE "{template}"' if template else ""
     try:
         with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
+            conn.execute(text(f'CREATE DATABASE "{name}"{clause}'))
         yield url.set(database=name).render_as_string(hide_password=False)
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     finally:
         admin.dispose()
+
+
+def _migrate(url: str) -> None:
+    engine = make_engine(url)
+    try:
+        upgrade(engine)
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A database migrated to head once per run; each test gets a copy."""
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    _migrate(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_template() -> Iterator[str]:
+    base = _pg_base()
+    with _pg_database(base) as url:
+        _migrate(url)
+        yield make_url(url).database or ""
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh database at the newest schema, on each backend."""
+    if request.param == "sqlite":
+        template: Path = request.getfixturevalue("sqlite_template")
+        shutil.copyfile(template, tmp_path / "probity.db")
+        yield f"sqlite:///{tmp_path / 'probity.db'}"
+        return
+    pg_template = request.getfixturevalue("pg_template")
+    with _pg_database(_pg_base(), pg_template) as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh database with no schema at all (for migration and readiness tests)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'empty.db'}"
+        return
+    with _pg_database(_pg_base()) as url:
+        yield url
+
+
+@pytest.fixture
+def empty_engine(empty_database_url: str) -> Iterator[Engine]:
+    engine = make_engine(empty_database_url)
+    yield engine
+    engine.dispose()
 
 
 @pytest.fixture
@@ -72,4 +127,5 @@ def cheap_kdf_env(monkeypatch: pytest.MonkeyPatch, settings: Settings) -> Settin
     monkeypatch.setenv("PROBITY_KDF__TIME_COST", str(CHEAP_KDF.time_cost))
     monkeypatch.setenv("PROBITY_KDF__MEMORY_KIB", str(CHEAP_KDF.memory_kib))
     monkeypatch.setenv("PROBITY_KDF__LANES", str(CHEAP_KDF.lanes))
+    monkeypatch.setenv("PROBITY_KDF__RECOVERY_WORK_FACTOR", str(CHEAP_KDF.recovery_work_factor))
     return settings

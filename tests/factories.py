@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import Engine
 
+from crypto.age import decrypt_with_passphrase
+from crypto.blind import blind_index
+from service.agencies.service import add_agency
+from service.compartments.service import add_compartment
 from service.config import Settings
-from service.instance.setup import InitResult, initialise
+from service.db import make_session_factory, session_scope
+from service.instance.keys import load_blind_index_key
+from service.instance.setup import InitResult, initialise, kdf_params
+from service.staff.models import Role, StaffConflict
+from service.staff.service import create_staff, unseal_secrets
 
 ADMIN_PASSWORD = "correct horse battery"
 RECOVERY_PASSPHRASE = "recovery passphrase for tests"
@@ -26,3 +36,93 @@ def init_instance(engine: Engine, settings: Settings) -> InitResult:
 
 def recovery_path(settings: Settings) -> Path:
     return settings.data_dir.parent / "offline" / "recovery.age"
+
+
+@dataclass(frozen=True)
+class StaffHandle:
+    id: uuid.UUID
+    username: str
+    identity: str  # the unsealed X25519 identity, for decryption checks in tests
+
+
+STAFF_PASSWORD = "staff password for tests"
+
+
+def add_staff(
+    engine: Engine, settings: Settings, username: str, role: Role, compartments: list[str]
+) -> StaffHandle:
+    with session_scope(make_session_factory(engine)) as session:
+        new = create_staff(
+            session,
+            username=username,
+            role=role,
+            password=STAFF_PASSWORD,
+            kdf=kdf_params(settings),
+            compartments=compartments,
+        )
+        secrets = unseal_secrets(new.user, STAFF_PASSWORD)
+        return StaffHandle(new.user.id, username, secrets.identity)
+
+
+def add_conflict(
+    engine: Engine, settings: Settings, staff_id: uuid.UUID, kind: str, value: str
+) -> None:
+    key = load_blind_index_key(settings.effective_keys_dir)
+    with session_scope(make_session_factory(engine)) as session:
+        session.add(
+            StaffConflict(staff_id=staff_id, kind=kind, value=blind_index(key, kind, value))
+        )
+
+
+@dataclass(frozen=True)
+class Border:
+    """An initialised instance with a US and a Mexican compartment, agencies and staff."""
+
+    reviewer_us: StaffHandle
+    supervisor_us: StaffHandle
+    reviewer_mx: StaffHandle
+    oversight: StaffHandle
+    recovery_identity: str
+
+
+def seed_border(engine: Engine, settings: Settings) -> Border:
+    init_instance(engine, settings)
+    factory = make_session_factory(engine)
+    with session_scope(factory) as session:
+        add_compartment(session, "us")
+        add_compartment(session, "mx")
+        add_agency(
+            session, slug="el-paso-pd", name_en="El Paso Police Department",
+            name_es="Departamento de Policía de El Paso", compartment="us", country="US",
+        )  # fmt: skip
+        add_agency(
+            session, slug="tijuana-municipal", name_en="Tijuana Municipal Police",
+            name_es="Policía Municipal de Tijuana", compartment="mx", country="MX",
+        )  # fmt: skip
+    recovery = decrypt_with_passphrase(recovery_path(settings).read_bytes(), RECOVERY_PASSPHRASE)
+    identity = next(
+        line for line in recovery.decode().splitlines() if line.startswith("AGE-SECRET-KEY-")
+    )
+    return Border(
+        reviewer_us=add_staff(engine, settings, "ana", Role.REVIEWER, ["us"]),
+        supervisor_us=add_staff(engine, settings, "sam", Role.SUPERVISOR, ["us"]),
+        reviewer_mx=add_staff(engine, settings, "luis", Role.REVIEWER, ["mx"]),
+        oversight=add_staff(engine, settings, "olga", Role.REVIEWER, ["oversight"]),
+        recovery_identity=identity,
+    )
+
+
+def tip_json(**overrides: object) -> dict[str, object]:
+    body: dict[str, object] = {
+        "agency": "el-paso-pd",
+        "allegations": ["bribery", "leaking"],
+        "narrative": "Sergeant Ramirez takes cash to let trucks pass at the Ysleta crossing.",
+        "subjects": [
+            {"name": "Juan Ramírez", "badge": "4471", "rank": "Sgt", "unit": "Bridge Unit 3"}
+        ],
+        "incident_date": "2026-10",
+        "location": "Ysleta port of entry",
+        "language": "en",
+    }
+    body.update(overrides)
+    return body

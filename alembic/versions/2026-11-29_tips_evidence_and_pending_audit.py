@@ -8,6 +8,7 @@ Create Date: 2026-11-29 13:29:20.615942
 from collections.abc import Sequence
 
 import sqlalchemy as sa
+
 from alembic import op
 
 revision: str = "3db36c133eb7"

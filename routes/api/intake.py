@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from typing import Annotated, Any
 
 import anyio
 from fastapi import APIRouter, Depends, Request
@@ -60,7 +60,11 @@ def _form_options(factory: sessionmaker[Session]) -> dict[str, Any]:
             for a in agencies
         ]
     listed.append(
-        {"slug": OTHER_AGENCY, "country": "", "name": {"en": "Other or unknown", "es": "Otra o no sé"}}
+        {
+            "slug": OTHER_AGENCY,
+            "country": "",
+            "name": {"en": "Other or unknown", "es": "Otra o no sé"},
+        }
     )
     return {
         "agencies": listed,
@@ -71,13 +75,17 @@ def _form_options(factory: sessionmaker[Session]) -> dict[str, Any]:
 
 
 @router.get("/intake/form")
-def intake_form(factory: sessionmaker[Session] = Depends(session_factory)) -> dict[str, Any]:
+def intake_form(
+    factory: Annotated[sessionmaker[Session], Depends(session_factory)],
+) -> dict[str, Any]:
     """Agencies, allegation types (English and Spanish labels) and the submission limits."""
     return _form_options(factory)
 
 
 @router.post("/tips", status_code=201, responses={201: {"description": "Stored; the receipt"}})
-async def submit_tip(request: Request, gate: IntakeGate = Depends(intake_slot)) -> JSONResponse:
+async def submit_tip(
+    request: Request, gate: Annotated[IntakeGate, Depends(intake_slot)]
+) -> JSONResponse:
     """A tip as JSON, or multipart with a `tip` JSON part followed by `files`.
 
     `201 {"receipt": ...}` is sent only after the tip is committed to disk. A retry with the same

@@ -3,7 +3,8 @@ messages and more evidence. Tokens go in `Authorization: Bearer`."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Annotated, Any
 
 import anyio
 from fastapi import APIRouter, Depends, Request
@@ -26,6 +27,7 @@ from routes.multipart import FileSink, stream_multipart
 from service.db import lock_for_write, utcnow
 from service.errors import InvalidInput, Malformed, Unauthorized
 from service.instance.context import InstanceContext
+from service.tips.attachments import AttachmentSummary
 from service.tips.conversation import (
     ReporterUpload,
     ReporterView,
@@ -34,7 +36,7 @@ from service.tips.conversation import (
 )
 from service.tips.reporter_auth import ReporterSession, login_with_receipt, open_token
 
-__all__ = ["router", "view_json"]
+__all__ = ["TextHook", "login", "receive_attachments", "router", "view_json"]
 
 router = APIRouter(prefix="/api/v1/reporter", tags=["reporter"])
 SMALL_BODY = 64 << 10
@@ -103,8 +105,8 @@ def view_json(view: ReporterView) -> dict[str, Any]:
 
 @router.get("/tip")
 def get_tip(
-    reporter: ReporterSession = Depends(reporter_session),
-    factory: sessionmaker[Session] = Depends(session_factory),
+    reporter: Annotated[ReporterSession, Depends(reporter_session)],
+    factory: Annotated[sessionmaker[Session], Depends(session_factory)],
 ) -> dict[str, Any]:
     """The coarse status, the conversation and the evidence list."""
     view = run_transaction(factory, lambda s: reporter_view(s, reporter, today=utcnow().date()))
@@ -126,7 +128,7 @@ async def post_message(request: Request) -> dict[str, str]:
 
 @router.post("/attachments", status_code=201)
 async def post_attachments(
-    request: Request, gate: IntakeGate = Depends(intake_slot)
+    request: Request, gate: Annotated[IntakeGate, Depends(intake_slot)]
 ) -> JSONResponse:
     """Multipart `files` (and optionally `remove_metadata=false` first)."""
     reporter = await anyio.to_thread.run_sync(reporter_session, request)
@@ -137,28 +139,61 @@ async def post_attachments(
     return JSONResponse({"attachments": summaries_json(summaries)}, status_code=201)
 
 
-async def receive_attachments(request: Request, reporter: ReporterSession) -> list[Any]:
-    """Shared with the status page: stream files into a reporter's existing tip."""
+TextHook = Callable[[Session, dict[str, str]], None]
+
+
+def _api_remove_metadata(options: dict[str, str]) -> bool:
+    return options.get("remove_metadata", "true").lower() not in ("false", "0", "off", "no")
+
+
+async def receive_attachments(
+    request: Request,
+    reporter: ReporterSession,
+    *,
+    on_text: TextHook | None = None,
+    remove_metadata: Callable[[dict[str, str]], bool] = _api_remove_metadata,
+    files_required: bool = True,
+) -> list[AttachmentSummary]:
+    """Shared with the status page: stream files into a reporter's existing tip.
+
+    Everything happens in one transaction. `on_text` (run in a worker thread) gets the text
+    fields once they are all in, when the first file starts or the body ends, so the status page
+    can check its CSRF token and store a message together with the files. `remove_metadata`
+    reads the choice from the text fields. With `files_required=False` a body without files
+    returns `[]` (and whatever `on_text` stored is committed).
+    """
     with transaction(session_factory(request)) as session:
         await anyio.to_thread.run_sync(lock_for_write, session)
         options: dict[str, str] = {}
         upload: list[ReporterUpload] = []
+        texts_done = False
+
+        async def end_of_texts() -> None:
+            nonlocal texts_done
+            if not texts_done:
+                texts_done = True
+                if on_text is not None:
+                    await anyio.to_thread.run_sync(on_text, session, options)
 
         async def on_field(name: str, value: str) -> None:
-            if upload:
+            if texts_done:
                 raise InvalidInput(f"{name}: text fields must come before files")
             options[name] = value
 
         async def on_file(name: str, filename: str, _type: str | None) -> FileSink:
             if name != "files":
                 raise InvalidInput(f"{name}: files go in the 'files' field")
+            await end_of_texts()
             if not upload:
-                keep = options.get("remove_metadata", "true").lower() in ("false", "0", "off", "no")
-                upload.append(ReporterUpload(session, reporter, remove_metadata=not keep))
+                clean = remove_metadata(options)
+                upload.append(ReporterUpload(session, reporter, remove_metadata=clean))
             return await anyio.to_thread.run_sync(upload[0].add_attachment, filename)
 
         await stream_multipart(request, limits=INTAKE_LIMITS, on_field=on_field, on_file=on_file)
+        await end_of_texts()
         if not upload:
-            raise InvalidInput("files: attach at least one file", fields={"files": "required"})
+            if files_required:
+                raise InvalidInput("files: attach at least one file", fields={"files": "required"})
+            return []
         await anyio.to_thread.run_sync(lambda: upload[0].finish(today=utcnow().date()))
         return [w.summary for w in upload[0].writers if w.summary is not None]

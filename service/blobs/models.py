@@ -18,9 +18,7 @@ class Blob(Base):
     __tablename__ = "blobs"
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
-    tip_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("tips.id", ondelete="CASCADE"), index=True
-    )
+    tip_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tips.id", ondelete="CASCADE"), index=True)
     # Which tip key it is encrypted to: "conversation", "case" or "identity".
     key_kind: Mapped[str] = mapped_column(String(16))
     size: Mapped[int] = mapped_column(BigInteger, default=0)  # ciphertext bytes (padded)

@@ -2,12 +2,14 @@
 
 A blob is one age file (`crypto.age`, Padmé-padded by default) cut into `ROW_SIZE` pieces of
 ciphertext, stored in `blob_chunks` in order of `seq`. Writing holds at most about two rows of
-ciphertext in memory whatever the file size; reading fetches one row at a time. Rows go in through
-SQLAlchemy Core, never as ORM objects, so the session's identity map does not keep every chunk alive.
+ciphertext in memory whatever the file size; reading fetches one row at a time. Rows go in
+through SQLAlchemy Core, never as ORM objects, so the session's identity map does not keep every
+chunk alive.
 
-Integrity comes from age itself: a missing, reordered, altered or truncated row fails authentication
-(`crypto.errors.DecryptionError`). `iter_blob` yields plaintext before the end is verified, so its
-caller must discard what it received if the iteration raises; `read_blob` returns only verified data.
+Integrity comes from age itself: a missing, reordered, altered or truncated row fails
+authentication, raised as `crypto.errors.DecryptionError` (also when it breaks the header or the
+padding). `iter_blob` yields plaintext before the end is verified, so its caller must discard what
+it received if the iteration raises; `read_blob` returns only verified data.
 
 Imports `crypto` and `service` only.
 """
@@ -21,7 +23,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from crypto.age import Decryptor, Encryptor
-from crypto.errors import DecryptionError
+from crypto.errors import DecryptionError, FormatError
 from service.blobs.models import Blob, BlobChunk
 from service.db import new_id
 from service.errors import NotFound, PayloadTooLarge
@@ -109,8 +111,10 @@ class BlobWriter:
 
     def _flush_full_rows(self) -> None:
         while len(self._buf) >= ROW_SIZE:
-            self._insert_row(bytes(self._buf[:ROW_SIZE]))
+            with memoryview(self._buf) as view:
+                row = bytes(view[:ROW_SIZE])  # one copy, not a bytearray slice and then bytes
             del self._buf[:ROW_SIZE]
+            self._insert_row(row)
 
     def _insert_row(self, data: bytes) -> None:
         self._session.execute(
@@ -145,17 +149,21 @@ def iter_blob(
     size, chunks = row
     decryptor = Decryptor(identities, pad=pad)
     seen = 0
-    for seq in range(chunks):
-        data = session.execute(
-            select(BlobChunk.data).where(BlobChunk.blob_id == blob_id, BlobChunk.seq == seq)
-        ).scalar_one_or_none()
-        if data is None:
-            raise DecryptionError("blob truncated: a chunk row is missing")
-        seen += len(data)
-        yield from decryptor.update_pieces(data)
-    if seen != size:
-        raise DecryptionError("blob size does not match its chunk rows")
-    yield from decryptor.finish_pieces()
+    try:
+        for seq in range(chunks):
+            data = session.execute(
+                select(BlobChunk.data).where(BlobChunk.blob_id == blob_id, BlobChunk.seq == seq)
+            ).scalar_one_or_none()
+            if data is None:
+                raise DecryptionError("blob truncated: a chunk row is missing")
+            seen += len(data)
+            yield from decryptor.update_pieces(data)
+        if seen != size:
+            raise DecryptionError("blob size does not match its chunk rows")
+        yield from decryptor.finish_pieces()
+    except FormatError:
+        # A moved or altered first row breaks the header, bad padding the end: tampering either way.
+        raise DecryptionError("blob is corrupt") from None
 
 
 def read_blob(

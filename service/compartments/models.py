@@ -22,7 +22,7 @@ class Compartment(Base):
     oversight: Mapped[bool] = mapped_column(Boolean, default=False)
     # Where tips about an "other/unknown" agency go (exactly one compartment after init).
     is_default: Mapped[bool] = mapped_column(Boolean, default=False)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class Membership(Base):
@@ -34,4 +34,4 @@ class Membership(Base):
     staff_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("staff_users.id", ondelete="CASCADE"), primary_key=True, index=True
     )
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

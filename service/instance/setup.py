@@ -83,6 +83,7 @@ def initialise(
     sealed_recovery = encrypt_with_passphrase(
         f"# Probity organisation recovery key\n{recovery_identity}\n".encode(),
         recovery_passphrase,
+        work_factor=settings.kdf.recovery_work_factor,
     )
     created: list[Path] = []
     try:

@@ -36,9 +36,9 @@ class StaffUser(Base):
     sealed_secrets: Mapped[bytes] = mapped_column(LargeBinary)
     totp_last_step: Mapped[int | None] = mapped_column(Integer, default=None)
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
-    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class StaffConflict(Base):

@@ -48,7 +48,10 @@ class AttachmentWriter:
         self._name = sanitise_filename(filename)
         self._sanitiser = make_sanitiser(enabled=remove_metadata, max_in_memory=MAX_CLEAN_IN_MEMORY)
         self._blob = BlobWriter(
-            session, tip_id=tip_id, key_kind=KeyKind.CONVERSATION, recipients=[conversation_recipient]
+            session,
+            tip_id=tip_id,
+            key_kind=KeyKind.CONVERSATION,
+            recipients=[conversation_recipient],
         )
         self.summary: AttachmentSummary | None = None
 
@@ -78,7 +81,9 @@ class AttachmentWriter:
             recipients=[self._recipient],
             data=json.dumps(info).encode(),
         )
-        attachment = Attachment(tip_id=self._tip_id, blob_id=blob_id, info_blob_id=info_id, seq=self._seq)
+        attachment = Attachment(
+            tip_id=self._tip_id, blob_id=blob_id, info_blob_id=info_id, seq=self._seq
+        )
         self._session.add(attachment)
         self._session.flush()
         self.summary = AttachmentSummary(

@@ -172,10 +172,10 @@ class ReporterUpload:
             raise InvalidInput("files: attach at least one file", fields={"files": "required"})
         self._tip.reporter_active_on = today
         for writer in self.writers:
-            assert writer.summary is not None
+            if writer.summary is None:
+                raise RuntimeError("an attachment was not closed before finish()")
             record_reporter_event(
                 self._session, "attachment.added", day=today,
                 tip_id=self._tip.id, attachment_id=writer.summary.id,
             )  # fmt: skip
         self._session.flush()
-

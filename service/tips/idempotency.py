@@ -56,7 +56,9 @@ def remember(session: Session, key: str, digest: bytes, receipt: str, *, today: 
     row_id, seal_key = _ids(key)
     sealed = seal(seal_key, receipt.encode(), aad=row_id)
     session.add(
-        IdempotencyRecord(key_hash=row_id, body_hash=digest, sealed_receipt=sealed, created_on=today)
+        IdempotencyRecord(
+            key_hash=row_id, body_hash=digest, sealed_receipt=sealed, created_on=today
+        )
     )
     session.flush()
 

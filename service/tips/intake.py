@@ -34,7 +34,7 @@ from service.tips.priority import assess
 from service.tips.routing import Audience, compute_audience
 from service.tips.schemas import TipSubmission
 
-__all__ = ["IntakeResult", "PendingTip", "begin_tip", "submit_tip", "subject_keys"]
+__all__ = ["IntakeResult", "PendingTip", "begin_tip", "subject_keys", "submit_tip"]
 
 SUBJECT_KINDS = ("name", "badge", "unit")
 
@@ -112,7 +112,9 @@ class PendingTip:
         session.add_all(SubjectIndex(tip_id=self.tip.id, kind=k, value=v) for k, v in subjects)
         self.tip.report_blob_id = self._write(KeyKind.CONVERSATION, submission.content())
         if submission.contact:
-            self.tip.contact_blob_id = self._write(KeyKind.IDENTITY, {"contact": submission.contact})
+            self.tip.contact_blob_id = self._write(
+                KeyKind.IDENTITY, {"contact": submission.contact}
+            )
 
     def _create_envelopes(self, audience: Audience, reporter: str) -> dict[KeyKind, str]:
         recovery = self._ctx.recovery_recipient

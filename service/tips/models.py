@@ -71,7 +71,7 @@ class Tip(Base):
     # Reporter-caused times are dates only (design section 2).
     received_on: Mapped[date] = mapped_column(Date)
     reporter_active_on: Mapped[date] = mapped_column(Date)
-    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
     # Encrypted to the case key: the reasons behind `priority`, which quote what was reported.
     priority_blob_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, default=None)
     report_blob_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, default=None)
@@ -121,9 +121,7 @@ class Message(Base):
     __tablename__ = "messages"
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
-    tip_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("tips.id", ondelete="CASCADE"), index=True
-    )
+    tip_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tips.id", ondelete="CASCADE"), index=True)
     # None when the reporter wrote it.
     author_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("staff_users.id", ondelete="SET NULL"), default=None
@@ -138,9 +136,7 @@ class Attachment(Base):
     __tablename__ = "attachments"
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
-    tip_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("tips.id", ondelete="CASCADE"), index=True
-    )
+    tip_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tips.id", ondelete="CASCADE"), index=True)
     blob_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("blobs.id", ondelete="CASCADE"))
     # Encrypted: sanitised original name, media type, what metadata was removed.
     info_blob_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("blobs.id", ondelete="CASCADE"))
@@ -166,4 +162,4 @@ class ReceiptLockout(Base):
 
     lookup_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     failures: Mapped[int] = mapped_column(Integer, default=0)
-    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)

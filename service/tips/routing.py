@@ -74,7 +74,8 @@ def compute_audience(
         compartment, route = _default(session), "default"
     else:
         target = session.get(Compartment, agency.compartment_id)
-        assert target is not None  # FK guarantees it
+        if target is None:  # The foreign key makes this unreachable.
+            raise NotInitialised("agency routes to a missing compartment")
         compartment, route = target, "agency"
     readers = _eligible(session, compartment.id, subjects)
     if not _has_reviewer(readers) and not compartment.oversight:

@@ -22,6 +22,7 @@ LIMITS = {
     "files_max": 20,
 }
 
+
 class SubjectIn(BaseModel):
     """An officer or unit the tip is about. At least one of name, badge or unit."""
 

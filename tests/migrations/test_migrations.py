@@ -16,7 +16,8 @@ def _revisions_base_to_head() -> list[str]:
     return [rev.revision for rev in reversed(list(script.walk_revisions()))]
 
 
-def test_every_revision_upgrades_and_downgrades(engine: Engine) -> None:
+def test_every_revision_upgrades_and_downgrades(empty_engine: Engine) -> None:
+    engine = empty_engine
     revisions = _revisions_base_to_head()
     assert revisions, "no migrations found"
     for rev in revisions:
@@ -32,7 +33,8 @@ def test_every_revision_upgrades_and_downgrades(engine: Engine) -> None:
     assert current_revision(engine) == head_revision()
 
 
-def test_head_matches_the_models(engine: Engine) -> None:
+def test_head_matches_the_models(empty_engine: Engine) -> None:
+    engine = empty_engine
     upgrade(engine)
     with engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": True})

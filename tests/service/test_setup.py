@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import stat
+from pathlib import Path
 
 import pyrage
 import pytest
@@ -21,6 +22,7 @@ from service.instance.models import AUDIT_LOG_VKEY, RECOVERY_RECIPIENT, Instance
 from service.instance.setup import initialise
 from service.staff.models import Role, StaffUser
 from service.staff.service import unseal_secrets
+from tests.conftest import CHEAP_KDF
 from tests.factories import ADMIN_PASSWORD, RECOVERY_PASSPHRASE, init_instance, recovery_path
 
 
@@ -103,7 +105,10 @@ def test_short_recovery_passphrase_is_refused(engine: Engine, settings: Settings
         )
 
 
-def test_readiness_names_what_is_missing(engine: Engine, settings: Settings) -> None:
+def test_readiness_names_what_is_missing(empty_engine: Engine, tmp_path: Path) -> None:
+    engine = empty_engine
+    url = engine.url.render_as_string(hide_password=False)
+    settings = Settings(data_dir=tmp_path / "var", database_url=url, kdf=CHEAP_KDF)
     assert readiness_problems(engine, settings) == [
         "migrations not at head (run `probity db upgrade`)"
     ]

@@ -1,0 +1,80 @@
+"""Reading the reporter's forms without Starlette's form parser.
+
+`request.form()` spools uploads to disk in plaintext, so it is never used: small forms are read
+here with a size cap (url-encoded through `read_body_limited`, multipart through
+`stream_multipart` with tiny limits and no files), and forms with files go through
+`routes.intake_flow` / `routes.api.reporter`.
+
+Imports Starlette, `routes.deps`, `routes.multipart` and `service.errors`.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs
+
+from fastapi import Request
+from starlette.requests import ClientDisconnect
+
+from routes.csrf import CsrfRejected
+from routes.deps import read_body_limited
+from routes.multipart import FileSink, Limits, stream_multipart
+from service.errors import InvalidInput, Malformed, UnsupportedMediaType
+
+__all__ = ["SMALL_FORM", "Fields", "drain", "media_type", "read_small_form", "refuse_cross_site"]
+
+Fields = dict[str, list[str]]
+SMALL_FORM = 8 << 10  # a receipt, a token and a few words
+_SMALL_LIMITS = Limits(
+    max_body=SMALL_FORM, max_file=0, max_files=0, max_field=2 << 10, max_fields=10
+)
+
+
+def media_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+def refuse_cross_site(request: Request) -> None:
+    """Browsers say where a form post came from; another site's page is refused outright.
+
+    This only adds to the CSRF token: old browsers send no `Sec-Fetch-Site` at all.
+    """
+    if request.headers.get("sec-fetch-site", "").lower() in ("cross-site", "same-site"):
+        raise CsrfRejected("forms may only be sent from this site's own pages")
+
+
+async def read_small_form(request: Request, limit: int = SMALL_FORM) -> Fields:
+    """A small url-encoded or multipart form (no files), refused past `limit` bytes."""
+    kind = media_type(request)
+    if kind == "application/x-www-form-urlencoded":
+        body = await read_body_limited(request, limit)
+        try:
+            text = body.decode("utf-8")
+            return parse_qs(text, keep_blank_values=True, strict_parsing=False, max_num_fields=10)
+        except (UnicodeDecodeError, ValueError):
+            raise Malformed("the form could not be read") from None
+    if kind == "multipart/form-data":
+        fields: Fields = {}
+
+        async def on_field(name: str, value: str) -> None:
+            fields.setdefault(name, []).append(value)
+
+        async def on_file(name: str, _filename: str, _type: str | None) -> FileSink:
+            raise InvalidInput(f"{name}: this form takes no files")
+
+        await stream_multipart(request, limits=_SMALL_LIMITS, on_field=on_field, on_file=on_file)
+        return fields
+    raise UnsupportedMediaType("send the form as url-encoded or multipart")
+
+
+async def drain(request: Request, limit: int) -> None:
+    """Read and drop what is left of a refused upload (up to `limit` bytes), so the browser,
+    still sending, gets to read our answer instead of a reset connection."""
+    seen = 0
+    try:
+        async for chunk in request.stream():
+            seen += len(chunk)
+            if seen > limit:
+                return
+    except (ClientDisconnect, RuntimeError):
+        # RuntimeError: the body had already been read to the end.
+        return

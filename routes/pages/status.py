@@ -1,0 +1,174 @@
+"""Receipt login and logout: `GET /status`, `POST /status`, `POST /status/logout`.
+
+The only cookie the reporter pages ever set is `probity_reporter`, and only after a receipt
+login: the sealed session token (service.tips.reporter_auth), HttpOnly, SameSite=Strict,
+Path=/status, Secure when `settings.secure_cookies`, and no Max-Age, so it dies with the browser.
+Unknown and wrong receipts get the same 401 page (the typed receipt is never echoed).
+
+Imports FastAPI, `routes.*` and `service.*`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import anyio
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from routes import csrf
+from routes.api.reporter import login
+from routes.deps import instance_context, session_factory, settings_of
+from routes.i18n import pick_language
+from routes.pages.forms import Fields, read_small_form, refuse_cross_site
+from routes.pages.report_fields import one
+from routes.templating import Pages, get_pages, lang_url
+from service.db import utcnow
+from service.errors import InvalidInput, TooManyAttempts, Unauthorized
+from service.instance.context import InstanceContext
+from service.tips.reporter_auth import ReporterSession, issue_token, open_token
+
+__all__ = [
+    "COOKIE",
+    "LOGOUT",
+    "clear_session",
+    "current_reporter",
+    "keep_session",
+    "router",
+    "to_login",
+]
+
+router = APIRouter(include_in_schema=False)
+COOKIE = "probity_reporter"
+COOKIE_PATH = "/status"
+LOGIN = "status-login"
+LOGOUT = "status-logout"
+# Why the login page is shown again; a closed list, so the query string cannot inject text.
+NOTICES = frozenset({"signin", "expired", "signed_out"})
+
+
+def current_reporter(request: Request, ctx: InstanceContext) -> ReporterSession | None:
+    """The session in the cookie, or None when it is missing, forged or expired."""
+    token = request.cookies.get(COOKIE)
+    if not token:
+        return None
+    try:
+        return open_token(ctx, token, now=utcnow())
+    except Unauthorized:
+        return None
+
+
+def keep_session(
+    request: Request, response: Response, ctx: InstanceContext, reporter: ReporterSession
+) -> None:
+    """A fresh token on every signed-in answer: the idle timeout slides, the start stays."""
+    now = utcnow()
+    token = issue_token(
+        ctx, reporter.tip_id, reporter.conversation_identity, started=reporter.started, now=now
+    )
+    _set_cookie(request, response, token)
+
+
+def _set_cookie(request: Request, response: Response, token: str) -> None:
+    response.set_cookie(
+        COOKIE,
+        token,
+        path=COOKIE_PATH,
+        httponly=True,
+        samesite="strict",
+        secure=settings_of(request).secure_cookies,
+    )
+
+
+def clear_session(request: Request, response: Response) -> None:
+    response.delete_cookie(
+        COOKIE,
+        path=COOKIE_PATH,
+        httponly=True,
+        samesite="strict",
+        secure=settings_of(request).secure_cookies,
+    )
+
+
+def to_login(request: Request, notice: str, *, clear: bool) -> RedirectResponse:
+    lang = pick_language(request)
+    target = lang_url(f"/status?notice={notice}", lang)
+    response = RedirectResponse(target, status_code=303)
+    if clear:
+        clear_session(request, response)
+    return response
+
+
+def _render_login(
+    request: Request,
+    pages: Pages,
+    token: str,
+    *,
+    error: str | None = None,
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+) -> HTMLResponse:
+    notice = request.query_params.get("notice")
+    context = {
+        "csrf": token,
+        "error": error,
+        "notice": notice if notice in NOTICES and error is None else None,
+    }
+    return pages.render(
+        request, "reporter/status_login.html", context, status_code=status_code, headers=headers
+    )
+
+
+@router.get("/status", response_class=HTMLResponse)
+async def status_login(request: Request, pages: Annotated[Pages, Depends(get_pages)]) -> Response:
+    """The receipt form. Sets no cookie."""
+    ctx = await anyio.to_thread.run_sync(instance_context, request)
+    token = csrf.issue(ctx, purpose=LOGIN, binding=csrf.LOGIN_BINDING, now=utcnow())
+    return _render_login(request, pages, token)
+
+
+@router.post("/status", response_class=HTMLResponse)
+async def status_sign_in(request: Request, pages: Annotated[Pages, Depends(get_pages)]) -> Response:
+    """Check the receipt; on success set the session cookie and go to the report."""
+    refuse_cross_site(request)
+    fields: Fields = await read_small_form(request)
+    ctx = await anyio.to_thread.run_sync(instance_context, request)
+    now = utcnow()
+    sent = one(fields, "csrf")
+    csrf.verify(ctx, sent, purpose=LOGIN, binding=csrf.LOGIN_BINDING, now=now)
+    # Re-shown forms keep the token while it is young, so both 401s are byte-for-byte alike.
+    again = csrf.refresh(ctx, sent, purpose=LOGIN, binding=csrf.LOGIN_BINDING, now=now)
+    try:
+        token = await anyio.to_thread.run_sync(
+            login, session_factory(request), ctx, one(fields, "receipt")
+        )
+    except Unauthorized:
+        return _render_login(request, pages, again, error="not_found", status_code=401)
+    except InvalidInput:
+        return _render_login(request, pages, again, error="format", status_code=422)
+    except TooManyAttempts as exc:
+        headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
+        return _render_login(
+            request, pages, again, error="locked", status_code=429, headers=headers
+        )
+    response = RedirectResponse(lang_url("/status/tip", pick_language(request)), status_code=303)
+    _set_cookie(request, response, token)
+    return response
+
+
+@router.post("/status/logout")
+async def status_logout(request: Request) -> Response:
+    """Forget the session in this browser (CSRF-protected while it is valid)."""
+    refuse_cross_site(request)
+    fields = await read_small_form(request)
+    ctx = await anyio.to_thread.run_sync(instance_context, request)
+    reporter = current_reporter(request, ctx)
+    if reporter is not None:
+        csrf.verify(
+            ctx,
+            one(fields, "csrf"),
+            purpose=LOGOUT,
+            binding=csrf.signed_in_binding(reporter),
+            now=utcnow(),
+        )
+    return to_login(request, "signed_out", clear=True)

@@ -1,0 +1,164 @@
+"""The signed-in reporter's page: `GET /status/tip` and `POST /status/messages`.
+
+The page shows the coarse status, the conversation and the evidence, and takes a message and
+more files in one multipart form, stored in one transaction (`receive_attachments` with an
+`on_text` hook that checks the CSRF token and stores the message before any file is written).
+Every signed-in answer re-issues the session cookie (sliding idle timeout).
+
+Imports FastAPI, `routes.*` and `service.*`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import anyio
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.orm import Session
+
+from routes import csrf
+from routes.api.reporter import receive_attachments
+from routes.deps import IntakeGate, instance_context, intake_slot, run_transaction, session_factory
+from routes.i18n import pick_language
+from routes.intake_flow import INTAKE_LIMITS
+from routes.pages.forms import drain, media_type, refuse_cross_site
+from routes.pages.report_fields import MAXIMA, remove_metadata_choice
+from routes.pages.status import COOKIE, LOGOUT, current_reporter, keep_session, to_login
+from routes.pages.views import attachment_rows, long_date
+from routes.templating import Pages, get_pages, lang_url
+from service.db import utcnow
+from service.errors import InvalidInput, NotFound, UnsupportedMediaType
+from service.instance.context import InstanceContext
+from service.tips.conversation import ReporterView, add_reporter_message, reporter_view
+from service.tips.reporter_auth import ReporterSession
+from service.tips.schemas import LIMITS
+
+__all__ = ["router"]
+
+router = APIRouter(include_in_schema=False)
+MESSAGE = "status-message"
+NOTICES = frozenset({"sent"})
+
+
+def _view(request: Request, reporter: ReporterSession) -> ReporterView:
+    def work(session: Session) -> ReporterView:
+        return reporter_view(session, reporter, today=utcnow().date())
+
+    return run_transaction(session_factory(request), work)
+
+
+def _view_context(view: ReporterView, lang: str) -> dict[str, Any]:
+    return {
+        "status": view.status,
+        "received_on": long_date(view.received_on, lang),
+        "messages": [
+            {"mine": m.from_reporter, "sent_on": long_date(m.sent_on, lang), "body": m.body}
+            for m in view.messages
+        ],
+        "attachments": attachment_rows(view.attachments),
+    }
+
+
+async def _render_tip(
+    request: Request,
+    pages: Pages,
+    ctx: InstanceContext,
+    reporter: ReporterSession,
+    *,
+    errors: dict[str, str] | None = None,
+    body: str = "",
+) -> Response:
+    try:
+        view = await anyio.to_thread.run_sync(_view, request, reporter)
+    except NotFound:  # the report is gone (e.g. purged): the session means nothing now
+        return to_login(request, "expired", clear=True)
+    now, binding = utcnow(), csrf.signed_in_binding(reporter)
+    notice = request.query_params.get("notice")
+    context = {
+        **_view_context(view, pick_language(request)),
+        "csrf_message": csrf.issue(ctx, purpose=MESSAGE, binding=binding, now=now),
+        "csrf_logout": csrf.issue(ctx, purpose=LOGOUT, binding=binding, now=now),
+        "errors": errors or {},
+        "body": body,
+        "notice": notice if notice in NOTICES and not errors else None,
+        "limits": {**LIMITS, "file_max_mb": LIMITS["file_max_bytes"] >> 20},
+        "maxima": MAXIMA,
+    }
+    status = 422 if errors else 200
+    response = pages.render(request, "reporter/status_tip.html", context, status_code=status)
+    keep_session(request, response, ctx, reporter)
+    return response
+
+
+@router.get("/status/tip", response_class=HTMLResponse)
+async def status_tip(request: Request, pages: Annotated[Pages, Depends(get_pages)]) -> Response:
+    """The report as the reporter may see it; without a valid session, back to the login."""
+    ctx = await anyio.to_thread.run_sync(instance_context, request)
+    reporter = current_reporter(request, ctx)
+    if reporter is None:
+        had_cookie = COOKIE in request.cookies
+        return to_login(request, "expired" if had_cookie else "signin", clear=had_cookie)
+    return await _render_tip(request, pages, ctx, reporter)
+
+
+class _MessageHook:
+    """`on_text` for `receive_attachments`: CSRF first, then the message (if any)."""
+
+    def __init__(self, ctx: InstanceContext, reporter: ReporterSession) -> None:
+        self.ctx = ctx
+        self.reporter = reporter
+        self.body = ""
+        self.stored = False
+
+    def __call__(self, session: Session, options: dict[str, str]) -> None:
+        self.body = options.get("body", "")
+        binding = csrf.signed_in_binding(self.reporter)
+        csrf.verify(self.ctx, options.get("csrf"), purpose=MESSAGE, binding=binding, now=utcnow())
+        if self.body.strip():
+            add_reporter_message(session, self.reporter, self.body, today=utcnow().date())
+            self.stored = True
+
+    @staticmethod
+    def remove_metadata(options: dict[str, str]) -> bool:
+        return remove_metadata_choice({name: [value] for name, value in options.items()})
+
+
+@router.post("/status/messages", response_class=HTMLResponse)
+async def status_message(
+    request: Request,
+    pages: Annotated[Pages, Depends(get_pages)],
+    gate: Annotated[IntakeGate, Depends(intake_slot)],
+) -> Response:
+    """A message, files, or both, in one transaction; then back to the report."""
+    refuse_cross_site(request)
+    if media_type(request) != "multipart/form-data":
+        raise UnsupportedMediaType("the message form is sent as multipart/form-data")
+    ctx = await anyio.to_thread.run_sync(instance_context, request)
+    reporter = current_reporter(request, ctx)
+    if reporter is None:
+        await drain(request, INTAKE_LIMITS.max_body)
+        return to_login(request, "expired", clear=COOKIE in request.cookies)
+    hook = _MessageHook(ctx, reporter)
+    async with gate.slot():
+        try:
+            files = await receive_attachments(
+                request,
+                reporter,
+                on_text=hook,
+                remove_metadata=hook.remove_metadata,
+                files_required=False,
+            )
+        except InvalidInput as exc:
+            await drain(request, INTAKE_LIMITS.max_body)
+            errors = dict(exc.fields) or {"form": "invalid"}
+            return await _render_tip(request, pages, ctx, reporter, errors=errors, body=hook.body)
+        except csrf.CsrfRejected:
+            await drain(request, INTAKE_LIMITS.max_body)
+            raise
+    if not hook.stored and not files:
+        return await _render_tip(request, pages, ctx, reporter, errors={"body": "empty"})
+    target = lang_url("/status/tip?notice=sent", pick_language(request))
+    response = RedirectResponse(target, status_code=303)
+    keep_session(request, response, ctx, reporter)
+    return response

@@ -1,0 +1,15 @@
+"""Metadata removal for evidence files, on by default, without plaintext ever touching disk.
+
+`make_sanitiser` returns a streaming cleaner chosen by the file's magic number: JPEG (`jpeg`) and
+PNG (`png`) are filtered as they stream; WebP (`webp`), PDF (`pdf`) and OOXML/ODF (`office`) are
+cleaned whole in memory up to a limit. `CleanReport` says what was removed, or why nothing was.
+`sanitise_filename` (`filenames`) makes a reporter's file name safe to store and show.
+
+May import the standard library, pikepdf and defusedxml (Pillow is not needed); never the web layer.
+"""
+
+from service.evidence.filenames import sanitise_filename
+from service.evidence.report import CleanReport, Sanitiser
+from service.evidence.sanitise import detect_kind, make_sanitiser
+
+__all__ = ["CleanReport", "Sanitiser", "detect_kind", "make_sanitiser", "sanitise_filename"]

@@ -1,0 +1,205 @@
+"""POST /api/v1/tips end to end: stored encrypted, routed to the right audience, durable."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, func, select
+
+from crypto.age import decrypt_bytes
+from crypto.errors import DecryptionError
+from routes.app import create_app
+from service.audit.models import PendingAuditEntry
+from service.blobs.store import read_blob
+from service.compartments.models import Compartment
+from service.config import Settings
+from service.db import make_session_factory
+from service.tips.models import Envelope, SubjectIndex, Tip, TipAudience
+from tests.factories import Border, add_conflict, seed_border, tip_json
+
+
+@pytest.fixture
+def border(engine: Engine, settings: Settings) -> Border:
+    return seed_border(engine, settings)
+
+
+@pytest.fixture
+def client(border: Border, settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client
+
+
+def _tips(engine: Engine) -> list[Tip]:
+    with make_session_factory(engine)() as session:
+        return list(session.scalars(select(Tip)))
+
+
+def _count(engine: Engine, model: type) -> int:
+    with make_session_factory(engine)() as session:
+        return session.scalar(select(func.count()).select_from(model)) or 0
+
+
+def _open(engine: Engine, tip: Tip, kind: str, identity: str) -> str:
+    with make_session_factory(engine)() as session:
+        envelope = session.get(Envelope, (tip.id, kind))
+        assert envelope is not None
+        return decrypt_bytes(envelope.data, [identity]).decode()
+
+
+def _compartment(engine: Engine, tip: Tip) -> str:
+    with make_session_factory(engine)() as session:
+        compartment = session.get(Compartment, tip.compartment_id)
+        assert compartment is not None
+        return compartment.name
+
+
+def test_form_lists_agencies_allegations_and_limits(client: TestClient) -> None:
+    form = client.get("/api/v1/intake/form").json()
+    slugs = [a["slug"] for a in form["agencies"]]
+    assert {"el-paso-pd", "tijuana-municipal", "other"} <= set(slugs)
+    bribery = next(a for a in form["allegations"] if a["code"] == "bribery")
+    assert bribery["label"] == {"en": "Bribery", "es": "Soborno"}
+    assert form["limits"]["files_max"] > 0
+
+
+def test_a_json_tip_is_stored_encrypted_for_its_audience(
+    client: TestClient, engine: Engine, border: Border
+) -> None:
+    response = client.post("/api/v1/tips", json=tip_json(contact="Signal +52 664 000 0000"))
+    assert response.status_code == 201, response.text
+    receipt = response.json()["receipt"]
+    assert len(receipt.replace("-", "")) == 32
+    (tip,) = _tips(engine)
+    assert _compartment(engine, tip) == "us"
+    # The audience's reviewers and the recovery key open the conversation key; others don't.
+    conversation = _open(engine, tip, "conversation", border.reviewer_us.identity)
+    assert conversation == _open(engine, tip, "conversation", border.recovery_identity)
+    for outsider in (border.reviewer_mx, border.oversight):
+        with pytest.raises(DecryptionError):
+            _open(engine, tip, "conversation", outsider.identity)
+    # Contact details: only the supervisor (identity custodian) and recovery.
+    identity_key = _open(engine, tip, "identity", border.supervisor_us.identity)
+    with pytest.raises(DecryptionError):
+        _open(engine, tip, "identity", border.reviewer_us.identity)
+    with make_session_factory(engine)() as session:
+        report = json.loads(read_blob(session, tip.report_blob_id, [conversation]))  # type: ignore[arg-type]
+        contact = json.loads(read_blob(session, tip.contact_blob_id, [identity_key]))  # type: ignore[arg-type]
+        assert session.scalar(select(func.count()).where(SubjectIndex.tip_id == tip.id)) == 3
+        audit = session.scalars(select(PendingAuditEntry)).all()
+    assert report["narrative"].startswith("Sergeant Ramirez")
+    assert "contact" not in report
+    assert contact == {"contact": "Signal +52 664 000 0000"}
+    assert [(a.actor, a.action, a.details) for a in audit] == [
+        ("reporter", "tip.submitted", {"tip_id": str(tip.id)})
+    ]
+    assert tip.received_on == tip.reporter_active_on
+    assert tip.priority > 0
+
+
+def test_conflicted_reviewer_never_receives_tip_key(
+    client: TestClient, engine: Engine, settings: Settings, border: Border
+) -> None:
+    add_conflict(engine, settings, border.reviewer_us.id, "badge", "4471")
+    assert client.post("/api/v1/tips", json=tip_json()).status_code == 201
+    (tip,) = _tips(engine)
+    # Ana is conflicted and Sam (a supervisor) remains, so the tip stays in "us" without her.
+    assert _compartment(engine, tip) == "us"
+    for kind in ("conversation", "case"):
+        with pytest.raises(DecryptionError):
+            _open(engine, tip, kind, border.reviewer_us.identity)
+        _open(engine, tip, kind, border.supervisor_us.identity)
+    with make_session_factory(engine)() as session:
+        audience = set(session.scalars(select(TipAudience.staff_id)))
+    assert audience == {border.supervisor_us.id}
+
+
+def test_a_tip_with_no_eligible_reviewer_goes_to_oversight(
+    client: TestClient, engine: Engine, settings: Settings, border: Border
+) -> None:
+    for member in (border.reviewer_us, border.supervisor_us):
+        add_conflict(engine, settings, member.id, "unit", "bridge unit 3")
+    assert client.post("/api/v1/tips", json=tip_json()).status_code == 201
+    (tip,) = _tips(engine)
+    assert _compartment(engine, tip) == "oversight"
+    _open(engine, tip, "conversation", border.oversight.identity)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "compartment"),
+    [({"senior_official": True}, "oversight"), ({"agency": "other"}, "oversight")],
+)
+def test_leadership_and_unknown_agencies_route_to_oversight_and_default(
+    client: TestClient, engine: Engine, overrides: dict[str, object], compartment: str
+) -> None:
+    assert client.post("/api/v1/tips", json=tip_json(**overrides)).status_code == 201
+    (tip,) = _tips(engine)
+    assert _compartment(engine, tip) == compartment
+
+
+def test_threats_make_a_tip_urgent_and_high_priority(client: TestClient, engine: Engine) -> None:
+    narrative = "Van a matar al testigo esta noche; el comandante filtró el operativo."
+    body = tip_json(narrative=narrative, reporter_at_risk=True, language="es")
+    assert client.post("/api/v1/tips", json=body).status_code == 201
+    (tip,) = _tips(engine)
+    assert tip.urgent
+    assert tip.priority >= 40 + 15 + 15 + 15
+
+
+def test_idempotency_key_returns_the_same_receipt_and_stores_one_tip(
+    client: TestClient, engine: Engine
+) -> None:
+    headers = {"Idempotency-Key": "retry-4f1c9b2e-0a77-4d"}
+    first = client.post("/api/v1/tips", json=tip_json(), headers=headers)
+    second = client.post("/api/v1/tips", json=tip_json(), headers=headers)
+    assert first.status_code == second.status_code == 201
+    assert first.json() == second.json()
+    assert len(_tips(engine)) == 1
+    other = client.post("/api/v1/tips", json=tip_json(narrative="x" * 40), headers=headers)
+    assert other.status_code == 409
+    assert other.json()["error"] == "conflict"
+    assert len(_tips(engine)) == 1
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "field"),
+    [
+        (tip_json(agency="nowhere-pd"), 422, "agency"),
+        (tip_json(allegations=[]), 422, "allegations"),
+        (tip_json(allegations=["murder"]), 422, "allegations"),
+        (tip_json(narrative="short"), 422, "narrative"),
+        (tip_json(narrative="x" * 20_001), 422, "narrative"),
+        (tip_json(subjects=[{"rank": "Sgt"}]), 422, "subjects"),
+        (tip_json(subjects=[{"name": "n"}] * 11), 422, "subjects"),
+        (tip_json(unexpected="field"), 422, "unexpected"),
+        (tip_json(language="fr"), 422, "language"),
+    ],
+)
+def test_bad_tips_get_a_clear_4xx_and_store_nothing(
+    client: TestClient, engine: Engine, body: dict[str, object], status: int, field: str
+) -> None:
+    response = client.post("/api/v1/tips", json=body)
+    assert response.status_code == status, response.text
+    assert field in response.json()["detail"]
+    assert _tips(engine) == []
+    assert _count(engine, PendingAuditEntry) == 0
+
+
+def test_malformed_oversized_and_wrongly_typed_bodies_are_refused(
+    client: TestClient, engine: Engine
+) -> None:
+    assert client.post("/api/v1/tips", content=b"{not json", headers={
+        "content-type": "application/json"}).status_code == 400  # fmt: skip
+    huge = json.dumps(tip_json(narrative="x" * 300_000)).encode()
+    assert client.post("/api/v1/tips", content=huge, headers={
+        "content-type": "application/json"}).status_code == 413  # fmt: skip
+    chunked = (huge[i : i + 8192] for i in range(0, len(huge), 8192))
+    assert client.post("/api/v1/tips", content=chunked, headers={
+        "content-type": "application/json"}).status_code == 413  # fmt: skip
+    assert client.post("/api/v1/tips", content=b"a=b", headers={
+        "content-type": "text/plain"}).status_code == 415  # fmt: skip
+    bad_key = {"Idempotency-Key": "short"}
+    assert client.post("/api/v1/tips", json=tip_json(), headers=bad_key).status_code == 422
+    assert _tips(engine) == []
