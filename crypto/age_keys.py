@@ -4,6 +4,7 @@ A recipient wraps the file key into a stanza; an identity finds and unwraps a st
 addressed to it. Stanzas of unknown types are ignored, per the spec.
 """
 
+import functools
 import os
 import re
 from collections.abc import Sequence
@@ -63,6 +64,15 @@ def _open_file_key(wrap_key: bytes, body: bytes) -> bytes | None:
         return None
 
 
+@functools.lru_cache(maxsize=4096)
+def _decode_recipient(text: str) -> bytes:
+    # Public keys only: the same staff recipients are parsed for every envelope.
+    hrp, data = bech32.decode(text)
+    if hrp != RECIPIENT_HRP:
+        raise FormatError("not an age X25519 recipient")
+    return data
+
+
 class X25519Recipient:
     """An `age1...` public key."""
 
@@ -73,10 +83,7 @@ class X25519Recipient:
 
     @classmethod
     def from_str(cls, text: str) -> "X25519Recipient":
-        hrp, data = bech32.decode(text)
-        if hrp != RECIPIENT_HRP:
-            raise FormatError("not an age X25519 recipient")
-        return cls(data)
+        return cls(_decode_recipient(text))
 
     def __str__(self) -> str:
         return bech32.encode(RECIPIENT_HRP, self.public_key)

@@ -13,14 +13,22 @@ _GENERATOR = (0x3B6A57B2, 0x26508E6D, 0x1EA119FA, 0x3D4233DD, 0x2A1462B3)
 _CHECKSUM_LEN = 6
 
 
+def _generator_mix(top: int) -> int:
+    mixed = 0
+    for i, g in enumerate(_GENERATOR):
+        if (top >> i) & 1:
+            mixed ^= g
+    return mixed
+
+
+# The generator XOR for each 5-bit top value, precomputed: intake derives keys on a hot path.
+_MIX = tuple(_generator_mix(top) for top in range(32))
+
+
 def _polymod(values: list[int]) -> int:
     chk = 1
     for v in values:
-        top = chk >> 25
-        chk = (chk & 0x1FFFFFF) << 5 ^ v
-        for i, g in enumerate(_GENERATOR):
-            if (top >> i) & 1:
-                chk ^= g
+        chk = ((chk & 0x1FFFFFF) << 5 ^ v) ^ _MIX[chk >> 25]
     return chk
 
 

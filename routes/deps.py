@@ -78,8 +78,11 @@ def instance_context(request: Request) -> InstanceContext:
     ctx: InstanceContext | None = getattr(request.app.state, "instance_context", None)
     if ctx is None:
         factory = session_factory(request)
-        with factory() as session:
-            ctx = load_context(session, settings_of(request))
+        try:
+            with factory() as session:
+                ctx = load_context(session, settings_of(request))
+        except OperationalError:
+            raise Unavailable("the database is not available; nothing was stored") from None
         request.app.state.instance_context = ctx
     return ctx
 

@@ -102,7 +102,7 @@ def _boundary(content_type: str | None) -> bytes:
 def _check_declared_length(value: str | None, max_body: int) -> None:
     if value is None:
         return
-    if not value.isdigit():
+    if not (value.isascii() and value.isdigit()):  # isdigit alone accepts "²"
         raise Malformed("invalid Content-Length")
     if int(value) > max_body:
         raise PayloadTooLarge("request body too large")

@@ -60,8 +60,8 @@ class Priority:
 
 
 def _fold(text: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", text)
-    return "".join(c for c in decomposed if not unicodedata.combining(c)).lower()
+    # Decompose, then drop what is not ASCII: accents go, "mañana" becomes "manana".
+    return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
 
 
 def _recent(approximate: str | None, today: date) -> bool:

@@ -190,6 +190,16 @@ def test_declared_content_length_over_the_limit_is_413_before_reading(
     assert seen.fields == []
 
 
+def test_a_nonsense_content_length_is_400(client: TestClient, seen: Seen) -> None:
+    response = client.post(
+        "/api/upload",
+        content=body(field_part("a", "b")),
+        headers={"content-type": CONTENT_TYPE, "content-length": "12abc"},
+    )
+    assert response.status_code == 400
+    assert seen.receives == 0
+
+
 @pytest.mark.parametrize(
     "content",
     [

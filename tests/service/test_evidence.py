@@ -73,6 +73,25 @@ def test_jpeg_loses_exif_gps_xmp_and_comments_but_keeps_pixels_and_colour() -> N
     assert image.tobytes() == Image.open(io.BytesIO(original)).tobytes()  # not re-encoded
 
 
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"progressive": True},
+        {"restart_marker_blocks": 3},
+        {"progressive": True, "restart_marker_rows": 1},
+    ],
+)
+def test_jpeg_scans_pass_intact_in_any_split(options: dict[str, object]) -> None:
+    noise = Image.frombytes("RGB", (300, 200), random.Random(7).randbytes(300 * 200 * 3))
+    buf = io.BytesIO()
+    noise.save(buf, "JPEG", exif=samples.exif_with_gps(), quality=90, **options)
+    original = buf.getvalue()
+    rng = random.Random(3)
+    out = clean_in_pieces(original, lambda: rng.randint(1, 3000))
+    assert SECRET not in out
+    assert opens_as_image(out, "JPEG").tobytes() == Image.open(io.BytesIO(original)).tobytes()
+
+
 def test_jpeg_keeps_jfif_but_not_its_thumbnail() -> None:
     original = samples.jpeg_file()
     assert original[2:4] == b"\xff\xe0"

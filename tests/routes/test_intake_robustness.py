@@ -1,0 +1,188 @@
+"""Intake under pressure: saturation, concurrent retries, a full disk, a dead database."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, create_engine, event, func, select
+
+from routes.app import create_app
+from service.config import Settings
+from service.db import make_session_factory
+from service.tips.models import Tip
+from tests.factories import seed_border, tip_json
+from tests.live import live_server, server_env
+
+
+@pytest.fixture
+def seeded(engine: Engine, settings: Settings) -> Settings:
+    seed_border(engine, settings)
+    return settings
+
+
+def _tip_count(engine: Engine) -> int:
+    with make_session_factory(engine)() as session:
+        return session.scalar(select(func.count()).select_from(Tip)) or 0
+
+
+def _connect(base: str) -> http.client.HTTPConnection:
+    parts = urlsplit(base)
+    return http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=60)
+
+
+def _post_json(
+    base: str, body: dict[str, object], headers: dict[str, str] | None = None
+) -> tuple[int, str | None]:
+    conn = _connect(base)
+    try:
+        conn.request("POST", "/api/v1/tips", body=json.dumps(body),
+                     headers={"content-type": "application/json", **(headers or {})})  # fmt: skip
+        response = conn.getresponse()
+        response.read()
+        return response.status, response.getheader("retry-after")
+    finally:
+        conn.close()
+
+
+def test_a_full_gate_answers_503_with_retry_after_and_never_hangs(
+    seeded: Settings, engine: Engine, tmp_path: Path
+) -> None:
+    env = server_env(seeded, PROBITY_INTAKE_CONCURRENCY="1")
+    with live_server(env, tmp_path / "server.log") as base:
+        # A slow reporter holds the only slot: headers and half the body, then a pause.
+        boundary = "slowboundary"
+        head = (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="tip"\r\n\r\n'
+            f"{json.dumps(tip_json())}\r\n"
+        ).encode()
+        tail = f"--{boundary}--\r\n".encode()
+        slow = _connect(base)
+        slow.putrequest("POST", "/api/v1/tips")
+        slow.putheader("content-type", f"multipart/form-data; boundary={boundary}")
+        slow.putheader("content-length", str(len(head) + len(tail)))
+        slow.endheaders()
+        slow.send(head)
+        busy: tuple[int, str | None] = (0, None)
+        for _ in range(50):  # The slot is taken once the server has read the headers.
+            busy = _post_json(base, tip_json())
+            if busy[0] == 503:
+                break
+        assert busy[0] == 503, "the gate never filled"
+        assert busy[1]
+        slow.send(tail)
+        finished = slow.getresponse()
+        assert finished.status == 201, finished.read()
+        slow.close()
+    # Only the slow tip and the quick ones that got in before it were stored; each one whole.
+    assert _tip_count(engine) >= 1
+
+
+def test_concurrent_retries_with_one_key_store_one_tip(
+    seeded: Settings, engine: Engine, tmp_path: Path
+) -> None:
+    answers: list[tuple[int, Any]] = []
+    body = json.dumps(tip_json()).encode()
+    with live_server(server_env(seeded), tmp_path / "server.log") as base:
+
+        def post() -> None:
+            conn = _connect(base)
+            try:
+                conn.request("POST", "/api/v1/tips", body=body, headers={
+                    "content-type": "application/json",
+                    "idempotency-key": "double-click-7f3a9c1e22"})  # fmt: skip
+                response = conn.getresponse()
+                answers.append((response.status, json.loads(response.read())))
+            finally:
+                conn.close()
+
+        threads = [threading.Thread(target=post) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert {status for status, _ in answers} == {201}
+    assert len({payload["receipt"] for _, payload in answers}) == 1
+    assert _tip_count(engine) == 1
+
+
+@pytest.fixture
+def client(seeded: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(seeded)) as test_client:
+        yield test_client
+
+
+def _sqlite_only(settings: Settings) -> None:
+    if not settings.effective_database_url.startswith("sqlite"):
+        pytest.skip("simulated with SQLite pragmas; PostgreSQL is covered by the next test")
+
+
+def test_a_full_disk_is_507_and_stores_nothing(
+    client: TestClient, seeded: Settings, engine: Engine
+) -> None:
+    _sqlite_only(seeded)
+    app_engine: Engine = client.app.state.engine  # type: ignore[attr-defined]
+    client.get("/api/v1/intake/form")  # The instance context loads before the disk fills.
+    app_engine.dispose()
+
+    @event.listens_for(app_engine, "connect")
+    def _tiny_disk(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        pages = cursor.execute("PRAGMA page_count").fetchone()[0]
+        cursor.execute(f"PRAGMA max_page_count = {pages + 2}")
+        cursor.close()
+
+    files: list[tuple[str, tuple[str | None, bytes, str]]] = [
+        ("tip", (None, json.dumps(tip_json()).encode(), "application/json")),
+        ("files", ("video.bin", b"\x00\x01" * (1 << 20), "application/octet-stream")),
+    ]
+    response = client.post("/api/v1/tips", files=files)
+    assert response.status_code == 507, response.text
+    assert response.json()["error"] == "insufficient_storage"
+    assert response.headers["retry-after"]
+    assert _tip_count(engine) == 0
+
+
+def test_a_dead_database_is_503_and_a_clear_page(
+    client: TestClient, seeded: Settings, engine: Engine
+) -> None:
+    client.get("/api/v1/intake/form")
+    app_engine: Engine = client.app.state.engine  # type: ignore[attr-defined]
+    app_engine.dispose()
+    url = seeded.effective_database_url
+    if url.startswith("sqlite"):
+        # As root, file permissions don't stop writes; a read-only connection does.
+        event.listen(app_engine, "connect", lambda c, _r: c.execute("PRAGMA query_only = ON"))
+    else:
+        _allow_connections(engine, allow=False)
+    api = client.post("/api/v1/tips", json=tip_json())
+    assert api.status_code == 503, api.text
+    assert api.json()["error"] == "unavailable"
+    assert api.headers["retry-after"]
+    if not url.startswith("sqlite"):
+        _allow_connections(engine, allow=True)
+    assert _tip_count(engine) == 0
+
+
+def _allow_connections(engine: Engine, *, allow: bool) -> None:
+    """Open or close a PostgreSQL database to new connections, from the `postgres` database."""
+    name = engine.url.database
+    engine.dispose()
+    admin = create_engine(engine.url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS {str(allow).lower()}')
+            if not allow:
+                conn.exec_driver_sql(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+                    (name,),
+                )
+    finally:
+        admin.dispose()
