@@ -200,6 +200,7 @@ def _upload(server: Server, size: int) -> dict[str, object]:
     head, tail, boundary = _multipart(size)
     block = os.urandom(1 << 20)
     conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=600)
+    cpu0 = server.cpu_seconds()
     start = time.perf_counter()
     conn.putrequest("POST", "/api/v1/tips")
     conn.putheader("content-type", f"multipart/form-data; boundary={boundary}")
@@ -215,8 +216,10 @@ def _upload(server: Server, size: int) -> dict[str, object]:
     response = conn.getresponse()
     body = response.read()
     elapsed = time.perf_counter() - start
+    cpu = server.cpu_seconds() - cpu0
     conn.close()
     return {
+        "server_cpu_s": round(cpu, 2),
         "bytes": size,
         "status": response.status,
         "mb_per_s": round(size / elapsed / 1e6, 1),

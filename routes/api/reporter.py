@@ -97,7 +97,13 @@ def view_json(view: ReporterView) -> dict[str, Any]:
             for m in view.messages
         ],
         "attachments": [
-            {"name": a.name, "size": a.size, "metadata_removed": list(a.removed)}
+            {
+                "name": a.name,
+                "size": a.size,
+                "metadata_removed": list(a.removed),
+                "metadata_cleaned": a.cleaned,
+                "not_cleaned_reason": a.reason,
+            }
             for a in view.attachments
         ],
     }

@@ -47,6 +47,7 @@ class AttachmentView:
     size: int
     cleaned: bool
     removed: tuple[str, ...]
+    reason: str | None = None  # why metadata could not be removed, as a code
 
 
 @dataclass(frozen=True)
@@ -138,7 +139,13 @@ def reporter_view(session: Session, reporter: ReporterSession, *, today: date) -
     ):
         info = json.loads(read_blob(session, a.info_blob_id, identities))
         attachments.append(
-            AttachmentView(info["name"], info["size"], info["cleaned"], tuple(info["removed"]))
+            AttachmentView(
+                info["name"],
+                info["size"],
+                info["cleaned"],
+                tuple(info["removed"]),
+                info.get("reason"),
+            )
         )
     record_reporter_event(session, "tip.read_by_reporter", day=today, tip_id=tip.id)
     return ReporterView(coarse_status(tip), tip.received_on, messages, attachments)

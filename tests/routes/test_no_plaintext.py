@@ -20,9 +20,16 @@ from sqlalchemy import Engine
 from routes.app import create_app
 from service.config import Settings
 from tests.factories import seed_border, tip_json
+from tests.routes.reporter_pages_util import NO_FILE, forms, jpeg_with_exif, submit
 
 CLIENT_HOST = "203.0.113.77"
 CANARY_UA = "Canary-UA/31.4 (PlaintextScan)"
+
+
+def _csrf(client: TestClient, path: str) -> str:
+    page = client.get(path)
+    assert page.status_code == 200, page.text
+    return next(f for f in forms(page.text) if f.method.lower() == "post").value("csrf")
 
 
 def _everything_at_rest(settings: Settings, tmp_path: Path) -> bytes:
@@ -51,6 +58,9 @@ def test_no_secret_reaches_disk_or_logs(
     contact = "signal-contact-ZZ9-UNIQUE"
     message = "Mensaje de seguimiento QK4-UNIQUE"
     evidence = os.urandom(200_000)
+    page_narrative = "Narrativa por la página PGX-UNIQUE: el jefe de grupo avisa de los cateos."
+    page_subject = "Eulogio Cárdenas Villaseñor"
+    page_message = "Respuesta desde la página RPL-UNIQUE"
     tip = tip_json(
         narrative=narrative, contact=contact,
         subjects=[{"name": subject, "badge": "B-99817", "unit": "Unidad Fantasma 12"}],
@@ -74,6 +84,20 @@ def test_no_secret_reaches_disk_or_logs(
         view = client.get("/api/v1/reporter/tip", headers=headers).json()
         assert view["messages"][0]["body"] == message
         assert view["attachments"][0]["size"] == len(evidence)
+        # And the same through the pages: a form with a photo, a receipt login, a reply.
+        page_photo = jpeg_with_exif()
+        _, page_receipt = submit(
+            client, "es", files=[("files", ("foto.jpg", page_photo, "image/jpeg"))],
+            narrative=page_narrative, subject_name_1=page_subject,
+        )  # fmt: skip
+        signed_in = client.post("/status?lang=es", data={
+            "receipt": page_receipt, "csrf": _csrf(client, "/status?lang=es")})  # fmt: skip
+        assert signed_in.status_code == 200, signed_in.text
+        reply = client.post("/status/messages?lang=es", data={
+            "body": page_message, "csrf": _csrf(client, "/status/tip?lang=es")},
+            files=NO_FILE)  # fmt: skip
+        assert reply.status_code == 200, reply.text
+        assert page_message in reply.text
     engine.dispose()
     logs = capfd.readouterr()
     haystack = _everything_at_rest(settings, tmp_path) + (logs.out + logs.err).encode()
@@ -91,6 +115,12 @@ def test_no_secret_reaches_disk_or_logs(
         "client address": CLIENT_HOST.encode(),
         "user agent": CANARY_UA.encode(),
         "session token": token.encode(),
+        "page narrative": page_narrative.encode(),
+        "page subject": page_subject.encode(),
+        "page message": page_message.encode(),
+        "photo's camera make": b"CanaryCam",
+        "page receipt": page_receipt.encode(),
+        "page receipt without hyphens": page_receipt.replace("-", "").encode(),
     }
     found = [name for name, needle in needles.items() if needle in haystack]
     assert found == [], f"found at rest or in logs: {found}"
