@@ -9,7 +9,7 @@ import anyio
 from fastapi import APIRouter, Depends, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -82,7 +82,52 @@ def intake_form(
     return _form_options(factory)
 
 
-@router.post("/tips", status_code=201, responses={201: {"description": "Stored; the receipt"}})
+def _inline_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """The model's JSON schema with its `$defs` inlined, to embed in `openapi_extra`."""
+    schema = model.model_json_schema()
+    defs = schema.pop("$defs", {})
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                return resolve(defs[ref.removeprefix("#/$defs/")])
+            return {k: resolve(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [resolve(v) for v in node]
+        return node
+
+    return dict(resolve(schema))
+
+
+# The body is read from the stream by hand (size limits, multipart without spooling), so its
+# schema is declared here for /openapi.json.
+_TIP_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": _inline_schema(TipSubmission)},
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["tip"],
+                    "properties": {
+                        "tip": {"type": "string", "description": "The tip as JSON, first"},
+                        "files": {"type": "array", "items": {"type": "string", "format": "binary"}},
+                    },
+                }
+            },
+        },
+    }
+}
+
+
+@router.post(
+    "/tips",
+    status_code=201,
+    responses={201: {"description": "Stored; the receipt"}},
+    openapi_extra=_TIP_BODY,
+)
 async def submit_tip(
     request: Request, gate: Annotated[IntakeGate, Depends(intake_slot)]
 ) -> JSONResponse:

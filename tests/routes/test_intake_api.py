@@ -203,3 +203,12 @@ def test_malformed_oversized_and_wrongly_typed_bodies_are_refused(
     bad_key = {"Idempotency-Key": "short"}
     assert client.post("/api/v1/tips", json=tip_json(), headers=bad_key).status_code == 422
     assert _tips(engine) == []
+
+
+def test_openapi_documents_the_tip_body(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    body = spec["paths"]["/api/v1/tips"]["post"]["requestBody"]["content"]
+    properties = body["application/json"]["schema"]["properties"]
+    assert {"agency", "allegations", "narrative", "subjects", "contact"} <= set(properties)
+    assert "name" in properties["subjects"]["items"]["properties"]
+    assert "multipart/form-data" in body
