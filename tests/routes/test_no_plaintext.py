@@ -87,7 +87,7 @@ def test_no_secret_reaches_disk_or_logs(
         # And the same through the pages: a form with a photo, a receipt login, a reply.
         page_photo = jpeg_with_exif()
         _, page_receipt = submit(
-            client, "es", files=[("files", ("foto.jpg", page_photo, "image/jpeg"))],
+            client, "es", files={"files": ("foto.jpg", page_photo, "image/jpeg")},
             narrative=page_narrative, subject_name_1=page_subject,
         )  # fmt: skip
         signed_in = client.post("/status?lang=es", data={
