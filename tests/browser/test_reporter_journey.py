@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from PIL import ExifTags, Image
 from playwright.sync_api import Page, Response, ViewportSize, expect
 from sqlalchemy import Engine, select
@@ -157,3 +158,13 @@ def test_spanish_reporter_sends_a_photo_then_answers_the_integrity_unit(
         expect(messages.last).to_contain_text("Usted")
         expect(messages.last.locator(".body")).to_have_text(REPLY)
         later.screenshot(path=tmp_path / "status-es.png", full_page=True)
+
+
+def test_pages_here_run_no_javascript(new_page: NewPage) -> None:
+    """The premise of the journey: the contexts have JavaScript off and the tests cannot run any."""
+    page = new_page()
+    script = "<script>document.getElementById('x').textContent = 'on'</script>"
+    page.goto(f"data:text/html,<p id=x>off</p>{script}")
+    expect(page.locator("#x")).to_have_text("off")
+    with pytest.raises(AssertionError, match="runs JavaScript"):
+        page.evaluate("1")

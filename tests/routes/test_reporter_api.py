@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 
@@ -126,3 +127,36 @@ def test_empty_and_oversized_messages_are_refused_and_not_stored(
         ).status_code == 422  # fmt: skip
     with make_session_factory(engine)() as session:
         assert session.scalar(select(func.count()).select_from(Message)) == 0
+
+
+def test_hostile_file_names_are_sanitised_end_to_end(client: TestClient) -> None:
+    names = [
+        "../../etc/passwd",
+        "C:\\Users\\agent\\Desktop\\evil.exe",
+        "nul\x00byte.jpg",
+        "bell\x07and\x1bescape.txt",
+        "\u202egnp.exe",
+        "." * 3 + "hidden",
+        "x" * 1000 + ".pdf",
+    ]
+    files: list[tuple[str, tuple[str | None, bytes, str]]] = [
+        ("tip", (None, json.dumps(tip_json()).encode(), "application/json"))
+    ]
+    files += [("files", (name, b"evidence", "application/octet-stream")) for name in names]
+    response = client.post("/api/v1/tips", files=files)
+    assert response.status_code == 201, response.text
+    stored = [a["name"] for a in response.json()["attachments"]]
+    headers = _login(client, response.json()["receipt"])
+    shown = [
+        a["name"] for a in client.get("/api/v1/reporter/tip", headers=headers).json()["attachments"]
+    ]
+    assert shown == stored
+    for name in stored:
+        assert "/" not in name
+        assert "\\" not in name
+        assert not any(ord(c) < 32 or c in "\u202e\u202d\u2066\u2067\u2068\u2069" for c in name)
+        assert not name.startswith(".")
+        assert 0 < len(name) <= 200
+    assert stored[0] == "passwd"
+    assert stored[1] == "evil.exe"
+    assert stored[-1].endswith(".pdf")
