@@ -24,6 +24,7 @@ from routes.intake_flow import Fields, receive_tip, store_submission, summaries_
 from service.agencies.models import Agency
 from service.agencies.service import OTHER_AGENCY
 from service.errors import InvalidInput, Malformed, UnsupportedMediaType
+from service.instance.context import InstanceContext
 from service.tips.idempotency import validate_key
 from service.tips.schemas import LIMITS, TipSubmission
 from service.tips.taxonomy import LABELS
@@ -144,7 +145,10 @@ async def submit_tip(
         elif content_type == "application/json":
             body = await read_body_limited(request, JSON_LIMIT)
             submission = parse_submission(body)
-            ctx = await anyio.to_thread.run_sync(instance_context, request)
+            # Cached after the first request; loading it needs the database (a thread).
+            ctx: InstanceContext | None = getattr(request.app.state, "instance_context", None)
+            if ctx is None:
+                ctx = await anyio.to_thread.run_sync(instance_context, request)
             if key is not None:
                 validate_key(key)
             result = await anyio.to_thread.run_sync(

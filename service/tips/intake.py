@@ -164,11 +164,11 @@ class PendingTip:
 
     def _flush(self) -> None:
         if not self._flushed:
-            self._session.execute(insert(Tip), [self._tip])
+            self._session.execute(_INSERTS[Tip], [self._tip])
             self._flushed = True
         for table in _INSERT_ORDER[1:]:
             if self._staged[table]:
-                self._session.execute(insert(table), self._staged[table])
+                self._session.execute(_INSERTS[table], self._staged[table])
                 self._staged[table] = []
 
     def add_attachment(self, filename: str) -> AttachmentWriter:
@@ -209,6 +209,8 @@ class PendingTip:
 
 # Parents before children, for the foreign keys.
 _INSERT_ORDER: tuple[type, ...] = (Tip, Envelope, TipAudience, SubjectIndex, Blob, BlobChunk)
+# Built once: constructing statements per tip costs more than executing cached ones.
+_INSERTS = {table: insert(table) for table in _INSERT_ORDER}
 
 
 def begin_tip(

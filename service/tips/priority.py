@@ -34,6 +34,7 @@ KEYWORDS: dict[str, tuple[str, ...]] = {
         r"informante", r"soplon", r"testigo", r"madrina", r"fuente confidencial",
     ),
 }  # fmt: skip
+# One pattern per reason: `search` stops at the first hit, cheaper than one scan for all.
 _PATTERNS = {
     reason: re.compile(r"\b(?:" + "|".join(words) + r")", re.IGNORECASE)
     for reason, words in KEYWORDS.items()
