@@ -16,6 +16,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.config import Settings
+from service.db import session_scope
 from service.errors import InsufficientStorage, PayloadTooLarge, Unauthorized, Unavailable
 from service.instance.context import InstanceContext, load_context
 
@@ -47,20 +48,13 @@ def session_factory(request: Request) -> sessionmaker[Session]:
 @contextmanager
 def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     """Commit when the block ends; roll back on any error. A dead database becomes 503."""
-    session = factory()
     try:
-        yield session
-        session.commit()
+        with session_scope(factory) as session:
+            yield session
     except OperationalError as exc:
-        session.rollback()
         if _storage_full(exc):
             raise InsufficientStorage("the server's storage is full; nothing was stored") from None
         raise Unavailable("the database is not available; nothing was stored") from None
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
 
 
 def _storage_full(exc: OperationalError) -> bool:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from service.evidence.report import UNREADABLE, CleanReport
+from service.evidence.streaming import StreamingFilter
 
 __all__ = ["JpegFilter"]
 
@@ -95,37 +95,14 @@ def _is_metadata_marker(marker: int) -> bool:
     return 0xE0 <= marker <= 0xEF or marker == _COM
 
 
-class JpegFilter:
+class JpegFilter(StreamingFilter):
     """Sanitiser for JPEG (see the module docstring); the input must start with FF D8."""
 
+    kind = "jpeg"
+
     def __init__(self) -> None:
-        self._buf = bytearray()
-        self._state = _SEGMENTS
+        super().__init__(_SEGMENTS)
         self._started = False
-        self._removed: dict[str, None] = {}  # ordered set
-        self._failed = False
-
-    @property
-    def report(self) -> CleanReport:
-        return CleanReport(
-            kind="jpeg",
-            removed=tuple(self._removed),
-            cleaned=not self._failed,
-            reason=UNREADABLE if self._failed else None,
-        )
-
-    def feed(self, data: bytes) -> bytes:
-        self._buf += data
-        out = bytearray()
-        pos = 0
-        while True:
-            state = self._state
-            new_pos = self._step(pos, out)
-            if new_pos == pos and state == self._state:
-                break  # needs more input
-            pos = new_pos
-        del self._buf[:pos]
-        return bytes(out)
 
     def finish(self) -> bytes:
         out = bytearray()

@@ -14,7 +14,7 @@ Imports only the standard library.
 
 from __future__ import annotations
 
-from service.evidence.report import UNREADABLE, CleanReport
+from service.evidence.streaming import StreamingFilter
 
 __all__ = ["SIGNATURE", "PngFilter"]
 
@@ -52,39 +52,16 @@ _CODES = {
 }
 
 
-class PngFilter:
+class PngFilter(StreamingFilter):
     """Sanitiser for PNG (see the module docstring); checks the signature itself."""
 
+    kind = "png"
+
     def __init__(self) -> None:
-        self._buf = bytearray()
-        self._state = _SIG
+        super().__init__(_SIG)
         self._remaining = 0  # bytes of the current chunk's data and CRC still to come
         self._keep = True
         self._last = False  # the current chunk is IEND
-        self._removed: dict[str, None] = {}
-        self._failed = False
-
-    @property
-    def report(self) -> CleanReport:
-        return CleanReport(
-            kind="png",
-            removed=tuple(self._removed),
-            cleaned=not self._failed,
-            reason=UNREADABLE if self._failed else None,
-        )
-
-    def feed(self, data: bytes) -> bytes:
-        self._buf += data
-        out = bytearray()
-        pos = 0
-        while True:
-            state = self._state
-            new_pos = self._step(pos, out)
-            if new_pos == pos and state == self._state:
-                break
-            pos = new_pos
-        del self._buf[:pos]
-        return bytes(out)
 
     def finish(self) -> bytes:
         rest = bytes(self._buf)

@@ -8,9 +8,11 @@ from pathlib import Path
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy import Engine
 
 from routes.app import create_app
 from service.config import Settings
+from tests.factories import Border, seed_border
 
 
 @pytest.fixture
@@ -27,4 +29,17 @@ def app(app_settings: Settings) -> FastAPI:
 @pytest.fixture
 def client(app: FastAPI) -> Iterator[TestClient]:
     with TestClient(app) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def border(engine: Engine, settings: Settings) -> Border:
+    """An initialised instance on both backends, with agencies and staff on both sides."""
+    return seed_border(engine, settings)
+
+
+@pytest.fixture
+def web(settings: Settings, border: Border) -> Iterator[TestClient]:
+    """A client of the app on the seeded instance (lifespan running)."""
+    with TestClient(create_app(settings)) as test_client:
         yield test_client

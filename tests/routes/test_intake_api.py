@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
@@ -11,25 +10,13 @@ from sqlalchemy import Engine, func, select
 
 from crypto.age import decrypt_bytes
 from crypto.errors import DecryptionError
-from routes.app import create_app
 from service.audit.models import PendingAuditEntry
 from service.blobs.store import read_blob
 from service.compartments.models import Compartment
 from service.config import Settings
 from service.db import make_session_factory
 from service.tips.models import Envelope, SubjectIndex, Tip, TipAudience
-from tests.factories import Border, add_conflict, seed_border, tip_json
-
-
-@pytest.fixture
-def border(engine: Engine, settings: Settings) -> Border:
-    return seed_border(engine, settings)
-
-
-@pytest.fixture
-def client(border: Border, settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings)) as test_client:
-        yield test_client
+from tests.factories import Border, add_conflict, tip_json
 
 
 def _tips(engine: Engine) -> list[Tip]:
@@ -56,8 +43,8 @@ def _compartment(engine: Engine, tip: Tip) -> str:
         return compartment.name
 
 
-def test_form_lists_agencies_allegations_and_limits(client: TestClient) -> None:
-    form = client.get("/api/v1/intake/form").json()
+def test_form_lists_agencies_allegations_and_limits(web: TestClient) -> None:
+    form = web.get("/api/v1/intake/form").json()
     slugs = [a["slug"] for a in form["agencies"]]
     assert {"el-paso-pd", "tijuana-municipal", "other"} <= set(slugs)
     bribery = next(a for a in form["allegations"] if a["code"] == "bribery")
@@ -66,9 +53,9 @@ def test_form_lists_agencies_allegations_and_limits(client: TestClient) -> None:
 
 
 def test_a_json_tip_is_stored_encrypted_for_its_audience(
-    client: TestClient, engine: Engine, border: Border
+    web: TestClient, engine: Engine, border: Border
 ) -> None:
-    response = client.post("/api/v1/tips", json=tip_json(contact="Signal +52 664 000 0000"))
+    response = web.post("/api/v1/tips", json=tip_json(contact="Signal +52 664 000 0000"))
     assert response.status_code == 201, response.text
     receipt = response.json()["receipt"]
     assert len(receipt.replace("-", "")) == 32
@@ -100,10 +87,10 @@ def test_a_json_tip_is_stored_encrypted_for_its_audience(
 
 
 def test_conflicted_reviewer_never_receives_tip_key(
-    client: TestClient, engine: Engine, settings: Settings, border: Border
+    web: TestClient, engine: Engine, settings: Settings, border: Border
 ) -> None:
     add_conflict(engine, settings, border.reviewer_us.id, "badge", "4471")
-    assert client.post("/api/v1/tips", json=tip_json()).status_code == 201
+    assert web.post("/api/v1/tips", json=tip_json()).status_code == 201
     (tip,) = _tips(engine)
     # Ana is conflicted and Sam (a supervisor) remains, so the tip stays in "us" without her.
     assert _compartment(engine, tip) == "us"
@@ -117,11 +104,11 @@ def test_conflicted_reviewer_never_receives_tip_key(
 
 
 def test_a_tip_with_no_eligible_reviewer_goes_to_oversight(
-    client: TestClient, engine: Engine, settings: Settings, border: Border
+    web: TestClient, engine: Engine, settings: Settings, border: Border
 ) -> None:
     for member in (border.reviewer_us, border.supervisor_us):
         add_conflict(engine, settings, member.id, "unit", "bridge unit 3")
-    assert client.post("/api/v1/tips", json=tip_json()).status_code == 201
+    assert web.post("/api/v1/tips", json=tip_json()).status_code == 201
     (tip,) = _tips(engine)
     assert _compartment(engine, tip) == "oversight"
     _open(engine, tip, "conversation", border.oversight.identity)
@@ -132,32 +119,32 @@ def test_a_tip_with_no_eligible_reviewer_goes_to_oversight(
     [({"senior_official": True}, "oversight"), ({"agency": "other"}, "oversight")],
 )
 def test_leadership_and_unknown_agencies_route_to_oversight_and_default(
-    client: TestClient, engine: Engine, overrides: dict[str, object], compartment: str
+    web: TestClient, engine: Engine, overrides: dict[str, object], compartment: str
 ) -> None:
-    assert client.post("/api/v1/tips", json=tip_json(**overrides)).status_code == 201
+    assert web.post("/api/v1/tips", json=tip_json(**overrides)).status_code == 201
     (tip,) = _tips(engine)
     assert _compartment(engine, tip) == compartment
 
 
-def test_threats_make_a_tip_urgent_and_high_priority(client: TestClient, engine: Engine) -> None:
+def test_threats_make_a_tip_urgent_and_high_priority(web: TestClient, engine: Engine) -> None:
     narrative = "Van a matar al testigo esta noche; el comandante filtró el operativo."
     body = tip_json(narrative=narrative, reporter_at_risk=True, language="es")
-    assert client.post("/api/v1/tips", json=body).status_code == 201
+    assert web.post("/api/v1/tips", json=body).status_code == 201
     (tip,) = _tips(engine)
     assert tip.urgent
     assert tip.priority >= 40 + 15 + 15 + 15
 
 
 def test_idempotency_key_returns_the_same_receipt_and_stores_one_tip(
-    client: TestClient, engine: Engine
+    web: TestClient, engine: Engine
 ) -> None:
     headers = {"Idempotency-Key": "retry-4f1c9b2e-0a77-4d"}
-    first = client.post("/api/v1/tips", json=tip_json(), headers=headers)
-    second = client.post("/api/v1/tips", json=tip_json(), headers=headers)
+    first = web.post("/api/v1/tips", json=tip_json(), headers=headers)
+    second = web.post("/api/v1/tips", json=tip_json(), headers=headers)
     assert first.status_code == second.status_code == 201
     assert first.json() == second.json()
     assert len(_tips(engine)) == 1
-    other = client.post("/api/v1/tips", json=tip_json(narrative="x" * 40), headers=headers)
+    other = web.post("/api/v1/tips", json=tip_json(narrative="x" * 40), headers=headers)
     assert other.status_code == 409
     assert other.json()["error"] == "conflict"
     assert len(_tips(engine)) == 1
@@ -178,9 +165,9 @@ def test_idempotency_key_returns_the_same_receipt_and_stores_one_tip(
     ],
 )
 def test_bad_tips_get_a_clear_4xx_and_store_nothing(
-    client: TestClient, engine: Engine, body: dict[str, object], status: int, field: str
+    web: TestClient, engine: Engine, body: dict[str, object], status: int, field: str
 ) -> None:
-    response = client.post("/api/v1/tips", json=body)
+    response = web.post("/api/v1/tips", json=body)
     assert response.status_code == status, response.text
     assert field in response.json()["detail"]
     assert _tips(engine) == []
@@ -188,25 +175,25 @@ def test_bad_tips_get_a_clear_4xx_and_store_nothing(
 
 
 def test_malformed_oversized_and_wrongly_typed_bodies_are_refused(
-    client: TestClient, engine: Engine
+    web: TestClient, engine: Engine
 ) -> None:
-    assert client.post("/api/v1/tips", content=b"{not json", headers={
+    assert web.post("/api/v1/tips", content=b"{not json", headers={
         "content-type": "application/json"}).status_code == 400  # fmt: skip
     huge = json.dumps(tip_json(narrative="x" * 300_000)).encode()
-    assert client.post("/api/v1/tips", content=huge, headers={
+    assert web.post("/api/v1/tips", content=huge, headers={
         "content-type": "application/json"}).status_code == 413  # fmt: skip
     chunked = (huge[i : i + 8192] for i in range(0, len(huge), 8192))
-    assert client.post("/api/v1/tips", content=chunked, headers={
+    assert web.post("/api/v1/tips", content=chunked, headers={
         "content-type": "application/json"}).status_code == 413  # fmt: skip
-    assert client.post("/api/v1/tips", content=b"a=b", headers={
+    assert web.post("/api/v1/tips", content=b"a=b", headers={
         "content-type": "text/plain"}).status_code == 415  # fmt: skip
     bad_key = {"Idempotency-Key": "short"}
-    assert client.post("/api/v1/tips", json=tip_json(), headers=bad_key).status_code == 422
+    assert web.post("/api/v1/tips", json=tip_json(), headers=bad_key).status_code == 422
     assert _tips(engine) == []
 
 
-def test_openapi_documents_the_tip_body(client: TestClient) -> None:
-    spec = client.get("/openapi.json").json()
+def test_openapi_documents_the_tip_body(web: TestClient) -> None:
+    spec = web.get("/openapi.json").json()
     body = spec["paths"]["/api/v1/tips"]["post"]["requestBody"]["content"]
     properties = body["application/json"]["schema"]["properties"]
     assert {"agency", "allegations", "narrative", "subjects", "contact"} <= set(properties)

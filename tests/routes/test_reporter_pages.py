@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import html as htmllib
 import re
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -14,12 +13,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from routes import csrf
-from routes.app import create_app
 from service.config import Settings
 from service.db import utcnow
 from service.errors import InsufficientStorage, PayloadTooLarge, TooManyAttempts, Unavailable
 from service.tips.models import Attachment, Tip
-from tests.factories import Border, seed_border
 from tests.routes.reporter_pages_util import (
     CANARY_TEXT,
     NO_FILE,
@@ -33,17 +30,6 @@ from tests.routes.reporter_pages_util import (
     report_form,
     submit,
 )
-
-
-@pytest.fixture
-def border(engine: Engine, settings: Settings) -> Border:
-    return seed_border(engine, settings)
-
-
-@pytest.fixture
-def web(settings: Settings, border: Border) -> Iterator[TestClient]:
-    with TestClient(create_app(settings)) as client:
-        yield client
 
 
 @pytest.mark.parametrize(

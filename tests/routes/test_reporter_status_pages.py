@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -20,7 +19,7 @@ from service.db import make_session_factory, session_scope, utcnow
 from service.tips.conversation import post_staff_message
 from service.tips.models import Attachment, Message, Tip
 from service.tips.reporter_auth import issue_token
-from tests.factories import Border, seed_border
+from tests.factories import Border
 from tests.routes.reporter_pages_util import (
     context_of,
     count,
@@ -31,17 +30,6 @@ from tests.routes.reporter_pages_util import (
 )
 
 STAFF_QUESTION = "¿Puede decirnos a qué hora cruzan los camiones?"
-
-
-@pytest.fixture
-def border(engine: Engine, settings: Settings) -> Border:
-    return seed_border(engine, settings)
-
-
-@pytest.fixture
-def web(settings: Settings, border: Border) -> Iterator[TestClient]:
-    with TestClient(create_app(settings)) as client:
-        yield client
 
 
 def login_token(client: TestClient, lang: str = "en") -> str:
