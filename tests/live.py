@@ -39,6 +39,13 @@ def server_env(settings: Settings, **extra: str) -> dict[str, str]:
 @contextmanager
 def live_server(env: dict[str, str], log: Path) -> Iterator[str]:
     """Serve until the block ends; yields the base URL once /healthz answers."""
+    with live_process(env, log) as (base, _server):
+        yield base
+
+
+@contextmanager
+def live_process(env: dict[str, str], log: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """Like `live_server`, also yielding the process (to kill it mid-flight)."""
     port = free_port()
     with log.open("w") as sink:
         server = subprocess.Popen(
@@ -59,7 +66,8 @@ def live_server(env: dict[str, str], log: Path) -> Iterator[str]:
                     conn.close()
             else:
                 raise RuntimeError("server did not start: " + log.read_text())
-            yield f"http://127.0.0.1:{port}"
+            yield f"http://127.0.0.1:{port}", server
         finally:
-            server.terminate()
+            if server.poll() is None:
+                server.terminate()
             server.wait(timeout=15)

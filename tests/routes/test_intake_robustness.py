@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import signal
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +20,7 @@ from service.config import Settings
 from service.db import make_session_factory
 from service.tips.models import Tip
 from tests.factories import seed_border, tip_json
-from tests.live import live_server, server_env
+from tests.live import live_process, live_server, server_env
 
 
 @pytest.fixture
@@ -38,16 +39,14 @@ def _connect(base: str) -> http.client.HTTPConnection:
     return http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=60)
 
 
-def _post_json(
-    base: str, body: dict[str, object], headers: dict[str, str] | None = None
-) -> tuple[int, str | None]:
+def _post_json(base: str, body: dict[str, object]) -> tuple[int, str | None, bytes]:
+    """POST a JSON tip; returns the status, any Retry-After and the body."""
     conn = _connect(base)
     try:
         conn.request("POST", "/api/v1/tips", body=json.dumps(body),
-                     headers={"content-type": "application/json", **(headers or {})})  # fmt: skip
+                     headers={"content-type": "application/json"})  # fmt: skip
         response = conn.getresponse()
-        response.read()
-        return response.status, response.getheader("retry-after")
+        return response.status, response.getheader("retry-after"), response.read()
     finally:
         conn.close()
 
@@ -70,7 +69,7 @@ def test_a_full_gate_answers_503_with_retry_after_and_never_hangs(
         slow.putheader("content-length", str(len(head) + len(tail)))
         slow.endheaders()
         slow.send(head)
-        busy: tuple[int, str | None] = (0, None)
+        busy: tuple[int, str | None, bytes] = (0, None, b"")
         for _ in range(50):  # The slot is taken once the server has read the headers.
             busy = _post_json(base, tip_json())
             if busy[0] == 503:
@@ -186,3 +185,25 @@ def _allow_connections(engine: Engine, *, allow: bool) -> None:
                 )
     finally:
         admin.dispose()
+
+
+def test_a_receipt_survives_kill_9_of_the_server(
+    seeded: Settings, engine: Engine, tmp_path: Path
+) -> None:
+    """Guarantee 5: a receipt shown means the tip is on disk, even if the server dies at once."""
+    env = server_env(seeded)
+    with live_process(env, tmp_path / "first.log") as (base, server):
+        status, _, body = _post_json(base, tip_json())
+        assert status == 201
+        server.send_signal(signal.SIGKILL)  # no shutdown, no flush: only what was committed
+        server.wait(timeout=10)
+    receipt = json.loads(body)["receipt"]
+    assert _tip_count(engine) == 1
+    with live_server(env, tmp_path / "second.log") as base:
+        conn = _connect(base)
+        try:
+            conn.request("POST", "/api/v1/reporter/session", body=json.dumps({"receipt": receipt}),
+                         headers={"content-type": "application/json"})  # fmt: skip
+            assert conn.getresponse().status == 200
+        finally:
+            conn.close()
