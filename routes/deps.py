@@ -15,6 +15,7 @@ from fastapi import Request
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from routes.bodies import body_chunks
 from service.config import Settings
 from service.db import session_scope
 from service.errors import InsufficientStorage, PayloadTooLarge, Unauthorized, Unavailable
@@ -22,6 +23,7 @@ from service.instance.context import InstanceContext, load_context
 
 __all__ = [
     "IntakeGate",
+    "async_transaction",
     "bearer_token",
     "instance_context",
     "intake_slot",
@@ -52,9 +54,34 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
         with session_scope(factory) as session:
             yield session
     except OperationalError as exc:
-        if _storage_full(exc):
-            raise InsufficientStorage("the server's storage is full; nothing was stored") from None
-        raise Unavailable("the database is not available; nothing was stored") from None
+        raise _unavailable(exc) from None
+
+
+@asynccontextmanager
+async def async_transaction(factory: sessionmaker[Session]) -> AsyncIterator[Session]:
+    """`transaction` for async handlers: commit, rollback and close run in a worker thread, so a
+    commit's fsync (or a network round trip) never stalls the event loop."""
+    session = factory()
+    try:
+        yield session
+        await anyio.to_thread.run_sync(session.commit)
+    except OperationalError as exc:
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(session.rollback)
+        raise _unavailable(exc) from None
+    except BaseException:
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(session.rollback)
+        raise
+    finally:
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(session.close)
+
+
+def _unavailable(exc: OperationalError) -> InsufficientStorage | Unavailable:
+    if _storage_full(exc):
+        return InsufficientStorage("the server's storage is full; nothing was stored")
+    return Unavailable("the database is not available; nothing was stored")
 
 
 def _storage_full(exc: OperationalError) -> bool:
@@ -117,7 +144,7 @@ async def read_body_limited(request: Request, limit: int) -> bytes:
         raise PayloadTooLarge(f"the request body is over {limit} bytes")
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
+    async for chunk in body_chunks(request):
         size += len(chunk)
         if size > limit:
             raise PayloadTooLarge(f"the request body is over {limit} bytes")

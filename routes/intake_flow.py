@@ -22,7 +22,7 @@ from fastapi import Request
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from routes.deps import instance_context, session_factory, transaction
+from routes.deps import async_transaction, instance_context, session_factory, transaction
 from routes.multipart import FileSink, Limits, stream_multipart
 from service.db import lock_for_write, utcnow
 from service.errors import InvalidInput
@@ -75,17 +75,16 @@ class _Receiving:
     pending: PendingTip | None = None
     digest: Any = field(default_factory=hashlib.sha256)
 
-    def start(self) -> None:
-        lock_for_write(self.session)
-        self.replaying = self.key is not None and idempotency.exists(self.session, self.key)
-
     def begin(self) -> None:
+        # Fields first (CSRF, validation), then the write lock: a client that never finishes its
+        # fields must not hold up every other writer.
         submission = self.to_submission(self.fields)
         if self.key_from_fields is not None:
             self.key = self.key_from_fields(self.fields)
             if self.key is not None:
                 idempotency.validate_key(self.key)
-                self.replaying = idempotency.exists(self.session, self.key)
+        lock_for_write(self.session)
+        self.replaying = self.key is not None and idempotency.exists(self.session, self.key)
         for name in sorted(self.fields):
             for value in self.fields[name]:
                 self.digest.update(f"{len(name)}:{name}={len(value)}:{value};".encode())
@@ -150,18 +149,17 @@ async def receive_tip(
     if idempotency_key is not None:
         idempotency.validate_key(idempotency_key)
     ctx = await anyio.to_thread.run_sync(instance_context, request)
-    with transaction(session_factory(request)) as session:
+    async with async_transaction(session_factory(request)) as session:
         state = _Receiving(session, ctx, to_submission, idempotency_key, idempotency_from_fields)
-        await anyio.to_thread.run_sync(state.start)
 
         async def on_field(name: str, value: str) -> None:
             if state.begun:
-                raise InvalidInput(f"{name}: text fields must come before files")
+                raise InvalidInput("text fields must come before files")
             state.fields.setdefault(name, []).append(value)
 
         async def on_file(name: str, filename: str, _type: str | None) -> FileSink:
             if name != "files":
-                raise InvalidInput(f"{name}: files go in the 'files' field")
+                raise InvalidInput("files go in the 'files' field")
             return await anyio.to_thread.run_sync(state.open_file, filename)
 
         await stream_multipart(request, limits=limits, on_field=on_field, on_file=on_file)

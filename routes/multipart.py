@@ -25,6 +25,7 @@ from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, MultipartState, parse_options_header
 from starlette.requests import Request
 
+from routes.bodies import body_chunks
 from service.errors import Malformed, PayloadTooLarge
 
 if TYPE_CHECKING:
@@ -81,7 +82,7 @@ async def stream_multipart(
     framing = _Framing(boundary)
     parts = _Parts(limits, on_field, on_file)
     received = 0
-    async for chunk in request.stream():
+    async for chunk in body_chunks(request):
         received += len(chunk)
         if received > limits.max_body:
             raise PayloadTooLarge("request body too large")

@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     secure_cookies: bool = False
     # Submissions handled at once per process; more get 503 + Retry-After instead of queueing.
     intake_concurrency: int = Field(default=64, ge=1)
+    # Seconds without a byte of request body before the request ends with 408.
+    body_idle_seconds: float = Field(default=30.0, gt=0)
     log_level: str = "INFO"
 
     @property

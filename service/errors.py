@@ -6,6 +6,7 @@
     ├── Conflict          409  duplicates, illegal transitions, replays with another body
     ├── Malformed         400  a body that cannot be parsed (broken multipart, bad JSON)
     ├── PayloadTooLarge   413  a body, file or field over its limit
+    ├── RequestTimeout    408  the body stopped arriving (a slow or stalled client)
     ├── UnsupportedMediaType 415  a body type the endpoint does not take
     ├── Unauthorized      401  no valid session or receipt
     ├── TooManyAttempts   429  locked out after failed logins
@@ -27,6 +28,7 @@ __all__ = [
     "NotInitialised",
     "PayloadTooLarge",
     "ProbityError",
+    "RequestTimeout",
     "TooManyAttempts",
     "Unauthorized",
     "Unavailable",
@@ -62,6 +64,11 @@ class NotFound(ProbityError):
 class Conflict(ProbityError):
     code = "conflict"
     status = 409
+
+
+class RequestTimeout(ProbityError):
+    code = "request_timeout"
+    status = 408
 
 
 class UnsupportedMediaType(ProbityError):

@@ -14,13 +14,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from routes.deps import (
     IntakeGate,
+    async_transaction,
     bearer_token,
     instance_context,
     intake_slot,
     read_body_limited,
     run_transaction,
     session_factory,
-    transaction,
 )
 from routes.intake_flow import INTAKE_LIMITS, summaries_json
 from routes.multipart import FileSink, stream_multipart
@@ -168,8 +168,7 @@ async def receive_attachments(
     reads the choice from the text fields. With `files_required=False` a body without files
     returns `[]` (and whatever `on_text` stored is committed).
     """
-    with transaction(session_factory(request)) as session:
-        await anyio.to_thread.run_sync(lock_for_write, session)
+    async with async_transaction(session_factory(request)) as session:
         options: dict[str, str] = {}
         upload: list[ReporterUpload] = []
         texts_done = False
@@ -178,17 +177,19 @@ async def receive_attachments(
             nonlocal texts_done
             if not texts_done:
                 texts_done = True
+                # The write lock only once the text is in: a slow body must not hold it.
+                await anyio.to_thread.run_sync(lock_for_write, session)
                 if on_text is not None:
                     await anyio.to_thread.run_sync(on_text, session, options)
 
         async def on_field(name: str, value: str) -> None:
             if texts_done:
-                raise InvalidInput(f"{name}: text fields must come before files")
+                raise InvalidInput("text fields must come before files")
             options[name] = value
 
         async def on_file(name: str, filename: str, _type: str | None) -> FileSink:
             if name != "files":
-                raise InvalidInput(f"{name}: files go in the 'files' field")
+                raise InvalidInput("files go in the 'files' field")
             await end_of_texts()
             if not upload:
                 clean = remove_metadata(options)

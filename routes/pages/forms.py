@@ -15,10 +15,11 @@ from urllib.parse import parse_qs
 from fastapi import Request
 from starlette.requests import ClientDisconnect
 
+from routes.bodies import body_chunks
 from routes.csrf import CsrfRejected
 from routes.deps import read_body_limited
 from routes.multipart import FileSink, Limits, stream_multipart
-from service.errors import InvalidInput, Malformed, UnsupportedMediaType
+from service.errors import InvalidInput, Malformed, RequestTimeout, UnsupportedMediaType
 
 __all__ = ["SMALL_FORM", "Fields", "drain", "media_type", "read_small_form", "refuse_cross_site"]
 
@@ -71,10 +72,10 @@ async def drain(request: Request, limit: int) -> None:
     still sending, gets to read our answer instead of a reset connection."""
     seen = 0
     try:
-        async for chunk in request.stream():
+        async for chunk in body_chunks(request, idle=5.0):
             seen += len(chunk)
             if seen > limit:
                 return
-    except (ClientDisconnect, RuntimeError):
+    except (ClientDisconnect, RuntimeError, RequestTimeout):
         # RuntimeError: the body had already been read to the end.
         return

@@ -6,6 +6,7 @@ import http.client
 import json
 import signal
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -207,3 +208,50 @@ def test_a_receipt_survives_kill_9_of_the_server(
             assert conn.getresponse().status == 200
         finally:
             conn.close()
+
+
+def _start_slow_upload(base: str) -> http.client.HTTPConnection:
+    """Headers and the start of a tip part, then silence."""
+    boundary = "stalledboundary"
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="tip"\r\n\r\n{{"agency": '.encode()
+    )
+    slow = _connect(base)
+    slow.putrequest("POST", "/api/v1/tips")
+    slow.putheader("content-type", f"multipart/form-data; boundary={boundary}")
+    slow.putheader("content-length", "100000")
+    slow.endheaders()
+    slow.send(head)
+    return slow
+
+
+def test_a_stalled_body_gets_408_and_frees_its_slot(
+    seeded: Settings, engine: Engine, tmp_path: Path
+) -> None:
+    env = server_env(seeded, PROBITY_INTAKE_CONCURRENCY="1", PROBITY_BODY_IDLE_SECONDS="1")
+    with live_server(env, tmp_path / "server.log") as base:
+        slow = _start_slow_upload(base)
+        try:
+            response = slow.getresponse()
+            assert response.status == 408
+            assert json.loads(response.read())["error"] == "request_timeout"
+        finally:
+            slow.close()
+        assert _post_json(base, tip_json())[0] == 201  # the only slot is free again
+    assert _tip_count(engine) == 1
+
+
+def test_a_slow_upload_does_not_hold_up_other_writers(
+    seeded: Settings, engine: Engine, tmp_path: Path
+) -> None:
+    with live_server(server_env(seeded), tmp_path / "server.log") as base:
+        slow = _start_slow_upload(base)
+        try:
+            started = time.perf_counter()
+            status, _, body = _post_json(base, tip_json())
+            assert status == 201, body
+            # Well under SQLite's 10 s busy timeout: the slow request holds no write lock.
+            assert time.perf_counter() - started < 3
+        finally:
+            slow.close()
+    assert _tip_count(engine) == 1
