@@ -4,8 +4,10 @@ Removed: the trailer's /Info dictionary (author, creator, producer, title, dates
 XMP /Metadata stream, /Metadata streams on pages, images and other objects, /PieceInfo (application
 private data) and the original /ID (it can single out one copy of a document). Saving rewrites the
 file, so earlier incremental revisions, which keep old metadata, are gone too. Content streams are
-copied without being decoded, so a compressed stream is never inflated. Encrypted PDFs that need a
-password cannot be opened and are reported as unreadable by the caller.
+copied without being decoded. Object and cross-reference streams must be decoded to read the file
+at all, so they are first inflated here under a budget: a small file that would inflate to
+gigabytes is stored as it came (TooLargeToClean) instead of exhausting memory. Encrypted PDFs that
+need a password cannot be opened and are reported as unreadable by the caller.
 
 Imports pikepdf and the standard library.
 """
@@ -13,16 +15,60 @@ Imports pikepdf and the standard library.
 from __future__ import annotations
 
 import io
+import re
+import zlib
 
 import pikepdf
+
+from service.evidence.report import TooLargeToClean
 
 __all__ = ["clean_pdf"]
 
 _OBJECT_KEYS = {"/Metadata": "object_metadata", "/PieceInfo": "piece_info"}
 
 
+# Object and cross-reference streams qpdf inflates just to parse the file: their total budget.
+STRUCTURE_BUDGET = 64 << 20
+_STRUCTURE = re.compile(rb"/Type\s*/(?:ObjStm|XRef)\b")
+_STREAM = re.compile(rb"stream\r?\n")
+
+
+def _check_structure_streams(data: bytes, budget: int = STRUCTURE_BUDGET) -> None:
+    """Raise TooLargeToClean if the structure streams would inflate past `budget` bytes."""
+    left = budget
+    for match in _STRUCTURE.finditer(data):
+        header = _STREAM.search(data, match.end(), match.end() + 4096)
+        if header is None:
+            continue
+        dictionary = data[match.start() : header.start()]
+        if b"/Filter" not in dictionary:
+            continue  # stored as is: no bigger than the file itself
+        if b"/FlateDecode" not in dictionary:
+            raise TooLargeToClean("a structure stream uses a filter we do not bound")
+        left = _inflated_within(data, header.end(), left)
+
+
+def _inflated_within(data: bytes, start: int, left: int) -> int:
+    """Inflate the deflate stream at `start`, 1 MiB of output at a time; return the budget left."""
+    inflater = zlib.decompressobj()
+    position = start
+    while not inflater.eof and position < len(data):
+        pending = data[position : position + 65536]
+        position += len(pending)
+        while pending and not inflater.eof:  # after the end, zlib keeps the rest as "tail"
+            try:
+                left -= len(inflater.decompress(pending, 1 << 20))
+            except zlib.error:
+                return left  # not a valid stream: qpdf will judge it
+            if left < 0:
+                raise TooLargeToClean("structure streams inflate past the budget")
+            pending = inflater.unconsumed_tail
+    return left
+
+
 def clean_pdf(data: bytes) -> tuple[bytes, tuple[str, ...]]:
     """The cleaned PDF and codes of what went; pikepdf errors propagate for unreadable files."""
+    _check_structure_streams(data)
     removed: dict[str, None] = {}
     with pikepdf.open(io.BytesIO(data)) as pdf:
         info = pdf.trailer.get("/Info")

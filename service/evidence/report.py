@@ -15,6 +15,7 @@ __all__ = [
     "UNSUPPORTED",
     "CleanReport",
     "Sanitiser",
+    "TooLargeToClean",
 ]
 
 # Reason codes for `cleaned=False`; the reporter pages translate them.
@@ -48,3 +49,7 @@ class Sanitiser(Protocol):
 
     @property
     def report(self) -> CleanReport: ...
+
+
+class TooLargeToClean(Exception):
+    """The file would need more memory to clean than we allow (a decompression bomb, say)."""

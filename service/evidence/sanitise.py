@@ -26,6 +26,7 @@ from service.evidence.report import (
     UNSUPPORTED,
     CleanReport,
     Sanitiser,
+    TooLargeToClean,
 )
 from service.evidence.webp import clean_webp
 
@@ -93,6 +94,9 @@ class _Buffered:
             kind, cleaned, removed = self._cleaner(data)
         except NotOffice:
             self.report = CleanReport(kind="other", removed=(), cleaned=False, reason=UNSUPPORTED)
+            return data
+        except TooLargeToClean:
+            self.report = CleanReport(kind=self._kind, removed=(), cleaned=False, reason=TOO_LARGE)
             return data
         except Exception:  # any parser failure: keep the evidence as it came, and say so
             self.report = CleanReport(kind=self._kind, removed=(), cleaned=False, reason=UNREADABLE)
