@@ -7,6 +7,7 @@ server does not keep: only a hash to find the row. So a database dump still hold
 from __future__ import annotations
 
 import hashlib
+import hmac
 from datetime import date
 
 from sqlalchemy.orm import Session
@@ -33,6 +34,11 @@ def _ids(key: str) -> tuple[bytes, bytes]:
     return row_id, seal_key
 
 
+def _keyed(seal_key: bytes, digest: bytes) -> bytes:
+    # Keyed by the client's secret: a dump cannot confirm a guessed submission.
+    return hmac.new(seal_key, b"body\x00" + digest, hashlib.sha256).digest()
+
+
 def body_hash(body: bytes) -> bytes:
     return hashlib.sha256(body).digest()
 
@@ -43,7 +49,7 @@ def recall(session: Session, key: str, digest: bytes) -> str | None:
     record = session.get(IdempotencyRecord, row_id)
     if record is None:
         return None
-    if record.body_hash != digest:
+    if not hmac.compare_digest(record.body_hash, _keyed(seal_key, digest)):
         raise Conflict("this Idempotency-Key was used with a different submission")
     try:
         return open_sealed(seal_key, record.sealed_receipt, aad=row_id).decode()
@@ -57,7 +63,10 @@ def remember(session: Session, key: str, digest: bytes, receipt: str, *, today: 
     sealed = seal(seal_key, receipt.encode(), aad=row_id)
     session.add(
         IdempotencyRecord(
-            key_hash=row_id, body_hash=digest, sealed_receipt=sealed, created_on=today
+            key_hash=row_id,
+            body_hash=_keyed(seal_key, digest),
+            sealed_receipt=sealed,
+            created_on=today,
         )
     )
     session.flush()

@@ -32,7 +32,7 @@ from service.instance.context import InstanceContext
 from service.tips.attachments import AttachmentSummary, AttachmentWriter
 from service.tips.models import Envelope, KeyKind, Status, SubjectIndex, Tip, TipAudience
 from service.tips.priority import assess
-from service.tips.routing import Audience, compute_audience
+from service.tips.routing import Audience, compute_audience, names_leadership
 from service.tips.schemas import TipSubmission
 
 __all__ = ["IntakeResult", "PendingTip", "begin_tip", "subject_keys", "submit_tip"]
@@ -98,7 +98,11 @@ class PendingTip:
         agency = _agency(session, submission.agency)
         subjects = subject_keys(ctx.index_key, submission)
         audience = compute_audience(
-            session, agency=agency, subjects=subjects, senior_official=submission.senior_official
+            session,
+            agency=agency,
+            subjects=subjects,
+            senior_official=submission.senior_official,
+            leadership=names_leadership([s.rank for s in submission.subjects]),
         )
         self.receipt = _new_receipt(session)
         self.tip_id = uuid.uuid4()

@@ -25,6 +25,7 @@ from crypto.errors import CryptoError, DecryptionError, FormatError
 from crypto.keys import open_sealed, seal
 from crypto.receipt import lookup_key, new_salt, parse_receipt, reporter_identity
 from service.audit.pending import record_reporter_event
+from service.db import lock_for_write
 from service.errors import InvalidInput, TooManyAttempts, Unauthorized
 from service.instance.context import InstanceContext
 from service.tips.models import Envelope, KeyKind, ReceiptLockout, Tip
@@ -42,6 +43,7 @@ IDLE_TIMEOUT = timedelta(minutes=15)
 ABSOLUTE_TIMEOUT = timedelta(hours=2)
 FREE_FAILURES = 5
 MAX_LOCK = timedelta(hours=24)
+LOCK_GRANULARITY = timedelta(minutes=15)
 _AAD = b"probity/v1/reporter-token"
 
 
@@ -59,14 +61,15 @@ class LoginOutcome:
 
 @cache
 def _decoy() -> tuple[bytes, str, bytes]:
-    """A salt, recipient and envelope standing in for an unknown lookup id."""
-    recipients = [generate_identity()[1] for _ in range(8)]
+    """A salt, recipient and envelope standing in for an unknown lookup id (sized like a
+    typical conversation envelope: a few readers, recovery and the reporter)."""
+    recipients = [generate_identity()[1] for _ in range(6)]
     identity, _ = generate_identity()
     return new_salt(), recipients[0], encrypt_bytes(identity.encode(), recipients)
 
 
 def _locked(session: Session, lookup_id: str, now: datetime) -> bool:
-    lock = session.get(ReceiptLockout, lookup_id)
+    lock = session.get(ReceiptLockout, lookup_id, with_for_update=True)
     return lock is not None and lock.locked_until is not None and lock.locked_until > now
 
 
@@ -78,8 +81,17 @@ def _fail(session: Session, lookup_id: str, now: datetime) -> None:
     lock.failures += 1
     if lock.failures >= FREE_FAILURES:
         backoff = timedelta(minutes=2 ** min(lock.failures - FREE_FAILURES, 12))
-        lock.locked_until = now + min(backoff, MAX_LOCK)
+        lock.locked_until = _round_up(now + min(backoff, MAX_LOCK))
     session.flush()
+
+
+def _round_up(moment: datetime) -> datetime:
+    """To the next quarter hour: the stored time must not say when the failures happened."""
+    quarter = LOCK_GRANULARITY
+    floor = moment - timedelta(
+        minutes=moment.minute % 15, seconds=moment.second, microseconds=moment.microsecond
+    )
+    return floor + quarter if floor != moment else moment
 
 
 def login_with_receipt(
@@ -90,6 +102,9 @@ def login_with_receipt(
     except FormatError:
         raise InvalidInput("receipt: not a valid receipt", fields={"receipt": "format"}) from None
     lookup_id = lookup_key(receipt)
+    # Serialise attempts so concurrent failures are all counted (SQLite: the write lock;
+    # PostgreSQL: the lockout row, locked below).
+    lock_for_write(session)
     if _locked(session, lookup_id, now):
         raise TooManyAttempts("too many attempts for this receipt; try again later")
     tip = session.scalar(select(Tip).where(Tip.lookup_id == lookup_id))
@@ -98,7 +113,8 @@ def login_with_receipt(
         receipt.secret, tip.reporter_salt if tip else decoy_salt
     )
     matches = hmac.compare_digest(recipient, tip.reporter_recipient if tip else decoy_recipient)
-    envelope = session.get(Envelope, (tip.id, KeyKind.CONVERSATION.value)) if tip else None
+    # The same query either way, so an unknown lookup id does no less database work.
+    envelope = session.get(Envelope, (tip.id if tip else uuid.uuid4(), KeyKind.CONVERSATION.value))
     try:
         conversation = decrypt_bytes(envelope.data if envelope else decoy_envelope, [identity])
     except DecryptionError:

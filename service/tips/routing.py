@@ -2,11 +2,14 @@
 
 The compartment comes from the agency's routing (or the default compartment for an unknown
 agency). Staff whose conflicts register matches a named officer, badge or unit are left out.
-A tip that names leadership, or that would leave no eligible reviewer, goes to oversight.
+A tip that names leadership (the reporter says so, or a subject's rank is a leadership title),
+or that would leave no eligible reviewer, goes to oversight.
 """
 
 from __future__ import annotations
 
+import re
+import unicodedata
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,7 +22,7 @@ from service.compartments.models import Compartment, Membership
 from service.errors import NotInitialised
 from service.staff.models import Role, StaffConflict, StaffUser
 
-__all__ = ["Audience", "compute_audience"]
+__all__ = ["LEADERSHIP_RANKS", "Audience", "compute_audience", "names_leadership"]
 
 SubjectKey = tuple[str, bytes]  # (kind, blind index)
 
@@ -61,14 +64,38 @@ def _has_reviewer(staff: Sequence[StaffUser]) -> bool:
     return any(s.role in (Role.REVIEWER, Role.SUPERVISOR) for s in staff)
 
 
+# Ranks that mean leadership, in English and Spanish (accent-free, lower case): a tip naming one
+# goes to oversight even if the reporter did not tick "senior official".
+LEADERSHIP_RANKS = (
+    "chief", "commissioner", "director", "superintendent", "sheriff", "undersheriff",
+    "secretary", "deputy chief", "assistant chief",
+    "jefe de la policia", "jefe de policia", "jefe de seguridad", "comisionado", "secretario",
+    "subsecretario", "superintendente",
+    "fiscal general", "procurador", "titular", "comandante general", "director general",
+)  # fmt: skip
+
+
+def names_leadership(ranks: Sequence[str | None]) -> bool:
+    for rank in ranks:
+        words = _fold(rank or "")
+        if any(re.search(rf"\b{re.escape(title)}\b", words) for title in LEADERSHIP_RANKS):
+            return True
+    return False
+
+
+def _fold(text: str) -> str:
+    return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode().lower()
+
+
 def compute_audience(
     session: Session,
     *,
     agency: Agency | None,
     subjects: Sequence[SubjectKey],
     senior_official: bool,
+    leadership: bool = False,
 ) -> Audience:
-    if senior_official:
+    if senior_official or leadership:
         compartment, route = _oversight(session), "senior_official"
     elif agency is None:
         compartment, route = _default(session), "default"

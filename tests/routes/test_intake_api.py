@@ -199,3 +199,17 @@ def test_openapi_documents_the_tip_body(web: TestClient) -> None:
     assert {"agency", "allegations", "narrative", "subjects", "contact"} <= set(properties)
     assert "name" in properties["subjects"]["items"]["properties"]
     assert "multipart/form-data" in body
+
+
+@pytest.mark.parametrize(
+    ("rank", "compartment"),
+    [("Police Chief", "oversight"), ("Subsecretario de Seguridad", "oversight"),
+     ("Jefe de la Policía Municipal", "oversight"), ("Jefe de grupo", "us"), ("Sgt", "us")],
+)  # fmt: skip
+def test_a_subject_with_a_leadership_rank_routes_to_oversight(
+    web: TestClient, engine: Engine, rank: str, compartment: str
+) -> None:
+    body = tip_json(subjects=[{"name": "R. Dominguez", "rank": rank}])
+    assert web.post("/api/v1/tips", json=body).status_code == 201
+    (tip,) = _tips(engine)
+    assert _compartment(engine, tip) == compartment
