@@ -20,6 +20,8 @@ from pathlib import Path
 import anyio
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.types import ASGIApp
 
 from routes import health
@@ -36,7 +38,7 @@ from routes.requestlog import (
 from routes.security import SecurityHeadersMiddleware
 from routes.templating import Pages
 from service.config import Settings
-from service.db import make_engine, make_session_factory
+from service.db import checkpoint, make_engine, make_session_factory
 from service.logging import configure_logging
 
 __all__ = ["STATIC_DIR", "ProbityApp", "create_app"]
@@ -56,17 +58,28 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     deferred: DeferredRequestLog = app.state.deferred_request_log
     configure_logging(settings.log_level)
-    engine = make_engine(settings.effective_database_url)
+    engine = make_engine(settings.effective_database_url, manual_checkpoints=True)
     app.state.engine = engine
     app.state.session_factory = make_session_factory(engine)
     try:
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(flush_periodically, deferred, REPORTER_LOG_INTERVAL)
+            if engine.dialect.name == "sqlite":
+                tasks.start_soon(_checkpoint_periodically, engine)
             yield
             tasks.cancel_scope.cancel()
     finally:
         deferred.flush()
         engine.dispose()
+
+
+async def _checkpoint_periodically(engine: Engine, interval: float = 2.0) -> None:
+    while True:
+        await anyio.sleep(interval)
+        try:
+            await anyio.to_thread.run_sync(checkpoint, engine)
+        except SQLAlchemyError:
+            continue  # busy or briefly unavailable: the next round will do it
 
 
 def _version() -> str:

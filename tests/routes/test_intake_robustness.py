@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import signal
 import threading
 import time
@@ -255,3 +256,42 @@ def test_a_slow_upload_does_not_hold_up_other_writers(
         finally:
             slow.close()
     assert _tip_count(engine) == 1
+
+
+def test_the_server_checkpoints_sqlite_in_the_background(
+    seeded: Settings, engine: Engine, tmp_path: Path
+) -> None:
+    _sqlite_only(seeded)
+    database = Path(seeded.effective_database_url.removeprefix("sqlite:///"))
+    engine.dispose()
+    before = database.stat().st_size
+    with live_server(server_env(seeded), tmp_path / "server.log") as base:
+        files = [
+            ("tip", (None, json.dumps(tip_json()).encode(), "application/json")),
+            ("files", ("clip.bin", os.urandom(4 << 20), "application/octet-stream")),
+        ]
+        body, content_type = _encode_multipart(files)
+        conn = _connect(base)
+        try:
+            conn.request("POST", "/api/v1/tips", body=body, headers={"content-type": content_type})
+            assert conn.getresponse().status == 201
+        finally:
+            conn.close()
+        for _ in range(50):  # the request did not checkpoint; the background task will
+            if database.stat().st_size >= before + (4 << 20):
+                break
+            time.sleep(0.1)
+    assert database.stat().st_size >= before + (4 << 20)
+
+
+def _encode_multipart(
+    parts: list[tuple[str, tuple[str | None, bytes, str]]],
+) -> tuple[bytes, str]:
+    boundary = "bgcheckpointboundary"
+    out = bytearray()
+    for name, (filename, data, media_type) in parts:
+        disposition = f'form-data; name="{name}"' + (f'; filename="{filename}"' if filename else "")
+        out += f"--{boundary}\r\nContent-Disposition: {disposition}\r\n".encode()
+        out += f"Content-Type: {media_type}\r\n\r\n".encode() + data + b"\r\n"
+    out += f"--{boundary}--\r\n".encode()
+    return bytes(out), f"multipart/form-data; boundary={boundary}"

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import text
 
 from service.config import Settings
-from service.db import make_engine, normalise_url
+from service.db import checkpoint, make_engine, normalise_url
 
 
 def test_sqlite_runs_wal_with_foreign_keys_and_full_sync(tmp_path: Path) -> None:
@@ -36,3 +36,18 @@ def test_nested_kdf_settings_come_from_the_environment(monkeypatch: pytest.Monke
 def test_postgres_urls_use_psycopg3() -> None:
     assert normalise_url("postgresql://u@h/db").startswith("postgresql+psycopg://")
     assert normalise_url("sqlite:///x.db") == "sqlite:///x.db"
+
+
+def test_manual_checkpoints_leave_the_wal_to_checkpoint(tmp_path: Path) -> None:
+    path = tmp_path / "c.db"
+    engine = make_engine(f"sqlite:///{path}", manual_checkpoints=True)
+    with engine.begin() as conn:
+        assert conn.execute(text("PRAGMA wal_autocheckpoint")).scalar() == 0
+        conn.execute(text("CREATE TABLE t (b BLOB)"))
+    before = path.stat().st_size
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO t VALUES (randomblob(4194304))"))
+    assert path.stat().st_size == before  # committed, durable in the WAL, not yet copied
+    checkpoint(engine)
+    assert path.stat().st_size >= before + (4 << 20)
+    engine.dispose()
