@@ -14,7 +14,8 @@ other parts are copied unchanged, `mimetype` stays first and stored. Not touched
 changes and comments inside the main parts, and embedded objects (OLE, other image formats).
 
 XML is parsed by defusedxml with DTDs, entities and external references forbidden (no XML bombs),
-and only parts up to 4 MiB; inflating more than 512 MiB in all is refused as a zip bomb. Any failure
+and only parts up to 4 MiB; inflating more than 12 times the file (at least 64 MiB, at most 512 MiB)
+is refused as a zip bomb and the file is stored as it came (too_large_to_clean). Any failure
 raises, and the caller stores the original and reports it unreadable.
 
 Imports defusedxml, the image filters of this package and the standard library.
@@ -35,11 +36,14 @@ import defusedxml.minidom
 from service.evidence.jpeg import JpegFilter
 from service.evidence.png import SIGNATURE as PNG_SIGNATURE
 from service.evidence.png import PngFilter
+from service.evidence.report import TooLargeToClean
 
 __all__ = ["NotOffice", "clean_office", "zip_kind"]
 
 _MAX_PART = 4 << 20
 _MAX_INFLATED = 512 << 20
+_MIN_INFLATED = 64 << 20
+_MAX_RATIO = 12
 _COPY = 64 * 1024
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 _ODF_MIME = b"application/vnd.oasis.opendocument."
@@ -105,7 +109,8 @@ def clean_office(data: bytes) -> tuple[str, bytes, tuple[str, ...]]:
             kind, plan = "ooxml", _plan_ooxml(zin, names)
         else:
             raise NotOffice("not an office document")
-        return kind, _rebuild(zin, infos, plan), tuple(plan.removed)
+        cleaned = _rebuild(zin, infos, plan, _inflation_budget(len(data)))
+        return kind, cleaned, tuple(plan.removed)
 
 
 # --- OOXML ---------------------------------------------------------------------------------------
@@ -213,9 +218,16 @@ def _drop_printer_settings(zin: zipfile.ZipFile, plan: _Plan) -> None:
 # --- zip and XML helpers -------------------------------------------------------------------------
 
 
-def _rebuild(zin: zipfile.ZipFile, infos: Iterable[zipfile.ZipInfo], plan: _Plan) -> bytes:
+def _inflation_budget(size: int) -> int:
+    """Real documents inflate a few times over (images barely at all); a bomb inflates a
+    thousand times. Scale the allowance with the input, so 20 small bombs cost little CPU."""
+    return min(_MAX_INFLATED, max(_MIN_INFLATED, _MAX_RATIO * size))
+
+
+def _rebuild(
+    zin: zipfile.ZipFile, infos: Iterable[zipfile.ZipInfo], plan: _Plan, budget: int
+) -> bytes:
     out = io.BytesIO()
-    budget = _MAX_INFLATED
     with zipfile.ZipFile(out, "w") as zout:
         for info in infos:
             if info.filename in plan.drop:
@@ -254,7 +266,7 @@ def _copy(src: IO[bytes], dst: IO[bytes], budget: int, plan: _Plan, *, media: bo
     while piece := src.read(_COPY):
         budget -= len(piece)
         if budget < 0:
-            raise ValueError("inflates to too much data")
+            raise TooLargeToClean("inflates to too much data")
         if first and media:
             image = JpegFilter() if piece.startswith(b"\xff\xd8\xff") else None
             image = PngFilter() if piece.startswith(PNG_SIGNATURE) else image
