@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
 
 from service.agencies.models import Agency
 from service.agencies.service import add_agency
@@ -110,32 +111,37 @@ def ensure_demo(engine: Engine, settings: Settings) -> list[DemoAccount]:
         }  # fmt: skip
         _save(creds_path, accounts)
     with session_scope(factory) as session:
-        existing = set(session.scalars(select(Compartment.name)))
-        for name, oversight in COMPARTMENTS:
-            if name not in existing:
-                add_compartment(session, name, oversight=oversight)
-        slugs = set(session.scalars(select(Agency.slug)))
-        for slug, name_en, name_es, country, compartment in AGENCIES:
-            if slug not in slugs:
-                add_agency(
-                    session, slug=slug, name_en=name_en, name_es=name_es,
-                    compartment=compartment, country=country,
-                )  # fmt: skip
-        users = set(session.scalars(select(StaffUser.username)))
-        for username, role, compartments in STAFF:
-            if username in users:
-                continue
-            password = "demo-" + secrets.token_urlsafe(9)
-            new = create_staff(
-                session, username=username, role=role, password=password,
-                kdf=kdf_params(settings), compartments=compartments,
-            )  # fmt: skip
-            accounts[username] = {"role": role.value, "password": password, "totp": new.totp_secret}
+        _fill(session, settings, accounts)
     _save(creds_path, accounts)
     return [
         DemoAccount(name, acc["role"], acc["password"], acc["totp"])
         for name, acc in accounts.items()
     ]
+
+
+def _fill(session: Session, settings: Settings, accounts: dict[str, dict[str, str]]) -> None:
+    """Add whichever demo compartments, agencies and staff are missing."""
+    existing = set(session.scalars(select(Compartment.name)))
+    for name, oversight in COMPARTMENTS:
+        if name not in existing:
+            add_compartment(session, name, oversight=oversight)
+    slugs = set(session.scalars(select(Agency.slug)))
+    for slug, name_en, name_es, country, compartment in AGENCIES:
+        if slug not in slugs:
+            add_agency(
+                session, slug=slug, name_en=name_en, name_es=name_es,
+                compartment=compartment, country=country,
+            )  # fmt: skip
+    users = set(session.scalars(select(StaffUser.username)))
+    for username, role, compartments in STAFF:
+        if username in users:
+            continue
+        password = "demo-" + secrets.token_urlsafe(9)
+        new = create_staff(
+            session, username=username, role=role, password=password,
+            kdf=kdf_params(settings), compartments=compartments,
+        )  # fmt: skip
+        accounts[username] = {"role": role.value, "password": password, "totp": new.totp_secret}
 
 
 def demo_totp_secret(settings: Settings, username: str) -> str:

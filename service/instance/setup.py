@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import Engine, inspect, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from crypto.age import encrypt_with_passphrase, generate_identity
 from crypto.keys import KdfParams
@@ -69,16 +69,8 @@ def initialise(
         )
     upgrade(engine)
     factory = make_session_factory(engine)
-    with factory() as session:
-        if is_initialised(session):
-            raise Conflict("this instance is already initialised")
     keys_dir = settings.effective_keys_dir
-    for name in (LOG_SIGNING_FILE, BLIND_INDEX_FILE):
-        if (keys_dir / name).exists():
-            raise Conflict(f"{keys_dir / name} already exists; move it away or use another dir")
-    if recovery_file.exists():
-        raise Conflict(f"{recovery_file} already exists; it would be overwritten")
-
+    _refuse_to_overwrite(factory, keys_dir, recovery_file)
     recovery_identity, recovery_recipient = generate_identity()
     sealed_recovery = encrypt_with_passphrase(
         f"# Probity organisation recovery key\n{recovery_identity}\n".encode(),
@@ -114,6 +106,19 @@ def initialise(
         log_vkey=signer.verifier.encode(),
         recovery_file=recovery_file,
     )
+
+
+def _refuse_to_overwrite(
+    factory: sessionmaker[Session], keys_dir: Path, recovery_file: Path
+) -> None:
+    with factory() as session:
+        if is_initialised(session):
+            raise Conflict("this instance is already initialised")
+    for name in (LOG_SIGNING_FILE, BLIND_INDEX_FILE):
+        if (keys_dir / name).exists():
+            raise Conflict(f"{keys_dir / name} already exists; move it away or use another dir")
+    if recovery_file.exists():
+        raise Conflict(f"{recovery_file} already exists; it would be overwritten")
 
 
 def instance_key(session: Session, name: str) -> str | None:
