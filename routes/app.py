@@ -25,10 +25,23 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.types import ASGIApp
 
 from routes import health
+from routes.api import approvals as approvals_api
+from routes.api import audit as audit_api
 from routes.api import intake as intake_api
+from routes.api import queue as queue_api
 from routes.api import reporter as reporter_api
+from routes.api import staff as staff_api
+from routes.api import tips as tips_api
+from routes.api import workflow as workflow_api
 from routes.errors import ERROR_RESPONSES, install_error_handlers
+from routes.pages import admin as admin_pages
+from routes.pages import approvals as approvals_pages
+from routes.pages import audit as audit_pages
 from routes.pages import reporter as reporter_pages
+from routes.pages import staff_actions as staff_action_pages
+from routes.pages import staff_login as staff_login_pages
+from routes.pages import staff_queue as staff_queue_pages
+from routes.pages import staff_tip as staff_tip_pages
 from routes.requestlog import (
     REPORTER_LOG_INTERVAL,
     DeferredRequestLog,
@@ -110,5 +123,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(intake_api.router)
     app.include_router(reporter_api.router)
     app.include_router(reporter_pages.router)
+    # Staff and audit zones: each router carries its role dependency at router level.
+    for module in (staff_api, queue_api, tips_api, workflow_api, approvals_api, audit_api):
+        app.include_router(module.router)
+    for pages in (
+        staff_login_pages,
+        admin_pages,
+        staff_queue_pages,
+        staff_tip_pages,
+        staff_action_pages,
+        approvals_pages,
+        audit_pages,
+    ):
+        app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

@@ -1,34 +1,35 @@
 """The `probity` command.
 
-Every failure is one line on stderr and a non-zero exit, never a traceback.
+Every failure is one line on stderr and a non-zero exit, never a traceback. Shared helpers live in
+service/cli_common.py; the audit and conflict commands in their own packages.
 """
 
 from __future__ import annotations
 
-import functools
-import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, ParamSpec, TypeVar
+from typing import Annotated
 
 import pyotp
 import typer
-from rich.console import Console
-from rich.markup import escape
-from sqlalchemy import Engine, text
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from crypto.errors import CryptoError
 from service.agencies.service import add_agency
+from service.audit.cli import app as audit_app
+from service.cli_common import (
+    PasswordStdin,
+    cli_errors,
+    engine_for,
+    out,
+    read_secrets,
+    with_session,
+)
 from service.compartments.service import add_compartment
 from service.config import Settings
-from service.db import make_engine, make_session_factory, session_scope
-from service.errors import ProbityError
 from service.instance.demo import demo_totp_secret, ensure_demo
-from service.instance.setup import initialise, is_initialised, kdf_params
+from service.instance.setup import initialise, kdf_params
 from service.logging import configure_logging
 from service.migrations import upgrade
+from service.staff.cli import conflict_app
 from service.staff.service import create_staff, parse_role
 
 __all__ = ["app"]
@@ -55,74 +56,8 @@ app.add_typer(staff_app, name="staff")
 app.add_typer(compartment_app, name="compartment")
 app.add_typer(agency_app, name="agency")
 app.add_typer(demo_app, name="demo")
-
-out = Console(soft_wrap=True)
-err = Console(stderr=True)
-P = ParamSpec("P")
-R = TypeVar("R")
-
-PasswordStdin = Annotated[
-    bool, typer.Option("--password-stdin", help="Read secrets from standard input, one a line.")
-]
-
-
-def _fail(message: str) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
-    return typer.Exit(code=1)
-
-
-def cli_errors(func: Callable[P, R]) -> Callable[P, R]:
-    """Turn known failures into one clear line and exit status 1."""
-
-    @functools.wraps(func)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return func(*args, **kwargs)
-        except ProbityError as exc:
-            raise _fail(exc.detail) from None
-        except OperationalError as exc:
-            if _reachable(Settings()):
-                raise _fail(f"database error: {type(exc.orig).__name__}") from None
-            raise _fail(f"database unreachable ({_safe_url(Settings())})") from None
-        except SQLAlchemyError as exc:
-            raise _fail(f"database error: {type(exc).__name__}") from None
-        except CryptoError as exc:
-            raise _fail(str(exc)) from None
-        except OSError as exc:
-            raise _fail(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": ")) from None
-
-    return wrapper
-
-
-def _safe_url(settings: Settings) -> str:
-    from sqlalchemy.engine import make_url
-
-    return make_url(settings.effective_database_url).render_as_string(hide_password=True)
-
-
-def _reachable(settings: Settings) -> bool:
-    engine = _engine(settings)
-    try:
-        with engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
-        return True
-    except SQLAlchemyError:
-        return False
-    finally:
-        engine.dispose()
-
-
-def _engine(settings: Settings) -> Engine:
-    return make_engine(settings.effective_database_url)
-
-
-def _read_secrets(count: int, from_stdin: bool, prompts: list[str]) -> list[str]:
-    if from_stdin:
-        lines = sys.stdin.read().splitlines()
-        if len(lines) < count:
-            raise _fail(f"expected {count} line(s) on standard input")
-        return lines[:count]
-    return [typer.prompt(p, hide_input=True, confirmation_prompt=True) for p in prompts]
+app.add_typer(audit_app, name="audit")
+app.add_typer(conflict_app, name="conflict")
 
 
 @app.command()
@@ -143,10 +78,10 @@ def init(
     Example: printf '%s\\n%s\\n' "$ADMIN_PW" "$RECOVERY_PASSPHRASE" | probity init --password-stdin
     """
     settings = Settings()
-    password, passphrase = _read_secrets(
+    password, passphrase = read_secrets(
         2, password_stdin, ["Admin password", "Recovery key passphrase"]
     )
-    engine = _engine(settings)
+    engine = engine_for(settings)
     try:
         result = initialise(
             engine,
@@ -169,7 +104,7 @@ def init(
 @cli_errors
 def db_upgrade() -> None:
     """Apply every pending migration. Example: probity db upgrade"""
-    engine = _engine(Settings())
+    engine = engine_for(Settings())
     try:
         upgrade(engine)
     finally:
@@ -201,19 +136,6 @@ def serve(
     )
 
 
-def _with_session(action: Callable[[Session, Settings], R]) -> R:
-    settings = Settings()
-    engine = _engine(settings)
-    try:
-        factory = make_session_factory(engine)
-        with session_scope(factory) as session:
-            if not is_initialised(session):
-                raise _fail("instance not initialised; run `probity init` first")
-            return action(session, settings)
-    finally:
-        engine.dispose()
-
-
 @staff_app.command("add")
 @cli_errors
 def staff_add(
@@ -229,7 +151,7 @@ def staff_add(
     Example: echo "$PW" | probity staff add ana --role reviewer --compartment us --password-stdin
     """
     parsed_role = parse_role(role)
-    (password,) = _read_secrets(1, password_stdin, [f"Password for {username}"])
+    (password,) = read_secrets(1, password_stdin, [f"Password for {username}"])
 
     def action(session: Session, settings: Settings) -> str:
         new = create_staff(
@@ -242,7 +164,7 @@ def staff_add(
         )
         return new.totp_uri
 
-    uri = _with_session(action)
+    uri = with_session(action)
     out.print(f"Added {username} ({parsed_role.value}). TOTP, shown once:")
     out.print(uri, soft_wrap=True, highlight=False)
 
@@ -254,7 +176,7 @@ def compartment_add(
     oversight: Annotated[bool, typer.Option(help="Independent oversight compartment.")] = False,
 ) -> None:
     """Add a compartment. Example: probity compartment add us-border-integrity"""
-    _with_session(lambda session, _s: add_compartment(session, name, oversight=oversight))
+    with_session(lambda session, _s: add_compartment(session, name, oversight=oversight))
     out.print(f"Added compartment {name}.")
 
 
@@ -270,7 +192,7 @@ def agency_add(
     """Add an agency. Example: probity agency add el-paso-pd --name-en "El Paso Police Department"
     --name-es "Departamento de Policía de El Paso" --compartment us-border-integrity --country US
     """
-    _with_session(
+    with_session(
         lambda session, _s: add_agency(
             session,
             slug=slug,
@@ -293,7 +215,7 @@ def demo(ctx: typer.Context) -> None:
     if ctx.invoked_subcommand is not None:
         return
     settings = Settings()
-    engine = _engine(settings)
+    engine = engine_for(settings)
     try:
         accounts = ensure_demo(engine, settings)
     finally:

@@ -43,6 +43,8 @@ class StaffHandle:
     id: uuid.UUID
     username: str
     identity: str  # the unsealed X25519 identity, for decryption checks in tests
+    totp_secret: str
+    password: str = "staff password for tests"  # STAFF_PASSWORD
 
 
 STAFF_PASSWORD = "staff password for tests"
@@ -61,7 +63,7 @@ def add_staff(
             compartments=compartments,
         )
         secrets = unseal_secrets(new.user, STAFF_PASSWORD)
-        return StaffHandle(new.user.id, username, secrets.identity)
+        return StaffHandle(new.user.id, username, secrets.identity, new.totp_secret)
 
 
 def add_conflict(

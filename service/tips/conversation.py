@@ -18,7 +18,7 @@ from service.audit.pending import record_reporter_event
 from service.blobs.store import read_blob, write_blob
 from service.errors import InvalidInput, NotFound
 from service.tips.attachments import AttachmentWriter
-from service.tips.models import Attachment, Envelope, KeyKind, Message, Status, Tip
+from service.tips.models import Attachment, KeyKind, Message, Status, Tip
 from service.tips.reporter_auth import ReporterSession
 from service.tips.schemas import LIMITS
 
@@ -73,13 +73,6 @@ def _tip(session: Session, tip_id: uuid.UUID) -> Tip:
     return tip
 
 
-def _conversation_public(session: Session, tip_id: uuid.UUID) -> str:
-    envelope = session.get(Envelope, (tip_id, KeyKind.CONVERSATION.value))
-    if envelope is None:
-        raise NotFound("no such report")
-    return envelope.public_key
-
-
 def _add_message(
     session: Session, tip: Tip, body: str, *, author_id: uuid.UUID | None, today: date
 ) -> Message:
@@ -92,7 +85,7 @@ def _add_message(
         session,
         tip_id=tip.id,
         key_kind=KeyKind.CONVERSATION,
-        recipients=[_conversation_public(session, tip.id)],
+        recipients=[tip.conversation_recipient],
         data=json.dumps({"body": body}).encode(),
     )
     seq = session.scalar(select(func.count()).where(Message.tip_id == tip.id)) or 0
@@ -157,7 +150,7 @@ class ReporterUpload:
     def __init__(self, session: Session, reporter: ReporterSession, *, remove_metadata: bool):
         self._session = session
         self._tip = _tip(session, reporter.tip_id)
-        self._public = _conversation_public(session, self._tip.id)
+        self._public = self._tip.conversation_recipient
         self._remove = remove_metadata
         self._seq = session.scalar(select(func.count()).where(Attachment.tip_id == self._tip.id))
         self.writers: list[AttachmentWriter] = []

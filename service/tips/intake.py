@@ -30,7 +30,15 @@ from service.db import utcnow
 from service.errors import InvalidInput
 from service.instance.context import InstanceContext
 from service.tips.attachments import AttachmentSummary, AttachmentWriter
-from service.tips.models import Envelope, KeyKind, Status, SubjectIndex, Tip, TipAudience
+from service.tips.models import (
+    Envelope,
+    EnvelopeKind,
+    KeyKind,
+    Status,
+    SubjectIndex,
+    Tip,
+    TipAudience,
+)
 from service.tips.priority import assess
 from service.tips.routing import Audience, compute_audience, names_leadership
 from service.tips.schemas import TipSubmission
@@ -133,26 +141,34 @@ class PendingTip:
 
     def _stage_envelopes(self, audience: Audience, reporter: str) -> dict[KeyKind, str]:
         recovery = self._ctx.recovery_recipient
-        readers = [s.recipient for s in audience.readers]
-        wanted = {
-            KeyKind.CONVERSATION: [*readers, recovery, reporter],
-            KeyKind.CASE: [*readers, recovery],
+        keys = {kind: generate_identity() for kind in (KeyKind.CONVERSATION, KeyKind.CASE)}
+        staff = {kind.value: identity for kind, (identity, _) in keys.items()}
+        wanted: dict[EnvelopeKind, tuple[bytes, list[str]]] = {
+            EnvelopeKind.STAFF: (
+                json.dumps(staff).encode(),
+                [*(s.recipient for s in audience.readers), recovery],
+            ),
+            EnvelopeKind.REPORTER: (keys[KeyKind.CONVERSATION][0].encode(), [reporter]),
         }
         if self._submission.contact:
-            wanted[KeyKind.IDENTITY] = [*(s.recipient for s in audience.custodians), recovery]
-        publics: dict[KeyKind, str] = {}
-        for kind, recipients in wanted.items():
-            identity, public = generate_identity()
-            data = encrypt_bytes(identity.encode(), recipients)
-            self._staged[Envelope].append(
-                {"tip_id": self.tip_id, "kind": kind.value, "public_key": public, "data": data}
+            keys[KeyKind.IDENTITY] = generate_identity()
+            wanted[EnvelopeKind.IDENTITY] = (
+                keys[KeyKind.IDENTITY][0].encode(),
+                [*(s.recipient for s in audience.custodians), recovery],
             )
-            publics[kind] = public
+        self._staged[Envelope] += [
+            {"tip_id": self.tip_id, "kind": kind.value, "data": encrypt_bytes(data, recipients)}
+            for kind, (data, recipients) in wanted.items()
+        ]
         custodians = {s.id for s in audience.custodians}
         self._staged[TipAudience] += [
             {"tip_id": self.tip_id, "staff_id": s.id, "identity_custodian": s.id in custodians}
             for s in audience.readers
         ]
+        publics = {kind: public for kind, (_, public) in keys.items()}
+        self._tip["conversation_recipient"] = publics[KeyKind.CONVERSATION]
+        self._tip["case_recipient"] = publics[KeyKind.CASE]
+        self._tip["identity_recipient"] = publics.get(KeyKind.IDENTITY)
         return publics
 
     def _stage_blob(self, kind: KeyKind, payload: object) -> uuid.UUID:

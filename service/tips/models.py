@@ -24,6 +24,7 @@ from service.db import Base, UTCDateTime, new_id
 __all__ = [
     "Attachment",
     "Envelope",
+    "EnvelopeKind",
     "IdempotencyRecord",
     "KeyKind",
     "Message",
@@ -45,9 +46,20 @@ class Status(StrEnum):
 
 
 class KeyKind(StrEnum):
+    """The tip key pair a blob is encrypted to."""
+
     CONVERSATION = "conversation"  # narrative, answers, attachments, messages
     CASE = "case"  # internal notes, triage assessments, priority reasons
     IDENTITY = "identity"  # confidential contact details
+
+
+class EnvelopeKind(StrEnum):
+    """Who an envelope is for. The audience holds the conversation and case keys together: they
+    always go to the same people, so one envelope (one stanza per reader instead of two) serves."""
+
+    STAFF = "staff"  # {"conversation", "case"} to the audience and recovery
+    REPORTER = "reporter"  # the conversation key to the reporter's receipt key only
+    IDENTITY = "identity"  # the identity key to the custodians and recovery
 
 
 class Tip(Base):
@@ -68,6 +80,11 @@ class Tip(Base):
     urgent: Mapped[bool] = mapped_column(Boolean, default=False)
     legal_hold: Mapped[bool] = mapped_column(Boolean, default=False)
     priority: Mapped[int] = mapped_column(Integer, default=0)
+    # Public halves of the tip key pairs: anyone may encrypt to them; the private halves are in
+    # the envelopes.
+    conversation_recipient: Mapped[str] = mapped_column(String(100))
+    case_recipient: Mapped[str] = mapped_column(String(100))
+    identity_recipient: Mapped[str | None] = mapped_column(String(100), default=None)
     # Reporter-caused times are dates only (design section 2).
     received_on: Mapped[date] = mapped_column(Date)
     reporter_active_on: Mapped[date] = mapped_column(Date)
@@ -79,7 +96,7 @@ class Tip(Base):
 
 
 class Envelope(Base):
-    """A tip private key as a small age file; its header lists who may open it."""
+    """Tip private keys as a small age file; its header lists who may open it."""
 
     __tablename__ = "envelopes"
 
@@ -87,7 +104,6 @@ class Envelope(Base):
         ForeignKey("tips.id", ondelete="CASCADE"), primary_key=True
     )
     kind: Mapped[str] = mapped_column(String(16), primary_key=True)
-    public_key: Mapped[str] = mapped_column(String(100))
     data: Mapped[bytes] = mapped_column(LargeBinary)
 
 

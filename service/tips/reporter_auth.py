@@ -28,7 +28,7 @@ from service.audit.pending import record_reporter_event
 from service.db import lock_for_write
 from service.errors import InvalidInput, TooManyAttempts, Unauthorized
 from service.instance.context import InstanceContext
-from service.tips.models import Envelope, KeyKind, ReceiptLockout, Tip
+from service.tips.models import Envelope, EnvelopeKind, ReceiptLockout, Tip
 
 __all__ = [
     "IDLE_TIMEOUT",
@@ -61,11 +61,11 @@ class LoginOutcome:
 
 @cache
 def _decoy() -> tuple[bytes, str, bytes]:
-    """A salt, recipient and envelope standing in for an unknown lookup id (sized like a
-    typical conversation envelope: a few readers, recovery and the reporter)."""
-    recipients = [generate_identity()[1] for _ in range(6)]
+    """A salt, recipient and envelope standing in for an unknown lookup id (shaped like a
+    reporter envelope: one stanza, to the reporter)."""
+    _, recipient = generate_identity()
     identity, _ = generate_identity()
-    return new_salt(), recipients[0], encrypt_bytes(identity.encode(), recipients)
+    return new_salt(), recipient, encrypt_bytes(identity.encode(), [recipient])
 
 
 def _locked(session: Session, lookup_id: str, now: datetime) -> bool:
@@ -114,7 +114,8 @@ def login_with_receipt(
     )
     matches = hmac.compare_digest(recipient, tip.reporter_recipient if tip else decoy_recipient)
     # The same query either way, so an unknown lookup id does no less database work.
-    envelope = session.get(Envelope, (tip.id if tip else uuid.uuid4(), KeyKind.CONVERSATION.value))
+    kind = EnvelopeKind.REPORTER.value
+    envelope = session.get(Envelope, (tip.id if tip else uuid.uuid4(), kind))
     try:
         conversation = decrypt_bytes(envelope.data if envelope else decoy_envelope, [identity])
     except DecryptionError:

@@ -30,10 +30,12 @@ def _count(engine: Engine, model: type) -> int:
 
 
 def _open(engine: Engine, tip: Tip, kind: str, identity: str) -> str:
+    """A tip private key: conversation and case from the staff envelope, identity from its own."""
     with make_session_factory(engine)() as session:
-        envelope = session.get(Envelope, (tip.id, kind))
+        envelope = session.get(Envelope, (tip.id, "identity" if kind == "identity" else "staff"))
         assert envelope is not None
-        return decrypt_bytes(envelope.data, [identity]).decode()
+        data = decrypt_bytes(envelope.data, [identity]).decode()
+    return data if kind == "identity" else str(json.loads(data)[kind])
 
 
 def _compartment(engine: Engine, tip: Tip) -> str:
@@ -77,6 +79,8 @@ def test_a_json_tip_is_stored_encrypted_for_its_audience(
         assert session.scalar(select(func.count()).where(SubjectIndex.tip_id == tip.id)) == 3
         audit = session.scalars(select(PendingAuditEntry)).all()
     assert report["narrative"].startswith("Sergeant Ramirez")
+    # The reporter's envelope holds the conversation key for the receipt's key alone.
+    assert tip.conversation_recipient != tip.case_recipient
     assert "contact" not in report
     assert contact == {"contact": "Signal +52 664 000 0000"}
     assert [(a.actor, a.action, a.details) for a in audit] == [

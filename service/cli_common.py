@@ -1,0 +1,116 @@
+"""What every `probity` command shares: consoles, one-line errors, secrets from stdin, a session.
+
+Command modules (service/cli.py, service/audit/cli.py, service/staff/cli.py) import from here.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from typing import Annotated, ParamSpec, TypeVar
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from crypto.errors import CryptoError
+from service.config import Settings
+from service.db import make_engine, make_session_factory, session_scope
+from service.errors import ProbityError
+from service.instance.setup import is_initialised
+
+__all__ = [
+    "PasswordStdin",
+    "cli_errors",
+    "engine_for",
+    "err",
+    "fail",
+    "out",
+    "read_secrets",
+    "with_session",
+]
+
+out = Console(soft_wrap=True)
+err = Console(stderr=True)
+P = ParamSpec("P")
+R = TypeVar("R")
+
+PasswordStdin = Annotated[
+    bool, typer.Option("--password-stdin", help="Read secrets from standard input, one a line.")
+]
+
+
+def fail(message: str) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    return typer.Exit(code=1)
+
+
+def cli_errors(func: Callable[P, R]) -> Callable[P, R]:
+    """Turn known failures into one clear line and exit status 1."""
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return func(*args, **kwargs)
+        except ProbityError as exc:
+            raise fail(exc.detail) from None
+        except OperationalError as exc:
+            if _reachable(Settings()):
+                raise fail(f"database error: {type(exc.orig).__name__}") from None
+            raise fail(f"database unreachable ({_safe_url(Settings())})") from None
+        except SQLAlchemyError as exc:
+            raise fail(f"database error: {type(exc).__name__}") from None
+        except CryptoError as exc:
+            raise fail(str(exc)) from None
+        except OSError as exc:
+            raise fail(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": ")) from None
+
+    return wrapper
+
+
+def _safe_url(settings: Settings) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(settings.effective_database_url).render_as_string(hide_password=True)
+
+
+def _reachable(settings: Settings) -> bool:
+    engine = engine_for(settings)
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        return True
+    except SQLAlchemyError:
+        return False
+    finally:
+        engine.dispose()
+
+
+def engine_for(settings: Settings) -> Engine:
+    return make_engine(settings.effective_database_url)
+
+
+def read_secrets(count: int, from_stdin: bool, prompts: list[str]) -> list[str]:
+    if from_stdin:
+        lines = sys.stdin.read().splitlines()
+        if len(lines) < count:
+            raise fail(f"expected {count} line(s) on standard input")
+        return lines[:count]
+    return [typer.prompt(p, hide_input=True, confirmation_prompt=True) for p in prompts]
+
+
+def with_session(action: Callable[[Session, Settings], R]) -> R:
+    settings = Settings()
+    engine = engine_for(settings)
+    try:
+        factory = make_session_factory(engine)
+        with session_scope(factory) as session:
+            if not is_initialised(session):
+                raise fail("instance not initialised; run `probity init` first")
+            return action(session, settings)
+    finally:
+        engine.dispose()
