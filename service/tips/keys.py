@@ -1,0 +1,46 @@
+"""Opening a tip's private keys with a staff identity (the envelopes of design section 3).
+
+The staff envelope holds the conversation and case keys for the audience and recovery; the
+identity envelope the identity key for the custodians and recovery. Access is checked in the
+query first (service.tips.repository); failing to open an envelope is also a 404.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from crypto.age import decrypt_bytes
+from crypto.errors import CryptoError
+from service.errors import NotFound
+from service.tips.models import Envelope, EnvelopeKind
+
+__all__ = ["TipKeys", "open_identity_key", "open_tip_keys"]
+
+
+@dataclass(frozen=True)
+class TipKeys:
+    conversation: str  # AGE-SECRET-KEY-1...
+    case: str
+
+
+def _open(session: Session, tip_id: uuid.UUID, kind: EnvelopeKind, identity: str) -> bytes:
+    envelope = session.get(Envelope, (tip_id, kind.value))
+    if envelope is None:
+        raise NotFound("no such tip")
+    try:
+        return decrypt_bytes(envelope.data, [identity])
+    except CryptoError:
+        raise NotFound("no such tip") from None
+
+
+def open_tip_keys(session: Session, tip_id: uuid.UUID, identity: str) -> TipKeys:
+    keys = json.loads(_open(session, tip_id, EnvelopeKind.STAFF, identity))
+    return TipKeys(conversation=keys["conversation"], case=keys["case"])
+
+
+def open_identity_key(session: Session, tip_id: uuid.UUID, identity: str) -> str:
+    return _open(session, tip_id, EnvelopeKind.IDENTITY, identity).decode()
