@@ -14,7 +14,7 @@ from service.tips.models import Tip, TipAudience
 __all__ = ["get_readable_tip", "readable_tips"]
 
 
-def readable_tips(staff_id: uuid.UUID) -> Select[tuple[Tip]]:
+def readable_tips(staff_id: uuid.UUID) -> Select[Tip]:
     """Tips whose audience includes `staff_id`; add filters and ordering to this statement."""
     return (
         select(Tip)
