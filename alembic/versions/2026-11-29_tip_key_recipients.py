@@ -12,6 +12,7 @@ Create Date: 2026-11-29 15:30:00
 from collections.abc import Sequence
 
 import sqlalchemy as sa
+
 from alembic import op
 
 revision: str = "3f5e1a0b7c11"

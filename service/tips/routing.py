@@ -22,16 +22,33 @@ from service.compartments.models import Compartment, Membership
 from service.errors import NotInitialised
 from service.staff.models import Role, StaffConflict, StaffUser
 
-__all__ = ["LEADERSHIP_RANKS", "Audience", "compute_audience", "names_leadership"]
+__all__ = [
+    "LEADERSHIP_RANKS",
+    "Audience",
+    "Reader",
+    "compute_audience",
+    "eligible_readers",
+    "names_leadership",
+]
 
 SubjectKey = tuple[str, bytes]  # (kind, blind index)
 
 
 @dataclass(frozen=True)
+class Reader:
+    """What an envelope needs of a staff member (plain columns: intake is the hot path)."""
+
+    id: uuid.UUID
+    username: str
+    role: Role
+    recipient: str
+
+
+@dataclass(frozen=True)
 class Audience:
     compartment: Compartment
-    readers: list[StaffUser]  # receive the conversation and case keys
-    custodians: list[StaffUser]  # supervisors: receive the identity key
+    readers: list[Reader]  # receive the conversation and case keys
+    custodians: list[Reader]  # supervisors: receive the identity key
     route: str  # "agency", "default", "senior_official" or "no_eligible_reviewer"
 
 
@@ -49,18 +66,30 @@ def _default(session: Session) -> Compartment:
 
 def _eligible(
     session: Session, compartment_id: uuid.UUID, subjects: Sequence[SubjectKey]
-) -> list[StaffUser]:
-    members = select(Membership.staff_id).where(Membership.compartment_id == compartment_id)
-    query = select(StaffUser).where(StaffUser.id.in_(members), StaffUser.active)
+) -> list[Reader]:
+    query = (
+        select(StaffUser.id, StaffUser.username, StaffUser.role, StaffUser.recipient)
+        .join(Membership, Membership.staff_id == StaffUser.id)
+        .where(Membership.compartment_id == compartment_id, StaffUser.active)
+    )
     if subjects:
         conflicted = select(StaffConflict.staff_id).where(
             tuple_(StaffConflict.kind, StaffConflict.value).in_(list(subjects))
         )
         query = query.where(StaffUser.id.not_in(conflicted))
-    return list(session.scalars(query.order_by(StaffUser.username)))
+    rows = session.execute(query.order_by(StaffUser.username))
+    return [Reader(*row) for row in rows]
 
 
-def _has_reviewer(staff: Sequence[StaffUser]) -> bool:
+def eligible_readers(
+    session: Session, compartment_id: uuid.UUID, subjects: Sequence[SubjectKey]
+) -> list[Reader]:
+    """Active members of the compartment not conflicted with any of `subjects` (the same rule
+    as at intake; used again when access changes later)."""
+    return _eligible(session, compartment_id, subjects)
+
+
+def _has_reviewer(staff: Sequence[Reader]) -> bool:
     return any(s.role in (Role.REVIEWER, Role.SUPERVISOR) for s in staff)
 
 
@@ -75,12 +104,11 @@ LEADERSHIP_RANKS = (
 )  # fmt: skip
 
 
+_LEADERSHIP = re.compile(r"\b(?:" + "|".join(map(re.escape, LEADERSHIP_RANKS)) + r")\b")
+
+
 def names_leadership(ranks: Sequence[str | None]) -> bool:
-    for rank in ranks:
-        words = _fold(rank or "")
-        if any(re.search(rf"\b{re.escape(title)}\b", words) for title in LEADERSHIP_RANKS):
-            return True
-    return False
+    return any(_LEADERSHIP.search(_fold(rank or "")) for rank in ranks)
 
 
 def _fold(text: str) -> str:
