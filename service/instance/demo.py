@@ -18,6 +18,7 @@ from service.compartments.service import add_compartment
 from service.config import Settings
 from service.db import make_session_factory, session_scope
 from service.errors import Conflict, NotFound
+from service.instance.demo_tips import ensure_demo_tips
 from service.instance.keys import write_secret_file
 from service.instance.setup import initialise, is_initialised, kdf_params
 from service.staff.models import Role, StaffUser
@@ -112,6 +113,8 @@ def ensure_demo(engine: Engine, settings: Settings) -> list[DemoAccount]:
         _save(creds_path, accounts)
     with session_scope(factory) as session:
         _fill(session, settings, accounts)
+    with session_scope(factory) as session:
+        ensure_demo_tips(session, settings)
     _save(creds_path, accounts)
     return [
         DemoAccount(name, acc["role"], acc["password"], acc["totp"])

@@ -8,10 +8,14 @@ from pathlib import Path
 
 import pyotp
 import pytest
+from sqlalchemy import select
 from typer.testing import CliRunner
 
 from service.cli import app
 from service.config import Settings
+from service.db import make_engine
+from service.instance.demo_tips import DEMO_TIPS
+from service.tips.models import Tip
 
 runner = CliRunner()
 SECRETS = "correct horse battery\nrecovery passphrase ok\n"
@@ -103,6 +107,14 @@ def test_demo_is_idempotent_and_prints_working_credentials(cheap_kdf_env: Settin
         if "ana.reviewer" in line
     )
     assert pyotp.TOTP(secret).verify(code.output.strip(), valid_window=1)
+    # Sample tips filed once through the real intake, so the staff queue has work to show.
+    engine = make_engine(cheap_kdf_env.effective_database_url)
+    try:
+        with engine.connect() as connection:
+            urgent = connection.execute(select(Tip.urgent)).scalars().all()
+    finally:
+        engine.dispose()
+    assert sorted(urgent) == sorted([False] * (len(DEMO_TIPS) - 1) + [True])
 
 
 def test_demo_refuses_a_real_instance(cheap_kdf_env: Settings) -> None:
