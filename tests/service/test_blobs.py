@@ -50,6 +50,8 @@ def make_tip(session: Session) -> uuid.UUID:
         lookup_id=secrets.token_hex(8),
         reporter_salt=os.urandom(16),
         reporter_recipient=generate_identity()[1],
+        conversation_recipient=RECIPIENT,
+        case_recipient=RECIPIENT,
         compartment_id=session.scalars(select(Compartment.id)).one(),
         received_on=date.today(),
         reporter_active_on=date.today(),
