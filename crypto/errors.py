@@ -7,6 +7,8 @@ Every failure caused by the data being processed is a `CryptoError`; nothing fro
 
     CryptoError
     ├── FormatError           malformed input: bad encoding, bad header syntax, bad length
+    │   └── CheckpointError   a signed note whose body is not a valid tlog checkpoint or proof
+    ├── ProofError            a Merkle inclusion or consistency proof is invalid or out of range
     └── DecryptionError       authentication failed: tampered, truncated, wrong key or password
         └── NoIdentityError   none of the given identities could unwrap the file key
 
@@ -14,10 +16,12 @@ Messages never include keys, receipts, passphrases or content.
 """
 
 __all__ = [
+    "CheckpointError",
     "CryptoError",
     "DecryptionError",
     "FormatError",
     "NoIdentityError",
+    "ProofError",
 ]
 
 
@@ -35,3 +39,11 @@ class DecryptionError(CryptoError):
 
 class NoIdentityError(DecryptionError):
     """No identity (or passphrase) matched any recipient stanza of the file."""
+
+
+class CheckpointError(FormatError):
+    """A checkpoint (or tlog proof) body breaks the C2SP format or names another origin."""
+
+
+class ProofError(CryptoError):
+    """A Merkle proof does not verify, has a bad length, or asks for sizes out of range."""

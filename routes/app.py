@@ -25,15 +25,18 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.types import ASGIApp
 
 from routes import health
+from routes.api import access as access_api
 from routes.api import approvals as approvals_api
 from routes.api import audit as audit_api
 from routes.api import intake as intake_api
 from routes.api import queue as queue_api
 from routes.api import reporter as reporter_api
 from routes.api import staff as staff_api
+from routes.api import stats as stats_api
 from routes.api import tips as tips_api
 from routes.api import workflow as workflow_api
 from routes.errors import ERROR_RESPONSES, install_error_handlers
+from routes.pages import access as access_pages
 from routes.pages import admin as admin_pages
 from routes.pages import approvals as approvals_pages
 from routes.pages import audit as audit_pages
@@ -49,6 +52,7 @@ from routes.requestlog import (
     flush_periodically,
 )
 from routes.security import SecurityHeadersMiddleware
+from routes.staff_auth import install_staff_auth
 from routes.templating import Pages
 from service.config import Settings
 from service.db import checkpoint, make_engine, make_session_factory
@@ -118,13 +122,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.pages = Pages()
     app.state.deferred_request_log = DeferredRequestLog()
     install_error_handlers(app)
+    install_staff_auth(app)
     app.add_middleware(RequestLogMiddleware, deferred=app.state.deferred_request_log)
     app.include_router(health.router)
     app.include_router(intake_api.router)
     app.include_router(reporter_api.router)
     app.include_router(reporter_pages.router)
     # Staff and audit zones: each router carries its role dependency at router level.
-    for module in (staff_api, queue_api, tips_api, workflow_api, approvals_api, audit_api):
+    for module in (
+        staff_api,
+        queue_api,
+        tips_api,
+        workflow_api,
+        approvals_api,
+        audit_api,
+        stats_api,
+        access_api,
+    ):
         app.include_router(module.router)
     for pages in (
         staff_login_pages,
@@ -134,6 +148,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         staff_action_pages,
         approvals_pages,
         audit_pages,
+        access_pages,
     ):
         app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

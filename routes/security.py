@@ -57,6 +57,7 @@ _RAW_HEADERS = [
 ]
 # Ours replace whatever the app set (e.g. StaticFiles' caching); `server` is dropped outright.
 _REMOVED = frozenset(name for name, _ in _RAW_HEADERS) | {b"server"}
+_CSP = b"content-security-policy"
 
 
 class SecurityHeadersMiddleware:
@@ -70,12 +71,13 @@ class SecurityHeadersMiddleware:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = [
-                    (name, value)
-                    for name, value in message.get("headers", ())
-                    if name.lower() not in _REMOVED
-                ]
-                message = {**message, "headers": headers + _RAW_HEADERS}
+                own = message.get("headers", ())
+                headers = [(name, value) for name, value in own if name.lower() not in _REMOVED]
+                ours = _RAW_HEADERS
+                sandboxed = [v for n, v in own if n.lower() == _CSP and v.startswith(b"sandbox")]
+                if sandboxed:  # a response may only tighten the policy (evidence downloads)
+                    ours = [(n, v) for n, v in _RAW_HEADERS if n != _CSP] + [(_CSP, sandboxed[0])]
+                message = {**message, "headers": headers + ours}
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

@@ -99,7 +99,10 @@ class Pages:
     ) -> HTMLResponse:
         lang = pick_language(request)
         template = self._environments[lang].get_template(name)
-        html = template.render({"current_path": safe_path(request.url.path), **(context or {})})
+        # `page_context`: set by request dependencies (the staff sign-in adds the nav's `staff`).
+        extra = getattr(request.state, "page_context", None) or {}
+        base = {"current_path": safe_path(request.url.path), **extra}
+        html = template.render({**base, **(context or {})})
         return HTMLResponse(html, status_code=status_code, headers=headers)
 
 

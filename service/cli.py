@@ -29,7 +29,7 @@ from service.instance.demo import demo_totp_secret, ensure_demo
 from service.instance.setup import initialise, kdf_params
 from service.logging import configure_logging
 from service.migrations import upgrade
-from service.staff.cli import conflict_app
+from service.staff.cli import access_app, conflict_app
 from service.staff.service import create_staff, parse_role
 
 __all__ = ["app"]
@@ -58,6 +58,7 @@ app.add_typer(agency_app, name="agency")
 app.add_typer(demo_app, name="demo")
 app.add_typer(audit_app, name="audit")
 app.add_typer(conflict_app, name="conflict")
+app.add_typer(access_app, name="access")
 
 
 @app.command()
@@ -236,3 +237,35 @@ def demo(ctx: typer.Context) -> None:
 def demo_totp(username: Annotated[str, typer.Argument(help="Demo account.")]) -> None:
     """Print a demo account's current TOTP code. Example: probity demo totp ana.reviewer"""
     out.print(pyotp.TOTP(demo_totp_secret(Settings(), username)).now())
+
+
+@app.command()
+@cli_errors
+def worker(
+    once: Annotated[bool, typer.Option(help="Run every job once and exit (tests, cron).")] = False,
+) -> None:
+    """Run periodic jobs: audit flushes and checkpoints (see PROBITY_*_SECONDS).
+
+    Example: probity worker            (or, from cron: probity worker --once)
+    """
+    import signal
+    import threading
+
+    from service.worker import run_forever, run_once
+
+    settings = Settings()
+    engine = engine_for(settings)
+    try:
+        with_session(lambda _session, _settings: None)  # refuses an uninitialised instance
+        if once:
+            for job, count in run_once(engine, settings).items():
+                out.print(f"{job}: {count}", highlight=False)
+            return
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        try:
+            run_forever(engine, settings, stop)
+        except KeyboardInterrupt:
+            stop.set()
+    finally:
+        engine.dispose()

@@ -42,6 +42,10 @@ class Settings(BaseSettings):
     # Seconds without a byte of request body before the request ends with 408.
     body_idle_seconds: float = Field(default=30.0, gt=0)
     log_level: str = "INFO"
+    # The worker appends reporter-caused audit events in shuffled batches this often (seconds).
+    audit_flush_seconds: float = Field(default=3600.0, gt=0)
+    # ... and signs a new audit checkpoint this often when the log grew (seconds).
+    checkpoint_seconds: float = Field(default=300.0, gt=0)
 
     @property
     def effective_database_url(self) -> str:

@@ -3,6 +3,7 @@
     ProbityError (code, status)
     ├── InvalidInput      422  bad values from a caller
     ├── NotFound          404  missing, or outside the caller's audience
+    ├── Forbidden         403  a rule forbids this caller the action (approving one's own request)
     ├── Conflict          409  duplicates, illegal transitions, replays with another body
     ├── Malformed         400  a body that cannot be parsed (broken multipart, bad JSON)
     ├── PayloadTooLarge   413  a body, file or field over its limit
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 __all__ = [
     "Conflict",
+    "Forbidden",
     "InsufficientStorage",
     "InvalidInput",
     "Malformed",
@@ -59,6 +61,11 @@ class InvalidInput(ProbityError):
 class NotFound(ProbityError):
     code = "not_found"
     status = 404
+
+
+class Forbidden(ProbityError):
+    code = "forbidden"
+    status = 403
 
 
 class Conflict(ProbityError):

@@ -1,41 +1,55 @@
 """Every model, imported once so `Base.metadata` is complete (Alembic and tests rely on it)."""
 
+import service.tips.queue  # noqa: F401  (the queue index and the deadline-keeping flush hooks)
+from service.access.models import IdentityGrant, PendingAccessChange
 from service.agencies.models import Agency
-from service.audit.models import PendingAuditEntry
+from service.approvals.models import Approval
+from service.audit.models import AuditCheckpoint, AuditEntry, AuditNode, PendingAuditEntry
 from service.blobs.models import Blob, BlobChunk
 from service.compartments.models import Compartment, Membership
 from service.db import Base
 from service.instance.models import InstanceKey
-from service.staff.models import Role, StaffConflict, StaffUser
+from service.staff.models import Role, StaffConflict, StaffSession, StaffUser
 from service.tips.models import (
     Attachment,
     Envelope,
     IdempotencyRecord,
     Message,
+    Note,
     ReceiptLockout,
     SubjectIndex,
     Tip,
     TipAudience,
+    TipFinding,
 )
 
 __all__ = [
     "Agency",
+    "Approval",
     "Attachment",
+    "AuditCheckpoint",
+    "AuditEntry",
+    "AuditNode",
     "Base",
     "Blob",
     "BlobChunk",
     "Compartment",
     "Envelope",
     "IdempotencyRecord",
+    "IdentityGrant",
     "InstanceKey",
     "Membership",
     "Message",
+    "Note",
+    "PendingAccessChange",
     "PendingAuditEntry",
     "ReceiptLockout",
     "Role",
     "StaffConflict",
+    "StaffSession",
     "StaffUser",
     "SubjectIndex",
     "Tip",
     "TipAudience",
+    "TipFinding",
 ]

@@ -1,9 +1,79 @@
-"""Placeholder router, filled in by its owner."""
+"""Four-eyes decisions over the API (supervisors only):
+
+- `GET /api/v1/approvals`: pending requests the caller may decide (tips in their audience, filed
+  by someone else): ids, kinds, requester, date and code payloads, never content;
+- `POST /api/v1/approvals/{id}/decision` {"approve": bool, "reason"?}: 200 with the outcome; 403
+  for one's own request, 404 outside the audience, 409 once decided or when the action is refused.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import uuid
+from typing import Annotated, Any
 
-__all__ = ["router"]
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
-router = APIRouter()
+from routes.api.workflow import body_schema, parse_body, run_work
+from routes.staff_auth import SUPERVISORS, require_roles
+from service.approvals import service as approvals
+from service.approvals.requests import REASON_MAX
+from service.db import utcnow
+from service.errors import NotFound
+from service.staff.sessions import Principal
+
+__all__ = ["DecisionIn", "pending_json", "router"]
+
+router = APIRouter(
+    prefix="/api/v1/approvals",
+    tags=["approvals"],
+    dependencies=[Depends(require_roles(*SUPERVISORS))],
+)
+Supervisor = Annotated[Principal, Depends(require_roles(*SUPERVISORS))]
+
+
+class DecisionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    approve: StrictBool
+    reason: str | None = Field(default=None, max_length=REASON_MAX)
+
+
+def pending_json(item: approvals.PendingApproval) -> dict[str, Any]:
+    return {
+        "id": str(item.id),
+        "tip_id": str(item.tip_id),
+        "kind": item.kind,
+        "requested_by": item.requested_by,
+        "requested_at": item.requested_at.isoformat(),
+        "payload": item.payload,
+    }
+
+
+@router.get("")
+async def list_pending(request: Request, principal: Supervisor) -> dict[str, Any]:
+    """Pending requests this supervisor may decide, oldest first."""
+    items = await run_work(request, lambda s: approvals.pending_for(s, principal))
+    return {"approvals": [pending_json(i) for i in items]}
+
+
+@router.post("/{approval_id}/decision", openapi_extra=body_schema(DecisionIn))
+async def post_decision(
+    approval_id: str, request: Request, principal: Supervisor
+) -> dict[str, str]:
+    """Approve (the action is carried out at once) or reject a pending request."""
+    try:
+        wanted = uuid.UUID(approval_id)
+    except ValueError:
+        raise NotFound("no such request") from None
+    body = await parse_body(request, DecisionIn)
+    decision = await run_work(
+        request,
+        lambda s: approvals.decide(s, principal, wanted, approve=body.approve,
+                                   reason=body.reason, now=utcnow()),
+    )  # fmt: skip
+    return {
+        "id": str(decision.id),
+        "kind": decision.kind,
+        "status": decision.status,
+        "detail": decision.detail,
+    }

@@ -1,9 +1,122 @@
-"""Placeholder router, filled in by its owner."""
+"""The audit zone of the API: checkpoints, entries and proofs of the tamper-evident log.
+
+Auditors, supervisors and admins only (the dependency sits on the router). Formats: docs/audit.md.
+Reading entries is itself an audit entry (`audit.read` with the range).
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import base64
+from typing import Annotated, Any
 
-__all__ = ["router"]
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import PlainTextResponse
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-router = APIRouter()
+from crypto.checkpoint import format_inclusion_proof
+from routes.deps import run_transaction, session_factory, settings_of
+from routes.staff_auth import require_roles
+from service.audit import proofs
+from service.audit.checkpoints import current_checkpoint
+from service.audit.entries import StoredEntry, read_entries
+from service.audit.models import AuditCheckpoint
+from service.errors import Unavailable
+from service.instance.keys import load_log_signer
+from service.staff.models import Role
+from service.staff.sessions import Principal
+
+__all__ = ["AUDIT_ROLES", "router"]
+
+AUDIT_ROLES = (Role.AUDITOR, Role.SUPERVISOR, Role.ADMIN)
+_auditor = require_roles(*AUDIT_ROLES)
+Auditor = Annotated[Principal, Depends(_auditor)]
+
+router = APIRouter(prefix="/api/v1/audit", tags=["audit"], dependencies=[Depends(_auditor)])
+_TEXT = "text/plain; charset=utf-8"
+Position = Annotated[int, Query(ge=-(2**62), le=2**62)]
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def _signed_checkpoint(request: Request) -> str:
+    settings = settings_of(request)
+    try:
+        return run_transaction(session_factory(request), lambda s: current_checkpoint(s, settings))
+    except FileNotFoundError:
+        raise Unavailable("the audit log's signing key is missing") from None
+
+
+@router.get("/checkpoint", response_class=PlainTextResponse)
+def checkpoint(request: Request) -> PlainTextResponse:
+    """The newest signed checkpoint (C2SP tlog-checkpoint note); signs one if the log grew."""
+    return PlainTextResponse(_signed_checkpoint(request), media_type=_TEXT)
+
+
+@router.get("/key", response_class=PlainTextResponse)
+def key(request: Request) -> PlainTextResponse:
+    """The log's signed-note verifier key, for `probity audit verify --key`."""
+    try:
+        signer = load_log_signer(settings_of(request).effective_keys_dir)
+    except FileNotFoundError:
+        raise Unavailable("the audit log's signing key is missing") from None
+    return PlainTextResponse(signer.verifier.encode() + "\n", media_type=_TEXT)
+
+
+def _entry_json(entry: StoredEntry) -> dict[str, Any]:
+    r = entry.record
+    return {
+        "index": r.index,
+        "time": r.time.isoformat().replace("+00:00", "Z"),
+        "actor": r.actor,
+        "action": r.action,
+        "tip": str(r.tip_id) if r.tip_id is not None else None,
+        "objects": r.objects,
+        "details": r.details,
+        "canonical": _b64(entry.canonical),
+    }
+
+
+@router.get("/entries")
+def entries(
+    request: Request, principal: Auditor, start: Position, end: Position
+) -> list[dict[str, Any]]:
+    """Entries [start, end) (end is clamped to the log's size), at most 1000 a call."""
+    found = run_transaction(
+        session_factory(request),
+        lambda s: read_entries(s, start, end, reader=principal.staff_id),
+    )
+    return [_entry_json(e) for e in found]
+
+
+def _checkpoint_note(session: Session, size: int) -> str | None:
+    return session.scalar(select(AuditCheckpoint.note).where(AuditCheckpoint.size == size))
+
+
+@router.get("/proofs/inclusion")
+def inclusion_proof(request: Request, index: Position, tree_size: Position) -> dict[str, Any]:
+    """RFC 9162 inclusion proof; with `tlog_proof` (C2SP tlog-proof text) when a signed
+    checkpoint of exactly `tree_size` exists."""
+
+    def work(session: Session) -> tuple[list[bytes], str | None]:
+        return proofs.inclusion(session, index, tree_size), _checkpoint_note(session, tree_size)
+
+    hashes, note = run_transaction(session_factory(request), work)
+    text = format_inclusion_proof(index, hashes, note) if note is not None else None
+    return {
+        "index": index,
+        "tree_size": tree_size,
+        "hashes": [_b64(h) for h in hashes],
+        "tlog_proof": text,
+    }
+
+
+@router.get("/proofs/consistency")
+def consistency_proof(request: Request, first: Position, second: Position) -> dict[str, Any]:
+    """RFC 9162 consistency proof between tree sizes `first` <= `second`."""
+    hashes = run_transaction(
+        session_factory(request), lambda s: proofs.consistency(s, first, second)
+    )
+    return {"first": first, "second": second, "hashes": [_b64(h) for h in hashes]}

@@ -1,9 +1,78 @@
-"""Placeholder router, filled in by its owner."""
+"""The triage queue over the API: `GET /api/v1/queue`, readers only, tips of their audience only.
+
+Filters: `status`, `compartment` (name), `urgent`, `overdue`, `assignee` (a staff id, `me` or
+`none`); `cursor` (opaque, from `next_cursor`; a malformed one is 400) and `limit` (1-100).
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated, Any
 
-__all__ = ["router"]
+from fastapi import APIRouter, Depends, Query, Request
 
-router = APIRouter()
+from routes.deps import session_factory, transaction
+from routes.staff_auth import READERS, require_roles
+from service.db import utcnow
+from service.staff.sessions import Principal
+from service.tips.queue import MAX_LIMIT, QueueFilters, QueuePage, QueueRow, queue_page
+
+__all__ = ["page_json", "router", "row_json"]
+
+router = APIRouter(
+    prefix="/api/v1", tags=["queue"], dependencies=[Depends(require_roles(*READERS))]
+)
+Reader = Annotated[Principal, Depends(require_roles(*READERS))]
+
+
+def row_json(row: QueueRow) -> dict[str, Any]:
+    return {
+        "id": str(row.id),
+        "short_id": row.short_id,
+        "status": row.status,
+        "urgent": row.urgent,
+        "priority": row.priority,
+        "compartment": row.compartment,
+        "received_on": row.received_on.isoformat(),
+        "ack_due": row.ack_due.isoformat() if row.ack_due else None,
+        "feedback_due": row.feedback_due.isoformat() if row.feedback_due else None,
+        "ack_overdue": row.ack_overdue,
+        "feedback_overdue": row.feedback_overdue,
+        "overdue": row.overdue,
+        "assignee": row.assignee,
+    }
+
+
+def page_json(page: QueuePage) -> dict[str, Any]:
+    return {"tips": [row_json(r) for r in page.rows], "next_cursor": page.next_cursor}
+
+
+@router.get("/queue")
+def get_queue(
+    request: Request,
+    principal: Reader,
+    status: Annotated[str | None, Query(max_length=32)] = None,
+    compartment: Annotated[str | None, Query(max_length=64)] = None,
+    urgent: bool | None = None,
+    overdue: bool | None = None,
+    assignee: Annotated[str | None, Query(max_length=64)] = None,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
+) -> dict[str, Any]:
+    """Tips of your audience, most pressing first: rows carry flags and dates, never content."""
+    filters = QueueFilters(
+        status=status or None,
+        compartment=compartment or None,
+        urgent=urgent,
+        overdue=overdue,
+        assignee=assignee or None,
+    )
+    with transaction(session_factory(request)) as session:
+        page = queue_page(
+            session,
+            principal.staff_id,
+            filters=filters,
+            cursor=cursor or None,
+            limit=limit,
+            today=utcnow().date(),
+        )
+    return page_json(page)

@@ -1,9 +1,131 @@
-"""Placeholder router, filled in by its owner."""
+"""Staff sessions over the API: sign in, sign out, change password, who am I.
+
+`POST /api/v1/staff/session` is the only anonymous route here. The token it returns goes in
+`Authorization: Bearer`; it is also set as the `probity_staff` cookie for the pages. Sign-in and
+password change run in the bounded KDF pool (503 + Retry-After when it is full).
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from datetime import datetime
+from typing import Annotated, Any
 
-__all__ = ["router"]
+import anyio
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-router = APIRouter()
+from routes.deps import read_body_limited, session_factory, settings_of, transaction
+from routes.staff_auth import (
+    ALL_STAFF,
+    clear_staff_cookie,
+    kdf_pool,
+    require_roles,
+    set_staff_cookie,
+    staff_token,
+)
+from service.db import utcnow
+from service.errors import InvalidInput, Unauthorized
+from service.instance.setup import kdf_params
+from service.staff.sessions import (
+    ABSOLUTE_TIMEOUT,
+    Principal,
+    change_password_in_transaction,
+    login_in_transaction,
+    logout,
+)
+
+__all__ = ["LoginIn", "PasswordIn", "read_json", "router", "sign_in"]
+
+router = APIRouter(prefix="/api/v1/staff", tags=["staff"])
+SMALL_BODY = 8 << 10
+AnyStaff = Annotated[Principal, Depends(require_roles(*ALL_STAFF))]
+
+
+class LoginIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    username: str = Field(max_length=64)
+    password: str = Field(max_length=1024)
+    totp: str = Field(max_length=16)
+
+
+class PasswordIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    old: str = Field(max_length=1024)
+    new: str = Field(max_length=1024)
+
+
+async def read_json(request: Request, model: type[BaseModel]) -> Any:
+    raw = await read_body_limited(request, SMALL_BODY)
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as exc:
+        fields = {".".join(map(str, e["loc"])) or "body": e["type"] for e in exc.errors()}
+        raise InvalidInput("invalid fields: " + ", ".join(sorted(fields)), fields=fields) from None
+
+
+async def sign_in(
+    request: Request, *, username: str, password: str, totp: str
+) -> tuple[str, Principal, datetime]:
+    """Shared with the sign-in page: (token, principal, absolute expiry)."""
+    now = utcnow()
+    kdf = kdf_params(settings_of(request))
+    factory = session_factory(request)
+    with kdf_pool(request).slot():
+        token, principal = await anyio.to_thread.run_sync(
+            lambda: login_in_transaction(
+                factory, username=username, password=password, totp=totp, kdf=kdf, now=now
+            )
+        )
+    return token, principal, now + ABSOLUTE_TIMEOUT
+
+
+@router.post("/session", status_code=201)
+async def create_session(request: Request) -> JSONResponse:
+    """Sign in. Unknown user, wrong password and wrong code get the same 401."""
+    body: LoginIn = await read_json(request, LoginIn)
+    token, principal, expires = await sign_in(
+        request, username=body.username, password=body.password, totp=body.totp
+    )
+    content = {"token": token, "expires_at": expires.isoformat(), "role": principal.role.value}
+    response = JSONResponse(content, status_code=201)
+    set_staff_cookie(request, response, token)
+    return response
+
+
+@router.delete("/session", status_code=204)
+def delete_session(request: Request, principal: AnyStaff) -> Response:
+    """Sign out: the session is revoked on the server, the cookie cleared."""
+    found = staff_token(request)
+    if found is None:  # current_principal already required one
+        raise Unauthorized("sign in as staff first")
+    factory = session_factory(request)
+    with transaction(factory) as session:
+        logout(session, found[0])
+    response = Response(status_code=204)
+    clear_staff_cookie(request, response)
+    return response
+
+
+@router.post("/password", status_code=204)
+async def post_password(request: Request, principal: AnyStaff) -> Response:
+    """`{"old", "new"}`: re-seal this account's keys; every other session is signed out."""
+    body: PasswordIn = await read_json(request, PasswordIn)
+    kdf = kdf_params(settings_of(request))
+    factory = session_factory(request)
+    with kdf_pool(request).slot():
+        await anyio.to_thread.run_sync(
+            lambda: change_password_in_transaction(
+                factory, principal, old=body.old, new=body.new, kdf=kdf
+            )
+        )
+    return Response(status_code=204)
+
+
+@router.get("/me")
+def me(principal: AnyStaff) -> dict[str, str]:
+    return {
+        "id": str(principal.staff_id),
+        "username": principal.username,
+        "role": principal.role.value,
+    }

@@ -1,9 +1,180 @@
-"""Placeholder router, filled in by its owner."""
+"""Reading one tip over the API, readers of its audience only (others get 404, like a missing tip):
+
+- `GET /api/v1/tips/{id}`: the whole tip (audited `tip.viewed` before any content is returned);
+- `GET /api/v1/tips/{id}/related`: readable tips sharing a subject, with the kind of match;
+- `GET /api/v1/tips/{id}/attachments/{attachment_id}`: one evidence file. The audit entry
+  (`attachment.downloaded`) is committed before the first byte; the file is then decrypted and
+  streamed chunk row by chunk row, never whole in memory, as a sandboxed download.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import uuid
+from collections.abc import Iterator
+from dataclasses import asdict
+from typing import Annotated, Any
+from urllib.parse import quote
 
-__all__ = ["router"]
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import StreamingResponse
+from sqlalchemy.orm import Session, sessionmaker
 
-router = APIRouter()
+from routes.deps import session_factory, transaction
+from routes.staff_auth import READERS, require_roles
+from service.audit.log import AuditRecord
+from service.blobs.store import iter_blob
+from service.errors import NotFound
+from service.staff.sessions import Principal
+from service.tips.related import RelatedTip, related_tips
+from service.tips.view import AttachmentDownload, TipView, open_attachment, tip_view
+
+__all__ = [
+    "DOWNLOAD_CSP",
+    "content_disposition",
+    "download_response",
+    "parse_id",
+    "related_json",
+    "router",
+    "view_json",
+]
+
+router = APIRouter(
+    prefix="/api/v1/tips", tags=["tips"], dependencies=[Depends(require_roles(*READERS))]
+)
+Reader = Annotated[Principal, Depends(require_roles(*READERS))]
+DOWNLOAD_CSP = "sandbox; default-src 'none'"
+# RFC 5987 attr-char: what may stay unencoded in filename*.
+_ATTR_CHARS = "!#$&+-.^_`|~"
+
+
+def parse_id(value: str) -> uuid.UUID:
+    """A path id; what is not a UUID names no tip (404, like a tip outside the audience)."""
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise NotFound("no such tip") from None
+
+
+def related_json(related: list[RelatedTip]) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": str(r.id),
+            "short_id": r.short_id,
+            "status": r.status,
+            "received_on": r.received_on.isoformat(),
+            "matches": list(r.matches),
+        }
+        for r in related
+    ]
+
+
+def _history_json(entry: AuditRecord, actors: dict[str, str]) -> dict[str, Any]:
+    return {
+        "index": entry.index,
+        "time": entry.time.isoformat(),
+        "actor": entry.actor,
+        "actor_name": actors.get(entry.actor),
+        "action": entry.action,
+        "objects": entry.objects,
+        "details": entry.details,
+    }
+
+
+def view_json(view: TipView) -> dict[str, Any]:
+    return {
+        "id": str(view.id),
+        "short_id": view.short_id,
+        "status": view.status,
+        "urgent": view.urgent,
+        "legal_hold": view.legal_hold,
+        "priority": view.priority,
+        "priority_reasons": view.priority_reasons,
+        "compartment": view.compartment,
+        "received_on": view.received_on.isoformat(),
+        "acknowledged_at": view.acknowledged_at.isoformat() if view.acknowledged_at else None,
+        "ack_due": view.ack_due.isoformat(),
+        "feedback_due": view.feedback_due.isoformat() if view.feedback_due else None,
+        "assignee": view.assignee,
+        "closure_reason": view.closure_reason,
+        "report": view.report,
+        "evidence": [
+            {**asdict(e), "id": str(e.id), "removed": list(e.removed)} for e in view.evidence
+        ],
+        "conversation": [
+            {
+                "author": m.author,
+                "from_reporter": m.from_reporter,
+                "sent_on": m.sent_on.isoformat(),
+                "body": m.body,
+            }
+            for m in view.conversation
+        ],
+        "notes": [
+            {
+                "author": n.author,
+                "kind": n.kind,
+                "created_at": n.created_at.isoformat(),
+                "body": n.body,
+            }
+            for n in view.notes
+        ],
+        "history": [_history_json(h, view.actors) for h in view.history],
+        "related": related_json(view.related),
+        "contact_on_file": view.contact_on_file,
+        "purged": view.purged,
+    }
+
+
+@router.get("/{tip_id}")
+def get_tip(tip_id: str, request: Request, principal: Reader) -> dict[str, Any]:
+    """The report, priority reasons, evidence list, conversation, notes, history, related tips."""
+    with transaction(session_factory(request)) as session:
+        view = tip_view(session, principal, parse_id(tip_id))
+    return view_json(view)
+
+
+@router.get("/{tip_id}/related")
+def get_related(tip_id: str, request: Request, principal: Reader) -> dict[str, Any]:
+    with transaction(session_factory(request)) as session:
+        related = related_tips(session, principal.staff_id, parse_id(tip_id))
+    return {"related": related_json(related)}
+
+
+def content_disposition(name: str) -> str:
+    return "attachment; filename*=UTF-8''" + quote(name, safe=_ATTR_CHARS)
+
+
+def _chunks(factory: sessionmaker[Session], download: AttachmentDownload) -> Iterator[bytes]:
+    # A fresh read-only session: the audited transaction has already committed.
+    with factory() as session:
+        yield from iter_blob(session, download.blob_id, [download.identity])
+
+
+def download_response(
+    factory: sessionmaker[Session], principal: Principal, tip_id: uuid.UUID, attachment_id: str
+) -> StreamingResponse:
+    """Shared with the staff tip page: audit and commit, then stream."""
+    try:
+        wanted = uuid.UUID(attachment_id)
+    except ValueError:
+        raise NotFound("no such attachment") from None
+    with transaction(factory) as session:
+        download = open_attachment(session, principal, tip_id, wanted)
+    return StreamingResponse(
+        _chunks(factory, download),
+        media_type="application/octet-stream",
+        headers={
+            "Content-Disposition": content_disposition(download.name),
+            "Content-Length": str(download.size),
+            "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": DOWNLOAD_CSP,
+        },
+    )
+
+
+@router.get("/{tip_id}/attachments/{attachment_id}")
+def download_attachment(
+    tip_id: str, attachment_id: str, request: Request, principal: Reader
+) -> StreamingResponse:
+    """One evidence file as cleaned at upload: `application/octet-stream`, sandboxed."""
+    return download_response(session_factory(request), principal, parse_id(tip_id), attachment_id)

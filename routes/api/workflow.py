@@ -1,9 +1,216 @@
-"""Placeholder router, filled in by its owner."""
+"""Changing a tip over the API (readers of its audience only; others get 404, like a missing tip):
+
+- `POST /api/v1/tips/{id}/transitions` {"to", "reason"?, "findings"?, "message"?}: 200 applied,
+  202 when the move needs a four-eyes approval, 409 illegal, 422 bad reason or findings;
+- `PUT /api/v1/tips/{id}/assignee` {"staff_id": id | null};
+- `POST /api/v1/tips/{id}/messages` {"body"} (to the reporter), `.../notes` {"body"} (internal);
+- `POST /api/v1/tips/{id}/flags` {"urgent"?, "legal_hold"?} (lifting a hold: 202, approval);
+- `POST /api/v1/tips/{id}/priority` {"priority", "reason"};
+- `POST /api/v1/tips/{id}/approvals` {"kind", "reason"?, "compartment"?}: 202, a pending request.
+
+Bodies are small JSON objects (64 KiB at most, unknown fields refused). Thin handlers: parse,
+then one service call in one transaction (service.tips.workflow / casework, service.approvals).
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import uuid
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
 
-__all__ = ["router"]
+import anyio
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError
+from sqlalchemy.orm import Session
 
-router = APIRouter()
+from routes.deps import read_body_limited, run_transaction, session_factory
+from routes.staff_auth import READERS, require_roles
+from service.approvals import service as approvals
+from service.approvals.requests import REASON_MAX
+from service.db import utcnow
+from service.errors import InvalidInput, NotFound
+from service.staff.sessions import Principal
+from service.tips import casework
+from service.tips.schemas import LIMITS
+from service.tips.workflow import transition
+
+__all__ = [
+    "SMALL_BODY",
+    "ApprovalRequestIn",
+    "AssigneeIn",
+    "FlagsIn",
+    "PriorityIn",
+    "TextIn",
+    "TransitionIn",
+    "body_schema",
+    "parse_body",
+    "router",
+    "run_work",
+]
+
+router = APIRouter(
+    prefix="/api/v1/tips", tags=["workflow"], dependencies=[Depends(require_roles(*READERS))]
+)
+Reader = Annotated[Principal, Depends(require_roles(*READERS))]
+SMALL_BODY = 64 << 10
+M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
+
+Code = Annotated[str, Field(max_length=32)]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TransitionIn(_Body):
+    to: Code
+    reason: Code | None = None
+    findings: dict[Code, Code] | None = Field(default=None, max_length=20)
+    message: str | None = Field(default=None, max_length=LIMITS["message_max"])
+
+
+class AssigneeIn(_Body):
+    staff_id: uuid.UUID | None
+
+
+class TextIn(_Body):
+    body: str = Field(max_length=casework.NOTE_MAX)
+
+
+class FlagsIn(_Body):
+    urgent: StrictBool | None = None
+    legal_hold: StrictBool | None = None
+
+
+class PriorityIn(_Body):
+    priority: StrictInt = Field(ge=0, le=casework.PRIORITY_MAX)
+    reason: str = Field(max_length=casework.NOTE_MAX)
+
+
+class ApprovalRequestIn(_Body):
+    kind: Code
+    reason: str | None = Field(default=None, max_length=REASON_MAX)
+    compartment: str | None = Field(default=None, max_length=64)
+
+
+def body_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """`openapi_extra` documenting a body that the handler parses itself (to bound its size)."""
+    schema = model.model_json_schema()
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
+async def parse_body(request: Request, model: type[M]) -> M:
+    raw = await read_body_limited(request, SMALL_BODY)
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as exc:
+        fields = {".".join(map(str, e["loc"])) or "body": e["type"] for e in exc.errors()}
+        raise InvalidInput("invalid fields: " + ", ".join(sorted(fields)), fields=fields) from None
+
+
+async def run_work(request: Request, work: Callable[[Session], T]) -> T:
+    """`work` in one transaction, off the event loop."""
+    factory = session_factory(request)
+    return await anyio.to_thread.run_sync(run_transaction, factory, work)
+
+
+def _tip_id(value: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise NotFound("no such tip") from None
+
+
+@router.post("/{tip_id}/transitions", openapi_extra=body_schema(TransitionIn))
+async def post_transition(tip_id: str, request: Request, principal: Reader) -> JSONResponse:
+    """Move the tip (200), or file the approval the move needs (202)."""
+    wanted = _tip_id(tip_id)
+    body = await parse_body(request, TransitionIn)
+    result = await run_work(
+        request,
+        lambda s: transition(s, principal, wanted, to=body.to, reason=body.reason,
+                             findings=body.findings, message=body.message, now=utcnow()),
+    )  # fmt: skip
+    content: dict[str, Any] = {"outcome": result.outcome, "status": result.status}
+    if result.approval_id is not None:
+        content["approval_id"] = str(result.approval_id)
+        return JSONResponse(content, status_code=202)
+    return JSONResponse(content)
+
+
+@router.put("/{tip_id}/assignee", openapi_extra=body_schema(AssigneeIn))
+async def put_assignee(tip_id: str, request: Request, principal: Reader) -> dict[str, Any]:
+    """Assign to a reviewer or supervisor of the tip's audience (422 otherwise), or to nobody."""
+    wanted = _tip_id(tip_id)
+    body = await parse_body(request, AssigneeIn)
+    await run_work(request, lambda s: casework.assign(s, principal, wanted, body.staff_id))
+    return {"assignee": str(body.staff_id) if body.staff_id else None}
+
+
+@router.post("/{tip_id}/messages", status_code=201, openapi_extra=body_schema(TextIn))
+async def post_message(tip_id: str, request: Request, principal: Reader) -> dict[str, str]:
+    """A message the reporter reads on their status page."""
+    wanted = _tip_id(tip_id)
+    body = await parse_body(request, TextIn)
+    sent = await run_work(
+        request, lambda s: casework.send_message(s, principal, wanted, body.body, now=utcnow())
+    )
+    return {"id": str(sent)}
+
+
+@router.post("/{tip_id}/notes", status_code=201, openapi_extra=body_schema(TextIn))
+async def post_note(tip_id: str, request: Request, principal: Reader) -> dict[str, str]:
+    """An internal note, encrypted to the tip's case key."""
+    wanted = _tip_id(tip_id)
+    body = await parse_body(request, TextIn)
+    note = await run_work(
+        request, lambda s: casework.add_note(s, principal, wanted, body.body, now=utcnow())
+    )
+    return {"id": str(note)}
+
+
+@router.post("/{tip_id}/flags", openapi_extra=body_schema(FlagsIn))
+async def post_flags(tip_id: str, request: Request, principal: Reader) -> JSONResponse:
+    """Set `urgent` and/or `legal_hold`; lifting a legal hold answers 202 (approval pending)."""
+    wanted = _tip_id(tip_id)
+    body = await parse_body(request, FlagsIn)
+    if body.urgent is None and body.legal_hold is None:
+        raise InvalidInput("give urgent and/or legal_hold", fields={"body": "empty"})
+    result = await run_work(
+        request,
+        lambda s: casework.set_flags(s, principal, wanted, urgent=body.urgent,
+                                     legal_hold=body.legal_hold, now=utcnow()),
+    )  # fmt: skip
+    content: dict[str, Any] = {"urgent": result.urgent, "legal_hold": result.legal_hold}
+    if result.approval_id is not None:
+        content["approval_id"] = str(result.approval_id)
+        return JSONResponse(content, status_code=202)
+    return JSONResponse(content)
+
+
+@router.post("/{tip_id}/priority", openapi_extra=body_schema(PriorityIn))
+async def post_priority(tip_id: str, request: Request, principal: Reader) -> dict[str, Any]:
+    """Override the computed priority; the reason is stored encrypted (case key)."""
+    wanted = _tip_id(tip_id)
+    body = await parse_body(request, PriorityIn)
+    note = await run_work(
+        request,
+        lambda s: casework.override_priority(s, principal, wanted, priority=body.priority,
+                                             reason=body.reason, now=utcnow()),
+    )  # fmt: skip
+    return {"priority": body.priority, "note_id": str(note)}
+
+
+@router.post("/{tip_id}/approvals", status_code=202, openapi_extra=body_schema(ApprovalRequestIn))
+async def post_approval_request(tip_id: str, request: Request, principal: Reader) -> dict[str, str]:
+    """Ask for a purge, export/referral, identity reveal, reroute or legal-hold lift."""
+    wanted = _tip_id(tip_id)
+    body = await parse_body(request, ApprovalRequestIn)
+    approval = await run_work(
+        request,
+        lambda s: approvals.request(s, principal, wanted, kind=body.kind, reason=body.reason,
+                                    compartment=body.compartment, now=utcnow()),
+    )  # fmt: skip
+    return {"approval_id": str(approval.id), "kind": approval.kind, "status": approval.status}

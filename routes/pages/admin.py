@@ -1,9 +1,243 @@
-"""Placeholder router, filled in by its owner."""
+"""Admin pages under /staff/admin: staff accounts, compartments and members, agencies and routing.
+
+Admins only (router-level `require_roles(*ADMINS)`); every form checks CSRF; every change is
+audited by the service layer. Nothing here shows or grants tip content. A refused change rolls
+back whole and re-shows the page with the reason.
+
+Imports FastAPI, `routes.*` and `service.*`.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.orm import Session
+
+from routes.deps import session_factory, settings_of, transaction
+from routes.i18n import pick_language
+from routes.pages.report_fields import one
+from routes.staff_auth import ADMINS, StaffForm, csrf_token, kdf_pool, require_roles
+from routes.templating import Pages, get_pages, lang_url
+from service.errors import InvalidInput, ProbityError
+from service.instance.setup import kdf_params
+from service.staff import admin
+from service.staff.service import parse_role
+from service.staff.sessions import Principal
 
 __all__ = ["router"]
 
-router = APIRouter()
+router = APIRouter(
+    prefix="/staff/admin",
+    dependencies=[Depends(require_roles(*ADMINS))],
+    include_in_schema=False,
+)
+Admin = Annotated[Principal, Depends(require_roles(*ADMINS))]
+PagesDep = Annotated[Pages, Depends(get_pages)]
+# Why a list page is shown again after a change; a closed list, so the URL cannot inject text.
+NOTICES = frozenset(
+    {
+        "deactivated",
+        "compartment_added",
+        "member_added",
+        "member_removed",
+        "agency_added",
+        "agency_routed",
+    }
+)
+Loader = Callable[[Session], dict[str, Any]]
+
+
+def _load_staff(session: Session) -> dict[str, Any]:
+    return {
+        "members": admin.list_staff(session),
+        "compartments": admin.list_compartments(session),
+        "roles": ["reviewer", "supervisor", "admin", "auditor"],
+    }
+
+
+def _load_compartments(session: Session) -> dict[str, Any]:
+    return {
+        "compartments": admin.list_compartments(session),
+        "candidates": [s for s in admin.list_staff(session) if s.role.value in READ_ROLES],
+    }
+
+
+def _load_agencies(session: Session) -> dict[str, Any]:
+    return {
+        "agencies": admin.list_agencies(session),
+        "compartments": admin.list_compartments(session),
+    }
+
+
+READ_ROLES = ("reviewer", "supervisor")
+PAGES: dict[str, tuple[str, Loader]] = {
+    "staff": ("staff/admin_staff.html", _load_staff),
+    "compartments": ("staff/admin_compartments.html", _load_compartments),
+    "agencies": ("staff/admin_agencies.html", _load_agencies),
+}
+
+
+def _render(
+    request: Request,
+    pages: Pages,
+    principal: Principal,
+    page: str,
+    *,
+    error: ProbityError | None = None,
+) -> HTMLResponse:
+    template, load = PAGES[page]
+    with transaction(session_factory(request)) as session:
+        context = load(session)
+    notice = request.query_params.get("notice")
+    context.update(
+        csrf=csrf_token(request, principal),
+        error=error.detail if error else None,
+        notice=notice if notice in NOTICES and error is None else None,
+    )
+    return pages.render(request, template, context, status_code=error.status if error else 200)
+
+
+def _change(
+    request: Request,
+    pages: Pages,
+    principal: Principal,
+    page: str,
+    work: Callable[[Session], object],
+    notice: str,
+) -> Response:
+    """Run one change in one transaction: 303 back to the list, or the list with the reason."""
+    try:
+        with transaction(session_factory(request)) as session:
+            work(session)
+    except ProbityError as exc:
+        return _render(request, pages, principal, page, error=exc)
+    target = lang_url(f"/staff/admin/{page}?notice={notice}", pick_language(request))
+    return RedirectResponse(target, status_code=303)
+
+
+@router.get("", response_class=HTMLResponse)
+def admin_home(request: Request, principal: Admin, pages: PagesDep) -> Response:
+    with transaction(session_factory(request)) as session:
+        counts = {
+            "staff": len(admin.list_staff(session)),
+            "compartments": len(admin.list_compartments(session)),
+            "agencies": len(admin.list_agencies(session)),
+        }
+    return pages.render(request, "staff/admin_home.html", {"counts": counts})
+
+
+@router.get("/staff", response_class=HTMLResponse)
+def staff_page(request: Request, principal: Admin, pages: PagesDep) -> Response:
+    return _render(request, pages, principal, "staff")
+
+
+@router.get("/compartments", response_class=HTMLResponse)
+def compartments_page(request: Request, principal: Admin, pages: PagesDep) -> Response:
+    return _render(request, pages, principal, "compartments")
+
+
+@router.get("/agencies", response_class=HTMLResponse)
+def agencies_page(request: Request, principal: Admin, pages: PagesDep) -> Response:
+    return _render(request, pages, principal, "agencies")
+
+
+@router.post("/staff", response_class=HTMLResponse)
+def add_staff(request: Request, principal: Admin, form: StaffForm, pages: PagesDep) -> Response:
+    """Create an account; its first password and TOTP secret are shown on this page only."""
+    username, compartment = one(form, "username").strip(), one(form, "compartment")
+    password = admin.initial_password()
+    try:
+        role = parse_role(one(form, "role"))
+        kdf = kdf_params(settings_of(request))
+        with kdf_pool(request).slot(), transaction(session_factory(request)) as session:
+            new = admin.add_staff_as(
+                session,
+                principal.staff_id,
+                username=username,
+                role=role,
+                password=password,
+                kdf=kdf,
+                compartments=[compartment] if compartment else [],
+            )
+            uri = new.totp_uri
+            secret = new.totp_secret
+    except ProbityError as exc:
+        return _render(request, pages, principal, "staff", error=exc)
+    context = {"username": username, "role": role.value, "password": password, "uri": uri}
+    context["secret"] = secret
+    return pages.render(request, "staff/admin_staff_created.html", context, status_code=201)
+
+
+@router.post("/staff/deactivate")
+def deactivate(request: Request, principal: Admin, form: StaffForm, pages: PagesDep) -> Response:
+    username = one(form, "username")
+    return _change(
+        request,
+        pages,
+        principal,
+        "staff",
+        lambda s: admin.deactivate_staff(s, principal.staff_id, username=username),
+        "deactivated",
+    )
+
+
+@router.post("/compartments")
+def add_compartment(
+    request: Request, principal: Admin, form: StaffForm, pages: PagesDep
+) -> Response:
+    name, oversight = one(form, "name"), one(form, "oversight") == "on"
+    return _change(
+        request,
+        pages,
+        principal,
+        "compartments",
+        lambda s: admin.add_compartment_as(s, principal.staff_id, name=name, oversight=oversight),
+        "compartment_added",
+    )
+
+
+@router.post("/compartments/members")
+def change_member(request: Request, principal: Admin, form: StaffForm, pages: PagesDep) -> Response:
+    """`action=add|remove`, `compartment`, `username`."""
+    compartment, username, action = (one(form, k) for k in ("compartment", "username", "action"))
+    if action not in ("add", "remove"):
+        error = InvalidInput("action must be add or remove", fields={"action": "choice"})
+        return _render(request, pages, principal, "compartments", error=error)
+    change = admin.remove_member_as if action == "remove" else admin.add_member_as
+    return _change(
+        request,
+        pages,
+        principal,
+        "compartments",
+        lambda s: change(s, principal.staff_id, compartment=compartment, username=username),
+        "member_removed" if action == "remove" else "member_added",
+    )
+
+
+@router.post("/agencies")
+def add_agency(request: Request, principal: Admin, form: StaffForm, pages: PagesDep) -> Response:
+    fields = {k: one(form, k) for k in ("slug", "name_en", "name_es", "compartment", "country")}
+    return _change(
+        request,
+        pages,
+        principal,
+        "agencies",
+        lambda s: admin.add_agency_as(s, principal.staff_id, **fields),
+        "agency_added",
+    )
+
+
+@router.post("/agencies/route")
+def route_agency(request: Request, principal: Admin, form: StaffForm, pages: PagesDep) -> Response:
+    slug, compartment = one(form, "slug"), one(form, "compartment")
+    return _change(
+        request,
+        pages,
+        principal,
+        "agencies",
+        lambda s: admin.route_agency(s, principal.staff_id, slug=slug, compartment=compartment),
+        "agency_routed",
+    )

@@ -1,9 +1,81 @@
-"""Placeholder router, filled in by its owner."""
+"""`GET /staff/approvals`: the four-eyes requests a supervisor may decide (tips in their audience,
+filed by others) with approve/reject forms, and the reader's own requests still waiting. Ids,
+kinds, requesters and dates only: never content. `POST /staff/approvals/{id}/decision`
+(supervisors; approve "1" or "0", reason, back "tip" to return to the tip page).
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.orm import Session
+
+from routes.api.workflow import run_work
+from routes.deps import run_transaction, session_factory
+from routes.i18n import pick_language
+from routes.pages.report_fields import one
+from routes.pages.staff_actions import refusal
+from routes.staff_auth import READERS, SUPERVISORS, StaffForm, csrf_token, require_roles
+from routes.templating import Pages, get_pages, lang_url
+from service.approvals import service as approvals
+from service.db import utcnow
+from service.errors import InvalidInput, NotFound, ProbityError
+from service.staff.models import Role
+from service.staff.sessions import Principal
 
 __all__ = ["router"]
 
-router = APIRouter()
+router = APIRouter(include_in_schema=False, dependencies=[Depends(require_roles(*READERS))])
+Reader = Annotated[Principal, Depends(require_roles(*READERS))]
+Supervisor = Annotated[Principal, Depends(require_roles(*SUPERVISORS))]
+PagesDep = Annotated[Pages, Depends(get_pages)]
+LIST = "/staff/approvals"
+
+
+@router.get("/staff/approvals", response_class=HTMLResponse)
+def approvals_page(request: Request, principal: Reader, pages: PagesDep) -> HTMLResponse:
+    Rows = list[approvals.PendingApproval]
+
+    def load(session: Session) -> tuple[Rows, Rows]:
+        decide = (
+            approvals.pending_for(session, principal) if principal.role is Role.SUPERVISOR else []
+        )
+        return decide, approvals.own_pending(session, principal)
+
+    to_decide, mine = run_transaction(session_factory(request), load)
+    context = {
+        "to_decide": to_decide,
+        "mine": mine,
+        "can_decide": principal.role is Role.SUPERVISOR,
+        "csrf": csrf_token(request, principal),
+    }
+    return pages.render(request, "staff/approvals.html", context)
+
+
+@router.post("/staff/approvals/{approval_id}/decision")
+async def post_decision(
+    approval_id: str, request: Request, principal: Supervisor, fields: StaffForm, pages: PagesDep
+) -> Response:
+    back = LIST
+    try:
+        wanted = uuid.UUID(approval_id)
+    except ValueError:
+        return refusal(request, pages, NotFound("no such request"), back)
+    try:
+        approve = {"1": True, "0": False}.get(one(fields, "approve"))
+        if approve is None:
+            raise InvalidInput("approve: 1 or 0", fields={"approve": "format"})
+        reason = one(fields, "reason").strip() or None
+        decision = await run_work(
+            request,
+            lambda s: approvals.decide(s, principal, wanted, approve=approve, reason=reason,
+                                       now=utcnow()),
+        )  # fmt: skip
+    except ProbityError as exc:
+        return refusal(request, pages, exc, back)
+    if one(fields, "back") == "tip":
+        back = f"/staff/tips/{decision.tip_id}"
+    return RedirectResponse(lang_url(back, pick_language(request)), status_code=303)

@@ -43,14 +43,19 @@ def refuse_cross_site(request: Request) -> None:
         raise CsrfRejected("forms may only be sent from this site's own pages")
 
 
-async def read_small_form(request: Request, limit: int = SMALL_FORM) -> Fields:
-    """A small url-encoded or multipart form (no files), refused past `limit` bytes."""
+async def read_small_form(
+    request: Request, limit: int = SMALL_FORM, *, max_fields: int = 10
+) -> Fields:
+    """A small url-encoded or multipart form (no files), refused past `limit` bytes or
+    `max_fields` fields."""
     kind = media_type(request)
     if kind == "application/x-www-form-urlencoded":
         body = await read_body_limited(request, limit)
         try:
             text = body.decode("utf-8")
-            return parse_qs(text, keep_blank_values=True, strict_parsing=False, max_num_fields=10)
+            return parse_qs(
+                text, keep_blank_values=True, strict_parsing=False, max_num_fields=max_fields
+            )
         except (UnicodeDecodeError, ValueError):
             raise Malformed("the form could not be read") from None
     if kind == "multipart/form-data":
@@ -62,7 +67,12 @@ async def read_small_form(request: Request, limit: int = SMALL_FORM) -> Fields:
         async def on_file(name: str, _filename: str, _type: str | None) -> FileSink:
             raise InvalidInput(f"{name}: this form takes no files")
 
-        await stream_multipart(request, limits=_SMALL_LIMITS, on_field=on_field, on_file=on_file)
+        limits = _SMALL_LIMITS
+        if (limit, max_fields) != (SMALL_FORM, 10):  # a larger staff form (routes.staff_auth)
+            limits = Limits(
+                max_body=limit, max_file=0, max_files=0, max_field=limit, max_fields=max_fields
+            )
+        await stream_multipart(request, limits=limits, on_field=on_field, on_file=on_file)
         return fields
     raise UnsupportedMediaType("send the form as url-encoded or multipart")
 

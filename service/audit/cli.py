@@ -1,9 +1,129 @@
-"""`probity audit ...`: the log's key, export and offline verification."""
+"""`probity audit ...`: the log's key, export and offline verification.
+
+`verify` needs no database and no settings: only the export, a checkpoint and the public key.
+"""
 
 from __future__ import annotations
 
+import itertools
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, BinaryIO
+
 import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from sqlalchemy.orm import Session
+
+from service.audit.export import ExportResult, export_log
+from service.audit.verify import VerificationError, VerifyReport, verify_export
+from service.cli_common import cli_errors, err, fail, out, with_session
+from service.config import Settings
+from service.instance.keys import load_log_signer
 
 __all__ = ["app"]
 
 app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,  # no bar in logs and pipes
+    )
+
+
+def _say(text: str) -> None:
+    out.print(text, markup=False, highlight=False, soft_wrap=True)
+
+
+@app.command("key")
+@cli_errors
+def key() -> None:
+    """Print the log's public key (a signed-note verifier key) for auditors.
+
+    Example: probity audit key > probity-log.pub
+    """
+    _say(load_log_signer(Settings().effective_keys_dir).verifier.encode())
+
+
+@app.command("export")
+@cli_errors
+def export(
+    file: Annotated[Path, typer.Argument(help="Where to write the export (JSON Lines).")],
+) -> None:
+    """Export every entry up to the newest signed checkpoint; the checkpoint is written beside
+    the export as FILE.checkpoint.
+
+    Example: probity audit export audit.jsonl
+    """
+    with _progress() as bar:
+        task = bar.add_task("Exporting", total=None)
+
+        def action(session: Session, settings: Settings) -> ExportResult:
+            def progress(done: int, total: int) -> None:
+                bar.update(task, completed=done, total=total)
+
+            return export_log(session, settings, file, progress)
+
+        result = with_session(action)
+    _say(f"Exported {result.size} entries of {result.origin} to {result.path}.")
+    _say(f"Checkpoint written to {result.checkpoint}.")
+
+
+def _declared_size(first: bytes) -> int | None:
+    try:
+        size = json.loads(first).get("size")
+    except (ValueError, AttributeError):
+        return None
+    return size if isinstance(size, int) else None
+
+
+def _verify(stream: BinaryIO, checkpoint: str, key_text: str, trusted: str | None) -> VerifyReport:
+    first = stream.readline()
+    lines: Iterator[bytes] = itertools.chain([first], stream)
+    with _progress() as bar:
+        task = bar.add_task("Verifying", total=_declared_size(first))
+        return verify_export(
+            lines,
+            checkpoint=checkpoint,
+            key=key_text,
+            trusted=trusted,
+            progress=lambda done: bar.update(task, completed=done),
+        )
+
+
+@app.command("verify")
+@cli_errors
+def verify(
+    file: Annotated[Path, typer.Argument(help="The export written by `probity audit export`.")],
+    checkpoint: Annotated[Path, typer.Option(help="Signed checkpoint the export must match.")],
+    key: Annotated[Path, typer.Option(help="The log's public key (`probity audit key`).")],
+    trusted: Annotated[
+        Path | None, typer.Option(help="An older checkpoint you trust; must be consistent.")
+    ] = None,
+) -> None:
+    """Check an export offline: every entry, the checkpoint's signature and root, and
+    consistency with an older trusted checkpoint. Exit 1 names the first bad entry.
+
+    Example: probity audit verify audit.jsonl --checkpoint audit.jsonl.checkpoint
+    --key probity-log.pub --trusted last-month.checkpoint
+    """
+    old = trusted.read_text(encoding="utf-8") if trusted is not None else None
+    note, key_text = checkpoint.read_text(encoding="utf-8"), key.read_text(encoding="utf-8")
+    try:
+        with file.open("rb") as stream:
+            report = _verify(stream, note, key_text.strip(), old)
+    except VerificationError as exc:
+        raise fail(f"verification failed: {exc.detail}") from None
+    _say(f"OK: {report.size} entries of {report.origin} match the signed checkpoint.")
+    _say(f"Root {report.root_hex}")
+    if report.trusted_size is not None:
+        _say(f"Consistent with the trusted checkpoint of {report.trusted_size} entries.")
+    if report.entries > report.size:
+        _say(f"{report.entries - report.size} later entries are not covered by this checkpoint.")

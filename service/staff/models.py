@@ -11,7 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from service.db import Base, UTCDateTime, new_id, utcnow
 
-__all__ = ["Role", "StaffConflict", "StaffUser"]
+__all__ = ["Role", "StaffConflict", "StaffSession", "StaffUser"]
 
 
 class Role(StrEnum):
@@ -51,3 +51,24 @@ class StaffConflict(Base):
     )
     kind: Mapped[str] = mapped_column(String(8), primary_key=True)  # name, badge or unit
     value: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True, index=True)
+
+
+class StaffSession(Base):
+    """A signed-in browser or API client.
+
+    `sealed_identity` is the user's X25519 identity sealed (crypto.keys.seal) under a random
+    per-session key that only the client holds, inside its token: a dump of this table opens
+    nothing, and any app instance can serve the session.
+    """
+
+    __tablename__ = "staff_sessions"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    staff_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("staff_users.id", ondelete="CASCADE"), index=True
+    )
+    sealed_identity: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())  # absolute end
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)

@@ -5,7 +5,7 @@ the clear columns are what routing, queues and deadlines need, with reporter tim
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 
 from sqlalchemy import (
@@ -16,23 +16,30 @@ from sqlalchemy import (
     LargeBinary,
     String,
     Uuid,
+    false,
 )
+from sqlalchemy.engine.default import DefaultExecutionContext
 from sqlalchemy.orm import Mapped, mapped_column
 
-from service.db import Base, UTCDateTime, new_id
+from service.db import Base, UTCDateTime, new_id, utcnow
 
 __all__ = [
     "Attachment",
+    "ClosureReason",
     "Envelope",
     "EnvelopeKind",
+    "Finding",
     "IdempotencyRecord",
     "KeyKind",
     "Message",
+    "Note",
+    "NoteKind",
     "ReceiptLockout",
     "Status",
     "SubjectIndex",
     "Tip",
     "TipAudience",
+    "TipFinding",
 ]
 
 
@@ -43,6 +50,35 @@ class Status(StrEnum):
     INVESTIGATING = "investigating"
     DECISION_REVIEW = "decision_review"
     CLOSED = "closed"
+
+
+class ClosureReason(StrEnum):
+    """Why a tip was closed: straight from triage, or after decision review with findings."""
+
+    DUPLICATE = "duplicate"
+    OUT_OF_SCOPE = "out_of_scope"
+    SPAM = "spam"
+    REFERRED_OUT = "referred_out"
+    WITHDRAWN = "withdrawn"
+    FINDINGS = "findings"
+
+
+class Finding(StrEnum):
+    """The outcome of one allegation at closure (design section 4)."""
+
+    SUSTAINED = "sustained"
+    NOT_SUSTAINED = "not_sustained"
+    UNFOUNDED = "unfounded"
+    EXONERATED = "exonerated"
+    POLICY_FAILURE = "policy_failure"
+    NO_FINDING = "no_finding"
+
+
+class NoteKind(StrEnum):
+    """What a staff-written note records; its text is always encrypted to the case key."""
+
+    NOTE = "note"  # an internal note
+    PRIORITY = "priority"  # the reason for a priority override
 
 
 class KeyKind(StrEnum):
@@ -60,6 +96,12 @@ class EnvelopeKind(StrEnum):
     STAFF = "staff"  # {"conversation", "case"} to the audience and recovery
     REPORTER = "reporter"  # the conversation key to the reporter's receipt key only
     IDENTITY = "identity"  # the identity key to the custodians and recovery
+
+
+def _first_deadline(context: DefaultExecutionContext) -> date:
+    """A new tip's acknowledgement deadline (EU Directive 2019/1937 art. 9: 7 days)."""
+    received: date = context.get_current_parameters()["received_on"]  # type: ignore[no-untyped-call]
+    return received + timedelta(days=7)
 
 
 class Tip(Base):
@@ -89,10 +131,21 @@ class Tip(Base):
     received_on: Mapped[date] = mapped_column(Date)
     reporter_active_on: Mapped[date] = mapped_column(Date)
     acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    # The nearest open deadline, so the queue sorts and pages on an index (date.max once none is
+    # open); kept by service.tips.queue.refresh_deadline, which flushes of a Tip call for you.
+    next_deadline: Mapped[date] = mapped_column(Date, default=_first_deadline)
     # Encrypted to the case key: the reasons behind `priority`, which quote what was reported.
     priority_blob_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, default=None)
     report_blob_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, default=None)
     contact_blob_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, default=None)
+    # Workflow (service.tips.workflow). Staff-caused times are exact.
+    assignee_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("staff_users.id", ondelete="SET NULL"), default=None, index=True
+    )
+    closure_reason: Mapped[str | None] = mapped_column(String(16), default=None)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    # Crypto-shredded: the envelopes are gone, nothing of the tip can be opened any more.
+    purged: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class Envelope(Base):
@@ -146,6 +199,35 @@ class Message(Base):
     # Order within the tip; reporter messages carry a date only.
     seq: Mapped[int] = mapped_column(Integer)
     sent_on: Mapped[date] = mapped_column(Date)
+
+
+class Note(Base):
+    """Staff-written text about a tip (internal notes, override reasons), encrypted to the case
+    key: the reporter never sees it, the audience does."""
+
+    __tablename__ = "notes"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    tip_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tips.id", ondelete="CASCADE"), index=True)
+    author_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("staff_users.id", ondelete="SET NULL"), default=None
+    )
+    kind: Mapped[str] = mapped_column(String(16), default=NoteKind.NOTE.value)
+    blob_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("blobs.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class TipFinding(Base):
+    """One allegation's finding at closure. In clear on purpose: auditors' statistics count
+    closures by finding; the allegation codes are copied from the encrypted report."""
+
+    __tablename__ = "tip_findings"
+
+    tip_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("tips.id", ondelete="CASCADE"), primary_key=True
+    )
+    allegation: Mapped[str] = mapped_column(String(32), primary_key=True)
+    finding: Mapped[str] = mapped_column(String(16))
 
 
 class Attachment(Base):

@@ -83,13 +83,13 @@ def test_unexpected_errors_are_logged_by_class_name_only(
     def stats() -> None:
         raise RuntimeError(f"SELECT ... parameters: {CONTENT_CANARY}")
 
-    app.add_api_route("/api/v1/stats", stats)
+    app.add_api_route("/api/v1/test-error", stats)
     with TestClient(app) as client:
-        assert client.get("/api/v1/stats").status_code == 500
+        assert client.get("/api/v1/test-error").status_code == 500
     err = capfd.readouterr().err
     assert CONTENT_CANARY not in err
     assert "Traceback" not in err
-    [line] = [r for r in lines(err) if r.get("path_template") == "/api/v1/stats"]
+    [line] = [r for r in lines(err) if r.get("path_template") == "/api/v1/test-error"]
     assert line["error"] == "RuntimeError"
     assert line["status"] == 500
 

@@ -1,0 +1,131 @@
+"""Access changes over the API:
+
+- `GET /api/v1/access/pending` (supervisors): pending envelope rewrites on tips whose keys the
+  caller holds, counted per tip (no content, no names);
+- `POST /api/v1/access/apply` (supervisors) `{"tip_ids": [...]}` (optional): rewrite them now with
+  the caller's key; 409 and nothing changed when an envelope cannot be opened;
+- `POST /api/v1/conflicts` (admins and supervisors) `{"username","kind","value"}`: register a
+  conflict; the member leaves matching tips at once. The answer never says how many tips matched
+  (that would tell an admin which officers are named in reports) nor echoes the value.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Annotated, Any, Literal, TypeVar
+
+import anyio
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy.orm import Session
+
+from routes.deps import instance_context, read_body_limited, run_transaction, session_factory
+from routes.staff_auth import ADMINS, SUPERVISORS, require_roles
+from service.access.service import (
+    MAX_CONFLICT_VALUE,
+    apply_pending,
+    get_staff,
+    pending_for,
+    register_conflict,
+)
+from service.errors import InvalidInput
+from service.staff.sessions import Principal
+
+__all__ = ["CONFLICT_ROLES", "ConflictIn", "conflict_work", "router"]
+
+CONFLICT_ROLES = (*ADMINS, *SUPERVISORS)
+SMALL_BODY = 64 << 10
+M = TypeVar("M", bound=BaseModel)
+T = TypeVar("T")
+
+access_api = APIRouter(
+    prefix="/api/v1/access", tags=["access"], dependencies=[Depends(require_roles(*SUPERVISORS))]
+)
+conflicts_api = APIRouter(
+    prefix="/api/v1/conflicts",
+    tags=["access"],
+    dependencies=[Depends(require_roles(*CONFLICT_ROLES))],
+)
+Supervisor = Annotated[Principal, Depends(require_roles(*SUPERVISORS))]
+ConflictRegistrar = Annotated[Principal, Depends(require_roles(*CONFLICT_ROLES))]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ApplyIn(_Body):
+    tip_ids: list[uuid.UUID] | None = Field(default=None, max_length=1000)
+
+
+class ConflictIn(_Body):
+    username: str = Field(max_length=64)
+    kind: Literal["name", "badge", "unit"]
+    value: str = Field(max_length=MAX_CONFLICT_VALUE)
+
+
+def _body_schema(model: type[BaseModel]) -> dict[str, Any]:
+    schema = model.model_json_schema()
+    return {"requestBody": {"content": {"application/json": {"schema": schema}}}}
+
+
+async def _parse(request: Request, model: type[M], *, optional: bool = False) -> M:
+    raw = await read_body_limited(request, SMALL_BODY)
+    if optional and not raw.strip():
+        return model()
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as exc:
+        # Field names and error types only: never echo a value (it may name an officer).
+        fields = {".".join(map(str, e["loc"])) or "body": e["type"] for e in exc.errors()}
+        raise InvalidInput("invalid fields: " + ", ".join(sorted(fields)), fields=fields) from None
+
+
+async def _run(request: Request, work: Callable[[Session], T]) -> T:
+    return await anyio.to_thread.run_sync(run_transaction, session_factory(request), work)
+
+
+@access_api.get("/pending")
+async def get_pending(request: Request, principal: Supervisor) -> dict[str, Any]:
+    pending = await _run(request, lambda s: pending_for(s, principal))
+    return {
+        "tips": [{"tip_id": str(p.tip_id), "adds": p.adds, "removes": p.removes} for p in pending]
+    }
+
+
+@access_api.post("/apply", openapi_extra=_body_schema(ApplyIn))
+async def post_apply(request: Request, principal: Supervisor) -> dict[str, int]:
+    body = await _parse(request, ApplyIn, optional=True)
+    count = await _run(request, lambda s: apply_pending(s, principal, tip_ids=body.tip_ids))
+    return {"rewritten": count}
+
+
+def conflict_work(principal: Principal, key: bytes, body: ConflictIn) -> Callable[[Session], None]:
+    """The registration as one unit of work (shared with the conflicts page)."""
+
+    def work(session: Session) -> None:
+        staff = get_staff(session, body.username)
+        register_conflict(
+            session,
+            staff=staff,
+            kind=body.kind,
+            value=body.value,
+            index_key=key,
+            actor=principal.staff_id,
+        )
+
+    return work
+
+
+@conflicts_api.post("", status_code=201, openapi_extra=_body_schema(ConflictIn))
+async def post_conflict(request: Request, principal: ConflictRegistrar) -> dict[str, bool]:
+    body = await _parse(request, ConflictIn)
+    ctx = await anyio.to_thread.run_sync(instance_context, request)
+    await _run(request, conflict_work(principal, ctx.index_key, body))
+    return {"registered": True}
+
+
+router = APIRouter()
+router.include_router(access_api)
+router.include_router(conflicts_api)

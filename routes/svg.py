@@ -1,0 +1,171 @@
+"""Server-side SVG charts: a bar chart and a step chart, no JavaScript, no inline styles.
+
+Each chart is an `<svg role="img">` with a `<title>` and a `<desc>` (referenced by
+`aria-labelledby`), a `<title>` on every bar or step so a pointer shows its value, and colours
+from classes in static/style.css (the CSP forbids inline styles). Every label is escaped. Pages
+put a data table beside each chart: the chart is a picture of the table, never the only copy.
+
+A value of None is a hidden cell (small-count suppression): no bar, no line through it, and its
+text (e.g. "<3") written where the bar would be.
+
+Imports markupsafe only.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from markupsafe import Markup, escape
+
+__all__ = ["Point", "bar_chart", "step_chart"]
+
+WIDTH = 640
+HEIGHT = 240
+_LEFT, _RIGHT, _TOP, _BOTTOM = 40, 10, 12, 44
+_MAX_X_LABELS = 9
+
+
+@dataclass(frozen=True, slots=True)
+class Point:
+    label: str
+    value: float | None  # None: hidden
+    text: str | None = None  # what to show for the value (default: the number)
+    tick: str | None = None  # a shorter label for the x axis (default: the label)
+
+    @property
+    def shown(self) -> str:
+        if self.text is not None:
+            return self.text
+        if self.value is None:
+            return ""
+        return f"{self.value:g}"
+
+
+def _nice_max(values: Sequence[float]) -> float:
+    """The top of the scale: at least 2 and even, so the three gridlines are whole counts."""
+    top = max(values, default=0.0)
+    if top <= 2:
+        return 2.0
+    magnitude = 10 ** math.floor(math.log10(top))
+    for step in (2, 4, 6, 8, 10):
+        if top <= step * magnitude:
+            return float(step * magnitude)
+    return float(10 * magnitude)  # pragma: no cover
+
+
+def _frame(chart_id: str, title: str, description: str, body: list[str], css: str) -> Markup:
+    ident = escape(chart_id)
+    head = (
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart {css}" role="img" '
+        f'viewBox="0 0 {WIDTH} {HEIGHT}" preserveAspectRatio="xMinYMin meet" '
+        f'aria-labelledby="{ident}-title {ident}-desc">'
+        f'<title id="{ident}-title">{escape(title)}</title>'
+        f'<desc id="{ident}-desc">{escape(description)}</desc>'
+    )
+    return Markup(head + "".join(body) + "</svg>")  # noqa: S704  (every part escaped above)
+
+
+def _axes(top: float, points: Sequence[Point], slot: float) -> list[str]:
+    """Baseline, three gridlines with their values, and every nth x label."""
+    plot_h = HEIGHT - _TOP - _BOTTOM
+    out = []
+    for fraction in (0.0, 0.5, 1.0):
+        y = _TOP + plot_h * (1 - fraction)
+        value = top * fraction
+        out.append(
+            f'<line class="grid" x1="{_LEFT}" y1="{y:.1f}" x2="{WIDTH - _RIGHT}" y2="{y:.1f}"/>'
+            f'<text class="axis" x="{_LEFT - 4}" y="{y + 4:.1f}" text-anchor="end">'
+            f"{escape(f'{value:g}')}</text>"
+        )
+    every = max(1, math.ceil(len(points) / _MAX_X_LABELS))
+    for i, point in enumerate(points):
+        if i % every:
+            continue
+        x = _LEFT + slot * (i + 0.5)
+        out.append(
+            f'<text class="axis" x="{x:.1f}" y="{HEIGHT - _BOTTOM + 16}" text-anchor="middle">'
+            f"{escape(point.tick or point.label)}</text>"
+        )
+    return out
+
+
+def _empty(chart_id: str, title: str, description: str, empty_text: str) -> Markup:
+    body = [
+        f'<text class="axis" x="{WIDTH / 2}" y="{HEIGHT / 2}" text-anchor="middle">'
+        f"{escape(empty_text)}</text>"
+    ]
+    return _frame(chart_id, title, description, body, "empty")
+
+
+def bar_chart(
+    points: Sequence[Point],
+    *,
+    chart_id: str,
+    title: str,
+    description: str,
+    empty_text: str = "No data",
+) -> Markup:
+    """Vertical bars, one per point, in order."""
+    if not points:
+        return _empty(chart_id, title, description, empty_text)
+    top = _nice_max([p.value for p in points if p.value is not None])
+    plot_w, plot_h = WIDTH - _LEFT - _RIGHT, HEIGHT - _TOP - _BOTTOM
+    slot = plot_w / len(points)
+    body = _axes(top, points, slot)
+    base = _TOP + plot_h
+    for i, point in enumerate(points):
+        x = _LEFT + slot * i + slot * 0.15
+        tip = escape(f"{point.label}: {point.shown}")
+        if point.value is None:
+            body.append(
+                f'<text class="hidden-cell" x="{x + slot * 0.35:.1f}" y="{base - 4:.1f}" '
+                f'text-anchor="middle"><title>{tip}</title>{escape(point.shown)}</text>'
+            )
+            continue
+        h = plot_h * max(point.value, 0) / top
+        body.append(
+            f'<rect class="bar" x="{x:.1f}" y="{base - h:.1f}" width="{slot * 0.7:.1f}" '
+            f'height="{h:.1f}"><title>{tip}</title></rect>'
+        )
+    return _frame(chart_id, title, description, body, "bars")
+
+
+def step_chart(
+    points: Sequence[Point],
+    *,
+    chart_id: str,
+    title: str,
+    description: str,
+    empty_text: str = "No data",
+) -> Markup:
+    """A step line through the points; a hidden value breaks the line."""
+    if not points:
+        return _empty(chart_id, title, description, empty_text)
+    top = _nice_max([p.value for p in points if p.value is not None])
+    plot_w, plot_h = WIDTH - _LEFT - _RIGHT, HEIGHT - _TOP - _BOTTOM
+    slot = plot_w / len(points)
+    body = _axes(top, points, slot)
+    base = _TOP + plot_h
+    runs: list[list[str]] = [[]]
+    for i, point in enumerate(points):
+        x0, x1 = _LEFT + slot * i, _LEFT + slot * (i + 1)
+        tip = escape(f"{point.label}: {point.shown}")
+        if point.value is None:
+            runs.append([])
+            body.append(
+                f'<text class="hidden-cell" x="{x0 + slot / 2:.1f}" y="{base - 4:.1f}" '
+                f'text-anchor="middle"><title>{tip}</title>{escape(point.shown)}</text>'
+            )
+            continue
+        y = base - plot_h * max(point.value, 0) / top
+        runs[-1] += [f"{x0:.1f},{y:.1f}", f"{x1:.1f},{y:.1f}"]
+        body.append(
+            f'<rect class="step-hit" x="{x0:.1f}" y="{_TOP}" width="{slot:.1f}" '
+            f'height="{plot_h}"><title>{tip}</title></rect>'
+        )
+    for run in runs:
+        if run:
+            body.append(f'<polyline class="step" points="{" ".join(run)}"/>')
+    return _frame(chart_id, title, description, body, "steps")

@@ -1,0 +1,62 @@
+"""Pending envelope rewrites and granted identity reveals.
+
+Removing access takes effect in the query at once (TipAudience rows go); the envelope header
+still lists the removed member until a key holder rewrites it, which needs the file key. Granting
+access cannot happen without a key holder at all. Both wait here as pending changes.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import ForeignKey, String, Uuid
+from sqlalchemy.orm import Mapped, mapped_column
+
+from service.db import Base, UTCDateTime, new_id, utcnow
+
+__all__ = ["ChangeOp", "ChangeReason", "IdentityGrant", "PendingAccessChange"]
+
+
+class ChangeOp(StrEnum):
+    ADD = "add"  # insert into the audience and the envelopes when applied
+    REMOVE = "remove"  # already out of the audience; the envelopes still list them
+
+
+class ChangeReason(StrEnum):
+    MEMBER_ADDED = "member_added"
+    MEMBER_REMOVED = "member_removed"
+    CONFLICT = "conflict"
+    REROUTE = "reroute"  # reserved: a reroute rewrites at once, so none is queued today
+
+
+class PendingAccessChange(Base):
+    __tablename__ = "pending_access_changes"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    tip_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("tips.id", ondelete="CASCADE"), index=True)
+    staff_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("staff_users.id", ondelete="CASCADE"), index=True
+    )
+    op: Mapped[str] = mapped_column(String(8))
+    reason: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class IdentityGrant(Base):
+    """An approved reveal: the requester is a recipient of the identity envelope for as long as
+    they stay in the tip's audience (every rewrite of that envelope keeps them)."""
+
+    __tablename__ = "identity_grants"
+
+    tip_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("tips.id", ondelete="CASCADE"), primary_key=True
+    )
+    staff_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("staff_users.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    approved_by: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("staff_users.id", ondelete="SET NULL"), default=None
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

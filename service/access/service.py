@@ -1,0 +1,347 @@
+"""Membership and conflict changes, and applying the envelope rewrites they queue.
+
+Removing access is immediate in the query: the member's TipAudience rows go, so the tip is a 404
+for them at once; the envelope headers still list them until a supervisor holding the tip's keys
+applies the queued rewrite. Granting access is queued: nobody but a key holder can add a
+recipient. `apply_pending` rewrites the staff and identity envelopes to the current audience.
+
+Decision on removals that would leave a tip with no reader: `remove_member_with_access` refuses
+(409) - the last reader must stay until another member has been granted the keys or the tip has
+been rerouted, otherwise nobody could ever rewrite its envelopes. A conflict is different: a
+conflicted member must lose access whatever it costs, so `register_conflict` removes them even
+when that leaves a tip without a reader; such a tip can then be opened only with the offline
+recovery key (`probity access recover` reroutes it to oversight: service.access.recovery), and
+the outcome says how many tips that happened to.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
+
+from sqlalchemy import Select, delete, func, select
+from sqlalchemy.orm import Session
+
+from crypto.blind import blind_index
+from crypto.errors import FormatError
+from service.access.envelopes import KeyHolder, begin_write, lock_tips
+from service.access.models import ChangeOp, ChangeReason, IdentityGrant, PendingAccessChange
+from service.access.rewrite import plan_tip, write_plans
+from service.audit.log import record
+from service.compartments.models import Membership
+from service.compartments.service import add_member, get_compartment
+from service.errors import Conflict, InvalidInput, NotFound, ProbityError
+from service.staff.models import Role, StaffConflict, StaffUser
+from service.tips.models import Envelope, EnvelopeKind, SubjectIndex, Tip, TipAudience
+
+__all__ = [
+    "CONFLICT_KINDS",
+    "Backlog",
+    "ConflictOutcome",
+    "NotPermitted",
+    "PendingTip",
+    "access_backlog",
+    "add_member_with_access",
+    "apply_pending",
+    "conflict_counts",
+    "get_staff",
+    "pending_for",
+    "register_conflict",
+    "remove_member_with_access",
+]
+
+CONFLICT_KINDS = ("name", "badge", "unit")
+MAX_CONFLICT_VALUE = 200
+
+
+class NotPermitted(ProbityError):
+    code = "forbidden"
+    status = 403
+
+
+@dataclass(frozen=True)
+class ConflictOutcome:
+    tips_removed: int  # tips whose audience the member left now
+    left_without_reader: int  # of those, tips nobody but the recovery key can open now
+
+
+@dataclass(frozen=True)
+class PendingTip:
+    tip_id: uuid.UUID
+    adds: int
+    removes: int
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """Counts for operators (no ids): what waits, and what no supervisor can apply."""
+
+    tips_waiting: int  # tips with pending changes
+    without_supervisor: int  # of those, tips no supervisor in the audience can apply
+    without_reader: int  # live tips nobody but the recovery key can open
+
+
+def access_backlog(session: Session) -> Backlog:
+    waiting = select(PendingAccessChange.tip_id).distinct()
+    applicable = select(TipAudience.tip_id).where(TipAudience.identity_custodian).distinct()
+    readerless = (
+        select(func.count())
+        .select_from(Tip)
+        .join(Envelope, (Envelope.tip_id == Tip.id) & (Envelope.kind == EnvelopeKind.STAFF))
+        .where(Tip.purged.is_(False), Tip.id.not_in(select(TipAudience.tip_id)))
+    )
+    stuck = waiting.where(PendingAccessChange.tip_id.not_in(applicable))
+    return Backlog(
+        tips_waiting=session.scalar(select(func.count()).select_from(waiting.subquery())) or 0,
+        without_supervisor=session.scalar(select(func.count()).select_from(stuck.subquery())) or 0,
+        without_reader=session.scalar(readerless) or 0,
+    )
+
+
+def get_staff(session: Session, username: str) -> StaffUser:
+    staff = session.scalar(select(StaffUser).where(StaffUser.username == username))
+    if staff is None:
+        raise NotFound(f"no staff member named {username!r}")
+    return staff
+
+
+def _queue(
+    session: Session,
+    tip_ids: Iterable[uuid.UUID],
+    staff_id: uuid.UUID,
+    op: ChangeOp,
+    reason: ChangeReason,
+) -> int:
+    rows = [
+        PendingAccessChange(tip_id=t, staff_id=staff_id, op=op.value, reason=reason.value)
+        for t in tip_ids
+    ]
+    session.add_all(rows)
+    session.flush()
+    return len(rows)
+
+
+def _with_staff_envelope(session: Session, compartment_id: uuid.UUID) -> list[uuid.UUID]:
+    """Live tips of a compartment (purged ones have no envelopes left)."""
+    return list(
+        session.scalars(
+            select(Tip.id)
+            .join(Envelope, (Envelope.tip_id == Tip.id) & (Envelope.kind == EnvelopeKind.STAFF))
+            .where(Tip.compartment_id == compartment_id, Tip.purged.is_(False))
+        )
+    )
+
+
+def _conflicted_tips(
+    session: Session, staff_id: uuid.UUID, tip_ids: Collection[uuid.UUID]
+) -> set[uuid.UUID]:
+    if not tip_ids:
+        return set()
+    query = (
+        select(SubjectIndex.tip_id)
+        .join(
+            StaffConflict,
+            (StaffConflict.kind == SubjectIndex.kind) & (StaffConflict.value == SubjectIndex.value),
+        )
+        .where(StaffConflict.staff_id == staff_id, SubjectIndex.tip_id.in_(list(tip_ids)))
+    )
+    return set(session.scalars(query))
+
+
+def _withdraw(session: Session, staff: StaffUser, tips: Select[uuid.UUID]) -> None:
+    """Take `staff` out of the audiences, grants, pending adds and assignments of `tips`."""
+    for model in (TipAudience, IdentityGrant, PendingAccessChange):
+        query = delete(model).where(model.tip_id.in_(tips), model.staff_id == staff.id)
+        if model is PendingAccessChange:
+            query = query.where(PendingAccessChange.op == ChangeOp.ADD.value)
+        session.execute(query)
+    assigned = select(Tip).where(Tip.id.in_(tips), Tip.assignee_id == staff.id)
+    for tip in session.scalars(assigned):
+        tip.assignee_id = None
+    session.flush()
+
+
+def _held(session: Session, staff: StaffUser, tips: Select[uuid.UUID]) -> list[uuid.UUID]:
+    """Which of `tips` have `staff` in their audience."""
+    query = select(TipAudience.tip_id).where(
+        TipAudience.staff_id == staff.id, TipAudience.tip_id.in_(tips)
+    )
+    return list(session.scalars(query))
+
+
+def add_member_with_access(
+    session: Session, *, compartment: str, staff: StaffUser, actor: uuid.UUID | str
+) -> int:
+    """Make `staff` a member and queue an add on every live, non-conflicted tip of the
+    compartment; returns how many were queued (a supervisor applies them)."""
+    begin_write(session)
+    membership = add_member(session, compartment=compartment, staff=staff)
+    tips = _with_staff_envelope(session, membership.compartment_id)
+    held = set(session.scalars(select(TipAudience.tip_id).where(TipAudience.staff_id == staff.id)))
+    conflicted = _conflicted_tips(session, staff.id, tips)
+    wanted = [t for t in tips if t not in held and t not in conflicted] if staff.active else []
+    queued = _queue(session, wanted, staff.id, ChangeOp.ADD, ChangeReason.MEMBER_ADDED)
+    record(
+        session,
+        actor=actor,
+        action="compartment.member_added",
+        objects={"staff": staff.id, "compartment": membership.compartment_id},
+        details={"tips_queued": queued},
+    )
+    return queued
+
+
+def remove_member_with_access(
+    session: Session, *, compartment: str, staff: StaffUser, actor: uuid.UUID | str
+) -> int:
+    """End the membership and the member's access to the compartment's tips at once; queue the
+    envelope rewrites. Refuses (409, nothing changed) if a tip would be left with no reader."""
+    begin_write(session)
+    target = get_compartment(session, compartment)
+    membership = session.get(Membership, (target.id, staff.id))
+    if membership is None:
+        raise NotFound(f"{staff.username!r} is not a member of {compartment!r}")
+    compartment_tips = select(Tip.id).where(Tip.compartment_id == target.id)
+    held = _held(session, staff, compartment_tips)
+    lock_tips(session, held)
+    if _sole_reader_of(session, staff.id, held):
+        raise Conflict(
+            f"removing {staff.username!r} would leave tips of {compartment!r} with no reader: "
+            "add another member and have a supervisor apply the pending changes, or reroute "
+            "those tips, first"
+        )
+    session.delete(membership)
+    _withdraw(session, staff, compartment_tips)
+    live = [t for t in held if session.get(Envelope, (t, EnvelopeKind.STAFF.value)) is not None]
+    _queue(session, live, staff.id, ChangeOp.REMOVE, ChangeReason.MEMBER_REMOVED)
+    record(
+        session,
+        actor=actor,
+        action="compartment.member_removed",
+        objects={"staff": staff.id, "compartment": target.id},
+        details={"tips_removed": len(held)},
+    )
+    return len(held)
+
+
+def _sole_reader_of(
+    session: Session, staff_id: uuid.UUID, tip_ids: Collection[uuid.UUID]
+) -> set[uuid.UUID]:
+    if not tip_ids:
+        return set()
+    others = (
+        select(TipAudience.tip_id)
+        .where(TipAudience.tip_id.in_(list(tip_ids)), TipAudience.staff_id != staff_id)
+        .distinct()
+    )
+    return set(tip_ids) - set(session.scalars(others))
+
+
+def _conflict_index(kind: str, value: str, index_key: bytes) -> bytes:
+    if kind not in CONFLICT_KINDS:
+        raise InvalidInput("kind must be name, badge or unit", fields={"kind": "invalid"})
+    if len(value) > MAX_CONFLICT_VALUE:
+        raise InvalidInput("the value is too long", fields={"value": "too_long"})
+    try:
+        return blind_index(index_key, kind, value)
+    except FormatError:
+        raise InvalidInput("the value is empty", fields={"value": "required"}) from None
+
+
+def register_conflict(
+    session: Session,
+    *,
+    staff: StaffUser,
+    kind: str,
+    value: str,
+    index_key: bytes,
+    actor: uuid.UUID | str,
+) -> ConflictOutcome:
+    """Record a conflict (as a blind index) and take `staff` out of every tip naming it, at once.
+
+    Registering the same conflict again succeeds and changes nothing, so the answer never tells
+    whether a value was registered before.
+    """
+    index = _conflict_index(kind, value, index_key)
+    begin_write(session)
+    if session.get(StaffConflict, (staff.id, kind, index)) is None:
+        session.add(StaffConflict(staff_id=staff.id, kind=kind, value=index))
+        session.flush()
+    naming = select(SubjectIndex.tip_id).where(
+        SubjectIndex.kind == kind, SubjectIndex.value == index
+    )
+    held = _held(session, staff, naming)
+    lock_tips(session, held)
+    stranded = _sole_reader_of(session, staff.id, held)
+    _withdraw(session, staff, naming)
+    _queue(session, held, staff.id, ChangeOp.REMOVE, ChangeReason.CONFLICT)
+    record(
+        session,
+        actor=actor,
+        action="conflict.registered",
+        objects={"staff": staff.id},
+        details={"kind": kind},
+    )
+    return ConflictOutcome(tips_removed=len(held), left_without_reader=len(stranded))
+
+
+def conflict_counts(session: Session, staff: StaffUser) -> dict[str, int]:
+    """Registered conflicts per kind (the values are blind indexes: not recoverable)."""
+    rows = session.execute(
+        select(StaffConflict.kind, func.count())
+        .where(StaffConflict.staff_id == staff.id)
+        .group_by(StaffConflict.kind)
+    )
+    counts = dict.fromkeys(CONFLICT_KINDS, 0)
+    counts.update({kind: count for kind, count in rows})
+    return counts
+
+
+def _applicable(principal: KeyHolder) -> Select[uuid.UUID]:
+    """Tips with pending changes where `principal` is a supervisor holding both envelopes."""
+    return (
+        select(PendingAccessChange.tip_id)
+        .join(TipAudience, TipAudience.tip_id == PendingAccessChange.tip_id)
+        .where(TipAudience.staff_id == principal.staff_id, TipAudience.identity_custodian)
+        .distinct()
+    )
+
+
+def pending_for(session: Session, principal: KeyHolder) -> list[PendingTip]:
+    """Pending changes `principal` could apply, counted per tip (no content, no names)."""
+    if principal.role is not Role.SUPERVISOR:
+        return []
+    rows = session.execute(
+        select(PendingAccessChange.tip_id, PendingAccessChange.op, func.count())
+        .where(PendingAccessChange.tip_id.in_(_applicable(principal)))
+        .group_by(PendingAccessChange.tip_id, PendingAccessChange.op)
+    )
+    counts: dict[uuid.UUID, dict[str, int]] = {}
+    for tip_id, op, count in rows:
+        counts.setdefault(tip_id, {})[op] = count
+    return [
+        PendingTip(
+            tip_id=t, adds=c.get(ChangeOp.ADD.value, 0), removes=c.get(ChangeOp.REMOVE.value, 0)
+        )
+        for t, c in sorted(counts.items(), key=lambda item: str(item[0]))
+    ]
+
+
+def apply_pending(
+    session: Session, principal: KeyHolder, *, tip_ids: Collection[uuid.UUID] | None = None
+) -> int:
+    """Rewrite the envelopes of every tip with pending changes that `principal` (a supervisor
+    holding its keys) can apply; returns how many tips were rewritten. Every decryption happens
+    before anything is written: if one fails (409), nothing changes."""
+    if principal.role is not Role.SUPERVISOR:
+        raise NotPermitted("only a supervisor holding a tip's keys can apply access changes")
+    begin_write(session)
+    candidates = set(session.scalars(_applicable(principal)))
+    if tip_ids is not None:
+        candidates &= set(tip_ids)
+    ordered = sorted(candidates, key=str)
+    lock_tips(session, ordered)
+    plans = [plan_tip(session, t, principal.identity) for t in ordered]
+    write_plans(session, plans, actor=principal.staff_id)
+    return len(plans)

@@ -1,0 +1,156 @@
+"""The canonical bytes of an audit entry, and their validation.
+
+An entry is compact JSON with sorted keys, ASCII only:
+`{"action","actor","details","index","objects","tip","time","v":1}`. Details are allowlisted
+scalars (short tokens, integers, booleans, null): anything that could carry content is refused
+with ValueError before it reaches the log.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+__all__ = [
+    "AuditRecord",
+    "Detail",
+    "actor_name",
+    "decode_entry",
+    "encode_entry",
+    "format_day",
+    "format_time",
+]
+
+Detail = str | int | bool | None
+
+VERSION = 1
+_ACTION = re.compile(r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+")
+_KEY = re.compile(r"[a-z][a-z0-9_]{0,31}")
+# Identifiers, status names, codes, usernames: no spaces, so no prose slips in.
+_TOKEN = re.compile(r"[A-Za-z0-9_.:@+/=-]{0,128}")
+_ACTORS = ("system", "reporter")
+_MAX_ITEMS = 16
+_MAX_INT = 2**63 - 1
+_TIME = re.compile(r"\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}:\d{2}Z)?")
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    index: int
+    time: datetime | date  # a date only for reporter-caused entries
+    actor: str
+    action: str
+    tip_id: uuid.UUID | None
+    objects: dict[str, str] = field(default_factory=dict)
+    details: dict[str, Detail] = field(default_factory=dict)
+
+
+def format_time(moment: datetime) -> str:
+    if moment.tzinfo is None:
+        raise ValueError("naive datetime")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def format_day(day: date) -> str:
+    return day.isoformat()
+
+
+def actor_name(actor: uuid.UUID | str) -> str:
+    if isinstance(actor, uuid.UUID):
+        return str(actor)
+    if actor in _ACTORS:
+        return actor
+    try:
+        return str(uuid.UUID(actor))
+    except ValueError:
+        raise ValueError("actor must be a staff id, 'system' or 'reporter'") from None
+
+
+def _objects(objects: Mapping[str, uuid.UUID | str] | None) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for key, value in (objects or {}).items():
+        if not isinstance(key, str) or not _KEY.fullmatch(key):
+            raise ValueError(f"bad object name {key!r}")
+        if isinstance(value, uuid.UUID):
+            out[key] = str(value)
+        elif isinstance(value, str) and _TOKEN.fullmatch(value):
+            out[key] = value
+        else:
+            raise ValueError(f"object {key} must be an id or a short token")
+    if len(out) > _MAX_ITEMS:
+        raise ValueError("too many objects")
+    return out
+
+
+def _details(details: Mapping[str, Any] | None) -> dict[str, Detail]:
+    out: dict[str, Detail] = {}
+    for key, value in (details or {}).items():
+        if not isinstance(key, str) or not _KEY.fullmatch(key):
+            raise ValueError(f"bad detail name {key!r}")
+        if value is None or isinstance(value, bool):
+            out[key] = value
+        elif isinstance(value, int) and -_MAX_INT <= value <= _MAX_INT:
+            out[key] = value
+        elif isinstance(value, uuid.UUID):
+            out[key] = str(value)
+        elif isinstance(value, str) and _TOKEN.fullmatch(value):
+            out[key] = value
+        else:
+            raise ValueError(f"detail {key} must be a short token, an integer, a boolean or null")
+    if len(out) > _MAX_ITEMS:
+        raise ValueError("too many details")
+    return out
+
+
+def encode_entry(
+    *,
+    index: int,
+    time: str,
+    actor: uuid.UUID | str,
+    action: str,
+    tip_id: uuid.UUID | None,
+    objects: Mapping[str, uuid.UUID | str] | None,
+    details: Mapping[str, Any] | None,
+) -> bytes:
+    """Validate and encode one entry; ValueError names the first offending field."""
+    if not isinstance(action, str) or len(action) > 64 or not _ACTION.fullmatch(action):
+        raise ValueError("action must be a dotted lowercase name")
+    if not _TIME.fullmatch(time):
+        raise ValueError("bad time")
+    if tip_id is not None and not isinstance(tip_id, uuid.UUID):
+        raise ValueError("tip_id must be a UUID")
+    body = {
+        "v": VERSION,
+        "index": index,
+        "time": time,
+        "actor": actor_name(actor),
+        "action": action,
+        "tip": str(tip_id) if tip_id is not None else None,
+        "objects": _objects(objects),
+        "details": _details(details),
+    }
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
+
+
+def _parse_time(text: str) -> datetime | date:
+    if "T" in text:
+        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    return date.fromisoformat(text)
+
+
+def decode_entry(canonical: bytes) -> AuditRecord:
+    body = json.loads(canonical)
+    return AuditRecord(
+        index=body["index"],
+        time=_parse_time(body["time"]),
+        actor=body["actor"],
+        action=body["action"],
+        tip_id=uuid.UUID(body["tip"]) if body["tip"] is not None else None,
+        objects=body["objects"],
+        details=body["details"],
+    )

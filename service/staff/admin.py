@@ -1,0 +1,275 @@
+"""What admins manage: staff accounts, compartments and their members, agencies and routing.
+
+Every change is audited in the caller's transaction. Nothing here reads or grants tip content:
+admins and auditors can never be compartment members (compartments.service.add_member refuses),
+and membership changes go through service.access.service, which queues the envelope rewrites
+(and audits them itself).
+
+Imports `crypto`, `service.*`; never HTTP.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from crypto.keys import KdfParams
+from service.access.envelopes import begin_write
+from service.access.service import add_member_with_access, remove_member_with_access
+from service.agencies.models import Agency
+from service.agencies.service import add_agency
+from service.audit.log import record
+from service.compartments.models import Compartment, Membership
+from service.compartments.service import add_compartment, get_compartment
+from service.db import utcnow
+from service.errors import InvalidInput, NotFound
+from service.staff.models import Role, StaffSession, StaffUser
+from service.staff.service import NewStaff, create_staff
+
+__all__ = [
+    "AgencyRow",
+    "CompartmentRow",
+    "StaffRow",
+    "add_agency_as",
+    "add_compartment_as",
+    "add_member_as",
+    "add_staff_as",
+    "deactivate_staff",
+    "initial_password",
+    "list_agencies",
+    "list_compartments",
+    "list_staff",
+    "remove_member_as",
+    "route_agency",
+]
+
+
+@dataclass(frozen=True)
+class StaffRow:
+    id: uuid.UUID
+    username: str
+    role: Role
+    active: bool
+    locked: bool
+    compartments: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class CompartmentRow:
+    name: str
+    oversight: bool
+    default: bool
+    members: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class AgencyRow:
+    slug: str
+    name_en: str
+    name_es: str
+    country: str
+    compartment: str
+    active: bool
+
+
+def initial_password() -> str:
+    """A random first password (shown once); the new member changes it after signing in."""
+    return secrets.token_urlsafe(15)
+
+
+def _memberships(session: Session) -> list[tuple[str, str]]:
+    """(username, compartment name) pairs."""
+    rows = session.execute(
+        select(StaffUser.username, Compartment.name)
+        .join(Membership, Membership.staff_id == StaffUser.id)
+        .join(Compartment, Compartment.id == Membership.compartment_id)
+        .order_by(Compartment.name, StaffUser.username)
+    )
+    return [(u, c) for u, c in rows]
+
+
+def list_staff(session: Session) -> list[StaffRow]:
+    pairs = _memberships(session)
+    now = utcnow()
+    return [
+        StaffRow(
+            id=user.id,
+            username=user.username,
+            role=user.role,
+            active=user.active,
+            locked=user.locked_until is not None and user.locked_until > now,
+            compartments=tuple(c for u, c in pairs if u == user.username),
+        )
+        for user in session.scalars(select(StaffUser).order_by(StaffUser.username))
+    ]
+
+
+def list_compartments(session: Session) -> list[CompartmentRow]:
+    pairs = _memberships(session)
+    return [
+        CompartmentRow(
+            name=c.name,
+            oversight=c.oversight,
+            default=c.is_default,
+            members=tuple(u for u, name in pairs if name == c.name),
+        )
+        for c in session.scalars(select(Compartment).order_by(Compartment.name))
+    ]
+
+
+def list_agencies(session: Session) -> list[AgencyRow]:
+    rows = session.execute(
+        select(Agency, Compartment.name)
+        .join(Compartment, Compartment.id == Agency.compartment_id)
+        .order_by(Agency.slug)
+    )
+    return [AgencyRow(a.slug, a.name_en, a.name_es, a.country, name, a.active) for a, name in rows]
+
+
+def _staff(session: Session, username: str) -> StaffUser:
+    user = session.scalar(select(StaffUser).where(StaffUser.username == username))
+    if user is None:
+        raise NotFound(f"no staff member named {username!r}")
+    return user
+
+
+def add_staff_as(
+    session: Session,
+    actor: uuid.UUID,
+    *,
+    username: str,
+    role: Role,
+    password: str,
+    kdf: KdfParams,
+    compartments: Sequence[str] = (),
+) -> NewStaff:
+    """Create an account; members get the compartments' existing tips queued for them.
+
+    No write lock before `create_staff`: its slow password derivation must not hold up other
+    writers; its first write takes the lock."""
+    if compartments and role in (Role.ADMIN, Role.AUDITOR):
+        raise InvalidInput(
+            "admins and auditors cannot be compartment members", fields={"compartments": "role"}
+        )
+    new = create_staff(session, username=username, role=role, password=password, kdf=kdf)
+    record(
+        session,
+        actor=actor,
+        action="staff.created",
+        objects={"staff": new.user.id},
+        details={"role": role.value},
+    )
+    for name in dict.fromkeys(compartments):
+        add_member_with_access(session, compartment=name, staff=new.user, actor=actor)
+    return new
+
+
+def deactivate_staff(session: Session, actor: uuid.UUID, *, username: str) -> None:
+    """No more sign-ins, and every open session ends now. Memberships stay until removed
+    (removing them queues the envelope rewrites)."""
+    begin_write(session)  # SQLite: the write lock before reading what we change
+    user = _staff(session, username)
+    if user.id == actor:
+        raise InvalidInput("you cannot deactivate your own account")
+    if not user.active:
+        return
+    user.active = False
+    ended = session.execute(
+        update(StaffSession)
+        .where(StaffSession.staff_id == user.id, StaffSession.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+    record(
+        session,
+        actor=actor,
+        action="staff.deactivated",
+        objects={"staff": user.id},
+        details={"sessions_ended": int(getattr(ended, "rowcount", 0) or 0)},
+    )
+    session.flush()
+
+
+def add_compartment_as(
+    session: Session, actor: uuid.UUID, *, name: str, oversight: bool = False
+) -> Compartment:
+    begin_write(session)  # SQLite: the write lock before reading what we change
+    compartment = add_compartment(session, name, oversight=oversight)
+    record(
+        session,
+        actor=actor,
+        action="compartment.created",
+        objects={"compartment": compartment.id},
+        details={"oversight": oversight},
+    )
+    return compartment
+
+
+def add_member_as(session: Session, actor: uuid.UUID, *, compartment: str, username: str) -> int:
+    """Audited by service.access (compartment.member_added); returns the tips queued."""
+    return add_member_with_access(
+        session, compartment=compartment, staff=_staff(session, username), actor=actor
+    )
+
+
+def remove_member_as(session: Session, actor: uuid.UUID, *, compartment: str, username: str) -> int:
+    """Audited by service.access (compartment.member_removed); 409 if a tip would lose its
+    last reader."""
+    return remove_member_with_access(
+        session, compartment=compartment, staff=_staff(session, username), actor=actor
+    )
+
+
+def add_agency_as(
+    session: Session,
+    actor: uuid.UUID,
+    *,
+    slug: str,
+    name_en: str,
+    name_es: str,
+    compartment: str,
+    country: str = "",
+) -> Agency:
+    begin_write(session)  # SQLite: the write lock before reading what we change
+    agency = add_agency(
+        session,
+        slug=slug,
+        name_en=name_en,
+        name_es=name_es,
+        compartment=compartment,
+        country=country,
+    )
+    record(
+        session,
+        actor=actor,
+        action="agency.created",
+        objects={"agency": agency.id, "compartment": agency.compartment_id},
+        details={"slug": agency.slug},
+    )
+    return agency
+
+
+def route_agency(session: Session, actor: uuid.UUID, *, slug: str, compartment: str) -> None:
+    """Send the agency's future tips to another compartment (tips already in stay; moving them
+    is a four-eyes reroute)."""
+    begin_write(session)  # SQLite: the write lock before reading what we change
+    agency = session.scalar(select(Agency).where(Agency.slug == slug))
+    if agency is None:
+        raise NotFound(f"no agency {slug!r}")
+    target = get_compartment(session, compartment)
+    if agency.compartment_id == target.id:
+        return
+    previous = agency.compartment_id
+    agency.compartment_id = target.id
+    record(
+        session,
+        actor=actor,
+        action="agency.routed",
+        objects={"agency": agency.id, "compartment": target.id, "previous": previous},
+        details={"slug": agency.slug},
+    )
+    session.flush()

@@ -1,0 +1,79 @@
+"""`probity worker`: periodic jobs run outside requests.
+
+Jobs: append reporter-caused audit events (shuffled, dated by day) every `audit_flush_seconds`,
+and sign a new audit checkpoint every `checkpoint_seconds` when the log grew. Each job runs in
+its own transaction; several workers may run at once (the audit append lock serialises them).
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from service.audit.checkpoints import sign_new_checkpoint
+from service.audit.log import flush_pending
+from service.config import Settings
+from service.db import make_session_factory, session_scope
+from service.logging import get_logger
+
+__all__ = ["Job", "jobs", "run_forever", "run_once"]
+
+_log = get_logger("probity.worker")
+_rng = random.SystemRandom()
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    interval: float
+    run: Callable[[Session, Settings], int]
+
+
+def _flush(session: Session, settings: Settings) -> int:
+    return flush_pending(session, rng=_rng)
+
+
+def _checkpoint(session: Session, settings: Settings) -> int:
+    signed = sign_new_checkpoint(session, settings)
+    return 0 if signed is None else 1
+
+
+def jobs(settings: Settings) -> list[Job]:
+    # Flush before checkpointing, so a checkpoint taken right after covers the flushed events.
+    return [
+        Job("audit.flush", settings.audit_flush_seconds, _flush),
+        Job("audit.checkpoint", settings.checkpoint_seconds, _checkpoint),
+    ]
+
+
+def _run(engine: Engine, settings: Settings, job: Job) -> int:
+    with session_scope(make_session_factory(engine)) as session:
+        count = job.run(session, settings)
+    _log.info("job done", job=job.name, count=count)
+    return count
+
+
+def run_once(engine: Engine, settings: Settings) -> dict[str, int]:
+    """Every job once, in order; returns what each did (rows moved, checkpoints signed)."""
+    return {job.name: _run(engine, settings, job) for job in jobs(settings)}
+
+
+def run_forever(engine: Engine, settings: Settings, stop: threading.Event) -> None:
+    """Run each job at its interval until `stop` is set; a failing job is logged and retried."""
+    due = {job.name: 0.0 for job in jobs(settings)}
+    while not stop.is_set():
+        now = time.monotonic()
+        for job in jobs(settings):
+            if due[job.name] <= now:
+                try:
+                    _run(engine, settings, job)
+                except Exception as exc:  # keep the worker alive; retry at the next interval
+                    _log.warning("job failed", job=job.name, error=type(exc).__name__)
+                due[job.name] = now + job.interval
+        stop.wait(max(0.0, min(due.values()) - time.monotonic()))

@@ -1,0 +1,182 @@
+"""Access changes over HTTP: the pending list and apply (supervisors), the conflicts register
+(admins and supervisors), through the real API and the real pages."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, func, select
+
+from routes.app import create_app
+from service.access.service import add_member_with_access
+from service.config import Settings
+from service.staff.models import Role, StaffConflict
+from service.tips.models import TipAudience
+from tests.factories import StaffHandle, add_staff
+from tests.service.access_util import World, audience, can_open, envelopes, in_tx, staff_row, world
+from tests.staff_util import api_login, page_login
+
+_CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+SECRET_VALUE = "Juan Ramírez"
+
+
+@pytest.fixture
+def w(engine: Engine, settings: Settings) -> World:
+    return world(engine, settings)
+
+
+@pytest.fixture
+def client(settings: Settings, w: World) -> Iterator[TestClient]:
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def admin(engine: Engine, settings: Settings, w: World) -> StaffHandle:
+    return add_staff(engine, settings, "root2", Role.ADMIN, [])
+
+
+def _add_rita(engine: Engine, w: World) -> None:
+    in_tx(
+        engine,
+        lambda s: add_member_with_access(
+            s, compartment="us", staff=staff_row(s, w.rita), actor="system"
+        ),
+    )
+
+
+def _conflicts(engine: Engine) -> int:
+    with engine.connect() as connection:
+        return connection.scalar(select(func.count()).select_from(StaffConflict)) or 0
+
+
+def test_supervisor_lists_and_applies_pending_changes(
+    client: TestClient, engine: Engine, w: World
+) -> None:
+    _add_rita(engine, w)
+    sam = api_login(client, w.border.supervisor_us)
+    pending = client.get("/api/v1/access/pending", headers=sam)
+    assert pending.status_code == 200
+    assert pending.json() == {"tips": [{"tip_id": str(w.tip), "adds": 1, "removes": 0}]}
+    applied = client.post("/api/v1/access/apply", headers=sam)
+    assert applied.status_code == 200, applied.text
+    assert applied.json() == {"rewritten": 1}
+    assert can_open(engine, w.tip, "staff", w.rita.identity)
+    assert client.get("/api/v1/access/pending", headers=sam).json() == {"tips": []}
+
+
+def test_reviewers_may_not_use_access_or_conflicts(
+    client: TestClient, engine: Engine, w: World
+) -> None:
+    _add_rita(engine, w)
+    ana = api_login(client, w.border.reviewer_us)
+    assert client.get("/api/v1/access/pending", headers=ana).status_code == 403
+    assert client.post("/api/v1/access/apply", headers=ana).status_code == 403
+    body = {"username": "ana", "kind": "name", "value": SECRET_VALUE}
+    assert client.post("/api/v1/conflicts", json=body, headers=ana).status_code == 403
+    assert not can_open(engine, w.tip, "staff", w.rita.identity)
+    assert _conflicts(engine) == 0
+
+
+def test_apply_that_cannot_open_an_envelope_is_409_and_changes_nothing(
+    client: TestClient, engine: Engine, w: World
+) -> None:
+    _add_rita(engine, w)
+    in_tx(
+        engine,
+        lambda s: s.add(TipAudience(tip_id=w.tip, staff_id=w.sue.id, identity_custodian=True)),
+    )
+    before = (envelopes(engine, w.tip), audience(engine, w.tip))
+    sue = api_login(client, w.sue)
+    response = client.post("/api/v1/access/apply", json={"tip_ids": [str(w.tip)]}, headers=sue)
+    assert response.status_code == 409
+    assert response.json()["error"] == "conflict"
+    assert (envelopes(engine, w.tip), audience(engine, w.tip)) == before
+
+
+def test_admin_registers_a_conflict_and_the_reviewer_loses_the_tip_at_once(
+    client: TestClient, engine: Engine, w: World, admin: StaffHandle
+) -> None:
+    ana = api_login(client, w.border.reviewer_us)
+    assert client.get(f"/api/v1/tips/{w.tip}", headers=ana).status_code == 200
+    root = api_login(client, admin)
+    body = {"username": "ana", "kind": "name", "value": SECRET_VALUE}
+    response = client.post("/api/v1/conflicts", json=body, headers=root)
+    assert response.status_code == 201, response.text
+    assert response.json() == {"registered": True}  # no count: that would say who is named
+    assert client.get(f"/api/v1/tips/{w.tip}", headers=ana).status_code == 404
+    assert _conflicts(engine) == 1
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        ({"username": "ana", "kind": "rank", "value": SECRET_VALUE}, 422),
+        ({"username": "ana", "kind": "name", "value": " ,. "}, 422),
+        ({"username": "ana", "kind": "name", "value": "x" * 201}, 422),
+        ({"username": "ana", "kind": "name", "value": SECRET_VALUE, "extra": 1}, 422),
+        ({"username": "ana", "kind": "name"}, 422),
+        ({"username": "nobody", "kind": "name", "value": SECRET_VALUE}, 404),
+    ],
+)
+def test_bad_conflict_requests_are_refused_without_echo_or_rows(
+    client: TestClient, engine: Engine, admin: StaffHandle, body: dict[str, object], status: int
+) -> None:
+    root = api_login(client, admin)
+    response = client.post("/api/v1/conflicts", json=body, headers=root)
+    assert response.status_code == status, response.text
+    assert "Ram" not in response.text
+    assert _conflicts(engine) == 0
+
+
+def test_malformed_conflict_json_is_a_clear_4xx(client: TestClient, admin: StaffHandle) -> None:
+    root = api_login(client, admin)
+    headers = {**root, "content-type": "application/json"}
+    response = client.post("/api/v1/conflicts", content=b"{not json", headers=headers)
+    assert response.status_code == 422
+    assert response.json()["error"] == "invalid_input"
+
+
+def test_access_page_lists_counts_and_applies_with_csrf(
+    client: TestClient, engine: Engine, w: World
+) -> None:
+    _add_rita(engine, w)
+    page_login(client, w.border.supervisor_us)
+    page = client.get("/staff/access?lang=es")
+    assert page.status_code == 200
+    assert str(w.tip)[:8] in page.text
+    assert "Reescribir las llaves ahora" in page.text
+    token = _CSRF.findall(page.text)[-1]
+    assert client.post("/staff/access/apply", data={"x": "1"}).status_code == 403
+    assert not can_open(engine, w.tip, "staff", w.rita.identity)
+    done = client.post("/staff/access/apply", data={"csrf": token}, follow_redirects=True)
+    assert done.status_code == 200
+    assert "Reports whose keys were rewritten: 1" in done.text
+    assert can_open(engine, w.tip, "staff", w.rita.identity)
+
+
+def test_conflicts_page_registers_without_showing_the_value(
+    client: TestClient, engine: Engine, w: World, admin: StaffHandle
+) -> None:
+    page_login(client, admin)
+    page = client.get("/staff/admin/conflicts")
+    assert page.status_code == 200
+    token = _CSRF.findall(page.text)[-1]
+    form = {"csrf": token, "username": "ana", "kind": "badge", "value": "4471"}
+    done = client.post("/staff/admin/conflicts", data=form, follow_redirects=True)
+    assert done.status_code == 200
+    assert "registered" in done.text
+    assert "4471" not in done.text
+    bad = client.post("/staff/admin/conflicts", data={**form, "kind": "rank", "value": "Sgt X"})
+    assert bad.status_code == 422
+    assert "Sgt X" not in bad.text
+    unknown = client.post("/staff/admin/conflicts", data={**form, "username": "nobody"})
+    assert unknown.status_code == 404
+    assert _conflicts(engine) == 1
+    access = client.get("/staff/access")  # admins hold no keys: counts only, nothing to apply
+    assert access.status_code == 200
+    assert "Reports waiting for a key rewrite: 1" in access.text
+    assert "/staff/access/apply" not in access.text

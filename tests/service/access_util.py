@@ -1,0 +1,149 @@
+"""Helpers for the access-change tests: a seeded border instance, tips through the real intake,
+and checks of who can open which envelope, read straight from storage."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from sqlalchemy import Engine, select
+
+from crypto.age import decrypt_bytes
+from crypto.errors import CryptoError
+from service.access.service import apply_pending
+from service.blobs.models import Blob, BlobChunk
+from service.config import Settings
+from service.db import make_session_factory, session_scope
+from service.errors import NotFound
+from service.instance.context import load_context
+from service.staff.models import Role, StaffUser
+from service.staff.sessions import Principal
+from service.tips.intake import begin_tip
+from service.tips.models import Envelope, TipAudience
+from service.tips.repository import get_readable_tip
+from service.tips.schemas import TipSubmission
+from tests.factories import Border, StaffHandle, add_staff, seed_border, tip_json
+
+__all__ = [
+    "World",
+    "apply_as",
+    "audience",
+    "blob_bytes",
+    "can_open",
+    "envelopes",
+    "file_tip",
+    "in_tx",
+    "principal",
+    "readable",
+    "staff_row",
+    "world",
+]
+
+T = TypeVar("T")
+CONTACT = "signal: +1 555 0100"
+
+
+def principal(who: StaffHandle, role: Role) -> Principal:
+    return Principal(
+        staff_id=who.id, username=who.username, role=role, identity=who.identity,
+        session_id=uuid.uuid4(),
+    )  # fmt: skip
+
+
+def in_tx(engine: Engine, fn: Callable[[Any], T]) -> T:
+    """Run `fn(session)` in one transaction: committed, or rolled back if it raises."""
+    with session_scope(make_session_factory(engine)) as session:
+        return fn(session)
+
+
+def apply_as(engine: Engine, who: Principal) -> int:
+    return in_tx(engine, lambda s: apply_pending(s, who))
+
+
+def readable(engine: Engine, staff_id: uuid.UUID, tip_id: uuid.UUID) -> bool:
+    try:
+        in_tx(engine, lambda s: get_readable_tip(s, staff_id, tip_id))
+    except NotFound:
+        return False
+    return True
+
+
+def file_tip(engine: Engine, settings: Settings, **overrides: Any) -> uuid.UUID:
+    submission = TipSubmission.model_validate(tip_json(**overrides))
+    with session_scope(make_session_factory(engine)) as session:
+        result = begin_tip(session, load_context(session, settings), submission).finish()
+    assert result.tip_id is not None
+    return result.tip_id
+
+
+@dataclass(frozen=True)
+class World:
+    border: Border
+    rita: StaffHandle  # reviewer, in no compartment yet
+    sue: StaffHandle  # supervisor, in no compartment yet
+    tip: uuid.UUID  # el-paso (us), with contact details: ana, sam
+    mx_tip: uuid.UUID  # tijuana (mx): luis alone
+
+    @property
+    def sam(self) -> Principal:
+        return principal(self.border.supervisor_us, Role.SUPERVISOR)
+
+    @property
+    def ana(self) -> Principal:
+        return principal(self.border.reviewer_us, Role.REVIEWER)
+
+
+def world(engine: Engine, settings: Settings) -> World:
+    border = seed_border(engine, settings)
+    return World(
+        border=border,
+        rita=add_staff(engine, settings, "rita", Role.REVIEWER, []),
+        sue=add_staff(engine, settings, "sue", Role.SUPERVISOR, []),
+        tip=file_tip(engine, settings, contact=CONTACT),
+        mx_tip=file_tip(engine, settings, agency="tijuana-municipal"),
+    )
+
+
+def staff_row(session: Any, who: StaffHandle) -> StaffUser:
+    row = session.get(StaffUser, who.id)
+    assert row is not None
+    return row  # type: ignore[no-any-return]
+
+
+def envelopes(engine: Engine, tip_id: uuid.UUID) -> dict[str, bytes]:
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(Envelope.kind, Envelope.data).where(Envelope.tip_id == tip_id)
+        )
+        return {kind: data for kind, data in rows}
+
+
+def can_open(engine: Engine, tip_id: uuid.UUID, kind: str, identity: str) -> bool:
+    try:
+        decrypt_bytes(envelopes(engine, tip_id)[kind], [identity])
+    except CryptoError:
+        return False
+    return True
+
+
+def audience(engine: Engine, tip_id: uuid.UUID) -> dict[uuid.UUID, bool]:
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(TipAudience.staff_id, TipAudience.identity_custodian).where(
+                TipAudience.tip_id == tip_id
+            )
+        )
+        return {staff_id: custodian for staff_id, custodian in rows}
+
+
+def blob_bytes(engine: Engine, tip_id: uuid.UUID) -> list[tuple[str, int, bytes]]:
+    with engine.connect() as connection:
+        rows = connection.execute(
+            select(BlobChunk.blob_id, BlobChunk.seq, BlobChunk.data)
+            .join(Blob, Blob.id == BlobChunk.blob_id)
+            .where(Blob.tip_id == tip_id)
+            .order_by(BlobChunk.blob_id, BlobChunk.seq)
+        )
+        return [(str(blob_id), seq, data) for blob_id, seq, data in rows]
