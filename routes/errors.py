@@ -106,9 +106,25 @@ def error_response(
     pages = getattr(request.app.state, "pages", None)
     if not isinstance(pages, Pages):
         return PlainTextResponse(_phrase(status_code), status_code=status_code, headers=headers)
+    if _is_staff_path(request.url.path) and status_code in (403, 404, 409, 422):
+        # Staff see why (the service's English detail, never content) on a staff page, not the
+        # reporter's "this form has expired" wording.
+        staff_context = {
+            "error": code or error_code(status_code),
+            "detail": detail or _phrase(status_code),
+            "back": "/staff",
+        }
+        return pages.render(
+            request, "staff/action_error.html", staff_context, status_code=status_code,
+            headers=headers,
+        )  # fmt: skip
     # The page shows a translated message per status; `detail` is English and for API clients.
     context = {"status_code": status_code}
     return pages.render(request, "error.html", context, status_code=status_code, headers=headers)
+
+
+def _is_staff_path(path: str) -> bool:
+    return path == "/staff" or path.startswith(("/staff/", "/audit"))
 
 
 def internal_error_response(scope: Scope) -> Response:

@@ -20,6 +20,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 
 from routes.i18n import LANGUAGE_NAMES, SUPPORTED, get_translations, pick_language
+from service.tips.taxonomy import Allegation, label
 
 __all__ = ["TEMPLATE_DIR", "Pages", "get_pages", "lang_url", "safe_path"]
 
@@ -55,6 +56,14 @@ def safe_path(path: str) -> str:
     return clean
 
 
+def _allegation_label(code: str, lang: str) -> str:
+    """A taxonomy code's label in the page's language (the code itself if unknown)."""
+    try:
+        return label(Allegation(code), lang)
+    except ValueError:
+        return code
+
+
 def _environment(directory: Path, lang: str) -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(directory),
@@ -75,6 +84,7 @@ def _environment(directory: Path, lang: str) -> jinja2.Environment:
         languages=[(code, LANGUAGE_NAMES[code]) for code in SUPPORTED],
         lang_url=lang_url,
         url=partial(lang_url, lang=lang),
+        allegation_label=partial(_allegation_label, lang=lang),
     )
     return env
 

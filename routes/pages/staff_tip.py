@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from routes.api.tips import parse_id
@@ -20,6 +21,7 @@ from routes.deps import session_factory, transaction
 from routes.i18n import pick_language
 from routes.staff_auth import READERS, csrf_token, require_roles
 from routes.templating import Pages, get_pages
+from service.agencies.models import Agency
 from service.staff.sessions import Principal
 from service.tips.repository import get_readable_tip
 from service.tips.taxonomy import LABELS, Allegation
@@ -38,6 +40,13 @@ def _actions(session: Session, principal: Principal, tip_id: uuid.UUID) -> dict[
     return action_context(session, principal, tip)
 
 
+def _agency_name(session: Session, slug: object, lang: str) -> str | None:
+    agency = session.scalar(select(Agency).where(Agency.slug == str(slug)))
+    if agency is None:
+        return None
+    return agency.name_es if lang == "es" else agency.name_en
+
+
 def _allegations(codes: list[str], lang: str) -> list[str]:
     known = {a.value: a for a in Allegation}
     return [LABELS[known[c]][lang] if c in known else c for c in codes]
@@ -51,11 +60,13 @@ def tip_page(
     with transaction(session_factory(request)) as session:
         view = tip_view(session, principal, wanted)
         actions = _actions(session, principal, wanted)
-    lang = pick_language(request)
+        lang = pick_language(request)
+        agency_name = _agency_name(session, view.report.get("agency"), lang)
     context = {
         "tip": view,
         "allegations": _allegations(list(view.report.get("allegations", [])), lang),
         "csrf": csrf_token(request, principal),
+        "agency_name": agency_name,
         **actions,
     }
     return pages.render(request, "staff/tip.html", context)

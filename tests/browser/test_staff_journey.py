@@ -92,7 +92,9 @@ def ask_to_close(seen: Seen, page: Page) -> None:
     pending = page.locator(".pending-approvals li")
     expect(pending).to_have_count(1)
     expect(pending.first).to_contain_text("Close with findings")
-    expect(pending.first).to_contain_text("bribery: Sustained; leaking: Not sustained")
+    expect(pending.first).to_contain_text(f"{BRIBERY}: Sustained; {LEAKING}: Not sustained")
+    # One request at a time: the closing form is gone while it waits.
+    expect(ask).to_have_count(0)
     expect(pending.first).to_contain_text("requested by ana")
     expect(pending.first).to_contain_text("Another supervisor must decide your request.")
 
