@@ -31,6 +31,9 @@ __all__ = ["AUDIT_ROLES", "router"]
 AUDIT_ROLES = (Role.AUDITOR, Role.SUPERVISOR, Role.ADMIN)
 _auditor = require_roles(*AUDIT_ROLES)
 Auditor = Annotated[Principal, Depends(_auditor)]
+# The entries say which staff member read which tip and when: auditors only (as the /audit
+# pages). Checkpoints, the key and proofs are hashes, for anyone checking the log.
+AuditorOnly = Annotated[Principal, Depends(require_roles(Role.AUDITOR))]
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"], dependencies=[Depends(_auditor)])
 _TEXT = "text/plain; charset=utf-8"
@@ -81,7 +84,7 @@ def _entry_json(entry: StoredEntry) -> dict[str, Any]:
 
 @router.get("/entries")
 def entries(
-    request: Request, principal: Auditor, start: Position, end: Position
+    request: Request, principal: AuditorOnly, start: Position, end: Position
 ) -> list[dict[str, Any]]:
     """Entries [start, end) (end is clamped to the log's size), at most 1000 a call."""
     found = run_transaction(
