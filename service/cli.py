@@ -30,7 +30,8 @@ from service.instance.setup import initialise, kdf_params
 from service.logging import configure_logging
 from service.migrations import upgrade
 from service.staff.cli import access_app, conflict_app
-from service.staff.service import create_staff, parse_role
+from service.staff.admin import add_staff_as
+from service.staff.service import parse_role
 
 __all__ = ["app"]
 
@@ -155,8 +156,11 @@ def staff_add(
     (password,) = read_secrets(1, password_stdin, [f"Password for {username}"])
 
     def action(session: Session, settings: Settings) -> str:
-        new = create_staff(
+        # As the admin page does: audited, and members get the compartments' existing tips
+        # queued for a supervisor to apply.
+        new = add_staff_as(
             session,
+            "system",
             username=username,
             role=parsed_role,
             password=password,

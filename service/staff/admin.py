@@ -140,7 +140,7 @@ def _staff(session: Session, username: str) -> StaffUser:
 
 def add_staff_as(
     session: Session,
-    actor: uuid.UUID,
+    actor: uuid.UUID | str,
     *,
     username: str,
     role: Role,

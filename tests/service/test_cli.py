@@ -8,13 +8,16 @@ from pathlib import Path
 
 import pyotp
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 from typer.testing import CliRunner
 
+from service.access.models import PendingAccessChange
 from service.cli import app
+from service.compartments.models import Compartment
 from service.config import Settings
 from service.db import make_engine
 from service.instance.demo_tips import DEMO_TIPS
+from service.staff.models import StaffUser
 from service.tips.models import Tip
 
 runner = CliRunner()
@@ -135,3 +138,34 @@ def test_console_script_has_help_with_examples() -> None:
         [str(probity), "staff", "add", "--help"], capture_output=True, text=True, check=False
     )
     assert "Example" in result.stdout
+
+
+def test_a_member_added_by_the_cli_is_queued_for_existing_tips(cheap_kdf_env: Settings) -> None:
+    assert runner.invoke(app, ["demo"]).exit_code == 0
+    result = runner.invoke(
+        app,
+        ["staff", "add", "nuevo", "--role", "reviewer", "--compartment", "us-border-integrity",
+         "--password-stdin"],
+        input="nuevo has a long password\n",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    engine = make_engine(cheap_kdf_env.effective_database_url)
+    try:
+        with engine.connect() as connection:
+            us_tips = connection.scalar(
+                select(func.count())
+                .select_from(Tip)
+                .join(Compartment, Compartment.id == Tip.compartment_id)
+                .where(Compartment.name == "us-border-integrity")
+            )
+            queued = connection.scalar(
+                select(func.count())
+                .select_from(PendingAccessChange)
+                .join(StaffUser, StaffUser.id == PendingAccessChange.staff_id)
+                .where(StaffUser.username == "nuevo")
+            )
+    finally:
+        engine.dispose()
+    # A supervisor's session applies them (rewriting the envelopes needs a key holder).
+    assert us_tips
+    assert queued == us_tips
