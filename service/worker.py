@@ -1,7 +1,8 @@
 """`probity worker`: periodic jobs run outside requests.
 
 Jobs: append reporter-caused audit events (shuffled, dated by day) every `audit_flush_seconds`,
-and sign a new audit checkpoint every `checkpoint_seconds` when the log grew. Each job runs in
+sign a new audit checkpoint every `checkpoint_seconds` when the log grew, and delete staff
+session rows that ended (logged out, idle or expired) every ten minutes. Each job runs in
 its own transaction; several workers may run at once (the audit append lock serialises them).
 """
 
@@ -19,13 +20,15 @@ from sqlalchemy.orm import Session
 from service.audit.checkpoints import sign_new_checkpoint
 from service.audit.log import flush_pending
 from service.config import Settings
-from service.db import make_session_factory, session_scope
+from service.db import make_session_factory, session_scope, utcnow
 from service.logging import get_logger
+from service.staff.sessions import purge_ended_sessions
 
 __all__ = ["Job", "jobs", "run_forever", "run_once"]
 
 _log = get_logger("probity.worker")
 _rng = random.SystemRandom()
+SESSION_PURGE_SECONDS = 600.0
 
 
 @dataclass(frozen=True)
@@ -44,11 +47,16 @@ def _checkpoint(session: Session, settings: Settings) -> int:
     return 0 if signed is None else 1
 
 
+def _sessions(session: Session, settings: Settings) -> int:
+    return purge_ended_sessions(session, now=utcnow())
+
+
 def jobs(settings: Settings) -> list[Job]:
     # Flush before checkpointing, so a checkpoint taken right after covers the flushed events.
     return [
         Job("audit.flush", settings.audit_flush_seconds, _flush),
         Job("audit.checkpoint", settings.checkpoint_seconds, _checkpoint),
+        Job("staff.sessions", SESSION_PURGE_SECONDS, _sessions),
     ]
 
 

@@ -135,6 +135,7 @@ def test_worker_once_flushes_pending_events_and_signs_a_checkpoint(
     assert result.exit_code == 0, result.output
     assert "audit.flush: 1" in result.output
     assert "audit.checkpoint: 1" in result.output
+    assert "staff.sessions: 0" in result.output
     with transaction(engine) as session:
         assert session.scalar(select(func.count()).select_from(PendingAuditEntry)) == 0
         (event,) = history(session, tip)
