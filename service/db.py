@@ -94,6 +94,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None
     cursor.execute("PRAGMA synchronous=FULL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=10000")
+    # Deleted rows are zeroed, not left in free pages (a purged tip's envelopes and ciphertext).
+    cursor.execute("PRAGMA secure_delete=ON")
     # After a checkpoint, shrink the WAL back (a large upload would otherwise leave it large).
     cursor.execute("PRAGMA journal_size_limit=67108864")
     cursor.close()

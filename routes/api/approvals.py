@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
+import anyio
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
@@ -21,8 +22,9 @@ from service.approvals.requests import REASON_MAX
 from service.db import utcnow
 from service.errors import NotFound
 from service.staff.sessions import Principal
+from service.tips.purge import shrink_wal
 
-__all__ = ["DecisionIn", "pending_json", "router"]
+__all__ = ["DecisionIn", "after_decision", "pending_json", "router"]
 
 router = APIRouter(
     prefix="/api/v1/approvals",
@@ -36,6 +38,12 @@ class DecisionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     approve: StrictBool
     reason: str | None = Field(default=None, max_length=REASON_MAX)
+
+
+async def after_decision(request: Request, decision: approvals.Decision) -> None:
+    """After the commit: a purge also truncates SQLite's WAL, where the purged pages linger."""
+    if decision.kind == "purge" and decision.status == "approved":
+        await anyio.to_thread.run_sync(shrink_wal, request.app.state.engine)
 
 
 def pending_json(item: approvals.PendingApproval) -> dict[str, Any]:
@@ -71,6 +79,7 @@ async def post_decision(
         lambda s: approvals.decide(s, principal, wanted, approve=body.approve,
                                    reason=body.reason, now=utcnow()),
     )  # fmt: skip
+    await after_decision(request, decision)
     return {
         "id": str(decision.id),
         "kind": decision.kind,

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
+from routes.api.approvals import after_decision
 from routes.api.workflow import run_work
 from routes.deps import run_transaction, session_factory
 from routes.i18n import pick_language
@@ -76,6 +77,7 @@ async def post_decision(
         )  # fmt: skip
     except ProbityError as exc:
         return refusal(request, pages, exc, back)
+    await after_decision(request, decision)
     if one(fields, "back") == "tip":
         back = f"/staff/tips/{decision.tip_id}"
     return RedirectResponse(lang_url(back, pick_language(request)), status_code=303)

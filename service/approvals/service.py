@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
 from service.access.grants import reroute_tip, reveal_identity
@@ -26,7 +26,8 @@ from service.compartments.models import Compartment
 from service.errors import Conflict, Forbidden, InvalidInput, NotFound
 from service.staff.models import Role, StaffUser
 from service.staff.sessions import Principal
-from service.tips.models import Envelope, Tip
+from service.tips.models import Tip
+from service.tips.purge import shred_tip
 from service.tips.repository import readable_tips
 from service.tips.workflow import apply_findings, lock_tip
 
@@ -229,11 +230,10 @@ def _carry_out(
 
 def _purge(session: Session, tip: Tip, *, actor: uuid.UUID) -> None:
     """Crypto-shredding: without its envelopes no payload of the tip can be opened, by anyone
-    (the recovery key included)."""
+    (the recovery key included); the payloads are deleted too (service.tips.purge)."""
     if tip.legal_hold:
         raise Conflict("the tip is under legal hold; it cannot be purged")
-    session.execute(delete(Envelope).where(Envelope.tip_id == tip.id))
-    tip.purged = True
+    shred_tip(session, tip)
     others = session.scalars(
         select(Approval).where(
             Approval.tip_id == tip.id, Approval.status == ApprovalStatus.PENDING.value

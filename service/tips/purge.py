@@ -1,0 +1,39 @@
+"""Purging a tip: crypto-shredding plus deleting its ciphertext.
+
+Deleting the envelopes makes every payload unreadable to anyone, the recovery key included; the
+payloads themselves (report, messages, notes, evidence) are deleted too, so nothing of the tip's
+content, not even ciphertext, stays in the live tables. On SQLite, `secure_delete` (set on every
+connection, service/db.py) zeroes the freed pages, and the WAL is truncated after the commit
+(`shrink_wal`). What neither backend can promise is covered in docs/security.md: PostgreSQL keeps
+dead tuples until they are overwritten, and backups keep whatever they copied.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine, delete
+from sqlalchemy.orm import Session
+
+from service.blobs.models import Blob
+from service.tips.models import Envelope, Tip
+
+__all__ = ["shred_tip", "shrink_wal"]
+
+
+def shred_tip(session: Session, tip: Tip) -> None:
+    """Delete the tip's envelopes and every blob of the tip (messages, notes and attachments
+    go with their blobs by cascade). The tip row stays, with its dates and flags, for the log."""
+    session.execute(delete(Envelope).where(Envelope.tip_id == tip.id))
+    session.execute(delete(Blob).where(Blob.tip_id == tip.id))
+    tip.report_blob_id = None
+    tip.priority_blob_id = None
+    tip.contact_blob_id = None
+    tip.purged = True
+    session.flush()
+
+
+def shrink_wal(engine: Engine) -> None:
+    """SQLite: copy the WAL into the database and truncate it, so freed (zeroed) pages replace
+    the old ones there too. Best effort: with readers active it completes on a later call."""
+    if engine.dialect.name == "sqlite":
+        with engine.connect() as connection:
+            connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
