@@ -380,8 +380,9 @@ def _week_labels(start: date, weeks: int) -> list[tuple[str, date]]:
 
 
 def _suppress(grid: dict[_G, list[int]]) -> dict[_G, list[tuple[int | None, bool]]]:
-    """Hide counts below K, then hide the smallest other non-zero count in any week or
-    compartment where exactly one count is hidden, until no hidden count stands alone."""
+    """Hide counts below K, then hide the smallest other count (a zero too: "0" beside a hidden
+    cell and the total would give it away) in any week or compartment where exactly one count is
+    hidden, until no hidden count stands alone where another can be hidden."""
     hidden = {(key, w) for key, row in grid.items() for w, n in enumerate(row) if 0 < n < K}
     small = set(hidden)
     weeks = len(next(iter(grid.values()), []))
@@ -393,7 +394,7 @@ def _suppress(grid: dict[_G, list[int]]) -> dict[_G, list[tuple[int | None, bool
         for line in lines:
             if sum(cell in hidden for cell in line) != 1:
                 continue
-            shown = [c for c in line if c not in hidden and grid[c[0]][c[1]] > 0]
+            shown = [c for c in line if c not in hidden]
             if shown:
                 hidden.add(min(shown, key=lambda c: grid[c[0]][c[1]]))
                 changed = True
@@ -404,6 +405,15 @@ def _suppress(grid: dict[_G, list[int]]) -> dict[_G, list[tuple[int | None, bool
         ]
         for key, row in grid.items()
     }
+
+
+def _overall_week(
+    grid: dict[_G, list[int]], suppressed: dict[_G, list[tuple[int | None, bool]]], week: int
+) -> int | None:
+    """The week's total, hidden when it would give away a lone hidden cell (a single
+    compartment, say)."""
+    hidden = sum(suppressed[key][week][0] is None for key in grid)
+    return None if hidden == 1 else sum(row[week] for row in grid.values())
 
 
 def stats(session: Session, *, today: date, weeks: int = 26) -> Stats:
@@ -428,7 +438,7 @@ def stats(session: Session, *, today: date, weeks: int = 26) -> Stats:
     grid = {cid: [weekly.get(cid, Counter())[w] for w in range(weeks)] for cid, _ in compartments}
     suppressed = _suppress(grid)
     overall_weekly = [
-        WeekCount(week, monday, sum(row[w] for row in grid.values()))
+        WeekCount(week, monday, _overall_week(grid, suppressed, w))
         for w, (week, monday) in enumerate(labels)
     ]
     return Stats(

@@ -24,6 +24,7 @@ from sqlalchemy import Engine, select
 from service.audit.stats import (
     AckTimes,
     Deadline,
+    _overall_week,
     _suppress,
     _within_months,
     as_json,
@@ -113,7 +114,20 @@ def test_weekly_series_overall_in_full_per_compartment_suppressed(history_stats)
     us = by_name(history_stats, "us").weekly
     assert [w.label for w in us] == ["<3", "<3", "0", "<3"]
     assert all(w.count is None for w in us if w.label == "<3")
-    assert [w.label for w in by_name(history_stats, "mx").weekly] == ["0", "0", "<3", "0"]
+    # mx's one small week would be given away by "0" beside it and the weekly total, so zeros
+    # are hidden too ("*") until no hidden count stands alone.
+    assert [w.label for w in by_name(history_stats, "mx").weekly] == ["*", "*", "<3", "*"]
+    for w, total in enumerate(history_stats.weekly):
+        hidden = [c for c in history_stats.compartments if c.weekly[w].count is None]
+        assert len(hidden) != 1 or total.count is None, total.week
+
+
+def test_a_single_hidden_cell_hides_the_weekly_total():
+    grid = {"only": [5, 1, 4]}
+    out = _suppress(grid)
+    assert out["only"][1] == (None, True)
+    assert _overall_week(grid, out, 1) is None
+    assert _overall_week(grid, out, 0) == 5
 
 
 def test_json_carries_hidden_cells_as_null_with_their_label(history_stats):
