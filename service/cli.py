@@ -29,8 +29,8 @@ from service.instance.demo import demo_totp_secret, ensure_demo
 from service.instance.setup import initialise, kdf_params
 from service.logging import configure_logging
 from service.migrations import upgrade
-from service.staff.cli import access_app, conflict_app
 from service.staff.admin import add_staff_as
+from service.staff.cli import access_app, conflict_app
 from service.staff.service import parse_role
 
 __all__ = ["app"]
@@ -156,8 +156,8 @@ def staff_add(
     (password,) = read_secrets(1, password_stdin, [f"Password for {username}"])
 
     def action(session: Session, settings: Settings) -> str:
-        # As the admin page does: audited, and members get the compartments' existing tips
-        # queued for a supervisor to apply.
+        # As the admin page does: audited; a membership waits for a supervisor's approval
+        # (except on a fresh install with no supervisor yet).
         new = add_staff_as(
             session,
             "system",
@@ -172,6 +172,12 @@ def staff_add(
     uri = with_session(action)
     out.print(f"Added {username} ({parsed_role.value}). TOTP, shown once:")
     out.print(uri, soft_wrap=True, highlight=False)
+    if compartment:
+        out.print(
+            "Compartment memberships grant access once a supervisor of the compartment (or of "
+            "oversight) approves them at /staff/access; on a fresh install the first ones are "
+            "approved at once."
+        )
 
 
 @compartment_app.command("add")

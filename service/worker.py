@@ -2,7 +2,8 @@
 
 Jobs: append reporter-caused audit events (shuffled, dated by day) every `audit_flush_seconds`,
 sign a new audit checkpoint every `checkpoint_seconds` when the log grew, and delete staff
-session rows that ended (logged out, idle or expired) every ten minutes. Each job runs in
+session rows that ended (logged out, idle or expired) and stale sign-in failure counters every
+ten minutes. Each job runs in
 its own transaction; several workers may run at once (the audit append lock serialises them).
 """
 
@@ -23,6 +24,7 @@ from service.config import Settings
 from service.db import make_session_factory, session_scope, utcnow
 from service.logging import get_logger
 from service.staff.sessions import purge_ended_sessions
+from service.staff.throttle import purge_login_throttles
 
 __all__ = ["Job", "jobs", "run_forever", "run_once"]
 
@@ -48,7 +50,8 @@ def _checkpoint(session: Session, settings: Settings) -> int:
 
 
 def _sessions(session: Session, settings: Settings) -> int:
-    return purge_ended_sessions(session, now=utcnow())
+    now = utcnow()
+    return purge_ended_sessions(session, now=now) + purge_login_throttles(session, now=now)
 
 
 def jobs(settings: Settings) -> list[Job]:

@@ -4,9 +4,15 @@
   caller holds, counted per tip (no content, no names);
 - `POST /api/v1/access/apply` (supervisors) `{"tip_ids": [...]}` (optional): rewrite them now with
   the caller's key; 409 and nothing changed when an envelope cannot be opened;
-- `POST /api/v1/conflicts` (admins and supervisors) `{"username","kind","value"}`: register a
-  conflict; the member leaves matching tips at once. The answer never says how many tips matched
-  (that would tell an admin which officers are named in reports) nor echoes the value.
+- `GET /api/v1/access/memberships` (supervisors): membership requests the caller may decide,
+  with the username and role being added;
+- `POST /api/v1/access/memberships/{compartment}/{staff_id}/decision` (supervisors)
+  `{"approve": bool}`: four-eyes on a membership an admin requested (never one's own); approving
+  queues the key adds for the compartment's existing tips;
+- `POST /api/v1/conflicts` (reviewers and supervisors) `{"username","kind","value"}`: register a
+  conflict for oneself, or - a supervisor - for a member of one of one's compartments (403
+  otherwise; admins never: with backlog counts it was an oracle of names in reports); the member
+  leaves matching tips at once. The answer never says how many tips matched nor echoes the value.
 """
 
 from __future__ import annotations
@@ -17,11 +23,16 @@ from typing import Annotated, Any, Literal, TypeVar
 
 import anyio
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError
 from sqlalchemy.orm import Session
 
 from routes.deps import instance_context, read_body_limited, run_transaction, session_factory
-from routes.staff_auth import ADMINS, SUPERVISORS, require_roles
+from routes.staff_auth import READERS, SUPERVISORS, require_roles
+from service.access.memberships import (
+    check_conflict_registrar,
+    decide_membership,
+    pending_memberships,
+)
 from service.access.service import (
     MAX_CONFLICT_VALUE,
     apply_pending,
@@ -29,12 +40,12 @@ from service.access.service import (
     pending_for,
     register_conflict,
 )
-from service.errors import InvalidInput
+from service.errors import InvalidInput, NotFound
 from service.staff.sessions import Principal
 
 __all__ = ["CONFLICT_ROLES", "ConflictIn", "conflict_work", "router"]
 
-CONFLICT_ROLES = (*ADMINS, *SUPERVISORS)
+CONFLICT_ROLES = READERS
 SMALL_BODY = 64 << 10
 M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")
@@ -57,6 +68,10 @@ class _Body(BaseModel):
 
 class ApplyIn(_Body):
     tip_ids: list[uuid.UUID] | None = Field(default=None, max_length=1000)
+
+
+class DecisionIn(_Body):
+    approve: StrictBool
 
 
 class ConflictIn(_Body):
@@ -101,11 +116,52 @@ async def post_apply(request: Request, principal: Supervisor) -> dict[str, int]:
     return {"rewritten": count}
 
 
+@access_api.get("/memberships")
+async def get_memberships(request: Request, principal: Supervisor) -> dict[str, Any]:
+    pending = await _run(request, lambda s: pending_memberships(s, principal))
+    return {
+        "memberships": [
+            {
+                "compartment": p.compartment,
+                "staff_id": str(p.staff_id),
+                "username": p.username,
+                "role": p.role,
+                "requested_at": p.requested_at.isoformat(),
+            }
+            for p in pending
+        ]
+    }
+
+
+@access_api.post(
+    "/memberships/{compartment}/{staff_id}/decision", openapi_extra=_body_schema(DecisionIn)
+)
+async def post_membership_decision(
+    compartment: str, staff_id: str, request: Request, principal: Supervisor
+) -> dict[str, Any]:
+    """Approve or reject a pending membership (403 own, 404 not yours to decide, 409 decided)."""
+    try:
+        staff = uuid.UUID(staff_id)
+    except ValueError:
+        raise NotFound("no such membership request") from None
+    body = await _parse(request, DecisionIn)
+    queued = await _run(
+        request,
+        lambda s: decide_membership(
+            s, principal, compartment=compartment[:64], staff_id=staff, approve=body.approve
+        ),
+    )
+    return {"approved": body.approve, "tips_queued": queued}
+
+
 def conflict_work(principal: Principal, key: bytes, body: ConflictIn) -> Callable[[Session], None]:
     """The registration as one unit of work (shared with the conflicts page)."""
 
     def work(session: Session) -> None:
         staff = get_staff(session, body.username)
+        check_conflict_registrar(
+            session, registrar_id=principal.staff_id, role=principal.role, staff=staff
+        )
         register_conflict(
             session,
             staff=staff,

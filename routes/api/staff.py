@@ -2,11 +2,14 @@
 
 `POST /api/v1/staff/session` is the only anonymous route here. The token it returns goes in
 `Authorization: Bearer`; it is also set as the `probity_staff` cookie for the pages. Sign-in and
-password change run in the bounded KDF pool (503 + Retry-After when it is full).
+password change run in the bounded KDF pool (503 + Retry-After when it is full). Sign-in takes
+`application/json` only and refuses cross-site requests (login CSRF).
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -15,7 +18,14 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from routes.deps import read_body_limited, session_factory, settings_of, transaction
+from routes.deps import (
+    instance_context,
+    read_body_limited,
+    session_factory,
+    settings_of,
+    transaction,
+)
+from routes.pages.forms import media_type, refuse_cross_site
 from routes.staff_auth import (
     ALL_STAFF,
     clear_staff_cookie,
@@ -25,7 +35,7 @@ from routes.staff_auth import (
     staff_token,
 )
 from service.db import utcnow
-from service.errors import InvalidInput, Unauthorized
+from service.errors import InvalidInput, Unauthorized, UnsupportedMediaType
 from service.instance.setup import kdf_params
 from service.staff.sessions import (
     ABSOLUTE_TIMEOUT,
@@ -39,6 +49,8 @@ __all__ = ["LoginIn", "PasswordIn", "read_json", "router", "sign_in"]
 
 router = APIRouter(prefix="/api/v1/staff", tags=["staff"])
 SMALL_BODY = 8 << 10
+# The key under which failed sign-ins of names with no account are counted (its own label).
+THROTTLE_LABEL = b"probity/v1/staff-login-throttle"
 AnyStaff = Annotated[Principal, Depends(require_roles(*ALL_STAFF))]
 
 
@@ -71,10 +83,18 @@ async def sign_in(
     now = utcnow()
     kdf = kdf_params(settings_of(request))
     factory = session_factory(request)
+    ctx = await anyio.to_thread.run_sync(instance_context, request)
+    key = hmac.new(ctx.index_key, THROTTLE_LABEL, hashlib.sha256).digest()
     with kdf_pool(request).slot():
         token, principal = await anyio.to_thread.run_sync(
             lambda: login_in_transaction(
-                factory, username=username, password=password, totp=totp, kdf=kdf, now=now
+                factory,
+                username=username,
+                password=password,
+                totp=totp,
+                kdf=kdf,
+                now=now,
+                throttle_key=key,
             )
         )
     return token, principal, now + ABSOLUTE_TIMEOUT
@@ -82,7 +102,13 @@ async def sign_in(
 
 @router.post("/session", status_code=201)
 async def create_session(request: Request) -> JSONResponse:
-    """Sign in. Unknown user, wrong password and wrong code get the same 401."""
+    """Sign in. Unknown user, wrong password or code and a paused account get the same 401.
+
+    JSON only (415 otherwise) and never from another site's page: a form or text/plain post
+    from elsewhere could otherwise sign a victim's browser in as the attacker (login CSRF)."""
+    refuse_cross_site(request)
+    if media_type(request) != "application/json":
+        raise UnsupportedMediaType("send the sign-in as application/json")
     body: LoginIn = await read_json(request, LoginIn)
     token, principal, expires = await sign_in(
         request, username=body.username, password=body.password, totp=body.totp

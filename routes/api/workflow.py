@@ -1,7 +1,8 @@
 """Changing a tip over the API (readers of its audience only; others get 404, like a missing tip):
 
 - `POST /api/v1/tips/{id}/transitions` {"to", "reason"?, "findings"?, "message"?}: 200 applied,
-  202 when the move needs a four-eyes approval, 409 illegal, 422 bad reason or findings;
+  202 when the move needs a four-eyes approval, 409 illegal, 422 bad reason or findings ("reason"
+  only on closing from triage and only a closure code: it goes into the audit log);
 - `PUT /api/v1/tips/{id}/assignee` {"staff_id": id | null};
 - `POST /api/v1/tips/{id}/messages` {"body"} (to the reporter), `.../notes` {"body"} (internal);
 - `POST /api/v1/tips/{id}/flags` {"urgent"?, "legal_hold"?} (lifting a hold: 202, approval);

@@ -1,22 +1,30 @@
 """Access pages (no JavaScript, English and Spanish):
 
-- `GET /staff/access` (supervisors and admins): the pending envelope rewrites a supervisor can
-  apply, counted per tip (no content, no names); admins hold no tip keys and see none;
+- `GET /staff/access` (supervisors and admins): for a supervisor, the membership requests they
+  may approve (username, role, compartment) and the pending envelope rewrites they can apply,
+  counted per tip, with backlog counts over their own tips only; admins hold no tip keys, decide
+  nothing here and see no counts (global counts were an oracle of which names match reports);
 - `POST /staff/access/apply` (supervisors): rewrite them now with the signed-in supervisor's key;
-- `GET/POST /staff/admin/conflicts` (admins and supervisors): register a conflict for a staff
-  member. The value is never shown back, and the answer never says how many tips matched.
+- `POST /staff/access/memberships` (supervisors; compartment, staff_id, decision=approve|reject):
+  four-eyes on a membership an admin requested;
+- `GET/POST /staff/admin/conflicts` (reviewers and supervisors): register a conflict for oneself
+  or, a supervisor, for a member of one's compartments. The value is never shown back, and the
+  answer never says how many tips matched.
 
 Imports FastAPI, `routes.*` and `service.*`.
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+import uuid
+from collections.abc import Callable
+from typing import Annotated, Any
 
 import anyio
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
+from sqlalchemy.orm import Session
 
 from routes.api.access import CONFLICT_ROLES, ConflictIn, conflict_work
 from routes.deps import instance_context, run_transaction, session_factory
@@ -24,7 +32,14 @@ from routes.i18n import pick_language
 from routes.pages.report_fields import one
 from routes.staff_auth import ADMINS, SUPERVISORS, StaffForm, csrf_token, require_roles
 from routes.templating import Pages, get_pages, lang_url
-from service.access.service import CONFLICT_KINDS, access_backlog, apply_pending, pending_for
+from service.access.memberships import decide_membership, pending_memberships
+from service.access.service import (
+    CONFLICT_KINDS,
+    NotPermitted,
+    access_backlog,
+    apply_pending,
+    pending_for,
+)
 from service.errors import InvalidInput, NotFound
 from service.staff.sessions import Principal
 
@@ -57,17 +72,28 @@ def _count(value: str | None) -> int | None:
     return int(value) if value is not None and value.isdigit() and len(value) < 7 else None
 
 
+def _overview(principal: Principal) -> Callable[[Session], dict[str, Any]]:
+    def work(session: Session) -> dict[str, Any]:
+        if principal.role not in SUPERVISORS:
+            return {"pending": [], "backlog": None, "requests": []}
+        return {
+            "pending": pending_for(session, principal),
+            "backlog": access_backlog(session, principal.staff_id),
+            "requests": pending_memberships(session, principal),
+        }
+
+    return work
+
+
 @access_pages.get("", response_class=HTMLResponse)
 def access_page(request: Request, principal: Viewer, pages: PagesDep) -> HTMLResponse:
-    pending, backlog = run_transaction(
-        session_factory(request), lambda s: (pending_for(s, principal), access_backlog(s))
-    )
-    context = {
-        "backlog": backlog,
+    context = run_transaction(session_factory(request), _overview(principal))
+    notice = request.query_params.get("notice")
+    context |= {
         "csrf": csrf_token(request, principal),
-        "pending": pending,
         "supervisor": principal.role in SUPERVISORS,
         "applied": _count(request.query_params.get("applied")),
+        "notice": notice if notice in ("approved", "rejected") else None,
     }
     return pages.render(request, "staff/access.html", context)
 
@@ -76,6 +102,27 @@ def access_page(request: Request, principal: Viewer, pages: PagesDep) -> HTMLRes
 def apply_submit(request: Request, principal: Supervisor, form: StaffForm) -> Response:
     count = run_transaction(session_factory(request), lambda s: apply_pending(s, principal))
     target = lang_url(f"/staff/access?applied={count}", pick_language(request))
+    return RedirectResponse(target, status_code=303)
+
+
+@apply_pages.post("/memberships")
+def membership_submit(request: Request, principal: Supervisor, form: StaffForm) -> Response:
+    decision = one(form, "decision")
+    if decision not in ("approve", "reject"):
+        raise InvalidInput("decision: approve or reject", fields={"decision": "invalid"})
+    try:
+        staff_id = uuid.UUID(one(form, "staff_id"))
+    except ValueError:
+        raise NotFound("no such membership request") from None
+    compartment = one(form, "compartment")[:64]
+    run_transaction(
+        session_factory(request),
+        lambda s: decide_membership(
+            s, principal, compartment=compartment, staff_id=staff_id, approve=decision == "approve"
+        ),
+    )
+    notice = "approved" if decision == "approve" else "rejected"
+    target = lang_url(f"/staff/access?notice={notice}", pick_language(request))
     return RedirectResponse(target, status_code=303)
 
 
@@ -126,6 +173,10 @@ async def conflicts_submit(
     except NotFound:
         return _render_conflicts(
             request, pages, principal, kind=kind, error="unknown_user", status_code=404
+        )
+    except NotPermitted:
+        return _render_conflicts(
+            request, pages, principal, kind=kind, error="not_permitted", status_code=403
         )
     except InvalidInput:
         return _render_conflicts(

@@ -11,19 +11,21 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-from routes.deps import session_factory, settings_of, transaction
+from routes.deps import session_factory, transaction
 from routes.i18n import pick_language
 from routes.pages.report_fields import one
-from routes.staff_auth import ADMINS, StaffForm, csrf_token, kdf_pool, require_roles
+from routes.staff_auth import ADMINS, StaffForm, csrf_token, require_roles
 from routes.templating import Pages, get_pages, lang_url
+from service.db import utcnow
 from service.errors import InvalidInput, ProbityError
-from service.instance.setup import kdf_params
 from service.staff import admin
+from service.staff.enrolment import ENROLMENT_TTL
 from service.staff.service import parse_role
 from service.staff.sessions import Principal
 
@@ -146,29 +148,49 @@ def agencies_page(request: Request, principal: Admin, pages: PagesDep) -> Respon
 
 @router.post("/staff", response_class=HTMLResponse)
 def add_staff(request: Request, principal: Admin, form: StaffForm, pages: PagesDep) -> Response:
-    """Create an account; its first password and TOTP secret are shown on this page only."""
+    """Create an account with no password and no keys; its one-time enrolment link is shown on
+    this page only. The member chooses a password and gets their keys at /staff/enrol."""
     username, compartment = one(form, "username").strip(), one(form, "compartment")
-    password = admin.initial_password()
     try:
         role = parse_role(one(form, "role"))
-        kdf = kdf_params(settings_of(request))
-        with kdf_pool(request).slot(), transaction(session_factory(request)) as session:
-            new = admin.add_staff_as(
+        with transaction(session_factory(request)) as session:
+            token = admin.create_for_enrolment_as(
                 session,
                 principal.staff_id,
                 username=username,
                 role=role,
-                password=password,
-                kdf=kdf,
+                now=utcnow(),
                 compartments=[compartment] if compartment else [],
             )
-            uri = new.totp_uri
-            secret = new.totp_secret
     except ProbityError as exc:
         return _render(request, pages, principal, "staff", error=exc)
-    context = {"username": username, "role": role.value, "password": password, "uri": uri}
-    context["secret"] = secret
-    return pages.render(request, "staff/admin_staff_created.html", context, status_code=201)
+    return _enrolment_page(request, pages, username, role.value, token, status_code=201)
+
+
+@router.post("/staff/enrolment", response_class=HTMLResponse)
+def reissue_enrolment(
+    request: Request, principal: Admin, form: StaffForm, pages: PagesDep
+) -> Response:
+    """A new enrolment link, only for an account that never enrolled (the old link dies)."""
+    username = one(form, "username")
+    try:
+        with transaction(session_factory(request)) as session:
+            token = admin.reissue_enrolment_as(
+                session, principal.staff_id, username=username, now=utcnow()
+            )
+            role = next(m.role.value for m in admin.list_staff(session) if m.username == username)
+    except ProbityError as exc:
+        return _render(request, pages, principal, "staff", error=exc)
+    return _enrolment_page(request, pages, username, role, token, status_code=200)
+
+
+def _enrolment_page(
+    request: Request, pages: Pages, username: str, role: str, token: str, *, status_code: int
+) -> HTMLResponse:
+    link = str(request.base_url).rstrip("/") + "/staff/enrol?" + urlencode({"token": token})
+    hours = int(ENROLMENT_TTL.total_seconds() // 3600)
+    context = {"username": username, "role": role, "link": link, "hours": hours}
+    return pages.render(request, "staff/admin_staff_created.html", context, status_code=status_code)
 
 
 @router.post("/staff/deactivate")

@@ -2,7 +2,9 @@
 
 No JavaScript; English and Spanish through `lang`. Sign-in sets the `probity_staff` cookie
 (routes.staff_auth); sign-out revokes the session on the server. Unknown user, wrong password and
-wrong code show the same 401 page; the typed password and code are never echoed back.
+wrong code and an account paused after too many failures show the same 401 page; the typed
+password and code are never echoed back. `/staff/enrol` (routes.pages.staff_enrol) is included
+here.
 
 Imports FastAPI, `routes.*` and `service.*`.
 """
@@ -21,6 +23,7 @@ from routes.deps import instance_context, session_factory, settings_of, transact
 from routes.i18n import pick_language
 from routes.pages.forms import read_small_form, refuse_cross_site
 from routes.pages.report_fields import one
+from routes.pages.staff_enrol import router as enrol_router
 from routes.staff_auth import (
     ALL_STAFF,
     LOGIN_PATH,
@@ -41,6 +44,7 @@ from service.staff.sessions import Principal, change_password_in_transaction, lo
 __all__ = ["router"]
 
 router = APIRouter(include_in_schema=False)
+router.include_router(enrol_router)
 LOGIN_PURPOSE = "staff-login"
 LOGIN_BINDING = "staff-login"
 NOTICES = frozenset({"signed_out", "password_changed"})
@@ -94,13 +98,9 @@ async def login_submit(request: Request, pages: Annotated[Pages, Depends(get_pag
         token, _, _ = await sign_in(
             request, username=username, password=one(fields, "password"), totp=one(fields, "totp")
         )
-    except Unauthorized:
+    except Unauthorized:  # also a paused account: it must look like any other failure
         return _render_login(
             request, pages, again, username=username, error="invalid", status_code=401
-        )
-    except TooManyAttempts as exc:
-        return _render_login(
-            request, pages, again, error="locked", status_code=429, headers=_retry(exc)
         )
     except Unavailable as exc:
         return _render_login(

@@ -30,7 +30,13 @@ from service.access.models import ChangeOp, ChangeReason, IdentityGrant, Pending
 from service.access.rewrite import plan_tip, write_plans
 from service.audit.log import record
 from service.compartments.models import Membership
-from service.compartments.service import add_member, get_compartment
+from service.compartments.service import (
+    add_member,
+    approved_supervisors,
+    get_compartment,
+    oversight_compartment,
+)
+from service.db import utcnow
 from service.errors import Conflict, InvalidInput, NotFound, ProbityError
 from service.staff.models import Role, StaffConflict, StaffUser
 from service.tips.models import Envelope, EnvelopeKind, SubjectIndex, Tip, TipAudience
@@ -44,6 +50,7 @@ __all__ = [
     "access_backlog",
     "add_member_with_access",
     "apply_pending",
+    "approve_membership",
     "conflict_counts",
     "get_staff",
     "pending_for",
@@ -82,7 +89,10 @@ class Backlog:
     without_reader: int  # live tips nobody but the recovery key can open
 
 
-def access_backlog(session: Session) -> Backlog:
+def access_backlog(session: Session, staff_id: uuid.UUID | None = None) -> Backlog:
+    """Counts over every tip (the operator's CLI), or - given `staff_id` - over the tips in that
+    staff member's audience only: global counts would let a web user watch which conflicts
+    matched reports."""
     waiting = select(PendingAccessChange.tip_id).distinct()
     applicable = select(TipAudience.tip_id).where(TipAudience.identity_custodian).distinct()
     readerless = (
@@ -91,6 +101,10 @@ def access_backlog(session: Session) -> Backlog:
         .join(Envelope, (Envelope.tip_id == Tip.id) & (Envelope.kind == EnvelopeKind.STAFF))
         .where(Tip.purged.is_(False), Tip.id.not_in(select(TipAudience.tip_id)))
     )
+    if staff_id is not None:
+        own = select(TipAudience.tip_id).where(TipAudience.staff_id == staff_id)
+        waiting = waiting.where(PendingAccessChange.tip_id.in_(own))
+        readerless = readerless.where(Tip.id.in_(own))
     stuck = waiting.where(PendingAccessChange.tip_id.not_in(applicable))
     return Backlog(
         tips_waiting=session.scalar(select(func.count()).select_from(waiting.subquery())) or 0,
@@ -173,21 +187,64 @@ def _held(session: Session, staff: StaffUser, tips: Select[uuid.UUID]) -> list[u
 def add_member_with_access(
     session: Session, *, compartment: str, staff: StaffUser, actor: uuid.UUID | str
 ) -> int:
-    """Make `staff` a member and queue an add on every live, non-conflicted tip of the
-    compartment; returns how many were queued (a supervisor applies them)."""
+    """Request a membership (admin pages, CLI, API): it stays pending, with no tip and no key,
+    until a supervisor approves it (service.access.memberships). On a fresh install - neither
+    the compartment nor oversight has an approved active supervisor - it is approved at once.
+    Returns how many key adds were queued (0 while pending)."""
     begin_write(session)
-    membership = add_member(session, compartment=compartment, staff=staff)
+    membership = add_member(session, compartment=compartment, staff=staff, approved=False)
+    record(
+        session,
+        actor=actor,
+        action="compartment.member_requested",
+        objects={"staff": staff.id, "compartment": membership.compartment_id},
+        details={"role": staff.role.value},
+    )
+    if not _has_approver(session, membership.compartment_id):
+        return approve_membership(session, membership, staff, approver=None, actor=actor)
+    return 0
+
+
+def _has_approver(session: Session, compartment_id: uuid.UUID) -> bool:
+    # Deactivated supervisors count here: an admin who deactivates every supervisor must not
+    # turn the next request into a "fresh install" bootstrap approval. (Oversight still decides
+    # for a compartment whose supervisors are all inactive: memberships.py.)
+    oversight = oversight_compartment(session)
+    for target in {compartment_id, *([oversight.id] if oversight else [])}:
+        query = approved_supervisors(target, active_only=False)
+        if session.scalar(query.limit(1)) is not None:
+            return True
+    return False
+
+
+def approve_membership(
+    session: Session,
+    membership: Membership,
+    staff: StaffUser,
+    *,
+    approver: uuid.UUID | None,
+    actor: uuid.UUID | str,
+) -> int:
+    """Make a pending membership count and queue an add on every live, non-conflicted tip of
+    the compartment; returns how many were queued (a supervisor holding the keys applies them).
+    `approver` None: the bootstrap approval of a fresh install."""
+    membership.approved_at = utcnow()
+    membership.approved_by = approver
+    session.flush()
     tips = _with_staff_envelope(session, membership.compartment_id)
     held = set(session.scalars(select(TipAudience.tip_id).where(TipAudience.staff_id == staff.id)))
     conflicted = _conflicted_tips(session, staff.id, tips)
     wanted = [t for t in tips if t not in held and t not in conflicted] if staff.active else []
     queued = _queue(session, wanted, staff.id, ChangeOp.ADD, ChangeReason.MEMBER_ADDED)
+    details: dict[str, int | bool] = {"tips_queued": queued}
+    if approver is None:
+        details["bootstrap"] = True
     record(
         session,
         actor=actor,
-        action="compartment.member_added",
+        action="compartment.member_approved",
         objects={"staff": staff.id, "compartment": membership.compartment_id},
-        details={"tips_queued": queued},
+        details=details,
     )
     return queued
 

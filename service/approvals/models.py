@@ -18,6 +18,8 @@ __all__ = ["Approval", "ApprovalKind", "ApprovalStatus"]
 
 class ApprovalKind(StrEnum):
     CLOSE_WITH_FINDINGS = "close_with_findings"
+    # Closing from triage with a reason (referral, or a tip that was already investigated).
+    CLOSE_WITH_REASON = "close_with_reason"
     EXPORT = "export"
     IDENTITY_REVEAL = "identity_reveal"
     PURGE = "purge"

@@ -29,7 +29,7 @@ from service.staff.sessions import Principal
 from service.tips.models import Tip
 from service.tips.purge import shred_tip
 from service.tips.repository import readable_tips
-from service.tips.workflow import apply_findings, lock_tip
+from service.tips.workflow import apply_closure, apply_findings, lock_tip
 
 __all__ = [
     "REQUESTABLE",
@@ -41,7 +41,7 @@ __all__ = [
     "request",
 ]
 
-# Kinds filed directly; closing with findings goes through a transition to "closed".
+# Kinds filed directly; closing (with findings or a reason) goes through a transition to "closed".
 REQUESTABLE = (
     ApprovalKind.EXPORT,
     ApprovalKind.IDENTITY_REVEAL,
@@ -204,6 +204,9 @@ def _carry_out(
     if kind is ApprovalKind.CLOSE_WITH_FINDINGS:
         apply_findings(session, tip, approval.payload["findings"], actor=actor, now=now)
         return "approved; the tip is closed with findings"
+    if kind is ApprovalKind.CLOSE_WITH_REASON:
+        apply_closure(session, tip, str(approval.payload.get("reason")), actor=actor, now=now)
+        return "approved; the tip is closed"
     if kind is ApprovalKind.LIFT_LEGAL_HOLD:
         if not tip.legal_hold:
             raise Conflict("the tip is not under legal hold")

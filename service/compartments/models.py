@@ -35,3 +35,9 @@ class Membership(Base):
         ForeignKey("staff_users.id", ondelete="CASCADE"), primary_key=True, index=True
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # Four-eyes: a membership requested by an admin counts (routing, key grants) only once a
+    # supervisor approved it. approved_by is null for bootstrap and operator-made memberships.
+    approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    approved_by: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("staff_users.id", ondelete="SET NULL"), default=None
+    )

@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import re
+import uuid
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from service.compartments.models import Compartment, Membership
+from service.db import utcnow
 from service.errors import Conflict, InvalidInput, NotFound
 from service.staff.models import Role, StaffUser
 
-__all__ = ["add_compartment", "add_member", "get_compartment"]
+__all__ = [
+    "add_compartment",
+    "add_member",
+    "approved_supervisors",
+    "get_compartment",
+    "oversight_compartment",
+]
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}")
 
@@ -42,7 +50,11 @@ def get_compartment(session: Session, name: str) -> Compartment:
     return compartment
 
 
-def add_member(session: Session, *, compartment: str, staff: StaffUser) -> Membership:
+def add_member(
+    session: Session, *, compartment: str, staff: StaffUser, approved: bool = True
+) -> Membership:
+    """A membership; `approved=False` leaves it pending a supervisor's four-eyes approval
+    (service.access.memberships). The operator's own paths (init, demo) approve at once."""
     if staff.role in (Role.ADMIN, Role.AUDITOR):
         # Admins and auditors never read content, so they never join an audience.
         raise InvalidInput(f"a {staff.role.value} cannot be a compartment member")
@@ -50,7 +62,29 @@ def add_member(session: Session, *, compartment: str, staff: StaffUser) -> Membe
     existing = session.get(Membership, (target.id, staff.id))
     if existing is not None:
         raise Conflict(f"{staff.username!r} is already a member of {compartment!r}")
-    membership = Membership(compartment_id=target.id, staff_id=staff.id)
+    membership = Membership(
+        compartment_id=target.id, staff_id=staff.id, approved_at=utcnow() if approved else None
+    )
     session.add(membership)
     session.flush()
     return membership
+
+
+def oversight_compartment(session: Session) -> Compartment | None:
+    return session.scalars(select(Compartment).where(Compartment.oversight)).first()
+
+
+def approved_supervisors(
+    compartment_id: uuid.UUID, *, active_only: bool = True
+) -> Select[uuid.UUID]:
+    """Ids of the (active) supervisors whose membership of the compartment is approved."""
+    query = (
+        select(StaffUser.id)
+        .join(Membership, Membership.staff_id == StaffUser.id)
+        .where(
+            Membership.compartment_id == compartment_id,
+            Membership.approved_at.is_not(None),
+            StaffUser.role == Role.SUPERVISOR,
+        )
+    )
+    return query.where(StaffUser.active.is_(True)) if active_only else query

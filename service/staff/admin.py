@@ -14,8 +14,9 @@ import secrets
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from crypto.keys import KdfParams
@@ -27,9 +28,11 @@ from service.audit.log import record
 from service.compartments.models import Compartment, Membership
 from service.compartments.service import add_compartment, get_compartment
 from service.db import utcnow
-from service.errors import InvalidInput, NotFound
+from service.errors import Conflict, InvalidInput, NotFound
+from service.staff import enrolment
 from service.staff.models import Role, StaffSession, StaffUser
 from service.staff.service import NewStaff, create_staff
+from service.tips.models import Tip, TipAudience
 
 __all__ = [
     "AgencyRow",
@@ -39,11 +42,13 @@ __all__ = [
     "add_compartment_as",
     "add_member_as",
     "add_staff_as",
+    "create_for_enrolment_as",
     "deactivate_staff",
     "initial_password",
     "list_agencies",
     "list_compartments",
     "list_staff",
+    "reissue_enrolment_as",
     "remove_member_as",
     "route_agency",
 ]
@@ -57,6 +62,7 @@ class StaffRow:
     active: bool
     locked: bool
     compartments: tuple[str, ...]
+    enrolled: bool = True
 
 
 @dataclass(frozen=True)
@@ -78,7 +84,8 @@ class AgencyRow:
 
 
 def initial_password() -> str:
-    """A random first password (shown once); the new member changes it after signing in."""
+    """A random first password for `probity staff add` without --password-stdin (the operator at
+    the server's shell; the admin pages never make a password: they use enrolment)."""
     return secrets.token_urlsafe(15)
 
 
@@ -104,6 +111,7 @@ def list_staff(session: Session) -> list[StaffRow]:
             active=user.active,
             locked=user.locked_until is not None and user.locked_until > now,
             compartments=tuple(c for u, c in pairs if u == user.username),
+            enrolled=user.enrolled_at is not None,
         )
         for user in session.scalars(select(StaffUser).order_by(StaffUser.username))
     ]
@@ -148,14 +156,13 @@ def add_staff_as(
     kdf: KdfParams,
     compartments: Sequence[str] = (),
 ) -> NewStaff:
-    """Create an account; members get the compartments' existing tips queued for them.
+    """Create an account with keys sealed under `password` (`probity staff add`: the operator at
+    the server's shell is trusted with the first password); members get the compartments'
+    existing tips queued for them.
 
     No write lock before `create_staff`: its slow password derivation must not hold up other
     writers; its first write takes the lock."""
-    if compartments and role in (Role.ADMIN, Role.AUDITOR):
-        raise InvalidInput(
-            "admins and auditors cannot be compartment members", fields={"compartments": "role"}
-        )
+    _check_staff_compartments(role, compartments)
     new = create_staff(session, username=username, role=role, password=password, kdf=kdf)
     record(
         session,
@@ -169,6 +176,67 @@ def add_staff_as(
     return new
 
 
+def _check_staff_compartments(role: Role, compartments: Sequence[str]) -> None:
+    if compartments and role in (Role.ADMIN, Role.AUDITOR):
+        raise InvalidInput(
+            "admins and auditors cannot be compartment members", fields={"compartments": "role"}
+        )
+
+
+def create_for_enrolment_as(
+    session: Session,
+    actor: uuid.UUID,
+    *,
+    username: str,
+    role: Role,
+    now: datetime,
+    compartments: Sequence[str] = (),
+) -> str:
+    """The admin pages' way to add staff: an account with no password and no keys, and the
+    one-time enrolment token (returned once, stored only hashed) the member chooses them with.
+    Memberships are requested now; the member gets tip keys only once enrolled."""
+    _check_staff_compartments(role, compartments)
+    begin_write(session)
+    user, token = enrolment.create_unenrolled(
+        session, username=username, role=role, actor=actor, now=now
+    )
+    for name in dict.fromkeys(compartments):
+        add_member_with_access(session, compartment=name, staff=user, actor=actor)
+    return token
+
+
+def reissue_enrolment_as(
+    session: Session, actor: uuid.UUID, *, username: str, now: datetime
+) -> str:
+    """A new link for an account that never enrolled (the old one stops working)."""
+    begin_write(session)
+    return enrolment.issue_enrolment(session, _staff(session, username), actor=actor, now=now)
+
+
+def _stranded_tips(session: Session, user: StaffUser) -> int:
+    """Live tips whose only active reader (reviewer or supervisor in the audience) is `user`."""
+    other_readers = (
+        select(TipAudience.tip_id)
+        .join(StaffUser, StaffUser.id == TipAudience.staff_id)
+        .where(
+            TipAudience.staff_id != user.id,
+            StaffUser.active,
+            StaffUser.role.in_([Role.REVIEWER, Role.SUPERVISOR]),
+        )
+    )
+    query = (
+        select(func.count())
+        .select_from(TipAudience)
+        .join(Tip, Tip.id == TipAudience.tip_id)
+        .where(
+            TipAudience.staff_id == user.id,
+            Tip.purged.is_(False),
+            TipAudience.tip_id.not_in(other_readers),
+        )
+    )
+    return session.scalar(query) or 0
+
+
 def deactivate_staff(session: Session, actor: uuid.UUID, *, username: str) -> None:
     """No more sign-ins, and every open session ends now. Memberships stay until removed
     (removing them queues the envelope rewrites)."""
@@ -178,6 +246,13 @@ def deactivate_staff(session: Session, actor: uuid.UUID, *, username: str) -> No
         raise InvalidInput("you cannot deactivate your own account")
     if not user.active:
         return
+    stranded = _stranded_tips(session, user)
+    if stranded:
+        raise Conflict(
+            f"deactivating {username!r} would leave {stranded} tip(s) with no active reader. "
+            "First add another reviewer or supervisor to the compartment and have a supervisor "
+            "apply the pending access changes, or reroute those tips"
+        )
     user.active = False
     ended = session.execute(
         update(StaffSession)

@@ -25,7 +25,14 @@ from crypto.keys import (
 from service.staff.models import StaffUser
 from service.staff.service import StaffSecrets, secrets_aad, unseal_secrets
 
-__all__ = ["TOTP_PERIOD", "matching_step", "seal_secrets", "totp_step", "verify_password"]
+__all__ = [
+    "TOTP_PERIOD",
+    "decoy_derivation",
+    "matching_step",
+    "seal_secrets",
+    "totp_step",
+    "verify_password",
+]
 
 TOTP_PERIOD = 30
 DECOY_AAD = b"probity/decoy"
@@ -45,7 +52,9 @@ def _decoy(params: KdfParams) -> SealedKey:
 
 
 def verify_password(user: StaffUser | None, password: str, kdf: KdfParams) -> StaffSecrets | None:
-    if user is None:
+    """The user's secrets, or None. No user, or one with no keys yet (not enrolled), costs one
+    derivation against the decoy, like a wrong password."""
+    if user is None or user.sealed_secrets is None:
         try:
             unseal_with_password(_decoy(kdf), password, aad=DECOY_AAD)
         except CryptoError:
@@ -55,6 +64,11 @@ def verify_password(user: StaffUser | None, password: str, kdf: KdfParams) -> St
         return unseal_secrets(user, password)
     except (CryptoError, ValueError, KeyError):
         return None
+
+
+def decoy_derivation(password: str, kdf: KdfParams) -> None:
+    """The work of a password check that can never succeed (a paused name is answered after it)."""
+    verify_password(None, password, kdf)
 
 
 def matching_step(secret: str, code: str, now: datetime) -> int | None:

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from service.db import Base, UTCDateTime, new_id, utcnow
 
-__all__ = ["Role", "StaffConflict", "StaffSession", "StaffUser"]
+__all__ = ["LoginThrottle", "Role", "StaffConflict", "StaffSession", "StaffUser"]
 
 
 class Role(StrEnum):
@@ -29,11 +29,19 @@ class StaffUser(Base):
     role: Mapped[Role] = mapped_column(
         Enum(Role, native_enum=False, length=16, values_callable=lambda e: [m.value for m in e])
     )
-    # age recipient (public half); envelopes are addressed to it.
-    recipient: Mapped[str] = mapped_column(String(100))
+    # age recipient (public half); envelopes are addressed to it. Empty ("": no recipient) until
+    # the member chose a password at enrolment (the keys are generated then, never by an admin);
+    # routing ignores accounts whose `enrolled_at` is not set.
+    recipient: Mapped[str] = mapped_column(String(100), default="")
     # crypto.keys.SealedKey bytes: Argon2id parameters, salt, verifier and the sealed
-    # {identity, TOTP secret}. Useless without the password.
-    sealed_secrets: Mapped[bytes] = mapped_column(LargeBinary)
+    # {identity, TOTP secret}. Useless without the password. None before enrolment.
+    sealed_secrets: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
+    # Set when the member confirmed a code at enrolment (or at once for `probity staff add`):
+    # before that the account cannot sign in and is no tip's reader.
+    enrolled_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    # SHA-256 of the one-time enrolment token (the token itself is shown once, never stored).
+    enrolment_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32), unique=True, default=None)
+    enrolment_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
     totp_last_step: Mapped[int | None] = mapped_column(Integer, default=None)
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
@@ -72,3 +80,19 @@ class StaffSession(Base):
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())  # absolute end
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+
+
+class LoginThrottle(Base):
+    """Failed sign-ins for usernames that have no account, keyed by an HMAC of the name.
+
+    Counted and paused exactly like a real account's `failed_logins`/`locked_until`, so the
+    answers to a run of attempts are the same whether the name exists or not. The name itself is
+    not stored.
+    """
+
+    __tablename__ = "login_throttles"
+
+    name_hmac: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    last_failed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)

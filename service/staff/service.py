@@ -15,13 +15,17 @@ from sqlalchemy.orm import Session
 from crypto.age import generate_identity
 from crypto.keys import KdfParams, SealedKey, seal_under_password, unseal_with_password
 from service.compartments.service import add_member
+from service.db import utcnow
 from service.errors import Conflict, InvalidInput
 from service.staff.models import Role, StaffUser
 
 __all__ = [
     "MIN_PASSWORD_LENGTH",
+    "TOTP_ISSUER",
     "NewStaff",
     "StaffSecrets",
+    "check_new_username",
+    "check_password",
     "create_staff",
     "parse_role",
     "secrets_aad",
@@ -67,6 +71,16 @@ def secrets_aad(user_id: uuid.UUID) -> bytes:
     return b"probity/staff-secrets/" + user_id.bytes
 
 
+def check_new_username(session: Session, username: str) -> None:
+    """InvalidInput for a malformed name, Conflict for one already taken."""
+    if not _USERNAME.fullmatch(username):
+        raise InvalidInput(
+            "username must be 2-64 characters: lowercase letters, digits, '.', '_' or '-'"
+        )
+    if session.scalar(select(StaffUser.id).where(StaffUser.username == username)) is not None:
+        raise Conflict(f"staff user {username!r} already exists")
+
+
 def create_staff(
     session: Session,
     *,
@@ -76,13 +90,11 @@ def create_staff(
     kdf: KdfParams,
     compartments: Sequence[str] = (),
 ) -> NewStaff:
-    if not _USERNAME.fullmatch(username):
-        raise InvalidInput(
-            "username must be 2-64 characters: lowercase letters, digits, '.', '_' or '-'"
-        )
+    """An account usable at once, with keys sealed under `password` (the CLI and `probity init`:
+    the operator at the server's shell is trusted with the first password). The admin pages use
+    `service.staff.enrolment` instead, so no admin ever sees a member's secrets."""
+    check_new_username(session, username)
     check_password(password)
-    if session.scalar(select(StaffUser.id).where(StaffUser.username == username)) is not None:
-        raise Conflict(f"staff user {username!r} already exists")
     identity, recipient = generate_identity()
     totp_secret = pyotp.random_base32()
     user_id = uuid.uuid4()
@@ -96,6 +108,7 @@ def create_staff(
         sealed_secrets=sealed.serialize(),
         failed_logins=0,
         active=True,
+        enrolled_at=utcnow(),
     )
     session.add(user)
     session.flush()
@@ -107,6 +120,8 @@ def create_staff(
 
 def unseal_secrets(user: StaffUser, password: str) -> StaffSecrets:
     """Open a user's sealed identity and TOTP secret; crypto.errors.DecryptionError if wrong."""
+    if user.sealed_secrets is None:  # never enrolled: nothing to open
+        raise ValueError("this account has no keys yet")
     record = SealedKey.deserialize(user.sealed_secrets)
     data = json.loads(unseal_with_password(record, password, aad=secrets_aad(user.id)))
     return StaffSecrets(identity=data["identity"], totp_secret=data["totp"])

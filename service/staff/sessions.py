@@ -5,9 +5,12 @@ user's X25519 identity again under a fresh random session key and stores only th
 `staff_sessions`. The key travels in the token `<session id>.<base64url key>` and nowhere else, so
 a database dump opens no session, and any app instance can serve any session.
 
-Failures (unknown user, wrong password, wrong or replayed code, inactive account) all raise the
-same `Unauthorized` after comparable work. Failures of a known user are counted and audited in the
-caller's transaction before the exception: callers must COMMIT on `Unauthorized` and
+Failures (unknown user, wrong password, wrong or replayed code, inactive or not yet enrolled
+account, paused account) all raise the same `Unauthorized` after one password derivation. Failures
+of a known user are counted on the account and audited; failures of a name with no account are
+counted the same way in `login_throttles`, under an HMAC of the name, so a run of attempts gets the
+same answers whether the name exists or not. A paused name (account or not) is answered like a
+wrong password after a derivation against the decoy. Callers must COMMIT on `Unauthorized` and
 `TooManyAttempts` (`login_in_transaction` does). The slow derivation runs before the write lock is
 taken, so a burst of logins never holds up other writers.
 
@@ -23,7 +26,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -38,10 +41,11 @@ from crypto.keys import (
     seal,
 )
 from service.audit.log import record
-from service.db import lock_for_write, session_scope, utcnow
+from service.db import session_scope, utcnow
 from service.errors import TooManyAttempts, Unauthorized
 from service.staff.credentials import (
     TOTP_PERIOD,
+    decoy_derivation,
     matching_step,
     seal_secrets,
     totp_step,
@@ -50,6 +54,16 @@ from service.staff.credentials import (
 from service.staff.models import Role, StaffSession, StaffUser
 from service.staff.service import StaffSecrets
 from service.staff.service import check_password as check_new_password
+from service.staff.throttle import (
+    FREE_FAILURES,
+    MAX_LOCK,
+    count_unknown_failure,
+    name_paused,
+    next_lock,
+    purge_login_throttles,
+    throttle_name,
+    write_lock,
+)
 
 __all__ = [
     "ABSOLUTE_TIMEOUT",
@@ -67,15 +81,14 @@ __all__ = [
     "logout",
     "parse_token",
     "purge_ended_sessions",
+    "purge_login_throttles",
+    "throttle_name",
     "totp_step",
 ]
 
 IDLE_TIMEOUT = timedelta(minutes=30)
 ABSOLUTE_TIMEOUT = timedelta(hours=12)
 SEEN_GRANULARITY = timedelta(minutes=1)
-FREE_FAILURES = 5
-FIRST_LOCK = timedelta(minutes=1)
-MAX_LOCK = timedelta(hours=1)
 INVALID_LOGIN = "invalid username, password or code"
 _SESSION_INVALID = "the staff session is missing, expired or not valid; sign in again"
 _MAX_TOKEN = 200
@@ -119,15 +132,6 @@ def parse_token(token: str) -> tuple[uuid.UUID, bytes]:
     return session_id, raw
 
 
-def _write_lock(session: Session) -> None:
-    """SQLite: the write lock (unless this transaction already wrote); PostgreSQL: row locks."""
-    if session.get_bind().dialect.name == "sqlite":
-        raw: Any = session.connection().connection.driver_connection
-        if raw.in_transaction:
-            return
-    lock_for_write(session)
-
-
 def _user_for_update(session: Session, user_id: uuid.UUID) -> StaffUser:
     user = session.scalar(
         select(StaffUser)
@@ -140,20 +144,28 @@ def _user_for_update(session: Session, user_id: uuid.UUID) -> StaffUser:
     return user
 
 
+def _is_locked(locked_until: datetime | None, now: datetime) -> bool:
+    return locked_until is not None and locked_until > now
+
+
 def _raise_if_locked(user: StaffUser, now: datetime) -> None:
-    if user.locked_until is not None and user.locked_until > now:
+    """For a signed-in member only (password change): there the account is no secret."""
+    if user.locked_until is not None and _is_locked(user.locked_until, now):
         error = TooManyAttempts("too many failed sign-ins; try again later")
         error.retry_after = max(1, math.ceil((user.locked_until - now).total_seconds()))
         raise error
 
 
+def _paused(session: Session, user: StaffUser | None, name: bytes, now: datetime) -> bool:
+    if user is not None:
+        return _is_locked(user.locked_until, now)
+    return name_paused(session, name, now)
+
+
 def _fail(session: Session, user: StaffUser, reason: str, now: datetime) -> None:
     """Count and audit a failure of a known user (the caller commits, then answers 401)."""
     user.failed_logins += 1
-    extra = user.failed_logins - FREE_FAILURES
-    if extra >= 0:
-        lock = min(FIRST_LOCK * (2 ** min(extra, 12)), MAX_LOCK)
-        user.locked_until = now + lock
+    user.locked_until = next_lock(user.failed_logins, now) or user.locked_until
     details: dict[str, str | int | bool | None] = {"reason": reason, "failures": user.failed_logins}
     if user.locked_until is not None and user.locked_until > now:
         details["locked_seconds"] = int((user.locked_until - now).total_seconds())
@@ -177,24 +189,39 @@ def _open_session(session: Session, user: StaffUser, identity: str, now: datetim
 
 
 def login(
-    session: Session, *, username: str, password: str, totp: str, kdf: KdfParams, now: datetime
+    session: Session,
+    *,
+    username: str,
+    password: str,
+    totp: str,
+    kdf: KdfParams,
+    now: datetime,
+    throttle_key: bytes,
 ) -> tuple[str, Principal]:
-    """Sign in; returns (token, principal). Commit even when this raises (failure counts)."""
+    """Sign in; returns (token, principal). Commit even when this raises (failure counts).
+
+    `throttle_key` keys the HMAC under which failures of names with no account are counted."""
     user = session.scalar(select(StaffUser).where(StaffUser.username == username))
-    if user is not None:
-        _raise_if_locked(user, now)
+    name = throttle_name(throttle_key, username)
+    if _paused(session, user, name, now):
+        # The same derivation and the same answer as a wrong password: a paused account must
+        # not reveal that it exists (nor that it is paused).
+        decoy_derivation(password, kdf)
+        raise Unauthorized(INVALID_LOGIN)
     # The slow part, outside any write lock.
     secrets = verify_password(user, password, kdf)
     step = matching_step(secrets.totp_secret, totp, now) if secrets else None
     if user is None:
+        count_unknown_failure(session, name, now)
         raise Unauthorized(INVALID_LOGIN)
     resealed = None
-    if secrets is not None and step is not None and user.active:
+    if secrets is not None and step is not None and user.active and user.sealed_secrets:
         if needs_rehash(SealedKey.deserialize(user.sealed_secrets), kdf):
             resealed = seal_secrets(user, secrets, password, kdf)
-    _write_lock(session)
+    write_lock(session)
     user = _user_for_update(session, user.id)
-    _raise_if_locked(user, now)  # a concurrent attempt may have locked it meanwhile
+    if _is_locked(user.locked_until, now):  # a concurrent attempt paused it meanwhile
+        raise Unauthorized(INVALID_LOGIN)
     reason = _refusal(user, secrets, step)
     if reason is not None or secrets is None or step is None:
         _fail(session, user, reason or "password", now)
@@ -225,6 +252,8 @@ def _refusal(user: StaffUser, secrets: StaffSecrets | None, step: int | None) ->
         return "code_replayed"
     if not user.active:
         return "inactive"
+    if user.enrolled_at is None:  # keys chosen, code not yet confirmed
+        return "not_enrolled"
     return None
 
 
@@ -245,13 +274,20 @@ def login_in_transaction(
     password: str,
     totp: str,
     kdf: KdfParams,
+    throttle_key: bytes,
     now: datetime | None = None,
 ) -> tuple[str, Principal]:
     """`login` in its own transaction, committed also when the login is refused."""
     return _committing(
         factory,
         lambda s: login(
-            s, username=username, password=password, totp=totp, kdf=kdf, now=now or utcnow()
+            s,
+            username=username,
+            password=password,
+            totp=totp,
+            kdf=kdf,
+            now=now or utcnow(),
+            throttle_key=throttle_key,
         ),
     )
 
@@ -333,7 +369,7 @@ def change_password(
     _raise_if_locked(user, now)
     secrets = verify_password(user, old, kdf)
     resealed = seal_secrets(user, secrets, new, kdf) if secrets is not None else None
-    _write_lock(session)
+    write_lock(session)
     user = _user_for_update(session, user.id)
     if resealed is None:
         _fail(session, user, "password_change", now)

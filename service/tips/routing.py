@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import bindparam, select, tuple_
 from sqlalchemy.orm import Session
 
 from service.agencies.models import Agency
@@ -64,20 +64,30 @@ def _default(session: Session) -> Compartment:
     return found if found is not None else _oversight(session)
 
 
+# Built once (bind parameters): constructing these per tip cost more than running them.
+_MEMBERS = (
+    select(StaffUser.id, StaffUser.username, StaffUser.role, StaffUser.recipient)
+    .join(Membership, Membership.staff_id == StaffUser.id)
+    .where(Membership.compartment_id == bindparam("compartment_id"), StaffUser.active)
+    .where(StaffUser.enrolled_at.is_not(None))  # no keys before enrolment
+    # Four-eyes: a membership an admin requested counts only once a supervisor approved it.
+    .where(Membership.approved_at.is_not(None))
+    .order_by(StaffUser.username)
+)
+_CONFLICTED = select(StaffConflict.staff_id).where(
+    tuple_(StaffConflict.kind, StaffConflict.value).in_(bindparam("subjects", expanding=True))
+)
+_UNCONFLICTED_MEMBERS = _MEMBERS.where(StaffUser.id.not_in(_CONFLICTED))
+
+
 def _eligible(
     session: Session, compartment_id: uuid.UUID, subjects: Sequence[SubjectKey]
 ) -> list[Reader]:
-    query = (
-        select(StaffUser.id, StaffUser.username, StaffUser.role, StaffUser.recipient)
-        .join(Membership, Membership.staff_id == StaffUser.id)
-        .where(Membership.compartment_id == compartment_id, StaffUser.active)
-    )
     if subjects:
-        conflicted = select(StaffConflict.staff_id).where(
-            tuple_(StaffConflict.kind, StaffConflict.value).in_(list(subjects))
-        )
-        query = query.where(StaffUser.id.not_in(conflicted))
-    rows = session.execute(query.order_by(StaffUser.username))
+        params = {"compartment_id": compartment_id, "subjects": list(subjects)}
+        rows = session.execute(_UNCONFLICTED_MEMBERS, params)
+    else:
+        rows = session.execute(_MEMBERS, {"compartment_id": compartment_id})
     return [Reader(*row) for row in rows]
 
 

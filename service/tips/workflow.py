@@ -5,6 +5,10 @@
                  │  needs_info ←┘             └→ investigating
                  └→ closed (duplicate, out_of_scope, spam, referred_out, withdrawn)
 
+needs_info returns only to the state it was entered from (read from the tip's audit history).
+Closing from triage with a reason needs four-eyes (close_with_reason) when the reason is
+referred_out or the tip was ever investigated: one reviewer cannot close worked cases alone.
+
 `TRANSITIONS` lists every allowed (from, to, who, needs_approval, requires) row; anything else
 raises `InvalidTransition` (409) and changes nothing. A row that needs approval does not move the
 tip: it files a four-eyes request (service.approvals) that a different supervisor decides.
@@ -28,23 +32,23 @@ from sqlalchemy.orm import Session
 
 from service.approvals.models import Approval, ApprovalKind, ApprovalStatus
 from service.approvals.requests import file_request
-from service.audit.log import record
+from service.audit.log import history, record
 from service.blobs.store import read_blob
-from service.compartments.models import Compartment
 from service.db import lock_for_write
 from service.errors import Conflict, InvalidInput, NotFound
-from service.staff.models import Role, StaffUser
+from service.staff.models import Role
 from service.staff.sessions import Principal
 from service.tips.conversation import post_staff_message
 from service.tips.keys import open_tip_keys
-from service.tips.models import ClosureReason, Finding, Status, Tip, TipAudience, TipFinding
+from service.tips.models import ClosureReason, Finding, Status, Tip, TipFinding
 from service.tips.repository import readable_tips
-from service.tips.taxonomy import LABELS, Allegation
 
 __all__ = [
     "CLOSURE_REASONS",
+    "FOUR_EYES_REASONS",
     "READER_ROLES",
     "TRANSITIONS",
+    "WORKED",
     "InvalidTransition",
     "Requirement",
     "Transition",
@@ -52,11 +56,14 @@ __all__ = [
     "action_context",
     "allowed_actions",
     "allowed_transitions",
+    "apply_closure",
     "apply_findings",
     "lock_tip",
     "report_allegations",
+    "tip_path",
     "transition",
     "validate_findings",
+    "was_worked",
     "write_lock",
 ]
 
@@ -83,6 +90,10 @@ class Transition:
     roles: frozenset[Role]
     needs_approval: ApprovalKind | None = None
     requires: Requirement = Requirement.NONE
+    # Only back to the state the tip left for this one (needs_info returns where it came from).
+    resume_only: bool = False
+    # Four-eyes of this kind when the tip was ever worked (WORKED) or the reason is FOUR_EYES.
+    approval_if_worked: ApprovalKind | None = None
 
 
 S = Status
@@ -91,8 +102,8 @@ TRANSITIONS: tuple[Transition, ...] = (
     Transition(S.TRIAGE, S.INVESTIGATING, READER_ROLES),
     Transition(S.TRIAGE, S.NEEDS_INFO, READER_ROLES, requires=Requirement.MESSAGE),
     Transition(S.INVESTIGATING, S.NEEDS_INFO, READER_ROLES, requires=Requirement.MESSAGE),
-    Transition(S.NEEDS_INFO, S.TRIAGE, READER_ROLES),
-    Transition(S.NEEDS_INFO, S.INVESTIGATING, READER_ROLES),
+    Transition(S.NEEDS_INFO, S.TRIAGE, READER_ROLES, resume_only=True),
+    Transition(S.NEEDS_INFO, S.INVESTIGATING, READER_ROLES, resume_only=True),
     Transition(S.INVESTIGATING, S.DECISION_REVIEW, READER_ROLES),
     Transition(S.DECISION_REVIEW, S.INVESTIGATING, READER_ROLES),
     Transition(
@@ -102,8 +113,23 @@ TRANSITIONS: tuple[Transition, ...] = (
         needs_approval=ApprovalKind.CLOSE_WITH_FINDINGS,
         requires=Requirement.FINDINGS,
     ),
-    Transition(S.TRIAGE, S.CLOSED, READER_ROLES, requires=Requirement.CLOSURE_REASON),
+    Transition(
+        S.TRIAGE,
+        S.CLOSED,
+        READER_ROLES,
+        requires=Requirement.CLOSURE_REASON,
+        approval_if_worked=ApprovalKind.CLOSE_WITH_REASON,
+    ),
 )
+# A tip that reached one of these was investigated: closing it without findings needs four-eyes.
+WORKED = frozenset({S.INVESTIGATING, S.DECISION_REVIEW})
+# Referral hands the case to another body (design section 4): always four-eyes.
+FOUR_EYES_REASONS = frozenset({ClosureReason.REFERRED_OUT.value})
+# Leaving the state a closure request was filed from cancels it.
+_CLOSURE_REQUESTS = {
+    S.DECISION_REVIEW: ApprovalKind.CLOSE_WITH_FINDINGS,
+    S.TRIAGE: ApprovalKind.CLOSE_WITH_REASON,
+}
 _TABLE = {(t.source, t.target): t for t in TRANSITIONS}
 
 
@@ -137,19 +163,30 @@ def write_lock(session: Session) -> None:
             lock_for_write(session)
 
 
-def allowed_transitions(tip: Tip, principal: Principal) -> list[Transition]:
+Path = list[tuple[str, str]]
+
+
+def allowed_transitions(
+    tip: Tip, principal: Principal, path: Path | None = None
+) -> list[Transition]:
+    """The rows `principal` may take; given the tip's `path` (its moves so far), a tip in
+    needs_info offers only the state it came from."""
     if tip.purged:
         return []
-    return [t for t in TRANSITIONS if t.source == tip.status and principal.role in t.roles]
+    rows = [t for t in TRANSITIONS if t.source == tip.status and principal.role in t.roles]
+    if path is not None:
+        resume = _resume_state(path)
+        rows = [t for t in rows if not t.resume_only or t.target == resume]
+    return rows
 
 
-def allowed_actions(tip: Tip, principal: Principal) -> list[str]:
+def allowed_actions(tip: Tip, principal: Principal, path: Path | None = None) -> list[str]:
     """What the page may offer `principal` on `tip` (already known to be readable by them):
     "to:<status>" per allowed transition, then "message", "note", "assign", "flag:urgent",
     "flag:legal_hold", "lift_legal_hold", "priority", "request:<kind>", "decide"."""
     if tip.purged or principal.role not in READER_ROLES:
         return []
-    actions = [f"to:{t.target}" for t in allowed_transitions(tip, principal)]
+    actions = [f"to:{t.target}" for t in allowed_transitions(tip, principal, path)]
     actions += ["message", "note", "assign", "flag:urgent", "priority"]
     actions.append("lift_legal_hold" if tip.legal_hold else "flag:legal_hold")
     kinds = [ApprovalKind.EXPORT, ApprovalKind.REROUTE]
@@ -200,6 +237,17 @@ def apply_findings(
     _move(session, tip, Status.CLOSED, actor=actor, reason=ClosureReason.FINDINGS.value, now=now)
 
 
+def apply_closure(
+    session: Session, tip: Tip, reason: str, *, actor: uuid.UUID, now: datetime
+) -> None:
+    """Close `tip` from triage with `reason` (an approved close_with_reason request)."""
+    if tip.status != Status.TRIAGE:
+        raise InvalidTransition("the tip is no longer in triage")
+    if reason not in CLOSURE_REASONS:
+        raise InvalidInput("reason: not a closure reason", fields={"reason": "closure_reason"})
+    _move(session, tip, Status.CLOSED, actor=actor, reason=reason, now=now)
+
+
 def transition(
     session: Session,
     principal: Principal,
@@ -213,25 +261,20 @@ def transition(
 ) -> TransitionResult:
     """Move a tip along the table, or file the approval its row needs."""
     tip = lock_tip(session, principal, tip_id)
-    rule = _rule(tip, principal, to)
-    if rule.requires is Requirement.CLOSURE_REASON and reason not in CLOSURE_REASONS:
-        raise InvalidInput(
-            f"reason: one of {', '.join(CLOSURE_REASONS)}", fields={"reason": "closure_reason"}
-        )
-    if rule.requires is Requirement.MESSAGE and not (message and message.strip()):
-        raise InvalidInput(
-            "message: asking the reporter needs a message", fields={"message": "required"}
-        )
-    if rule.needs_approval is not None:
-        checked = validate_findings(findings, report_allegations(session, tip, principal))
-        approval = file_request(
-            session,
-            principal,
-            tip,
-            kind=rule.needs_approval,
-            payload={"findings": checked},
-            now=now,
-        )
+    path = tip_path(session, tip.id)
+    rule = _rule(tip, principal, to, path)
+    _check_inputs(rule, reason, message)
+    kind = rule.needs_approval
+    if rule.approval_if_worked is not None and (was_worked(path) or reason in FOUR_EYES_REASONS):
+        kind = rule.approval_if_worked
+    if kind is not None:
+        if kind is ApprovalKind.CLOSE_WITH_FINDINGS:
+            payload: dict[str, Any] = {
+                "findings": validate_findings(findings, report_allegations(session, tip, principal))
+            }
+        else:
+            payload = {"reason": reason}
+        approval = file_request(session, principal, tip, kind=kind, payload=payload, now=now)
         return TransitionResult("approval_requested", tip.status, approval.id)
     if rule.requires is Requirement.MESSAGE and message:
         sent = post_staff_message(
@@ -243,7 +286,44 @@ def transition(
     return TransitionResult("applied", tip.status)
 
 
-def _rule(tip: Tip, principal: Principal, to: str) -> Transition:
+def _check_inputs(rule: Transition, reason: str | None, message: str | None) -> None:
+    # The reason goes into the immutable audit log: only a closure code, only when closing.
+    if rule.requires is Requirement.CLOSURE_REASON:
+        if reason not in CLOSURE_REASONS:
+            raise InvalidInput(
+                f"reason: one of {', '.join(CLOSURE_REASONS)}", fields={"reason": "closure_reason"}
+            )
+    elif reason is not None:
+        raise InvalidInput("reason: only for closing from triage", fields={"reason": "unexpected"})
+    if rule.requires is Requirement.MESSAGE and not (message and message.strip()):
+        raise InvalidInput(
+            "message: asking the reporter needs a message", fields={"message": "required"}
+        )
+
+
+def tip_path(session: Session, tip_id: uuid.UUID) -> Path:
+    """(from, to) of the tip's moves so far, oldest first, from its audit history."""
+    return [
+        (str(entry.details.get("from")), str(entry.details.get("to")))
+        for entry in history(session, tip_id)
+        if entry.action == "tip.transitioned"
+    ]
+
+
+def was_worked(path: Path) -> bool:
+    return any(target in WORKED for _, target in path)
+
+
+def _resume_state(path: Path) -> str:
+    """Where a tip in needs_info goes back to: the state it left for needs_info (triage if the
+    history does not say - the earlier state, so nothing is skipped)."""
+    for source, target in reversed(path):
+        if target == Status.NEEDS_INFO:
+            return source
+    return Status.TRIAGE.value
+
+
+def _rule(tip: Tip, principal: Principal, to: str, path: Path) -> Transition:
     try:
         target = Status(to)
     except ValueError:
@@ -251,6 +331,10 @@ def _rule(tip: Tip, principal: Principal, to: str) -> Transition:
     rule = _TABLE.get((Status(tip.status), target))
     if rule is None or principal.role not in rule.roles:
         raise InvalidTransition(f"a tip cannot go from {tip.status} to {target}")
+    if rule.resume_only and _resume_state(path) != target:
+        raise InvalidTransition(
+            f"a tip in needs_info returns to {_resume_state(path)}, where it came from"
+        )
     return rule
 
 
@@ -270,8 +354,9 @@ def _move(
     if target is Status.CLOSED:
         tip.closure_reason = reason
         tip.closed_at = now
-    if source == Status.DECISION_REVIEW and target is not Status.CLOSED:
-        _cancel_pending_closures(session, tip, actor=actor, now=now)
+    pending_kind = _CLOSURE_REQUESTS.get(Status(source))
+    if pending_kind is not None:
+        _cancel_pending_closures(session, tip, pending_kind, actor=actor, now=now)
     session.flush()
     details: dict[str, str | int | bool | None] = {"from": source, "to": target.value}
     if reason is not None:
@@ -280,13 +365,13 @@ def _move(
 
 
 def _cancel_pending_closures(
-    session: Session, tip: Tip, *, actor: uuid.UUID, now: datetime
+    session: Session, tip: Tip, kind: ApprovalKind, *, actor: uuid.UUID, now: datetime
 ) -> None:
-    # A closure request makes no sense once the tip has left decision review.
+    # A closure request makes no sense once the tip has left the state it was filed from.
     pending = session.scalars(
         select(Approval).where(
             Approval.tip_id == tip.id,
-            Approval.kind == ApprovalKind.CLOSE_WITH_FINDINGS.value,
+            Approval.kind == kind.value,
             Approval.status == ApprovalStatus.PENDING.value,
         )
     ).all()
@@ -298,90 +383,8 @@ def _cancel_pending_closures(
 
 
 def action_context(session: Session, principal: Principal, tip: Tip) -> dict[str, Any]:
-    """What staff/_tip_actions.html needs, as {"actions": {...}} (the tip page merges it into its
-    context; `tip` must come from a readable-tips query). Keys of "actions":
+    """What staff/_tip_actions.html needs (service.tips.workflow_view, which builds on this
+    module, so it is imported here on use)."""
+    from service.tips.workflow_view import action_context as build
 
-    - tip_id (str), status, purged, urgent, legal_hold, priority (int), assignee_id (str|None)
-    - allowed: allowed_actions(tip, principal) ("to:<status>", "message", "note", ...)
-    - transitions: [{"to", "requires" (none|message|closure_reason|findings), "approval" (bool)}]
-    - closure_reasons: codes for closing from triage; findings: finding codes
-    - allegations: [{"code", "labels": {"en", "es"}}] of the report, only when closing with
-      findings is offered (else [])
-    - assignable: [{"id", "username"}] readers of the tip's audience
-    - compartments: names a reroute may target (all but the tip's own)
-    - requestable: approval kinds the principal may request here
-    - pending: [{"id", "kind", "requested_by", "requested_at", "payload" (codes), "own",
-      "can_decide"}] on this tip
-    """
-    allowed = allowed_actions(tip, principal)
-    transitions = [
-        {
-            "to": t.target.value,
-            "requires": t.requires.value,
-            "approval": t.needs_approval is not None,
-        }
-        for t in allowed_transitions(tip, principal)
-    ]
-    closing = any(t["requires"] == Requirement.FINDINGS for t in transitions)
-    assignable = session.execute(
-        select(StaffUser.id, StaffUser.username)
-        .join(TipAudience, TipAudience.staff_id == StaffUser.id)
-        .where(TipAudience.tip_id == tip.id, StaffUser.active.is_(True))
-        .where(StaffUser.role.in_([r.value for r in READER_ROLES]))
-        .order_by(StaffUser.username)
-    ).all()
-    compartments = session.scalars(
-        select(Compartment.name)
-        .where(Compartment.id != tip.compartment_id)
-        .order_by(Compartment.name)
-    ).all()
-    return {
-        "actions": {
-            "tip_id": str(tip.id),
-            "status": tip.status,
-            "purged": tip.purged,
-            "urgent": tip.urgent,
-            "legal_hold": tip.legal_hold,
-            "priority": tip.priority,
-            "assignee_id": str(tip.assignee_id) if tip.assignee_id else None,
-            "allowed": allowed,
-            "transitions": transitions,
-            "closure_reasons": list(CLOSURE_REASONS),
-            "findings": [f.value for f in Finding],
-            "allegations": _allegation_labels(session, tip, principal) if closing else [],
-            "assignable": [{"id": str(i), "username": name} for i, name in assignable],
-            "compartments": list(compartments),
-            "requestable": [a.split(":", 1)[1] for a in allowed if a.startswith("request:")],
-            "pending": _pending_here(session, principal, tip),
-        }
-    }
-
-
-def _allegation_labels(session: Session, tip: Tip, principal: Principal) -> list[dict[str, Any]]:
-    known = {a.value: a for a in Allegation}
-    return [
-        {"code": code, "labels": LABELS[known[code]] if code in known else {"en": code, "es": code}}
-        for code in report_allegations(session, tip, principal)
-    ]
-
-
-def _pending_here(session: Session, principal: Principal, tip: Tip) -> list[dict[str, Any]]:
-    rows = session.execute(
-        select(Approval, StaffUser.username)
-        .outerjoin(StaffUser, StaffUser.id == Approval.requested_by)
-        .where(Approval.tip_id == tip.id, Approval.status == ApprovalStatus.PENDING.value)
-        .order_by(Approval.requested_at)
-    ).all()
-    supervisor = principal.role is Role.SUPERVISOR
-    return [
-        {
-            "id": str(a.id),
-            "kind": a.kind,
-            "requested_by": name or "",
-            "requested_at": a.requested_at,
-            "payload": dict(a.payload),
-            "own": a.requested_by == principal.staff_id,
-            "can_decide": supervisor and a.requested_by != principal.staff_id,
-        }
-        for a, name in rows
-    ]
+    return build(session, principal, tip)

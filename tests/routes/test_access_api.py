@@ -1,5 +1,6 @@
-"""Access changes over HTTP: the pending list and apply (supervisors), the conflicts register
-(admins and supervisors), through the real API and the real pages."""
+"""Access changes over HTTP: the pending list and apply (supervisors), four-eyes on memberships,
+the conflicts register (oneself, or a supervisor of one's compartment; never an admin), through the
+real API and the real pages."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
 
 from routes.app import create_app
+from service.access.memberships import decide_membership
 from service.access.service import add_member_with_access
 from service.config import Settings
 from service.staff.models import Role, StaffConflict
@@ -39,12 +41,21 @@ def admin(engine: Engine, settings: Settings, w: World) -> StaffHandle:
     return add_staff(engine, settings, "root2", Role.ADMIN, [])
 
 
-def _add_rita(engine: Engine, w: World) -> None:
+def _request_rita(engine: Engine, w: World) -> None:
     in_tx(
         engine,
         lambda s: add_member_with_access(
             s, compartment="us", staff=staff_row(s, w.rita), actor="system"
         ),
+    )
+
+
+def _add_rita(engine: Engine, w: World) -> None:
+    """An admin's request approved by sam (us supervisor): one key add queued."""
+    _request_rita(engine, w)
+    in_tx(
+        engine,
+        lambda s: decide_membership(s, w.sam, compartment="us", staff_id=w.rita.id, approve=True),
     )
 
 
@@ -68,17 +79,21 @@ def test_supervisor_lists_and_applies_pending_changes(
     assert client.get("/api/v1/access/pending", headers=sam).json() == {"tips": []}
 
 
-def test_reviewers_may_not_use_access_or_conflicts(
+def test_reviewers_may_not_use_access_nor_register_anothers_conflict(
     client: TestClient, engine: Engine, w: World
 ) -> None:
     _add_rita(engine, w)
     ana = api_login(client, w.border.reviewer_us)
     assert client.get("/api/v1/access/pending", headers=ana).status_code == 403
     assert client.post("/api/v1/access/apply", headers=ana).status_code == 403
-    body = {"username": "ana", "kind": "name", "value": SECRET_VALUE}
+    assert client.get("/api/v1/access/memberships", headers=ana).status_code == 403
+    body = {"username": "sam", "kind": "name", "value": SECRET_VALUE}
     assert client.post("/api/v1/conflicts", json=body, headers=ana).status_code == 403
     assert not can_open(engine, w.tip, "staff", w.rita.identity)
     assert _conflicts(engine) == 0
+    own = {"username": "ana", "kind": "name", "value": SECRET_VALUE}
+    assert client.post("/api/v1/conflicts", json=own, headers=ana).status_code == 201
+    assert _conflicts(engine) == 1
 
 
 def test_apply_that_cannot_open_an_envelope_is_409_and_changes_nothing(
@@ -97,18 +112,44 @@ def test_apply_that_cannot_open_an_envelope_is_409_and_changes_nothing(
     assert (envelopes(engine, w.tip), audience(engine, w.tip)) == before
 
 
-def test_admin_registers_a_conflict_and_the_reviewer_loses_the_tip_at_once(
-    client: TestClient, engine: Engine, w: World, admin: StaffHandle
+def test_supervisor_registers_a_conflict_and_the_reviewer_loses_the_tip_at_once(
+    client: TestClient, engine: Engine, w: World
 ) -> None:
     ana = api_login(client, w.border.reviewer_us)
     assert client.get(f"/api/v1/tips/{w.tip}", headers=ana).status_code == 200
-    root = api_login(client, admin)
+    sam = api_login(client, w.border.supervisor_us)
     body = {"username": "ana", "kind": "name", "value": SECRET_VALUE}
-    response = client.post("/api/v1/conflicts", json=body, headers=root)
+    response = client.post("/api/v1/conflicts", json=body, headers=sam)
     assert response.status_code == 201, response.text
     assert response.json() == {"registered": True}  # no count: that would say who is named
     assert client.get(f"/api/v1/tips/{w.tip}", headers=ana).status_code == 404
     assert _conflicts(engine) == 1
+
+
+def test_an_admin_can_no_longer_register_conflicts_nor_see_backlog_counts(
+    client: TestClient, engine: Engine, w: World, admin: StaffHandle
+) -> None:
+    root = api_login(client, admin)
+    body = {"username": "ana", "kind": "name", "value": SECRET_VALUE}
+    assert client.post("/api/v1/conflicts", json=body, headers=root).status_code == 403
+    assert _conflicts(engine) == 0
+    page_login(client, admin)
+    assert client.get("/staff/admin/conflicts").status_code == 403
+    access = client.get("/staff/access")
+    assert access.status_code == 200
+    assert "Reports waiting for a key rewrite" not in access.text
+    assert "/staff/access/apply" not in access.text
+
+
+def test_a_supervisor_registers_conflicts_only_within_their_compartments(
+    client: TestClient, engine: Engine, w: World
+) -> None:
+    sam = api_login(client, w.border.supervisor_us)
+    body = {"username": "luis", "kind": "name", "value": SECRET_VALUE}  # mx reviewer
+    response = client.post("/api/v1/conflicts", json=body, headers=sam)
+    assert response.status_code == 403
+    assert "Ram" not in response.text
+    assert _conflicts(engine) == 0
 
 
 @pytest.mark.parametrize(
@@ -123,17 +164,17 @@ def test_admin_registers_a_conflict_and_the_reviewer_loses_the_tip_at_once(
     ],
 )
 def test_bad_conflict_requests_are_refused_without_echo_or_rows(
-    client: TestClient, engine: Engine, admin: StaffHandle, body: dict[str, object], status: int
+    client: TestClient, engine: Engine, w: World, body: dict[str, object], status: int
 ) -> None:
-    root = api_login(client, admin)
+    root = api_login(client, w.border.supervisor_us)
     response = client.post("/api/v1/conflicts", json=body, headers=root)
     assert response.status_code == status, response.text
     assert "Ram" not in response.text
     assert _conflicts(engine) == 0
 
 
-def test_malformed_conflict_json_is_a_clear_4xx(client: TestClient, admin: StaffHandle) -> None:
-    root = api_login(client, admin)
+def test_malformed_conflict_json_is_a_clear_4xx(client: TestClient, w: World) -> None:
+    root = api_login(client, w.border.supervisor_us)
     headers = {**root, "content-type": "application/json"}
     response = client.post("/api/v1/conflicts", content=b"{not json", headers=headers)
     assert response.status_code == 422
@@ -159,9 +200,9 @@ def test_access_page_lists_counts_and_applies_with_csrf(
 
 
 def test_conflicts_page_registers_without_showing_the_value(
-    client: TestClient, engine: Engine, w: World, admin: StaffHandle
+    client: TestClient, engine: Engine, w: World
 ) -> None:
-    page_login(client, admin)
+    page_login(client, w.border.supervisor_us)
     page = client.get("/staff/admin/conflicts")
     assert page.status_code == 200
     token = _CSRF.findall(page.text)[-1]
@@ -175,8 +216,72 @@ def test_conflicts_page_registers_without_showing_the_value(
     assert "Sgt X" not in bad.text
     unknown = client.post("/staff/admin/conflicts", data={**form, "username": "nobody"})
     assert unknown.status_code == 404
+    foreign = client.post("/staff/admin/conflicts", data={**form, "username": "luis"})
+    assert foreign.status_code == 403
     assert _conflicts(engine) == 1
-    access = client.get("/staff/access")  # admins hold no keys: counts only, nothing to apply
+    access = client.get("/staff/access")  # counts over sam's own tips only
     assert access.status_code == 200
-    assert "Reports waiting for a key rewrite: 1" in access.text
-    assert "/staff/access/apply" not in access.text
+    assert "In the reports you can open" in access.text
+
+
+def test_membership_requests_are_decided_over_the_api_by_another_supervisor(
+    client: TestClient, engine: Engine, w: World
+) -> None:
+    _request_rita(engine, w)
+    sam = api_login(client, w.border.supervisor_us)
+    listed = client.get("/api/v1/access/memberships", headers=sam)
+    assert listed.status_code == 200
+    [item] = listed.json()["memberships"]
+    assert (item["username"], item["role"], item["compartment"]) == ("rita", "reviewer", "us")
+    url = f"/api/v1/access/memberships/us/{w.rita.id}/decision"
+    assert client.post(url, json={"approve": "yes"}, headers=sam).status_code == 422
+    assert client.post(url, content=b"{", headers=sam).status_code == 422
+    bogus = "/api/v1/access/memberships/us/not-an-id/decision"
+    assert client.post(bogus, json={"approve": True}, headers=sam).status_code == 404
+    assert client.get("/api/v1/access/pending", headers=sam).json() == {"tips": []}
+    done = client.post(url, json={"approve": True}, headers=sam)
+    assert done.status_code == 200, done.text
+    assert done.json() == {"approved": True, "tips_queued": 1}
+    assert client.post(url, json={"approve": False}, headers=sam).status_code == 409
+    assert client.post("/api/v1/access/apply", headers=sam).json() == {"rewritten": 1}
+    assert can_open(engine, w.tip, "staff", w.rita.identity)
+
+
+def test_a_supervisor_cannot_approve_their_own_membership_over_http(
+    client: TestClient, engine: Engine, w: World
+) -> None:
+    in_tx(
+        engine,
+        lambda s: add_member_with_access(
+            s, compartment="us", staff=staff_row(s, w.sue), actor="system"
+        ),
+    )
+    sue = api_login(client, w.sue)
+    url = f"/api/v1/access/memberships/us/{w.sue.id}/decision"
+    assert client.post(url, json={"approve": True}, headers=sue).status_code == 403
+    assert client.get("/api/v1/access/memberships", headers=sue).json() == {"memberships": []}
+
+
+def test_access_page_shows_who_is_being_added_and_approves_with_csrf(
+    client: TestClient, engine: Engine, w: World
+) -> None:
+    _request_rita(engine, w)
+    page_login(client, w.border.supervisor_us)
+    page = client.get("/staff/access?lang=es")
+    assert page.status_code == 200
+    assert "rita" in page.text
+    assert "Revisor" in page.text
+    token = _CSRF.findall(page.text)[0]
+    form = {"compartment": "us", "staff_id": str(w.rita.id), "decision": "approve"}
+    assert client.post("/staff/access/memberships", data=form).status_code == 403
+    assert (
+        client.post(
+            "/staff/access/memberships", data={**form, "csrf": token, "decision": "maybe"}
+        ).status_code
+        == 422
+    )
+    done = client.post("/staff/access/memberships", data={**form, "csrf": token},
+                       follow_redirects=True)  # fmt: skip
+    assert done.status_code == 200
+    assert "The membership is approved" in done.text
+    assert "rita" not in done.text

@@ -68,36 +68,42 @@ def test_admin_pages_list_staff_compartments_and_agencies(
     assert "<td>us" in web.get(f"/staff/admin/compartments?lang={lang}").text
 
 
-def test_admin_adds_a_member_who_can_then_sign_in_with_what_was_shown_once(
+def test_admin_adding_a_member_sees_only_an_enrolment_link_never_a_secret(
     web: TestClient, border: Border, adam: StaffHandle, engine: Engine
 ) -> None:
     form = {"csrf": csrf(web), "username": "rosa", "role": "reviewer", "compartment": "mx"}
     created = web.post("/staff/admin/staff", data=form)
     assert created.status_code == 201
-    password = re.search(r"First password</dt><dd><code>([^<]+)</code>", created.text)
-    secret = re.search(r"Authenticator secret</dt><dd><code>([A-Z2-7]+)</code>", created.text)
-    assert password is not None
-    assert secret is not None
-    assert "otpauth://totp/Probity:rosa?" in created.text
-    body = {
-        "username": "rosa",
-        "password": password.group(1),
-        "totp": pyotp.TOTP(secret.group(1)).now(),
-    }
-    assert web.post("/api/v1/staff/session", json=body).status_code == 201
+    link = re.search(r"<code>(http://testserver/staff/enrol\?token=([\w-]+))</code>", created.text)
+    assert link is not None
+    for shown_before in ("First password", "Authenticator secret", "otpauth://"):
+        assert shown_before not in created.text
+    with engine.connect() as connection:
+        row = connection.execute(
+            select(
+                StaffUser.recipient,
+                StaffUser.sealed_secrets,
+                StaffUser.enrolled_at,
+                StaffUser.enrolment_hash,
+            ).where(StaffUser.username == "rosa")
+        ).one()
+    # No keys, no password: nothing an admin could use; only the link's hash is stored.
+    assert (row.recipient, row.sealed_secrets, row.enrolled_at) == ("", None, None)
+    assert row.enrolment_hash is not None
+    assert link.group(2).encode() not in row.enrolment_hash
     assert members(engine, "mx") == {"luis", "rosa"}
     [entry] = audit(engine, "staff.created")
     assert entry.actor == str(adam.id)
     assert entry.details == {"role": "reviewer"}
-    assert audit(engine, "compartment.member_added")[-1].actor == str(adam.id)
-    # Nothing of the one-time page is stored in clear.
-    with engine.connect() as connection:
-        sealed = connection.scalar(
-            select(StaffUser.sealed_secrets).where(StaffUser.username == "rosa")
-        )
-    assert sealed is not None
-    assert password.group(1).encode() not in sealed
-    assert secret.group(1).encode() not in sealed
+    [issued] = audit(engine, "staff.enrolment_issued")
+    assert issued.actor == str(adam.id)
+    assert issued.details == {"hours": 72}
+    # An account that never enrolled cannot sign in, whatever is tried.
+    body = {"username": "rosa", "password": "", "totp": pyotp.TOTP(pyotp.random_base32()).now()}
+    assert web.post("/api/v1/staff/session", json=body).status_code == 401
+    listing = web.get("/staff/admin/staff").text
+    assert "waiting for enrolment" in listing
+    assert 'action="/staff/admin/staff/enrolment?lang=en"' in listing
 
 
 def test_an_admin_or_auditor_can_never_join_a_compartment(
@@ -222,3 +228,22 @@ def test_admin_forms_refuse_a_missing_token(
     assert web.post("/staff/admin/staff", data=form).status_code == 403
     with engine.connect() as connection:
         assert connection.scalar(select(StaffUser.id).where(StaffUser.username == "rosa")) is None
+
+
+def test_the_last_active_reader_of_a_tip_cannot_be_deactivated(
+    web: TestClient, border: Border, adam: StaffHandle, engine: Engine
+) -> None:
+    assert web.post("/api/v1/tips", json=tip_json()).status_code == 201  # to ana and sam
+    token = csrf(web)
+    first = web.post("/staff/admin/staff/deactivate", data={"csrf": token, "username": "ana"})
+    assert first.status_code == 200  # sam still reads it
+    last = web.post("/staff/admin/staff/deactivate", data={"csrf": token, "username": "sam"})
+    assert last.status_code == 409
+    assert "would leave 1 tip(s) with no active reader" in last.text
+    assert "reroute" in last.text
+    with engine.connect() as connection:
+        active = connection.scalar(select(StaffUser.active).where(StaffUser.username == "sam"))
+    assert active is True
+    assert [e.objects["staff"] for e in audit(engine, "staff.deactivated")] == [
+        str(border.reviewer_us.id)
+    ]

@@ -27,7 +27,7 @@ from service.staff.models import Role
 from tests.factories import Border, add_staff, tip_json
 from tests.staff_util import api_login
 
-# Anonymous by design: the reporter's side, probes, the schema and staff sign-in.
+# Anonymous by design: the reporter's side, probes, the schema, staff sign-in and enrolment.
 PUBLIC: frozenset[tuple[str, str]] = frozenset(
     {
         ("GET", "/openapi.json"),
@@ -51,6 +51,9 @@ PUBLIC: frozenset[tuple[str, str]] = frozenset(
         ("POST", "/api/v1/staff/session"),
         ("GET", "/staff/login"),
         ("POST", "/staff/login"),
+        # Enrolment: authorised by the one-time link; its forms carry a CSRF token bound to it.
+        ("GET", "/staff/enrol"),
+        ("POST", "/staff/enrol"),
     }
 )
 # Staff page POSTs that read a body with files and check CSRF in the handler

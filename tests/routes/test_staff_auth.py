@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import re
 from contextlib import ExitStack
 from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, update
+from sqlalchemy import Engine, select, update
 
 from routes.app import create_app
 from service.config import Settings
 from service.db import utcnow
-from service.staff.models import Role, StaffUser
+from service.staff.models import LoginThrottle, Role, StaffUser
 from tests.factories import Border, StaffHandle, add_staff
 from tests.staff_util import api_login, login_body, page_login
 
@@ -88,22 +89,67 @@ def test_a_used_code_cannot_be_replayed(web: TestClient, border: Border) -> None
     assert web.post("/api/v1/staff/session", json=body).status_code == 401
 
 
-def test_lockout_answers_429_with_retry_after_then_the_right_login_works(
+def test_a_paused_account_answers_exactly_like_a_name_that_does_not_exist(
     web: TestClient, border: Border, engine: Engine
 ) -> None:
     ana = border.reviewer_us
-    for attempt in range(5):
-        assert login(web, ana, password=f"wrong password {attempt}")[0] == 401
-    response = web.post("/api/v1/staff/session", json=login_body(web, ana))
-    assert response.status_code == 429
-    assert 1 <= int(response.headers["retry-after"]) <= 60
-    with engine.begin() as connection:  # the minute passes
+
+    def answers(username: str) -> list[tuple[int, str, str | None]]:
+        seen = []
+        for attempt in range(7):
+            body = {**login_body(web, ana), "username": username}
+            if attempt < 6:
+                body["password"] = f"wrong password {attempt}"
+            response = web.post("/api/v1/staff/session", json=body)  # the 7th: right password
+            web.cookies.delete("probity_staff")
+            seen.append((response.status_code, response.text, response.headers.get("retry-after")))
+        return seen
+
+    known, unknown = answers("ana"), answers("nobody-here")
+    assert known == unknown
+    assert {status for status, _, _ in known} == {401}
+    assert {retry for _, _, retry in known} == {None}
+    assert "invalid username, password or code" in known[-1][1]
+    with engine.begin() as connection:  # the pause ends
         connection.execute(
             update(StaffUser)
             .where(StaffUser.id == ana.id)
             .values(locked_until=utcnow() - timedelta(seconds=1))
         )
     assert login(web, ana)[0] == 201
+
+
+def test_failures_of_a_name_with_no_account_are_counted_under_an_hmac_only(
+    web: TestClient, border: Border, engine: Engine
+) -> None:
+    for attempt in range(6):
+        assert login(web, border.reviewer_us, username="ghost", password=f"x{attempt}")[0] == 401
+    with engine.connect() as connection:
+        rows = connection.execute(select(LoginThrottle)).all()
+    [row] = rows
+    assert row.failures == 5  # five counted; the sixth came while paused, as for an account
+    assert row.locked_until is not None
+    assert b"ghost" not in row.name_hmac
+
+
+@pytest.mark.parametrize(
+    ("content", "headers"),
+    [
+        ("text", {"content-type": "text/plain"}),
+        ("form", {"content-type": "application/x-www-form-urlencoded"}),
+        ("json", {"content-type": "application/json", "sec-fetch-site": "cross-site"}),
+    ],
+)
+def test_api_sign_in_takes_only_json_from_this_site(
+    web: TestClient, border: Border, content: str, headers: dict[str, str]
+) -> None:
+    body = json.dumps(login_body(web, border.reviewer_us))
+    if content == "form":
+        body = "username=ana&password=x&totp=123456"
+    response = web.post("/api/v1/staff/session", content=body, headers=headers)
+    assert response.status_code == (403 if content == "json" else 415)
+    assert "set-cookie" not in response.headers
+    assert login(web, border.reviewer_us)[0] == 201  # the code above was never used
 
 
 def test_a_cookie_alone_can_read_but_never_change_state_over_the_api(
@@ -193,7 +239,9 @@ def test_sign_in_page_failures_look_alike_and_echo_no_secret(
     assert pages[0] == pages[1]
 
 
-def test_sign_in_page_shows_the_lock(web: TestClient, border: Border, engine: Engine) -> None:
+def test_sign_in_page_shows_a_paused_account_like_any_failure(
+    web: TestClient, border: Border, engine: Engine
+) -> None:
     with engine.begin() as connection:
         connection.execute(
             update(StaffUser)
@@ -201,10 +249,13 @@ def test_sign_in_page_shows_the_lock(web: TestClient, border: Border, engine: En
             .values(locked_until=utcnow() + timedelta(minutes=5))
         )
     token = csrf_of(web.get("/staff/login").text)
-    form = {**login_body(web, border.reviewer_us), "csrf": token}
-    response = web.post("/staff/login", data=form)
-    assert response.status_code == 429
-    assert int(response.headers["retry-after"]) > 200
+    right = {**login_body(web, border.reviewer_us), "csrf": token}
+    paused = web.post("/staff/login", data=right)
+    unknown = web.post("/staff/login", data={**right, "username": "nobody"})
+    assert paused.status_code == unknown.status_code == 401
+    assert "retry-after" not in paused.headers
+    assert paused.text.replace('value="ana"', "") == unknown.text.replace('value="nobody"', "")
+    assert "paused after too many attempts" in paused.text
 
 
 def test_pages_send_anonymous_visitors_to_sign_in(web: TestClient, border: Border) -> None:

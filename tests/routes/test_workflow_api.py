@@ -302,3 +302,52 @@ def test_broken_and_oversized_bodies_are_refused(
     assert unknown.status_code == 404
     assert web.post(url, json={"body": "anonymous"}).status_code == 401
     assert actions(engine, tip_id) == []
+
+
+@pytest.mark.parametrize("reason", ["has a space", "spam", "Stolen from evidence"])
+def test_a_reason_on_a_move_that_takes_none_is_422_not_500_and_writes_nothing(
+    web: TestClient,
+    engine: Engine,
+    settings: Settings,
+    staff: dict[str, StaffHandle],
+    reason: str,
+) -> None:
+    team = _team(web, staff)
+    tip_id, _ = new_tip(engine, settings)
+    response = _move(web, team.ana, tip_id, to="triage", reason=reason)
+    assert response.status_code == 422, response.text
+    assert response.json()["error"] == "invalid_input"
+    assert reason not in response.text
+    assert _tip(engine, tip_id).status == "received"
+    assert actions(engine, tip_id) == []
+
+
+def test_the_reported_close_bypass_is_refused_over_the_api(
+    web: TestClient, engine: Engine, settings: Settings, staff: dict[str, StaffHandle]
+) -> None:
+    team = _team(web, staff)
+    tip_id, _ = new_tip(engine, settings)
+    for step in ("triage", "investigating", "decision_review", "investigating"):
+        assert _move(web, team.ana, tip_id, to=step).status_code == 200
+    assert _move(web, team.ana, tip_id, to="needs_info", message=ASK).status_code == 200
+    assert _move(web, team.ana, tip_id, to="triage").status_code == 409
+    assert _tip(engine, tip_id).status == "needs_info"
+
+
+def test_a_referral_from_triage_waits_for_another_supervisor(
+    web: TestClient, engine: Engine, settings: Settings, staff: dict[str, StaffHandle]
+) -> None:
+    team = _team(web, staff)
+    tip_id, _ = new_tip(engine, settings)
+    assert _move(web, team.ana, tip_id, to="triage").status_code == 200
+    asked = _move(web, team.ana, tip_id, to="closed", reason="referred_out")
+    assert asked.status_code == 202, asked.text
+    approval_id = asked.json()["approval_id"]
+    [item] = web.get("/api/v1/approvals", headers=team.sam).json()["approvals"]
+    assert (item["kind"], item["payload"]) == ("close_with_reason", {"reason": "referred_out"})
+    decided = web.post(
+        f"/api/v1/approvals/{approval_id}/decision", json={"approve": True}, headers=team.sam
+    )
+    assert decided.status_code == 200, decided.text
+    tip = _tip(engine, tip_id)
+    assert (tip.status, tip.closure_reason) == ("closed", "referred_out")

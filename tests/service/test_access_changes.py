@@ -7,6 +7,7 @@ import pytest
 from sqlalchemy import Engine, func, select
 
 from service.access.grants import reroute_tip, reveal_identity
+from service.access.memberships import decide_membership
 from service.access.models import IdentityGrant, PendingAccessChange
 from service.access.service import (
     Backlog,
@@ -52,11 +53,19 @@ def w(engine: Engine, settings: Settings) -> World:
     return world(engine, settings)
 
 
-def _add(engine: Engine, who: StaffHandle, compartment: str = "us") -> int:
-    return in_tx(
+def _add(engine: Engine, w: World, who: StaffHandle, compartment: str = "us") -> int:
+    """An admin's request, then sam's (us supervisor) four-eyes approval; the adds queued."""
+    pending = in_tx(
         engine,
         lambda s: add_member_with_access(
             s, compartment=compartment, staff=staff_row(s, who), actor="system"
+        ),
+    )
+    assert pending == 0
+    return in_tx(
+        engine,
+        lambda s: decide_membership(
+            s, w.sam, compartment=compartment, staff_id=who.id, approve=True
         ),
     )
 
@@ -91,7 +100,7 @@ def test_added_member_gets_the_keys_only_after_a_supervisor_applies(
     engine: Engine, w: World
 ) -> None:
     blobs_before = blob_bytes(engine, w.tip)
-    assert _add(engine, w.rita) == 1
+    assert _add(engine, w, w.rita) == 1
     assert not readable(engine, w.rita.id, w.tip)
     assert not can_open(engine, w.tip, STAFF, w.rita.identity)
     assert [p.adds for p in in_tx(engine, lambda s: pending_for(s, w.sam))] == [1]
@@ -108,7 +117,7 @@ def test_added_member_gets_the_keys_only_after_a_supervisor_applies(
 
 
 def test_added_supervisor_becomes_an_identity_custodian(engine: Engine, w: World) -> None:
-    _add(engine, w.sue)
+    _add(engine, w, w.sue)
     apply_as(engine, w.sam)
     assert audience(engine, w.tip)[w.sue.id] is True
     assert can_open(engine, w.tip, IDENTITY, w.sue.identity)
@@ -119,7 +128,7 @@ def test_added_member_is_skipped_on_tips_naming_their_conflict(
 ) -> None:
     other = file_tip(engine, settings, subjects=[{"name": "Pedro Soto", "unit": "Night Shift"}])
     _conflict(engine, settings, w.rita, "name", "juan ramirez")
-    assert _add(engine, w.rita) == 1  # `other` only
+    assert _add(engine, w, w.rita) == 1  # `other` only
     apply_as(engine, w.sam)
     assert not readable(engine, w.rita.id, w.tip)
     assert not can_open(engine, w.tip, STAFF, w.rita.identity)
@@ -129,7 +138,7 @@ def test_added_member_is_skipped_on_tips_naming_their_conflict(
 def test_removed_member_gets_404_at_once_and_no_envelope_afterapply_as(
     engine: Engine, w: World
 ) -> None:
-    _add(engine, w.sue)
+    _add(engine, w, w.sue)
     apply_as(engine, w.sam)
     assert _remove(engine, w.sue) == 1
     assert not readable(engine, w.sue.id, w.tip)
@@ -220,7 +229,7 @@ def test_registering_a_conflict_twice_is_quiet_and_bad_values_are_refused(
 
 
 def test_reviewer_cannotapply_as(engine: Engine, w: World) -> None:
-    _add(engine, w.rita)
+    _add(engine, w, w.rita)
     with pytest.raises(NotPermitted):
         apply_as(engine, w.ana)
     assert _pending_count(engine) == 1
@@ -228,7 +237,7 @@ def test_reviewer_cannotapply_as(engine: Engine, w: World) -> None:
 
 
 def test_a_rewrite_that_cannot_open_the_envelope_changes_nothing(engine: Engine, w: World) -> None:
-    _add(engine, w.rita)
+    _add(engine, w, w.rita)
     # sue is listed as a custodian but no envelope holds her key (a stale or forged row).
     in_tx(
         engine,
@@ -251,7 +260,7 @@ def test_reveal_gives_the_requester_the_identity_key_and_nobody_else(
     for other in (w.border.reviewer_mx, w.border.oversight, w.rita):
         assert not can_open(engine, w.tip, IDENTITY, other.identity)
     # The grant survives later rewrites, and ends when she leaves the audience.
-    _add(engine, w.rita)
+    _add(engine, w, w.rita)
     apply_as(engine, w.sam)
     assert can_open(engine, w.tip, IDENTITY, ana.identity)
     assert not can_open(engine, w.tip, IDENTITY, w.rita.identity)
@@ -292,7 +301,7 @@ def test_reveal_refusals(
 
 
 def test_reroute_moves_the_tip_and_its_keys(engine: Engine, w: World) -> None:
-    _add(engine, w.rita)  # pending on the old audience: superseded by the reroute
+    _add(engine, w, w.rita)  # pending on the old audience: superseded by the reroute
     blobs_before = blob_bytes(engine, w.tip)
     size = in_tx(engine, lambda s: reroute_tip(s, tip_id=w.tip, compartment="mx", approver=w.sam))
     assert size == 1
@@ -328,10 +337,10 @@ def test_reroute_refusals_change_nothing(engine: Engine, settings: Settings, w: 
 
 
 def test_a_conflict_cancels_a_pending_grant(engine: Engine, settings: Settings, w: World) -> None:
-    _add(engine, w.rita)
+    _add(engine, w, w.rita)
     _conflict(engine, settings, w.rita, "badge", "4471")
     assert _pending_count(engine) == 0
-    _add(engine, w.sue)
+    _add(engine, w, w.sue)
     apply_as(engine, w.sam)
     assert not readable(engine, w.rita.id, w.tip)
     assert not can_open(engine, w.tip, STAFF, w.rita.identity)
@@ -339,7 +348,7 @@ def test_a_conflict_cancels_a_pending_grant(engine: Engine, settings: Settings, 
 
 def test_every_key_operation_is_in_the_tip_history(engine: Engine, w: World) -> None:
     ana = w.border.reviewer_us
-    _add(engine, w.rita)
+    _add(engine, w, w.rita)
     apply_as(engine, w.sam)
     in_tx(engine, lambda s: reveal_identity(s, tip_id=w.tip, approver=w.sam, requester_id=ana.id))
     in_tx(engine, lambda s: reroute_tip(s, tip_id=w.tip, compartment="mx", approver=w.sam))
@@ -352,7 +361,7 @@ def test_backlog_counts_what_only_the_recovery_key_can_settle(
     engine: Engine, settings: Settings, w: World
 ) -> None:
     assert in_tx(engine, access_backlog) == Backlog(0, 0, 0)
-    _add(engine, w.rita)  # us: sam can apply
+    _add(engine, w, w.rita)  # us: sam can apply
     _conflict(engine, settings, w.border.reviewer_mx, "name", "Juan Ramírez")  # mx tip: nobody
     assert in_tx(engine, access_backlog) == Backlog(
         tips_waiting=2, without_supervisor=1, without_reader=1

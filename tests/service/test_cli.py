@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from service.access.models import PendingAccessChange
 from service.cli import app
-from service.compartments.models import Compartment
+from service.compartments.models import Membership
 from service.config import Settings
 from service.db import make_engine
 from service.instance.demo_tips import DEMO_TIPS
@@ -140,7 +140,9 @@ def test_console_script_has_help_with_examples() -> None:
     assert "Example" in result.stdout
 
 
-def test_a_member_added_by_the_cli_is_queued_for_existing_tips(cheap_kdf_env: Settings) -> None:
+def test_a_member_added_by_the_cli_waits_for_a_supervisors_approval(
+    cheap_kdf_env: Settings,
+) -> None:
     assert runner.invoke(app, ["demo"]).exit_code == 0
     result = runner.invoke(
         app,
@@ -152,12 +154,11 @@ def test_a_member_added_by_the_cli_is_queued_for_existing_tips(cheap_kdf_env: Se
     engine = make_engine(cheap_kdf_env.effective_database_url)
     try:
         with engine.connect() as connection:
-            us_tips = connection.scalar(
-                select(func.count())
-                .select_from(Tip)
-                .join(Compartment, Compartment.id == Tip.compartment_id)
-                .where(Compartment.name == "us-border-integrity")
-            )
+            approved = connection.execute(
+                select(Membership.approved_at)
+                .join(StaffUser, StaffUser.id == Membership.staff_id)
+                .where(StaffUser.username == "nuevo")
+            ).all()
             queued = connection.scalar(
                 select(func.count())
                 .select_from(PendingAccessChange)
@@ -166,6 +167,6 @@ def test_a_member_added_by_the_cli_is_queued_for_existing_tips(cheap_kdf_env: Se
             )
     finally:
         engine.dispose()
-    # A supervisor's session applies them (rewriting the envelopes needs a key holder).
-    assert us_tips
-    assert queued == us_tips
+    # Four-eyes: the demo's supervisors must approve before any key add is queued.
+    assert [row.approved_at for row in approved] == [None]
+    assert queued == 0

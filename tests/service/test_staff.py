@@ -43,11 +43,13 @@ def test_staff_joins_compartments_and_stores_params_with_the_record(
     with make_session_factory(ready)() as session:
         members = session.scalars(select(Membership).where(Membership.staff_id == new.user.id))
         assert len(list(members)) == 2
-    record = SealedKey.deserialize(new.user.sealed_secrets)
+    sealed = new.user.sealed_secrets
+    assert sealed is not None
+    record = SealedKey.deserialize(sealed)
     assert record.params == KdfParams(time_cost=1, memory_kib=64, lanes=1)
     assert unseal_secrets(new.user, PASSWORD).totp_secret == new.totp_secret
-    assert PASSWORD.encode() not in new.user.sealed_secrets
-    assert new.totp_secret.encode() not in new.user.sealed_secrets
+    assert PASSWORD.encode() not in sealed
+    assert new.totp_secret.encode() not in sealed
 
 
 @pytest.mark.parametrize(

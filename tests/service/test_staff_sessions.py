@@ -17,10 +17,10 @@ from service.audit.canonical import AuditRecord, decode_entry
 from service.audit.models import AuditEntry
 from service.config import Settings
 from service.db import make_session_factory, session_scope, utcnow
-from service.errors import InvalidInput, TooManyAttempts, Unauthorized, Unavailable
+from service.errors import InvalidInput, Unauthorized, Unavailable
 from service.instance.setup import kdf_params
 from service.staff.kdf_pool import KdfPool
-from service.staff.models import Role, StaffSession, StaffUser
+from service.staff.models import LoginThrottle, Role, StaffSession, StaffUser
 from service.staff.sessions import (
     ABSOLUTE_TIMEOUT,
     IDLE_TIMEOUT,
@@ -32,11 +32,14 @@ from service.staff.sessions import (
     login_in_transaction,
     logout,
     purge_ended_sessions,
+    purge_login_throttles,
+    throttle_name,
     totp_step,
 )
 from tests.factories import StaffHandle, add_staff, init_instance
 
 T0 = datetime.fromisoformat("2026-11-29T15:00:10+00:00")  # 10 s into a TOTP period
+THROTTLE_KEY = b"k" * 32
 
 
 @pytest.fixture
@@ -72,6 +75,7 @@ def sign_in(
         totp=code(who, now) if totp is None else totp,
         kdf=kdf or kdf_params(settings),
         now=now,
+        throttle_key=THROTTLE_KEY,
     )
 
 
@@ -124,8 +128,11 @@ def test_wrong_password_code_or_unknown_user_get_the_same_refusal(
     assert refused.value.detail == INVALID_LOGIN
     failures = entries(factory, "staff.login_failed")
     if mistake == "user":
-        assert failures == []  # nobody to attribute it to
+        assert failures == []  # nobody to attribute it to, but counted like an account
         assert user_row(factory, "ana").failed_logins == 0
+        with factory() as session:
+            row = session.get_one(LoginThrottle, throttle_name(THROTTLE_KEY, "nobody"))
+            assert row.failures == 1
     else:
         assert [e.details["reason"] for e in failures] == [mistake]
         assert user_row(factory, "ana").failed_logins == 1
@@ -165,25 +172,80 @@ def test_a_code_is_accepted_once_and_one_step_of_drift_either_way(
         sign_in(factory, settings, ana, T0, totp=code(ana, T0, 2))
 
 
-def test_five_failures_lock_with_doubling_backoff_then_the_right_login_works(
+def test_five_failures_pause_with_doubling_backoff_answered_like_a_wrong_password(
     factory: sessionmaker[Session], settings: Settings, ana: StaffHandle
 ) -> None:
     for attempt in range(5):
         with pytest.raises(Unauthorized):
             sign_in(factory, settings, ana, T0, password=f"wrong password {attempt}")
-    with pytest.raises(TooManyAttempts) as locked:
+    with pytest.raises(Unauthorized) as paused:  # the right password, but paused
         sign_in(factory, settings, ana, T0 + timedelta(seconds=5))
-    assert locked.value.retry_after == 55
+    assert paused.value.detail == INVALID_LOGIN
+    assert paused.value.retry_after is None
+    assert user_row(factory, "ana").failed_logins == 5  # a paused attempt is not counted
     later = T0 + timedelta(minutes=1, seconds=1)
     with pytest.raises(Unauthorized):  # the sixth failure: two minutes
         sign_in(factory, settings, ana, later, password="wrong password again")
     assert entries(factory, "staff.login_failed")[-1].details["locked_seconds"] == 120
-    with pytest.raises(TooManyAttempts):
+    with pytest.raises(Unauthorized):
         sign_in(factory, settings, ana, later + timedelta(minutes=1))
     _token, _ = sign_in(factory, settings, ana, later + timedelta(minutes=2, seconds=1))
     user = user_row(factory, "ana")
     assert user.failed_logins == 0
     assert user.locked_until is None
+
+
+def test_a_name_with_no_account_is_paused_on_the_same_schedule(
+    factory: sessionmaker[Session], settings: Settings, ana: StaffHandle
+) -> None:
+    moments = [T0 + timedelta(seconds=i) for i in range(6)] + [
+        T0 + timedelta(minutes=1, seconds=10)
+    ]
+    for username in ("ana", "nobody"):
+        for moment in moments:
+            with pytest.raises(Unauthorized) as refused:
+                sign_in(factory, settings, ana, moment, username=username, password="wrong pw!!")
+            assert refused.value.detail == INVALID_LOGIN
+    user = user_row(factory, "ana")
+    with factory() as session:
+        row = session.get_one(LoginThrottle, throttle_name(THROTTLE_KEY, "nobody"))
+        assert (row.failures, row.locked_until) == (user.failed_logins, user.locked_until)
+    assert user.failed_logins == 6  # five free, one paused attempt not counted, the sixth
+    with session_scope(factory) as session:
+        assert purge_login_throttles(session, now=T0 + timedelta(hours=2)) == 0  # not a day yet
+        assert purge_login_throttles(session, now=T0 + timedelta(days=1, hours=1)) == 1
+
+
+def test_a_paused_account_costs_a_derivation_like_any_attempt(
+    engine: Engine, settings: Settings, factory: sessionmaker[Session]
+) -> None:
+    costly = settings.model_copy(
+        update={"kdf": settings.kdf.model_copy(update={"time_cost": 2, "memory_kib": 65536})}
+    )
+    who = add_staff(engine, costly, "slow", Role.REVIEWER, [])
+
+    def cpu_seconds() -> float:
+        start = time.thread_time()
+        with pytest.raises(Unauthorized):
+            sign_in(factory, costly, who, T0, password="wrong password!")
+        return time.thread_time() - start
+
+    open_ = min(cpu_seconds() for _ in range(3))
+    with session_scope(factory) as session:
+        session.get_one(StaffUser, who.id).locked_until = T0 + timedelta(minutes=5)
+    paused = min(cpu_seconds() for _ in range(3))
+    assert paused > 0.5 * open_
+
+
+def test_an_account_that_has_not_enrolled_is_refused_like_a_wrong_password(
+    factory: sessionmaker[Session], settings: Settings, ana: StaffHandle
+) -> None:
+    with session_scope(factory) as session:
+        session.get_one(StaffUser, ana.id).enrolled_at = None
+    with pytest.raises(Unauthorized) as refused:
+        sign_in(factory, settings, ana, T0)
+    assert refused.value.detail == INVALID_LOGIN
+    assert entries(factory, "staff.login_failed")[-1].details["reason"] == "not_enrolled"
 
 
 def test_the_lock_never_exceeds_an_hour(
@@ -298,6 +360,7 @@ def test_password_change_refuses_a_wrong_old_password_and_counts_it(
 ) -> None:
     _, principal = sign_in(factory, settings, ana, T0)
     before = user_row(factory, "ana").sealed_secrets
+    assert before is not None
     with pytest.raises(Unauthorized):
         change_password_in_transaction(
             factory, principal, old="not my password", new="whatever long", kdf=kdf_params(settings)
@@ -317,7 +380,9 @@ def test_login_rehashes_when_the_kdf_parameters_changed(
 ) -> None:
     stronger = KdfParams(time_cost=2, memory_kib=128, lanes=1)
     _, _principal = sign_in(factory, settings, ana, T0, kdf=stronger)
-    record = SealedKey.deserialize(user_row(factory, "ana").sealed_secrets)
+    sealed = user_row(factory, "ana").sealed_secrets
+    assert sealed is not None
+    record = SealedKey.deserialize(sealed)
     assert record.params == stronger
     assert entries(factory, "staff.login")[-1].details == {"rehashed": True}
     _, again = sign_in(factory, settings, ana, T0, totp=code(ana, T0, 1), kdf=stronger)

@@ -1,0 +1,153 @@
+"""`GET/POST /staff/enrol?token=...`: a new staff member chooses their own password and keys.
+
+The admin who created the account handed over the one-time link; nothing the admin saw opens the
+account. Step `password` (choose a password: the identity and TOTP secret are made now and sealed
+under it; the secret is shown once), then step `confirm` (the password again and a current code:
+the account becomes usable and the link is spent). Forms carry a CSRF token bound to the link and
+refuse cross-site posts; no JavaScript; English and Spanish. See service.staff.enrolment.
+
+Imports FastAPI, `routes.*` and `service.*`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
+
+import anyio
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, Response
+
+from routes import csrf
+from routes.deps import instance_context, session_factory, settings_of, transaction
+from routes.pages.forms import Fields, read_small_form, refuse_cross_site
+from routes.pages.report_fields import one
+from routes.staff_auth import kdf_pool
+from routes.templating import Pages, get_pages
+from service.db import utcnow
+from service.errors import Conflict, InvalidInput, NotFound, Unauthorized, Unavailable
+from service.instance.setup import kdf_params
+from service.staff import enrolment
+
+__all__ = ["router"]
+
+router = APIRouter(include_in_schema=False)
+PURPOSE = "staff-enrol"
+PagesDep = Annotated[Pages, Depends(get_pages)]
+T = TypeVar("T")
+
+
+def _binding(token: str) -> str:
+    # Tied to the link: a form token of one enrolment is refused by another.
+    return enrolment.token_hash(token).hex()
+
+
+def _render(
+    request: Request,
+    pages: Pages,
+    step: str,
+    *,
+    token: str = "",
+    username: str = "",
+    error: str | None = None,
+    keys: enrolment.EnrolmentKeys | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    """`step`: password, confirm, done or invalid (the link cannot be used)."""
+    context: dict[str, Any] = {"step": step, "error": error, "username": username, "keys": keys}
+    if step in ("password", "confirm"):
+        ctx = instance_context(request)
+        context["token"] = token
+        context["csrf"] = csrf.issue(ctx, purpose=PURPOSE, binding=_binding(token), now=utcnow())
+    return pages.render(request, "staff/enrol.html", context, status_code=status_code)
+
+
+def _invalid(request: Request, pages: Pages) -> HTMLResponse:
+    return _render(request, pages, "invalid", status_code=404)
+
+
+async def _in_transaction(request: Request, work: Callable[[Any], T]) -> T:
+    factory = session_factory(request)
+
+    def run() -> T:
+        with transaction(factory) as session:
+            return work(session)
+
+    return await anyio.to_thread.run_sync(run)
+
+
+@router.get("/staff/enrol", response_class=HTMLResponse)
+async def enrol_form(request: Request, pages: PagesDep) -> Response:
+    token = request.query_params.get("token", "")
+    try:
+        user = await _in_transaction(
+            request, lambda s: enrolment.find_enrolment(s, token, now=utcnow()).username
+        )
+    except NotFound:
+        return _invalid(request, pages)
+    return await anyio.to_thread.run_sync(
+        lambda: _render(request, pages, "password", token=token, username=user)
+    )
+
+
+async def _checked_form(request: Request) -> tuple[Fields, str]:
+    refuse_cross_site(request)
+    fields = await read_small_form(request)
+    token = one(fields, "token")
+    ctx = await anyio.to_thread.run_sync(instance_context, request)
+    csrf.verify(ctx, one(fields, "csrf"), purpose=PURPOSE, binding=_binding(token), now=utcnow())
+    return fields, token
+
+
+@router.post("/staff/enrol", response_class=HTMLResponse)
+async def enrol_submit(request: Request, pages: PagesDep) -> Response:
+    fields, token = await _checked_form(request)
+    step = one(fields, "step")
+    if step not in ("password", "confirm"):
+        raise InvalidInput("step must be password or confirm", fields={"step": "choice"})
+    kdf = kdf_params(settings_of(request))
+    password = one(fields, "password")
+    try:
+        with kdf_pool(request).slot():
+            if step == "password":
+                return await _choose(request, pages, fields, token, password, kdf)
+            return await _confirm(request, pages, fields, token, password, kdf)
+    except NotFound:
+        return _invalid(request, pages)
+    except Unavailable:
+        return _render(request, pages, step, token=token, error="busy", status_code=503)
+
+
+async def _choose(
+    request: Request, pages: Pages, fields: Fields, token: str, password: str, kdf: Any
+) -> Response:
+    if password != one(fields, "repeat"):
+        return _render(request, pages, "password", token=token, error="mismatch", status_code=422)
+    try:
+        keys = await _in_transaction(
+            request,
+            lambda s: enrolment.begin(s, token, password=password, kdf=kdf, now=utcnow()),
+        )
+    except InvalidInput:
+        return _render(request, pages, "password", token=token, error="weak", status_code=422)
+    return _render(request, pages, "confirm", token=token, username=keys.username, keys=keys)
+
+
+async def _confirm(
+    request: Request, pages: Pages, fields: Fields, token: str, password: str, kdf: Any
+) -> Response:
+    code = one(fields, "code")
+    try:
+        username = await _in_transaction(
+            request,
+            lambda s: (
+                enrolment.confirm(
+                    s, token, password=password, code=code, kdf=kdf, now=utcnow()
+                ).username
+            ),
+        )
+    except Unauthorized:
+        return _render(request, pages, "confirm", token=token, error="wrong", status_code=401)
+    except Conflict:
+        return _render(request, pages, "password", token=token, status_code=409)
+    return _render(request, pages, "done", username=username)

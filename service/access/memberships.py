@@ -1,0 +1,175 @@
+"""Four-eyes on compartment memberships (design section 4: nobody grants tip content alone).
+
+An admin requests a membership (service.access.service.add_member_with_access); it gives no tip
+and no key until a supervisor approves it here: a supervisor with an approved membership of that
+compartment or - when it has no approved active supervisor - of the oversight compartment, never
+the person being added. Approving queues the key adds for the compartment's existing tips (a
+supervisor holding the keys applies them); rejecting deletes the request. Both are audited.
+
+Conflicts registered over HTTP are limited here too (`check_conflict_registrar`).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, and_, exists, or_, select
+from sqlalchemy.orm import Session, aliased
+
+from service.access.envelopes import KeyHolder, begin_write
+from service.access.service import NotPermitted, approve_membership
+from service.audit.log import record
+from service.compartments.models import Compartment, Membership
+from service.compartments.service import oversight_compartment
+from service.errors import Conflict, NotFound
+from service.staff.models import Role, StaffUser
+
+__all__ = [
+    "PendingMember",
+    "check_conflict_registrar",
+    "decide_membership",
+    "pending_memberships",
+]
+
+
+@dataclass(frozen=True)
+class PendingMember:
+    """What a deciding supervisor must see: who, with which role, into which compartment."""
+
+    compartment: str
+    compartment_id: uuid.UUID
+    staff_id: uuid.UUID
+    username: str
+    role: str
+    requested_at: datetime
+
+
+def _decidable(session: Session, principal: KeyHolder) -> ColumnElement[bool]:
+    """Pending memberships `principal` may decide: in compartments where they are an approved
+    member, or - in compartments with no approved active supervisor - if they are an approved
+    member of oversight. Never their own."""
+    mine = select(Membership.compartment_id).where(
+        Membership.staff_id == principal.staff_id, Membership.approved_at.is_not(None)
+    )
+    own_compartment: ColumnElement[bool] = Membership.compartment_id.in_(mine)
+    oversight = oversight_compartment(session)
+    if oversight is not None and oversight.id in set(session.scalars(mine)):
+        own_compartment = or_(own_compartment, ~_staffed())
+    return and_(
+        Membership.approved_at.is_(None),
+        Membership.staff_id != principal.staff_id,
+        own_compartment,
+    )
+
+
+def _staffed() -> ColumnElement[bool]:
+    """The (outer) membership's compartment has an approved active supervisor."""
+    member, supervisor = aliased(Membership), aliased(StaffUser)
+    return exists().where(
+        member.compartment_id == Membership.compartment_id,
+        member.approved_at.is_not(None),
+        supervisor.id == member.staff_id,
+        supervisor.active.is_(True),
+        supervisor.role == Role.SUPERVISOR,
+    )
+
+
+def pending_memberships(session: Session, principal: KeyHolder) -> list[PendingMember]:
+    """Requests `principal` (a supervisor) may decide; nothing for anyone else."""
+    if principal.role is not Role.SUPERVISOR:
+        return []
+    rows = session.execute(
+        select(Membership, Compartment.name, StaffUser.username, StaffUser.role)
+        .join(Compartment, Compartment.id == Membership.compartment_id)
+        .join(StaffUser, StaffUser.id == Membership.staff_id)
+        .where(_decidable(session, principal))
+        .order_by(Membership.created_at, Compartment.name, StaffUser.username)
+    )
+    return [
+        PendingMember(name, m.compartment_id, m.staff_id, username, Role(role).value, m.created_at)
+        for m, name, username, role in rows
+    ]
+
+
+def _compartment_id(session: Session, compartment: str) -> uuid.UUID:
+    try:
+        wanted = uuid.UUID(compartment)
+    except ValueError:
+        found = session.scalar(select(Compartment.id).where(Compartment.name == compartment))
+    else:
+        found = session.scalar(select(Compartment.id).where(Compartment.id == wanted))
+    if found is None:
+        raise NotFound("no such membership request")
+    return found
+
+
+def decide_membership(
+    session: Session, principal: KeyHolder, *, compartment: str, staff_id: uuid.UUID, approve: bool
+) -> int:
+    """Approve (queue the key adds; returns how many) or reject (delete) a pending membership.
+    403 for a non-supervisor or the person themselves; 404 when `principal` may not decide it
+    or it does not exist; 409 once it is approved."""
+    if principal.role is not Role.SUPERVISOR:
+        raise NotPermitted("only a supervisor decides membership requests")
+    if staff_id == principal.staff_id:
+        raise NotPermitted("you cannot approve your own membership")
+    begin_write(session)
+    compartment_id = _compartment_id(session, compartment)
+    membership = session.scalar(
+        select(Membership)
+        .where(Membership.compartment_id == compartment_id, Membership.staff_id == staff_id)
+        .with_for_update()
+    )
+    if membership is None:
+        raise NotFound("no such membership request")
+    if membership.approved_at is not None:
+        raise Conflict("this membership is already approved")
+    allowed = session.scalar(
+        select(Membership.staff_id).where(
+            Membership.compartment_id == compartment_id,
+            Membership.staff_id == staff_id,
+            _decidable(session, principal),
+        )
+    )
+    staff = session.get(StaffUser, staff_id)
+    if allowed is None or staff is None:
+        raise NotFound("no such membership request")
+    if approve:
+        return approve_membership(
+            session, membership, staff, approver=principal.staff_id, actor=principal.staff_id
+        )
+    session.delete(membership)
+    session.flush()
+    record(
+        session,
+        actor=principal.staff_id,
+        action="compartment.member_rejected",
+        objects={"staff": staff_id, "compartment": compartment_id},
+        details={"role": staff.role.value},
+    )
+    return 0
+
+
+def check_conflict_registrar(
+    session: Session, *, registrar_id: uuid.UUID, role: Role, staff: StaffUser
+) -> None:
+    """Over HTTP a conflict is registered by the staff member themselves, or by a supervisor
+    with an approved membership of a compartment `staff` belongs to (403 otherwise; the answer
+    never depends on matches). Not by an admin: with the backlog counts, that was an oracle of
+    which names appear in reports."""
+    if staff.id == registrar_id:
+        return
+    if role is Role.SUPERVISOR:
+        mine = select(Membership.compartment_id).where(
+            Membership.staff_id == registrar_id, Membership.approved_at.is_not(None)
+        )
+        shared = select(Membership.compartment_id).where(
+            Membership.staff_id == staff.id, Membership.compartment_id.in_(mine)
+        )
+        if session.scalar(shared.limit(1)) is not None:
+            return
+    raise NotPermitted(
+        "only the staff member or a supervisor of one of their compartments can register it"
+    )
