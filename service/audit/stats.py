@@ -29,13 +29,12 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import Date, Integer, and_, case, cast, func, literal, or_, select
-from sqlalchemy.ext.compiler import compiles
+from sqlalchemy import and_, case, func, select
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ColumnElement
-from sqlalchemy.sql.functions import FunctionElement
 
+from service.audit.sql_dates import _day, _day_diff, _utc_date, _within_months
+from service.audit.suppression import K, _overall_week, _suppress
 from service.compartments.models import Compartment
 from service.tips.models import ClosureReason, Finding, Status, Tip, TipFinding
 from service.tips.queue import ACK_DAYS, FEEDBACK_MONTHS
@@ -54,79 +53,7 @@ __all__ = [
     "stats",
 ]
 
-K = 3  # smallest count shown in a per-compartment weekly cell
 OPEN_STATUSES = tuple(s.value for s in Status if s is not Status.CLOSED)
-
-
-# ---- Portable SQL pieces (SQLite and PostgreSQL) ----
-
-
-class _utc_date(FunctionElement[date]):
-    """The UTC calendar date of a timezone-aware timestamp column."""
-
-    type = Date()
-    inherit_cache = True
-
-
-@compiles(_utc_date, "sqlite")
-def _utc_date_sqlite(element: _utc_date, compiler: SQLCompiler, **kw: Any) -> str:
-    # UTCDateTime binds UTC values, stored as 'YYYY-MM-DD HH:MM:SS...' text.
-    return f"date({compiler.process(element.clauses, **kw)})"
-
-
-@compiles(_utc_date, "postgresql")
-def _utc_date_pg(element: _utc_date, compiler: SQLCompiler, **kw: Any) -> str:
-    return f"CAST(timezone('UTC', {compiler.process(element.clauses, **kw)}) AS DATE)"
-
-
-class _day_diff(FunctionElement[int]):
-    """Whole days from the second date to the first."""
-
-    type = Integer()
-    inherit_cache = True
-
-
-@compiles(_day_diff, "sqlite")
-def _day_diff_sqlite(element: _day_diff, compiler: SQLCompiler, **kw: Any) -> str:
-    later, earlier = list(element.clauses)
-    return (
-        f"CAST(julianday({compiler.process(later, **kw)}) - "
-        f"julianday({compiler.process(earlier, **kw)}) AS INTEGER)"
-    )
-
-
-@compiles(_day_diff, "postgresql")
-def _day_diff_pg(element: _day_diff, compiler: SQLCompiler, **kw: Any) -> str:
-    later, earlier = list(element.clauses)
-    return f"({compiler.process(later, **kw)} - {compiler.process(earlier, **kw)})"
-
-
-def _day(value: date) -> ColumnElement[date]:
-    # No CAST: SQLite would turn '2026-11-25' into the number 2026 (DATE has numeric affinity).
-    return literal(value, Date())
-
-
-def _month_index(day: ColumnElement[date]) -> ColumnElement[int]:
-    return cast(func.extract("year", day) * 12 + func.extract("month", day), Integer)
-
-
-def _day_of_month(day: ColumnElement[date]) -> ColumnElement[int]:
-    return cast(func.extract("day", day), Integer)
-
-
-def _within_months(
-    later: ColumnElement[date], earlier: ColumnElement[date], months: int
-) -> ColumnElement[bool]:
-    """later <= earlier + months (calendar months, clamped to the month's end).
-
-    Clamping never matters: with m whole months between the two month starts, later is within
-    iff m < months, or m == months and later's day <= earlier's day.
-    """
-    gap = _month_index(later) - _month_index(earlier)
-    return or_(gap < months, and_(gap == months, _day_of_month(later) <= _day_of_month(earlier)))
-
-
-# ---- Results ----
 
 
 @dataclass(frozen=True, slots=True)
@@ -377,43 +304,6 @@ def _week_labels(start: date, weeks: int) -> list[tuple[str, date]]:
         year, number, _ = monday.isocalendar()
         out.append((f"{year}-W{number:02d}", monday))
     return out
-
-
-def _suppress(grid: dict[_G, list[int]]) -> dict[_G, list[tuple[int | None, bool]]]:
-    """Hide counts below K, then hide the smallest other count (a zero too: "0" beside a hidden
-    cell and the total would give it away) in any week or compartment where exactly one count is
-    hidden, until no hidden count stands alone where another can be hidden."""
-    hidden = {(key, w) for key, row in grid.items() for w, n in enumerate(row) if 0 < n < K}
-    small = set(hidden)
-    weeks = len(next(iter(grid.values()), []))
-    changed = True
-    while changed:
-        changed = False
-        lines = [[(key, w) for w in range(weeks)] for key in grid]
-        lines += [[(key, w) for key in grid] for w in range(weeks)]
-        for line in lines:
-            if sum(cell in hidden for cell in line) != 1:
-                continue
-            shown = [c for c in line if c not in hidden]
-            if shown:
-                hidden.add(min(shown, key=lambda c: grid[c[0]][c[1]]))
-                changed = True
-    return {
-        key: [
-            (None, (key, w) in small) if (key, w) in hidden else (n, False)
-            for w, n in enumerate(row)
-        ]
-        for key, row in grid.items()
-    }
-
-
-def _overall_week(
-    grid: dict[_G, list[int]], suppressed: dict[_G, list[tuple[int | None, bool]]], week: int
-) -> int | None:
-    """The week's total, hidden when it would give away a lone hidden cell (a single
-    compartment, say)."""
-    hidden = sum(suppressed[key][week][0] is None for key in grid)
-    return None if hidden == 1 else sum(row[week] for row in grid.values())
 
 
 def stats(session: Session, *, today: date, weeks: int = 26) -> Stats:

@@ -21,16 +21,10 @@ from datetime import date
 import pytest
 from sqlalchemy import Engine, select
 
-from service.audit.stats import (
-    AckTimes,
-    Deadline,
-    _overall_week,
-    _suppress,
-    _within_months,
-    as_json,
-    stats,
-)
-from service.audit.stats import _day as day_literal
+from service.audit.sql_dates import _day as day_literal
+from service.audit.sql_dates import _within_months
+from service.audit.stats import AckTimes, Deadline, as_json, stats
+from service.audit.suppression import _overall_week, _suppress
 from service.config import Settings
 from service.db import make_session_factory, session_scope
 from service.tips.queue import add_months
