@@ -99,6 +99,15 @@ def _empty(chart_id: str, title: str, description: str, empty_text: str) -> Mark
     return _frame(chart_id, title, description, body, "empty")
 
 
+def _plot(points: Sequence[Point]) -> tuple[float, float, float, float, list[str]]:
+    """What both charts share: the scale's top, the width per point, the baseline's y, the plot
+    height, and the axes drawn so far."""
+    top = _nice_max([p.value for p in points if p.value is not None])
+    plot_h = HEIGHT - _TOP - _BOTTOM
+    slot = (WIDTH - _LEFT - _RIGHT) / len(points)
+    return top, slot, _TOP + plot_h, plot_h, _axes(top, points, slot)
+
+
 def bar_chart(
     points: Sequence[Point],
     *,
@@ -110,11 +119,7 @@ def bar_chart(
     """Vertical bars, one per point, in order."""
     if not points:
         return _empty(chart_id, title, description, empty_text)
-    top = _nice_max([p.value for p in points if p.value is not None])
-    plot_w, plot_h = WIDTH - _LEFT - _RIGHT, HEIGHT - _TOP - _BOTTOM
-    slot = plot_w / len(points)
-    body = _axes(top, points, slot)
-    base = _TOP + plot_h
+    top, slot, base, plot_h, body = _plot(points)
     for i, point in enumerate(points):
         x = _LEFT + slot * i + slot * 0.15
         tip = escape(f"{point.label}: {point.shown}")
@@ -143,11 +148,7 @@ def step_chart(
     """A step line through the points; a hidden value breaks the line."""
     if not points:
         return _empty(chart_id, title, description, empty_text)
-    top = _nice_max([p.value for p in points if p.value is not None])
-    plot_w, plot_h = WIDTH - _LEFT - _RIGHT, HEIGHT - _TOP - _BOTTOM
-    slot = plot_w / len(points)
-    body = _axes(top, points, slot)
-    base = _TOP + plot_h
+    top, slot, base, plot_h, body = _plot(points)
     runs: list[list[str]] = [[]]
     for i, point in enumerate(points):
         x0, x1 = _LEFT + slot * i, _LEFT + slot * (i + 1)

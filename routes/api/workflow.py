@@ -25,12 +25,13 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError
 from sqlalchemy.orm import Session
 
+from routes.api.tips import parse_id
 from routes.deps import read_body_limited, run_transaction, session_factory
 from routes.staff_auth import READERS, require_roles
 from service.approvals import service as approvals
 from service.approvals.requests import REASON_MAX
 from service.db import utcnow
-from service.errors import InvalidInput, NotFound
+from service.errors import InvalidInput
 from service.staff.sessions import Principal
 from service.tips import casework
 from service.tips.schemas import LIMITS
@@ -117,34 +118,32 @@ async def run_work(request: Request, work: Callable[[Session], T]) -> T:
     return await anyio.to_thread.run_sync(run_transaction, factory, work)
 
 
-def _tip_id(value: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        raise NotFound("no such tip") from None
+def _done_or_pending(content: dict[str, Any], approval_id: uuid.UUID | None) -> JSONResponse:
+    """200 when the change was made; 202 with the approval's id when it waits for four eyes."""
+    if approval_id is None:
+        return JSONResponse(content)
+    return JSONResponse({**content, "approval_id": str(approval_id)}, status_code=202)
 
 
 @router.post("/{tip_id}/transitions", openapi_extra=body_schema(TransitionIn))
 async def post_transition(tip_id: str, request: Request, principal: Reader) -> JSONResponse:
     """Move the tip (200), or file the approval the move needs (202)."""
-    wanted = _tip_id(tip_id)
+    wanted = parse_id(tip_id)
     body = await parse_body(request, TransitionIn)
     result = await run_work(
         request,
         lambda s: transition(s, principal, wanted, to=body.to, reason=body.reason,
                              findings=body.findings, message=body.message, now=utcnow()),
     )  # fmt: skip
-    content: dict[str, Any] = {"outcome": result.outcome, "status": result.status}
-    if result.approval_id is not None:
-        content["approval_id"] = str(result.approval_id)
-        return JSONResponse(content, status_code=202)
-    return JSONResponse(content)
+    return _done_or_pending(
+        {"outcome": result.outcome, "status": result.status}, result.approval_id
+    )
 
 
 @router.put("/{tip_id}/assignee", openapi_extra=body_schema(AssigneeIn))
 async def put_assignee(tip_id: str, request: Request, principal: Reader) -> dict[str, Any]:
     """Assign to a reviewer or supervisor of the tip's audience (422 otherwise), or to nobody."""
-    wanted = _tip_id(tip_id)
+    wanted = parse_id(tip_id)
     body = await parse_body(request, AssigneeIn)
     await run_work(request, lambda s: casework.assign(s, principal, wanted, body.staff_id))
     return {"assignee": str(body.staff_id) if body.staff_id else None}
@@ -153,7 +152,7 @@ async def put_assignee(tip_id: str, request: Request, principal: Reader) -> dict
 @router.post("/{tip_id}/messages", status_code=201, openapi_extra=body_schema(TextIn))
 async def post_message(tip_id: str, request: Request, principal: Reader) -> dict[str, str]:
     """A message the reporter reads on their status page."""
-    wanted = _tip_id(tip_id)
+    wanted = parse_id(tip_id)
     body = await parse_body(request, TextIn)
     sent = await run_work(
         request, lambda s: casework.send_message(s, principal, wanted, body.body, now=utcnow())
@@ -164,7 +163,7 @@ async def post_message(tip_id: str, request: Request, principal: Reader) -> dict
 @router.post("/{tip_id}/notes", status_code=201, openapi_extra=body_schema(TextIn))
 async def post_note(tip_id: str, request: Request, principal: Reader) -> dict[str, str]:
     """An internal note, encrypted to the tip's case key."""
-    wanted = _tip_id(tip_id)
+    wanted = parse_id(tip_id)
     body = await parse_body(request, TextIn)
     note = await run_work(
         request, lambda s: casework.add_note(s, principal, wanted, body.body, now=utcnow())
@@ -175,7 +174,7 @@ async def post_note(tip_id: str, request: Request, principal: Reader) -> dict[st
 @router.post("/{tip_id}/flags", openapi_extra=body_schema(FlagsIn))
 async def post_flags(tip_id: str, request: Request, principal: Reader) -> JSONResponse:
     """Set `urgent` and/or `legal_hold`; lifting a legal hold answers 202 (approval pending)."""
-    wanted = _tip_id(tip_id)
+    wanted = parse_id(tip_id)
     body = await parse_body(request, FlagsIn)
     if body.urgent is None and body.legal_hold is None:
         raise InvalidInput("give urgent and/or legal_hold", fields={"body": "empty"})
@@ -184,17 +183,15 @@ async def post_flags(tip_id: str, request: Request, principal: Reader) -> JSONRe
         lambda s: casework.set_flags(s, principal, wanted, urgent=body.urgent,
                                      legal_hold=body.legal_hold, now=utcnow()),
     )  # fmt: skip
-    content: dict[str, Any] = {"urgent": result.urgent, "legal_hold": result.legal_hold}
-    if result.approval_id is not None:
-        content["approval_id"] = str(result.approval_id)
-        return JSONResponse(content, status_code=202)
-    return JSONResponse(content)
+    return _done_or_pending(
+        {"urgent": result.urgent, "legal_hold": result.legal_hold}, result.approval_id
+    )
 
 
 @router.post("/{tip_id}/priority", openapi_extra=body_schema(PriorityIn))
 async def post_priority(tip_id: str, request: Request, principal: Reader) -> dict[str, Any]:
     """Override the computed priority; the reason is stored encrypted (case key)."""
-    wanted = _tip_id(tip_id)
+    wanted = parse_id(tip_id)
     body = await parse_body(request, PriorityIn)
     note = await run_work(
         request,
@@ -207,7 +204,7 @@ async def post_priority(tip_id: str, request: Request, principal: Reader) -> dic
 @router.post("/{tip_id}/approvals", status_code=202, openapi_extra=body_schema(ApprovalRequestIn))
 async def post_approval_request(tip_id: str, request: Request, principal: Reader) -> dict[str, str]:
     """Ask for a purge, export/referral, identity reveal, reroute or legal-hold lift."""
-    wanted = _tip_id(tip_id)
+    wanted = parse_id(tip_id)
     body = await parse_body(request, ApprovalRequestIn)
     approval = await run_work(
         request,

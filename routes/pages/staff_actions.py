@@ -21,6 +21,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
+from routes.api.tips import parse_id
 from routes.api.workflow import run_work
 from routes.i18n import pick_language
 from routes.pages.forms import Fields
@@ -29,7 +30,7 @@ from routes.staff_auth import READERS, StaffForm, require_roles
 from routes.templating import Pages, get_pages, lang_url
 from service.approvals import service as approvals
 from service.db import utcnow
-from service.errors import InvalidInput, NotFound, ProbityError
+from service.errors import InvalidInput, ProbityError
 from service.staff.sessions import Principal
 from service.tips import casework
 from service.tips.workflow import transition
@@ -59,13 +60,6 @@ async def act(
     return RedirectResponse(lang_url(back, pick_language(request)), status_code=303)
 
 
-def _tip(tip_id: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(tip_id)
-    except ValueError:
-        raise NotFound("no such tip") from None
-
-
 def _findings(fields: Fields) -> dict[str, str] | None:
     found = {name[len(FINDING) :]: one(fields, name) for name in fields if name.startswith(FINDING)}
     return found or None
@@ -79,7 +73,7 @@ def _optional(fields: Fields, name: str) -> str | None:
 async def post_transition(
     tip_id: str, request: Request, principal: Reader, fields: StaffForm, pages: PagesDep
 ) -> Response:
-    wanted = _tip(tip_id)
+    wanted = parse_id(tip_id)
     to, reason, message = (
         one(fields, "to"),
         _optional(fields, "reason"),
@@ -97,7 +91,7 @@ async def post_transition(
 async def post_message(
     tip_id: str, request: Request, principal: Reader, fields: StaffForm, pages: PagesDep
 ) -> Response:
-    wanted = _tip(tip_id)
+    wanted = parse_id(tip_id)
     body = one(fields, "body")
     return await act(
         request, pages, f"/staff/tips/{wanted}",
@@ -109,7 +103,7 @@ async def post_message(
 async def post_note(
     tip_id: str, request: Request, principal: Reader, fields: StaffForm, pages: PagesDep
 ) -> Response:
-    wanted = _tip(tip_id)
+    wanted = parse_id(tip_id)
     body = one(fields, "body")
     return await act(
         request, pages, f"/staff/tips/{wanted}",
@@ -121,7 +115,7 @@ async def post_note(
 async def post_assignee(
     tip_id: str, request: Request, principal: Reader, fields: StaffForm, pages: PagesDep
 ) -> Response:
-    wanted = _tip(tip_id)
+    wanted = parse_id(tip_id)
     back = f"/staff/tips/{wanted}"
     raw = one(fields, "staff_id").strip()
     try:
@@ -147,7 +141,7 @@ def _flag(fields: Fields, name: str) -> bool | None:
 async def post_flags(
     tip_id: str, request: Request, principal: Reader, fields: StaffForm, pages: PagesDep
 ) -> Response:
-    wanted = _tip(tip_id)
+    wanted = parse_id(tip_id)
     back = f"/staff/tips/{wanted}"
     try:
         urgent, hold = _flag(fields, "urgent"), _flag(fields, "legal_hold")
@@ -166,7 +160,7 @@ async def post_flags(
 async def post_priority(
     tip_id: str, request: Request, principal: Reader, fields: StaffForm, pages: PagesDep
 ) -> Response:
-    wanted = _tip(tip_id)
+    wanted = parse_id(tip_id)
     back = f"/staff/tips/{wanted}"
     raw, reason = one(fields, "priority").strip(), one(fields, "reason")
     if not raw.isdigit() or len(raw) > 6:
@@ -183,7 +177,7 @@ async def post_priority(
 async def post_request(
     tip_id: str, request: Request, principal: Reader, fields: StaffForm, pages: PagesDep
 ) -> Response:
-    wanted = _tip(tip_id)
+    wanted = parse_id(tip_id)
     kind, reason = one(fields, "kind"), _optional(fields, "reason")
     compartment = _optional(fields, "compartment") if kind == "reroute" else None
     return await act(

@@ -80,23 +80,17 @@ _CONFLICTED = select(StaffConflict.staff_id).where(
 _UNCONFLICTED_MEMBERS = _MEMBERS.where(StaffUser.id.not_in(_CONFLICTED))
 
 
-def _eligible(
+def eligible_readers(
     session: Session, compartment_id: uuid.UUID, subjects: Sequence[SubjectKey]
 ) -> list[Reader]:
+    """Active members of the compartment not conflicted with any of `subjects` (the same rule
+    as at intake; used again when access changes later)."""
     if subjects:
         params = {"compartment_id": compartment_id, "subjects": list(subjects)}
         rows = session.execute(_UNCONFLICTED_MEMBERS, params)
     else:
         rows = session.execute(_MEMBERS, {"compartment_id": compartment_id})
     return [Reader(*row) for row in rows]
-
-
-def eligible_readers(
-    session: Session, compartment_id: uuid.UUID, subjects: Sequence[SubjectKey]
-) -> list[Reader]:
-    """Active members of the compartment not conflicted with any of `subjects` (the same rule
-    as at intake; used again when access changes later)."""
-    return _eligible(session, compartment_id, subjects)
 
 
 def _has_reviewer(staff: Sequence[Reader]) -> bool:
@@ -142,9 +136,9 @@ def compute_audience(
         if target is None:  # The foreign key makes this unreachable.
             raise NotInitialised("agency routes to a missing compartment")
         compartment, route = target, "agency"
-    readers = _eligible(session, compartment.id, subjects)
+    readers = eligible_readers(session, compartment.id, subjects)
     if not _has_reviewer(readers) and not compartment.oversight:
         compartment, route = _oversight(session), "no_eligible_reviewer"
-        readers = _eligible(session, compartment.id, subjects)
+        readers = eligible_readers(session, compartment.id, subjects)
     custodians = [s for s in readers if s.role is Role.SUPERVISOR]
     return Audience(compartment=compartment, readers=readers, custodians=custodians, route=route)
