@@ -3,7 +3,8 @@
 Shows everything of service.tips.view (audited `tip.viewed` before any content is rendered),
 links each evidence file to its audited download (`/api/v1/tips/{id}/attachments/{aid}`; the
 staff cookie authenticates API reads) and related tips to their pages, and includes the
-workflow's actions partial (staff/_tip_actions.html, with service.tips.workflow.action_context).
+workflow's actions partial (staff/_tip_actions.html, built by
+service.tips.workflow_view.action_context).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from service.staff.sessions import Principal
 from service.tips.repository import get_readable_tip
 from service.tips.taxonomy import LABELS, Allegation
 from service.tips.view import tip_view
-from service.tips.workflow import action_context
+from service.tips.workflow_view import action_context
 
 __all__ = ["router"]
 

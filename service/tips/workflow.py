@@ -53,7 +53,6 @@ __all__ = [
     "Requirement",
     "Transition",
     "TransitionResult",
-    "action_context",
     "allowed_actions",
     "allowed_transitions",
     "apply_closure",
@@ -380,11 +379,3 @@ def _cancel_pending_closures(
         approval.decided_at = now
         record(session, actor=actor, action="approval.cancelled", tip_id=tip.id,
                objects={"approval": approval.id}, details={"kind": approval.kind})  # fmt: skip
-
-
-def action_context(session: Session, principal: Principal, tip: Tip) -> dict[str, Any]:
-    """What staff/_tip_actions.html needs (service.tips.workflow_view, which builds on this
-    module, so it is imported here on use)."""
-    from service.tips.workflow_view import action_context as build
-
-    return build(session, principal, tip)
