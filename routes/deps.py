@@ -109,10 +109,19 @@ def instance_context(request: Request) -> InstanceContext:
 
 
 class IntakeGate:
-    """Bounded concurrency: a full gate answers 503 at once, never a hang."""
+    """Bounded concurrency: a full gate answers 503 at once, never a hang.
 
-    def __init__(self, limit: int) -> None:
+    Admitted submissions run their blocking work through `run_sync`, on at most `threads` worker
+    threads at a time: waiting for a thread costs nothing in the event loop, whereas dozens of
+    threads contending for the GIL and the connection pool cost CPU on every tip.
+    """
+
+    def __init__(self, limit: int, threads: int) -> None:
         self._semaphore = anyio.Semaphore(limit)
+        self.threads = anyio.CapacityLimiter(threads)
+
+    async def run_sync(self, func: Callable[[], T]) -> T:
+        return await anyio.to_thread.run_sync(func, limiter=self.threads)
 
     @asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:
@@ -129,7 +138,8 @@ class IntakeGate:
 def intake_slot(request: Request) -> IntakeGate:
     gate: IntakeGate | None = getattr(request.app.state, "intake_gate", None)
     if gate is None:
-        gate = IntakeGate(settings_of(request).intake_concurrency)
+        settings = settings_of(request)
+        gate = IntakeGate(settings.intake_concurrency, settings.intake_threads)
         request.app.state.intake_gate = gate
     return gate
 

@@ -138,11 +138,13 @@ async def receive_tip(
     idempotency_key: str | None,
     idempotency_from_fields: Callable[[Fields], str | None] | None = None,
     limits: Limits = INTAKE_LIMITS,
+    limiter: anyio.CapacityLimiter | None = None,
 ) -> IntakeResult:
     """Parse a multipart body into one committed tip; return its receipt.
 
     The key comes either from the caller (`idempotency_key`, e.g. a header) or, when
     `idempotency_from_fields` is given, from the text fields (called after `to_submission`).
+    Blocking work runs on worker threads taken from `limiter` (the intake gate's).
     """
     if idempotency_key is not None and idempotency_from_fields is not None:
         raise ValueError("pass idempotency_key or idempotency_from_fields, not both")
@@ -160,10 +162,12 @@ async def receive_tip(
         async def on_file(name: str, filename: str, _type: str | None) -> FileSink:
             if name != "files":
                 raise InvalidInput("files go in the 'files' field")
-            return await anyio.to_thread.run_sync(state.open_file, filename)
+            return await anyio.to_thread.run_sync(state.open_file, filename, limiter=limiter)
 
-        await stream_multipart(request, limits=limits, on_field=on_field, on_file=on_file)
-        return await anyio.to_thread.run_sync(state.finish)
+        await stream_multipart(
+            request, limits=limits, on_field=on_field, on_file=on_file, limiter=limiter
+        )
+        return await anyio.to_thread.run_sync(state.finish, limiter=limiter)
 
 
 def store_submission(

@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
+import anyio
 import anyio.to_thread
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, MultipartState, parse_options_header
@@ -73,14 +74,20 @@ _Event = _Start | bytes | None  # part start, part data, part end
 
 
 async def stream_multipart(
-    request: Request, *, limits: Limits, on_field: OnField, on_file: OnFile
+    request: Request,
+    *,
+    limits: Limits,
+    on_field: OnField,
+    on_file: OnFile,
+    limiter: anyio.CapacityLimiter | None = None,
 ) -> None:
     """Parse the request body, calling `on_field(name, value)` after each text field and
-    `on_file(name, filename, content_type)` at the start of each non-empty file input."""
+    `on_file(name, filename, content_type)` at the start of each non-empty file input.
+    Sinks run on worker threads from `limiter` (anyio's default one when None)."""
     boundary = _boundary(request.headers.get("content-type"))
     _check_declared_length(request.headers.get("content-length"), limits.max_body)
     framing = _Framing(boundary)
-    parts = _Parts(limits, on_field, on_file)
+    parts = _Parts(limits, on_field, on_file, limiter)
     received = 0
     async for chunk in body_chunks(request):
         received += len(chunk)
@@ -189,8 +196,15 @@ def _part_start(headers: dict[bytes, bytes]) -> _Start:
 class _Parts:
     """Asynchronous side: applies the limits and drives the callbacks and sinks."""
 
-    def __init__(self, limits: Limits, on_field: OnField, on_file: OnFile) -> None:
+    def __init__(
+        self,
+        limits: Limits,
+        on_field: OnField,
+        on_file: OnFile,
+        limiter: anyio.CapacityLimiter | None,
+    ) -> None:
         self._limits = limits
+        self._limiter = limiter
         self._on_field = on_field
         self._on_file = on_file
         self._fields = 0
@@ -248,7 +262,7 @@ class _Parts:
             sink = self._sink if self._sink is not None else await self._open(part)
             self._sink = sink
             await self._flush()
-            await anyio.to_thread.run_sync(sink.close)
+            await anyio.to_thread.run_sync(sink.close, limiter=self._limiter)
         self._part, self._sink = None, None
 
     async def _open(self, part: _Start) -> FileSink:
@@ -261,7 +275,7 @@ class _Parts:
         if self._buf and self._sink is not None:
             data = bytes(self._buf)
             self._buf.clear()
-            await anyio.to_thread.run_sync(self._sink.write, data)
+            await anyio.to_thread.run_sync(self._sink.write, data, limiter=self._limiter)
 
     def _current(self) -> _Start:
         if self._part is None:

@@ -141,7 +141,9 @@ async def submit_tip(
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     async with gate.slot():
         if content_type == "multipart/form-data":
-            result = await receive_tip(request, to_submission=_tip_part, idempotency_key=key)
+            result = await receive_tip(
+                request, to_submission=_tip_part, idempotency_key=key, limiter=gate.threads
+            )
         elif content_type == "application/json":
             body = await read_body_limited(request, JSON_LIMIT)
             submission = parse_submission(body)
@@ -151,7 +153,7 @@ async def submit_tip(
                 ctx = await anyio.to_thread.run_sync(instance_context, request)
             if key is not None:
                 validate_key(key)
-            result = await anyio.to_thread.run_sync(
+            result = await gate.run_sync(
                 lambda: store_submission(
                     session_factory(request),
                     ctx,

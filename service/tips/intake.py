@@ -28,7 +28,7 @@ from service.audit.pending import record_reporter_events
 from service.blobs.models import Blob, BlobChunk
 from service.blobs.store import small_blob_rows
 from service.compartments.models import Compartment
-from service.db import Base, utcnow
+from service.db import Base, pipelined, utcnow
 from service.errors import InvalidInput
 from service.instance.context import InstanceContext
 from service.tips.attachments import AttachmentSummary, AttachmentWriter
@@ -81,14 +81,13 @@ _AGENCY = (
 _LOOKUP_TAKEN = select(Tip.id).where(Tip.lookup_id == bindparam("lookup_id"))
 
 
-def _agency(session: Session, slug: str) -> Agency | None:
+def _agency(session: Session, slug: str) -> tuple[Agency, Compartment] | tuple[None, None]:
     if slug == OTHER_AGENCY:
-        return None
+        return None, None
     row = session.execute(_AGENCY, {"slug": slug}).first()
-    agency = row[0] if row is not None else None
-    if agency is None:
+    if row is None:
         raise InvalidInput("agency: unknown agency", fields={"agency": "unknown"})
-    return agency
+    return row[0], row[1]
 
 
 def _new_receipt(session: Session) -> Receipt:
@@ -115,7 +114,8 @@ class PendingTip:
         self._attachments: list[AttachmentWriter] = []
         self._staged: dict[type, list[dict[str, object]]] = {t: [] for t in _INSERT_ORDER}
         self._flushed = False
-        agency = _agency(session, submission.agency)
+        # Holding the compartment keeps it in the (weak) identity map for routing: no query.
+        agency, _compartment = _agency(session, submission.agency)
         subjects = subject_keys(ctx.index_key, submission)
         audience = compute_audience(
             session,
@@ -224,16 +224,17 @@ class PendingTip:
             "urgent": priority.urgent,
             "priority_blob_id": self._stage_blob(KeyKind.CASE, {"reasons": priority.reasons}),
         }
-        if self._flushed:
-            self._flush()
-            self._session.execute(update(Tip).where(Tip.id == self.tip_id).values(**scored))
-        else:
-            self._tip.update(scored)
-            self._flush()
         events: list[tuple[str, dict[str, uuid.UUID]]] = [("tip.submitted", {})] + [
             ("attachment.added", {"attachment_id": s.id}) for s in summaries
         ]
-        record_reporter_events(self._session, events, day=self._today, tip_id=self.tip_id)
+        with pipelined(self._session):
+            if self._flushed:
+                self._flush()
+                self._session.execute(update(Tip).where(Tip.id == self.tip_id).values(**scored))
+            else:
+                self._tip.update(scored)
+                self._flush()
+            record_reporter_events(self._session, events, day=self._today, tip_id=self.tip_id)
         return IntakeResult(
             tip_id=self.tip_id, receipt=self.receipt.format(), attachments=summaries
         )

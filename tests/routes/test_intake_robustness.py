@@ -13,11 +13,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import anyio
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, create_engine, event, func, select
 
 from routes.app import create_app
+from routes.deps import IntakeGate
 from service.config import Settings
 from service.db import make_session_factory
 from service.tips.models import Tip
@@ -84,6 +86,63 @@ def test_a_full_gate_answers_503_with_retry_after_and_never_hangs(
         slow.close()
     # Only the slow tip and the quick ones that got in before it were stored; each one whole.
     assert _tip_count(engine) >= 1
+
+
+def test_the_gate_runs_blocking_work_on_at_most_its_threads() -> None:
+    gate = IntakeGate(limit=8, threads=2)
+    running, peak = 0, 0
+    lock = threading.Lock()
+
+    def work() -> None:
+        nonlocal running, peak
+        with lock:
+            running += 1
+            peak = max(peak, running)
+        time.sleep(0.02)
+        with lock:
+            running -= 1
+
+    async def main() -> None:
+        async with anyio.create_task_group() as group:
+            for _ in range(8):
+                group.start_soon(gate.run_sync, work)
+
+    anyio.run(main)
+    assert peak == 2
+
+
+def test_a_slow_upload_does_not_hold_an_intake_thread(
+    seeded: Settings, engine: Engine, tmp_path: Path
+) -> None:
+    if seeded.effective_database_url.startswith("sqlite"):
+        pytest.skip("SQLite: the slow upload holds the database's single write lock instead")
+    env = server_env(seeded, PROBITY_INTAKE_THREADS="1")
+    with live_server(env, tmp_path / "server.log") as base:
+        boundary = "slowfileboundary"
+        head = (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="tip"\r\n\r\n'
+            f"{json.dumps(tip_json())}\r\n--{boundary}\r\n"
+            'Content-Disposition: form-data; name="files"; filename="a.bin"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n"
+        ).encode()
+        data = os.urandom(600 << 10)  # more than one batch: the file is being written
+        tail = f"\r\n--{boundary}--\r\n".encode()
+        slow = _connect(base)
+        slow.putrequest("POST", "/api/v1/tips")
+        slow.putheader("content-type", f"multipart/form-data; boundary={boundary}")
+        slow.putheader("content-length", str(len(head) + 2 * len(data) + len(tail)))
+        slow.endheaders()
+        slow.send(head + data)
+        time.sleep(0.5)
+        started = time.monotonic()
+        quick = _post_json(base, tip_json())  # the slow upload is paused mid-file
+        assert quick[0] == 201, quick
+        assert time.monotonic() - started < 5
+        slow.send(data + tail)
+        finished = slow.getresponse()
+        assert finished.status == 201, finished.read()
+        slow.close()
+    assert _tip_count(engine) == 2
 
 
 def test_concurrent_retries_with_one_key_store_one_tip(

@@ -3,10 +3,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from service.config import Settings
-from service.db import checkpoint, make_engine, normalise_url
+from service.db import checkpoint, make_engine, normalise_url, pipelined
+
+insert_many = text("INSERT INTO piped (k, v) VALUES (:k, 'y')")
 
 
 def test_sqlite_runs_wal_with_foreign_keys_and_full_sync(tmp_path: Path) -> None:
@@ -51,3 +55,36 @@ def test_manual_checkpoints_leave_the_wal_to_checkpoint(tmp_path: Path) -> None:
     checkpoint(engine)
     assert path.stat().st_size >= before + (4 << 20)
     engine.dispose()
+
+
+def _table(engine: Engine) -> None:
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE piped (k INTEGER PRIMARY KEY, v VARCHAR(10))"))
+
+
+def test_pipelined_writes_land_and_commit(empty_engine: Engine) -> None:
+    _table(empty_engine)
+    with Session(empty_engine) as session:
+        with pipelined(session):
+            for k in range(5):
+                session.execute(text("INSERT INTO piped VALUES (:k, 'x')"), {"k": k})
+            session.execute(insert_many, [{"k": k} for k in range(5, 9)])
+        session.commit()
+    with empty_engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM piped")).scalar() == 9
+
+
+def test_an_error_in_a_pipelined_block_is_a_sqlalchemy_error_and_nothing_lands(
+    empty_engine: Engine,
+) -> None:
+    _table(empty_engine)
+    with Session(empty_engine) as session:
+        with pytest.raises(IntegrityError), pipelined(session):
+            session.execute(text("INSERT INTO piped VALUES (1, 'a')"))
+            session.execute(text("INSERT INTO piped VALUES (1, 'b')"))  # duplicate key
+            session.execute(text("INSERT INTO piped VALUES (2, 'c')"))
+        session.rollback()
+        session.execute(text("INSERT INTO piped VALUES (3, 'd')"))  # the session still works
+        session.commit()
+    with empty_engine.connect() as conn:
+        assert conn.execute(text("SELECT k FROM piped")).scalars().all() == [3]
