@@ -74,15 +74,19 @@ def test_pipelined_writes_land_and_commit(empty_engine: Engine) -> None:
         assert conn.execute(text("SELECT count(*) FROM piped")).scalar() == 9
 
 
+def _insert_in_pipeline(session: Session, rows: list[tuple[int, str]]) -> None:
+    with pipelined(session):
+        for k, v in rows:
+            session.execute(text("INSERT INTO piped VALUES (:k, :v)"), {"k": k, "v": v})
+
+
 def test_an_error_in_a_pipelined_block_is_a_sqlalchemy_error_and_nothing_lands(
     empty_engine: Engine,
 ) -> None:
     _table(empty_engine)
     with Session(empty_engine) as session:
-        with pytest.raises(IntegrityError), pipelined(session):
-            session.execute(text("INSERT INTO piped VALUES (1, 'a')"))
-            session.execute(text("INSERT INTO piped VALUES (1, 'b')"))  # duplicate key
-            session.execute(text("INSERT INTO piped VALUES (2, 'c')"))
+        with pytest.raises(IntegrityError):
+            _insert_in_pipeline(session, [(1, "a"), (1, "b"), (2, "c")])  # 1 twice
         session.rollback()
         session.execute(text("INSERT INTO piped VALUES (3, 'd')"))  # the session still works
         session.commit()
