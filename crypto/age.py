@@ -55,6 +55,7 @@ __all__ = [
     "identity_from_bytes",
     "parse_header",
     "parse_identities",
+    "recipient_from_bytes",
     "recipient_of",
     "rewrap",
     "rewrap_file",
@@ -71,6 +72,11 @@ def identity_from_bytes(scalar: bytes) -> tuple[str, str]:
     """The key pair for a given 32-byte X25519 scalar (e.g. derived by a KDF)."""
     identity = X25519Identity(scalar)
     return identity.to_str(), str(identity.recipient())
+
+
+def recipient_from_bytes(scalar: bytes) -> str:
+    """The `age1...` recipient for a 32-byte X25519 scalar."""
+    return str(X25519Identity(scalar).recipient())
 
 
 def recipient_of(identity: str) -> str:

@@ -70,7 +70,8 @@ def b64decode(text: str | bytes) -> bytes:
 
 
 def _check_arg(arg: str) -> None:
-    if not arg or any(not 0x21 <= ord(c) <= 0x7E for c in arg):
+    # Visible ASCII (0x21-0x7E): printable ASCII without the space.
+    if not arg or not (arg.isascii() and arg.isprintable()) or " " in arg:
         raise FormatError("invalid stanza argument")
 
 

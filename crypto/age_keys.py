@@ -102,15 +102,18 @@ class X25519Recipient:
 class X25519Identity:
     """An `AGE-SECRET-KEY-1...` private key."""
 
-    def __init__(self, private_key: bytes) -> None:
-        if len(private_key) != 32:
-            raise FormatError("X25519 identity must be 32 bytes")
-        self._key = X25519PrivateKey.from_private_bytes(private_key)
-        self._public = self._key.public_key().public_bytes_raw()
+    def __init__(self, private_key: bytes | X25519PrivateKey) -> None:
+        if isinstance(private_key, bytes):
+            if len(private_key) != 32:
+                raise FormatError("X25519 identity must be 32 bytes")
+            private_key = X25519PrivateKey.from_private_bytes(private_key)
+        self._key = private_key
+        self._public = private_key.public_key().public_bytes_raw()
 
     @classmethod
     def generate(cls) -> "X25519Identity":
-        return cls(X25519PrivateKey.generate().private_bytes_raw())
+        # The generated key object itself: going through its bytes would redo the public key.
+        return cls(X25519PrivateKey.generate())
 
     @classmethod
     def from_str(cls, text: str) -> "X25519Identity":

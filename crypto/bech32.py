@@ -3,6 +3,8 @@
 Hand-written: no bech32 implementation is available on top of `cryptography`.
 """
 
+import base64
+
 from .errors import FormatError
 
 __all__ = ["decode", "encode"]
@@ -41,18 +43,16 @@ def _create_checksum(hrp: str, data: list[int]) -> list[int]:
     return [(pm >> 5 * (5 - i)) & 31 for i in range(_CHECKSUM_LEN)]
 
 
-def _to_5bit(data: bytes) -> list[int]:
-    out: list[int] = []
-    acc = bits = 0
-    for b in data:
-        acc = (acc << 8) | b
-        bits += 8
-        while bits >= 5:
-            bits -= 5
-            out.append((acc >> bits) & 31)
-    if bits:
-        out.append((acc << (5 - bits)) & 31)
-    return out
+# RFC 4648 base32 groups bits exactly as bech32 does (big-endian, zero-padded at the end), so
+# the C implementation does the regrouping; only the alphabet differs.
+_BASE32 = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+_FROM_BASE32 = bytes.maketrans(_BASE32, _CHARSET.encode())
+_VALUE = {c: i for i, c in enumerate(_CHARSET.encode())}
+
+
+def _to_5bit(data: bytes) -> bytes:
+    """`data` as bech32 characters (one per 5 bits)."""
+    return base64.b32encode(data).rstrip(b"=").translate(_FROM_BASE32)
 
 
 def _from_5bit(values: list[int]) -> bytes:
@@ -83,9 +83,9 @@ def encode(hrp: str, data: bytes) -> str:
     if hrp.lower() != hrp and hrp.upper() != hrp:
         raise FormatError("bech32: mixed-case human-readable part")
     lower = hrp.lower()
-    values = _to_5bit(data)
-    checksum = _create_checksum(lower, values)
-    out = lower + "1" + "".join(_CHARSET[v] for v in [*values, *checksum])
+    chars = _to_5bit(data)
+    checksum = _create_checksum(lower, [_VALUE[c] for c in chars])
+    out = lower + "1" + chars.decode() + "".join(_CHARSET[v] for v in checksum)
     return out if hrp == lower else out.upper()
 
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from .age import identity_from_bytes
+from .age import identity_from_bytes, recipient_from_bytes
 from .errors import FormatError
 
 __all__ = [
@@ -35,6 +35,7 @@ __all__ = [
     "new_salt",
     "parse_receipt",
     "reporter_identity",
+    "reporter_recipient",
 ]
 
 LOOKUP_BYTES = 5
@@ -114,7 +115,16 @@ def reporter_identity(secret: bytes, salt: bytes) -> tuple[str, str]:
     gives the X25519 scalar. A cheap KDF is enough because the secret has 120 bits
     of entropy; only the recipient and the salt are stored.
     """
+    return identity_from_bytes(_reporter_scalar(secret, salt))
+
+
+def reporter_recipient(secret: bytes, salt: bytes) -> str:
+    """Only the recipient of `reporter_identity` (what intake stores)."""
+    return recipient_from_bytes(_reporter_scalar(secret, salt))
+
+
+def _reporter_scalar(secret: bytes, salt: bytes) -> bytes:
     if len(secret) != SECRET_BYTES or len(salt) != SALT_BYTES:
         raise FormatError("receipt secret or salt has the wrong length")
     hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=salt, info=_REPORTER_INFO)
-    return identity_from_bytes(hkdf.derive(secret))
+    return hkdf.derive(secret)

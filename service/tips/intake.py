@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from crypto.age import encrypt_bytes, generate_identity
 from crypto.blind import blind_index
 from crypto.errors import FormatError
-from crypto.receipt import Receipt, lookup_key, new_receipt, new_salt, reporter_identity
+from crypto.receipt import Receipt, lookup_key, new_receipt, new_salt, reporter_recipient
 from service.agencies.models import Agency
 from service.agencies.service import OTHER_AGENCY
 from service.audit.pending import record_reporter_events
@@ -127,12 +127,12 @@ class PendingTip:
         self.receipt = _new_receipt(session)
         self.tip_id = uuid.uuid4()
         salt = new_salt()
-        _, reporter_recipient = reporter_identity(self.receipt.secret, salt)
+        reporter = reporter_recipient(self.receipt.secret, salt)
         self._tip: dict[str, object] = {
             "id": self.tip_id,
             "lookup_id": lookup_key(self.receipt),
             "reporter_salt": salt,
-            "reporter_recipient": reporter_recipient,
+            "reporter_recipient": reporter,
             "compartment_id": audience.compartment.id,
             "agency_id": agency.id if agency else None,
             "status": Status.RECEIVED.value,
@@ -142,7 +142,7 @@ class PendingTip:
             "received_on": today,
             "reporter_active_on": today,
         }
-        self._keys = self._stage_envelopes(audience, reporter_recipient)
+        self._keys = self._stage_envelopes(audience, reporter)
         self._staged[SubjectIndex] += [
             {"tip_id": self.tip_id, "kind": k, "value": v} for k, v in subjects
         ]

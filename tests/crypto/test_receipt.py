@@ -13,6 +13,7 @@ from crypto.receipt import (
     new_salt,
     parse_receipt,
     reporter_identity,
+    reporter_recipient,
 )
 
 receipts = st.builds(
@@ -125,6 +126,7 @@ def test_reporter_identity_is_deterministic_per_secret_and_salt() -> None:
     identity, recipient = reporter_identity(receipt.secret, salt)
     assert recipient_of(identity) == recipient
     assert reporter_identity(receipt.secret, salt) == (identity, recipient)
+    assert reporter_recipient(receipt.secret, salt) == recipient
     # The receipt typed back in by the reporter opens what was sent to the stored recipient.
     again = parse_receipt(receipt.format().lower().replace("-", " "))
     ciphertext = encrypt_bytes(b"reply", [recipient])
