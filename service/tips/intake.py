@@ -22,12 +22,10 @@ from crypto.age import encrypt_bytes, generate_identity
 from crypto.blind import blind_index
 from crypto.errors import FormatError
 from crypto.receipt import Receipt, lookup_key, new_receipt, new_salt, reporter_recipient
-from service.agencies.models import Agency
 from service.agencies.service import OTHER_AGENCY
 from service.audit.pending import record_reporter_events
 from service.blobs.models import Blob, BlobChunk
 from service.blobs.store import small_blob_rows
-from service.compartments.models import Compartment
 from service.db import Base, pipelined, utcnow
 from service.errors import InvalidInput
 from service.instance.context import InstanceContext
@@ -42,7 +40,13 @@ from service.tips.models import (
     TipAudience,
 )
 from service.tips.priority import assess
-from service.tips.routing import Audience, compute_audience, names_leadership
+from service.tips.routing import (
+    AGENCY_TARGET,
+    Audience,
+    Target,
+    compute_audience,
+    names_leadership,
+)
 from service.tips.schemas import TipSubmission
 
 __all__ = ["IntakeResult", "PendingTip", "begin_tip", "subject_keys", "submit_tip"]
@@ -72,22 +76,17 @@ def subject_keys(index_key: bytes, submission: TipSubmission) -> list[tuple[str,
 
 
 # Built once with bind parameters: building a statement costs more than running a cached one.
-# The compartment comes along, so routing finds it in the identity map (one query less).
-_AGENCY = (
-    select(Agency, Compartment)
-    .join(Compartment, Compartment.id == Agency.compartment_id)
-    .where(Agency.slug == bindparam("slug"), Agency.active)
-)
 _LOOKUP_TAKEN = select(Tip.id).where(Tip.lookup_id == bindparam("lookup_id"))
 
 
-def _agency(session: Session, slug: str) -> tuple[Agency, Compartment] | tuple[None, None]:
+def _agency(session: Session, slug: str) -> tuple[uuid.UUID | None, Target | None]:
+    """The agency's id and where it routes to; (None, None) for "other or unknown"."""
     if slug == OTHER_AGENCY:
         return None, None
-    row = session.execute(_AGENCY, {"slug": slug}).first()
+    row = session.execute(AGENCY_TARGET, {"slug": slug}).first()
     if row is None:
         raise InvalidInput("agency: unknown agency", fields={"agency": "unknown"})
-    return row[0], row[1]
+    return row[0], Target(row[1], row[2])
 
 
 def _new_receipt(session: Session) -> Receipt:
@@ -114,12 +113,11 @@ class PendingTip:
         self._attachments: list[AttachmentWriter] = []
         self._staged: dict[type, list[dict[str, object]]] = {t: [] for t in _INSERT_ORDER}
         self._flushed = False
-        # Holding the compartment keeps it in the (weak) identity map for routing: no query.
-        agency, _compartment = _agency(session, submission.agency)
+        agency_id, agency_compartment = _agency(session, submission.agency)
         subjects = subject_keys(ctx.index_key, submission)
         audience = compute_audience(
             session,
-            agency=agency,
+            agency_compartment=agency_compartment,
             subjects=subjects,
             senior_official=submission.senior_official,
             leadership=names_leadership([s.rank for s in submission.subjects]),
@@ -134,7 +132,7 @@ class PendingTip:
             "reporter_salt": salt,
             "reporter_recipient": reporter,
             "compartment_id": audience.compartment.id,
-            "agency_id": agency.id if agency else None,
+            "agency_id": agency_id,
             "status": Status.RECEIVED.value,
             "urgent": False,
             "legal_hold": False,

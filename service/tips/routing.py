@@ -23,9 +23,11 @@ from service.errors import NotInitialised
 from service.staff.models import Role, StaffConflict, StaffUser
 
 __all__ = [
+    "AGENCY_TARGET",
     "LEADERSHIP_RANKS",
     "Audience",
     "Reader",
+    "Target",
     "compute_audience",
     "eligible_readers",
     "names_leadership",
@@ -45,23 +47,40 @@ class Reader:
 
 
 @dataclass(frozen=True)
+class Target:
+    """A compartment as routing needs it (plain columns: no ORM entity on the hot path)."""
+
+    id: uuid.UUID
+    oversight: bool
+
+
+@dataclass(frozen=True)
 class Audience:
-    compartment: Compartment
+    compartment: Target
     readers: list[Reader]  # receive the conversation and case keys
     custodians: list[Reader]  # supervisors: receive the identity key
     route: str  # "agency", "default", "senior_official" or "no_eligible_reviewer"
 
 
-def _oversight(session: Session) -> Compartment:
-    found = session.scalars(select(Compartment).where(Compartment.oversight)).first()
+_TARGET = select(Compartment.id, Compartment.oversight)
+# The agency's own compartment, looked up with the agency (one query for both).
+AGENCY_TARGET = (
+    select(Agency.id, Compartment.id, Compartment.oversight)
+    .join(Compartment, Compartment.id == Agency.compartment_id)
+    .where(Agency.slug == bindparam("slug"), Agency.active)
+)
+
+
+def _oversight(session: Session) -> Target:
+    found = session.execute(_TARGET.where(Compartment.oversight)).first()
     if found is None:
         raise NotInitialised("no oversight compartment; run `probity init`")
-    return found
+    return Target(*found)
 
 
-def _default(session: Session) -> Compartment:
-    found = session.scalars(select(Compartment).where(Compartment.is_default)).first()
-    return found if found is not None else _oversight(session)
+def _default(session: Session) -> Target:
+    found = session.execute(_TARGET.where(Compartment.is_default)).first()
+    return Target(*found) if found is not None else _oversight(session)
 
 
 # Built once (bind parameters): constructing these per tip cost more than running them.
@@ -122,20 +141,19 @@ def _fold(text: str) -> str:
 def compute_audience(
     session: Session,
     *,
-    agency: Agency | None,
+    agency_compartment: Target | None,
     subjects: Sequence[SubjectKey],
     senior_official: bool,
     leadership: bool = False,
 ) -> Audience:
+    """`agency_compartment` is where the agency routes to (see `AGENCY_TARGET`); None for an
+    unknown agency."""
     if senior_official or leadership:
         compartment, route = _oversight(session), "senior_official"
-    elif agency is None:
+    elif agency_compartment is None:
         compartment, route = _default(session), "default"
     else:
-        target = session.get(Compartment, agency.compartment_id)
-        if target is None:  # The foreign key makes this unreachable.
-            raise NotInitialised("agency routes to a missing compartment")
-        compartment, route = target, "agency"
+        compartment, route = agency_compartment, "agency"
     readers = eligible_readers(session, compartment.id, subjects)
     if not _has_reviewer(readers) and not compartment.oversight:
         compartment, route = _oversight(session), "no_eligible_reviewer"
