@@ -20,6 +20,7 @@ from pathlib import Path
 import anyio
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
+from fastapi.telemetry import TelemetryConfig
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.types import ASGIApp
@@ -61,6 +62,13 @@ from service.logging import configure_logging
 __all__ = ["STATIC_DIR", "ProbityApp", "create_app"]
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
+NO_TELEMETRY: TelemetryConfig = {
+    "tracing": False,
+    "metrics": False,
+    "logs": False,
+    "operation_spans": False,
+    "auto_configure": False,
+}
 
 
 class ProbityApp(FastAPI):
@@ -117,6 +125,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
         responses=ERROR_RESPONSES,
         lifespan=lifespan,
+        # FastAPI's own OpenTelemetry would record every request's path and exact time and send
+        # them wherever the operator's environment points: off, whatever the environment says.
+        telemetry=NO_TELEMETRY,
     )
     app.state.settings = settings if settings is not None else Settings()
     app.state.pages = Pages()

@@ -135,7 +135,8 @@ class IntakeGate:
             self._semaphore.release()
 
 
-def intake_slot(request: Request) -> IntakeGate:
+async def intake_slot(request: Request) -> IntakeGate:
+    # async: FastAPI would run a plain function on a worker thread, a hop per submission.
     gate: IntakeGate | None = getattr(request.app.state, "intake_gate", None)
     if gate is None:
         settings = settings_of(request)

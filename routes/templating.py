@@ -116,6 +116,6 @@ class Pages:
         return HTMLResponse(html, status_code=status_code, headers=headers)
 
 
-def get_pages(request: Request) -> Pages:
-    """Dependency: the renderer built by `create_app`."""
+async def get_pages(request: Request) -> Pages:
+    """Dependency: the renderer built by `create_app` (async, so no worker thread is used)."""
     return cast(Pages, request.app.state.pages)

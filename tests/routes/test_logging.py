@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from opentelemetry import trace
 
 from routes.requestlog import logged_immediately
 from service.logging import configure_logging, get_logger
@@ -161,3 +162,27 @@ def test_only_staff_audit_and_probe_requests_are_logged_one_by_one(
     template: str | None, immediate: bool
 ) -> None:
     assert logged_immediately(template) is immediate
+
+
+class _RecordingTracerProvider(trace.TracerProvider):
+    """An operator's configured tracing, as FastAPI's native telemetry would find it."""
+
+    def __init__(self) -> None:
+        self.tracers: list[str] = []
+
+    def get_tracer(self, instrumenting_module_name: str, *args: Any, **kwargs: Any) -> Any:
+        self.tracers.append(instrumenting_module_name)
+        return trace.NoOpTracer()
+
+
+def test_framework_telemetry_stays_off_even_when_tracing_is_configured(
+    app: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    provider = _RecordingTracerProvider()
+    monkeypatch.setattr(trace, "get_tracer_provider", lambda: provider)
+    monkeypatch.setenv("FASTAPI_OTEL_AUTO_CONFIGURE", "true")
+    with TestClient(app) as client:
+        for path in ("/", "/healthz", "/report", "/nowhere"):
+            client.get(path)
+    assert trace.get_tracer_provider() is provider  # the patch is what FastAPI would see
+    assert provider.tracers == []
