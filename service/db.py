@@ -8,22 +8,32 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
 import psycopg
-from sqlalchemy import DateTime, Dialect, Engine, MetaData, create_engine, event, text
+from sqlalchemy import (
+    Connection,
+    DateTime,
+    Dialect,
+    Engine,
+    MetaData,
+    create_engine,
+    event,
+    text,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
-from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.pool import ConnectionPoolEntry, PoolResetState
 from sqlalchemy.types import TypeDecorator
 
 __all__ = [
     "NAMING_CONVENTION",
     "Base",
+    "PipelinedWrites",
     "UTCDateTime",
     "all_metadata",
     "checkpoint",
@@ -124,7 +134,10 @@ def make_engine(url: str, *, manual_checkpoints: bool = False, **kwargs: Any) ->
             event.listen(engine, "connect", _manual_checkpoints)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
-    return create_engine(url, **kwargs)
+    engine = create_engine(url, **kwargs)
+    event.listen(engine, "rollback", _before_rollback)  # a request that failed midway
+    event.listen(engine, "reset", _before_pool_reset)  # a connection returned without a rollback
+    return engine
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
@@ -176,6 +189,54 @@ def pipelined(session: Session) -> Iterator[None]:
         raise DBAPIError.instance(
             "(pipelined writes)", None, exc, psycopg.Error, connection_invalidated=driver.closed
         ) from None
+
+
+_OPEN_PIPELINE = "probity.open_pipeline"  # key in the pooled connection's `info`
+
+
+class PipelinedWrites:
+    """`pipelined` held open across several calls: the chunk rows of one upload, which arrive
+    through several worker-thread hops. PostgreSQL stores one row while the next is encrypted.
+
+    `end()` waits for every statement and raises the first error as a SQLAlchemy error. If the
+    holder never gets there (the request failed midway), the rollback ends it, or the pool's
+    reset if nobody rolled back: no connection is ever handed out in pipeline mode.
+    """
+
+    def __init__(self, session: Session) -> None:
+        self._record: dict[Any, Any] | None = None
+        self._block: AbstractContextManager[None] | None = None
+        connection = session.connection()
+        if connection.dialect.name == "postgresql":
+            self._block = pipelined(session)
+            self._block.__enter__()
+            self._record = connection.connection.info
+            self._record[_OPEN_PIPELINE] = self._block
+
+    def end(self) -> None:
+        block, self._block = self._block, None
+        if block is not None and self._record is not None:
+            self._record.pop(_OPEN_PIPELINE, None)
+            block.__exit__(None, None, None)
+
+
+def _end_forgotten_pipeline(info: dict[Any, Any]) -> None:
+    block = info.pop(_OPEN_PIPELINE, None)
+    if block is not None:
+        # Its errors belong to the transaction being rolled back; psycopg leaves pipeline mode
+        # whether or not they are raised.
+        with suppress(DBAPIError):
+            block.__exit__(None, None, None)
+
+
+def _before_rollback(connection: Connection) -> None:
+    _end_forgotten_pipeline(connection.connection.info)
+
+
+def _before_pool_reset(
+    _dbapi_connection: Any, record: ConnectionPoolEntry, _state: PoolResetState
+) -> None:
+    _end_forgotten_pipeline(record.info)
 
 
 def checkpoint(engine: Engine) -> None:

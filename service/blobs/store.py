@@ -18,14 +18,15 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator, Sequence
+from typing import cast
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Table, insert, select, update
 from sqlalchemy.orm import Session
 
 from crypto.age import Decryptor, Encryptor, encrypt_bytes
 from crypto.errors import DecryptionError, FormatError
 from service.blobs.models import Blob, BlobChunk
-from service.db import new_id
+from service.db import PipelinedWrites, new_id
 from service.errors import NotFound, PayloadTooLarge
 from service.tips.models import KeyKind
 
@@ -40,6 +41,7 @@ __all__ = [
 ]
 
 ROW_SIZE = 1 << 20  # ciphertext bytes per BlobChunk row
+_INSERT_CHUNK = cast(Table, BlobChunk.__table__).insert()  # Core: no ORM bulk machinery per row
 _PIECE = 256 * 1024  # large writes are encrypted in pieces, so output never balloons
 
 
@@ -78,6 +80,7 @@ class BlobWriter:
             insert(Blob).values(id=self.blob_id, tip_id=tip_id, key_kind=kind, size=0, chunks=0)
         )
         self._buf += self._encryptor.start()
+        self._rows = PipelinedWrites(session)  # rows go out while the next one is encrypted
 
     @property
     def plaintext_size(self) -> int:
@@ -105,6 +108,7 @@ class BlobWriter:
         if self._buf:
             self._insert_row(bytes(self._buf))
             self._buf.clear()
+        self._rows.end()
         self._session.execute(
             update(Blob).where(Blob.id == self.blob_id).values(size=self._size, chunks=self._seq)
         )
@@ -118,9 +122,8 @@ class BlobWriter:
             self._insert_row(row)
 
     def _insert_row(self, data: bytes) -> None:
-        self._session.execute(
-            insert(BlobChunk).values(blob_id=self.blob_id, seq=self._seq, data=data)
-        )
+        row = {"blob_id": self.blob_id, "seq": self._seq, "data": data}
+        self._session.execute(_INSERT_CHUNK, row)
         self._seq += 1
         self._size += len(data)
 

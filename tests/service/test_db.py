@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from contextlib import suppress
 from pathlib import Path
 
 import pytest
@@ -8,7 +9,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from service.config import Settings
-from service.db import checkpoint, make_engine, normalise_url, pipelined
+from service.db import (
+    PipelinedWrites,
+    checkpoint,
+    make_engine,
+    make_session_factory,
+    normalise_url,
+    pipelined,
+)
 
 insert_many = text("INSERT INTO piped (k, v) VALUES (:k, 'y')")
 
@@ -92,3 +100,52 @@ def test_an_error_in_a_pipelined_block_is_a_sqlalchemy_error_and_nothing_lands(
         session.commit()
     with empty_engine.connect() as conn:
         assert conn.execute(text("SELECT k FROM piped")).scalars().all() == [3]
+
+
+def _driver_in_pipeline(session: Session) -> bool:
+    driver = session.connection().connection.driver_connection
+    return getattr(driver, "_pipeline", None) is not None
+
+
+@pytest.mark.parametrize("fails", [False, True])
+def test_a_pipeline_left_open_is_ended_before_the_connection_is_reused(
+    empty_database_url: str, fails: bool
+) -> None:
+    engine = make_engine(empty_database_url, pool_size=1, max_overflow=0)
+    _table(engine)
+    factory = make_session_factory(engine)
+    with factory() as session:
+        writes = PipelinedWrites(session)
+        session.execute(text("INSERT INTO piped VALUES (1, 'a')"))
+        if fails:  # PostgreSQL: fails unseen until the pipeline syncs; SQLite: at once
+            with suppress(IntegrityError):
+                session.execute(text("INSERT INTO piped VALUES (1, 'b')"))
+        # The request fails here: `end()` is never called.
+        del writes
+        session.rollback()
+    with factory() as session:  # the same (only) connection
+        assert not _driver_in_pipeline(session)
+        with pytest.raises(IntegrityError):  # errors are immediate again, not deferred
+            session.execute(text("INSERT INTO piped VALUES (2, 'x'), (2, 'y')"))
+        session.rollback()
+        session.execute(text("INSERT INTO piped VALUES (3, 'c')"))
+        session.commit()
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT k FROM piped")).scalars().all() == [3]
+    engine.dispose()
+
+
+def _write_twice_and_end(session: Session) -> None:
+    writes = PipelinedWrites(session)
+    session.execute(text("INSERT INTO piped VALUES (1, 'a')"))
+    session.execute(text("INSERT INTO piped VALUES (1, 'b')"))  # PostgreSQL: seen only at end()
+    writes.end()
+
+
+def test_pipelined_writes_raise_the_first_error_by_their_end(empty_engine: Engine) -> None:
+    _table(empty_engine)
+    with Session(empty_engine) as session:
+        with pytest.raises(IntegrityError):
+            _write_twice_and_end(session)
+        session.rollback()
+        assert not _driver_in_pipeline(session)
