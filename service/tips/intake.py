@@ -202,7 +202,8 @@ class PendingTip:
                 self._staged[table] = []
 
     def add_attachment(self, filename: str) -> AttachmentWriter:
-        self._flush()
+        with pipelined(self._session):
+            self._flush()
         writer = AttachmentWriter(
             self._session,
             tip_id=self.tip_id,

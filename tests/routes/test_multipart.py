@@ -383,7 +383,8 @@ def test_a_50_mib_upload_is_encrypted_into_chunk_rows_in_bounded_memory(
         finally:
             tracemalloc.stop()
     assert response.status_code == 200, response.text
-    assert peak[0] < 8 << 20, peak
+    # A few 1 MiB rows in flight (PostgreSQL stores one while the next is encrypted): far below 50.
+    assert peak[0] < 12 << 20, peak
     (sink,) = sinks
     assert sink.sanitiser.report.reason == "unsupported_type"
     assert sink.blob_id is not None
