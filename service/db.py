@@ -6,6 +6,7 @@ returns; PostgreSQL goes through psycopg 3.
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, suppress
@@ -25,7 +26,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry, PoolResetState
 from sqlalchemy.types import TypeDecorator
@@ -119,10 +120,13 @@ def _manual_checkpoints(dbapi_connection: Any, _record: ConnectionPoolEntry) -> 
     dbapi_connection.execute("PRAGMA wal_autocheckpoint=0")
 
 
-def make_engine(url: str, *, manual_checkpoints: bool = False, **kwargs: Any) -> Engine:
+def make_engine(
+    url: str, *, manual_checkpoints: bool = False, ping_after_idle: float = 1.0, **kwargs: Any
+) -> Engine:
     """An engine for `url`. With `manual_checkpoints` (the server), SQLite leaves WAL
     checkpoints to `checkpoint()`, called in the background, instead of the committing request.
-    Durability is the same: every commit still syncs the WAL."""
+    Durability is the same: every commit still syncs the WAL. PostgreSQL connections that sat
+    in the pool longer than `ping_after_idle` seconds are checked before use."""
     url = normalise_url(url)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -133,11 +137,36 @@ def make_engine(url: str, *, manual_checkpoints: bool = False, **kwargs: Any) ->
         if manual_checkpoints:
             event.listen(engine, "connect", _manual_checkpoints)
         return engine
-    kwargs.setdefault("pool_pre_ping", True)
     engine = create_engine(url, **kwargs)
+    _ping_idle_connections(engine, ping_after_idle)
     event.listen(engine, "rollback", _before_rollback)  # a request that failed midway
     event.listen(engine, "reset", _before_pool_reset)  # a connection returned without a rollback
     return engine
+
+
+_IDLE_SINCE = "probity.idle_since"  # key in the pooled connection's `info`
+
+
+def _ping_idle_connections(engine: Engine, after: float) -> None:
+    """Like `pool_pre_ping`, but only for connections that sat idle: a database restart is
+    noticed before a request uses a dead connection, while a busy server, whose connections
+    never rest, spends no round trip per request on it."""
+
+    def checkin(_dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+        record.info[_IDLE_SINCE] = time.monotonic()
+
+    def checkout(dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: Any) -> None:
+        idle_since = record.info.get(_IDLE_SINCE)
+        if idle_since is None or time.monotonic() - idle_since < after:
+            return  # fresh, or just used
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except psycopg.Error as exc:
+            # The pool drops this connection and checks out another (SQLAlchemy's own recipe).
+            raise DisconnectionError("idle connection is dead") from exc
+
+    event.listen(engine, "checkin", checkin)
+    event.listen(engine, "checkout", checkout)
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

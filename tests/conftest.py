@@ -101,6 +101,13 @@ def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterat
 
 
 @pytest.fixture
+def empty_pg_url() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database, for what only a database server can do."""
+    with _pg_database(_pg_base()) as url:
+        yield url
+
+
+@pytest.fixture
 def empty_engine(empty_database_url: str) -> Iterator[Engine]:
     engine = make_engine(empty_database_url)
     yield engine

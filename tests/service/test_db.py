@@ -1,10 +1,11 @@
 from __future__ import annotations
 
+import time
 from contextlib import suppress
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -149,3 +150,25 @@ def test_pipelined_writes_raise_the_first_error_by_their_end(empty_engine: Engin
             _write_twice_and_end(session)
         session.rollback()
         assert not _driver_in_pipeline(session)
+
+
+def _kill_backends(engine: Engine) -> None:
+    admin = create_engine(engine.url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+            (engine.url.database,),
+        )
+    admin.dispose()
+
+
+def test_a_dead_idle_connection_is_replaced_before_a_request_uses_it(empty_pg_url: str) -> None:
+    engine = make_engine(empty_pg_url, pool_size=1, max_overflow=0, ping_after_idle=0.05)
+    with engine.connect() as conn:
+        before = conn.execute(text("SELECT pg_backend_pid()")).scalar()
+    _kill_backends(engine)  # e.g. the database restarted while the pool was idle
+    time.sleep(0.1)
+    with engine.connect() as conn:
+        after = conn.execute(text("SELECT pg_backend_pid()")).scalar()
+    assert after != before
+    engine.dispose()
