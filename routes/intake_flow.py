@@ -29,12 +29,13 @@ from service.errors import InvalidInput
 from service.instance.context import InstanceContext
 from service.tips import idempotency
 from service.tips.attachments import AttachmentSummary
-from service.tips.intake import IntakeResult, PendingTip, begin_tip
+from service.tips.intake import IntakeResult, PendingTip, begin_tip, is_lookup_collision
 from service.tips.schemas import LIMITS, TipSubmission
 
 __all__ = ["INTAKE_LIMITS", "Fields", "receive_tip", "store_submission", "summaries_json"]
 
 Fields = dict[str, list[str]]
+_LOOKUP_ATTEMPTS = 3
 INTAKE_LIMITS = Limits(
     max_body=LIMITS["tip_max_bytes"] + (1 << 20),
     max_file=LIMITS["file_max_bytes"],
@@ -178,15 +179,23 @@ def store_submission(
     idempotency_key: str | None,
     body_digest: bytes,
 ) -> IntakeResult:
-    """The JSON path: one transaction, no files."""
-    with transaction(factory) as session:
-        lock_for_write(session)
-        if idempotency_key is not None:
-            earlier = idempotency.recall(session, idempotency_key, body_digest)
-            if earlier is not None:
-                return IntakeResult(tip_id=None, receipt=earlier)
-        result = begin_tip(session, ctx, submission).finish()
-        return _remember(session, idempotency_key, body_digest, result)
+    """The JSON path: one transaction, no files. The submission is in memory, so a taken
+    receipt lookup id is simply tried again rather than checked for first (a query per tip)."""
+    attempts = 0
+    while True:
+        try:
+            with transaction(factory) as session:
+                lock_for_write(session)
+                if idempotency_key is not None:
+                    earlier = idempotency.recall(session, idempotency_key, body_digest)
+                    if earlier is not None:
+                        return IntakeResult(tip_id=None, receipt=earlier)
+                result = begin_tip(session, ctx, submission, check_lookup=False).finish()
+                return _remember(session, idempotency_key, body_digest, result)
+        except IntegrityError as exc:
+            attempts += 1
+            if not is_lookup_collision(exc) or attempts == _LOOKUP_ATTEMPTS:
+                raise
 
 
 def summaries_json(items: list[AttachmentSummary]) -> list[dict[str, object]]:

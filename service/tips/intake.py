@@ -16,6 +16,7 @@ from datetime import date
 from typing import cast
 
 from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from crypto.age import encrypt_bytes, generate_identity
@@ -49,7 +50,14 @@ from service.tips.routing import (
 )
 from service.tips.schemas import TipSubmission
 
-__all__ = ["IntakeResult", "PendingTip", "begin_tip", "subject_keys", "submit_tip"]
+__all__ = [
+    "IntakeResult",
+    "PendingTip",
+    "begin_tip",
+    "is_lookup_collision",
+    "subject_keys",
+    "submit_tip",
+]
 
 SUBJECT_KINDS = ("name", "badge", "unit")
 
@@ -89,6 +97,12 @@ def _agency(session: Session, slug: str) -> tuple[uuid.UUID | None, Target | Non
     return row[0], Target(row[1], row[2])
 
 
+def is_lookup_collision(exc: IntegrityError) -> bool:
+    """A new tip's lookup id was taken (40 bits: about n / 10^12 per tip with n stored)."""
+    message = str(exc.orig)  # the constraint (PostgreSQL) or the column (SQLite) is named
+    return "uq_tips_lookup_id" in message or "tips.lookup_id" in message
+
+
 def _new_receipt(session: Session) -> Receipt:
     # 40-bit lookup ids collide rarely; the unique constraint is the last word.
     for _ in range(8):
@@ -104,7 +118,12 @@ class PendingTip:
     cryptography). The first file flushes them early, since chunk rows need the tip row."""
 
     def __init__(
-        self, session: Session, ctx: InstanceContext, submission: TipSubmission, today: date
+        self,
+        session: Session,
+        ctx: InstanceContext,
+        submission: TipSubmission,
+        today: date,
+        check_lookup: bool = True,
     ) -> None:
         self._session = session
         self._ctx = ctx
@@ -122,7 +141,9 @@ class PendingTip:
             senior_official=submission.senior_official,
             leadership=names_leadership([s.rank for s in submission.subjects]),
         )
-        self.receipt = _new_receipt(session)
+        # Without the check (a query less), a taken lookup id fails the insert instead: see
+        # `is_lookup_collision`, for callers that can simply try again.
+        self.receipt = _new_receipt(session) if check_lookup else new_receipt()
         self.tip_id = uuid.uuid4()
         salt = new_salt()
         reporter = reporter_recipient(self.receipt.secret, salt)
@@ -247,9 +268,14 @@ _INSERTS = {model: cast(Table, model.__table__).insert() for model in _INSERT_OR
 
 
 def begin_tip(
-    session: Session, ctx: InstanceContext, submission: TipSubmission, *, today: date | None = None
+    session: Session,
+    ctx: InstanceContext,
+    submission: TipSubmission,
+    *,
+    today: date | None = None,
+    check_lookup: bool = True,
 ) -> PendingTip:
-    return PendingTip(session, ctx, submission, today or utcnow().date())
+    return PendingTip(session, ctx, submission, today or utcnow().date(), check_lookup)
 
 
 def submit_tip(session: Session, ctx: InstanceContext, submission: TipSubmission) -> IntakeResult:

@@ -10,11 +10,13 @@ from sqlalchemy import Engine, func, select
 
 from crypto.age import decrypt_bytes
 from crypto.errors import DecryptionError
+from crypto.receipt import Receipt, new_receipt, parse_receipt
 from service.audit.models import PendingAuditEntry
 from service.blobs.store import read_blob
 from service.compartments.models import Compartment
 from service.config import Settings
 from service.db import make_session_factory
+from service.tips import intake
 from service.tips.models import Envelope, SubjectIndex, Tip, TipAudience
 from tests.factories import Border, add_conflict, tip_json
 
@@ -217,3 +219,23 @@ def test_a_subject_with_a_leadership_rank_routes_to_oversight(
     assert web.post("/api/v1/tips", json=body).status_code == 201
     (tip,) = _tips(engine)
     assert _compartment(engine, tip) == compartment
+
+
+@pytest.mark.parametrize("as_multipart", [False, True])
+def test_a_taken_receipt_lookup_id_gets_a_fresh_receipt_not_an_error(
+    web: TestClient, engine: Engine, monkeypatch: pytest.MonkeyPatch, as_multipart: bool
+) -> None:
+    first = parse_receipt(web.post("/api/v1/tips", json=tip_json()).json()["receipt"])
+    # The next receipt drawn repeats the stored lookup id once (1 in 10^12 per stored tip).
+    draws = [Receipt(first.lookup_id, new_receipt().secret)]
+    monkeypatch.setattr(intake, "new_receipt", lambda: draws.pop() if draws else new_receipt())
+    if as_multipart:
+        files = {"tip": (None, json.dumps(tip_json()), "application/json")}
+        response = web.post("/api/v1/tips", files=files)
+    else:
+        response = web.post("/api/v1/tips", json=tip_json())
+    assert response.status_code == 201, response.text
+    assert not draws  # the taken id was really drawn
+    second = parse_receipt(response.json()["receipt"])
+    assert second.lookup_id != first.lookup_id
+    assert _count(engine, Tip) == 2
