@@ -43,6 +43,19 @@ def _connect(base: str) -> http.client.HTTPConnection:
     return http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=60)
 
 
+def _begin_multipart(
+    base: str, boundary: str, length: int, first: bytes
+) -> http.client.HTTPConnection:
+    """A multipart POST of `length` bytes, of which only `first` is sent yet."""
+    conn = _connect(base)
+    conn.putrequest("POST", "/api/v1/tips")
+    conn.putheader("content-type", f"multipart/form-data; boundary={boundary}")
+    conn.putheader("content-length", str(length))
+    conn.endheaders()
+    conn.send(first)
+    return conn
+
+
 def _post_json(base: str, body: dict[str, object]) -> tuple[int, str | None, bytes]:
     """POST a JSON tip; returns the status, any Retry-After and the body."""
     conn = _connect(base)
@@ -67,12 +80,7 @@ def test_a_full_gate_answers_503_with_retry_after_and_never_hangs(
             f"{json.dumps(tip_json())}\r\n"
         ).encode()
         tail = f"--{boundary}--\r\n".encode()
-        slow = _connect(base)
-        slow.putrequest("POST", "/api/v1/tips")
-        slow.putheader("content-type", f"multipart/form-data; boundary={boundary}")
-        slow.putheader("content-length", str(len(head) + len(tail)))
-        slow.endheaders()
-        slow.send(head)
+        slow = _begin_multipart(base, boundary, len(head) + len(tail), head)
         busy: tuple[int, str | None, bytes] = (0, None, b"")
         for _ in range(50):  # The slot is taken once the server has read the headers.
             busy = _post_json(base, tip_json())
@@ -127,12 +135,7 @@ def test_a_file_arriving_slowly_does_not_hold_an_intake_thread(
         ).encode()
         data = os.urandom(600 << 10)  # more than one batch: the file is being written
         tail = f"\r\n--{boundary}--\r\n".encode()
-        slow = _connect(base)
-        slow.putrequest("POST", "/api/v1/tips")
-        slow.putheader("content-type", f"multipart/form-data; boundary={boundary}")
-        slow.putheader("content-length", str(len(head) + 2 * len(data) + len(tail)))
-        slow.endheaders()
-        slow.send(head + data)
+        slow = _begin_multipart(base, boundary, len(head) + 2 * len(data) + len(tail), head + data)
         time.sleep(0.5)
         started = time.monotonic()
         quick = _post_json(base, tip_json())  # the slow upload is paused mid-file
@@ -276,13 +279,7 @@ def _start_slow_upload(base: str) -> http.client.HTTPConnection:
     head = (
         f'--{boundary}\r\nContent-Disposition: form-data; name="tip"\r\n\r\n{{"agency": '.encode()
     )
-    slow = _connect(base)
-    slow.putrequest("POST", "/api/v1/tips")
-    slow.putheader("content-type", f"multipart/form-data; boundary={boundary}")
-    slow.putheader("content-length", "100000")
-    slow.endheaders()
-    slow.send(head)
-    return slow
+    return _begin_multipart(base, boundary, 100000, head)
 
 
 def test_a_stalled_body_gets_408_and_frees_its_slot(
