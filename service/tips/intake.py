@@ -42,9 +42,9 @@ from service.tips.models import (
 )
 from service.tips.priority import assess
 from service.tips.routing import (
-    AGENCY_TARGET,
+    AgencyRoute,
     Audience,
-    Target,
+    agency_route,
     compute_audience,
     names_leadership,
 )
@@ -87,14 +87,14 @@ def subject_keys(index_key: bytes, submission: TipSubmission) -> list[tuple[str,
 _LOOKUP_TAKEN = select(Tip.id).where(Tip.lookup_id == bindparam("lookup_id"))
 
 
-def _agency(session: Session, slug: str) -> tuple[uuid.UUID | None, Target | None]:
-    """The agency's id and where it routes to; (None, None) for "other or unknown"."""
+def _agency(session: Session, slug: str, subjects: list[tuple[str, bytes]]) -> AgencyRoute | None:
+    """Where the agency routes to; None for "other or unknown"."""
     if slug == OTHER_AGENCY:
-        return None, None
-    row = session.execute(AGENCY_TARGET, {"slug": slug}).first()
-    if row is None:
+        return None
+    found = agency_route(session, slug, subjects)
+    if found is None:
         raise InvalidInput("agency: unknown agency", fields={"agency": "unknown"})
-    return row[0], Target(row[1], row[2])
+    return found
 
 
 def is_lookup_collision(exc: IntegrityError) -> bool:
@@ -132,11 +132,11 @@ class PendingTip:
         self._attachments: list[AttachmentWriter] = []
         self._staged: dict[type, list[dict[str, object]]] = {t: [] for t in _INSERT_ORDER}
         self._flushed = False
-        agency_id, agency_compartment = _agency(session, submission.agency)
         subjects = subject_keys(ctx.index_key, submission)
+        agency = _agency(session, submission.agency, subjects)
         audience = compute_audience(
             session,
-            agency_compartment=agency_compartment,
+            agency=agency,
             subjects=subjects,
             senior_official=submission.senior_official,
             leadership=names_leadership([s.rank for s in submission.subjects]),
@@ -153,7 +153,7 @@ class PendingTip:
             "reporter_salt": salt,
             "reporter_recipient": reporter,
             "compartment_id": audience.compartment.id,
-            "agency_id": agency_id,
+            "agency_id": agency.agency_id if agency else None,
             "status": Status.RECEIVED.value,
             "urgent": False,
             "legal_hold": False,

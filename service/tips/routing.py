@@ -13,8 +13,9 @@ import unicodedata
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import bindparam, select, tuple_
+from sqlalchemy import ColumnElement, Select, Subquery, bindparam, select, tuple_
 from sqlalchemy.orm import Session
 
 from service.agencies.models import Agency
@@ -23,11 +24,12 @@ from service.errors import NotInitialised
 from service.staff.models import Role, StaffConflict, StaffUser
 
 __all__ = [
-    "AGENCY_TARGET",
     "LEADERSHIP_RANKS",
+    "AgencyRoute",
     "Audience",
     "Reader",
     "Target",
+    "agency_route",
     "compute_audience",
     "eligible_readers",
     "names_leadership",
@@ -63,12 +65,6 @@ class Audience:
 
 
 _TARGET = select(Compartment.id, Compartment.oversight)
-# The agency's own compartment, looked up with the agency (one query for both).
-AGENCY_TARGET = (
-    select(Agency.id, Compartment.id, Compartment.oversight)
-    .join(Compartment, Compartment.id == Agency.compartment_id)
-    .where(Agency.slug == bindparam("slug"), Agency.active)
-)
 
 
 def _oversight(session: Session) -> Target:
@@ -83,20 +79,61 @@ def _default(session: Session) -> Target:
     return Target(*found) if found is not None else _oversight(session)
 
 
-# Built once (bind parameters): constructing these per tip cost more than running them.
-_MEMBERS = (
-    select(StaffUser.id, StaffUser.username, StaffUser.role, StaffUser.recipient)
-    .join(Membership, Membership.staff_id == StaffUser.id)
-    .where(Membership.compartment_id == bindparam("compartment_id"), StaffUser.active)
-    .where(StaffUser.enrolled_at.is_not(None))  # no keys before enrolment
-    # Four-eyes: a membership an admin requested counts only once a supervisor approved it.
-    .where(Membership.approved_at.is_not(None))
-    .order_by(StaffUser.username)
-)
 _CONFLICTED = select(StaffConflict.staff_id).where(
     tuple_(StaffConflict.kind, StaffConflict.value).in_(bindparam("subjects", expanding=True))
 )
-_UNCONFLICTED_MEMBERS = _MEMBERS.where(StaffUser.id.not_in(_CONFLICTED))
+
+
+def _eligible(excluding_conflicts: bool) -> Subquery:
+    """Who may read a compartment's tips: the one rule, for intake and for access changes."""
+    members = (
+        select(
+            Membership.compartment_id,
+            StaffUser.id,
+            StaffUser.username,
+            StaffUser.role,
+            StaffUser.recipient,
+        )
+        .join(Membership, Membership.staff_id == StaffUser.id)
+        .where(StaffUser.active, StaffUser.enrolled_at.is_not(None))  # no keys before enrolment
+        # Four-eyes: a membership an admin requested counts only once a supervisor approved it.
+        .where(Membership.approved_at.is_not(None))
+    )
+    if excluding_conflicts:
+        members = members.where(StaffUser.id.not_in(_CONFLICTED))
+    return members.subquery()
+
+
+def _readers_of(eligible: Subquery) -> Select[Any]:
+    return (
+        select(eligible.c.id, eligible.c.username, eligible.c.role, eligible.c.recipient)
+        .where(eligible.c.compartment_id == bindparam("compartment_id"))
+        .order_by(eligible.c.username)
+    )
+
+
+def _agency_with_readers(eligible: Subquery) -> Select[Any]:
+    return (
+        select(Agency.id, Compartment.id, Compartment.oversight, *_reader_columns(eligible))
+        .join(Compartment, Compartment.id == Agency.compartment_id)
+        .outerjoin(eligible, eligible.c.compartment_id == Compartment.id)
+        .where(Agency.slug == bindparam("slug"), Agency.active)
+        .order_by(eligible.c.username)
+    )
+
+
+def _reader_columns(eligible: Subquery) -> list[ColumnElement[Any]]:
+    return [eligible.c.id, eligible.c.username, eligible.c.role, eligible.c.recipient]
+
+
+# Built once, with and without the conflicts clause (bind parameters): constructing these per
+# tip cost more than running them.
+_READERS = {flag: _readers_of(_eligible(flag)) for flag in (False, True)}
+_AGENCY_READERS = {flag: _agency_with_readers(_eligible(flag)) for flag in (False, True)}
+
+
+def _params(subjects: Sequence[SubjectKey], **values: object) -> dict[str, object]:
+    return {**values, "subjects": list(subjects)} if subjects else values
 
 
 def eligible_readers(
@@ -104,12 +141,26 @@ def eligible_readers(
 ) -> list[Reader]:
     """Active members of the compartment not conflicted with any of `subjects` (the same rule
     as at intake; used again when access changes later)."""
-    if subjects:
-        params = {"compartment_id": compartment_id, "subjects": list(subjects)}
-        rows = session.execute(_UNCONFLICTED_MEMBERS, params)
-    else:
-        rows = session.execute(_MEMBERS, {"compartment_id": compartment_id})
-    return [Reader(*row) for row in rows]
+    params = _params(subjects, compartment_id=compartment_id)
+    return [Reader(*row) for row in session.execute(_READERS[bool(subjects)], params)]
+
+
+@dataclass(frozen=True)
+class AgencyRoute:
+    agency_id: uuid.UUID
+    compartment: Target
+    readers: list[Reader]  # the compartment's eligible readers, for these subjects
+
+
+def agency_route(session: Session, slug: str, subjects: Sequence[SubjectKey]) -> AgencyRoute | None:
+    """An active agency, its compartment and that compartment's eligible readers, in one query
+    (intake's first, on its hot path); None for no such agency."""
+    rows = session.execute(_AGENCY_READERS[bool(subjects)], _params(subjects, slug=slug)).all()
+    if not rows:
+        return None
+    agency_id, compartment_id, oversight = rows[0][:3]
+    readers = [Reader(*row[3:]) for row in rows if row[3] is not None]
+    return AgencyRoute(agency_id, Target(compartment_id, oversight), readers)
 
 
 def _has_reviewer(staff: Sequence[Reader]) -> bool:
@@ -141,20 +192,20 @@ def _fold(text: str) -> str:
 def compute_audience(
     session: Session,
     *,
-    agency_compartment: Target | None,
+    agency: AgencyRoute | None,
     subjects: Sequence[SubjectKey],
     senior_official: bool,
     leadership: bool = False,
 ) -> Audience:
-    """`agency_compartment` is where the agency routes to (see `AGENCY_TARGET`); None for an
-    unknown agency."""
+    """`agency` is what `agency_route` found (None for an unknown agency)."""
     if senior_official or leadership:
         compartment, route = _oversight(session), "senior_official"
-    elif agency_compartment is None:
+        readers = eligible_readers(session, compartment.id, subjects)
+    elif agency is None:
         compartment, route = _default(session), "default"
+        readers = eligible_readers(session, compartment.id, subjects)
     else:
-        compartment, route = agency_compartment, "agency"
-    readers = eligible_readers(session, compartment.id, subjects)
+        compartment, route, readers = agency.compartment, "agency", agency.readers
     if not _has_reviewer(readers) and not compartment.oversight:
         compartment, route = _oversight(session), "no_eligible_reviewer"
         readers = eligible_readers(session, compartment.id, subjects)
