@@ -106,7 +106,7 @@ def _eligible(excluding_conflicts: bool) -> Subquery:
 
 def _readers_of(eligible: Subquery) -> Select[Any]:
     return (
-        select(eligible.c.id, eligible.c.username, eligible.c.role, eligible.c.recipient)
+        select(*_reader_columns(eligible))
         .where(eligible.c.compartment_id == bindparam("compartment_id"))
         .order_by(eligible.c.username)
     )
