@@ -12,13 +12,20 @@ from typing import TypeVar
 
 import anyio
 from fastapi import Request
+from pydantic import BaseModel, ValidationError
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from routes.bodies import body_chunks
 from service.config import Settings
 from service.db import session_scope
-from service.errors import InsufficientStorage, PayloadTooLarge, Unauthorized, Unavailable
+from service.errors import (
+    InsufficientStorage,
+    InvalidInput,
+    PayloadTooLarge,
+    Unauthorized,
+    Unavailable,
+)
 from service.instance.context import InstanceContext, load_context
 
 __all__ = [
@@ -28,6 +35,7 @@ __all__ = [
     "instance_context",
     "intake_slot",
     "read_body_limited",
+    "read_model",
     "run_transaction",
     "session_factory",
     "settings_of",
@@ -35,6 +43,7 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
 
 
 def settings_of(request: Request) -> Settings:
@@ -161,6 +170,20 @@ async def read_body_limited(request: Request, limit: int) -> bytes:
             raise PayloadTooLarge(f"the request body is over {limit} bytes")
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+async def read_model(request: Request, model: type[M], *, limit: int, optional: bool = False) -> M:
+    """A small JSON body (at most `limit` bytes) as `model`; with `optional`, an empty body is
+    the model's defaults. Errors name fields and error types only, never a value (it may name
+    an officer)."""
+    raw = await read_body_limited(request, limit)
+    if optional and not raw.strip():
+        return model()
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as exc:
+        fields = {".".join(map(str, e["loc"])) or "body": e["type"] for e in exc.errors()}
+        raise InvalidInput("invalid fields: " + ", ".join(sorted(fields)), fields=fields) from None
 
 
 def bearer_token(request: Request) -> str:

@@ -23,10 +23,10 @@ from typing import Annotated, Any, Literal, TypeVar
 
 import anyio
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 from sqlalchemy.orm import Session
 
-from routes.deps import instance_context, read_body_limited, run_transaction, session_factory
+from routes.deps import instance_context, read_model, run_transaction, session_factory
 from routes.staff_auth import READERS, SUPERVISORS, require_roles
 from service.access.memberships import (
     check_conflict_registrar,
@@ -40,14 +40,13 @@ from service.access.service import (
     pending_for,
     register_conflict,
 )
-from service.errors import InvalidInput, NotFound
+from service.errors import NotFound
 from service.staff.sessions import Principal
 
 __all__ = ["CONFLICT_ROLES", "ConflictIn", "conflict_work", "router"]
 
 CONFLICT_ROLES = READERS
 SMALL_BODY = 64 << 10
-M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")
 
 access_api = APIRouter(
@@ -85,18 +84,6 @@ def _body_schema(model: type[BaseModel]) -> dict[str, Any]:
     return {"requestBody": {"content": {"application/json": {"schema": schema}}}}
 
 
-async def _parse(request: Request, model: type[M], *, optional: bool = False) -> M:
-    raw = await read_body_limited(request, SMALL_BODY)
-    if optional and not raw.strip():
-        return model()
-    try:
-        return model.model_validate_json(raw)
-    except ValidationError as exc:
-        # Field names and error types only: never echo a value (it may name an officer).
-        fields = {".".join(map(str, e["loc"])) or "body": e["type"] for e in exc.errors()}
-        raise InvalidInput("invalid fields: " + ", ".join(sorted(fields)), fields=fields) from None
-
-
 async def _run(request: Request, work: Callable[[Session], T]) -> T:
     return await anyio.to_thread.run_sync(run_transaction, session_factory(request), work)
 
@@ -111,7 +98,7 @@ async def get_pending(request: Request, principal: Supervisor) -> dict[str, Any]
 
 @access_api.post("/apply", openapi_extra=_body_schema(ApplyIn))
 async def post_apply(request: Request, principal: Supervisor) -> dict[str, int]:
-    body = await _parse(request, ApplyIn, optional=True)
+    body = await read_model(request, ApplyIn, limit=SMALL_BODY, optional=True)
     count = await _run(request, lambda s: apply_pending(s, principal, tip_ids=body.tip_ids))
     return {"rewritten": count}
 
@@ -144,7 +131,7 @@ async def post_membership_decision(
         staff = uuid.UUID(staff_id)
     except ValueError:
         raise NotFound("no such membership request") from None
-    body = await _parse(request, DecisionIn)
+    body = await read_model(request, DecisionIn, limit=SMALL_BODY)
     queued = await _run(
         request,
         lambda s: decide_membership(
@@ -176,7 +163,7 @@ def conflict_work(principal: Principal, key: bytes, body: ConflictIn) -> Callabl
 
 @conflicts_api.post("", status_code=201, openapi_extra=_body_schema(ConflictIn))
 async def post_conflict(request: Request, principal: ConflictRegistrar) -> dict[str, bool]:
-    body = await _parse(request, ConflictIn)
+    body = await read_model(request, ConflictIn, limit=SMALL_BODY)
     ctx = await anyio.to_thread.run_sync(instance_context, request)
     await _run(request, conflict_work(principal, ctx.index_key, body))
     return {"registered": True}

@@ -15,7 +15,8 @@ import anyio
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
-from routes.api.workflow import body_schema, parse_body, run_work
+from routes.api.workflow import SMALL_BODY, body_schema, run_work
+from routes.deps import read_model
 from routes.staff_auth import SUPERVISORS, require_roles
 from service.approvals import service as approvals
 from service.approvals.requests import REASON_MAX
@@ -73,7 +74,7 @@ async def post_decision(
         wanted = uuid.UUID(approval_id)
     except ValueError:
         raise NotFound("no such request") from None
-    body = await parse_body(request, DecisionIn)
+    body = await read_model(request, DecisionIn, limit=SMALL_BODY)
     decision = await run_work(
         request,
         lambda s: approvals.decide(s, principal, wanted, approve=body.approve,

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import anyio
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session, sessionmaker
 
 from routes.deps import (
@@ -18,7 +18,7 @@ from routes.deps import (
     bearer_token,
     instance_context,
     intake_slot,
-    read_body_limited,
+    read_model,
     run_transaction,
     session_factory,
 )
@@ -52,15 +52,6 @@ class MessageIn(BaseModel):
     body: str = Field(max_length=20_000)
 
 
-async def _json(request: Request, model: type[BaseModel]) -> Any:
-    raw = await read_body_limited(request, SMALL_BODY)
-    try:
-        return model.model_validate_json(raw)
-    except ValidationError as exc:
-        fields = {".".join(map(str, e["loc"])) or "body": e["type"] for e in exc.errors()}
-        raise InvalidInput("invalid fields: " + ", ".join(sorted(fields)), fields=fields) from None
-
-
 def reporter_session(request: Request) -> ReporterSession:
     return open_token(instance_context(request), bearer_token(request), now=utcnow())
 
@@ -78,7 +69,7 @@ def login(factory: sessionmaker[Session], ctx: InstanceContext, receipt: str) ->
 @router.post("/session")
 async def create_session(request: Request) -> dict[str, str]:
     """Sign in with a receipt. Unknown and wrong receipts get the same 401."""
-    body: ReceiptIn = await _json(request, ReceiptIn)
+    body: ReceiptIn = await read_model(request, ReceiptIn, limit=SMALL_BODY)
     ctx = await anyio.to_thread.run_sync(instance_context, request)
     token = await anyio.to_thread.run_sync(login, session_factory(request), ctx, body.receipt)
     return {"token": token}
@@ -122,7 +113,7 @@ def get_tip(
 @router.post("/messages", status_code=201)
 async def post_message(request: Request) -> dict[str, str]:
     reporter = await anyio.to_thread.run_sync(reporter_session, request)
-    body: MessageIn = await _json(request, MessageIn)
+    body: MessageIn = await read_model(request, MessageIn, limit=SMALL_BODY)
     factory = session_factory(request)
     await anyio.to_thread.run_sync(
         lambda: run_transaction(

@@ -11,16 +11,16 @@ from __future__ import annotations
 import hashlib
 import hmac
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 import anyio
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from routes.deps import (
     instance_context,
-    read_body_limited,
+    read_model,
     session_factory,
     settings_of,
     transaction,
@@ -35,7 +35,7 @@ from routes.staff_auth import (
     staff_token,
 )
 from service.db import utcnow
-from service.errors import InvalidInput, Unauthorized, UnsupportedMediaType
+from service.errors import Unauthorized, UnsupportedMediaType
 from service.instance.setup import kdf_params
 from service.staff.sessions import (
     ABSOLUTE_TIMEOUT,
@@ -45,7 +45,7 @@ from service.staff.sessions import (
     logout,
 )
 
-__all__ = ["LoginIn", "PasswordIn", "read_json", "router", "sign_in"]
+__all__ = ["LoginIn", "PasswordIn", "router", "sign_in"]
 
 router = APIRouter(prefix="/api/v1/staff", tags=["staff"])
 SMALL_BODY = 8 << 10
@@ -65,15 +65,6 @@ class PasswordIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     old: str = Field(max_length=1024)
     new: str = Field(max_length=1024)
-
-
-async def read_json(request: Request, model: type[BaseModel]) -> Any:
-    raw = await read_body_limited(request, SMALL_BODY)
-    try:
-        return model.model_validate_json(raw)
-    except ValidationError as exc:
-        fields = {".".join(map(str, e["loc"])) or "body": e["type"] for e in exc.errors()}
-        raise InvalidInput("invalid fields: " + ", ".join(sorted(fields)), fields=fields) from None
 
 
 async def sign_in(
@@ -109,7 +100,7 @@ async def create_session(request: Request) -> JSONResponse:
     refuse_cross_site(request)
     if media_type(request) != "application/json":
         raise UnsupportedMediaType("send the sign-in as application/json")
-    body: LoginIn = await read_json(request, LoginIn)
+    body: LoginIn = await read_model(request, LoginIn, limit=SMALL_BODY)
     token, principal, expires = await sign_in(
         request, username=body.username, password=body.password, totp=body.totp
     )
@@ -136,7 +127,7 @@ def delete_session(request: Request, principal: AnyStaff) -> Response:
 @router.post("/password", status_code=204)
 async def post_password(request: Request, principal: AnyStaff) -> Response:
     """`{"old", "new"}`: re-seal this account's keys; every other session is signed out."""
-    body: PasswordIn = await read_json(request, PasswordIn)
+    body: PasswordIn = await read_model(request, PasswordIn, limit=SMALL_BODY)
     kdf = kdf_params(settings_of(request))
     factory = session_factory(request)
     with kdf_pool(request).slot():

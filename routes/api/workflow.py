@@ -22,11 +22,11 @@ from typing import Annotated, Any, TypeVar
 import anyio
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 from sqlalchemy.orm import Session
 
 from routes.api.tips import parse_id
-from routes.deps import read_body_limited, run_transaction, session_factory
+from routes.deps import read_model, run_transaction, session_factory
 from routes.staff_auth import READERS, require_roles
 from service.approvals import service as approvals
 from service.approvals.requests import REASON_MAX
@@ -46,7 +46,6 @@ __all__ = [
     "TextIn",
     "TransitionIn",
     "body_schema",
-    "parse_body",
     "router",
     "run_work",
 ]
@@ -56,7 +55,6 @@ router = APIRouter(
 )
 Reader = Annotated[Principal, Depends(require_roles(*READERS))]
 SMALL_BODY = 64 << 10
-M = TypeVar("M", bound=BaseModel)
 T = TypeVar("T")
 
 Code = Annotated[str, Field(max_length=32)]
@@ -103,15 +101,6 @@ def body_schema(model: type[BaseModel]) -> dict[str, Any]:
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
 
 
-async def parse_body(request: Request, model: type[M]) -> M:
-    raw = await read_body_limited(request, SMALL_BODY)
-    try:
-        return model.model_validate_json(raw)
-    except ValidationError as exc:
-        fields = {".".join(map(str, e["loc"])) or "body": e["type"] for e in exc.errors()}
-        raise InvalidInput("invalid fields: " + ", ".join(sorted(fields)), fields=fields) from None
-
-
 async def run_work(request: Request, work: Callable[[Session], T]) -> T:
     """`work` in one transaction, off the event loop."""
     factory = session_factory(request)
@@ -129,7 +118,7 @@ def _done_or_pending(content: dict[str, Any], approval_id: uuid.UUID | None) -> 
 async def post_transition(tip_id: str, request: Request, principal: Reader) -> JSONResponse:
     """Move the tip (200), or file the approval the move needs (202)."""
     wanted = parse_id(tip_id)
-    body = await parse_body(request, TransitionIn)
+    body = await read_model(request, TransitionIn, limit=SMALL_BODY)
     result = await run_work(
         request,
         lambda s: transition(s, principal, wanted, to=body.to, reason=body.reason,
@@ -144,7 +133,7 @@ async def post_transition(tip_id: str, request: Request, principal: Reader) -> J
 async def put_assignee(tip_id: str, request: Request, principal: Reader) -> dict[str, Any]:
     """Assign to a reviewer or supervisor of the tip's audience (422 otherwise), or to nobody."""
     wanted = parse_id(tip_id)
-    body = await parse_body(request, AssigneeIn)
+    body = await read_model(request, AssigneeIn, limit=SMALL_BODY)
     await run_work(request, lambda s: casework.assign(s, principal, wanted, body.staff_id))
     return {"assignee": str(body.staff_id) if body.staff_id else None}
 
@@ -153,7 +142,7 @@ async def put_assignee(tip_id: str, request: Request, principal: Reader) -> dict
 async def post_message(tip_id: str, request: Request, principal: Reader) -> dict[str, str]:
     """A message the reporter reads on their status page."""
     wanted = parse_id(tip_id)
-    body = await parse_body(request, TextIn)
+    body = await read_model(request, TextIn, limit=SMALL_BODY)
     sent = await run_work(
         request, lambda s: casework.send_message(s, principal, wanted, body.body, now=utcnow())
     )
@@ -164,7 +153,7 @@ async def post_message(tip_id: str, request: Request, principal: Reader) -> dict
 async def post_note(tip_id: str, request: Request, principal: Reader) -> dict[str, str]:
     """An internal note, encrypted to the tip's case key."""
     wanted = parse_id(tip_id)
-    body = await parse_body(request, TextIn)
+    body = await read_model(request, TextIn, limit=SMALL_BODY)
     note = await run_work(
         request, lambda s: casework.add_note(s, principal, wanted, body.body, now=utcnow())
     )
@@ -175,7 +164,7 @@ async def post_note(tip_id: str, request: Request, principal: Reader) -> dict[st
 async def post_flags(tip_id: str, request: Request, principal: Reader) -> JSONResponse:
     """Set `urgent` and/or `legal_hold`; lifting a legal hold answers 202 (approval pending)."""
     wanted = parse_id(tip_id)
-    body = await parse_body(request, FlagsIn)
+    body = await read_model(request, FlagsIn, limit=SMALL_BODY)
     if body.urgent is None and body.legal_hold is None:
         raise InvalidInput("give urgent and/or legal_hold", fields={"body": "empty"})
     result = await run_work(
@@ -192,7 +181,7 @@ async def post_flags(tip_id: str, request: Request, principal: Reader) -> JSONRe
 async def post_priority(tip_id: str, request: Request, principal: Reader) -> dict[str, Any]:
     """Override the computed priority; the reason is stored encrypted (case key)."""
     wanted = parse_id(tip_id)
-    body = await parse_body(request, PriorityIn)
+    body = await read_model(request, PriorityIn, limit=SMALL_BODY)
     note = await run_work(
         request,
         lambda s: casework.override_priority(s, principal, wanted, priority=body.priority,
@@ -205,7 +194,7 @@ async def post_priority(tip_id: str, request: Request, principal: Reader) -> dic
 async def post_approval_request(tip_id: str, request: Request, principal: Reader) -> dict[str, str]:
     """Ask for a purge, export/referral, identity reveal, reroute or legal-hold lift."""
     wanted = parse_id(tip_id)
-    body = await parse_body(request, ApprovalRequestIn)
+    body = await read_model(request, ApprovalRequestIn, limit=SMALL_BODY)
     approval = await run_work(
         request,
         lambda s: approvals.request(s, principal, wanted, kind=body.kind, reason=body.reason,
