@@ -2,9 +2,11 @@
 
 An admin requests a membership (service.access.service.add_member_with_access); it gives no tip
 and no key until a supervisor approves it here: a supervisor with an approved membership of that
-compartment or - when it has no approved active supervisor - of the oversight compartment, never
-the person being added. Approving queues the key adds for the compartment's existing tips (a
-supervisor holding the keys applies them); rejecting deletes the request. Both are audited.
+compartment or - when it has no approved active supervisor - of the oversight compartment
+(service.access.deciders), never the person being added. Approving queues the key adds for the
+compartment's existing tips (a supervisor holding the keys applies them); rejecting deletes the
+request. Both are audited. The membership bootstrap (approval at once) ends for good with the
+first approved supervisor (service.compartments.bootstrap).
 
 Conflicts registered over HTTP are limited here too (`check_conflict_registrar`).
 """
@@ -15,14 +17,14 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, exists, or_, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
+from service.access.deciders import deciders
 from service.access.envelopes import KeyHolder, begin_write
 from service.access.service import NotPermitted, approve_membership
 from service.audit.log import record
 from service.compartments.models import Compartment, Membership
-from service.compartments.service import oversight_compartment
 from service.errors import Conflict, NotFound
 from service.staff.models import Role, StaffUser
 
@@ -46,34 +48,13 @@ class PendingMember:
     requested_at: datetime
 
 
-def _decidable(session: Session, principal: KeyHolder) -> ColumnElement[bool]:
-    """Pending memberships `principal` may decide: in compartments where they are an approved
-    member, or - in compartments with no approved active supervisor - if they are an approved
-    member of oversight. Never their own."""
-    mine = select(Membership.compartment_id).where(
-        Membership.staff_id == principal.staff_id, Membership.approved_at.is_not(None)
-    )
-    own_compartment: ColumnElement[bool] = Membership.compartment_id.in_(mine)
-    oversight = oversight_compartment(session)
-    if oversight is not None and oversight.id in set(session.scalars(mine)):
-        own_compartment = or_(own_compartment, ~_staffed())
-    return and_(
-        Membership.approved_at.is_(None),
-        Membership.staff_id != principal.staff_id,
-        own_compartment,
-    )
-
-
-def _staffed() -> ColumnElement[bool]:
-    """The (outer) membership's compartment has an approved active supervisor."""
-    member, supervisor = aliased(Membership), aliased(StaffUser)
-    return exists().where(
-        member.compartment_id == Membership.compartment_id,
-        member.approved_at.is_not(None),
-        supervisor.id == member.staff_id,
-        supervisor.active.is_(True),
-        supervisor.role == Role.SUPERVISOR,
-    )
+def _may_decide(session: Session, principal: KeyHolder, membership: Membership) -> bool:
+    """The supervisors of the compartment, or of oversight when it has no approved active
+    supervisor (service.access.deciders); never the person being added."""
+    if membership.approved_at is not None or membership.staff_id == principal.staff_id:
+        return False
+    allowed = deciders(session, membership.compartment_id, excluding={membership.staff_id})
+    return principal.staff_id in allowed
 
 
 def pending_memberships(session: Session, principal: KeyHolder) -> list[PendingMember]:
@@ -84,12 +65,13 @@ def pending_memberships(session: Session, principal: KeyHolder) -> list[PendingM
         select(Membership, Compartment.name, StaffUser.username, StaffUser.role)
         .join(Compartment, Compartment.id == Membership.compartment_id)
         .join(StaffUser, StaffUser.id == Membership.staff_id)
-        .where(_decidable(session, principal))
+        .where(Membership.approved_at.is_(None))
         .order_by(Membership.created_at, Compartment.name, StaffUser.username)
     )
     return [
         PendingMember(name, m.compartment_id, m.staff_id, username, Role(role).value, m.created_at)
         for m, name, username, role in rows
+        if _may_decide(session, principal, m)
     ]
 
 
@@ -126,15 +108,8 @@ def decide_membership(
         raise NotFound("no such membership request")
     if membership.approved_at is not None:
         raise Conflict("this membership is already approved")
-    allowed = session.scalar(
-        select(Membership.staff_id).where(
-            Membership.compartment_id == compartment_id,
-            Membership.staff_id == staff_id,
-            _decidable(session, principal),
-        )
-    )
     staff = session.get(StaffUser, staff_id)
-    if allowed is None or staff is None:
+    if staff is None or not _may_decide(session, principal, membership):
         raise NotFound("no such membership request")
     if approve:
         return approve_membership(

@@ -1,8 +1,12 @@
-"""Pending envelope rewrites and granted identity reveals.
+"""Pending envelope rewrites, granted identity reveals, and admins' change requests.
 
 Removing access takes effect in the query at once (TipAudience rows go); the envelope header
 still lists the removed member until a key holder rewrites it, which needs the file key. Granting
 access cannot happen without a key holder at all. Both wait here as pending changes.
+
+`AdminRequest`: an instance-level change an admin (or the operator) asked for that would change
+who reads future tips - routing an agency elsewhere, adding an agency, removing a supervisor. It
+takes effect only once a supervisor decides it (service.access.changes).
 """
 
 from __future__ import annotations
@@ -16,7 +20,15 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from service.db import Base, UTCDateTime, new_id, utcnow
 
-__all__ = ["ChangeOp", "ChangeReason", "IdentityGrant", "PendingAccessChange"]
+__all__ = [
+    "AdminRequest",
+    "ChangeOp",
+    "ChangeReason",
+    "IdentityGrant",
+    "PendingAccessChange",
+    "RequestKind",
+    "RequestStatus",
+]
 
 
 class ChangeOp(StrEnum):
@@ -60,3 +72,45 @@ class IdentityGrant(Base):
         ForeignKey("staff_users.id", ondelete="SET NULL"), default=None
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class RequestKind(StrEnum):
+    AGENCY_ADD = "agency_add"  # a new agency (inactive until approved) routing to `compartment`
+    AGENCY_ROUTE = "agency_route"  # `agency` from `previous_compartment` to `compartment`
+    SUPERVISOR_REMOVAL = "supervisor_removal"  # `staff` leaves `compartment`
+
+
+class RequestStatus(StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
+class AdminRequest(Base):
+    __tablename__ = "admin_requests"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    kind: Mapped[str] = mapped_column(String(24))
+    status: Mapped[str] = mapped_column(String(12), default=RequestStatus.PENDING.value, index=True)
+    # The compartment concerned: its supervisors (or oversight's) decide.
+    compartment_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("compartments.id", ondelete="CASCADE"), index=True
+    )
+    previous_compartment_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("compartments.id", ondelete="SET NULL"), default=None
+    )
+    agency_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("agencies.id", ondelete="SET NULL"), default=None
+    )
+    staff_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("staff_users.id", ondelete="CASCADE"), default=None
+    )
+    # Null: the operator at the server's shell (`probity ...`).
+    requested_by: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("staff_users.id", ondelete="SET NULL"), default=None
+    )
+    requested_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    decided_by: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("staff_users.id", ondelete="SET NULL"), default=None
+    )
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)

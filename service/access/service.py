@@ -29,13 +29,9 @@ from service.access.envelopes import KeyHolder, begin_write, lock_tips
 from service.access.models import ChangeOp, ChangeReason, IdentityGrant, PendingAccessChange
 from service.access.rewrite import plan_tip, write_plans
 from service.audit.log import record
+from service.compartments.bootstrap import bootstrap_open, close_bootstrap
 from service.compartments.models import Membership
-from service.compartments.service import (
-    add_member,
-    approved_supervisors,
-    get_compartment,
-    oversight_compartment,
-)
+from service.compartments.service import add_member, get_compartment
 from service.db import utcnow
 from service.errors import Conflict, InvalidInput, NotFound, ProbityError
 from service.staff.models import Role, StaffConflict, StaffUser
@@ -188,9 +184,9 @@ def add_member_with_access(
     session: Session, *, compartment: str, staff: StaffUser, actor: uuid.UUID | str
 ) -> int:
     """Request a membership (admin pages, CLI, API): it stays pending, with no tip and no key,
-    until a supervisor approves it (service.access.memberships). On a fresh install - neither
-    the compartment nor oversight has an approved active supervisor - it is approved at once.
-    Returns how many key adds were queued (0 while pending)."""
+    until a supervisor approves it (service.access.memberships). Only while the instance has
+    never had an approved supervisor (the bootstrap: service.compartments.bootstrap) is it
+    approved at once. Returns how many key adds were queued (0 while pending)."""
     begin_write(session)
     membership = add_member(session, compartment=compartment, staff=staff, approved=False)
     record(
@@ -200,21 +196,9 @@ def add_member_with_access(
         objects={"staff": staff.id, "compartment": membership.compartment_id},
         details={"role": staff.role.value},
     )
-    if not _has_approver(session, membership.compartment_id):
+    if bootstrap_open(session):
         return approve_membership(session, membership, staff, approver=None, actor=actor)
     return 0
-
-
-def _has_approver(session: Session, compartment_id: uuid.UUID) -> bool:
-    # Deactivated supervisors count here: an admin who deactivates every supervisor must not
-    # turn the next request into a "fresh install" bootstrap approval. (Oversight still decides
-    # for a compartment whose supervisors are all inactive: memberships.py.)
-    oversight = oversight_compartment(session)
-    for target in {compartment_id, *([oversight.id] if oversight else [])}:
-        query = approved_supervisors(target, active_only=False)
-        if session.scalar(query.limit(1)) is not None:
-            return True
-    return False
 
 
 def approve_membership(
@@ -227,10 +211,13 @@ def approve_membership(
 ) -> int:
     """Make a pending membership count and queue an add on every live, non-conflicted tip of
     the compartment; returns how many were queued (a supervisor holding the keys applies them).
-    `approver` None: the bootstrap approval of a fresh install."""
+    `approver` None: the bootstrap approval of a fresh install. Approving a supervisor closes
+    the bootstrap for good."""
     membership.approved_at = utcnow()
     membership.approved_by = approver
     session.flush()
+    if staff.role is Role.SUPERVISOR:
+        close_bootstrap(session)
     tips = _with_staff_envelope(session, membership.compartment_id)
     held = set(session.scalars(select(TipAudience.tip_id).where(TipAudience.staff_id == staff.id)))
     conflicted = _conflicted_tips(session, staff.id, tips)

@@ -8,6 +8,7 @@ import uuid
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
+from service.compartments.bootstrap import close_bootstrap
 from service.compartments.models import Compartment, Membership
 from service.db import utcnow
 from service.errors import Conflict, InvalidInput, NotFound
@@ -34,6 +35,10 @@ def add_compartment(
         )
     if session.scalar(select(Compartment.id).where(Compartment.name == name)) is not None:
         raise Conflict(f"compartment {name!r} already exists")
+    if oversight and oversight_compartment(session) is not None:
+        # Routing and four-eyes rely on one oversight compartment: a second one, made alone,
+        # could receive leadership tips or decide requests.
+        raise Conflict("there is already an oversight compartment")
     if default:
         for other in session.scalars(select(Compartment).where(Compartment.is_default)):
             other.is_default = False
@@ -67,6 +72,8 @@ def add_member(
     )
     session.add(membership)
     session.flush()
+    if approved and staff.role is Role.SUPERVISOR:
+        close_bootstrap(session)
     return membership
 
 

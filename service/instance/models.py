@@ -1,5 +1,7 @@
-"""Public instance keys. Private halves live elsewhere: the log signing key in the keys directory,
-the recovery identity in an offline passphrase-protected file."""
+"""Public instance keys, and settled instance facts (`BOOTSTRAP_CLOSED`: a supervisor has been
+approved, so memberships are never approved at once again; service.compartments.bootstrap).
+Private halves live elsewhere: the log signing key in the keys directory, the recovery identity
+in an offline passphrase-protected file."""
 
 from __future__ import annotations
 
@@ -10,10 +12,11 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from service.db import Base, UTCDateTime, utcnow
 
-__all__ = ["AUDIT_LOG_VKEY", "RECOVERY_RECIPIENT", "InstanceKey"]
+__all__ = ["AUDIT_LOG_VKEY", "BOOTSTRAP_CLOSED", "RECOVERY_RECIPIENT", "InstanceKey"]
 
 AUDIT_LOG_VKEY = "audit_log_vkey"
 RECOVERY_RECIPIENT = "recovery_recipient"
+BOOTSTRAP_CLOSED = "membership_bootstrap_closed"
 
 
 class InstanceKey(Base):
