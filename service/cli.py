@@ -13,7 +13,6 @@ import pyotp
 import typer
 from sqlalchemy.orm import Session
 
-from service.agencies.service import add_agency
 from service.audit.cli import app as audit_app
 from service.cli_common import (
     PasswordStdin,
@@ -29,7 +28,7 @@ from service.instance.demo import demo_totp_secret, ensure_demo
 from service.instance.setup import initialise, kdf_params
 from service.logging import configure_logging
 from service.migrations import upgrade
-from service.staff.admin import add_staff_as
+from service.staff.admin import add_agency_as, add_staff_as
 from service.staff.cli import access_app, conflict_app
 from service.staff.service import parse_role
 
@@ -157,7 +156,7 @@ def staff_add(
 
     def action(session: Session, settings: Settings) -> str:
         # As the admin page does: audited; a membership waits for a supervisor's approval
-        # (except on a fresh install with no supervisor yet).
+        # (except during the bootstrap: no supervisor ever approved).
         new = add_staff_as(
             session,
             "system",
@@ -175,8 +174,8 @@ def staff_add(
     if compartment:
         out.print(
             "Compartment memberships grant access once a supervisor of the compartment (or of "
-            "oversight) approves them at /staff/access; on a fresh install the first ones are "
-            "approved at once."
+            "oversight) approves them at /staff/access; only before any supervisor has been "
+            "approved (a fresh install) are they approved at once."
         )
 
 
@@ -200,20 +199,34 @@ def agency_add(
     compartment: Annotated[str, typer.Option(help="Compartment its tips are routed to.")],
     country: Annotated[str, typer.Option(help="Two-letter country code, e.g. US or MX.")] = "",
 ) -> None:
-    """Add an agency. Example: probity agency add el-paso-pd --name-en "El Paso Police Department"
+    """Add an agency. Once a supervisor has been approved, it stays off the reporter form until a
+    supervisor of the compartment (or of oversight) approves it at /staff/access.
+
+    Example: probity agency add el-paso-pd --name-en "El Paso Police Department"
     --name-es "Departamento de Policía de El Paso" --compartment us-border-integrity --country US
     """
-    with_session(
-        lambda session, _s: add_agency(
+
+    def action(session: Session, _settings: Settings) -> str | None:
+        request = add_agency_as(
             session,
+            "system",
             slug=slug,
             name_en=name_en,
             name_es=name_es,
             compartment=compartment,
             country=country,
         )
+        return str(request.id) if request else None
+
+    request = with_session(action)
+    if request is None:
+        out.print(f"Added agency {slug}.")
+        return
+    out.print(
+        f"Added agency {slug}, waiting for approval: it receives no report until a supervisor "
+        f"approves request {request} at /staff/access.",
+        highlight=False,
     )
-    out.print(f"Added agency {slug}.")
 
 
 @demo_app.callback()

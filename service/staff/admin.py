@@ -20,11 +20,14 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from crypto.keys import KdfParams
+from service.access.changes import apply_route, check_oversight_keeps_a_supervisor, file_request
 from service.access.envelopes import begin_write
+from service.access.models import AdminRequest, RequestKind
 from service.access.service import add_member_with_access, remove_member_with_access
 from service.agencies.models import Agency
 from service.agencies.service import add_agency
 from service.audit.log import record
+from service.compartments.bootstrap import bootstrap_open
 from service.compartments.models import Compartment, Membership
 from service.compartments.service import add_compartment, get_compartment
 from service.db import utcnow
@@ -239,13 +242,15 @@ def _stranded_tips(session: Session, user: StaffUser) -> int:
 
 def deactivate_staff(session: Session, actor: uuid.UUID, *, username: str) -> None:
     """No more sign-ins, and every open session ends now. Memberships stay until removed
-    (removing them queues the envelope rewrites)."""
+    (removing them queues the envelope rewrites). Refused (409) for the last active supervisor
+    of oversight and for the last active reader of a tip."""
     begin_write(session)  # SQLite: the write lock before reading what we change
     user = _staff(session, username)
     if user.id == actor:
         raise InvalidInput("you cannot deactivate your own account")
     if not user.active:
         return
+    check_oversight_keeps_a_supervisor(session, staff=user)
     stranded = _stranded_tips(session, user)
     if stranded:
         raise Conflict(
@@ -291,24 +296,42 @@ def add_member_as(session: Session, actor: uuid.UUID, *, compartment: str, usern
     )
 
 
-def remove_member_as(session: Session, actor: uuid.UUID, *, compartment: str, username: str) -> int:
-    """Audited by service.access (compartment.member_removed); 409 if a tip would lose its
-    last reader."""
-    return remove_member_with_access(
-        session, compartment=compartment, staff=_staff(session, username), actor=actor
-    )
+def remove_member_as(
+    session: Session, actor: uuid.UUID | str, *, compartment: str, username: str
+) -> AdminRequest | None:
+    """Remove a member at once (audited by service.access; 409 if a tip would lose its last
+    reader) - except a supervisor whose membership is approved: that files a request a
+    supervisor decides (service.access.changes), returned here."""
+    begin_write(session)
+    staff = _staff(session, username)
+    target = get_compartment(session, compartment)
+    membership = session.get(Membership, (target.id, staff.id))
+    if membership is not None and membership.approved_at and staff.role is Role.SUPERVISOR:
+        check_oversight_keeps_a_supervisor(session, staff=staff, compartment_id=target.id)
+        return file_request(
+            session,
+            kind=RequestKind.SUPERVISOR_REMOVAL,
+            compartment_id=target.id,
+            staff_id=staff.id,
+            actor=actor,
+        )
+    remove_member_with_access(session, compartment=compartment, staff=staff, actor=actor)
+    return None
 
 
 def add_agency_as(
     session: Session,
-    actor: uuid.UUID,
+    actor: uuid.UUID | str,
     *,
     slug: str,
     name_en: str,
     name_es: str,
     compartment: str,
     country: str = "",
-) -> Agency:
+) -> AdminRequest | None:
+    """Add an agency (admin pages and `probity agency add`). Once the bootstrap is over it is a
+    new routing target, so it stays inactive - off the reporter form, no tips - until a
+    supervisor approves the request returned here."""
     begin_write(session)  # SQLite: the write lock before reading what we change
     agency = add_agency(
         session,
@@ -318,33 +341,47 @@ def add_agency_as(
         compartment=compartment,
         country=country,
     )
+    pending = not bootstrap_open(session)
+    agency.active = not pending
     record(
         session,
         actor=actor,
         action="agency.created",
         objects={"agency": agency.id, "compartment": agency.compartment_id},
-        details={"slug": agency.slug},
+        details={"slug": agency.slug, "active": agency.active},
     )
-    return agency
+    if not pending:
+        return None
+    return file_request(
+        session,
+        kind=RequestKind.AGENCY_ADD,
+        compartment_id=agency.compartment_id,
+        agency_id=agency.id,
+        actor=actor,
+    )
 
 
-def route_agency(session: Session, actor: uuid.UUID, *, slug: str, compartment: str) -> None:
-    """Send the agency's future tips to another compartment (tips already in stay; moving them
-    is a four-eyes reroute)."""
+def route_agency(
+    session: Session, actor: uuid.UUID | str, *, slug: str, compartment: str
+) -> AdminRequest | None:
+    """Ask to send the agency's future tips to another compartment: a request a supervisor of
+    that compartment (or of oversight) decides, returned here; at once only during the
+    bootstrap. Tips already in stay (moving them is a four-eyes reroute)."""
     begin_write(session)  # SQLite: the write lock before reading what we change
     agency = session.scalar(select(Agency).where(Agency.slug == slug))
     if agency is None:
         raise NotFound(f"no agency {slug!r}")
     target = get_compartment(session, compartment)
     if agency.compartment_id == target.id:
-        return
-    previous = agency.compartment_id
-    agency.compartment_id = target.id
-    record(
+        return None
+    if bootstrap_open(session):
+        apply_route(session, agency, target.id, actor=actor)
+        return None
+    return file_request(
         session,
+        kind=RequestKind.AGENCY_ROUTE,
+        compartment_id=target.id,
+        previous=agency.compartment_id,
+        agency_id=agency.id,
         actor=actor,
-        action="agency.routed",
-        objects={"agency": agency.id, "compartment": target.id, "previous": previous},
-        details={"slug": agency.slug},
     )
-    session.flush()
