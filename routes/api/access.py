@@ -9,6 +9,11 @@
 - `POST /api/v1/access/memberships/{compartment}/{staff_id}/decision` (supervisors)
   `{"approve": bool}`: four-eyes on a membership an admin requested (never one's own); approving
   queues the key adds for the compartment's existing tips;
+- `GET /api/v1/access/changes` (supervisors): admins' change requests the caller may decide
+  (routing an agency, adding an agency, removing a supervisor), with what changes;
+- `POST /api/v1/access/changes/{request_id}/decision` (supervisors) `{"approve": bool}`: the
+  change happens on approval (403 own or about oneself, 404 not yours to decide, 409 decided or
+  no longer applicable);
 - `POST /api/v1/conflicts` (reviewers and supervisors) `{"username","kind","value"}`: register a
   conflict for oneself, or - a supervisor - for a member of one of one's compartments (403
   otherwise; admins never: with backlog counts it was an oracle of names in reports); the member
@@ -28,6 +33,7 @@ from sqlalchemy.orm import Session
 
 from routes.deps import instance_context, read_model, run_transaction, session_factory
 from routes.staff_auth import READERS, SUPERVISORS, require_roles
+from service.access.changes import ChangeView, decidable_changes, decide_change
 from service.access.memberships import (
     check_conflict_registrar,
     decide_membership,
@@ -43,7 +49,7 @@ from service.access.service import (
 from service.errors import NotFound
 from service.staff.sessions import Principal
 
-__all__ = ["CONFLICT_ROLES", "ConflictIn", "conflict_work", "router"]
+__all__ = ["CONFLICT_ROLES", "ConflictIn", "change_json", "conflict_work", "router"]
 
 CONFLICT_ROLES = READERS
 SMALL_BODY = 64 << 10
@@ -139,6 +145,42 @@ async def post_membership_decision(
         ),
     )
     return {"approved": body.approve, "tips_queued": queued}
+
+
+def change_json(change: ChangeView) -> dict[str, Any]:
+    return {
+        "id": str(change.id),
+        "kind": change.kind,
+        "compartment": change.compartment,
+        "previous_compartment": change.previous,
+        "agency": change.agency,
+        "agency_name": change.agency_name,
+        "username": change.username,
+        "requested_by": change.requested_by,
+        "requested_at": change.requested_at.isoformat(),
+    }
+
+
+@access_api.get("/changes")
+async def get_changes(request: Request, principal: Supervisor) -> dict[str, Any]:
+    changes = await _run(request, lambda s: decidable_changes(s, principal))
+    return {"changes": [change_json(c) for c in changes]}
+
+
+@access_api.post("/changes/{request_id}/decision", openapi_extra=_body_schema(DecisionIn))
+async def post_change_decision(
+    request_id: str, request: Request, principal: Supervisor
+) -> dict[str, bool]:
+    """Approve (the change happens now) or reject an admin's change request."""
+    try:
+        wanted = uuid.UUID(request_id)
+    except ValueError:
+        raise NotFound("no such change request") from None
+    body = await read_model(request, DecisionIn, limit=SMALL_BODY)
+    await _run(
+        request, lambda s: decide_change(s, principal, request_id=wanted, approve=body.approve)
+    )
+    return {"approved": body.approve}
 
 
 def conflict_work(principal: Principal, key: bytes, body: ConflictIn) -> Callable[[Session], None]:

@@ -7,6 +7,10 @@
 - `POST /staff/access/apply` (supervisors): rewrite them now with the signed-in supervisor's key;
 - `POST /staff/access/memberships` (supervisors; compartment, staff_id, decision=approve|reject):
   four-eyes on a membership an admin requested;
+- the same page lists admins' change requests (routing, new agencies, supervisor removals):
+  a supervisor sees those they may decide, with what changes, and decides them with
+  `POST /staff/access/changes` (request_id, decision); an admin sees every pending one, marked
+  waiting for approval;
 - `GET/POST /staff/admin/conflicts` (reviewers and supervisors): register a conflict for oneself
   or, a supervisor, for a member of one's compartments. The value is never shown back, and the
   answer never says how many tips matched.
@@ -32,6 +36,7 @@ from routes.i18n import pick_language
 from routes.pages.report_fields import one
 from routes.staff_auth import ADMINS, SUPERVISORS, StaffForm, csrf_token, require_roles
 from routes.templating import Pages, get_pages, lang_url
+from service.access.changes import decidable_changes, decide_change, pending_changes
 from service.access.memberships import decide_membership, pending_memberships
 from service.access.service import (
     CONFLICT_KINDS,
@@ -68,6 +73,9 @@ conflict_pages = APIRouter(
 )
 
 
+NOTICES = ("approved", "rejected", "change_approved", "change_rejected")
+
+
 def _count(value: str | None) -> int | None:
     return int(value) if value is not None and value.isdigit() and len(value) < 7 else None
 
@@ -75,11 +83,13 @@ def _count(value: str | None) -> int | None:
 def _overview(principal: Principal) -> Callable[[Session], dict[str, Any]]:
     def work(session: Session) -> dict[str, Any]:
         if principal.role not in SUPERVISORS:
-            return {"pending": [], "backlog": None, "requests": []}
+            changes = pending_changes(session)
+            return {"pending": [], "backlog": None, "requests": [], "changes": changes}
         return {
             "pending": pending_for(session, principal),
             "backlog": access_backlog(session, principal.staff_id),
             "requests": pending_memberships(session, principal),
+            "changes": decidable_changes(session, principal),
         }
 
     return work
@@ -93,7 +103,7 @@ def access_page(request: Request, principal: Viewer, pages: PagesDep) -> HTMLRes
         "csrf": csrf_token(request, principal),
         "supervisor": principal.role in SUPERVISORS,
         "applied": _count(request.query_params.get("applied")),
-        "notice": notice if notice in ("approved", "rejected") else None,
+        "notice": notice if notice in NOTICES else None,
     }
     return pages.render(request, "staff/access.html", context)
 
@@ -122,6 +132,25 @@ def membership_submit(request: Request, principal: Supervisor, form: StaffForm) 
         ),
     )
     notice = "approved" if decision == "approve" else "rejected"
+    target = lang_url(f"/staff/access?notice={notice}", pick_language(request))
+    return RedirectResponse(target, status_code=303)
+
+
+@apply_pages.post("/changes")
+def change_submit(request: Request, principal: Supervisor, form: StaffForm) -> Response:
+    decision = one(form, "decision")
+    if decision not in ("approve", "reject"):
+        raise InvalidInput("decision: approve or reject", fields={"decision": "invalid"})
+    try:
+        request_id = uuid.UUID(one(form, "request_id"))
+    except ValueError:
+        raise NotFound("no such change request") from None
+    approve = decision == "approve"
+    run_transaction(
+        session_factory(request),
+        lambda s: decide_change(s, principal, request_id=request_id, approve=approve),
+    )
+    notice = "change_approved" if approve else "change_rejected"
     target = lang_url(f"/staff/access?notice={notice}", pick_language(request))
     return RedirectResponse(target, status_code=303)
 

@@ -2,7 +2,9 @@
 
 Admins only (router-level `require_roles(*ADMINS)`); every form checks CSRF; every change is
 audited by the service layer. Nothing here shows or grants tip content. A refused change rolls
-back whole and re-shows the page with the reason.
+back whole and re-shows the page with the reason. Routing an agency, adding one and removing a
+supervisor become requests a supervisor decides (service.access.changes): the pages list them
+as waiting for approval.
 
 Imports FastAPI, `routes.*` and `service.*`.
 """
@@ -22,6 +24,8 @@ from routes.i18n import pick_language
 from routes.pages.report_fields import one
 from routes.staff_auth import ADMINS, StaffForm, csrf_token, require_roles
 from routes.templating import Pages, get_pages, lang_url
+from service.access.changes import pending_changes
+from service.access.models import AdminRequest, RequestKind
 from service.db import utcnow
 from service.errors import InvalidInput, ProbityError
 from service.staff import admin
@@ -47,6 +51,7 @@ NOTICES = frozenset(
         "member_removed",
         "agency_added",
         "agency_routed",
+        "requested",
     }
 )
 Loader = Callable[[Session], dict[str, Any]]
@@ -61,16 +66,20 @@ def _load_staff(session: Session) -> dict[str, Any]:
 
 
 def _load_compartments(session: Session) -> dict[str, Any]:
+    removals = RequestKind.SUPERVISOR_REMOVAL.value
     return {
         "compartments": admin.list_compartments(session),
         "candidates": [s for s in admin.list_staff(session) if s.role.value in READ_ROLES],
+        "changes": [c for c in pending_changes(session) if c.kind == removals],
     }
 
 
 def _load_agencies(session: Session) -> dict[str, Any]:
+    removals = RequestKind.SUPERVISOR_REMOVAL.value
     return {
         "agencies": admin.list_agencies(session),
         "compartments": admin.list_compartments(session),
+        "changes": [c for c in pending_changes(session) if c.kind != removals],
     }
 
 
@@ -110,10 +119,12 @@ def _change(
     work: Callable[[Session], object],
     notice: str,
 ) -> Response:
-    """Run one change in one transaction: 303 back to the list, or the list with the reason."""
+    """Run one change in one transaction: 303 back to the list, or the list with the reason.
+    A change that became a request for a supervisor says so ("waiting for approval")."""
     try:
         with transaction(session_factory(request)) as session:
-            work(session)
+            if isinstance(work(session), AdminRequest):
+                notice = "requested"
     except ProbityError as exc:
         return _render(request, pages, principal, page, error=exc)
     target = lang_url(f"/staff/admin/{page}?notice={notice}", pick_language(request))

@@ -74,6 +74,7 @@ class CompartmentRow:
     oversight: bool
     default: bool
     members: tuple[str, ...]
+    pending: tuple[str, ...] = ()  # of those, memberships waiting for a supervisor's approval
 
 
 @dataclass(frozen=True)
@@ -92,15 +93,17 @@ def initial_password() -> str:
     return secrets.token_urlsafe(15)
 
 
-def _memberships(session: Session) -> list[tuple[str, str]]:
-    """(username, compartment name) pairs."""
-    rows = session.execute(
+def _memberships(session: Session, *, pending: bool = False) -> list[tuple[str, str]]:
+    """(username, compartment name) pairs; `pending`: only those waiting for approval."""
+    query = (
         select(StaffUser.username, Compartment.name)
         .join(Membership, Membership.staff_id == StaffUser.id)
         .join(Compartment, Compartment.id == Membership.compartment_id)
         .order_by(Compartment.name, StaffUser.username)
     )
-    return [(u, c) for u, c in rows]
+    if pending:
+        query = query.where(Membership.approved_at.is_(None))
+    return [(u, c) for u, c in session.execute(query)]
 
 
 def list_staff(session: Session) -> list[StaffRow]:
@@ -121,13 +124,14 @@ def list_staff(session: Session) -> list[StaffRow]:
 
 
 def list_compartments(session: Session) -> list[CompartmentRow]:
-    pairs = _memberships(session)
+    pairs, waiting = _memberships(session), _memberships(session, pending=True)
     return [
         CompartmentRow(
             name=c.name,
             oversight=c.oversight,
             default=c.is_default,
             members=tuple(u for u, name in pairs if name == c.name),
+            pending=tuple(u for u, name in waiting if name == c.name),
         )
         for c in session.scalars(select(Compartment).order_by(Compartment.name))
     ]
