@@ -191,7 +191,7 @@ def test_compartments_and_members_are_managed_and_audited(
     assert len(audit(engine, "compartment.member_removed")) == 1
 
 
-def test_agencies_are_added_and_rerouted_for_future_tips(
+def test_agencies_and_routing_changes_wait_for_a_supervisor(
     web: TestClient, border: Border, adam: StaffHandle, engine: Engine
 ) -> None:
     token = csrf(web)
@@ -203,22 +203,28 @@ def test_agencies_are_added_and_rerouted_for_future_tips(
         "country": "mx",
         "compartment": "mx",
     }
-    assert web.post("/staff/admin/agencies", data=form).status_code == 200
+    added = web.post("/staff/admin/agencies", data=form)
+    assert added.status_code == 200
+    assert "waiting for approval" in added.text
     assert web.post("/staff/admin/agencies", data=form).status_code == 409
-    route = {"csrf": token, "slug": "juarez-municipal", "compartment": "oversight"}
-    assert web.post("/staff/admin/agencies/route", data=route).status_code == 200
+    route = {"csrf": token, "slug": "el-paso-pd", "compartment": "oversight"}
+    routed = web.post("/staff/admin/agencies/route", data=route)
+    assert routed.status_code == 200
+    assert "Send new reports about el-paso-pd to oversight instead of us." in routed.text
     with engine.connect() as connection:
         compartment = connection.scalar(
             select(Compartment.name)
             .join(Agency, Agency.compartment_id == Compartment.id)
-            .where(Agency.slug == "juarez-municipal")
+            .where(Agency.slug == "el-paso-pd")
         )
-    assert compartment == "oversight"
+    assert compartment == "us"
     nowhere = {**route, "compartment": "atlantis"}
     assert web.post("/staff/admin/agencies/route", data=nowhere).status_code == 404
     [created] = audit(engine, "agency.created")
-    assert created.details == {"slug": "juarez-municipal"}
-    assert len(audit(engine, "agency.routed")) == 1
+    assert created.details == {"slug": "juarez-municipal", "active": False}
+    kinds = [e.details["kind"] for e in audit(engine, "admin_request.filed")]
+    assert kinds == ["agency_add", "agency_route"]
+    assert audit(engine, "agency.routed") == []
 
 
 def test_admin_forms_refuse_a_missing_token(
