@@ -240,7 +240,9 @@ def remove_member_with_access(
     session: Session, *, compartment: str, staff: StaffUser, actor: uuid.UUID | str
 ) -> int:
     """End the membership and the member's access to the compartment's tips at once; queue the
-    envelope rewrites. Refuses (409, nothing changed) if a tip would be left with no reader."""
+    envelope rewrites. Refuses (409, nothing changed) if a tip would be left with no reader.
+    Admins and the CLI remove an approved supervisor only through a request a supervisor decides
+    (service.staff.admin.remove_member_as, service.access.changes), which then calls this."""
     begin_write(session)
     target = get_compartment(session, compartment)
     membership = session.get(Membership, (target.id, staff.id))

@@ -4,8 +4,11 @@ instance, and routing, new agencies and supervisor removals are requests a super
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from service.access.changes import decidable_changes, decide_change, file_request
@@ -109,9 +112,9 @@ def test_a_new_compartments_first_member_waits_and_oversight_decides(
 def test_nobody_decides_a_request_they_made_or_that_removes_them(
     engine: Engine, settings: Settings, w: World
 ) -> None:
-    def ids(session: object) -> tuple[object, object, object]:
-        agency = session.scalar(select(Agency).where(Agency.slug == "tijuana-municipal"))  # type: ignore[attr-defined]
-        us = session.scalar(select(Compartment).where(Compartment.name == "us"))  # type: ignore[attr-defined]
+    def ids(session: Session) -> tuple[uuid.UUID, uuid.UUID, uuid.UUID]:
+        agency = session.scalars(select(Agency).where(Agency.slug == "tijuana-municipal")).one()
+        us = session.scalars(select(Compartment).where(Compartment.name == "us")).one()
         return agency.id, us.id, agency.compartment_id
 
     agency_id, us_id, mx_id = in_tx(engine, ids)
