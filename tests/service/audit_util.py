@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -69,3 +70,17 @@ def rebuild_nodes(connection: Connection) -> None:
     connection.execute(
         text('INSERT INTO audit_nodes (level, "index", hash) VALUES (:l, :i, :h)'), nodes
     )
+
+
+def edit_entry(engine: Engine, index: int, *, nodes: bool = True) -> None:
+    """Rewrite one entry's action behind the app's back; `nodes`: recompute `audit_nodes` too."""
+    with engine.begin() as connection:
+        drop_triggers(connection)
+        query = text('SELECT canonical FROM audit_entries WHERE "index" = :i')
+        body = json.loads(connection.execute(query, {"i": index}).scalar_one())
+        body["action"] = "tip.nothing_to_see"
+        forged = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+        update = text('UPDATE audit_entries SET canonical = :c WHERE "index" = :i')
+        connection.execute(update, {"c": forged, "i": index})
+        if nodes:
+            rebuild_nodes(connection)

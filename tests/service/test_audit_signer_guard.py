@@ -24,7 +24,7 @@ from service.config import Settings
 from service.logging import configure_logging
 from service.worker import run_once
 from tests.factories import init_instance
-from tests.service.audit_util import drop_triggers, fill, rebuild_nodes, transaction
+from tests.service.audit_util import drop_triggers, edit_entry, fill, transaction
 
 runner = CliRunner()
 
@@ -47,19 +47,6 @@ def sign(engine: Engine, settings: Settings) -> int | None:
 def checkpoint_sizes(engine: Engine) -> list[int]:
     with engine.connect() as connection:
         return list(connection.scalars(select(AuditCheckpoint.size).order_by(AuditCheckpoint.size)))
-
-
-def edit_entry(engine: Engine, index: int, *, nodes: bool = True) -> None:
-    with engine.begin() as connection:
-        drop_triggers(connection)
-        query = text('SELECT canonical FROM audit_entries WHERE "index" = :i')
-        body = json.loads(connection.execute(query, {"i": index}).scalar_one())
-        body["action"] = "tip.nothing_to_see"
-        forged = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
-        update = text('UPDATE audit_entries SET canonical = :c WHERE "index" = :i')
-        connection.execute(update, {"c": forged, "i": index})
-        if nodes:
-            rebuild_nodes(connection)
 
 
 def test_the_signer_remembers_what_it_signed_in_a_private_file(
