@@ -24,7 +24,7 @@ from service.config import Settings
 from service.logging import configure_logging
 from service.worker import run_once
 from tests.factories import init_instance
-from tests.service.audit_util import drop_triggers, edit_entry, fill, transaction
+from tests.service.audit_util import drop_triggers, edit_entry, fill, rebuild_nodes, transaction
 
 runner = CliRunner()
 
@@ -192,4 +192,30 @@ def test_a_false_alarm_is_cleared_once_the_check_passes_and_clearing_is_audited(
             .where(text("action = 'audit.alarm_cleared'"))
         )
     assert cleared == 1
+    assert sign(engine, signed) is not None
+
+
+def test_after_restoring_an_older_backup_the_operator_accepts_it_explicitly(
+    signed: Settings, engine: Engine
+) -> None:
+    restored = checkpoint_sizes(engine)[-1]
+    fill(engine, 8)
+    assert sign(engine, signed) is not None
+    # What restoring a backup taken at the first checkpoint does to the database.
+    with engine.begin() as connection:
+        drop_triggers(connection)
+        connection.execute(text("DELETE FROM audit_checkpoints WHERE size > :k"), {"k": restored})
+        connection.execute(text('DELETE FROM audit_entries WHERE "index" >= :k'), {"k": restored})
+        connection.execute(text("DELETE FROM audit_nodes"))
+        rebuild_nodes(connection)
+    fill(engine, 1)
+    with pytest.raises(HistoryMismatch) as caught:
+        sign(engine, signed)
+    assert caught.value.reason == "checkpoint_missing"
+    assert runner.invoke(app, ["audit", "alarm", "clear"]).exit_code == 1
+    result = runner.invoke(app, ["audit", "alarm", "clear", "--accept-current"])
+    assert result.exit_code == 0, result.output
+    keys = signed.effective_keys_dir
+    assert (keys / f"{SIGNED_RECORD_FILE}.superseded").exists()
+    assert runner.invoke(app, ["audit", "alarm", "status"]).exit_code == 0
     assert sign(engine, signed) is not None
