@@ -6,6 +6,7 @@ service/cli_common.py; the audit and conflict commands in their own packages.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -49,6 +50,8 @@ demo_app = typer.Typer(help="Demo data for trying Probity out.", invoke_without_
 
 @app.callback()
 def _configure() -> None:
+    # Whatever a command creates (database, keys, demo files) is the service user's alone.
+    os.umask(0o077)
     configure_logging(Settings().log_level)
 
 
