@@ -124,20 +124,21 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to bind.")] = 8000,
     workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
 ) -> None:
-    """Serve HTTP. Example: probity serve --host 0.0.0.0 --port 8000 --workers 2"""
+    """Serve HTTP. Example: probity serve --host 0.0.0.0 --port 8000 --workers 2
+
+    Timeouts and the connection limit come from PROBITY_HTTP_* settings (README).
+    """
     import uvicorn
 
-    # No access log: it would record client addresses and user agents.
+    from service.server import uvicorn_options
+
     uvicorn.run(
         "routes.app:create_app",
         factory=True,
         host=host,
         port=port,
         workers=workers,
-        access_log=False,
-        log_config=None,
-        server_header=False,
-        proxy_headers=False,
+        **uvicorn_options(Settings()),
     )
 
 
