@@ -5,6 +5,8 @@ For each backend and log size N, on a fresh database:
 - single append rate: one `record` per committed transaction (what a request does), serially
   and from 4 threads at once;
 - inclusion-proof time from storage at tree size N (p50/p95 over random indices);
+- the signer's check before a signature (first, after 1000 appends, no growth) against a full
+  recompute of the root from every entry;
 - offline verification: `probity audit export` (export_log) then `verify_export` over the file.
 
 Usage: .venv/bin/python bench/audit.py [--sizes 10000,100000] [--backends sqlite,postgresql]
@@ -25,7 +27,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -37,9 +39,11 @@ from sqlalchemy import Engine, create_engine, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
 from service.audit import proofs  # noqa: E402
+from service.audit.checkpoints import sign_new_checkpoint  # noqa: E402
 from service.audit.export import export_log  # noqa: E402
 from service.audit.log import AuditEvent, log_size, record, record_many  # noqa: E402
 from service.audit.verify import verify_export  # noqa: E402
+from service.audit.view import _root_from_entries  # noqa: E402
 from service.config import Settings  # noqa: E402
 from service.db import make_engine, make_session_factory, normalise_url, session_scope  # noqa: E402
 from service.instance.keys import create_instance_secrets  # noqa: E402
@@ -128,6 +132,36 @@ def proof_times(engine: Engine, samples: int) -> dict[str, float]:
     }
 
 
+def _ms(work: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    work()
+    return round((time.perf_counter() - start) * 1000, 1)
+
+
+def signer_guard(engine: Engine, settings: Settings) -> dict[str, float]:
+    """The signer's pre-signature check (service.audit.guard) against a full recompute."""
+    factory = make_session_factory(engine)
+
+    def sign() -> None:
+        with session_scope(factory) as session:
+            sign_new_checkpoint(session, settings)
+
+    def full() -> None:
+        with session_scope(factory) as session:
+            _root_from_entries(session, log_size(session))
+
+    first = _ms(sign)  # no checkpoint yet: every leaf recomputed from its entry
+    build(engine, 1000)
+    after_1000 = _ms(sign)  # verified right edge + 1000 recomputed leaves
+    unchanged = _ms(sign)  # nothing new: the check alone
+    return {
+        "first_signature_ms": first,
+        "sign_after_1000_more_ms": after_1000,
+        "check_no_growth_ms": unchanged,
+        "full_recompute_ms": _ms(full),
+    }
+
+
 def export_and_verify(engine: Engine, settings: Settings, tmp: Path) -> dict[str, float]:
     path = tmp / "export.jsonl"
     start = time.perf_counter()
@@ -169,6 +203,7 @@ def run(backend: str, size: int, args: argparse.Namespace) -> dict[str, object]:
                 "single_tx_appends_per_s": round(single),
                 "single_tx_appends_per_s_4_threads": round(threaded),
                 "inclusion_proof": proof_times(engine, args.proofs),
+                "signer_guard": signer_guard(engine, settings),
                 "export_verify": export_and_verify(engine, settings, tmp),
             }
         finally:

@@ -26,7 +26,7 @@ import anyio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from routes.errors import internal_error_response
-from service.logging import get_logger
+from service.logging import get_logger, take_connection_message_counts
 
 __all__ = [
     "REPORTER_LOG_INTERVAL",
@@ -102,7 +102,10 @@ class DeferredRequestLog:
         tally.total_ms += duration_ms
 
     def flush(self) -> int:
-        """Write one line per (method, route, status, error) seen since the last flush."""
+        """Write one line per (method, route, status, error) seen since the last flush, and the
+        counts of per-connection server messages (service.logging) dropped meanwhile."""
+        for (logger, level), count in sorted(take_connection_message_counts().items()):
+            _log.info("connection_messages", reason=f"{logger}:{level}", count=count)
         tallies, self._tallies = self._tallies, {}
         for key in sorted(tallies):
             method, template, status, error = key

@@ -6,6 +6,7 @@ service/cli_common.py; the audit and conflict commands in their own packages.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -48,6 +49,8 @@ demo_app = typer.Typer(help="Demo data for trying Probity out.", invoke_without_
 
 @app.callback()
 def _configure() -> None:
+    # Whatever a command creates (database, keys, demo files) is the service user's alone.
+    os.umask(0o077)
     configure_logging(Settings().log_level)
 
 
@@ -120,20 +123,21 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to bind.")] = 8000,
     workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
 ) -> None:
-    """Serve HTTP. Example: probity serve --host 0.0.0.0 --port 8000 --workers 2"""
+    """Serve HTTP. Example: probity serve --host 0.0.0.0 --port 8000 --workers 2
+
+    Timeouts and the connection limit come from PROBITY_HTTP_* settings (README).
+    """
     import uvicorn
 
-    # No access log: it would record client addresses and user agents.
+    from service.server import uvicorn_options
+
     uvicorn.run(
         "routes.app:create_app",
         factory=True,
         host=host,
         port=port,
         workers=workers,
-        access_log=False,
-        log_config=None,
-        server_header=False,
-        proxy_headers=False,
+        **uvicorn_options(Settings()),
     )
 
 

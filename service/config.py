@@ -46,6 +46,13 @@ class Settings(BaseSettings):
     # Seconds without a byte of request body before the request ends with 408.
     body_idle_seconds: float = Field(default=30.0, gt=0)
     log_level: str = "INFO"
+    # `probity serve`: a request's headers must be complete this many seconds after the
+    # connection opened (or its first byte); otherwise the connection is closed.
+    http_header_timeout_seconds: float = Field(default=10.0, gt=0)
+    # ... an idle keep-alive connection is closed after this many seconds ...
+    http_keep_alive_seconds: int = Field(default=5, ge=1)
+    # ... and beyond this many open connections (or requests in flight) per process, 503.
+    http_max_connections: int = Field(default=256, ge=1)
     # The worker appends reporter-caused audit events in shuffled batches this often (seconds).
     audit_flush_seconds: float = Field(default=3600.0, gt=0)
     # ... and signs a new audit checkpoint this often when the log grew (seconds).

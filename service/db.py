@@ -6,6 +6,7 @@ returns; PostgreSQL goes through psycopg 3.
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from collections.abc import Iterator
@@ -120,6 +121,13 @@ def _manual_checkpoints(dbapi_connection: Any, _record: ConnectionPoolEntry) -> 
     dbapi_connection.execute("PRAGMA wal_autocheckpoint=0")
 
 
+def _private_database_file(path: Path) -> None:
+    """Create the database file 0600 in a 0700 directory, whatever the umask: SQLite gives its
+    -wal and -shm files the database file's mode."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+
+
 def make_engine(
     url: str, *, manual_checkpoints: bool = False, ping_after_idle: float = 1.0, **kwargs: Any
 ) -> Engine:
@@ -131,7 +139,7 @@ def make_engine(
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            _private_database_file(Path(parsed.database))
         engine = create_engine(url, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
         if manual_checkpoints:

@@ -1,4 +1,5 @@
-"""Readiness: can this instance serve? Database reachable, schema at head, keys present."""
+"""Readiness: can this instance serve? Database reachable, schema at head, keys present, and
+no audit-log alarm (service.audit.alarm: the signer found a rewritten history)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from crypto.errors import CryptoError
+from service.audit.alarm import read_alarm
 from service.config import Settings
 from service.instance.keys import load_blind_index_key, load_log_signer
 from service.instance.models import AUDIT_LOG_VKEY, RECOVERY_RECIPIENT, InstanceKey
@@ -41,4 +43,10 @@ def readiness_problems(engine: Engine, settings: Settings) -> list[str]:
         load_blind_index_key(keys_dir)
     except (OSError, ValueError, CryptoError):
         problems.append("key files missing or unreadable in the keys directory")
+    alarm = read_alarm(keys_dir)
+    if alarm is not None:
+        problems.append(
+            f"audit_log_alarm: {alarm.reason} (the log no longer matches what was signed; "
+            "signing stopped; see docs/operations.md)"
+        )
     return problems

@@ -3,7 +3,9 @@
 Every record, from structlog or from the standard library (uvicorn, SQLAlchemy, ...), goes through
 one formatter that keeps only the keys in `ALLOWED_KEYS`; anything else is dropped and counted in
 `dropped`. Tracebacks are never written: an exception becomes `error=<class name>`, because
-exception messages can quote content (SQL parameters, form values).
+exception messages can quote content (SQL parameters, form values). Messages the HTTP server
+writes while serving a connection are not written at all, only counted (`_ConnectionMessages`):
+their time would date that connection.
 
 Values of allowed keys must be ids, codes, counts or durations, never content. To log a new kind of
 fact, add its key here in review.
@@ -14,13 +16,22 @@ Imports only the standard library and structlog; never FastAPI, Starlette or Jin
 from __future__ import annotations
 
 import logging
+import os
 import sys
+import threading
+from collections import Counter
 from typing import Any
 
 import structlog
 from structlog.typing import EventDict, Processor
 
-__all__ = ["ALLOWED_KEYS", "allowlist_keys", "configure_logging", "get_logger"]
+__all__ = [
+    "ALLOWED_KEYS",
+    "allowlist_keys",
+    "configure_logging",
+    "get_logger",
+    "take_connection_message_counts",
+]
 
 ALLOWED_KEYS = frozenset(
     {
@@ -49,6 +60,12 @@ ALLOWED_KEYS = frozenset(
 
 # Loggers whose messages carry client addresses by construction; silenced whatever the server flags.
 _SILENCED = ("uvicorn.access",)
+# Messages written while a connection is being served would date that connection, which may be a
+# reporter's ("Invalid HTTP request received.", "Exceeded concurrency limit.", transport errors):
+# uvicorn's protocol layer and these loggers are only counted, and the counts written later with
+# the reporter request totals (routes.requestlog). Server start and stop messages still pass.
+_CONNECTION_SOURCE = f"{os.sep}uvicorn{os.sep}protocols{os.sep}"
+_CONNECTION_LOGGERS = ("asyncio", "h11", "httptools", "uvicorn.access")
 # Chatty at INFO (every readiness probe and CLI command); their warnings still come through.
 _QUIET = ("alembic",)
 
@@ -75,6 +92,37 @@ def _exception_to_class_name(_logger: Any, _method: str, event_dict: EventDict) 
         elif isinstance(exc_info, tuple) and exc_info[0] is not None:
             event_dict.setdefault("error", exc_info[0].__name__)
     return event_dict
+
+
+class _ConnectionMessages(logging.Filter):
+    """Drops per-connection server messages, counting them by (logger, level)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._lock = threading.Lock()
+        self._counts: Counter[tuple[str, str]] = Counter()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        name = record.name
+        by_logger = any(name == n or name.startswith(n + ".") for n in _CONNECTION_LOGGERS)
+        if not by_logger and _CONNECTION_SOURCE not in record.pathname:
+            return True
+        with self._lock:
+            self._counts[(name, record.levelname.lower())] += 1
+        return False
+
+    def take(self) -> dict[tuple[str, str], int]:
+        with self._lock:
+            counts, self._counts = dict(self._counts), Counter()
+        return counts
+
+
+_connection_messages = _ConnectionMessages()
+
+
+def take_connection_message_counts() -> dict[tuple[str, str], int]:
+    """Per-connection server messages dropped since the last call, by (logger, level)."""
+    return _connection_messages.take()
 
 
 class _StderrHandler(logging.Handler):
@@ -130,6 +178,7 @@ def configure_logging(level: str) -> None:
     )
     handler = _StderrHandler()
     handler.setFormatter(formatter)
+    handler.addFilter(_connection_messages)
     root = logging.getLogger()
     for old in [h for h in root.handlers if isinstance(h, _StderrHandler)]:
         root.removeHandler(old)

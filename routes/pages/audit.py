@@ -27,6 +27,7 @@ from routes.deps import session_factory, settings_of, transaction
 from routes.staff_auth import AUDITORS, require_roles
 from routes.svg import Point, bar_chart, step_chart
 from routes.templating import Pages, get_pages
+from service.audit.alarm import read_alarm
 from service.audit.log import record
 from service.audit.stats import WeekCount, stats
 from service.audit.view import (
@@ -48,11 +49,23 @@ Auditor = Annotated[Principal, Depends(require_roles(*AUDITORS))]
 StatsReader = Annotated[Principal, Depends(require_roles(*STATS_ROLES))]
 PagesDep = Annotated[Pages, Depends(get_pages)]
 
+
+def _alarm_banner(request: Request) -> None:
+    """Every audit page shows the signer's alarm (audit/_nav.html) until an operator clears it."""
+    alarm = read_alarm(settings_of(request).effective_keys_dir)
+    context = getattr(request.state, "page_context", None) or {}
+    request.state.page_context = {**context, "audit_alarm": alarm}
+
+
 log_pages = APIRouter(
-    prefix="/audit", include_in_schema=False, dependencies=[Depends(require_roles(*AUDITORS))]
+    prefix="/audit",
+    include_in_schema=False,
+    dependencies=[Depends(require_roles(*AUDITORS)), Depends(_alarm_banner)],
 )
 stats_pages = APIRouter(
-    prefix="/audit", include_in_schema=False, dependencies=[Depends(require_roles(*STATS_ROLES))]
+    prefix="/audit",
+    include_in_schema=False,
+    dependencies=[Depends(require_roles(*STATS_ROLES)), Depends(_alarm_banner)],
 )
 
 

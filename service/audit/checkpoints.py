@@ -1,26 +1,52 @@
 """Signed checkpoints (C2SP tlog-checkpoint) of the audit log, kept in `audit_checkpoints`.
 
 The origin is the log signer's key name. A checkpoint is signed only for a size no checkpoint has
-yet, under the append lock, so every stored checkpoint is a prefix of the next.
+yet, under the append lock, so every stored checkpoint is a prefix of the next. Before signing,
+service.audit.guard checks the log against the newest stored checkpoint and the one this keys
+directory remembers signing; on a mismatch nothing is signed and the alarm is raised
+(service.audit.alarm). The remembered checkpoint is written only once the signing transaction
+has committed, so a rolled-back signature is never remembered.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import Table, insert, select
+import re
+from pathlib import Path
+
+from sqlalchemy import Table, event, insert, select
 from sqlalchemy.orm import Session
 
 from crypto.checkpoint import Checkpoint, sign_checkpoint
 from crypto.note import Signer
+from service.audit.alarm import (
+    SIGNED_RECORD_FILE,
+    HistoryMismatch,
+    clear_alarm,
+    raise_alarm,
+    read_alarm,
+    read_signed_record,
+    write_signed_record,
+)
+from service.audit.guard import verified_root
 from service.audit.log import lock_log, log_size
+from service.audit.log import record as record_entry
 from service.audit.models import AuditCheckpoint
-from service.audit.proofs import root
 from service.config import Settings
 from service.db import utcnow
 from service.instance.keys import load_log_signer
+from service.logging import get_logger
 
-__all__ = ["current_checkpoint", "latest_checkpoint", "sign_new_checkpoint"]
+__all__ = [
+    "current_checkpoint",
+    "latest_checkpoint",
+    "resolve_alarm",
+    "sign_new_checkpoint",
+]
 
 _CHECKPOINTS: Table = AuditCheckpoint.__table__  # type: ignore[assignment]
+_PENDING_RECORD = "probity.audit.signed_record"
+_log = get_logger("probity.audit.signer")
+_TOKEN = re.compile(r"[a-z][a-z0-9_]{0,63}")
 
 
 def latest_checkpoint(session: Session) -> AuditCheckpoint | None:
@@ -29,25 +55,91 @@ def latest_checkpoint(session: Session) -> AuditCheckpoint | None:
     ).first()
 
 
-def _sign(session: Session, signer: Signer) -> AuditCheckpoint | None:
+def _checked_root(session: Session, signer: Signer, keys_dir: Path, size: int) -> bytes:
+    """The root to sign at `size`, or HistoryMismatch (alarm raised) if the log was rewritten."""
+    try:
+        alarm = read_alarm(keys_dir)
+        if alarm is not None:
+            raise HistoryMismatch(alarm.reason)
+        remembered = read_signed_record(keys_dir)
+        return verified_root(session, signer.verifier, size, remembered=remembered)
+    except HistoryMismatch as exc:
+        raise_alarm(keys_dir, exc.reason, size)
+        raise
+
+
+def resolve_alarm(session: Session, settings: Settings, *, accept_current: bool) -> str:
+    """The operator's way out: run the signer's check again and clear the alarm if it passes.
+
+    `accept_current` (after restoring a backup older than the last signature) first moves the
+    remembered checkpoint aside to `<file>.superseded`, keeping it as evidence. Returns the
+    cleared reason; raises HistoryMismatch, clearing nothing, while the check still fails.
+    Clearing is itself an audit entry.
+    """
+    keys_dir = settings.effective_keys_dir
+    signer = load_log_signer(keys_dir)
     lock_log(session)
     size = log_size(session)
+    if accept_current:
+        record = keys_dir / SIGNED_RECORD_FILE
+        if record.exists():
+            record.replace(record.with_name(record.name + ".superseded"))
+    verified_root(session, signer.verifier, size, remembered=read_signed_record(keys_dir))
+    alarm = read_alarm(keys_dir)
+    reason = alarm.reason if alarm is not None else "none"
+    if not _TOKEN.fullmatch(reason):
+        reason = "unreadable"
+    record_entry(session, actor="system", action="audit.alarm_cleared",
+                 details={"reason": reason, "accept_current": accept_current})  # fmt: skip
+    session.flush()
+    clear_alarm(keys_dir)
+    _log.warning("audit_alarm_cleared", reason=reason, tree_size=size)
+    return reason
+
+
+def _sign(session: Session, signer: Signer, keys_dir: Path) -> AuditCheckpoint | None:
+    lock_log(session)
+    size = log_size(session)
+    new_root = _checked_root(session, signer, keys_dir, size)
     latest = latest_checkpoint(session)
     if latest is not None and latest.size >= size:
         return None
-    note = sign_checkpoint(Checkpoint(signer.name, size, root(session, size)), signer)
+    note = sign_checkpoint(Checkpoint(signer.name, size, new_root), signer)
     created_at = utcnow()
     session.execute(insert(_CHECKPOINTS), {"size": size, "note": note, "created_at": created_at})
+    session.info[_PENDING_RECORD] = (keys_dir, note, size)
     return AuditCheckpoint(size=size, note=note, created_at=created_at)
 
 
+@event.listens_for(Session, "after_commit")
+def _remember_signed(session: Session) -> None:
+    pending = session.info.pop(_PENDING_RECORD, None)
+    if pending is None:
+        return
+    keys_dir, note, size = pending
+    try:
+        write_signed_record(keys_dir, note, size)
+    except OSError as exc:  # a record left behind only weakens the next check; never fails it
+        _log.warning("signed record not written", error=type(exc).__name__, tree_size=size)
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_signed(session: Session) -> None:
+    session.info.pop(_PENDING_RECORD, None)
+
+
 def sign_new_checkpoint(session: Session, settings: Settings) -> AuditCheckpoint | None:
-    """Sign the log at its current size, unless a checkpoint of that size exists (None)."""
-    return _sign(session, load_log_signer(settings.effective_keys_dir))
+    """Check the log, then sign it at its current size unless a checkpoint of that size exists
+    (None). Raises HistoryMismatch, signing nothing, when the check fails or an alarm is on."""
+    keys_dir = settings.effective_keys_dir
+    return _sign(session, load_log_signer(keys_dir), keys_dir)
 
 
 def current_checkpoint(session: Session, settings: Settings) -> str:
     """The newest signed note, signing one first when the log grew since or none exists."""
+    alarm = read_alarm(settings.effective_keys_dir)
+    if alarm is not None:
+        raise HistoryMismatch(alarm.reason)
     latest = latest_checkpoint(session)
     if latest is None or latest.size < log_size(session):
         signed = sign_new_checkpoint(session, settings)

@@ -1,4 +1,4 @@
-"""`probity audit ...`: the log's key, export and offline verification.
+"""`probity audit ...`: the log's key, export, offline verification and the signer's alarm.
 
 `verify` needs no database and no settings: only the export, a checkpoint and the public key.
 """
@@ -15,6 +15,8 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlalchemy.orm import Session
 
+from service.audit.alarm import HistoryMismatch, read_alarm
+from service.audit.checkpoints import resolve_alarm
 from service.audit.export import ExportResult, export_log
 from service.audit.verify import VerificationError, VerifyReport, verify_export
 from service.cli_common import cli_errors, err, fail, out, with_session
@@ -127,3 +129,49 @@ def verify(
         _say(f"Consistent with the trusted checkpoint of {report.trusted_size} entries.")
     if report.entries > report.size:
         _say(f"{report.entries - report.size} later entries are not covered by this checkpoint.")
+
+
+alarm_app = typer.Typer(help="The log signer's alarm (a rewritten history).", no_args_is_help=True)
+app.add_typer(alarm_app, name="alarm")
+
+
+@alarm_app.command("status")
+@cli_errors
+def alarm_status() -> None:
+    """Say whether the signer's alarm is on (exit 1 when it is).
+
+    Example: probity audit alarm status
+    """
+    alarm = read_alarm(Settings().effective_keys_dir)
+    if alarm is None:
+        _say("No alarm: the log signer is signing.")
+        return
+    _say(f"ALARM: {alarm.reason} (log size {alarm.tree_size}, raised {alarm.raised_at}).")
+    _say("Nothing is signed until it is cleared; see docs/operations.md.")
+    raise typer.Exit(code=1)
+
+
+@alarm_app.command("clear")
+@cli_errors
+def alarm_clear(
+    accept_current: Annotated[
+        bool,
+        typer.Option(
+            help="After restoring a backup older than the last signature: forget that signature "
+            "(kept as audit-last-signed.note.superseded) and trust the restored log."
+        ),
+    ] = False,
+) -> None:
+    """Check the log again and clear the alarm if the check passes (an audit entry says so).
+
+    Example: probity audit alarm clear     (after restoring: --accept-current)
+    """
+
+    def action(session: Session, settings: Settings) -> str:
+        try:
+            return resolve_alarm(session, settings, accept_current=accept_current)
+        except HistoryMismatch as exc:
+            raise fail(f"the log still fails the signer's check: {exc.reason}") from None
+
+    reason = with_session(action)
+    _say(f"Alarm cleared (was: {reason}); the signer will sign again.")

@@ -15,8 +15,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from opentelemetry import trace
 
-from routes.requestlog import logged_immediately
-from service.logging import configure_logging, get_logger
+from routes.requestlog import DeferredRequestLog, logged_immediately
+from service.logging import configure_logging, get_logger, take_connection_message_counts
 
 UA = "Canary-UA/9.9"
 CLIENT_HOST = "203.0.113.77"
@@ -186,3 +186,30 @@ def test_framework_telemetry_stays_off_even_when_tracing_is_configured(
             client.get(path)
     assert trace.get_tracer_provider() is provider  # the patch is what FastAPI would see
     assert provider.tracers == []
+
+
+def test_messages_written_while_serving_a_connection_are_only_counted(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    configure_logging("INFO")
+    take_connection_message_counts()  # start from zero
+    capfd.readouterr()
+    # What uvicorn's protocol layer writes on a malformed request, and an asyncio transport error.
+    protocol_logger = logging.getLogger("uvicorn.error")
+    record = protocol_logger.makeRecord(
+        "uvicorn.error", logging.WARNING, "/x/uvicorn/protocols/http/httptools_impl.py", 176,
+        "Invalid HTTP request received.", (), None,
+    )  # fmt: skip
+    protocol_logger.handle(record)
+    logging.getLogger("asyncio").error("socket.send() raised exception.")
+    logging.getLogger("uvicorn.error").info("Application startup complete.")  # not a connection's
+    assert [line["event"] for line in lines(capfd.readouterr().err)] == [
+        "Application startup complete."
+    ]
+    DeferredRequestLog().flush()
+    written = lines(capfd.readouterr().err)
+    assert {(line["reason"], line["count"]) for line in written} == {
+        ("asyncio:error", 1),
+        ("uvicorn.error:warning", 1),
+    }
+    assert all(line["event"] == "connection_messages" for line in written)

@@ -21,7 +21,7 @@ from service.audit.log import log_size
 from service.cli import app
 from service.config import Settings
 from tests.factories import init_instance
-from tests.service.audit_util import fill, transaction
+from tests.service.audit_util import drop_triggers, fill, transaction
 
 runner = CliRunner()
 SEEDS = [1, 2, 3]
@@ -57,15 +57,6 @@ def verify(
     if trusted is not None:
         argv += ["--trusted", str(trusted)]
     return runner.invoke(app, argv)
-
-
-def drop_triggers(connection: Connection) -> None:
-    for table in ("audit_entries", "audit_nodes", "audit_checkpoints"):
-        if connection.dialect.name == "sqlite":
-            connection.execute(text(f"DROP TRIGGER {table}_no_update"))
-            connection.execute(text(f"DROP TRIGGER {table}_no_delete"))
-        else:
-            connection.execute(text(f"DROP TRIGGER {table}_append_only ON {table}"))
 
 
 def _canonical(connection: Connection, index: int) -> bytes:

@@ -1,0 +1,118 @@
+"""The check the log signer runs before every signature: is the log still what it signed?
+
+Under the append lock, against the newest stored checkpoint and the one this keys directory
+remembers signing (service.audit.alarm), the guard checks:
+1. the stored checkpoint's signature (with the key file's key, not one from the database), and
+   that the remembered checkpoint is still stored, unchanged (a database editor cannot sign, but
+   can delete or swap rows);
+2. the stored subtree hashes of [0, m) fold to the signed root of size m (O(log n) rows);
+3. the entries appended since [m, n) exist without gaps; their leaf hashes are recomputed from
+   the canonical bytes and appended to that verified right edge, giving the root to sign;
+4. the stored subtree hashes of [0, n) give the same root, so proofs served later match it.
+So a signed root is always a verified old root extended by hashes of the stored entries: an entry
+edited before m (even with `audit_nodes` recomputed) fails 2, an edit after m fails 4 unless
+the nodes were forged too, which nothing signed could catch yet (docs/audit.md says so).
+Cost: O(log n) + O(n - m) per signature (bench/audit.py `guard`).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from crypto.checkpoint import Checkpoint, open_checkpoint
+from crypto.errors import CryptoError
+from crypto.merkle import TreeBuilder, subtrees
+from crypto.note import Verifier
+from service.audit.alarm import HistoryMismatch
+from service.audit.log import read_nodes
+from service.audit.models import AuditCheckpoint, AuditEntry
+from service.audit.proofs import root
+
+__all__ = ["verified_root"]
+
+_BATCH = 5000
+
+
+def _open(note: str, verifier: Verifier, size: int | None, reason: str) -> Checkpoint:
+    try:
+        cp = open_checkpoint(note, verifier)
+    except CryptoError:
+        raise HistoryMismatch(reason) from None
+    if size is not None and cp.size != size:
+        raise HistoryMismatch(reason)
+    return cp
+
+
+def _anchor(session: Session, verifier: Verifier, remembered: str | None) -> Checkpoint | None:
+    """The newest stored checkpoint, after checking it and the remembered one."""
+    row = session.scalars(
+        select(AuditCheckpoint).order_by(AuditCheckpoint.size.desc()).limit(1)
+    ).first()
+    newest = None
+    if row is not None:
+        newest = _open(row.note, verifier, row.size, "checkpoint_signature_invalid")
+    if remembered is None:
+        return newest
+    signed = _open(remembered, verifier, None, "signed_record_unreadable")
+    if newest is None or newest.size < signed.size:
+        raise HistoryMismatch("checkpoint_missing")
+    stored = session.get(AuditCheckpoint, signed.size)
+    if stored is None:
+        raise HistoryMismatch("checkpoint_missing")
+    if stored.note != remembered:
+        raise HistoryMismatch("checkpoint_replaced")
+    return newest
+
+
+def _right_edge(session: Session, anchor: Checkpoint) -> TreeBuilder:
+    positions = subtrees(0, anchor.size)
+    try:
+        nodes = read_nodes(session, positions)
+    except LookupError:
+        raise HistoryMismatch("nodes_missing") from None
+    builder = TreeBuilder(anchor.size, [nodes[p] for p in positions])
+    if builder.root() != anchor.root:
+        raise HistoryMismatch("checkpoint_root_mismatch")
+    return builder
+
+
+def _append_entries(session: Session, builder: TreeBuilder, size: int) -> None:
+    while builder.size < size:
+        rows = session.execute(
+            select(AuditEntry.index, AuditEntry.canonical)
+            .where(AuditEntry.index >= builder.size, AuditEntry.index < size)
+            .order_by(AuditEntry.index)
+            .limit(_BATCH)
+        ).all()
+        if not rows:
+            raise HistoryMismatch("entries_missing")
+        for index, canonical in rows:
+            if index != builder.size:
+                raise HistoryMismatch("entries_missing")
+            builder.append(bytes(canonical))
+
+
+def verified_root(
+    session: Session, verifier: Verifier, size: int, *, remembered: str | None
+) -> bytes:
+    """The root of the first `size` entries, checked as above; raises HistoryMismatch.
+
+    The caller holds the append lock (service.audit.log.lock_log).
+    """
+    anchor = _anchor(session, verifier, remembered)
+    if anchor is None:
+        builder = TreeBuilder()
+    elif anchor.size > size:
+        raise HistoryMismatch("log_truncated")
+    else:
+        builder = _right_edge(session, anchor)
+    _append_entries(session, builder, size)
+    new_root = builder.root()
+    try:
+        stored_root = root(session, size)
+    except LookupError:
+        raise HistoryMismatch("nodes_missing") from None
+    if stored_root != new_root:
+        raise HistoryMismatch("nodes_mismatch")
+    return new_root
