@@ -11,12 +11,12 @@ import uuid
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, String, Uuid
+from sqlalchemy import ForeignKey, LargeBinary, String, UniqueConstraint, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from service.db import Base, UTCDateTime, new_id, utcnow
 
-__all__ = ["ChangeOp", "ChangeReason", "IdentityGrant", "PendingAccessChange"]
+__all__ = ["ChangeOp", "ChangeReason", "ConflictRequest", "IdentityGrant", "PendingAccessChange"]
 
 
 class ChangeOp(StrEnum):
@@ -57,6 +57,26 @@ class IdentityGrant(Base):
         ForeignKey("staff_users.id", ondelete="CASCADE"), primary_key=True, index=True
     )
     approved_by: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("staff_users.id", ondelete="SET NULL"), default=None
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class ConflictRequest(Base):
+    """A conflict registered for someone else, waiting for a second supervisor: it changes no
+    access until approved (service.access.conflicts). The value is a blind index, as in
+    `staff_conflicts`; `requested_by` None means the operator's CLI."""
+
+    __tablename__ = "conflict_requests"
+    __table_args__ = (UniqueConstraint("staff_id", "kind", "value"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    staff_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("staff_users.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(8))  # name, badge or unit
+    value: Mapped[bytes] = mapped_column(LargeBinary(32))
+    requested_by: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("staff_users.id", ondelete="SET NULL"), default=None
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
