@@ -29,15 +29,21 @@ def upgrade() -> None:
         sa.Column("requested_by", sa.Uuid(), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
-            ["staff_id"], ["staff_users.id"],
-            name=op.f("fk_conflict_requests_staff_id_staff_users"), ondelete="CASCADE",
-        ),  # fmt: skip
+            ["staff_id"],
+            ["staff_users.id"],
+            name=op.f("fk_conflict_requests_staff_id_staff_users"),
+            ondelete="CASCADE",
+        ),
         sa.ForeignKeyConstraint(
-            ["requested_by"], ["staff_users.id"],
-            name=op.f("fk_conflict_requests_requested_by_staff_users"), ondelete="SET NULL",
-        ),  # fmt: skip
+            ["requested_by"],
+            ["staff_users.id"],
+            name=op.f("fk_conflict_requests_requested_by_staff_users"),
+            ondelete="SET NULL",
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_conflict_requests")),
-        sa.UniqueConstraint("staff_id", "kind", "value", name=op.f("uq_conflict_requests_staff_id")),
+        sa.UniqueConstraint(
+            "staff_id", "kind", "value", name=op.f("uq_conflict_requests_staff_id")
+        ),
     )
     with op.batch_alter_table(TABLE) as batch:
         batch.create_index(batch.f("ix_conflict_requests_staff_id"), ["staff_id"])

@@ -65,7 +65,7 @@ class ReaderlessTip:
     since: date | None  # the day it lost its last reader (None: before this was audited)
 
 
-def readerless_query() -> Select[tuple[Tip]]:
+def readerless_query() -> Select[Tip]:
     """Live tips (a staff envelope left) with an empty audience."""
     return (
         select(Tip)

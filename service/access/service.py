@@ -49,13 +49,13 @@ __all__ = [
     "NotPermitted",
     "PendingTip",
     "add_member_with_access",
+    "apply_conflict",
     "apply_pending",
     "approve_membership",
     "conflict_counts",
+    "conflict_index",
     "get_staff",
     "pending_for",
-    "apply_conflict",
-    "conflict_index",
     "register_conflict",
     "remove_member_with_access",
 ]
@@ -277,11 +277,9 @@ def conflict_index(kind: str, value: str, index_key: bytes) -> bytes:
         raise InvalidInput("the value is empty", fields={"value": "required"}) from None
 
 
-def _tips_naming(session: Session, kind: str, index: bytes) -> Select[tuple[uuid.UUID]]:
+def _tips_naming(session: Session, kind: str, index: bytes) -> Select[uuid.UUID]:
     """Tips whose subjects match a conflict (the one place conflict values meet tips)."""
-    return select(SubjectIndex.tip_id).where(
-        SubjectIndex.kind == kind, SubjectIndex.value == index
-    )
+    return select(SubjectIndex.tip_id).where(SubjectIndex.kind == kind, SubjectIndex.value == index)
 
 
 def register_conflict(

@@ -51,7 +51,7 @@ def client(settings: Settings, cast: Cast) -> Iterator[TestClient]:
 
 def _count(engine: Engine, model: type[object]) -> int:
     with engine.connect() as connection:
-        return connection.scalar(select(func.count()).select_from(model)) or 0  # type: ignore[arg-type]
+        return connection.scalar(select(func.count()).select_from(model)) or 0
 
 
 def _audit(engine: Engine, action: str) -> int:
