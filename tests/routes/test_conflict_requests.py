@@ -261,3 +261,26 @@ def test_access_page_lists_conflict_requests_and_decides_with_csrf(
     assert "The conflict is registered" in approved.text
     assert _count(engine, StaffConflict) == 1
     assert cast.w.border.reviewer_us.id not in audience(engine, cast.w.tip)
+
+
+def test_a_last_readers_own_conflict_hands_the_tip_to_oversight_with_their_keys(
+    client: TestClient, engine: Engine, cast: Cast
+) -> None:
+    w = cast.w
+    luis = api_login(client, w.border.reviewer_mx)  # the mx tip's only reader
+    own = {"username": "luis", "kind": "name", "value": "Juan Ramírez"}
+    response = client.post("/api/v1/conflicts", json=own, headers=luis)
+    assert response.status_code == 201, response.text
+    assert response.json() == {"registered": True}
+    assert client.get(f"/api/v1/tips/{w.mx_tip}", headers=luis).status_code == 404
+    assert audience(engine, w.mx_tip) == {w.border.oversight.id: False, cast.otto.id: True}
+    assert not can_open(engine, w.mx_tip, "staff", w.border.reviewer_mx.identity)
+    olga = api_login(client, w.border.oversight)
+    assert client.get(f"/api/v1/tips/{w.mx_tip}", headers=olga).status_code == 200
+    with engine.connect() as connection:
+        [canonical] = connection.scalars(
+            select(AuditEntry.canonical).where(AuditEntry.action == "tip.rerouted")
+        ).all()
+    assert b'"handover":true' in canonical
+    assert b"Ram" not in canonical
+    assert _audit(engine, "tip.readerless") == 0
