@@ -16,7 +16,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, exists, or_, select, true
+from sqlalchemy import ColumnElement, and_, delete, exists, or_, select, true
 from sqlalchemy.orm import Session, aliased
 
 from service.access.envelopes import KeyHolder, begin_write
@@ -65,9 +65,19 @@ def submit_conflict(
         apply_conflict(
             session, staff=staff, kind=kind, index=index, actor=staff.id, holder=registrar
         )
+        # A request for the same conflict has nothing left to decide.
+        session.execute(delete(ConflictRequest).where(_same(staff.id, kind, index)))
         return True
     request_conflict(session, staff=staff, kind=kind, index=index, requested_by=registrar.staff_id)
     return False
+
+
+def _same(staff_id: uuid.UUID, kind: str, index: bytes) -> ColumnElement[bool]:
+    return and_(
+        ConflictRequest.staff_id == staff_id,
+        ConflictRequest.kind == kind,
+        ConflictRequest.value == index,
+    )
 
 
 def request_conflict(
@@ -81,13 +91,7 @@ def request_conflict(
     """File the pending request; a duplicate (or an already registered conflict) adds nothing."""
     begin_write(session)
     registered = session.get(StaffConflict, (staff.id, kind, index)) is not None
-    duplicate = session.scalar(
-        select(ConflictRequest.id).where(
-            ConflictRequest.staff_id == staff.id,
-            ConflictRequest.kind == kind,
-            ConflictRequest.value == index,
-        )
-    )
+    duplicate = session.scalar(select(ConflictRequest.id).where(_same(staff.id, kind, index)))
     if registered or duplicate is not None:
         return
     request = ConflictRequest(staff_id=staff.id, kind=kind, value=index, requested_by=requested_by)

@@ -284,3 +284,17 @@ def test_a_last_readers_own_conflict_hands_the_tip_to_oversight_with_their_keys(
     assert b'"handover":true' in canonical
     assert b"Ram" not in canonical
     assert _audit(engine, "tip.readerless") == 0
+
+
+def test_registering_ones_own_conflict_settles_a_pending_request_for_it(
+    client: TestClient, engine: Engine, cast: Cast
+) -> None:
+    sam = api_login(client, cast.w.border.supervisor_us)
+    _request(client, sam, "ana")
+    ana = api_login(client, cast.w.border.reviewer_us)
+    own = {"username": "ana", "kind": "unit", "value": "bridge  unit 3"}
+    assert client.post("/api/v1/conflicts", json=own, headers=ana).status_code == 201
+    assert _count(engine, ConflictRequest) == 0
+    assert _count(engine, StaffConflict) == 1
+    assert cast.w.border.reviewer_us.id not in audience(engine, cast.w.tip)
+    assert cast.w.border.supervisor_us.id in audience(engine, cast.w.tip)  # not the last reader
