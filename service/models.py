@@ -1,7 +1,7 @@
 """Every model, imported once so `Base.metadata` is complete (Alembic and tests rely on it)."""
 
 import service.tips.queue  # noqa: F401  (the queue index and the deadline-keeping flush hooks)
-from service.access.models import AdminRequest, IdentityGrant, PendingAccessChange
+from service.access.models import AdminRequest, ConflictRequest, IdentityGrant, PendingAccessChange
 from service.agencies.models import Agency
 from service.approvals.models import Approval
 from service.audit.models import AuditCheckpoint, AuditEntry, AuditNode, PendingAuditEntry
@@ -35,6 +35,7 @@ __all__ = [
     "Blob",
     "BlobChunk",
     "Compartment",
+    "ConflictRequest",
     "Envelope",
     "IdempotencyRecord",
     "IdentityGrant",

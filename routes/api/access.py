@@ -14,10 +14,18 @@
 - `POST /api/v1/access/changes/{request_id}/decision` (supervisors) `{"approve": bool}`: the
   change happens on approval (403 own or about oneself, 404 not yours to decide, 409 decided or
   no longer applicable);
-- `POST /api/v1/conflicts` (reviewers and supervisors) `{"username","kind","value"}`: register a
-  conflict for oneself, or - a supervisor - for a member of one of one's compartments (403
-  otherwise; admins never: with backlog counts it was an oracle of names in reports); the member
-  leaves matching tips at once. The answer never says how many tips matched nor echoes the value.
+- `GET /api/v1/access/conflicts` (supervisors): conflict requests the caller may decide (whose,
+  which kind, who asked, when; never the value);
+- `POST /api/v1/access/conflicts/{id}/decision` (supervisors) `{"approve": bool}`: a second
+  supervisor's decision (never the registrar's nor the member's: 403); approving takes the member
+  off every matching tip now;
+- `GET /api/v1/access/readerless` (oversight supervisors): tips nobody can read, content-free,
+  until the recovery key reroutes them;
+- `POST /api/v1/conflicts` (reviewers and supervisors) `{"username","kind","value"}`: one's own
+  conflict, in force at once (`201 {"registered": true}`; one's last-reader tips go to oversight
+  with one's own keys), or - a supervisor - a request for a member of one of one's compartments
+  (`202 {"registered": false, "pending": true}`), which waits for a second supervisor. 403
+  otherwise (admins never). The answer never says how many tips matched nor echoes the value.
 """
 
 from __future__ import annotations
@@ -27,25 +35,17 @@ from collections.abc import Callable
 from typing import Annotated, Any, Literal, TypeVar
 
 import anyio
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 from sqlalchemy.orm import Session
 
 from routes.deps import instance_context, read_model, run_transaction, session_factory
 from routes.staff_auth import READERS, SUPERVISORS, require_roles
 from service.access.changes import ChangeView, decidable_changes, decide_change
-from service.access.memberships import (
-    check_conflict_registrar,
-    decide_membership,
-    pending_memberships,
-)
-from service.access.service import (
-    MAX_CONFLICT_VALUE,
-    apply_pending,
-    get_staff,
-    pending_for,
-    register_conflict,
-)
+from service.access.conflicts import decide_conflict, pending_conflicts, submit_conflict
+from service.access.memberships import decide_membership, pending_memberships
+from service.access.readerless import readerless_for
+from service.access.service import MAX_CONFLICT_VALUE, apply_pending, pending_for
 from service.errors import NotFound
 from service.staff.sessions import Principal
 
@@ -183,32 +183,79 @@ async def post_change_decision(
     return {"approved": body.approve}
 
 
-def conflict_work(principal: Principal, key: bytes, body: ConflictIn) -> Callable[[Session], None]:
-    """The registration as one unit of work (shared with the conflicts page)."""
+@access_api.get("/conflicts")
+async def get_conflicts(request: Request, principal: Supervisor) -> dict[str, Any]:
+    pending = await _run(request, lambda s: pending_conflicts(s, principal))
+    return {
+        "conflicts": [
+            {
+                "id": str(p.id),
+                "staff_id": str(p.staff_id),
+                "username": p.username,
+                "kind": p.kind,
+                "requested_by": p.requested_by,
+                "requested_at": p.requested_at.isoformat(),
+            }
+            for p in pending
+        ]
+    }
 
-    def work(session: Session) -> None:
-        staff = get_staff(session, body.username)
-        check_conflict_registrar(
-            session, registrar_id=principal.staff_id, role=principal.role, staff=staff
-        )
-        register_conflict(
-            session,
-            staff=staff,
-            kind=body.kind,
-            value=body.value,
-            index_key=key,
-            actor=principal.staff_id,
+
+@access_api.post("/conflicts/{request_id}/decision", openapi_extra=_body_schema(DecisionIn))
+async def post_conflict_decision(
+    request_id: str, request: Request, principal: Supervisor
+) -> dict[str, bool]:
+    """Approve or reject a conflict request (403 own or about oneself, 404 not yours/decided)."""
+    try:
+        wanted = uuid.UUID(request_id)
+    except ValueError:
+        raise NotFound("no such conflict request") from None
+    body = await read_model(request, DecisionIn, limit=SMALL_BODY)
+    await _run(
+        request,
+        lambda s: decide_conflict(s, principal, request_id=wanted, approve=body.approve),
+    )
+    return {"approved": body.approve}
+
+
+@access_api.get("/readerless")
+async def get_readerless(request: Request, principal: Supervisor) -> dict[str, Any]:
+    tips = await _run(request, lambda s: readerless_for(s, principal))
+    return {
+        "tips": [
+            {
+                "tip_id": str(t.tip_id),
+                "compartment": t.compartment,
+                "received_on": t.received_on.isoformat(),
+                "readerless_since": t.since.isoformat() if t.since else None,
+            }
+            for t in tips
+        ]
+    }
+
+
+def conflict_work(principal: Principal, key: bytes, body: ConflictIn) -> Callable[[Session], bool]:
+    """The registration as one unit of work (shared with the conflicts page); True when it is
+    in force, False when it waits for a second supervisor."""
+
+    def work(session: Session) -> bool:
+        return submit_conflict(
+            session, principal, username=body.username, kind=body.kind, value=body.value, key=key
         )
 
     return work
 
 
 @conflicts_api.post("", status_code=201, openapi_extra=_body_schema(ConflictIn))
-async def post_conflict(request: Request, principal: ConflictRegistrar) -> dict[str, bool]:
+async def post_conflict(
+    request: Request, response: Response, principal: ConflictRegistrar
+) -> dict[str, bool]:
     body = await read_model(request, ConflictIn, limit=SMALL_BODY)
     ctx = await anyio.to_thread.run_sync(instance_context, request)
-    await _run(request, conflict_work(principal, ctx.index_key, body))
-    return {"registered": True}
+    if await _run(request, conflict_work(principal, ctx.index_key, body)):
+        return {"registered": True}
+    response.status_code = 202
+    return {"registered": False, "pending": True}
 
 
 router = APIRouter()

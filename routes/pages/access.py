@@ -11,9 +11,12 @@
   a supervisor sees those they may decide, with what changes, and decides them with
   `POST /staff/access/changes` (request_id, decision); an admin sees every pending one, marked
   waiting for approval;
+- `POST /staff/access/conflicts` (supervisors; request_id, decision=approve|reject): a second
+  supervisor's decision on a conflict registered for someone else. The page lists those requests
+  (whose, which kind, who asked, when) and, for oversight supervisors, the reports nobody can read;
 - `GET/POST /staff/admin/conflicts` (reviewers and supervisors): register a conflict for oneself
-  or, a supervisor, for a member of one's compartments. The value is never shown back, and the
-  answer never says how many tips matched.
+  (in force at once) or, a supervisor, request one for a member of one's compartments. The value
+  is never shown back, and the answer never says how many tips matched.
 
 Imports FastAPI, `routes.*` and `service.*`.
 """
@@ -37,14 +40,10 @@ from routes.pages.report_fields import one
 from routes.staff_auth import ADMINS, SUPERVISORS, StaffForm, csrf_token, require_roles
 from routes.templating import Pages, get_pages, lang_url
 from service.access.changes import decidable_changes, decide_change, pending_changes
+from service.access.conflicts import decide_conflict, pending_conflicts
 from service.access.memberships import decide_membership, pending_memberships
-from service.access.service import (
-    CONFLICT_KINDS,
-    NotPermitted,
-    access_backlog,
-    apply_pending,
-    pending_for,
-)
+from service.access.readerless import access_backlog, is_oversight_supervisor, readerless_tips
+from service.access.service import CONFLICT_KINDS, NotPermitted, apply_pending, pending_for
 from service.errors import InvalidInput, NotFound
 from service.staff.sessions import Principal
 
@@ -73,7 +72,21 @@ conflict_pages = APIRouter(
 )
 
 
-NOTICES = ("approved", "rejected", "change_approved", "change_rejected")
+NOTICES = (
+    "approved",
+    "rejected",
+    "change_approved",
+    "change_rejected",
+    "conflict_approved",
+    "conflict_rejected",
+)
+
+
+def _decision(form: StaffForm) -> bool:
+    decision = one(form, "decision")
+    if decision not in ("approve", "reject"):
+        raise InvalidInput("decision: approve or reject", fields={"decision": "invalid"})
+    return decision == "approve"
 
 
 def _count(value: str | None) -> int | None:
@@ -84,12 +97,22 @@ def _overview(principal: Principal) -> Callable[[Session], dict[str, Any]]:
     def work(session: Session) -> dict[str, Any]:
         if principal.role not in SUPERVISORS:
             changes = pending_changes(session)
-            return {"pending": [], "backlog": None, "requests": [], "changes": changes}
+            return {
+                "pending": [],
+                "backlog": None,
+                "requests": [],
+                "changes": changes,
+                "conflicts": [],
+                "readerless": None,
+            }
+        oversight = is_oversight_supervisor(session, principal)
         return {
             "pending": pending_for(session, principal),
             "backlog": access_backlog(session, principal.staff_id),
             "requests": pending_memberships(session, principal),
             "changes": decidable_changes(session, principal),
+            "conflicts": pending_conflicts(session, principal),
+            "readerless": readerless_tips(session) if oversight else None,
         }
 
     return work
@@ -117,9 +140,7 @@ def apply_submit(request: Request, principal: Supervisor, form: StaffForm) -> Re
 
 @apply_pages.post("/memberships")
 def membership_submit(request: Request, principal: Supervisor, form: StaffForm) -> Response:
-    decision = one(form, "decision")
-    if decision not in ("approve", "reject"):
-        raise InvalidInput("decision: approve or reject", fields={"decision": "invalid"})
+    approve = _decision(form)
     try:
         staff_id = uuid.UUID(one(form, "staff_id"))
     except ValueError:
@@ -128,10 +149,26 @@ def membership_submit(request: Request, principal: Supervisor, form: StaffForm) 
     run_transaction(
         session_factory(request),
         lambda s: decide_membership(
-            s, principal, compartment=compartment, staff_id=staff_id, approve=decision == "approve"
+            s, principal, compartment=compartment, staff_id=staff_id, approve=approve
         ),
     )
-    notice = "approved" if decision == "approve" else "rejected"
+    notice = "approved" if approve else "rejected"
+    target = lang_url(f"/staff/access?notice={notice}", pick_language(request))
+    return RedirectResponse(target, status_code=303)
+
+
+@apply_pages.post("/conflicts")
+def conflict_decision_submit(request: Request, principal: Supervisor, form: StaffForm) -> Response:
+    approve = _decision(form)
+    try:
+        request_id = uuid.UUID(one(form, "request_id"))
+    except ValueError:
+        raise NotFound("no such conflict request") from None
+    run_transaction(
+        session_factory(request),
+        lambda s: decide_conflict(s, principal, request_id=request_id, approve=approve),
+    )
+    notice = "conflict_approved" if approve else "conflict_rejected"
     target = lang_url(f"/staff/access?notice={notice}", pick_language(request))
     return RedirectResponse(target, status_code=303)
 
@@ -163,7 +200,7 @@ def _render_conflicts(
     username: str = "",
     kind: str = "",
     error: str | None = None,
-    done: bool = False,
+    done: str | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
     context = {
@@ -179,7 +216,8 @@ def _render_conflicts(
 
 @conflict_pages.get("", response_class=HTMLResponse)
 def conflicts_page(request: Request, principal: Registrar, pages: PagesDep) -> HTMLResponse:
-    done = request.query_params.get("notice") == "registered"
+    notice = request.query_params.get("notice")
+    done = notice if notice in ("registered", "requested") else None
     return _render_conflicts(request, pages, principal, done=done)
 
 
@@ -198,7 +236,7 @@ async def conflicts_submit(
     ctx = await anyio.to_thread.run_sync(instance_context, request)
     work = conflict_work(principal, ctx.index_key, body)
     try:
-        await anyio.to_thread.run_sync(run_transaction, session_factory(request), work)
+        in_force = await anyio.to_thread.run_sync(run_transaction, session_factory(request), work)
     except NotFound:
         return _render_conflicts(
             request, pages, principal, kind=kind, error="unknown_user", status_code=404
@@ -212,7 +250,8 @@ async def conflicts_submit(
             request, pages, principal, username=username, kind=kind, error="invalid",
             status_code=422,
         )  # fmt: skip
-    target = lang_url("/staff/admin/conflicts?notice=registered", pick_language(request))
+    notice = "registered" if in_force else "requested"
+    target = lang_url(f"/staff/admin/conflicts?notice={notice}", pick_language(request))
     return RedirectResponse(target, status_code=303)
 
 

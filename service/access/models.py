@@ -15,7 +15,7 @@ import uuid
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, String, Uuid
+from sqlalchemy import ForeignKey, LargeBinary, String, UniqueConstraint, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from service.db import Base, UTCDateTime, new_id, utcnow
@@ -29,6 +29,7 @@ __all__ = [
     "RequestKind",
     "RequestStatus",
 ]
+__all__ = ["ChangeOp", "ChangeReason", "ConflictRequest", "IdentityGrant", "PendingAccessChange"]
 
 
 class ChangeOp(StrEnum):
@@ -114,3 +115,23 @@ class AdminRequest(Base):
         ForeignKey("staff_users.id", ondelete="SET NULL"), default=None
     )
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+
+
+class ConflictRequest(Base):
+    """A conflict registered for someone else, waiting for a second supervisor: it changes no
+    access until approved (service.access.conflicts). The value is a blind index, as in
+    `staff_conflicts`; `requested_by` None means the operator's CLI."""
+
+    __tablename__ = "conflict_requests"
+    __table_args__ = (UniqueConstraint("staff_id", "kind", "value"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
+    staff_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("staff_users.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(8))  # name, badge or unit
+    value: Mapped[bytes] = mapped_column(LargeBinary(32))
+    requested_by: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("staff_users.id", ondelete="SET NULL"), default=None
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

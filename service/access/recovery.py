@@ -1,8 +1,9 @@
 """The offline recovery key as the key holder of last resort.
 
 Queued rewrites need someone who holds the tip's keys. Two cases have nobody: a tip whose only
-reader was removed by a conflict (conflicts win over availability), and a tip whose audience has
-no supervisor to apply changes. An operator who brings the recovery key (never stored on the
+reader was removed by a conflict that could not hand it on (conflicts win over availability; such
+tips are listed by service.access.readerless until this runs), and a tip whose audience has no
+supervisor to apply changes. An operator who brings the recovery key (never stored on the
 server) runs `probity access recover`: every pending change is applied with the recovery identity,
 and every tip still left with no reader is rerouted to the oversight compartment's eligible
 members. Each rewrite and move is audited with `by_recovery`.
@@ -17,10 +18,11 @@ from sqlalchemy.orm import Session
 
 from service.access.envelopes import begin_write, lock_tips, tip_subjects
 from service.access.models import PendingAccessChange
+from service.access.readerless import readerless_query
 from service.access.rewrite import move_tip, plan_tip, write_plans
 from service.compartments.models import Compartment
 from service.errors import NotInitialised
-from service.tips.models import Envelope, EnvelopeKind, Tip, TipAudience
+from service.tips.models import Tip
 from service.tips.routing import eligible_readers
 
 __all__ = ["RecoveryOutcome", "recover_with_key"]
@@ -34,13 +36,7 @@ class RecoveryOutcome:
 
 
 def _readerless(session: Session) -> list[Tip]:
-    has_reader = select(TipAudience.tip_id).distinct()
-    query = (
-        select(Tip)
-        .join(Envelope, (Envelope.tip_id == Tip.id) & (Envelope.kind == EnvelopeKind.STAFF))
-        .where(Tip.purged.is_(False), Tip.id.not_in(has_reader))
-    )
-    return sorted(session.scalars(query), key=lambda t: str(t.id))
+    return sorted(session.scalars(readerless_query()), key=lambda t: str(t.id))
 
 
 def recover_with_key(session: Session, *, recovery_identity: str) -> RecoveryOutcome:

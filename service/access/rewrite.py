@@ -97,6 +97,7 @@ def move_tip(
     *,
     actor: uuid.UUID | str,
     by_recovery: bool = False,
+    handover: bool = False,
 ) -> int:
     """Give the tip to `target`'s eligible members (conflicts apply, as at intake): both envelopes
     rewritten for them with `identity`, the audience replaced, old reveals and pending changes
@@ -121,6 +122,8 @@ def move_tip(
     details: dict[str, int | bool] = {"readers": len(holders)}
     if by_recovery:
         details["by_recovery"] = True
+    if handover:  # its last reader left it (a conflict), with their own keys
+        details["handover"] = True
     record(
         session,
         actor=actor,

@@ -8,10 +8,11 @@ recipient. `apply_pending` rewrites the staff and identity envelopes to the curr
 Decision on removals that would leave a tip with no reader: `remove_member_with_access` refuses
 (409) - the last reader must stay until another member has been granted the keys or the tip has
 been rerouted, otherwise nobody could ever rewrite its envelopes. A conflict is different: a
-conflicted member must lose access whatever it costs, so `register_conflict` removes them even
-when that leaves a tip without a reader; such a tip can then be opened only with the offline
-recovery key (`probity access recover` reroutes it to oversight: service.access.recovery), and
-the outcome says how many tips that happened to.
+conflicted member must lose access whatever it costs. `apply_conflict` given the member's own keys
+(they registered it themselves, signed in) first hands their last-reader tips to oversight
+(service.access.readerless); any tip still left without a reader is audited and listed for
+oversight and the operator until `probity access recover` reroutes it. A conflict for someone
+else waits for a second supervisor (service.access.conflicts) before it reaches this module.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from crypto.blind import blind_index
 from crypto.errors import FormatError
 from service.access.envelopes import KeyHolder, begin_write, lock_tips
 from service.access.models import ChangeOp, ChangeReason, IdentityGrant, PendingAccessChange
+from service.access.readerless import hand_over, mark_readerless
 from service.access.rewrite import plan_tip, write_plans
 from service.audit.log import record
 from service.compartments.bootstrap import bootstrap_open, close_bootstrap
@@ -39,15 +41,15 @@ from service.tips.models import Envelope, EnvelopeKind, SubjectIndex, Tip, TipAu
 
 __all__ = [
     "CONFLICT_KINDS",
-    "Backlog",
     "ConflictOutcome",
     "NotPermitted",
     "PendingTip",
-    "access_backlog",
     "add_member_with_access",
+    "apply_conflict",
     "apply_pending",
     "approve_membership",
     "conflict_counts",
+    "conflict_index",
     "get_staff",
     "pending_for",
     "register_conflict",
@@ -67,6 +69,7 @@ class NotPermitted(ProbityError):
 class ConflictOutcome:
     tips_removed: int  # tips whose audience the member left now
     left_without_reader: int  # of those, tips nobody but the recovery key can open now
+    handed_over: int = 0  # of those, tips rerouted to oversight with the member's own keys
 
 
 @dataclass(frozen=True)
@@ -74,39 +77,6 @@ class PendingTip:
     tip_id: uuid.UUID
     adds: int
     removes: int
-
-
-@dataclass(frozen=True)
-class Backlog:
-    """Counts for operators (no ids): what waits, and what no supervisor can apply."""
-
-    tips_waiting: int  # tips with pending changes
-    without_supervisor: int  # of those, tips no supervisor in the audience can apply
-    without_reader: int  # live tips nobody but the recovery key can open
-
-
-def access_backlog(session: Session, staff_id: uuid.UUID | None = None) -> Backlog:
-    """Counts over every tip (the operator's CLI), or - given `staff_id` - over the tips in that
-    staff member's audience only: global counts would let a web user watch which conflicts
-    matched reports."""
-    waiting = select(PendingAccessChange.tip_id).distinct()
-    applicable = select(TipAudience.tip_id).where(TipAudience.identity_custodian).distinct()
-    readerless = (
-        select(func.count())
-        .select_from(Tip)
-        .join(Envelope, (Envelope.tip_id == Tip.id) & (Envelope.kind == EnvelopeKind.STAFF))
-        .where(Tip.purged.is_(False), Tip.id.not_in(select(TipAudience.tip_id)))
-    )
-    if staff_id is not None:
-        own = select(TipAudience.tip_id).where(TipAudience.staff_id == staff_id)
-        waiting = waiting.where(PendingAccessChange.tip_id.in_(own))
-        readerless = readerless.where(Tip.id.in_(own))
-    stuck = waiting.where(PendingAccessChange.tip_id.not_in(applicable))
-    return Backlog(
-        tips_waiting=session.scalar(select(func.count()).select_from(waiting.subquery())) or 0,
-        without_supervisor=session.scalar(select(func.count()).select_from(stuck.subquery())) or 0,
-        without_reader=session.scalar(readerless) or 0,
-    )
 
 
 def get_staff(session: Session, username: str) -> StaffUser:
@@ -284,7 +254,8 @@ def _sole_reader_of(
     return set(tip_ids) - set(session.scalars(others))
 
 
-def _conflict_index(kind: str, value: str, index_key: bytes) -> bytes:
+def conflict_index(kind: str, value: str, index_key: bytes) -> bytes:
+    """The blind index of a conflict value; 422 for a bad kind, an empty or too long value."""
     if kind not in CONFLICT_KINDS:
         raise InvalidInput("kind must be name, badge or unit", fields={"kind": "invalid"})
     if len(value) > MAX_CONFLICT_VALUE:
@@ -295,6 +266,11 @@ def _conflict_index(kind: str, value: str, index_key: bytes) -> bytes:
         raise InvalidInput("the value is empty", fields={"value": "required"}) from None
 
 
+def _tips_naming(session: Session, kind: str, index: bytes) -> Select[uuid.UUID]:
+    """Tips whose subjects match a conflict (the one place conflict values meet tips)."""
+    return select(SubjectIndex.tip_id).where(SubjectIndex.kind == kind, SubjectIndex.value == index)
+
+
 def register_conflict(
     session: Session,
     *,
@@ -303,25 +279,42 @@ def register_conflict(
     value: str,
     index_key: bytes,
     actor: uuid.UUID | str,
+    holder: KeyHolder | None = None,
 ) -> ConflictOutcome:
-    """Record a conflict (as a blind index) and take `staff` out of every tip naming it, at once.
+    """Record a conflict of `staff`'s own (as a blind index) and apply it at once: see
+    `apply_conflict`. A conflict for someone else goes through service.access.conflicts."""
+    index = conflict_index(kind, value, index_key)
+    return apply_conflict(session, staff=staff, kind=kind, index=index, actor=actor, holder=holder)
+
+
+def apply_conflict(
+    session: Session,
+    *,
+    staff: StaffUser,
+    kind: str,
+    index: bytes,
+    actor: uuid.UUID | str,
+    holder: KeyHolder | None = None,
+) -> ConflictOutcome:
+    """Take `staff` out of every tip naming the conflict, at once. `holder`: `staff` themselves,
+    signed in; the tips they were the last reader of go to oversight with their keys first.
 
     Registering the same conflict again succeeds and changes nothing, so the answer never tells
     whether a value was registered before.
     """
-    index = _conflict_index(kind, value, index_key)
     begin_write(session)
     if session.get(StaffConflict, (staff.id, kind, index)) is None:
         session.add(StaffConflict(staff_id=staff.id, kind=kind, value=index))
         session.flush()
-    naming = select(SubjectIndex.tip_id).where(
-        SubjectIndex.kind == kind, SubjectIndex.value == index
-    )
+    naming = _tips_naming(session, kind, index)
     held = _held(session, staff, naming)
     lock_tips(session, held)
-    stranded = _sole_reader_of(session, staff.id, held)
+    last = _sole_reader_of(session, staff.id, held)
+    own_keys = holder is not None and holder.staff_id == staff.id
+    handed = hand_over(session, last, holder) if holder is not None and own_keys else set()
     _withdraw(session, staff, naming)
-    _queue(session, held, staff.id, ChangeOp.REMOVE, ChangeReason.CONFLICT)
+    _queue(session, [t for t in held if t not in handed], staff.id, ChangeOp.REMOVE,
+           ChangeReason.CONFLICT)  # fmt: skip
     record(
         session,
         actor=actor,
@@ -329,7 +322,9 @@ def register_conflict(
         objects={"staff": staff.id},
         details={"kind": kind},
     )
-    return ConflictOutcome(tips_removed=len(held), left_without_reader=len(stranded))
+    stranded = last - handed
+    mark_readerless(session, stranded, actor=actor, cause="conflict")
+    return ConflictOutcome(len(held), left_without_reader=len(stranded), handed_over=len(handed))
 
 
 def conflict_counts(session: Session, staff: StaffUser) -> dict[str, int]:

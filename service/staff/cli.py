@@ -1,7 +1,10 @@
-"""`probity conflict ...` (the conflicts register) and `probity access recover`.
+"""`probity conflict ...` (the conflicts register) and `probity access status|recover`.
 
 Conflict values are stored only as blind indexes (keyed HMAC, normalised), so `list` shows kinds
-and counts: nobody, the operator included, can read a registered value back.
+and counts: nobody, the operator included, can read a registered value back. The operator is
+admin-equivalent, so `conflict add` is not a one-person path either: it files a pending request
+that a supervisor with standing over the member approves at /staff/access
+(service.access.conflicts).
 """
 
 from __future__ import annotations
@@ -14,8 +17,10 @@ import typer
 from sqlalchemy.orm import Session
 
 from crypto.age import decrypt_with_passphrase
+from service.access.conflicts import request_conflict
+from service.access.readerless import Backlog, ReaderlessTip, access_backlog, readerless_tips
 from service.access.recovery import RecoveryOutcome, recover_with_key
-from service.access.service import conflict_counts, get_staff, register_conflict
+from service.access.service import conflict_counts, conflict_index, get_staff
 from service.cli_common import PasswordStdin, cli_errors, fail, out, with_session
 from service.config import Settings
 from service.instance.keys import load_blind_index_key
@@ -47,34 +52,25 @@ def conflict_add(
     badge: Annotated[str | None, typer.Option(help=_VALUE_HELP.format("Badge number"))] = None,
     unit: Annotated[str | None, typer.Option(help=_VALUE_HELP.format("Unit"))] = None,
 ) -> None:
-    """Register a conflict: the member leaves every tip naming it at once, and never receives
-    the keys of such tips again.
+    """Request a conflict for a member: once a supervisor of one of their compartments (or of
+    oversight) approves it at /staff/access, they leave every tip naming it and never receive the
+    keys of such tips again. The answer is the same whether or not any tip names it.
 
     Example: echo "Juan Ramírez" | probity conflict add ana --name -
     """
     kind, value = _one_value(name, badge, unit)
 
-    def action(session: Session, settings: Settings) -> tuple[int, int]:
-        key = load_blind_index_key(settings.effective_keys_dir)
+    def action(session: Session, settings: Settings) -> None:
+        index = conflict_index(kind, value, load_blind_index_key(settings.effective_keys_dir))
         staff = get_staff(session, username)
-        outcome = register_conflict(
-            session, staff=staff, kind=kind, value=value, index_key=key, actor="system"
-        )
-        return outcome.tips_removed, outcome.left_without_reader
+        request_conflict(session, staff=staff, kind=kind, index=index, requested_by=None)
 
-    removed, stranded = with_session(action)
-    out.print(f"Registered a {kind} conflict for {username}.", highlight=False)
-    out.print(f"Removed {username} from {removed} tip(s) naming it.", highlight=False)
-    if removed:
-        out.print(
-            "A supervisor holding those tips' keys must apply the pending key rewrites "
-            "(/staff/access) to take them out of the envelopes too."
-        )
-    if stranded:
-        out.print(
-            f"[bold]Warning:[/] {stranded} tip(s) now have no reader; only the recovery key can "
-            "open them. Route them to oversight with `probity access recover`."
-        )
+    with_session(action)
+    out.print(f"Filed a {kind} conflict request for {username}.", highlight=False)
+    out.print(
+        "It takes effect once a supervisor of one of their compartments (or of oversight) "
+        "approves it at /staff/access."
+    )
 
 
 @conflict_app.command("list")
@@ -91,6 +87,35 @@ def conflict_list(
     )
     for kind, count in counts.items():
         out.print(f"{kind:<6} {count}", highlight=False)
+
+
+def _print_status(backlog: Backlog, tips: list[ReaderlessTip]) -> None:
+    out.print(f"Tips waiting for a key rewrite: {backlog.tips_waiting}", highlight=False)
+    out.print(f"  with no supervisor to apply it: {backlog.without_supervisor}", highlight=False)
+    out.print(f"Tips with no reader: {backlog.without_reader}", highlight=False)
+    for tip in tips:
+        since = tip.since.isoformat() if tip.since else "-"
+        out.print(
+            f"  {tip.tip_id}  compartment {tip.compartment}  received {tip.received_on}  "
+            f"no reader since {since}",
+            highlight=False,
+        )
+    if tips:
+        out.print("Reroute them to oversight with `probity access recover --recovery-file F`.")
+
+
+@access_app.command("status")
+@cli_errors
+def access_status() -> None:
+    """Show what waits for a key holder, and list (content-free) every tip nobody can read: the
+    tip id, its compartment, the day it was received and the day it lost its last reader.
+
+    Example: probity access status
+    """
+    backlog, tips = with_session(
+        lambda session, _s: (access_backlog(session), readerless_tips(session))
+    )
+    _print_status(backlog, tips)
 
 
 def _recovery_identity(path: Path, from_stdin: bool) -> str:

@@ -112,7 +112,7 @@ def test_apply_that_cannot_open_an_envelope_is_409_and_changes_nothing(
     assert (envelopes(engine, w.tip), audience(engine, w.tip)) == before
 
 
-def test_supervisor_registers_a_conflict_and_the_reviewer_loses_the_tip_at_once(
+def test_a_supervisors_conflict_for_a_reviewer_waits_for_a_second_supervisor(
     client: TestClient, engine: Engine, w: World
 ) -> None:
     ana = api_login(client, w.border.reviewer_us)
@@ -120,10 +120,11 @@ def test_supervisor_registers_a_conflict_and_the_reviewer_loses_the_tip_at_once(
     sam = api_login(client, w.border.supervisor_us)
     body = {"username": "ana", "kind": "name", "value": SECRET_VALUE}
     response = client.post("/api/v1/conflicts", json=body, headers=sam)
-    assert response.status_code == 201, response.text
-    assert response.json() == {"registered": True}  # no count: that would say who is named
-    assert client.get(f"/api/v1/tips/{w.tip}", headers=ana).status_code == 404
-    assert _conflicts(engine) == 1
+    assert response.status_code == 202, response.text
+    # no count: that would say who is named; pending whatever matched
+    assert response.json() == {"registered": False, "pending": True}
+    assert client.get(f"/api/v1/tips/{w.tip}", headers=ana).status_code == 200
+    assert _conflicts(engine) == 0
 
 
 def test_an_admin_can_no_longer_register_conflicts_nor_see_backlog_counts(
@@ -209,7 +210,7 @@ def test_conflicts_page_registers_without_showing_the_value(
     form = {"csrf": token, "username": "ana", "kind": "badge", "value": "4471"}
     done = client.post("/staff/admin/conflicts", data=form, follow_redirects=True)
     assert done.status_code == 200
-    assert "registered" in done.text
+    assert "The conflict request was filed" in done.text
     assert "4471" not in done.text
     bad = client.post("/staff/admin/conflicts", data={**form, "kind": "rank", "value": "Sgt X"})
     assert bad.status_code == 422
@@ -218,6 +219,9 @@ def test_conflicts_page_registers_without_showing_the_value(
     assert unknown.status_code == 404
     foreign = client.post("/staff/admin/conflicts", data={**form, "username": "luis"})
     assert foreign.status_code == 403
+    own = client.post("/staff/admin/conflicts", data={**form, "username": "sam"},
+                      follow_redirects=True)  # fmt: skip
+    assert "The conflict was registered" in own.text
     assert _conflicts(engine) == 1
     access = client.get("/staff/access")  # counts over sam's own tips only
     assert access.status_code == 200

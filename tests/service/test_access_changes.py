@@ -9,11 +9,10 @@ from sqlalchemy import Engine, func, select
 from service.access.grants import reroute_tip, reveal_identity
 from service.access.memberships import decide_membership
 from service.access.models import IdentityGrant, PendingAccessChange
+from service.access.readerless import Backlog, access_backlog
 from service.access.service import (
-    Backlog,
     ConflictOutcome,
     NotPermitted,
-    access_backlog,
     add_member_with_access,
     conflict_counts,
     pending_for,

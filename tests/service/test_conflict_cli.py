@@ -1,16 +1,36 @@
-"""`probity conflict add/list` (one value kind at a time, counts only, clear one-line errors) and
-`probity access recover` (the recovery key applies what no supervisor can)."""
+"""`probity conflict add/list` (one value kind at a time, counts only, clear one-line errors; `add`
+files a request a supervisor approves), `probity access status` (reader-less tips, content-free)
+and `probity access recover` (the recovery key applies what no supervisor can)."""
 
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
 from typer.testing import CliRunner, Result
 
+from service.access.conflicts import decide_conflict
+from service.access.models import ConflictRequest
 from service.cli import app
 from service.config import Settings
-from tests.factories import RECOVERY_PASSPHRASE, recovery_path
-from tests.service.access_util import World, apply_as, can_open, envelopes, readable, world
+from service.staff.models import Role
+from tests.factories import (
+    RECOVERY_PASSPHRASE,
+    StaffHandle,
+    add_conflict,
+    add_staff,
+    recovery_path,
+)
+from tests.service.access_util import (
+    World,
+    apply_as,
+    can_open,
+    envelopes,
+    in_tx,
+    principal,
+    readable,
+    world,
+)
 
 runner = CliRunner()
 
@@ -20,24 +40,54 @@ def w(engine: Engine, cheap_kdf_env: Settings) -> World:
     return world(engine, cheap_kdf_env)
 
 
-def test_conflict_add_removes_the_member_and_says_a_supervisor_mustapply_as(
-    engine: Engine, w: World
+@pytest.fixture
+def otto(engine: Engine, cheap_kdf_env: Settings, w: World) -> StaffHandle:
+    """An oversight supervisor: decides conflict requests about anyone."""
+    return add_staff(engine, cheap_kdf_env, "otto", Role.SUPERVISOR, ["oversight"])
+
+
+def _approve_all(engine: Engine, approver: StaffHandle) -> int:
+    who = principal(approver, Role.SUPERVISOR)
+
+    def approve(session: Session) -> int:
+        ids = list(session.scalars(select(ConflictRequest.id)))
+        for request_id in ids:
+            decide_conflict(session, who, request_id=request_id, approve=True)
+        return len(ids)
+
+    return in_tx(engine, approve)
+
+
+def _conflict(engine: Engine, otto: StaffHandle, *args: str) -> None:
+    """`probity conflict add ARGS`, approved by otto."""
+    result = runner.invoke(app, ["conflict", "add", *args])
+    assert result.exit_code == 0, result.output
+    assert _approve_all(engine, otto) == 1
+
+
+def test_conflict_add_files_a_request_that_a_supervisor_approves(
+    engine: Engine, w: World, otto: StaffHandle
 ) -> None:
     result = runner.invoke(app, ["conflict", "add", "ana", "--badge", "4471"])
     assert result.exit_code == 0, result.output
-    assert "Removed ana from 1 tip(s)" in result.output
-    assert "supervisor" in result.output
+    assert "Filed a badge conflict request for ana" in result.output
+    assert "approves it at /staff/access" in result.output
     assert "4471" not in result.output
+    assert "tip" not in result.output  # nothing about matches
+    assert readable(engine, w.border.reviewer_us.id, w.tip)  # the operator alone changes nothing
+    again = runner.invoke(app, ["conflict", "add", "ana", "--badge", "4471"])
+    assert again.output == result.output
+    assert _approve_all(engine, otto) == 1
     assert not readable(engine, w.border.reviewer_us.id, w.tip)
     apply_as(engine, w.sam)
     assert not can_open(engine, w.tip, "staff", w.border.reviewer_us.identity)
 
 
-def test_conflict_value_can_come_from_stdin(engine: Engine, w: World) -> None:
+def test_conflict_value_can_come_from_stdin(engine: Engine, w: World, otto: StaffHandle) -> None:
     result = runner.invoke(app, ["conflict", "add", "luis", "--name", "-"], input="Juan Ramírez\n")
     assert result.exit_code == 0, result.output
-    assert "Removed luis from 1 tip(s)" in result.output
-    assert "no reader" in result.output  # luis was the mx tip's only reader
+    assert "Filed a name conflict request for luis" in result.output
+    assert _approve_all(engine, otto) == 1
     listed = runner.invoke(app, ["conflict", "list", "luis"])
     assert listed.exit_code == 0, listed.output
     assert listed.output.split() == ["name", "1", "badge", "0", "unit", "0"]
@@ -67,6 +117,10 @@ def test_conflict_help_has_an_example(w: World) -> None:
         result = runner.invoke(app, ["conflict", command, "--help"])
         assert result.exit_code == 0
         assert "Example: " in result.output
+    for command in ("status", "recover"):
+        result = runner.invoke(app, ["access", command, "--help"])
+        assert result.exit_code == 0
+        assert "Example: " in result.output
 
 
 def _recover(settings: Settings, passphrase: str = RECOVERY_PASSPHRASE) -> Result:
@@ -80,11 +134,31 @@ def _recover(settings: Settings, passphrase: str = RECOVERY_PASSPHRASE) -> Resul
     return runner.invoke(app, args, input=passphrase + "\n")
 
 
+def test_access_status_lists_tips_without_a_reader_until_recovery(
+    engine: Engine, cheap_kdf_env: Settings, w: World, otto: StaffHandle
+) -> None:
+    empty = runner.invoke(app, ["access", "status"])
+    assert empty.exit_code == 0, empty.output
+    assert "Tips with no reader: 0" in empty.output
+    _conflict(engine, otto, "luis", "--name", "Juan Ramírez")  # luis: the mx tip's only reader
+    status = runner.invoke(app, ["access", "status"])
+    assert status.exit_code == 0, status.output
+    assert "Tips with no reader: 1" in status.output
+    [line] = [line for line in status.output.splitlines() if str(w.mx_tip) in line]
+    assert "compartment mx" in line
+    assert "no reader since 20" in line
+    assert "Ram" not in status.output
+    assert _recover(cheap_kdf_env).exit_code == 0
+    after = runner.invoke(app, ["access", "status"])
+    assert "Tips with no reader: 0" in after.output
+    assert str(w.mx_tip) not in after.output
+
+
 def test_recovery_key_reroutes_a_tip_left_without_reader_to_oversight(
-    engine: Engine, cheap_kdf_env: Settings, w: World
+    engine: Engine, cheap_kdf_env: Settings, w: World, otto: StaffHandle
 ) -> None:
     luis, olga = w.border.reviewer_mx, w.border.oversight
-    runner.invoke(app, ["conflict", "add", "luis", "--name", "Juan Ramírez"])
+    _conflict(engine, otto, "luis", "--name", "Juan Ramírez")
     assert not readable(engine, olga.id, w.mx_tip)
     result = _recover(cheap_kdf_env)
     assert result.exit_code == 0, result.output
@@ -97,9 +171,9 @@ def test_recovery_key_reroutes_a_tip_left_without_reader_to_oversight(
 
 
 def test_recovery_with_a_wrong_passphrase_changes_nothing(
-    engine: Engine, cheap_kdf_env: Settings, w: World
+    engine: Engine, cheap_kdf_env: Settings, w: World, otto: StaffHandle
 ) -> None:
-    runner.invoke(app, ["conflict", "add", "luis", "--name", "Juan Ramírez"])
+    _conflict(engine, otto, "luis", "--name", "Juan Ramírez")
     before = envelopes(engine, w.mx_tip)
     result = _recover(cheap_kdf_env, "not the passphrase")
     assert result.exit_code == 1
@@ -109,10 +183,11 @@ def test_recovery_with_a_wrong_passphrase_changes_nothing(
 
 
 def test_recovery_says_when_oversight_has_nobody_eligible(
-    engine: Engine, cheap_kdf_env: Settings, w: World
+    engine: Engine, cheap_kdf_env: Settings, w: World, otto: StaffHandle
 ) -> None:
     for who in ("luis", "olga"):
-        runner.invoke(app, ["conflict", "add", who, "--badge", "4471"])
+        _conflict(engine, otto, who, "--badge", "4471")
+    add_conflict(engine, cheap_kdf_env, otto.id, "badge", "4471")  # otto, too, is in oversight
     result = _recover(cheap_kdf_env)
     assert result.exit_code == 1
     assert "still have no reader" in result.output
