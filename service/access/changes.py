@@ -83,7 +83,7 @@ def file_request(
     else:
         same = same.where(AdminRequest.agency_id == agency_id)
     if session.scalar(same.limit(1)) is not None:
-        raise Conflict("the same change is already waiting for a supervisor's approval")
+        raise Conflict("a change to this agency or member is already waiting for approval")
     row = AdminRequest(
         kind=kind.value,
         compartment_id=compartment_id,
