@@ -23,8 +23,12 @@ from dataclasses import dataclass
 from sqlalchemy import Select, delete, func, select
 from sqlalchemy.orm import Session
 
-from crypto.blind import blind_index
-from crypto.errors import FormatError
+from service.access.conflicts import (
+    CONFLICT_KINDS,
+    MAX_CONFLICT_VALUE,
+    conflict_value,
+    store_conflict,
+)
 from service.access.envelopes import KeyHolder, begin_write, lock_tips
 from service.access.models import ChangeOp, ChangeReason, IdentityGrant, PendingAccessChange
 from service.access.rewrite import plan_tip, write_plans
@@ -37,12 +41,14 @@ from service.compartments.service import (
     oversight_compartment,
 )
 from service.db import utcnow
-from service.errors import Conflict, InvalidInput, NotFound, ProbityError
+from service.errors import Conflict, NotFound, ProbityError
 from service.staff.models import Role, StaffConflict, StaffUser
-from service.tips.models import Envelope, EnvelopeKind, SubjectIndex, Tip, TipAudience
+from service.tips.models import Envelope, EnvelopeKind, Tip, TipAudience
+from service.tips.subjects import conflicted_tips, tips_naming
 
 __all__ = [
     "CONFLICT_KINDS",
+    "MAX_CONFLICT_VALUE",
     "Backlog",
     "ConflictOutcome",
     "NotPermitted",
@@ -57,10 +63,6 @@ __all__ = [
     "register_conflict",
     "remove_member_with_access",
 ]
-
-CONFLICT_KINDS = ("name", "badge", "unit")
-MAX_CONFLICT_VALUE = 200
-
 
 class NotPermitted(ProbityError):
     code = "forbidden"
@@ -152,15 +154,7 @@ def _conflicted_tips(
 ) -> set[uuid.UUID]:
     if not tip_ids:
         return set()
-    query = (
-        select(SubjectIndex.tip_id)
-        .join(
-            StaffConflict,
-            (StaffConflict.kind == SubjectIndex.kind) & (StaffConflict.value == SubjectIndex.value),
-        )
-        .where(StaffConflict.staff_id == staff_id, SubjectIndex.tip_id.in_(list(tip_ids)))
-    )
-    return set(session.scalars(query))
+    return set(tip_ids) & set(session.scalars(conflicted_tips(staff_id)))
 
 
 def _withdraw(session: Session, staff: StaffUser, tips: Select[uuid.UUID]) -> None:
@@ -295,17 +289,6 @@ def _sole_reader_of(
     return set(tip_ids) - set(session.scalars(others))
 
 
-def _conflict_index(kind: str, value: str, index_key: bytes) -> bytes:
-    if kind not in CONFLICT_KINDS:
-        raise InvalidInput("kind must be name, badge or unit", fields={"kind": "invalid"})
-    if len(value) > MAX_CONFLICT_VALUE:
-        raise InvalidInput("the value is too long", fields={"value": "too_long"})
-    try:
-        return blind_index(index_key, kind, value)
-    except FormatError:
-        raise InvalidInput("the value is empty", fields={"value": "required"}) from None
-
-
 def register_conflict(
     session: Session,
     *,
@@ -320,14 +303,10 @@ def register_conflict(
     Registering the same conflict again succeeds and changes nothing, so the answer never tells
     whether a value was registered before.
     """
-    index = _conflict_index(kind, value, index_key)
+    conflict = conflict_value(kind, value, index_key)
     begin_write(session)
-    if session.get(StaffConflict, (staff.id, kind, index)) is None:
-        session.add(StaffConflict(staff_id=staff.id, kind=kind, value=index))
-        session.flush()
-    naming = select(SubjectIndex.tip_id).where(
-        SubjectIndex.kind == kind, SubjectIndex.value == index
-    )
+    store_conflict(session, staff.id, conflict)
+    naming = tips_naming(conflict.kind, conflict.whole, conflict.tokens)
     held = _held(session, staff, naming)
     lock_tips(session, held)
     stranded = _sole_reader_of(session, staff.id, held)
