@@ -20,7 +20,13 @@ from service.errors import InvalidInput
 from service.staff.models import ConflictToken, StaffConflict
 from service.tips.subjects import SUBJECT_KINDS
 
-__all__ = ["CONFLICT_KINDS", "MAX_CONFLICT_VALUE", "ConflictValue", "conflict_value", "store_conflict"]
+__all__ = [
+    "CONFLICT_KINDS",
+    "MAX_CONFLICT_VALUE",
+    "ConflictValue",
+    "conflict_value",
+    "store_conflict",
+]
 
 CONFLICT_KINDS = SUBJECT_KINDS
 MAX_CONFLICT_VALUE = 200

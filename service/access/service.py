@@ -64,6 +64,7 @@ __all__ = [
     "remove_member_with_access",
 ]
 
+
 class NotPermitted(ProbityError):
     code = "forbidden"
     status = 403

@@ -60,6 +60,7 @@ __all__ = [
     "submit_tip",
 ]
 
+
 @dataclass(frozen=True)
 class IntakeResult:
     tip_id: uuid.UUID | None  # None when an idempotent replay returned an earlier receipt

@@ -37,6 +37,7 @@ __all__ = [
     "names_leadership",
 ]
 
+
 @dataclass(frozen=True)
 class Reader:
     """What an envelope needs of a staff member (plain columns: intake is the hot path)."""

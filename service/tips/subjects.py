@@ -30,8 +30,8 @@ from service.staff.models import ConflictToken, StaffConflict
 from service.tips.models import SubjectIndex, SubjectToken
 
 __all__ = [
-    "SUBJECT_KINDS",
     "CONFLICTED_STAFF",
+    "SUBJECT_KINDS",
     "SubjectKeys",
     "conflicted_tips",
     "stored_keys",
@@ -87,7 +87,7 @@ def stored_keys(session: Session, tip_id: uuid.UUID) -> SubjectKeys:
     return keys
 
 
-def _complete(query: Select[tuple[uuid.UUID]]) -> Select[tuple[uuid.UUID]]:
+def _complete(query: Select[uuid.UUID]) -> Select[uuid.UUID]:
     """Keep the groups (a conflict, within one tip) in which every token of the conflict hit."""
     return query.group_by(
         ConflictToken.staff_id, ConflictToken.kind, ConflictToken.conflict, ConflictToken.size
@@ -95,21 +95,19 @@ def _complete(query: Select[tuple[uuid.UUID]]) -> Select[tuple[uuid.UUID]]:
 
 
 # Staff conflicted with the subjects bound as `SubjectKeys.params()` (intake, access changes).
-CONFLICTED_STAFF: CompoundSelect = union(
+CONFLICTED_STAFF: CompoundSelect[uuid.UUID] = union(
     select(StaffConflict.staff_id).where(
         tuple_(StaffConflict.kind, StaffConflict.value).in_(bindparam("subjects", expanding=True))
     ),
     _complete(
         select(ConflictToken.staff_id).where(
-            tuple_(ConflictToken.kind, ConflictToken.token).in_(
-                bindparam("tokens", expanding=True)
-            )
+            tuple_(ConflictToken.kind, ConflictToken.token).in_(bindparam("tokens", expanding=True))
         )
     ),
 )
 
 
-def tips_naming(kind: str, whole: bytes, tokens: Iterable[bytes]) -> Select[tuple[uuid.UUID]]:
+def tips_naming(kind: str, whole: bytes, tokens: Iterable[bytes]) -> Select[uuid.UUID]:
     """Stored tips that one conflict matches (registering it)."""
     wanted = sorted(set(tokens))
     by_whole = select(SubjectIndex.tip_id).where(
@@ -127,7 +125,7 @@ def tips_naming(kind: str, whole: bytes, tokens: Iterable[bytes]) -> Select[tupl
     return select(found.c.tip_id)
 
 
-def conflicted_tips(staff_id: uuid.UUID) -> Select[tuple[uuid.UUID]]:
+def conflicted_tips(staff_id: uuid.UUID) -> Select[uuid.UUID]:
     """Stored tips that any conflict of `staff_id` matches (approving a membership, enrolment)."""
     by_whole = (
         select(SubjectIndex.tip_id)

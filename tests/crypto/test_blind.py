@@ -200,7 +200,9 @@ def test_token_sets_are_canonical_and_stable(text: str, kind: str) -> None:
     assert list(found) == sorted(set(found))
     assert tokens(kind, " ".join(found)) == found
     for token in found:
-        assert token and token == normalise(token) and " " not in token
+        assert token == normalise(token)
+        assert token
+        assert " " not in token
         assert not (token.isdigit() and len(token) > 1 and token.startswith("0"))
         assert token not in FILLER_WORDS
 
