@@ -54,15 +54,15 @@ class SubjectKeys:
         return bool(self.indexes or self.tokens)
 
     def params(self) -> dict[str, object]:
-        """Bind parameters of `CONFLICTED_STAFF`."""
-        return {"subjects": self.indexes, "tokens": self.tokens}
+        """Bind parameters of `CONFLICTED_STAFF` (a token index already encodes its kind)."""
+        return {"subjects": self.indexes, "tokens": [token for _, token in self.tokens]}
 
 
 def subject_keys(index_key: bytes, values: Iterable[tuple[str, str | None]]) -> SubjectKeys:
     """Indexes of (kind, value) pairs; blank values (only punctuation) are skipped."""
     indexes: set[Key] = set()
     tokens: set[Key] = set()
-    for kind, value in values:
+    for kind, value in set(values):  # the same unit is often named for several officers
         if not value:
             continue
         try:
@@ -101,7 +101,7 @@ CONFLICTED_STAFF: CompoundSelect[uuid.UUID] = union(
     ),
     _complete(
         select(ConflictToken.staff_id).where(
-            tuple_(ConflictToken.kind, ConflictToken.token).in_(bindparam("tokens", expanding=True))
+            ConflictToken.token.in_(bindparam("tokens", expanding=True))
         )
     ),
 )

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 from crypto.blind import (
     FILLER_WORDS,
     INDEX_SIZE,
+    _normalise_unicode,
     blind_index,
     new_index_key,
     normalise,
@@ -210,3 +211,16 @@ def test_token_sets_are_canonical_and_stable(text: str, kind: str) -> None:
 @given(st.permutations(["bridge", "unit", "03", "the", "de", "x7"]))
 def test_word_order_never_matters(words: list[str]) -> None:
     assert tokens("unit", " ".join(words)) == ("3", "7", "bridge", "unit", "x")
+
+
+@given(st.text(alphabet=st.characters(max_codepoint=127), max_size=60))
+def test_the_ascii_fast_path_agrees_with_the_unicode_rule(text: str) -> None:
+    assert normalise(text) == _normalise_unicode(text)
+
+
+@given(st.binary(min_size=32, max_size=32), st.text(max_size=40))
+def test_indexes_are_hmac_sha256_for_any_key_and_text(key: bytes, text: str) -> None:
+    normal = normalise(text)
+    if normal:
+        message = b"name\x00" + normal.encode()
+        assert blind_index(key, "name", text) == hmac.digest(key, message, "sha256")[:16]
