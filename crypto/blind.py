@@ -32,7 +32,7 @@ import re
 import secrets
 import unicodedata
 from dataclasses import dataclass
-from typing import Any
+from typing import Protocol
 
 from .errors import FormatError
 
@@ -106,8 +106,14 @@ def _check(key: bytes, kind: str) -> None:
         raise FormatError("blind index kind must be lowercase ASCII")
 
 
+class _Hash(Protocol):
+    def copy(self) -> "_Hash": ...
+    def update(self, data: bytes, /) -> None: ...
+    def digest(self) -> bytes: ...
+
+
 @functools.lru_cache(maxsize=4)
-def _pads(key: bytes) -> tuple[Any, Any]:
+def _pads(key: bytes) -> tuple[_Hash, _Hash]:
     """HMAC-SHA256's inner and outer hash states after the key block (RFC 2104): copying them
     costs half of keying HMAC afresh, which dominates for messages this short."""
     block = key.ljust(64, b"\x00")  # a 32-byte key is shorter than SHA-256's block
