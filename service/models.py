@@ -9,7 +9,7 @@ from service.blobs.models import Blob, BlobChunk
 from service.compartments.models import Compartment, Membership
 from service.db import Base
 from service.instance.models import InstanceKey
-from service.staff.models import Role, StaffConflict, StaffSession, StaffUser
+from service.staff.models import ConflictToken, Role, StaffConflict, StaffSession, StaffUser
 from service.tips.models import (
     Attachment,
     Envelope,
@@ -18,6 +18,7 @@ from service.tips.models import (
     Note,
     ReceiptLockout,
     SubjectIndex,
+    SubjectToken,
     Tip,
     TipAudience,
     TipFinding,
@@ -36,6 +37,7 @@ __all__ = [
     "BlobChunk",
     "Compartment",
     "ConflictRequest",
+    "ConflictToken",
     "Envelope",
     "IdempotencyRecord",
     "IdentityGrant",
@@ -51,6 +53,7 @@ __all__ = [
     "StaffSession",
     "StaffUser",
     "SubjectIndex",
+    "SubjectToken",
     "Tip",
     "TipAudience",
     "TipFinding",

@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 
 from crypto.age import decrypt_with_passphrase
 from crypto.blind import blind_index
+from service.access.conflict_values import conflict_value, store_conflict
 from service.agencies.service import add_agency
 from service.compartments.service import add_compartment
 from service.config import Settings
@@ -67,13 +68,22 @@ def add_staff(
 
 
 def add_conflict(
-    engine: Engine, settings: Settings, staff_id: uuid.UUID, kind: str, value: str
+    engine: Engine,
+    settings: Settings,
+    staff_id: uuid.UUID,
+    kind: str,
+    value: str,
+    *,
+    tokens: bool = True,
 ) -> None:
+    """A conflict as stored now; `tokens=False`: as stored before token sets (whole value)."""
     key = load_blind_index_key(settings.effective_keys_dir)
     with session_scope(make_session_factory(engine)) as session:
-        session.add(
-            StaffConflict(staff_id=staff_id, kind=kind, value=blind_index(key, kind, value))
-        )
+        if tokens:
+            store_conflict(session, staff_id, conflict_value(kind, value, key))
+        else:
+            whole = blind_index(key, kind, value)
+            session.add(StaffConflict(staff_id=staff_id, kind=kind, value=whole))
 
 
 @dataclass(frozen=True)

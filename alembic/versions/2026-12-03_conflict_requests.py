@@ -26,6 +26,7 @@ def upgrade() -> None:
         sa.Column("staff_id", sa.Uuid(), nullable=False),
         sa.Column("kind", sa.String(length=8), nullable=False),
         sa.Column("value", sa.LargeBinary(length=32), nullable=False),
+        sa.Column("tokens", sa.LargeBinary(), nullable=False),
         sa.Column("requested_by", sa.Uuid(), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(

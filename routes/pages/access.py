@@ -245,9 +245,10 @@ async def conflicts_submit(
         return _render_conflicts(
             request, pages, principal, kind=kind, error="not_permitted", status_code=403
         )
-    except InvalidInput:
+    except InvalidInput as exc:
+        error = "too_broad" if exc.fields.get("value") == "too_broad" else "invalid"
         return _render_conflicts(
-            request, pages, principal, username=username, kind=kind, error="invalid",
+            request, pages, principal, username=username, kind=kind, error=error,
             status_code=422,
         )  # fmt: skip
     notice = "registered" if in_force else "requested"

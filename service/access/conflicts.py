@@ -19,11 +19,12 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, and_, delete, exists, or_, select, true
 from sqlalchemy.orm import Session, aliased
 
+from service.access.conflict_values import ConflictValue, conflict_value
 from service.access.envelopes import KeyHolder, begin_write
 from service.access.memberships import check_conflict_registrar
 from service.access.models import ConflictRequest
 from service.access.readerless import is_oversight_supervisor
-from service.access.service import NotPermitted, apply_conflict, conflict_index, get_staff
+from service.access.service import NotPermitted, apply_conflict, get_staff
 from service.audit.log import record
 from service.compartments.models import Membership
 from service.errors import NotFound
@@ -56,19 +57,18 @@ def submit_conflict(
     """A conflict over HTTP. True: the registrar's own, in force now (with the hand-over);
     False: for someone else, pending a second supervisor. 422 bad input, 404 unknown member,
     403 no standing; nothing is written on any of them."""
-    index = conflict_index(kind, value, key)
+    conflict = conflict_value(kind, value, key)
     staff = get_staff(session, username)
     check_conflict_registrar(
         session, registrar_id=registrar.staff_id, role=registrar.role, staff=staff
     )
     if staff.id == registrar.staff_id:
-        apply_conflict(
-            session, staff=staff, kind=kind, index=index, actor=staff.id, holder=registrar
-        )
+        apply_conflict(session, staff=staff, conflict=conflict, actor=staff.id, holder=registrar)
         # A request for the same conflict has nothing left to decide.
-        session.execute(delete(ConflictRequest).where(_same(staff.id, kind, index)))
+        same = _same(staff.id, conflict.kind, conflict.whole)
+        session.execute(delete(ConflictRequest).where(same))
         return True
-    request_conflict(session, staff=staff, kind=kind, index=index, requested_by=registrar.staff_id)
+    request_conflict(session, staff=staff, conflict=conflict, requested_by=registrar.staff_id)
     return False
 
 
@@ -84,17 +84,23 @@ def request_conflict(
     session: Session,
     *,
     staff: StaffUser,
-    kind: str,
-    index: bytes,
+    conflict: ConflictValue,
     requested_by: uuid.UUID | None,
 ) -> None:
     """File the pending request; a duplicate (or an already registered conflict) adds nothing."""
     begin_write(session)
+    kind, index = conflict.kind, conflict.whole
     registered = session.get(StaffConflict, (staff.id, kind, index)) is not None
     duplicate = session.scalar(select(ConflictRequest.id).where(_same(staff.id, kind, index)))
     if registered or duplicate is not None:
         return
-    request = ConflictRequest(staff_id=staff.id, kind=kind, value=index, requested_by=requested_by)
+    request = ConflictRequest(
+        staff_id=staff.id,
+        kind=kind,
+        value=index,
+        tokens=b"".join(conflict.tokens),
+        requested_by=requested_by,
+    )
     session.add(request)
     session.flush()
     record(
@@ -170,7 +176,9 @@ def decide_conflict(
     staff = session.get(StaffUser, request.staff_id)
     if allowed is None or staff is None:
         raise NotFound("no such conflict request")
-    kind, index = request.kind, request.value
+    kind = request.kind
+    tokens = tuple(request.tokens[i : i + 32] for i in range(0, len(request.tokens), 32))
+    conflict = ConflictValue(kind=kind, whole=request.value, tokens=tokens)
     session.delete(request)
     session.flush()
     record(
@@ -181,4 +189,4 @@ def decide_conflict(
         details={"kind": kind},
     )
     if approve:
-        apply_conflict(session, staff=staff, kind=kind, index=index, actor=principal.staff_id)
+        apply_conflict(session, staff=staff, conflict=conflict, actor=principal.staff_id)

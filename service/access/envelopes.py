@@ -26,8 +26,9 @@ from service.db import lock_for_write
 from service.errors import Conflict, NotInitialised
 from service.instance.models import RECOVERY_RECIPIENT, InstanceKey
 from service.staff.models import Role, StaffUser
-from service.tips.models import Envelope, EnvelopeKind, SubjectIndex, Tip, TipAudience
+from service.tips.models import Envelope, EnvelopeKind, Tip, TipAudience
 from service.tips.routing import Reader
+from service.tips.subjects import SubjectKeys, stored_keys
 
 __all__ = [
     "Holder",
@@ -96,11 +97,8 @@ def recovery_recipient(session: Session) -> str:
     return row.value
 
 
-def tip_subjects(session: Session, tip_id: uuid.UUID) -> list[tuple[str, bytes]]:
-    rows = session.execute(
-        select(SubjectIndex.kind, SubjectIndex.value).where(SubjectIndex.tip_id == tip_id)
-    )
-    return [(kind, value) for kind, value in rows]
+def tip_subjects(session: Session, tip_id: uuid.UUID) -> SubjectKeys:
+    return stored_keys(session, tip_id)
 
 
 def current_holders(session: Session, tip_id: uuid.UUID) -> list[Holder]:

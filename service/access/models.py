@@ -131,6 +131,8 @@ class ConflictRequest(Base):
     )
     kind: Mapped[str] = mapped_column(String(8))  # name, badge or unit
     value: Mapped[bytes] = mapped_column(LargeBinary(32))
+    # The value's token indexes (32 bytes each, concatenated): the clear value is gone by approval.
+    tokens: Mapped[bytes] = mapped_column(LargeBinary)
     requested_by: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("staff_users.id", ondelete="SET NULL"), default=None
     )

@@ -24,8 +24,13 @@ from dataclasses import dataclass
 from sqlalchemy import Select, delete, func, select
 from sqlalchemy.orm import Session
 
-from crypto.blind import blind_index
-from crypto.errors import FormatError
+from service.access.conflict_values import (
+    CONFLICT_KINDS,
+    MAX_CONFLICT_VALUE,
+    ConflictValue,
+    conflict_value,
+    store_conflict,
+)
 from service.access.envelopes import KeyHolder, begin_write, lock_tips
 from service.access.models import ChangeOp, ChangeReason, IdentityGrant, PendingAccessChange
 from service.access.readerless import hand_over, mark_readerless
@@ -35,12 +40,14 @@ from service.compartments.bootstrap import bootstrap_open, close_bootstrap
 from service.compartments.models import Membership
 from service.compartments.service import add_member, get_compartment
 from service.db import utcnow
-from service.errors import Conflict, InvalidInput, NotFound, ProbityError
+from service.errors import Conflict, NotFound, ProbityError
 from service.staff.models import Role, StaffConflict, StaffUser
-from service.tips.models import Envelope, EnvelopeKind, SubjectIndex, Tip, TipAudience
+from service.tips.models import Envelope, EnvelopeKind, Tip, TipAudience
+from service.tips.subjects import conflicted_tips, tips_naming
 
 __all__ = [
     "CONFLICT_KINDS",
+    "MAX_CONFLICT_VALUE",
     "ConflictOutcome",
     "NotPermitted",
     "PendingTip",
@@ -49,15 +56,11 @@ __all__ = [
     "apply_pending",
     "approve_membership",
     "conflict_counts",
-    "conflict_index",
     "get_staff",
     "pending_for",
     "register_conflict",
     "remove_member_with_access",
 ]
-
-CONFLICT_KINDS = ("name", "badge", "unit")
-MAX_CONFLICT_VALUE = 200
 
 
 class NotPermitted(ProbityError):
@@ -118,15 +121,7 @@ def _conflicted_tips(
 ) -> set[uuid.UUID]:
     if not tip_ids:
         return set()
-    query = (
-        select(SubjectIndex.tip_id)
-        .join(
-            StaffConflict,
-            (StaffConflict.kind == SubjectIndex.kind) & (StaffConflict.value == SubjectIndex.value),
-        )
-        .where(StaffConflict.staff_id == staff_id, SubjectIndex.tip_id.in_(list(tip_ids)))
-    )
-    return set(session.scalars(query))
+    return set(tip_ids) & set(session.scalars(conflicted_tips(staff_id)))
 
 
 def _withdraw(session: Session, staff: StaffUser, tips: Select[uuid.UUID]) -> None:
@@ -254,23 +249,6 @@ def _sole_reader_of(
     return set(tip_ids) - set(session.scalars(others))
 
 
-def conflict_index(kind: str, value: str, index_key: bytes) -> bytes:
-    """The blind index of a conflict value; 422 for a bad kind, an empty or too long value."""
-    if kind not in CONFLICT_KINDS:
-        raise InvalidInput("kind must be name, badge or unit", fields={"kind": "invalid"})
-    if len(value) > MAX_CONFLICT_VALUE:
-        raise InvalidInput("the value is too long", fields={"value": "too_long"})
-    try:
-        return blind_index(index_key, kind, value)
-    except FormatError:
-        raise InvalidInput("the value is empty", fields={"value": "required"}) from None
-
-
-def _tips_naming(session: Session, kind: str, index: bytes) -> Select[uuid.UUID]:
-    """Tips whose subjects match a conflict (the one place conflict values meet tips)."""
-    return select(SubjectIndex.tip_id).where(SubjectIndex.kind == kind, SubjectIndex.value == index)
-
-
 def register_conflict(
     session: Session,
     *,
@@ -283,16 +261,15 @@ def register_conflict(
 ) -> ConflictOutcome:
     """Record a conflict of `staff`'s own (as a blind index) and apply it at once: see
     `apply_conflict`. A conflict for someone else goes through service.access.conflicts."""
-    index = conflict_index(kind, value, index_key)
-    return apply_conflict(session, staff=staff, kind=kind, index=index, actor=actor, holder=holder)
+    conflict = conflict_value(kind, value, index_key)
+    return apply_conflict(session, staff=staff, conflict=conflict, actor=actor, holder=holder)
 
 
 def apply_conflict(
     session: Session,
     *,
     staff: StaffUser,
-    kind: str,
-    index: bytes,
+    conflict: ConflictValue,
     actor: uuid.UUID | str,
     holder: KeyHolder | None = None,
 ) -> ConflictOutcome:
@@ -303,10 +280,8 @@ def apply_conflict(
     whether a value was registered before.
     """
     begin_write(session)
-    if session.get(StaffConflict, (staff.id, kind, index)) is None:
-        session.add(StaffConflict(staff_id=staff.id, kind=kind, value=index))
-        session.flush()
-    naming = _tips_naming(session, kind, index)
+    store_conflict(session, staff.id, conflict)
+    naming = tips_naming(conflict.kind, conflict.whole, conflict.tokens)
     held = _held(session, staff, naming)
     lock_tips(session, held)
     last = _sole_reader_of(session, staff.id, held)
@@ -320,7 +295,7 @@ def apply_conflict(
         actor=actor,
         action="conflict.registered",
         objects={"staff": staff.id},
-        details={"kind": kind},
+        details={"kind": conflict.kind},
     )
     stranded = last - handed
     mark_readerless(session, stranded, actor=actor, cause="conflict")

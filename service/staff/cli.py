@@ -17,10 +17,11 @@ import typer
 from sqlalchemy.orm import Session
 
 from crypto.age import decrypt_with_passphrase
+from service.access.conflict_values import conflict_value
 from service.access.conflicts import request_conflict
 from service.access.readerless import Backlog, ReaderlessTip, access_backlog, readerless_tips
 from service.access.recovery import RecoveryOutcome, recover_with_key
-from service.access.service import conflict_counts, conflict_index, get_staff
+from service.access.service import conflict_counts, get_staff
 from service.cli_common import PasswordStdin, cli_errors, fail, out, with_session
 from service.config import Settings
 from service.instance.keys import load_blind_index_key
@@ -61,9 +62,10 @@ def conflict_add(
     kind, value = _one_value(name, badge, unit)
 
     def action(session: Session, settings: Settings) -> None:
-        index = conflict_index(kind, value, load_blind_index_key(settings.effective_keys_dir))
+        key = load_blind_index_key(settings.effective_keys_dir)
+        conflict = conflict_value(kind, value, key)
         staff = get_staff(session, username)
-        request_conflict(session, staff=staff, kind=kind, index=index, requested_by=None)
+        request_conflict(session, staff=staff, conflict=conflict, requested_by=None)
 
     with_session(action)
     out.print(f"Filed a {kind} conflict request for {username}.", highlight=False)

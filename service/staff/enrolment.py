@@ -35,14 +35,15 @@ from service.audit.log import record
 from service.compartments.models import Membership
 from service.errors import Conflict, NotFound, Unauthorized
 from service.staff.credentials import matching_step, verify_password
-from service.staff.models import Role, StaffConflict, StaffUser
+from service.staff.models import Role, StaffUser
 from service.staff.service import (
     TOTP_ISSUER,
     check_new_username,
     check_password,
     secrets_aad,
 )
-from service.tips.models import Envelope, EnvelopeKind, SubjectIndex, Tip, TipAudience
+from service.tips.models import Envelope, EnvelopeKind, Tip, TipAudience
+from service.tips.subjects import conflicted_tips
 
 __all__ = [
     "ENROLMENT_TTL",
@@ -190,14 +191,7 @@ def _queue_compartment_tips(session: Session, user: StaffUser) -> int:
     compartments = select(Membership.compartment_id).where(
         Membership.staff_id == user.id, Membership.approved_at.is_not(None)
     )
-    conflicted = (
-        select(SubjectIndex.tip_id)
-        .join(
-            StaffConflict,
-            (StaffConflict.kind == SubjectIndex.kind) & (StaffConflict.value == SubjectIndex.value),
-        )
-        .where(StaffConflict.staff_id == user.id)
-    )
+    conflicted = conflicted_tips(user.id)
     held = select(TipAudience.tip_id).where(TipAudience.staff_id == user.id)
     waiting = select(PendingAccessChange.tip_id).where(
         PendingAccessChange.staff_id == user.id, PendingAccessChange.op == ChangeOp.ADD.value

@@ -6,12 +6,28 @@ import uuid
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Boolean, Enum, ForeignKey, Integer, LargeBinary, String, Uuid
+from sqlalchemy import (
+    Boolean,
+    Enum,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Integer,
+    LargeBinary,
+    String,
+    Uuid,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from service.db import Base, UTCDateTime, new_id, utcnow
 
-__all__ = ["LoginThrottle", "Role", "StaffConflict", "StaffSession", "StaffUser"]
+__all__ = [
+    "ConflictToken",
+    "LoginThrottle",
+    "Role",
+    "StaffConflict",
+    "StaffSession",
+    "StaffUser",
+]
 
 
 class Role(StrEnum):
@@ -59,6 +75,26 @@ class StaffConflict(Base):
     )
     kind: Mapped[str] = mapped_column(String(8), primary_key=True)  # name, badge or unit
     value: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True, index=True)
+
+
+class ConflictToken(Base):
+    """One token index of a conflict (crypto.blind.tokens): the conflict matches a tip holding
+    all `size` of them. Conflicts registered before token sets have none until registered again."""
+
+    __tablename__ = "staff_conflict_tokens"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["staff_id", "kind", "conflict"],
+            ["staff_conflicts.staff_id", "staff_conflicts.kind", "staff_conflicts.value"],
+            ondelete="CASCADE",
+        ),
+    )
+
+    staff_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8), primary_key=True)
+    conflict: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)  # its `value`
+    token: Mapped[bytes] = mapped_column(LargeBinary(16), primary_key=True, index=True)
+    size: Mapped[int] = mapped_column(Integer)  # how many tokens the conflict has
 
 
 class StaffSession(Base):

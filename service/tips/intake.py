@@ -20,8 +20,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from crypto.age import encrypt_bytes, generate_identity
-from crypto.blind import blind_index
-from crypto.errors import FormatError
 from crypto.receipt import Receipt, lookup_key, new_receipt, new_salt, reporter_recipient
 from service.agencies.service import OTHER_AGENCY
 from service.audit.pending import record_reporter_events
@@ -37,6 +35,7 @@ from service.tips.models import (
     KeyKind,
     Status,
     SubjectIndex,
+    SubjectToken,
     Tip,
     TipAudience,
 )
@@ -49,6 +48,8 @@ from service.tips.routing import (
     names_leadership,
 )
 from service.tips.schemas import TipSubmission
+from service.tips.subjects import SUBJECT_KINDS, SubjectKeys
+from service.tips.subjects import subject_keys as _keys
 
 __all__ = [
     "IntakeResult",
@@ -59,8 +60,6 @@ __all__ = [
     "submit_tip",
 ]
 
-SUBJECT_KINDS = ("name", "badge", "unit")
-
 
 @dataclass(frozen=True)
 class IntakeResult:
@@ -69,25 +68,18 @@ class IntakeResult:
     attachments: list[AttachmentSummary] = field(default_factory=list)
 
 
-def subject_keys(index_key: bytes, submission: TipSubmission) -> list[tuple[str, bytes]]:
-    keys: set[tuple[str, bytes]] = set()
-    for subject in submission.subjects:
-        for kind in SUBJECT_KINDS:
-            value = getattr(subject, kind)
-            if not value:
-                continue
-            try:
-                keys.add((kind, blind_index(index_key, kind, value)))
-            except FormatError:
-                continue  # Only punctuation: nothing to link on.
-    return sorted(keys)
+def subject_keys(index_key: bytes, submission: TipSubmission) -> SubjectKeys:
+    """Blind indexes of the named officers, badges and units (service.tips.subjects)."""
+    return _keys(
+        index_key, ((k, getattr(s, k)) for s in submission.subjects for k in SUBJECT_KINDS)
+    )
 
 
 # Built once with bind parameters: building a statement costs more than running a cached one.
 _LOOKUP_TAKEN = select(Tip.id).where(Tip.lookup_id == bindparam("lookup_id"))
 
 
-def _agency(session: Session, slug: str, subjects: list[tuple[str, bytes]]) -> AgencyRoute | None:
+def _agency(session: Session, slug: str, subjects: SubjectKeys) -> AgencyRoute | None:
     """Where the agency routes to; None for "other or unknown"."""
     if slug == OTHER_AGENCY:
         return None
@@ -163,7 +155,10 @@ class PendingTip:
         }
         self._keys = self._stage_envelopes(audience, reporter)
         self._staged[SubjectIndex] += [
-            {"tip_id": self.tip_id, "kind": k, "value": v} for k, v in subjects
+            {"tip_id": self.tip_id, "kind": k, "value": v} for k, v in subjects.indexes
+        ]
+        self._staged[SubjectToken] += [
+            {"tip_id": self.tip_id, "kind": k, "token": t} for k, t in subjects.tokens
         ]
         self._tip["report_blob_id"] = self._stage_blob(KeyKind.CONVERSATION, submission.content())
         if submission.contact:
@@ -261,7 +256,9 @@ class PendingTip:
 
 
 # Parents before children, for the foreign keys.
-_INSERT_ORDER: tuple[type[Base], ...] = (Tip, Envelope, TipAudience, SubjectIndex, Blob, BlobChunk)
+_INSERT_ORDER: tuple[type[Base], ...] = (
+    Tip, Envelope, TipAudience, SubjectIndex, SubjectToken, Blob, BlobChunk
+)  # fmt: skip
 # Built once: constructing statements per tip costs more than executing cached ones.
 # Core table inserts: the ORM bulk path costs more than the statement itself.
 _INSERTS = {model: cast(Table, model.__table__).insert() for model in _INSERT_ORDER}

@@ -37,6 +37,7 @@ __all__ = [
     "ReceiptLockout",
     "Status",
     "SubjectIndex",
+    "SubjectToken",
     "Tip",
     "TipAudience",
     "TipFinding",
@@ -175,7 +176,9 @@ class TipAudience(Base):
 
 
 class SubjectIndex(Base):
-    """Keyed HMAC of a named officer, badge or unit: links repeat allegations without names."""
+    """Keyed HMAC of a named officer, badge or unit: links repeat allegations without names.
+    Since token sets, a subject has two rows per kind: the value as written and its sorted token
+    set (one row when both are the same); tips stored before have the first only."""
 
     __tablename__ = "subject_indexes"
 
@@ -184,6 +187,20 @@ class SubjectIndex(Base):
     )
     kind: Mapped[str] = mapped_column(String(8), primary_key=True)
     value: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True, index=True)
+
+
+class SubjectToken(Base):
+    """Keyed HMAC of one token of the tip's names, badges or units (crypto.blind.tokens), per
+    kind over all its subjects: a conflict matches when all its tokens are here. Only tips
+    received since token sets have them (the server cannot recompute them from ciphertext)."""
+
+    __tablename__ = "subject_tokens"
+
+    tip_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("tips.id", ondelete="CASCADE"), primary_key=True
+    )
+    kind: Mapped[str] = mapped_column(String(8), primary_key=True)
+    token: Mapped[bytes] = mapped_column(LargeBinary(16), primary_key=True, index=True)
 
 
 class Message(Base):

@@ -1,7 +1,8 @@
 """Who may read a tip: the audience, computed once at intake (design section 2).
 
 The compartment comes from the agency's routing (or the default compartment for an unknown
-agency). Staff whose conflicts register matches a named officer, badge or unit are left out.
+agency). Staff whose conflicts register matches a named officer, badge or unit are left out
+(the rule: service.tips.subjects).
 A tip that names leadership (the reporter says so, or a subject's rank is a leadership title),
 or that would leave no eligible reviewer, goes to oversight.
 """
@@ -15,13 +16,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, Subquery, bindparam, select, tuple_
+from sqlalchemy import ColumnElement, Select, Subquery, bindparam, select
 from sqlalchemy.orm import Session
 
 from service.agencies.models import Agency
 from service.compartments.models import Compartment, Membership
 from service.errors import NotInitialised
-from service.staff.models import Role, StaffConflict, StaffUser
+from service.staff.models import Role, StaffUser
+from service.tips.subjects import CONFLICTED_STAFF, SubjectKeys
 
 __all__ = [
     "LEADERSHIP_RANKS",
@@ -34,8 +36,6 @@ __all__ = [
     "eligible_readers",
     "names_leadership",
 ]
-
-SubjectKey = tuple[str, bytes]  # (kind, blind index)
 
 
 @dataclass(frozen=True)
@@ -79,11 +79,6 @@ def _default(session: Session) -> Target:
     return Target(*found) if found is not None else _oversight(session)
 
 
-_CONFLICTED = select(StaffConflict.staff_id).where(
-    tuple_(StaffConflict.kind, StaffConflict.value).in_(bindparam("subjects", expanding=True))
-)
-
-
 def _eligible(excluding_conflicts: bool) -> Subquery:
     """Who may read a compartment's tips: the one rule, for intake and for access changes."""
     members = (
@@ -100,7 +95,7 @@ def _eligible(excluding_conflicts: bool) -> Subquery:
         .where(Membership.approved_at.is_not(None))
     )
     if excluding_conflicts:
-        members = members.where(StaffUser.id.not_in(_CONFLICTED))
+        members = members.where(StaffUser.id.not_in(CONFLICTED_STAFF))
     return members.subquery()
 
 
@@ -132,12 +127,12 @@ _READERS = {flag: _readers_of(_eligible(flag)) for flag in (False, True)}
 _AGENCY_READERS = {flag: _agency_with_readers(_eligible(flag)) for flag in (False, True)}
 
 
-def _params(subjects: Sequence[SubjectKey], **values: object) -> dict[str, object]:
-    return {**values, "subjects": list(subjects)} if subjects else values
+def _params(subjects: SubjectKeys, **values: object) -> dict[str, object]:
+    return {**values, **subjects.params()} if subjects else values
 
 
 def eligible_readers(
-    session: Session, compartment_id: uuid.UUID, subjects: Sequence[SubjectKey]
+    session: Session, compartment_id: uuid.UUID, subjects: SubjectKeys
 ) -> list[Reader]:
     """Active members of the compartment not conflicted with any of `subjects` (the same rule
     as at intake; used again when access changes later)."""
@@ -152,7 +147,7 @@ class AgencyRoute:
     readers: list[Reader]  # the compartment's eligible readers, for these subjects
 
 
-def agency_route(session: Session, slug: str, subjects: Sequence[SubjectKey]) -> AgencyRoute | None:
+def agency_route(session: Session, slug: str, subjects: SubjectKeys) -> AgencyRoute | None:
     """An active agency, its compartment and that compartment's eligible readers, in one query
     (intake's first, on its hot path); None for no such agency."""
     rows = session.execute(_AGENCY_READERS[bool(subjects)], _params(subjects, slug=slug)).all()
@@ -193,7 +188,7 @@ def compute_audience(
     session: Session,
     *,
     agency: AgencyRoute | None,
-    subjects: Sequence[SubjectKey],
+    subjects: SubjectKeys,
     senior_official: bool,
     leadership: bool = False,
 ) -> Audience:

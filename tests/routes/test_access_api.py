@@ -289,3 +289,26 @@ def test_access_page_shows_who_is_being_added_and_approves_with_csrf(
     assert done.status_code == 200
     assert "The membership is approved" in done.text
     assert "rita" not in done.text
+
+
+def test_a_too_broad_conflict_is_refused_with_its_reason(
+    client: TestClient, engine: Engine, w: World
+) -> None:
+    sam = api_login(client, w.border.supervisor_us)
+    body = {"username": "ana", "kind": "unit", "value": "No. 03"}
+    response = client.post("/api/v1/conflicts", json=body, headers=sam)
+    assert response.status_code == 422
+    assert response.json()["error"] == "invalid_input"
+    assert "too broad" in response.json()["detail"]
+    page_login(client, w.border.supervisor_us)
+    token = _CSRF.findall(client.get("/staff/admin/conflicts").text)[-1]
+    form = {"csrf": token, "username": "ana", "kind": "unit", "value": "3"}
+    page = client.post("/staff/admin/conflicts?lang=es", data=form)
+    assert page.status_code == 422
+    assert "demasiado amplio" in page.text
+    assert _conflicts(engine) == 0
+    ok = client.post(
+        "/staff/admin/conflicts", data={**form, "value": "Unit 3"}, follow_redirects=False
+    )
+    assert ok.status_code == 303
+    assert _conflicts(engine) == 1

@@ -17,7 +17,7 @@ from service.compartments.models import Compartment
 from service.config import Settings
 from service.db import make_session_factory
 from service.tips import intake
-from service.tips.models import Envelope, SubjectIndex, Tip, TipAudience
+from service.tips.models import Envelope, SubjectIndex, SubjectToken, Tip, TipAudience
 from tests.factories import Border, add_conflict, tip_json
 
 
@@ -78,7 +78,10 @@ def test_a_json_tip_is_stored_encrypted_for_its_audience(
     with make_session_factory(engine)() as session:
         report = json.loads(read_blob(session, tip.report_blob_id, [conversation]))  # type: ignore[arg-type]
         contact = json.loads(read_blob(session, tip.contact_blob_id, [identity_key]))  # type: ignore[arg-type]
-        assert session.scalar(select(func.count()).where(SubjectIndex.tip_id == tip.id)) == 3
+        # Name and badge as written; the unit as written and as a sorted token set.
+        assert session.scalar(select(func.count()).where(SubjectIndex.tip_id == tip.id)) == 4
+        # juan, ramirez; 4471; 3, bridge, unit.
+        assert session.scalar(select(func.count()).where(SubjectToken.tip_id == tip.id)) == 6
         audit = session.scalars(select(PendingAuditEntry)).all()
     assert report["narrative"].startswith("Sergeant Ramirez")
     # The reporter's envelope holds the conversation key for the receipt's key alone.
