@@ -121,6 +121,16 @@ def test_an_edit_of_the_stored_entry_alone_is_caught_in_the_unsigned_part(
     assert caught.value.reason == "nodes_mismatch"
 
 
+def test_an_edit_of_a_signed_entry_alone_is_found_by_the_spot_check(
+    signed: Settings, engine: Engine
+) -> None:
+    edit_entry(engine, 21, nodes=False)  # under the checkpoint; the signed tree is intact
+    fill(engine, 1)
+    with pytest.raises(HistoryMismatch) as caught:
+        sign(engine, signed)
+    assert caught.value.reason == "entry_altered"
+
+
 def test_deleting_the_newest_checkpoint_row_is_caught_by_the_file_record(
     signed: Settings, engine: Engine
 ) -> None:
