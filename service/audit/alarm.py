@@ -48,7 +48,8 @@ class HistoryMismatch(ProbityError):
 
     `reason` is a short code (see docs/audit.md): checkpoint_signature_invalid,
     checkpoint_missing, checkpoint_replaced, signed_record_unreadable, log_truncated,
-    nodes_missing, checkpoint_root_mismatch, entries_missing, nodes_mismatch, alarm_active.
+    nodes_missing, checkpoint_root_mismatch, entry_altered, entries_missing, nodes_mismatch,
+    alarm_file_unreadable.
     """
 
     code = "audit_log_alarm"

@@ -21,7 +21,6 @@ from crypto.note import Signer
 from service.audit.alarm import (
     SIGNED_RECORD_FILE,
     HistoryMismatch,
-    clear_alarm,
     raise_alarm,
     read_alarm,
     read_signed_record,
@@ -69,12 +68,12 @@ def _checked_root(session: Session, signer: Signer, keys_dir: Path, size: int) -
 
 
 def resolve_alarm(session: Session, settings: Settings, *, accept_current: bool) -> str:
-    """The operator's way out: run the signer's check again and clear the alarm if it passes.
+    """The operator's way out: run the signer's check again; if it passes, record the clearing
+    in the log. The caller removes the alarm file (clear_alarm) once this has committed.
 
     `accept_current` (after restoring a backup older than the last signature) first moves the
     remembered checkpoint aside to `<file>.superseded`, keeping it as evidence. Returns the
-    cleared reason; raises HistoryMismatch, clearing nothing, while the check still fails.
-    Clearing is itself an audit entry.
+    reason being cleared; raises HistoryMismatch while the check still fails.
     """
     keys_dir = settings.effective_keys_dir
     signer = load_log_signer(keys_dir)
@@ -91,8 +90,6 @@ def resolve_alarm(session: Session, settings: Settings, *, accept_current: bool)
         reason = "unreadable"
     record_entry(session, actor="system", action="audit.alarm_cleared",
                  details={"reason": reason, "accept_current": accept_current})  # fmt: skip
-    session.flush()
-    clear_alarm(keys_dir)
     _log.warning("audit_alarm_cleared", reason=reason, tree_size=size)
     return reason
 

@@ -15,7 +15,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlalchemy.orm import Session
 
-from service.audit.alarm import HistoryMismatch, read_alarm
+from service.audit.alarm import HistoryMismatch, clear_alarm, read_alarm
 from service.audit.checkpoints import resolve_alarm
 from service.audit.export import ExportResult, export_log
 from service.audit.verify import VerificationError, VerifyReport, verify_export
@@ -174,4 +174,5 @@ def alarm_clear(
             raise fail(f"the log still fails the signer's check: {exc.reason}") from None
 
     reason = with_session(action)
+    clear_alarm(Settings().effective_keys_dir)  # only once the audit entry has committed
     _say(f"Alarm cleared (was: {reason}); the signer will sign again.")

@@ -1,6 +1,7 @@
 """`probity audit export`: the log as JSON Lines plus the signed checkpoint it matches.
 
-The checkpoint is signed (or reused) and committed first, so the long read that follows holds no
+The checkpoint is signed (or reused; while the signer's alarm is on, the last one it signed) and
+committed first, so the long read that follows holds no
 lock: entries below a signed size never change.
 """
 
@@ -16,7 +17,8 @@ from sqlalchemy.orm import Session
 
 from crypto.checkpoint import parse_body
 from crypto.note import verify_note
-from service.audit.checkpoints import current_checkpoint
+from service.audit.alarm import HistoryMismatch, read_signed_record
+from service.audit.checkpoints import current_checkpoint, latest_checkpoint
 from service.audit.entries import iter_stored
 from service.audit.log import record
 from service.audit.verify import export_header
@@ -46,6 +48,21 @@ def checkpoint_path(path: Path) -> Path:
     return path.with_name(path.name + ".checkpoint")
 
 
+def _checkpoint_to_export(session: Session, settings: Settings) -> str:
+    """The current checkpoint; while the signer's alarm is on (nothing is signed), the one it
+    remembers signing last, else the newest stored: the export that shows what was changed."""
+    try:
+        return current_checkpoint(session, settings)
+    except HistoryMismatch:
+        remembered = read_signed_record(settings.effective_keys_dir)
+        if remembered is not None:
+            return remembered
+        latest = latest_checkpoint(session)
+        if latest is None:
+            raise
+        return latest.note
+
+
 def export_log(
     session: Session,
     settings: Settings,
@@ -53,7 +70,7 @@ def export_log(
     progress: Callable[[int, int], None] | None = None,
 ) -> ExportResult:
     """Write entries [0, size) of the newest checkpoint to `path` and the checkpoint beside it."""
-    note = current_checkpoint(session, settings)
+    note = _checkpoint_to_export(session, settings)
     session.commit()
     cp = parse_body(verify_note(note, load_log_signer(settings.effective_keys_dir).verifier))
     partial = path.with_name(path.name + ".partial")

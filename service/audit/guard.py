@@ -8,30 +8,36 @@ remembers signing (service.audit.alarm), the guard checks:
 2. the stored subtree hashes of [0, m) fold to the signed root of size m (O(log n) rows);
 3. the entries appended since [m, n) exist without gaps; their leaf hashes are recomputed from
    the canonical bytes and appended to that verified right edge, giving the root to sign;
-4. the stored subtree hashes of [0, n) give the same root, so proofs served later match it.
+4. the stored subtree hashes of [0, n) give the same root, so proofs served later match it;
+5. a spot check: `SPOT_CHECK` consecutive entries below m, from a random start, still hash to their
+   stored leaf hashes (all of them while the log is small).
 So a signed root is always a verified old root extended by hashes of the stored entries: an entry
-edited before m (even with `audit_nodes` recomputed) fails 2, an edit after m fails 4 unless
-the nodes were forged too, which nothing signed could catch yet (docs/audit.md says so).
-Cost: O(log n) + O(n - m) per signature (bench/audit.py `guard`).
+edited before m with `audit_nodes` recomputed fails 2; with the nodes left alone, 5 finds it sooner
+or later (the signed tree itself is intact); an edit after m fails 4 unless the nodes were forged
+too, which nothing signed could catch yet (docs/audit.md says so).
+Cost: O(log n) + O(n - m) + SPOT_CHECK per signature (bench/audit.py `signer_guard`).
 """
 
 from __future__ import annotations
+
+import secrets
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crypto.checkpoint import Checkpoint, open_checkpoint
 from crypto.errors import CryptoError
-from crypto.merkle import TreeBuilder, subtrees
+from crypto.merkle import TreeBuilder, leaf_hash, subtrees
 from crypto.note import Verifier
 from service.audit.alarm import HistoryMismatch
 from service.audit.log import read_nodes
-from service.audit.models import AuditCheckpoint, AuditEntry
+from service.audit.models import AuditCheckpoint, AuditEntry, AuditNode
 from service.audit.proofs import root
 
-__all__ = ["verified_root"]
+__all__ = ["SPOT_CHECK", "verified_root"]
 
 _BATCH = 5000
+SPOT_CHECK = 10_000
 
 
 def _open(note: str, verifier: Verifier, size: int | None, reason: str) -> Checkpoint:
@@ -93,6 +99,29 @@ def _append_entries(session: Session, builder: TreeBuilder, size: int) -> None:
             builder.append(bytes(canonical))
 
 
+def _spot_check(session: Session, signed_size: int) -> None:
+    count = min(SPOT_CHECK, signed_size)
+    if count == 0:
+        return
+    start = secrets.randbelow(signed_size - count + 1)
+    entries = session.execute(
+        select(AuditEntry.index, AuditEntry.canonical)
+        .where(AuditEntry.index >= start, AuditEntry.index < start + count)
+        .order_by(AuditEntry.index)
+    ).all()
+    leaves = session.execute(
+        select(AuditNode.index, AuditNode.hash)
+        .where(AuditNode.level == 0, AuditNode.index >= start, AuditNode.index < start + count)
+        .order_by(AuditNode.index)
+    ).all()
+    if len(entries) != count or len(leaves) != count:
+        raise HistoryMismatch("entries_missing")
+    for (index, canonical), (_, stored) in zip(entries, leaves, strict=True):
+        if index != start or leaf_hash(bytes(canonical)) != bytes(stored):
+            raise HistoryMismatch("entry_altered")
+        start += 1
+
+
 def verified_root(
     session: Session, verifier: Verifier, size: int, *, remembered: str | None
 ) -> bytes:
@@ -107,6 +136,7 @@ def verified_root(
         raise HistoryMismatch("log_truncated")
     else:
         builder = _right_edge(session, anchor)
+        _spot_check(session, anchor.size)
     _append_entries(session, builder, size)
     new_root = builder.root()
     try:

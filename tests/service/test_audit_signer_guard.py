@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import stat
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, func, select, text
@@ -120,6 +121,16 @@ def test_an_edit_of_the_stored_entry_alone_is_caught_in_the_unsigned_part(
     assert caught.value.reason == "nodes_mismatch"
 
 
+def test_an_edit_of_a_signed_entry_alone_is_found_by_the_spot_check(
+    signed: Settings, engine: Engine
+) -> None:
+    edit_entry(engine, 21, nodes=False)  # under the checkpoint; the signed tree is intact
+    fill(engine, 1)
+    with pytest.raises(HistoryMismatch) as caught:
+        sign(engine, signed)
+    assert caught.value.reason == "entry_altered"
+
+
 def test_deleting_the_newest_checkpoint_row_is_caught_by_the_file_record(
     signed: Settings, engine: Engine
 ) -> None:
@@ -219,3 +230,23 @@ def test_after_restoring_an_older_backup_the_operator_accepts_it_explicitly(
     assert (keys / f"{SIGNED_RECORD_FILE}.superseded").exists()
     assert runner.invoke(app, ["audit", "alarm", "status"]).exit_code == 0
     assert sign(engine, signed) is not None
+
+
+def test_during_the_alarm_the_export_still_works_and_fails_verification(
+    signed: Settings, engine: Engine, tmp_path: Path
+) -> None:
+    edit_entry(engine, 13)
+    fill(engine, 1)
+    with pytest.raises(HistoryMismatch):
+        sign(engine, signed)
+    key = tmp_path / "log.pub"
+    key.write_text(runner.invoke(app, ["audit", "key"]).output)
+    export = tmp_path / "audit.jsonl"
+    result = runner.invoke(app, ["audit", "export", str(export)])
+    assert result.exit_code == 0, result.output
+    checkpoint = f"{export}.checkpoint"
+    verify = ["audit", "verify", str(export), "--checkpoint", checkpoint, "--key", str(key)]
+    result = runner.invoke(app, verify)
+    assert result.exit_code == 1
+    # Leaf hashes were recomputed too, so the verifier names the signed range that changed.
+    assert "entries 0..39" in result.output
