@@ -22,7 +22,6 @@ from service.tips.workflow import (
     allowed_transitions,
     report_allegations,
     tip_path,
-    was_worked,
 )
 
 __all__ = ["action_context"]
@@ -45,15 +44,12 @@ def action_context(session: Session, principal: Principal, tip: Tip) -> dict[str
       "can_decide"}] on this tip
     """
     path = tip_path(session, tip.id)
-    worked = was_worked(path)
     allowed = allowed_actions(tip, principal, path)
     transitions = [
         {
             "to": t.target.value,
             "requires": t.requires.value,
-            # Closing from triage: four-eyes once worked (and always for a referral).
-            "approval": t.needs_approval is not None
-            or (t.approval_if_worked is not None and worked),
+            "approval": t.needs_approval is not None,  # every closure, for one
         }
         for t in allowed_transitions(tip, principal, path)
     ]
