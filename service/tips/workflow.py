@@ -153,7 +153,7 @@ def lock_tip_for_oversight(session: Session, tip_id: uuid.UUID) -> Tip:
     write_lock(session)
     tip = session.scalar(select(Tip).where(Tip.id == tip_id).with_for_update(of=Tip))
     if tip is None:
-        raise NotFound("no such request")
+        raise NotFound("no such tip")
     if tip.purged:
         raise Conflict("the tip was purged; nothing can change it any more")
     return tip
