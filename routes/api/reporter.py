@@ -28,13 +28,13 @@ from service.db import lock_for_write, utcnow
 from service.errors import InvalidInput, Malformed, Unauthorized
 from service.instance.context import InstanceContext
 from service.tips.attachments import AttachmentSummary
+from service.tips.contest import contest_closure
 from service.tips.conversation import (
     ReporterUpload,
     ReporterView,
     add_reporter_message,
     reporter_view,
 )
-from service.tips.contest import contest_closure
 from service.tips.reporter_auth import ReporterSession, login_with_receipt, open_token
 
 __all__ = ["TextHook", "login", "receive_attachments", "router", "view_json"]

@@ -78,9 +78,14 @@ def contested_tips(session: Session, principal: Principal) -> list[ContestedTip]
     )
     return [
         ContestedTip(
-            tip.id, name, tip.closure_reason, _day(tip.closed_at), tip.contested_on, oversight,
+            tip.id,
+            name,
+            tip.closure_reason,
+            _day(tip.closed_at),
+            tip.contested_on,
+            oversight,
             bool(waiting),
-        )  # fmt: skip
+        )
         for tip, name, oversight, waiting in rows
         if tip.contested_on is not None
     ]

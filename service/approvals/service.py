@@ -3,8 +3,8 @@
 A reader of the tip files a request (`request`, or a workflow transition / flag change that needs
 one); a supervisor in the tip's audience other than the requester decides it (`decide`), and an
 approval carries the action out in the same transaction. A closure nobody else in the audience
-can decide goes to oversight supervisors, content-free (service.approvals.oversight). Both steps are audited
-("approval.requested", "approval.decided"), and so is the action itself.
+can decide goes to oversight supervisors, content-free (service.approvals.oversight). Both steps
+are audited ("approval.requested", "approval.decided"), and so is the action itself.
 
 Imports service.* only.
 """
@@ -139,9 +139,8 @@ def pending_for(session: Session, principal: Principal) -> list[PendingApproval]
     if principal.role is not Role.SUPERVISOR:
         raise Forbidden("only supervisors decide requests")
     mine = _pending(session, principal, Approval.requested_by != principal.staff_id)
-    return mine + [
-        _pending_row(session, a, decider="oversight") for a in oversight_requests(session, principal)
-    ]
+    oversight = oversight_requests(session, principal)
+    return mine + [_pending_row(session, a, decider="oversight") for a in oversight]
 
 
 def own_pending(session: Session, principal: Principal) -> list[PendingApproval]:

@@ -134,8 +134,10 @@ def _row_json(row: ClosureRow, key: str) -> dict[str, Any]:
 def closure_json(counts: ClosureCounts) -> dict[str, Any]:
     """Plain JSON; a hidden count is null with its label ("<3" or "*")."""
     return {
-        "total": {"closures": _cell_json(counts.total.closures),
-                  "contested": _cell_json(counts.total.contested)},  # fmt: skip
+        "total": {
+            "closures": _cell_json(counts.total.closures),
+            "contested": _cell_json(counts.total.contested),
+        },
         "by_compartment": [_row_json(r, "compartment") for r in counts.by_compartment],
         "by_reviewer": [_row_json(r, "reviewer") for r in counts.by_reviewer],
     }

@@ -277,8 +277,10 @@ def test_stats_json_has_the_figures(
     assert us["figures"]["acknowledgement"]["late"] == 1
     assert len(body["weekly"]) == 26
     closures = body["closures"]  # one contested closure, by ana: small cells hidden
-    assert closures["by_reviewer"] == [{"reviewer": "ana", "closures": {"count": None, "label": "*"},
-                                        "contested": {"count": None, "label": "<3"}}]  # fmt: skip
+    [ana] = closures["by_reviewer"]
+    assert ana["reviewer"] == "ana"
+    assert ana["closures"] == {"count": None, "label": "*"}  # it would give the other away
+    assert ana["contested"] == {"count": None, "label": "<3"}
     assert closures["total"]["contested"] == {"count": None, "label": "<3"}
     page_login(web, auditor)
     page = web.get("/audit/stats").text

@@ -1,6 +1,7 @@
 """A small, dated history of tips for the statistics tests, built through the real services:
 intake (`begin_tip` with the day of receipt), the workflow table (`transition` with the time of
-each step), the four-eyes approval every closure needs, and a reporter contesting one closure. No column is set by hand.
+each step), the four-eyes approval every closure needs, and a reporter contesting one closure.
+No column is set by hand.
 
 Today is Wednesday 2026-11-25 (ISO week 2026-W48); with weeks=4 the series covers W45-W48.
 """
@@ -71,7 +72,6 @@ class History:
         sam = principal(self.border.supervisor_us, Role.SUPERVISOR)
         with session_scope(factory) as session:
             decide(session, sam, result.approval_id, approve=True, now=at(when))
-
 
     def close(self, tip_id: uuid.UUID, reason: str, when: str) -> None:
         """Every closure is four-eyes: ana asks, sam approves (the closing reviewer is ana)."""

@@ -118,7 +118,8 @@ def test_oversight_decides_when_the_requester_is_the_only_supervisor_reader(
         with pytest.raises(NotFound):
             get_readable_tip(session, otto.staff_id, tip_id)
         approval = session.get(Approval, result.approval_id)
-        assert approval is not None and approval.decision_reason_blob_id is not None
+        assert approval is not None
+        assert approval.decision_reason_blob_id is not None
         keys = open_tip_keys(session, tip_id, mara.identity)
         text = read_blob(session, approval.decision_reason_blob_id, [keys.case])
         assert json.loads(text)["body"] == "Looks like junk to oversight"
