@@ -5,6 +5,7 @@ oversight asking for a reroute of the contested tip."""
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -35,7 +36,7 @@ def _move(web: TestClient, who: dict[str, str], tip_id: uuid.UUID, **body: objec
     return web.post(f"/api/v1/tips/{tip_id}/transitions", json=body, headers=who)
 
 
-def _decide(web: TestClient, who: dict[str, str], approval_id: str, approve: bool = True) -> Response:
+def _decide(web: TestClient, who: dict[str, str], approval_id: str, approve: bool = True) -> Any:
     return web.post(
         f"/api/v1/approvals/{approval_id}/decision", json={"approve": approve}, headers=who
     )
