@@ -177,7 +177,9 @@ def test_oversight_lists_contested_tips_and_asks_for_a_reroute_an_audience_super
     [waiting] = web.get("/api/v1/approvals", headers=sam).json()["approvals"]
     assert (waiting["kind"], waiting["payload"]["compartment"]) == ("reroute", "oversight")
     assert _decide(web, sam, asked.json()["approval_id"]).status_code == 200
-    assert web.get(f"/api/v1/tips/{tip_id}", headers=over).status_code == 200
+    rerouted = web.get(f"/api/v1/tips/{tip_id}", headers=over)
+    assert rerouted.status_code == 200
+    assert rerouted.json()["contested_on"] == row["contested_on"]
     [row] = web.get("/api/v1/approvals/contested", headers=over).json()["tips"]
     assert row["in_oversight"] is True
 

@@ -115,6 +115,8 @@ def test_oversight_lists_a_contested_closure_and_asks_for_a_reroute(
     asked = otto.post(action, data={"csrf": _csrf(listing.text)}, follow_redirects=False)
     assert asked.status_code == 303
     assert "Reasignación solicitada" in otto.get("/staff/approvals?lang=es").text
+    tip_page = web.get(f"/staff/tips/{tip_id}").text  # luis, in the audience
+    assert "Contested by the reporter on" in tip_page
     with make_session_factory(engine)() as session:
         kinds = session.scalars(select(Approval.kind).where(Approval.tip_id == tip_id)).all()
     assert sorted(kinds) == ["close_with_reason", "reroute"]
