@@ -1,9 +1,16 @@
 """Four-eyes decisions over the API (supervisors only):
 
 - `GET /api/v1/approvals`: pending requests the caller may decide (tips in their audience, filed
-  by someone else): ids, kinds, requester, date and code payloads, never content;
+  by someone else, and - "decider": "oversight" - closures nobody else in a tip's audience can
+  decide, for oversight supervisors outside it): ids, kinds, requester, date and code payloads,
+  never content;
 - `POST /api/v1/approvals/{id}/decision` {"approve": bool, "reason"?}: 200 with the outcome; 403
-  for one's own request, 404 outside the audience, 409 once decided or when the action is refused.
+  for one's own request, 404 outside the audience (unless deciding as oversight), 409 once
+  decided or when the action is refused;
+- `GET /api/v1/approvals/contested`: closures a reporter contested, content-free (oversight
+  supervisors only, 403 otherwise);
+- `POST /api/v1/approvals/contested/{tip_id}/reroute`: 202 with the id of a REROUTE request to
+  oversight, which a supervisor of the tip's audience decides (they hold its keys).
 """
 
 from __future__ import annotations
@@ -13,19 +20,21 @@ from typing import Annotated, Any
 
 import anyio
 from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from routes.api.workflow import SMALL_BODY, body_schema, run_work
 from routes.deps import read_model
 from routes.staff_auth import SUPERVISORS, require_roles
 from service.approvals import service as approvals
+from service.approvals.contested import ContestedTip, contested_tips, request_oversight_reroute
 from service.approvals.requests import REASON_MAX
 from service.db import utcnow
 from service.errors import NotFound
 from service.staff.sessions import Principal
 from service.tips.purge import shrink_wal
 
-__all__ = ["DecisionIn", "after_decision", "pending_json", "router"]
+__all__ = ["DecisionIn", "after_decision", "contested_json", "pending_json", "router"]
 
 router = APIRouter(
     prefix="/api/v1/approvals",
@@ -55,6 +64,7 @@ def pending_json(item: approvals.PendingApproval) -> dict[str, Any]:
         "requested_by": item.requested_by,
         "requested_at": item.requested_at.isoformat(),
         "payload": item.payload,
+        "decider": item.decider,
     }
 
 
@@ -87,3 +97,37 @@ async def post_decision(
         "status": decision.status,
         "detail": decision.detail,
     }
+
+
+def contested_json(item: ContestedTip) -> dict[str, Any]:
+    return {
+        "tip_id": str(item.tip_id),
+        "compartment": item.compartment,
+        "closure_reason": item.closure_reason,
+        "closed_on": item.closed_on.isoformat() if item.closed_on else None,
+        "contested_on": item.contested_on.isoformat(),
+        "in_oversight": item.in_oversight,
+        "reroute_pending": item.reroute_pending,
+    }
+
+
+@router.get("/contested")
+async def list_contested(request: Request, principal: Supervisor) -> dict[str, Any]:
+    """Closures reporters contested, most recent first (oversight supervisors only)."""
+    items = await run_work(request, lambda s: contested_tips(s, principal))
+    return {"tips": [contested_json(i) for i in items]}
+
+
+@router.post("/contested/{tip_id}/reroute", status_code=202)
+async def post_contested_reroute(
+    tip_id: str, request: Request, principal: Supervisor
+) -> JSONResponse:
+    """Ask for the contested tip to be rerouted to oversight: 202 with the request's id."""
+    try:
+        wanted = uuid.UUID(tip_id)
+    except ValueError:
+        raise NotFound("no such contested tip") from None
+    approval = await run_work(
+        request, lambda s: request_oversight_reroute(s, principal, wanted, now=utcnow())
+    )
+    return JSONResponse({"approval_id": str(approval.id), "status": "pending"}, status_code=202)

@@ -28,6 +28,7 @@ from service.db import lock_for_write, utcnow
 from service.errors import InvalidInput, Malformed, Unauthorized
 from service.instance.context import InstanceContext
 from service.tips.attachments import AttachmentSummary
+from service.tips.contest import contest_closure
 from service.tips.conversation import (
     ReporterUpload,
     ReporterView,
@@ -50,6 +51,11 @@ class ReceiptIn(BaseModel):
 class MessageIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     body: str = Field(max_length=20_000)
+
+
+class ContestIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    message: str | None = Field(default=None, max_length=20_000)
 
 
 def reporter_session(request: Request) -> ReporterSession:
@@ -79,6 +85,7 @@ def view_json(view: ReporterView) -> dict[str, Any]:
     return {
         "status": view.status,
         "received_on": view.received_on.isoformat(),
+        "contested_on": view.contested_on.isoformat() if view.contested_on else None,
         "messages": [
             {
                 "from": "reporter" if m.from_reporter else "staff",
@@ -121,6 +128,22 @@ async def post_message(request: Request) -> dict[str, str]:
         )
     )
     return {"status": "sent"}
+
+
+@router.post("/contest")
+async def post_contest(request: Request) -> dict[str, str]:
+    """Contest the closure of this closed tip, once, with an optional message (`{}` or
+    `{"message"}`): 409 while the tip is open or once contested."""
+    reporter = await anyio.to_thread.run_sync(reporter_session, request)
+    body: ContestIn = await read_model(request, ContestIn, limit=SMALL_BODY, optional=True)
+    factory = session_factory(request)
+    today = utcnow().date()
+    await anyio.to_thread.run_sync(
+        lambda: run_transaction(
+            factory, lambda s: contest_closure(s, reporter, body.message, today=today)
+        )
+    )
+    return {"status": "contested", "contested_on": today.isoformat()}
 
 
 @router.post("/attachments", status_code=201)

@@ -96,6 +96,7 @@ def view_json(view: TipView) -> dict[str, Any]:
         "feedback_due": view.feedback_due.isoformat() if view.feedback_due else None,
         "assignee": view.assignee,
         "closure_reason": view.closure_reason,
+        "contested_on": view.contested_on.isoformat() if view.contested_on else None,
         "report": view.report,
         "evidence": [
             {**asdict(e), "id": str(e.id), "removed": list(e.removed)} for e in view.evidence

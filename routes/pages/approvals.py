@@ -1,7 +1,9 @@
 """`GET /staff/approvals`: the four-eyes requests a supervisor may decide (tips in their audience,
-filed by others) with approve/reject forms, and the reader's own requests still waiting. Ids,
-kinds, requesters and dates only: never content. `POST /staff/approvals/{id}/decision`
-(supervisors; approve "1" or "0", reason, back "tip" to return to the tip page).
+filed by others, and closures they decide as oversight) with approve/reject forms, the reader's
+own requests still waiting, and - for oversight supervisors - contested closures. Ids, kinds,
+requesters and dates only: never content. `POST /staff/approvals/{id}/decision` (supervisors;
+approve "1" or "0", reason, back "tip" to return to the tip page);
+`POST /staff/contested/{tip_id}/reroute` (oversight supervisors: ask for a reroute to oversight).
 """
 
 from __future__ import annotations
@@ -22,8 +24,9 @@ from routes.pages.staff_actions import refusal
 from routes.staff_auth import READERS, SUPERVISORS, StaffForm, csrf_token, require_roles
 from routes.templating import Pages, get_pages, lang_url
 from service.approvals import service as approvals
+from service.approvals.contested import ContestedTip, contested_tips, request_oversight_reroute
 from service.db import utcnow
-from service.errors import InvalidInput, NotFound, ProbityError
+from service.errors import Forbidden, InvalidInput, NotFound, ProbityError
 from service.staff.models import Role
 from service.staff.sessions import Principal
 
@@ -40,16 +43,21 @@ LIST = "/staff/approvals"
 def approvals_page(request: Request, principal: Reader, pages: PagesDep) -> HTMLResponse:
     Rows = list[approvals.PendingApproval]
 
-    def load(session: Session) -> tuple[Rows, Rows]:
-        decide = (
-            approvals.pending_for(session, principal) if principal.role is Role.SUPERVISOR else []
-        )
-        return decide, approvals.own_pending(session, principal)
+    def load(session: Session) -> tuple[Rows, Rows, list[ContestedTip] | None]:
+        if principal.role is not Role.SUPERVISOR:
+            return [], approvals.own_pending(session, principal), None
+        try:
+            contested: list[ContestedTip] | None = contested_tips(session, principal)
+        except Forbidden:  # not an oversight supervisor: no such section
+            contested = None
+        decide = approvals.pending_for(session, principal)
+        return decide, approvals.own_pending(session, principal), contested
 
-    to_decide, mine = run_transaction(session_factory(request), load)
+    to_decide, mine, contested = run_transaction(session_factory(request), load)
     context = {
         "to_decide": to_decide,
         "mine": mine,
+        "contested": contested,
         "can_decide": principal.role is Role.SUPERVISOR,
         "csrf": csrf_token(request, principal),
     }
@@ -81,3 +89,20 @@ async def post_decision(
     if one(fields, "back") == "tip":
         back = f"/staff/tips/{decision.tip_id}"
     return RedirectResponse(lang_url(back, pick_language(request)), status_code=303)
+
+
+@router.post("/staff/contested/{tip_id}/reroute")
+async def post_contested_reroute(
+    tip_id: str, request: Request, principal: Supervisor, fields: StaffForm, pages: PagesDep
+) -> Response:
+    """An oversight supervisor asks for a contested tip to be rerouted to oversight."""
+    try:
+        wanted = uuid.UUID(tip_id)
+        await run_work(
+            request, lambda s: request_oversight_reroute(s, principal, wanted, now=utcnow())
+        )
+    except ValueError:
+        return refusal(request, pages, NotFound("no such contested tip"), LIST)
+    except ProbityError as exc:
+        return refusal(request, pages, exc, LIST)
+    return RedirectResponse(lang_url(LIST, pick_language(request)), status_code=303)

@@ -1,4 +1,5 @@
-"""The signed-in reporter's page: `GET /status/tip` and `POST /status/messages`.
+"""The signed-in reporter's page: `GET /status/tip`, `POST /status/messages` and
+`POST /status/contest` (contest a closure once, with an optional message; service.tips.contest).
 
 The page shows the coarse status, the conversation and the evidence, and takes a message and
 more files in one multipart form, stored in one transaction (`receive_attachments` with an
@@ -22,14 +23,15 @@ from routes.api.reporter import receive_attachments
 from routes.deps import IntakeGate, instance_context, intake_slot, run_transaction, session_factory
 from routes.i18n import pick_language
 from routes.intake_flow import INTAKE_LIMITS
-from routes.pages.forms import drain, media_type, refuse_cross_site
-from routes.pages.report_fields import MAXIMA, remove_metadata_choice
+from routes.pages.forms import drain, media_type, read_small_form, refuse_cross_site
+from routes.pages.report_fields import MAXIMA, one, remove_metadata_choice
 from routes.pages.status import COOKIE, LOGOUT, current_reporter, keep_session, to_login
 from routes.pages.views import attachment_rows, long_date
 from routes.templating import Pages, get_pages, lang_url
 from service.db import utcnow
-from service.errors import InvalidInput, NotFound, UnsupportedMediaType
+from service.errors import Conflict, InvalidInput, NotFound, UnsupportedMediaType
 from service.instance.context import InstanceContext
+from service.tips.contest import contest_closure
 from service.tips.conversation import ReporterView, add_reporter_message, reporter_view
 from service.tips.reporter_auth import ReporterSession
 from service.tips.schemas import LIMITS
@@ -38,7 +40,10 @@ __all__ = ["router"]
 
 router = APIRouter(include_in_schema=False)
 MESSAGE = "status-message"
-NOTICES = frozenset({"sent"})
+CONTEST = "status-contest"
+NOTICES = frozenset({"sent", "contested"})
+# A message of LIMITS["message_max"] characters, percent-encoded, and a token.
+CONTEST_FORM = 96 << 10
 
 
 def _view(request: Request, reporter: ReporterSession) -> ReporterView:
@@ -52,6 +57,7 @@ def _view_context(view: ReporterView, lang: str) -> dict[str, Any]:
     return {
         "status": view.status,
         "received_on": long_date(view.received_on, lang),
+        "contested_on": long_date(view.contested_on, lang) if view.contested_on else None,
         "messages": [
             {"mine": m.from_reporter, "sent_on": long_date(m.sent_on, lang), "body": m.body}
             for m in view.messages
@@ -68,6 +74,8 @@ async def _render_tip(
     *,
     errors: dict[str, str] | None = None,
     body: str = "",
+    contest_message: str = "",
+    status_code: int | None = None,
 ) -> Response:
     try:
         view = await anyio.to_thread.run_sync(_view, request, reporter)
@@ -79,13 +87,15 @@ async def _render_tip(
         **_view_context(view, pick_language(request)),
         "csrf_message": csrf.issue(ctx, purpose=MESSAGE, binding=binding, now=now),
         "csrf_logout": csrf.issue(ctx, purpose=LOGOUT, binding=binding, now=now),
+        "csrf_contest": csrf.issue(ctx, purpose=CONTEST, binding=binding, now=now),
+        "contest_message": contest_message,
         "errors": errors or {},
         "body": body,
         "notice": notice if notice in NOTICES and not errors else None,
         "limits": {**LIMITS, "file_max_mb": LIMITS["file_max_bytes"] >> 20},
         "maxima": MAXIMA,
     }
-    status = 422 if errors else 200
+    status = status_code or (422 if errors else 200)
     response = pages.render(request, "reporter/status_tip.html", context, status_code=status)
     keep_session(request, response, ctx, reporter)
     return response
@@ -159,6 +169,34 @@ async def status_message(
     if not hook.stored and not files:
         return await _render_tip(request, pages, ctx, reporter, errors={"body": "empty"})
     target = lang_url("/status/tip?notice=sent", pick_language(request))
+    response = RedirectResponse(target, status_code=303)
+    keep_session(request, response, ctx, reporter)
+    return response
+
+
+@router.post("/status/contest", response_class=HTMLResponse)
+async def status_contest(request: Request, pages: Annotated[Pages, Depends(get_pages)]) -> Response:
+    """Contest the closure (once), with an optional message; then back to the report."""
+    refuse_cross_site(request)
+    fields = await read_small_form(request, CONTEST_FORM)
+    ctx = await anyio.to_thread.run_sync(instance_context, request)
+    reporter = current_reporter(request, ctx)
+    if reporter is None:
+        return to_login(request, "expired", clear=COOKIE in request.cookies)
+    binding = csrf.signed_in_binding(reporter)
+    csrf.verify(ctx, one(fields, "csrf"), purpose=CONTEST, binding=binding, now=utcnow())
+    message = one(fields, "message")
+
+    def work(session: Session) -> None:
+        contest_closure(session, reporter, message, today=utcnow().date())
+
+    try:
+        await anyio.to_thread.run_sync(run_transaction, session_factory(request), work)
+    except (InvalidInput, Conflict) as exc:
+        code = "length" if isinstance(exc, InvalidInput) else exc.code
+        return await _render_tip(request, pages, ctx, reporter, errors={"message": code},
+                                 contest_message=message, status_code=exc.status)  # fmt: skip
+    target = lang_url("/status/tip?notice=contested", pick_language(request))
     response = RedirectResponse(target, status_code=303)
     keep_session(request, response, ctx, reporter)
     return response

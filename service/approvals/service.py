@@ -2,8 +2,9 @@
 
 A reader of the tip files a request (`request`, or a workflow transition / flag change that needs
 one); a supervisor in the tip's audience other than the requester decides it (`decide`), and an
-approval carries the action out in the same transaction. Both steps are audited
-("approval.requested", "approval.decided"), and so is the action itself.
+approval carries the action out in the same transaction. A closure nobody else in the audience
+can decide goes to oversight supervisors, content-free (service.approvals.oversight). Both steps
+are audited ("approval.requested", "approval.decided"), and so is the action itself.
 
 Imports service.* only.
 """
@@ -20,6 +21,12 @@ from sqlalchemy.orm import Session
 
 from service.access.grants import reroute_tip, reveal_identity
 from service.approvals.models import Approval, ApprovalKind, ApprovalStatus
+from service.approvals.oversight import (
+    Decider,
+    decider,
+    may_decide_as_oversight,
+    oversight_requests,
+)
 from service.approvals.requests import REASON_MAX, file_request, write_case_text
 from service.audit.log import record
 from service.compartments.models import Compartment
@@ -29,7 +36,7 @@ from service.staff.sessions import Principal
 from service.tips.models import Tip
 from service.tips.purge import shred_tip
 from service.tips.repository import readable_tips
-from service.tips.workflow import apply_closure, apply_findings, lock_tip
+from service.tips.workflow import apply_closure, apply_findings, lock_tip, lock_tip_for_oversight
 
 __all__ = [
     "REQUESTABLE",
@@ -64,6 +71,9 @@ class PendingApproval:
     requested_by: str  # username
     requested_at: datetime
     payload: dict[str, Any]
+    # Who decides it now: "audience", "oversight" (content-free, outside the audience) or "none"
+    # (nobody yet: waits for the first eligible oversight supervisor).
+    decider: Decider = "audience"
 
 
 @dataclass(frozen=True)
@@ -124,10 +134,13 @@ def _target_compartment(session: Session, tip: Tip, name: str | None) -> str:
 
 
 def pending_for(session: Session, principal: Principal) -> list[PendingApproval]:
-    """Pending requests `principal` may decide: on tips in their audience, filed by others."""
+    """Pending requests `principal` may decide: on tips in their audience, filed by others, then
+    closures they decide as oversight (outside the audience, content-free)."""
     if principal.role is not Role.SUPERVISOR:
         raise Forbidden("only supervisors decide requests")
-    return _pending(session, principal, Approval.requested_by != principal.staff_id)
+    mine = _pending(session, principal, Approval.requested_by != principal.staff_id)
+    oversight = oversight_requests(session, principal)
+    return mine + [_pending_row(session, a, decider="oversight") for a in oversight]
 
 
 def own_pending(session: Session, principal: Principal) -> list[PendingApproval]:
@@ -146,9 +159,19 @@ def _pending(
         .order_by(Approval.requested_at, Approval.id)
     )
     return [
-        PendingApproval(a.id, a.tip_id, a.kind, name or "", a.requested_at, dict(a.payload))
+        PendingApproval(
+            a.id, a.tip_id, a.kind, name or "", a.requested_at, dict(a.payload),
+            decider(session, a),
+        )
         for a, name in rows
-    ]
+    ]  # fmt: skip
+
+
+def _pending_row(session: Session, a: Approval, *, decider: Decider) -> PendingApproval:
+    name = session.scalar(select(StaffUser.username).where(StaffUser.id == a.requested_by))
+    return PendingApproval(
+        a.id, a.tip_id, a.kind, name or "", a.requested_at, dict(a.payload), decider
+    )
 
 
 def decide(
@@ -164,17 +187,7 @@ def decide(
     requester, 404 outside the tip's audience, 409 once decided."""
     if principal.role is not Role.SUPERVISOR:
         raise Forbidden("only supervisors decide requests")
-    readable = readable_tips(principal.staff_id).with_only_columns(Tip.id)
-    tip_id = session.scalar(
-        select(Approval.tip_id).where(Approval.id == approval_id, Approval.tip_id.in_(readable))
-    )
-    if tip_id is None:
-        raise NotFound("no such request")
-    # The tip first, then the request: the same lock order as transitions (no deadlock).
-    tip = lock_tip(session, principal, tip_id)
-    approval = session.scalar(select(Approval).where(Approval.id == approval_id).with_for_update())
-    if approval is None:
-        raise NotFound("no such request")
+    tip, approval = _lock_request(session, principal, approval_id)
     if approval.status != ApprovalStatus.PENDING.value:
         raise Conflict(f"this request was already {approval.status}")
     if approval.requested_by == principal.staff_id:
@@ -194,6 +207,32 @@ def decide(
     if approve:
         detail = _carry_out(session, principal, approval, tip, now=now)
     return Decision(approval.id, approval.tip_id, approval.kind, approval.status, detail)
+
+
+def _lock_request(
+    session: Session, principal: Principal, approval_id: uuid.UUID
+) -> tuple[Tip, Approval]:
+    """The tip and the request, locked in that order (as transitions do: no deadlock). 404 unless
+    the tip is in `principal`'s audience or they decide this closure as oversight."""
+    found = session.scalar(select(Approval).where(Approval.id == approval_id))
+    if found is None:
+        raise NotFound("no such request")
+    readable = readable_tips(principal.staff_id).with_only_columns(Tip.id)
+    as_oversight = session.scalar(readable.where(Tip.id == found.tip_id)) is None
+    if as_oversight and not may_decide_as_oversight(session, principal, found):
+        raise NotFound("no such request")
+    if as_oversight:
+        tip = lock_tip_for_oversight(session, found.tip_id)
+    else:
+        tip = lock_tip(session, principal, found.tip_id)
+    approval = session.scalar(select(Approval).where(Approval.id == approval_id).with_for_update())
+    if approval is None:
+        raise NotFound("no such request")
+    # Re-checked under the locks: the audience may have gained a supervisor in between.
+    pending = approval.status == ApprovalStatus.PENDING.value
+    if as_oversight and pending and not may_decide_as_oversight(session, principal, approval):
+        raise NotFound("no such request")
+    return tip, approval
 
 
 def _carry_out(

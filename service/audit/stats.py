@@ -13,6 +13,8 @@ Definitions (docs/audit.md, "Auditor's view and statistics"):
 - feedback deadline: met by closing the tip (as the queue's overdue flag, service.tips.queue) on
   or before the acknowledgement date plus 3 calendar months (clamped to the month's end); late
   when closed after that; open-overdue when still open after that;
+- closures and contested closures per compartment and per closing reviewer: see
+  service.audit.closure_stats;
 - small cells: in per-compartment weekly series a count of 1 or 2 (below K) is shown as "<3", and
   a second cell is hidden so that no hidden count is alone in its week or its compartment (it could
   otherwise be worked out from the totals).
@@ -33,6 +35,7 @@ from sqlalchemy import and_, case, func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
+from service.audit.closure_stats import ClosureCounts, closure_counts, closure_json
 from service.audit.sql_dates import _day, _day_diff, _utc_date, _within_months
 from service.audit.suppression import K, _overall_week, _suppress
 from service.compartments.models import Compartment
@@ -114,6 +117,8 @@ class Stats:
     overall: Figures
     weekly: list[WeekCount]  # all compartments together, not suppressed
     compartments: list[CompartmentStats] = field(default_factory=list)
+    # Closures and contested closures per compartment and closing reviewer (suppressed cells).
+    closures: ClosureCounts | None = None
 
 
 # ---- Queries (each groups by compartment; None = all compartments after summing) ----
@@ -349,6 +354,7 @@ def stats(session: Session, *, today: date, weeks: int = 26) -> Stats:
             )
             for cid, name in compartments
         ],
+        closures=closure_counts(session),
     )
 
 
@@ -370,6 +376,8 @@ def as_json(result: Stats) -> dict[str, Any]:
     body["weekly"] = [_week_json(w) for w in result.weekly]
     for out, compartment in zip(body["compartments"], result.compartments, strict=True):
         out["weekly"] = [_week_json(w) for w in compartment.weekly]
+    if result.closures is not None:
+        body["closures"] = closure_json(result.closures)
     return body
 
 

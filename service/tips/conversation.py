@@ -56,6 +56,7 @@ class ReporterView:
     received_on: date
     messages: list[MessageView]
     attachments: list[AttachmentView]
+    contested_on: date | None = None  # the reporter contested the closure (service.tips.contest)
 
 
 def coarse_status(tip: Tip) -> str:
@@ -141,7 +142,9 @@ def reporter_view(session: Session, reporter: ReporterSession, *, today: date) -
             )
         )
     record_reporter_event(session, "tip.read_by_reporter", day=today, tip_id=tip.id)
-    return ReporterView(coarse_status(tip), tip.received_on, messages, attachments)
+    return ReporterView(
+        coarse_status(tip), tip.received_on, messages, attachments, tip.contested_on
+    )
 
 
 class ReporterUpload:

@@ -145,6 +145,8 @@ class Tip(Base):
     )
     closure_reason: Mapped[str | None] = mapped_column(String(16), default=None)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    # The reporter contested the closure (service.tips.contest): reporter-caused, a date only.
+    contested_on: Mapped[date | None] = mapped_column(Date, default=None)
     # Crypto-shredded: the envelopes are gone, nothing of the tip can be opened any more.
     purged: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 

@@ -120,6 +120,7 @@ class TipView:
     related: list[RelatedTip]
     contact_on_file: bool | None  # None unless the reader is an identity custodian
     purged: bool = False  # crypto-shredded: no content is left to show
+    contested_on: date | None = None  # the reporter contested the closure (a date only)
 
 
 @dataclass(frozen=True)
@@ -283,7 +284,7 @@ def _purged_view(session: Session, principal: Principal, tip: Tip, compartment: 
         assignee=names.get(tip.assignee_id) if tip.assignee_id else None,
         closure_reason=tip.closure_reason, report={}, evidence=[], conversation=[], notes=[],
         history=entries, actors={str(k): v for k, v in names.items()}, related=[],
-        contact_on_file=None, purged=True,
+        contact_on_file=None, purged=True, contested_on=tip.contested_on,
     )  # fmt: skip
 
 
@@ -321,6 +322,7 @@ def tip_view(session: Session, principal: Principal, tip_id: uuid.UUID) -> TipVi
         feedback_due=None if tip.status == Status.CLOSED else feedback_due,
         assignee=names.get(tip.assignee_id) if tip.assignee_id else None,
         closure_reason=tip.closure_reason,
+        contested_on=tip.contested_on,
         report=blobs.json(tip.report_blob_id, keys.conversation),
         evidence=_evidence(parts["a"], blobs, keys.conversation),
         conversation=[

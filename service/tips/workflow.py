@@ -6,8 +6,10 @@
                  └→ closed (duplicate, out_of_scope, spam, referred_out, withdrawn)
 
 needs_info returns only to the state it was entered from (read from the tip's audit history).
-Closing from triage with a reason needs four-eyes (close_with_reason) when the reason is
-referred_out or the tip was ever investigated: one reviewer cannot close worked cases alone.
+Every move to closed, from any state and with any reason or findings, is a four-eyes request
+(close_with_reason, close_with_findings): no one person ends a tip (issue 10). A different
+supervisor of the audience decides it, or oversight supervisors when nobody else there can
+(service.approvals.oversight).
 
 `TRANSITIONS` lists every allowed (from, to, who, needs_approval, requires) row; anything else
 raises `InvalidTransition` (409) and changes nothing. A row that needs approval does not move the
@@ -45,10 +47,8 @@ from service.tips.repository import readable_tips
 
 __all__ = [
     "CLOSURE_REASONS",
-    "FOUR_EYES_REASONS",
     "READER_ROLES",
     "TRANSITIONS",
-    "WORKED",
     "InvalidTransition",
     "Requirement",
     "Transition",
@@ -58,11 +58,11 @@ __all__ = [
     "apply_closure",
     "apply_findings",
     "lock_tip",
+    "lock_tip_for_oversight",
     "report_allegations",
     "tip_path",
     "transition",
     "validate_findings",
-    "was_worked",
     "write_lock",
 ]
 
@@ -91,8 +91,6 @@ class Transition:
     requires: Requirement = Requirement.NONE
     # Only back to the state the tip left for this one (needs_info returns where it came from).
     resume_only: bool = False
-    # Four-eyes of this kind when the tip was ever worked (WORKED) or the reason is FOUR_EYES.
-    approval_if_worked: ApprovalKind | None = None
 
 
 S = Status
@@ -116,14 +114,10 @@ TRANSITIONS: tuple[Transition, ...] = (
         S.TRIAGE,
         S.CLOSED,
         READER_ROLES,
+        needs_approval=ApprovalKind.CLOSE_WITH_REASON,
         requires=Requirement.CLOSURE_REASON,
-        approval_if_worked=ApprovalKind.CLOSE_WITH_REASON,
     ),
 )
-# A tip that reached one of these was investigated: closing it without findings needs four-eyes.
-WORKED = frozenset({S.INVESTIGATING, S.DECISION_REVIEW})
-# Referral hands the case to another body (design section 4): always four-eyes.
-FOUR_EYES_REASONS = frozenset({ClosureReason.REFERRED_OUT.value})
 # Leaving the state a closure request was filed from cancels it.
 _CLOSURE_REQUESTS = {
     S.DECISION_REVIEW: ApprovalKind.CLOSE_WITH_FINDINGS,
@@ -146,6 +140,18 @@ def lock_tip(session: Session, principal: Principal, tip_id: uuid.UUID) -> Tip:
     write_lock(session)
     stmt = readable_tips(principal.staff_id).where(Tip.id == tip_id).with_for_update(of=Tip)
     tip = session.scalar(stmt)
+    if tip is None:
+        raise NotFound("no such tip")
+    if tip.purged:
+        raise Conflict("the tip was purged; nothing can change it any more")
+    return tip
+
+
+def lock_tip_for_oversight(session: Session, tip_id: uuid.UUID) -> Tip:
+    """The tip, locked, for an oversight supervisor outside its audience deciding a closure
+    (service.approvals.oversight has checked that they may): state only, no keys, no content."""
+    write_lock(session)
+    tip = session.scalar(select(Tip).where(Tip.id == tip_id).with_for_update(of=Tip))
     if tip is None:
         raise NotFound("no such tip")
     if tip.purged:
@@ -264,8 +270,6 @@ def transition(
     rule = _rule(tip, principal, to, path)
     _check_inputs(rule, reason, message)
     kind = rule.needs_approval
-    if rule.approval_if_worked is not None and (was_worked(path) or reason in FOUR_EYES_REASONS):
-        kind = rule.approval_if_worked
     if kind is not None:
         if kind is ApprovalKind.CLOSE_WITH_FINDINGS:
             payload: dict[str, Any] = {
@@ -307,10 +311,6 @@ def tip_path(session: Session, tip_id: uuid.UUID) -> Path:
         for entry in history(session, tip_id)
         if entry.action == "tip.transitioned"
     ]
-
-
-def was_worked(path: Path) -> bool:
-    return any(target in WORKED for _, target in path)
 
 
 def _resume_state(path: Path) -> str:

@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.approvals.models import Approval, ApprovalStatus
+from service.approvals.oversight import decider
 from service.compartments.models import Compartment
 from service.staff.models import Role, StaffUser
 from service.staff.sessions import Principal
@@ -22,7 +23,6 @@ from service.tips.workflow import (
     allowed_transitions,
     report_allegations,
     tip_path,
-    was_worked,
 )
 
 __all__ = ["action_context"]
@@ -42,18 +42,15 @@ def action_context(session: Session, principal: Principal, tip: Tip) -> dict[str
     - compartments: names a reroute may target (all but the tip's own)
     - requestable: approval kinds the principal may request here
     - pending: [{"id", "kind", "requested_by", "requested_at", "payload" (codes), "own",
-      "can_decide"}] on this tip
+      "can_decide", "decider" (audience|oversight|none)}] on this tip
     """
     path = tip_path(session, tip.id)
-    worked = was_worked(path)
     allowed = allowed_actions(tip, principal, path)
     transitions = [
         {
             "to": t.target.value,
             "requires": t.requires.value,
-            # Closing from triage: four-eyes once worked (and always for a referral).
-            "approval": t.needs_approval is not None
-            or (t.approval_if_worked is not None and worked),
+            "approval": t.needs_approval is not None,  # every closure, for one
         }
         for t in allowed_transitions(tip, principal, path)
     ]
@@ -117,6 +114,7 @@ def _pending_here(session: Session, principal: Principal, tip: Tip) -> list[dict
             "payload": dict(a.payload),
             "own": a.requested_by == principal.staff_id,
             "can_decide": supervisor and a.requested_by != principal.staff_id,
+            "decider": decider(session, a),
         }
         for a, name in rows
     ]

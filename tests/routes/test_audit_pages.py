@@ -276,6 +276,16 @@ def test_stats_json_has_the_figures(
     us = next(c for c in body["compartments"] if c["name"] == "us")
     assert us["figures"]["acknowledgement"]["late"] == 1
     assert len(body["weekly"]) == 26
+    closures = body["closures"]  # one contested closure, by ana: small cells hidden
+    [ana] = closures["by_reviewer"]
+    assert ana["reviewer"] == "ana"
+    assert ana["closures"] == {"count": None, "label": "*"}  # it would give the other away
+    assert ana["contested"] == {"count": None, "label": "<3"}
+    assert closures["total"]["contested"] == {"count": None, "label": "<3"}
+    page_login(web, auditor)
+    page = web.get("/audit/stats").text
+    assert "Closures by closing reviewer" in page
+    assert "<td>&lt;3</td>" in page
     assert web.get("/api/v1/stats?weeks=0", headers=headers).status_code == 422
     assert web.get("/api/v1/stats?weeks=1000", headers=headers).status_code == 422
 

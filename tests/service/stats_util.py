@@ -1,6 +1,7 @@
 """A small, dated history of tips for the statistics tests, built through the real services:
 intake (`begin_tip` with the day of receipt), the workflow table (`transition` with the time of
-each step) and the four-eyes approval for closing with findings. No column is set by hand.
+each step), the four-eyes approval every closure needs, and a reporter contesting one closure.
+No column is set by hand.
 
 Today is Wednesday 2026-11-25 (ISO week 2026-W48); with weeks=4 the series covers W45-W48.
 """
@@ -19,7 +20,9 @@ from service.db import make_session_factory, session_scope
 from service.instance.context import load_context
 from service.staff.models import Role
 from service.staff.sessions import Principal
+from service.tips.contest import contest_closure
 from service.tips.intake import begin_tip
+from service.tips.reporter_auth import ReporterSession
 from service.tips.schemas import TipSubmission
 from service.tips.workflow import transition
 from tests.factories import Border, StaffHandle, tip_json
@@ -70,6 +73,23 @@ class History:
         with session_scope(factory) as session:
             decide(session, sam, result.approval_id, approve=True, now=at(when))
 
+    def close(self, tip_id: uuid.UUID, reason: str, when: str) -> None:
+        """Every closure is four-eyes: ana asks, sam approves (the closing reviewer is ana)."""
+        factory = make_session_factory(self.engine)
+        ana = principal(self.border.reviewer_us, Role.REVIEWER)
+        with session_scope(factory) as session:
+            result = transition(session, ana, tip_id, to="closed", reason=reason, now=at(when))
+        assert result.approval_id is not None
+        sam = principal(self.border.supervisor_us, Role.SUPERVISOR)
+        with session_scope(factory) as session:
+            decide(session, sam, result.approval_id, approve=True, now=at(when))
+
+    def contest(self, tip_id: uuid.UUID, when: str) -> None:
+        """The reporter contests the closure (no message: no conversation key needed)."""
+        reporter = ReporterSession(tip_id, "", at(when))
+        with session_scope(make_session_factory(self.engine)) as session:
+            contest_closure(session, reporter, None, today=date.fromisoformat(when))
+
 
 def build_history(engine: Engine, settings: Settings, border: Border) -> History:
     """us: 7 tips, mx: 2 (see the expectations in tests/service/test_audit_stats.py)."""
@@ -82,7 +102,7 @@ def build_history(engine: Engine, settings: Settings, border: Border) -> History
     h.close_with_findings(t1, {"bribery": "sustained", "leaking": "not_sustained"}, "2026-11-20")
     t2 = h.tip("2026-11-03")  # W45, acknowledged after 9 days (late), closed as a duplicate
     h.move(t2, ana, "triage", "2026-11-12")
-    h.move(t2, ana, "closed", "2026-11-13", reason="duplicate")
+    h.close(t2, "duplicate", "2026-11-13")
     t3 = h.tip("2026-11-10")  # W46, acknowledged after 1 day, still in triage
     h.move(t3, ana, "triage", "2026-11-11")
     h.tip("2026-11-10")  # W46, never acknowledged: overdue
@@ -92,7 +112,8 @@ def build_history(engine: Engine, settings: Settings, border: Border) -> History
     h.move(t6, ana, "investigating", "2026-08-04")
     t7 = h.tip("2026-07-01")  # acknowledged after 1 day; closed as spam after the 3 months
     h.move(t7, ana, "triage", "2026-07-02")
-    h.move(t7, ana, "closed", "2026-10-15", reason="spam")
+    h.close(t7, "spam", "2026-10-15")
+    h.contest(t7, "2026-10-20")  # the reporter contests the closure
     m1 = h.tip("2026-11-17", agency="tijuana-municipal")  # W47, acknowledged on day 7: on time
     h.move(m1, luis, "triage", "2026-11-24")
     h.tip("2026-11-17", agency="tijuana-municipal")  # W47, 8 days unacknowledged: overdue

@@ -5,11 +5,13 @@ Every expectation below is worked out by hand from tests/service/stats_util.py:
     tip  comp  received    acknowledged (days)   state now / closed
     t1   us    2026-11-02  2026-11-05 (3)        closed 11-20 with findings (on time)
     t2   us    2026-11-03  2026-11-12 (9, late)  closed 11-13 duplicate
+(every closure asked by ana, approved by sam)
     t3   us    2026-11-10  2026-11-11 (1)        triage (feedback due 2027-02-11)
     t4   us    2026-11-10  -  (15 days: overdue) received
     t5   us    2026-11-24  -  (1 day: in time)   received
     t6   us    2026-08-01  2026-08-03 (2)        investigating, feedback due 11-03: overdue
-    t7   us    2026-07-01  2026-07-02 (1)        closed 10-15 spam, feedback due 10-02: late
+    t7   us    2026-07-01  2026-07-02 (1)        closed 10-15 spam, feedback due 10-02: late,
+                                                 contested by the reporter 10-20
     m1   mx    2026-11-17  2026-11-24 (7)        triage
     m2   mx    2026-11-17  -  (8 days: overdue)  received
 """
@@ -21,6 +23,7 @@ from datetime import date
 import pytest
 from sqlalchemy import Engine, select
 
+from service.audit.closure_stats import _by_compartment, _by_reviewer, closure_counts
 from service.audit.sql_dates import _day as day_literal
 from service.audit.sql_dates import _within_months
 from service.audit.stats import AckTimes, Deadline, as_json, stats
@@ -199,3 +202,32 @@ def test_weeks_out_of_range_is_refused(engine: Engine, settings: Settings):
         pytest.raises(ValueError, match="weeks"),
     ):
         stats(session, today=TODAY, weeks=0)
+
+
+def test_closures_and_contested_closures_per_compartment_and_closing_reviewer(
+    engine: Engine, settings: Settings
+) -> None:
+    build_history(engine, settings, seed_border(engine, settings))
+    with session_scope(make_session_factory(engine)) as session:
+        assert _by_compartment(session) == {"mx": [0, 0], "oversight": [0, 0], "us": [3, 1]}
+        assert _by_reviewer(session) == {"ana": [3, 1]}  # the requester, not sam who approved
+        counts = closure_counts(session)
+    us = next(r for r in counts.by_compartment if r.name == "us")
+    assert (us.contested.count, us.contested.label) == (None, "<3")  # a lone contested closure
+    assert us.closures.count is None  # else it and the total would give the hidden one away
+    [ana] = counts.by_reviewer
+    assert (ana.name, ana.contested.label) == ("ana", "<3")
+    assert counts.total.contested.count is None
+
+
+def test_closure_counts_of_three_or_more_are_shown(engine: Engine, settings: Settings) -> None:
+    grid = {"a": [5, 3], "b": [4, 3]}
+    assert _suppress(grid) == {"a": [(5, False), (3, False)], "b": [(4, False), (3, False)]}
+
+
+def test_closure_counts_are_in_the_json(history_stats):
+    body = as_json(history_stats)["closures"]
+    assert set(body) == {"total", "by_compartment", "by_reviewer"}
+    assert [r["compartment"] for r in body["by_compartment"]] == ["mx", "oversight", "us"]
+    assert body["by_reviewer"][0]["reviewer"] == "ana"
+    assert body["by_reviewer"][0]["contested"] == {"count": None, "label": "<3"}

@@ -10,9 +10,11 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
+from service.approvals.service import decide
 from service.config import Settings
 from service.db import make_session_factory, session_scope
 from service.errors import InvalidInput, Malformed
+from service.staff.models import Role
 from service.tips.models import Status, Tip
 from service.tips.queue import (
     NO_DEADLINE,
@@ -238,7 +240,11 @@ def test_workflow_transitions_keep_the_stored_deadline_right(
     (row,) = page(engine, ana.staff_id).rows
     assert (row.status, row.ack_due, row.feedback_due) == ("triage", None, date(2027, 2, 4))
     with session_scope(make_session_factory(engine)) as session:
-        transition(session, ana, tip_id, to="closed", reason="spam", now=moment(DAY))
+        asked = transition(session, ana, tip_id, to="closed", reason="spam", now=moment(DAY))
+    sam = principal(border.supervisor_us, Role.SUPERVISOR)
+    assert asked.approval_id is not None
+    with session_scope(make_session_factory(engine)) as session:  # closing needs a second person
+        decide(session, sam, asked.approval_id, approve=True, now=moment(DAY))
     (row,) = page(engine, ana.staff_id, today=DAY + timedelta(days=999)).rows
     assert (row.status, row.feedback_due, row.overdue) == ("closed", None, False)
     with make_session_factory(engine)() as session:

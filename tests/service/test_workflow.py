@@ -11,6 +11,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from service.approvals.models import Approval, ApprovalStatus
+from service.approvals.service import decide
 from service.blobs.store import read_blob
 from service.config import Settings
 from service.db import make_session_factory, utcnow
@@ -144,7 +145,7 @@ def test_needs_info_needs_a_message_and_the_reporter_reads_it(
     assert seen == {"status": "in_review", "messages": [ASK]}
 
 
-def test_closing_from_triage_needs_a_known_reason(
+def test_closing_from_triage_needs_a_known_reason_and_another_supervisor(
     engine: Engine, settings: Settings, crew: Cast
 ) -> None:
     tip_id, _ = new_tip(engine, settings)
@@ -152,12 +153,15 @@ def test_closing_from_triage_needs_a_known_reason(
     for bad in (None, "findings", "bored"):
         with pytest.raises(InvalidInput):
             _move(engine, crew, tip_id, "closed", reason=bad)
-    _move(engine, crew, tip_id, "closed", reason="spam")
+    asked = _move(engine, crew, tip_id, "closed", reason="spam")
+    assert (asked.outcome, _tip(engine, tip_id).status) == ("approval_requested", "triage")
+    in_tx(engine, lambda s: decide(s, crew.sam, asked.approval_id, approve=True, now=utcnow()))
     tip = _tip(engine, tip_id)
     assert (tip.status, tip.closure_reason) == ("closed", "spam")
     assert tip.closed_at is not None
     last = in_tx(engine, lambda s: workflow_history(s, tip_id))[-1]
     assert last.details == {"from": "triage", "to": "closed", "reason": "spam"}
+    assert last.actor == str(crew.sam.staff_id)
 
 
 def workflow_history(session: Session, tip_id: uuid.UUID) -> list:  # type: ignore[type-arg]

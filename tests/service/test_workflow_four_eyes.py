@@ -1,6 +1,6 @@
-"""Closing worked tips needs four-eyes: needs_info returns only where it came from, closing from
-triage once investigated (or as a referral) files a close_with_reason request, and a free-text
-reason never reaches the audit log."""
+"""Closing needs four-eyes: needs_info returns only where it came from, closing from triage (worked
+or fresh, a referral or spam) files a close_with_reason request, and a free-text reason never
+reaches the audit log."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from service.approvals import service as approvals
 from service.approvals.models import Approval, ApprovalKind, ApprovalStatus
 from service.config import Settings
 from service.db import make_session_factory, utcnow
-from service.errors import Forbidden, InvalidInput
+from service.errors import Conflict, Forbidden, InvalidInput
 from service.staff.sessions import Principal
 from service.tips import workflow
 from service.tips.models import Status, Tip
@@ -121,10 +121,11 @@ def test_a_referral_always_needs_approval(engine: Engine, settings: Settings, cr
             {"reason": "referred_out"},
         )
     assert _status(engine, tip_id) == ("triage", None)
-    # A fresh tip may still be closed as spam at once; that cancels the waiting referral.
-    _move(engine, crew.ana, tip_id, "closed", reason="spam")
+    # Closing as spam instead is a request too, and only one closure waits at a time (409).
+    with pytest.raises(Conflict):
+        _move(engine, crew.ana, tip_id, "closed", reason="spam")
     with make_session_factory(engine)() as session:
-        assert session.scalar(select(Approval.status)) == ApprovalStatus.CANCELLED
+        assert session.scalar(select(Approval.status)) == ApprovalStatus.PENDING
 
 
 def test_leaving_triage_cancels_a_pending_referral(

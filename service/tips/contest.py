@@ -1,0 +1,55 @@
+"""A reporter contests their tip's closure (issue 10: no one person buries a tip).
+
+Once per tip, only while it is closed, with an optional message that joins the conversation
+(encrypted to the conversation key like every reporter message). The tip is marked with the date
+only (reporter-caused), and the audit event goes through the pending, shuffled path
+(service.audit.pending) like every reporter event. Oversight supervisors then see the tip,
+content-free, and can ask for a reroute to oversight (service.approvals.contested).
+
+Imports service.* only.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from service.audit.pending import record_reporter_event
+from service.errors import Conflict, NotFound
+from service.tips.conversation import add_reporter_message
+from service.tips.models import Status, Tip
+from service.tips.reporter_auth import ReporterSession
+from service.tips.workflow import write_lock
+
+__all__ = ["AlreadyContested", "NotClosed", "contest_closure"]
+
+
+class NotClosed(Conflict):
+    code = "not_closed"
+
+
+class AlreadyContested(Conflict):
+    code = "already_contested"
+
+
+def contest_closure(
+    session: Session, reporter: ReporterSession, message: str | None, *, today: date
+) -> None:
+    """Mark the reporter's closed tip contested (409 when open or already contested); a
+    non-blank `message` is checked and stored first, in the same transaction."""
+    write_lock(session)
+    tip = session.scalar(select(Tip).where(Tip.id == reporter.tip_id).with_for_update())
+    if tip is None or tip.purged:
+        raise NotFound("no such report")
+    if tip.status != Status.CLOSED:
+        raise NotClosed("only a closed report can be contested")
+    if tip.contested_on is not None:
+        raise AlreadyContested("this closure was already contested")
+    if message is not None and message.strip():
+        add_reporter_message(session, reporter, message, today=today)
+    tip.contested_on = today
+    tip.reporter_active_on = today
+    session.flush()
+    record_reporter_event(session, "tip.contested", day=today, tip_id=tip.id)
