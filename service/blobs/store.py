@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from typing import cast
 
-from sqlalchemy import Table, insert, select, update
+from sqlalchemy import Table, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from crypto.age import Decryptor, Encryptor, encrypt_bytes
@@ -34,6 +34,7 @@ __all__ = [
     "ROW_SIZE",
     "BlobTooLarge",
     "BlobWriter",
+    "delete_blob",
     "iter_blob",
     "read_blob",
     "small_blob_rows",
@@ -66,7 +67,10 @@ class BlobWriter:
         key_kind: str,
         recipients: Sequence[str],
         pad: bool = True,
+        pipeline: bool = True,
     ) -> None:
+        """`pipeline=False` for a second writer open beside a first on the same session: one
+        pipeline per connection, whose statements both writers' rows join."""
         kind = KeyKind(key_kind).value  # ValueError for an unknown kind, before any row exists
         self._session = session
         self._encryptor = Encryptor(recipients, pad=pad)
@@ -80,7 +84,8 @@ class BlobWriter:
             insert(Blob).values(id=self.blob_id, tip_id=tip_id, key_kind=kind, size=0, chunks=0)
         )
         self._buf += self._encryptor.start()
-        self._rows = PipelinedWrites(session)  # rows go out while the next one is encrypted
+        # Rows go out while the next one is encrypted.
+        self._rows = PipelinedWrites(session) if pipeline else None
 
     @property
     def plaintext_size(self) -> int:
@@ -108,7 +113,8 @@ class BlobWriter:
         if self._buf:
             self._insert_row(bytes(self._buf))
             self._buf.clear()
-        self._rows.end()
+        if self._rows is not None:
+            self._rows.end()
         self._session.execute(
             update(Blob).where(Blob.id == self.blob_id).values(size=self._size, chunks=self._seq)
         )
@@ -126,6 +132,12 @@ class BlobWriter:
         self._session.execute(_INSERT_CHUNK, row)
         self._seq += 1
         self._size += len(data)
+
+
+def delete_blob(session: Session, blob_id: uuid.UUID) -> None:
+    """Delete a blob and its chunk rows (a copy written in this transaction and not needed)."""
+    session.execute(delete(BlobChunk).where(BlobChunk.blob_id == blob_id))
+    session.execute(delete(Blob).where(Blob.id == blob_id))
 
 
 def write_blob(

@@ -7,7 +7,9 @@ file, so earlier incremental revisions, which keep old metadata, are gone too. C
 copied without being decoded. Object and cross-reference streams must be decoded to read the file
 at all, so they are first inflated here under a budget: a small file that would inflate to
 gigabytes is stored as it came (TooLargeToClean) instead of exhausting memory. Encrypted PDFs that
-need a password cannot be opened and are reported as unreadable by the caller.
+need a password cannot be opened and are reported as unreadable by the caller. So is a damaged
+file: qpdf would rebuild a truncated or broken PDF from what it can find, a partial copy stored
+as if it were the evidence, so recovery is off and any warning while reading or writing fails.
 
 Imports pikepdf and the standard library.
 """
@@ -70,7 +72,7 @@ def clean_pdf(data: bytes) -> tuple[bytes, tuple[str, ...]]:
     """The cleaned PDF and codes of what went; pikepdf errors propagate for unreadable files."""
     _check_structure_streams(data)
     removed: dict[str, None] = {}
-    with pikepdf.open(io.BytesIO(data)) as pdf:
+    with pikepdf.open(io.BytesIO(data), attempt_recovery=False) as pdf:
         info = pdf.trailer.get("/Info")
         if info is not None:
             if isinstance(info, pikepdf.Dictionary) and len(info.keys()) > 0:
@@ -96,4 +98,6 @@ def clean_pdf(data: bytes) -> tuple[bytes, tuple[str, ...]]:
             deterministic_id=True,
             stream_decode_level=pikepdf.StreamDecodeLevel.none,
         )
+        if pdf.get_warnings():
+            raise ValueError("damaged PDF")  # qpdf worked around damage: not the whole file
     return out.getvalue(), tuple(removed)

@@ -40,12 +40,18 @@ class CleanReport:
 class Sanitiser(Protocol):
     """Push-style cleaning: `feed()` pieces, write what comes back, then `finish()`.
 
-    The concatenated outputs are the file to store. `report` is final only after `finish()`.
+    The concatenated outputs are the file to store, unless `take_original()` (to be called after
+    every `feed()` and after `finish()`) handed out bytes: then those are a copy of the original,
+    kept because a streamed file may still turn out damaged, and they are the file to store when
+    `report.cleaned` is False. Either way the stored file is a complete clean or the original,
+    byte for byte. `report` is final only after `finish()`.
     """
 
     def feed(self, data: bytes) -> bytes: ...
 
     def finish(self) -> bytes: ...
+
+    def take_original(self) -> bytes: ...
 
     @property
     def report(self) -> CleanReport: ...

@@ -1,7 +1,9 @@
 """`make_sanitiser`: pick a cleaner for an upload from its first bytes and run it as a stream.
 
 The type comes from magic numbers, never from the file name or the client's content type. JPEG and
-PNG are filtered as they stream, in bounded memory. WebP, PDF and zip-based office documents need
+PNG are filtered as they stream (`streaming.StreamGuard`): up to `max_in_memory` bytes the output
+is held until the file ends, beyond that the caller keeps a copy of the original too, so a damaged
+file is stored as it came, never as a partial output. WebP, PDF and zip-based office documents need
 the whole file: up to `max_in_memory` bytes are buffered and cleaned at `finish()`; a larger file
 passes through unchanged (`too_large_to_clean`), as does one that fails to parse (`unreadable`: the
 original is stored, and the reporter is told) or of any other type (`unsupported_type`).
@@ -28,6 +30,7 @@ from service.evidence.report import (
     Sanitiser,
     TooLargeToClean,
 )
+from service.evidence.streaming import StreamGuard
 from service.evidence.webp import clean_webp
 
 __all__ = ["CleanReport", "Sanitiser", "detect_kind", "make_sanitiser", "sanitise_filename"]
@@ -63,6 +66,9 @@ class _PassThrough:
         return data
 
     def finish(self) -> bytes:
+        return b""
+
+    def take_original(self) -> bytes:
         return b""
 
 
@@ -104,6 +110,9 @@ class _Buffered:
         self.report = CleanReport(kind=kind, removed=removed, cleaned=True, reason=None)
         return cleaned
 
+    def take_original(self) -> bytes:
+        return b""  # the whole file is in memory: `finish()` returns the original itself
+
 
 def _with_kind(kind: str, clean: Callable[[bytes], tuple[bytes, tuple[str, ...]]]) -> _Cleaner:
     def cleaner(data: bytes) -> tuple[str, bytes, tuple[str, ...]]:
@@ -141,6 +150,9 @@ class _Detecting:
             return out + self._start().finish()
         return self._inner.finish()
 
+    def take_original(self) -> bytes:
+        return b"" if self._inner is None else self._inner.take_original()
+
     def _take_head(self) -> bytes:
         head, self._head = bytes(self._head), bytearray()
         return head
@@ -154,9 +166,9 @@ class _Detecting:
         if not self._enabled:
             return _PassThrough(kind, DISABLED)
         if kind == "jpeg":
-            return JpegFilter()
+            return StreamGuard(JpegFilter(), self._max)
         if kind == "png":
-            return PngFilter()
+            return StreamGuard(PngFilter(), self._max)
         if kind == "webp":
             return _Buffered(kind, _with_kind(kind, clean_webp), self._max)
         if kind == "pdf":
