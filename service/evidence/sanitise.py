@@ -5,8 +5,9 @@ PNG are filtered as they stream (`streaming.StreamGuard`): up to `max_in_memory`
 is held until the file ends, beyond that the caller keeps a copy of the original too, so a damaged
 file is stored as it came, never as a partial output. WebP, PDF and zip-based office documents need
 the whole file: up to `max_in_memory` bytes are buffered and cleaned at `finish()`; a larger file
-passes through unchanged (`too_large_to_clean`), as does one that fails to parse (`unreadable`: the
-original is stored, and the reporter is told) or of any other type (`unsupported_type`).
+passes through unchanged (`too_large_to_clean`), as does a decompression bomb (`inflates_too_much`),
+one that fails to parse (`unreadable`: the original is stored, and the reporter is told) or of any
+other type (`unsupported_type`).
 
 Imports the cleaners in this package and the standard library.
 """
@@ -23,10 +24,12 @@ from service.evidence.png import SIGNATURE as PNG_SIGNATURE
 from service.evidence.png import PngFilter
 from service.evidence.report import (
     DISABLED,
+    INFLATES_TOO_MUCH,
     TOO_LARGE,
     UNREADABLE,
     UNSUPPORTED,
     CleanReport,
+    InflatesTooMuch,
     Sanitiser,
     TooLargeToClean,
 )
@@ -103,6 +106,11 @@ class _Buffered:
             return data
         except TooLargeToClean:
             self.report = CleanReport(kind=self._kind, removed=(), cleaned=False, reason=TOO_LARGE)
+            return data
+        except InflatesTooMuch:
+            self.report = CleanReport(
+                kind=self._kind, removed=(), cleaned=False, reason=INFLATES_TOO_MUCH
+            )
             return data
         except Exception:  # any parser failure: keep the evidence as it came, and say so
             self.report = CleanReport(kind=self._kind, removed=(), cleaned=False, reason=UNREADABLE)
