@@ -2,11 +2,11 @@
 
 What changes inside is planned by `ooxml` (document properties, thumbnail, and the review traces
 of `review`: comment and tracked-change authors, the people part) and `odf` (meta.xml, thumbnails,
-printer settings). Here, for both: JPEG and PNG images under media/ or Pictures/ go through the
-image filters (a photo pasted into a report keeps its GPS otherwise) and must clean completely,
-or the whole file is stored as it came; zip timestamps, comments and extra fields (Unix uid/gid)
-go; other parts are copied unchanged, `mimetype` stays first and stored. Not touched: embedded
-objects (OLE, other image formats).
+printer settings, annotation and change authors). Here, for both: JPEG and PNG images under
+media/ or Pictures/ go through the image filters (a photo pasted into a report keeps its GPS
+otherwise) and must clean completely, or the whole file is stored as it came; zip timestamps,
+comments and extra fields (Unix uid/gid) go; other parts are copied unchanged, `mimetype` stays
+first and stored. Not touched: embedded objects (OLE, other image formats).
 
 Inflating more than 12 times the file (at least 64 MiB, at most 512 MiB) is a zip bomb, or too
 close to one: the file is stored exactly as it came and reported `inflates_too_much`, never
@@ -68,7 +68,7 @@ def clean_office(data: bytes) -> tuple[str, bytes, tuple[str, ...]]:
         if len(set(names)) != len(names):
             raise ValueError("duplicate zip entries")  # readers disagree on which copy counts
         if names and names[0] == "mimetype" and _starts_odf(zin):
-            kind, plan = "odf", plan_odf(zin, names)
+            kind, plan = "odf", plan_odf(zin, names, budget)
         elif CONTENT_TYPES in names:
             kind, plan = "ooxml", plan_ooxml(zin, names, budget)
         else:

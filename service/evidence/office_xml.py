@@ -10,6 +10,7 @@ Imports defusedxml, this package's report module and the standard library.
 
 from __future__ import annotations
 
+import re
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ __all__ = [
     "MAX_PART",
     "Budget",
     "Plan",
+    "mentions",
     "parse",
     "read_part",
     "remove",
@@ -31,6 +33,7 @@ __all__ = [
 ]
 
 MAX_PART = 4 << 20
+_SCAN = 1 << 16
 
 
 @dataclass
@@ -89,3 +92,16 @@ class Budget:
         self.left -= size
         if self.left < 0:
             raise InflatesTooMuch("inflates to too much data")
+
+
+def mentions(zin: zipfile.ZipFile, name: str, pattern: re.Pattern[bytes], budget: Budget) -> bool:
+    """Whether the part contains `pattern` (short), read in pieces: parts can be large, and only
+    those that need cleaning are parsed."""
+    tail = b""
+    with zin.open(name) as part:
+        while piece := part.read(_SCAN):
+            budget.spend(len(piece))
+            if pattern.search(tail + piece):
+                return True
+            tail = piece[-64:]
+    return False

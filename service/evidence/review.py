@@ -22,7 +22,7 @@ import re
 import zipfile
 from xml.dom.minidom import Document, Element
 
-from service.evidence.office_xml import Budget, Plan, parse, read_part, serialise
+from service.evidence.office_xml import Budget, Plan, mentions, parse, read_part, serialise
 
 __all__ = ["ANONYMOUS", "plan_review"]
 
@@ -61,7 +61,6 @@ _REVIEW_PART = re.compile(
     re.IGNORECASE,
 )
 _WORD_TRACE = re.compile(rb":author\s*=")
-_SCAN = 1 << 16
 
 
 def plan_review(zin: zipfile.ZipFile, names: list[str], plan: Plan, budget: Budget) -> None:
@@ -72,25 +71,13 @@ def plan_review(zin: zipfile.ZipFile, names: list[str], plan: Plan, budget: Budg
             continue
         if _REVIEW_PART.fullmatch(name):
             doc = parse(read_part(zin, name, budget))
-        elif _WORD_PART.fullmatch(name) and _mentions(zin, name, _WORD_TRACE, budget):
+        elif _WORD_PART.fullmatch(name) and mentions(zin, name, _WORD_TRACE, budget):
             doc = parse(read_part(zin, name, budget))
         else:
             continue
         if _anonymise(doc):
             plan.replace[name] = serialise(doc)
             plan.removed["review_authors"] = None
-
-
-def _mentions(zin: zipfile.ZipFile, name: str, pattern: re.Pattern[bytes], budget: Budget) -> bool:
-    """Whether the part contains `pattern`, read in pieces (parts can be large)."""
-    tail = b""
-    with zin.open(name) as part:
-        while piece := part.read(_SCAN):
-            budget.spend(len(piece))
-            if pattern.search(tail + piece):
-                return True
-            tail = piece[-32:]
-    return False
 
 
 def _anonymise(doc: Document) -> bool:

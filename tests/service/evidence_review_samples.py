@@ -237,3 +237,36 @@ def pdf_with_annotations() -> bytes:
     out = io.BytesIO()
     pdf.save(out)
     return out.getvalue()
+
+
+def odt_with_review() -> bytes:
+    """An annotation (with initials) and a tracked insertion in content.xml."""
+    office = "urn:oasis:names:tc:opendocument:xmlns:office:1.0"
+    text = "urn:oasis:names:tc:opendocument:xmlns:text:1.0"
+    meta = "urn:oasis:names:tc:opendocument:xmlns:meta:1.0"
+    who = f"<dc:creator>{AUTHOR}</dc:creator><dc:date>2026-01-02T03:04:05</dc:date>"
+    content = (
+        f'<?xml version="1.0" encoding="UTF-8"?><office:document-content xmlns:office="{office}" '
+        f'xmlns:text="{text}" xmlns:meta="{meta}" xmlns:dc="http://purl.org/dc/elements/1.1/" '
+        'office:version="1.3"><office:body><office:text><text:tracked-changes>'
+        '<text:changed-region text:id="ct1"><text:insertion><office:change-info>'
+        f"{who}</office:change-info></text:insertion></text:changed-region></text:tracked-changes>"
+        '<text:p>Payments went to <text:change-start text:change-id="ct1"/>the chief'
+        '<text:change-end text:change-id="ct1"/>.<office:annotation>'
+        f"{who}<meta:creator-initials>{INITIALS}</meta:creator-initials>"
+        "<text:p>Check the ledger of March.</text:p></office:annotation></text:p>"
+        "</office:text></office:body></office:document-content>"
+    )
+    manifest_ns = "urn:oasis:names:tc:opendocument:xmlns:manifest:1.0"
+    manifest = (
+        f'<?xml version="1.0" encoding="UTF-8"?><manifest:manifest xmlns:manifest="{manifest_ns}" '
+        'manifest:version="1.3"><manifest:file-entry manifest:full-path="/" manifest:media-type='
+        '"application/vnd.oasis.opendocument.text"/><manifest:file-entry '
+        'manifest:full-path="content.xml" manifest:media-type="text/xml"/></manifest:manifest>'
+    )
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr(zipfile.ZipInfo("mimetype"), "application/vnd.oasis.opendocument.text")
+        z.writestr("content.xml", content)
+        z.writestr("META-INF/manifest.xml", manifest)
+    return out.getvalue()

@@ -165,6 +165,7 @@ SAMPLES: dict[str, Callable[[], bytes]] = {
     "docx-review": review.docx_with_review,
     "xlsx-review": review.xlsx_with_comments,
     "pptx-review": review.pptx_with_comments,
+    "odt-review": review.odt_with_review,
     "pdf-annotations": review.pdf_with_annotations,
 }
 _BUILT = {kind: build() for kind, build in SAMPLES.items()}

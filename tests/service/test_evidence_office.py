@@ -136,3 +136,17 @@ def test_pdf_annotation_authors_go_but_notes_and_form_fields_stay() -> None:
         assert "/T" not in popup
         assert str(field["/T"]) == "badge_number"  # a form field's /T is its name
         assert str(field["/V"]) == "4471"
+
+
+def test_odt_loses_annotation_and_change_authors_but_keeps_them() -> None:
+    out, report = clean(review.odt_with_review())
+    assert report.cleaned, report
+    assert "review_authors" in report.removed
+    assert_no_traces(out)
+    with zipfile.ZipFile(io.BytesIO(out)) as z:
+        assert z.namelist()[0] == "mimetype"
+        content = z.read("content.xml")
+    defusedxml.minidom.parseString(content)
+    for kept in (b"<text:insertion>", b"Check the ledger of March.", b"the chief", b"dc:date"):
+        assert kept in content
+    assert b"<dc:creator>Author</dc:creator>" in content
