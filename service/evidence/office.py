@@ -38,6 +38,7 @@ _MIN_INFLATED = 64 << 20
 _MAX_RATIO = 12
 _COPY = 64 * 1024
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+_EOCD = 22  # size of the end-of-central-directory record without its comment
 _ODF_MIME = b"application/vnd.oasis.opendocument."
 
 
@@ -62,11 +63,14 @@ def zip_kind(head: bytes) -> str:
 def clean_office(data: bytes) -> tuple[str, bytes, tuple[str, ...]]:
     """(kind, cleaned file, removal codes); NotOffice for other zips, other errors if unreadable."""
     budget = Budget(_inflation_budget(len(data)))
+    _check_ends_with_directory(data)
     with zipfile.ZipFile(io.BytesIO(data)) as zin:
         infos = zin.infolist()
         names = [info.filename for info in infos]
         if len(set(names)) != len(names):
             raise ValueError("duplicate zip entries")  # readers disagree on which copy counts
+        # Declared sizes refuse an honest bomb at once; the running budget catches lying ones.
+        budget.check(sum(info.file_size for info in infos))
         if names and names[0] == "mimetype" and _starts_odf(zin):
             kind, plan = "odf", plan_odf(zin, names, budget)
         elif CONTENT_TYPES in names:
@@ -75,6 +79,14 @@ def clean_office(data: bytes) -> tuple[str, bytes, tuple[str, ...]]:
             raise NotOffice("not an office document")
         cleaned = _rebuild(zin, infos, plan, budget)
         return kind, cleaned, tuple(plan.removed)
+
+
+def _check_ends_with_directory(data: bytes) -> None:
+    """The file must end with the zip's end-of-directory record: bytes after it (an appended
+    file, say) would be silently dropped by the rebuild."""
+    end = data.rfind(b"PK\x05\x06")
+    if end < 0 or end + _EOCD + int.from_bytes(data[end + 20 : end + 22], "little") != len(data):
+        raise ValueError("data after the end of the zip")
 
 
 def _starts_odf(zin: zipfile.ZipFile) -> bool:

@@ -88,6 +88,10 @@ class Budget:
     def __init__(self, limit: int) -> None:
         self.left = limit
 
+    def check(self, size: int) -> None:
+        if size > self.left:
+            raise InflatesTooMuch("declared to inflate to too much data")
+
     def spend(self, size: int) -> None:
         self.left -= size
         if self.left < 0:

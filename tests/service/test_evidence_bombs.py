@@ -105,3 +105,30 @@ def test_an_office_zip_bomb_is_stored_unchanged_and_cheaply() -> None:
     assert samples.SECRET.encode() in samples.unzipped_text(out)
     assert sanitiser.report == CleanReport("ooxml", (), cleaned=False, reason="inflates_too_much")
     assert time.perf_counter() - started < 5
+
+
+def _declaring(bomb: bytes, name: bytes, size: int) -> bytes:
+    """`bomb` with `name`'s uncompressed size declared as `size` in both of its headers."""
+    out = bytearray(bomb)
+    local = 0
+    while (local := out.find(b"PK\x03\x04", local)) >= 0:
+        if out[local + 30 : local + 30 + len(name)] == name:
+            out[local + 22 : local + 26] = size.to_bytes(4, "little")
+        local += 4
+    central = out.find(b"PK\x01\x02")
+    while central >= 0:
+        if out[central + 46 : central + 46 + len(name)] == name:
+            out[central + 24 : central + 28] = size.to_bytes(4, "little")
+        central = out.find(b"PK\x01\x02", central + 4)
+    return bytes(out)
+
+
+def test_an_office_zip_bomb_that_lies_about_its_size_is_stored_unchanged_and_cheaply() -> None:
+    data = _declaring(samples.docx_zip_bomb(), b"word/media/filler.bin", 1000)
+    started = time.perf_counter()
+    sanitiser = make_sanitiser(enabled=True, max_in_memory=32 << 20)
+    out = sanitiser.feed(data) + sanitiser.finish()
+    assert out == data
+    assert not sanitiser.report.cleaned
+    assert sanitiser.report.reason in ("inflates_too_much", "unreadable")
+    assert time.perf_counter() - started < 5

@@ -147,6 +147,17 @@ def test_a_document_with_a_damaged_photo_inside_is_stored_exactly_as_received() 
     assert report.reason == "unreadable"
 
 
+@pytest.mark.parametrize("build", [samples.docx_file, samples.odt_file])
+def test_a_document_with_bytes_outside_its_zip_is_stored_exactly_as_received(
+    build: Callable[[], bytes],
+) -> None:
+    # Rebuilding the zip would silently drop what follows it (another file, appended).
+    original = build() + b"PK\x03\x04 appended data " + bytes(100)
+    out, report = stored(original)
+    assert out == original
+    assert report.reason == "unreadable"
+
+
 def test_a_webp_with_unknown_bytes_after_its_end_is_stored_exactly_as_received() -> None:
     original = samples.webp_file(lossless=True) + b"appended by some tool"
     out, report = stored(original)
