@@ -2,6 +2,9 @@
 
 What is stored is the cleaned file or, when it cannot be cleaned, the file exactly as it came:
 a streamed image that turns out damaged is stored from the copy of the original kept beside it.
+That copy is encrypted to a throwaway key held only in memory, and handed to the tip's key only
+if it is kept: deleted rows linger (dead tuples, WAL, backups), and a photo's GPS must not open
+with the tip's keys once the cleaned photo is what was stored.
 """
 
 from __future__ import annotations
@@ -12,7 +15,8 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from service.blobs.store import BlobWriter, delete_blob, write_blob
+from crypto.age import generate_identity
+from service.blobs.store import BlobWriter, delete_blob, rewrap_blob, write_blob
 from service.evidence.sanitise import make_sanitiser, sanitise_filename
 from service.tips.models import Attachment, KeyKind
 
@@ -59,6 +63,7 @@ class AttachmentWriter:
             recipients=[conversation_recipient],
         )
         self._original: BlobWriter | None = None  # the copy the sanitiser asks us to keep
+        self._original_key = ""  # its throwaway identity
         self.summary: AttachmentSummary | None = None
 
     def write(self, data: bytes) -> None:
@@ -79,6 +84,7 @@ class AttachmentWriter:
             if report.cleaned:
                 delete_blob(self._session, original_id)
             else:  # damaged after all: the file as it came, never a partial output
+                rewrap_blob(self._session, original_id, [self._original_key], [self._recipient])
                 delete_blob(self._session, blob_id)
                 blob_id, size = original_id, self._original.plaintext_size
         info = {
@@ -115,11 +121,12 @@ class AttachmentWriter:
         if not original:
             return
         if self._original is None:
+            self._original_key, throwaway = generate_identity()
             self._original = BlobWriter(
                 self._session,
                 tip_id=self._tip_id,
                 key_kind=KeyKind.CONVERSATION,
-                recipients=[self._recipient],
+                recipients=[throwaway],
                 pipeline=False,  # joins the pipeline of the first writer, on the same connection
             )
         self._original.write(original)

@@ -7,6 +7,7 @@ told the file was stored as it came, and it must be.
 from __future__ import annotations
 
 import io
+import random
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -16,7 +17,9 @@ from PIL import Image
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from service.blobs.models import Blob
+from crypto.age import Decryptor
+from crypto.errors import NoIdentityError
+from service.blobs.models import Blob, BlobChunk
 from service.blobs.store import read_blob
 from service.config import Settings
 from service.db import make_session_factory
@@ -288,3 +291,38 @@ def test_a_large_photo_is_cleaned_and_its_kept_original_discarded(session: Sessi
     assert summary.cleaned is True
     assert samples.SECRET.encode() not in data
     Image.open(io.BytesIO(data)).load()
+
+
+def test_the_kept_original_is_readable_by_nobody_unless_it_is_stored(session: Session) -> None:
+    # Deleted rows linger (PostgreSQL dead tuples, the SQLite WAL, backups): a copy of a photo
+    # with its GPS, kept only in case the photo turned out damaged, must not open with the tip's
+    # keys once the cleaned photo is stored. It is encrypted to a key that is never stored.
+    noise = Image.frombytes("RGB", (1200, 1200), random.Random(5).randbytes(1200 * 1200 * 3))
+    buffer = io.BytesIO()
+    noise.save(buffer, "JPEG", quality=95, exif=samples.exif_with_gps())
+    original = buffer.getvalue()
+    assert len(original) > 1 << 20  # so both copies have written a first row of chunks
+    tip_id = make_tip(session)
+    writer = AttachmentWriter(
+        session,
+        tip_id=tip_id,
+        conversation_recipient=RECIPIENT,
+        seq=0,
+        filename="photo.jpg",
+        remove_metadata=True,
+        max_in_memory=256,
+    )
+    writer.write(original)
+    session.flush()
+    first_rows = session.scalars(
+        select(BlobChunk.data).join(Blob).where(Blob.tip_id == tip_id, BlobChunk.seq == 0)
+    ).all()
+    assert len(first_rows) == 2  # the cleaned output and the kept copy
+    readable = 0
+    for row in first_rows:
+        try:
+            Decryptor([IDENTITY], pad=True).update(row)
+            readable += 1
+        except NoIdentityError:
+            pass
+    assert readable == 1
