@@ -313,7 +313,8 @@ def test_the_kept_original_is_readable_by_nobody_unless_it_is_stored(session: Se
         max_in_memory=256,
     )
     writer.write(original)
-    session.flush()
+    if writer._blob._rows is not None:  # PostgreSQL: no reads inside the writer's pipeline
+        writer._blob._rows.end()
     first_rows = session.scalars(
         select(BlobChunk.data).join(Blob).where(Blob.tip_id == tip_id, BlobChunk.seq == 0)
     ).all()
