@@ -39,6 +39,9 @@ _MAX_RATIO = 12
 _COPY = 64 * 1024
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 _EOCD = 22  # size of the end-of-central-directory record without its comment
+_LOCAL = 30  # size of a local file header without its name and extra field
+_DATA_DESCRIPTOR = 0x08  # flag: CRC and sizes follow the data
+_ZIP64 = 0xFFFFFFFF
 _ODF_MIME = b"application/vnd.oasis.opendocument."
 
 
@@ -69,6 +72,7 @@ def clean_office(data: bytes) -> tuple[str, bytes, tuple[str, ...]]:
         names = [info.filename for info in infos]
         if len(set(names)) != len(names):
             raise ValueError("duplicate zip entries")  # readers disagree on which copy counts
+        _check_entries_adjoin(data, infos, zin.start_dir)
         # Declared sizes refuse an honest bomb at once; the running budget catches lying ones.
         budget.check(sum(info.file_size for info in infos))
         if names and names[0] == "mimetype" and _starts_odf(zin):
@@ -87,6 +91,24 @@ def _check_ends_with_directory(data: bytes) -> None:
     end = data.rfind(b"PK\x05\x06")
     if end < 0 or end + _EOCD + int.from_bytes(data[end + 20 : end + 22], "little") != len(data):
         raise ValueError("data after the end of the zip")
+
+
+def _check_entries_adjoin(data: bytes, infos: list[zipfile.ZipInfo], directory: int) -> None:
+    """Each entry must start where the previous one ended, and the last end where the central
+    directory starts: bytes in between belong to no part, and the rebuild would drop them."""
+    pos = 0
+    for info in sorted(infos, key=lambda info: info.header_offset):
+        if info.header_offset != pos or data[pos : pos + 4] != b"PK\x03\x04":
+            raise ValueError("bytes between zip entries")
+        name_len = int.from_bytes(data[pos + 26 : pos + 28], "little")
+        extra_len = int.from_bytes(data[pos + 28 : pos + 30], "little")
+        pos += _LOCAL + name_len + extra_len + info.compress_size
+        if info.flag_bits & _DATA_DESCRIPTOR:
+            signed = data[pos : pos + 4] == b"PK\x07\x08"
+            wide = info.compress_size >= _ZIP64 or info.file_size >= _ZIP64
+            pos += (4 if signed else 0) + (20 if wide else 12)
+    if pos != directory:
+        raise ValueError("bytes between the entries and the central directory")
 
 
 def _starts_odf(zin: zipfile.ZipFile) -> bool:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import random
+import zipfile
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -159,6 +160,37 @@ def test_a_document_with_bytes_outside_its_zip_is_stored_exactly_as_received(
     out, report = stored(original)
     assert out == original
     assert report.reason == "unreadable"
+
+
+def test_a_document_with_bytes_hidden_between_its_entries_is_stored_exactly_as_received() -> None:
+    # Bytes between entries belong to no part: a rebuild would drop them without a word.
+    original = samples.docx_file()
+    with zipfile.ZipFile(io.BytesIO(original)) as z:
+        second = z.infolist()[1].header_offset
+        directory = z.start_dir
+    hidden = b"a file hidden between two entries"
+    data = original[:second] + hidden + original[second:]
+    # Point the directory at the moved entries, and the end record at the moved directory.
+    data = _shift_directory(data, second, directory + len(hidden), len(hidden))
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        assert z.testzip() is None  # a valid zip that readers open
+    out, report = stored(data)
+    assert out == data
+    assert report.reason == "unreadable"
+
+
+def _shift_directory(data: bytes, after: int, directory: int, by: int) -> bytes:
+    out = bytearray(data)
+    pos = directory
+    while out[pos : pos + 4] == b"PK\x01\x02":
+        offset = int.from_bytes(out[pos + 42 : pos + 46], "little")
+        if offset >= after:
+            out[pos + 42 : pos + 46] = (offset + by).to_bytes(4, "little")
+        sizes = out[pos + 28 : pos + 34]
+        pos += 46 + sum(int.from_bytes(sizes[i : i + 2], "little") for i in (0, 2, 4))
+    end = out.rfind(b"PK\x05\x06")
+    out[end + 16 : end + 20] = directory.to_bytes(4, "little")
+    return bytes(out)
 
 
 def test_a_webp_with_unknown_bytes_after_its_end_is_stored_exactly_as_received() -> None:

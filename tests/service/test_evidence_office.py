@@ -150,3 +150,33 @@ def test_odt_loses_annotation_and_change_authors_but_keeps_them() -> None:
     for kept in (b"<text:insertion>", b"Check the ledger of March.", b"the chief", b"dc:date"):
         assert kept in content
     assert b"<dc:creator>Author</dc:creator>" in content
+
+
+class _Unseekable(io.RawIOBase):
+    """Makes zipfile write data descriptors after each entry, as LibreOffice does."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, b: bytes) -> int:  # type: ignore[override]
+        self.data += b
+        return len(b)
+
+
+def test_a_package_written_with_data_descriptors_is_still_cleaned() -> None:
+    sink = _Unseekable()
+    with (
+        zipfile.ZipFile(io.BytesIO(review.odt_with_review())) as source,
+        zipfile.ZipFile(sink, "w", zipfile.ZIP_DEFLATED) as target,
+    ):
+        for info in source.infolist():
+            target.writestr(info.filename, source.read(info))
+    data = bytes(sink.data)
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        assert all(info.flag_bits & 0x08 for info in z.infolist())
+    out, report = clean(data)
+    assert report.cleaned, report
+    assert_no_traces(out)
