@@ -42,6 +42,9 @@ _KINDS = {
     "custom_properties": "custom",
     "piece_info": "program_data",
     "printer_settings": "printer",
+    "review_authors": "review_authors",
+    "people": "people",
+    "annotation_authors": "annotation_authors",
 }
 
 
@@ -62,7 +65,8 @@ class AttachmentRow:
     size: str
     cleaned: bool
     removed: list[str]  # kinds, see `removed_kinds`
-    reason: str | None  # too_large_to_clean, unsupported_type, unreadable, disabled, or None
+    # too_large_to_clean, inflates_too_much, unsupported_type, unreadable, disabled, or None
+    reason: str | None
 
 
 def removed_kinds(codes: Iterable[str]) -> list[str]:

@@ -20,10 +20,10 @@ import uuid
 from collections.abc import Iterator, Sequence
 from typing import cast
 
-from sqlalchemy import Table, insert, select, update
+from sqlalchemy import Table, delete, insert, select, update
 from sqlalchemy.orm import Session
 
-from crypto.age import Decryptor, Encryptor, encrypt_bytes
+from crypto.age import Decryptor, Encryptor, encrypt_bytes, rewrap_file
 from crypto.errors import DecryptionError, FormatError
 from service.blobs.models import Blob, BlobChunk
 from service.db import PipelinedWrites, new_id
@@ -34,8 +34,10 @@ __all__ = [
     "ROW_SIZE",
     "BlobTooLarge",
     "BlobWriter",
+    "delete_blob",
     "iter_blob",
     "read_blob",
+    "rewrap_blob",
     "small_blob_rows",
     "write_blob",
 ]
@@ -66,7 +68,10 @@ class BlobWriter:
         key_kind: str,
         recipients: Sequence[str],
         pad: bool = True,
+        pipeline: bool = True,
     ) -> None:
+        """`pipeline=False` for a second writer open beside a first on the same session: one
+        pipeline per connection, whose statements both writers' rows join."""
         kind = KeyKind(key_kind).value  # ValueError for an unknown kind, before any row exists
         self._session = session
         self._encryptor = Encryptor(recipients, pad=pad)
@@ -80,7 +85,8 @@ class BlobWriter:
             insert(Blob).values(id=self.blob_id, tip_id=tip_id, key_kind=kind, size=0, chunks=0)
         )
         self._buf += self._encryptor.start()
-        self._rows = PipelinedWrites(session)  # rows go out while the next one is encrypted
+        # Rows go out while the next one is encrypted.
+        self._rows = PipelinedWrites(session) if pipeline else None
 
     @property
     def plaintext_size(self) -> int:
@@ -108,7 +114,8 @@ class BlobWriter:
         if self._buf:
             self._insert_row(bytes(self._buf))
             self._buf.clear()
-        self._rows.end()
+        if self._rows is not None:
+            self._rows.end()
         self._session.execute(
             update(Blob).where(Blob.id == self.blob_id).values(size=self._size, chunks=self._seq)
         )
@@ -126,6 +133,29 @@ class BlobWriter:
         self._session.execute(_INSERT_CHUNK, row)
         self._seq += 1
         self._size += len(data)
+
+
+def delete_blob(session: Session, blob_id: uuid.UUID) -> None:
+    """Delete a blob and its chunk rows (a copy written in this transaction and not needed)."""
+    session.execute(delete(BlobChunk).where(BlobChunk.blob_id == blob_id))
+    session.execute(delete(Blob).where(Blob.id == blob_id))
+
+
+def rewrap_blob(
+    session: Session, blob_id: uuid.UUID, identities: Sequence[str], recipients: Sequence[str]
+) -> None:
+    """Give exactly `recipients` the blob's file key, which `identities` can unwrap: only the age
+    header in the first row changes (its length may, and the blob's size with it)."""
+    first = session.execute(
+        select(BlobChunk.data).where(BlobChunk.blob_id == blob_id, BlobChunk.seq == 0)
+    ).scalar_one()
+    data = rewrap_file(first, identities, recipients)
+    session.execute(
+        update(BlobChunk).where(BlobChunk.blob_id == blob_id, BlobChunk.seq == 0).values(data=data)
+    )
+    session.execute(
+        update(Blob).where(Blob.id == blob_id).values(size=Blob.size + len(data) - len(first))
+    )
 
 
 def write_blob(

@@ -1,8 +1,10 @@
 """Metadata removal for evidence files, on by default, without plaintext ever touching disk.
 
 `make_sanitiser` returns a streaming cleaner chosen by the file's magic number: JPEG (`jpeg`) and
-PNG (`png`) are filtered as they stream; WebP (`webp`), PDF (`pdf`) and OOXML/ODF (`office`) are
-cleaned whole in memory up to a limit. `CleanReport` says what was removed, or why nothing was.
+PNG (`png`) are filtered as they stream (`streaming`); WebP (`webp`), PDF (`pdf`) and OOXML/ODF
+(`office`, with `ooxml`, `odf`, `review` and `office_xml`) are cleaned whole in memory up to a
+limit. What is stored is a complete clean or the original, byte for byte, never a partial output.
+`CleanReport` says what was removed, or why nothing was.
 `sanitise_filename` (`filenames`) makes a reporter's file name safe to store and show.
 
 May import the standard library, pikepdf and defusedxml (Pillow is not needed); never the web layer.

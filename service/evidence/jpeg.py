@@ -4,13 +4,15 @@ Kept: every segment a decoder needs (SOFn, DHT, DQT, DRI, SOS and the scans), AP
 its optional thumbnail: a stale one can show what a crop removed), APP2 ICC_PROFILE and APP14 Adobe
 (colour rendering; an ICC profile describes a device model, not a person). Dropped: APP1 EXIF
 (camera make and serial numbers, times, GPS, an embedded thumbnail) and XMP, APP13 IPTC/Photoshop,
-COM comments, APP0 JFXX thumbnails, APP2 MPF and every other APPn, and all bytes after EOI (MPF
-secondary images and "motion photo" videos hide there, with their own metadata). EXIF orientation
-goes with EXIF: a photo taken sideways may then display sideways.
+COM comments, APP0 JFXX thumbnails, APP2 MPF and every other APPn, and what follows EOI when it is
+recognisably an embedded file (MPF secondary images, "motion photo" videos, each with its own
+metadata) or padding. EXIF orientation goes with EXIF: a photo taken sideways may then display
+sideways.
 
 Segments are buffered whole (at most 64 KiB each) before they are judged; entropy-coded data is
-scanned for the next marker and passed on. If the structure breaks, the rest passes through
-unchanged and the report says `unreadable`.
+scanned for the next marker and passed on. The file counts as cleaned only if it reaches EOI after
+a scan: a truncated or broken file, or unknown bytes after EOI, make the report `unreadable`, and
+the caller stores the original instead.
 
 Imports only the standard library.
 """
@@ -33,6 +35,13 @@ _EXIF = b"Exif\x00\x00"
 _XMP = (b"http://ns.adobe.com/xap/1.0/\x00", b"http://ns.adobe.com/xmp/extension/\x00")
 _GPS_IFD_TAG = 0x8825
 _JFIF_SIZE = 14  # identifier, version, units, densities, thumbnail width and height
+_PADDING = re.compile(rb"\x00*")
+_TRAILER_HEAD = 16
+
+
+def _known_trailer(head: bytes) -> bool:
+    """An embedded JPEG (MPF), an MP4/QuickTime video (Google) or Samsung's motion photo."""
+    return head.startswith((b"\xff\xd8\xff", b"MotionPhoto_Data")) or head[4:8] == b"ftyp"
 
 
 def _exif_extras(tiff: bytes) -> tuple[str, ...]:
@@ -103,34 +112,47 @@ class JpegFilter(StreamingFilter):
     def __init__(self) -> None:
         super().__init__(_SEGMENTS)
         self._started = False
+        self._scanned = False  # a scan has started: EOI before one means a broken file
+        self._trailer: bool | None = None  # bytes after EOI: None until judged
 
     def finish(self) -> bytes:
-        out = bytearray()
         rest = bytes(self._buf)
         self._buf.clear()
-        if self._state == _SEGMENTS and rest:
-            # The file ends inside a segment: never emit part of a metadata segment.
-            self._fail()
-            if len(rest) >= 2 and rest[0] == 0xFF and _is_metadata_marker(rest[1]):
-                return b""
-            out += rest
-        elif self._state in (_SCAN, _PASS):
-            out += rest
-        elif self._state == _DONE and rest:
-            self._note(("trailing_data",))
-        return bytes(out)
+        if self._state == _DONE and self._trailer is None and rest.strip(b"\x00"):
+            self._judge_trailer(rest.lstrip(b"\x00"))
+        self._complete = self._state == _DONE
+        if self._complete:
+            return b""
+        self._fail()  # truncated: the caller keeps the original
+        return rest
 
     def _step(self, pos: int, out: bytearray) -> int:
         if self._state == _SEGMENTS:
             return self._segment(pos, out)
         if self._state == _SCAN:
             return self._scan(pos, out)
-        if pos < len(self._buf):
-            if self._state == _PASS:
-                out += self._buf[pos:]
-            else:  # _DONE: anything after EOI
-                self._note(("trailing_data",))
-        return len(self._buf)
+        if self._state == _PASS:
+            out += self._buf[pos:]
+            return len(self._buf)
+        return self._after_end(pos)
+
+    def _after_end(self, pos: int) -> int:
+        """Bytes after EOI: padding goes; an embedded file goes whole; anything else fails."""
+        buf = self._buf
+        if self._trailer is None:
+            match = _PADDING.match(buf, pos)
+            pos = match.end() if match else pos
+            if len(buf) - pos < _TRAILER_HEAD:
+                return pos
+            self._judge_trailer(bytes(buf[pos : pos + _TRAILER_HEAD]))
+        return pos if self._state == _PASS else len(buf)
+
+    def _judge_trailer(self, head: bytes) -> None:
+        self._trailer = _known_trailer(head)
+        if self._trailer:
+            self._note(("trailing_data",))
+        else:
+            self._fail()
 
     def _segment(self, pos: int, out: bytearray) -> int:
         buf = self._buf
@@ -142,13 +164,13 @@ class JpegFilter(StreamingFilter):
             self._started = True
             out += buf[pos : pos + 2]
             return pos + 2
-        at = buf.find(b"\xff", pos)
-        if at != pos:
-            # Stray bytes between segments: dropped, as decoders do.
-            return len(buf) if at < 0 else at
+        if buf[pos] != 0xFF or buf[pos + 1] == 0x00:
+            return self._fail(pos)  # stray bytes between segments: not ours to drop
         marker = buf[pos + 1]
-        if marker in (0xFF, 0x00):
-            return pos + 1  # fill byte, or a stray stuffed zero
+        if marker == 0xFF:
+            return pos + 1  # a fill byte
+        if marker == _EOI and not self._scanned:
+            return self._fail(pos)
         if marker in _STANDALONE or marker == _EOI:
             out += buf[pos : pos + 2]
             self._state = _DONE if marker == _EOI else _SEGMENTS
@@ -171,6 +193,7 @@ class JpegFilter(StreamingFilter):
             out += buf[pos:end]
         if marker == _SOS:
             self._state = _SCAN
+            self._scanned = True
         return end
 
     def _scan(self, pos: int, out: bytearray) -> int:
@@ -185,7 +208,8 @@ class JpegFilter(StreamingFilter):
         return at  # a trailing FF waits for the byte that says what it is
 
     def _fail(self, pos: int = 0) -> int:
-        """Broken structure: pass the rest (from `pos`) through unchanged and say so."""
+        """Broken structure: pass the rest (from `pos`) through and say so; the caller keeps
+        the original."""
         self._failed = True
         self._state = _PASS
         return pos

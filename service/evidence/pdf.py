@@ -2,12 +2,16 @@
 
 Removed: the trailer's /Info dictionary (author, creator, producer, title, dates), the catalogue's
 XMP /Metadata stream, /Metadata streams on pages, images and other objects, /PieceInfo (application
-private data) and the original /ID (it can single out one copy of a document). Saving rewrites the
+private data), the original /ID (it can single out one copy of a document), and the author (/T)
+and dates (/M, /CreationDate) of annotations and their popups; the notes themselves stay, and so
+does /T on form-field widgets, where it is the field's name. Saving rewrites the
 file, so earlier incremental revisions, which keep old metadata, are gone too. Content streams are
 copied without being decoded. Object and cross-reference streams must be decoded to read the file
 at all, so they are first inflated here under a budget: a small file that would inflate to
-gigabytes is stored as it came (TooLargeToClean) instead of exhausting memory. Encrypted PDFs that
-need a password cannot be opened and are reported as unreadable by the caller.
+gigabytes is stored as it came (InflatesTooMuch) instead of exhausting memory. Encrypted PDFs that
+need a password cannot be opened and are reported as unreadable by the caller. So is a damaged
+file: qpdf would rebuild a truncated or broken PDF from what it can find, a partial copy stored
+as if it were the evidence, so recovery is off and any warning while reading or writing fails.
 
 Imports pikepdf and the standard library.
 """
@@ -20,11 +24,24 @@ import zlib
 
 import pikepdf
 
-from service.evidence.report import TooLargeToClean
+from service.evidence.report import InflatesTooMuch, TooLargeToClean
 
 __all__ = ["clean_pdf"]
 
 _OBJECT_KEYS = {"/Metadata": "object_metadata", "/PieceInfo": "piece_info"}
+_ANNOTATION_KEYS = ("/T", "/M", "/CreationDate")
+
+
+def _strip_annotation(obj: pikepdf.Dictionary | pikepdf.Stream) -> bool:
+    """Drop an annotation's author and dates; True if it had any."""
+    if "/Subtype" not in obj or "/Rect" not in obj or obj.get("/Subtype") == pikepdf.Name.Widget:
+        return False
+    found = False
+    for key in _ANNOTATION_KEYS:
+        if key in obj:
+            del obj[key]
+            found = True
+    return found
 
 
 # Object and cross-reference streams qpdf inflates just to parse the file: their total budget.
@@ -34,7 +51,8 @@ _STREAM = re.compile(rb"stream\r?\n")
 
 
 def _check_structure_streams(data: bytes, budget: int = STRUCTURE_BUDGET) -> None:
-    """Raise TooLargeToClean if the structure streams would inflate past `budget` bytes."""
+    """Raise InflatesTooMuch if the structure streams would inflate past `budget` bytes (and
+    TooLargeToClean if one uses a filter we cannot bound)."""
     left = budget
     for match in _STRUCTURE.finditer(data):
         header = _STREAM.search(data, match.end(), match.end() + 4096)
@@ -61,7 +79,7 @@ def _inflated_within(data: bytes, start: int, left: int) -> int:
             except zlib.error:
                 return left  # not a valid stream: qpdf will judge it
             if left < 0:
-                raise TooLargeToClean("structure streams inflate past the budget")
+                raise InflatesTooMuch("structure streams inflate past the budget")
             pending = inflater.unconsumed_tail
     return left
 
@@ -70,7 +88,7 @@ def clean_pdf(data: bytes) -> tuple[bytes, tuple[str, ...]]:
     """The cleaned PDF and codes of what went; pikepdf errors propagate for unreadable files."""
     _check_structure_streams(data)
     removed: dict[str, None] = {}
-    with pikepdf.open(io.BytesIO(data)) as pdf:
+    with pikepdf.open(io.BytesIO(data), attempt_recovery=False) as pdf:
         info = pdf.trailer.get("/Info")
         if info is not None:
             if isinstance(info, pikepdf.Dictionary) and len(info.keys()) > 0:
@@ -90,10 +108,14 @@ def clean_pdf(data: bytes) -> tuple[bytes, tuple[str, ...]]:
                 if key in obj:
                     del obj[key]
                     removed[code] = None
+            if _strip_annotation(obj):
+                removed["annotation_authors"] = None
         out = io.BytesIO()
         pdf.save(
             out,
             deterministic_id=True,
             stream_decode_level=pikepdf.StreamDecodeLevel.none,
         )
+        if pdf.get_warnings():
+            raise ValueError("damaged PDF")  # qpdf worked around damage: not the whole file
     return out.getvalue(), tuple(removed)

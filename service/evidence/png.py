@@ -4,10 +4,11 @@ Kept: every critical chunk (IHDR, PLTE, IDAT, IEND: upper-case first letter) and
 ancillary chunks that describe how to render pixels (colour: iCCP, sRGB, gAMA, cHRM, cICP, mDCV,
 cLLI, sBIT; tRNS, bKGD, hIST, pHYs, sPLT; APNG animation: acTL, fcTL, fdAT). Dropped: tEXt, zTXt
 and iTXt (author, comments, software, XMP), eXIf, tIME, every other ancillary chunk (private chunks
-such as caBX content credentials name people too), and all bytes after IEND.
+such as caBX content credentials name people too), and zero padding after IEND.
 
-Only chunk headers (8 bytes) are buffered; chunk data streams through or is skipped. If the
-structure breaks, the rest passes through unchanged and the report says `unreadable`.
+Only chunk headers (8 bytes) are buffered; chunk data streams through or is skipped. The file
+counts as cleaned only if it reaches IEND with nothing but padding after it: a truncated or broken
+file makes the report `unreadable`, and the caller stores the original instead.
 
 Imports only the standard library.
 """
@@ -66,10 +67,10 @@ class PngFilter(StreamingFilter):
     def finish(self) -> bytes:
         rest = bytes(self._buf)
         self._buf.clear()
-        if self._state in (_SIG, _HEADER) and rest:
-            self._failed = True  # ends inside the signature or a chunk header
-        elif self._state == _DONE:
+        self._complete = self._state == _DONE
+        if self._complete:
             return b""
+        self._failed = True  # truncated: the caller keeps the original
         return rest
 
     def _step(self, pos: int, out: bytearray) -> int:
@@ -92,11 +93,12 @@ class PngFilter(StreamingFilter):
             if self._remaining == 0:
                 self._state = _DONE if self._last else _HEADER
             return pos + take
-        if pos < len(buf):
-            if self._state == _PASS:
-                out += buf[pos:]
-            else:
-                self._removed["trailing_data"] = None
+        if self._state == _PASS:
+            out += buf[pos:]
+        elif buf[pos:].strip(b"\x00"):
+            return self._fail(pos)  # something after IEND: not ours to drop
+        elif pos < len(buf):
+            self._removed["trailing_data"] = None
         return len(buf)
 
     def _header(self, pos: int, out: bytearray) -> int:

@@ -1,10 +1,13 @@
 """`make_sanitiser`: pick a cleaner for an upload from its first bytes and run it as a stream.
 
 The type comes from magic numbers, never from the file name or the client's content type. JPEG and
-PNG are filtered as they stream, in bounded memory. WebP, PDF and zip-based office documents need
+PNG are filtered as they stream (`streaming.StreamGuard`): up to `max_in_memory` bytes the output
+is held until the file ends, beyond that the caller keeps a copy of the original too, so a damaged
+file is stored as it came, never as a partial output. WebP, PDF and zip-based office documents need
 the whole file: up to `max_in_memory` bytes are buffered and cleaned at `finish()`; a larger file
-passes through unchanged (`too_large_to_clean`), as does one that fails to parse (`unreadable`: the
-original is stored, and the reporter is told) or of any other type (`unsupported_type`).
+passes through unchanged (`too_large_to_clean`), as does a decompression bomb (`inflates_too_much`),
+one that fails to parse (`unreadable`: the original is stored, and the reporter is told) or of any
+other type (`unsupported_type`).
 
 Imports the cleaners in this package and the standard library.
 """
@@ -21,13 +24,16 @@ from service.evidence.png import SIGNATURE as PNG_SIGNATURE
 from service.evidence.png import PngFilter
 from service.evidence.report import (
     DISABLED,
+    INFLATES_TOO_MUCH,
     TOO_LARGE,
     UNREADABLE,
     UNSUPPORTED,
     CleanReport,
+    InflatesTooMuch,
     Sanitiser,
     TooLargeToClean,
 )
+from service.evidence.streaming import StreamGuard
 from service.evidence.webp import clean_webp
 
 __all__ = ["CleanReport", "Sanitiser", "detect_kind", "make_sanitiser", "sanitise_filename"]
@@ -65,6 +71,9 @@ class _PassThrough:
     def finish(self) -> bytes:
         return b""
 
+    def take_original(self) -> bytes:
+        return b""
+
 
 class _Buffered:
     """Collects the whole file up to a limit, then cleans it at `finish()`."""
@@ -98,11 +107,19 @@ class _Buffered:
         except TooLargeToClean:
             self.report = CleanReport(kind=self._kind, removed=(), cleaned=False, reason=TOO_LARGE)
             return data
+        except InflatesTooMuch:
+            self.report = CleanReport(
+                kind=self._kind, removed=(), cleaned=False, reason=INFLATES_TOO_MUCH
+            )
+            return data
         except Exception:  # any parser failure: keep the evidence as it came, and say so
             self.report = CleanReport(kind=self._kind, removed=(), cleaned=False, reason=UNREADABLE)
             return data
         self.report = CleanReport(kind=kind, removed=removed, cleaned=True, reason=None)
         return cleaned
+
+    def take_original(self) -> bytes:
+        return b""  # the whole file is in memory: `finish()` returns the original itself
 
 
 def _with_kind(kind: str, clean: Callable[[bytes], tuple[bytes, tuple[str, ...]]]) -> _Cleaner:
@@ -141,6 +158,9 @@ class _Detecting:
             return out + self._start().finish()
         return self._inner.finish()
 
+    def take_original(self) -> bytes:
+        return b"" if self._inner is None else self._inner.take_original()
+
     def _take_head(self) -> bytes:
         head, self._head = bytes(self._head), bytearray()
         return head
@@ -154,9 +174,9 @@ class _Detecting:
         if not self._enabled:
             return _PassThrough(kind, DISABLED)
         if kind == "jpeg":
-            return JpegFilter()
+            return StreamGuard(JpegFilter(), self._max)
         if kind == "png":
-            return PngFilter()
+            return StreamGuard(PngFilter(), self._max)
         if kind == "webp":
             return _Buffered(kind, _with_kind(kind, clean_webp), self._max)
         if kind == "pdf":

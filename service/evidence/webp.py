@@ -1,7 +1,8 @@
 """WebP cleaning by RIFF chunk surgery, on a whole file in memory.
 
 Kept: VP8, VP8L, VP8X, ALPH, ANIM, ANMF and ICCP, byte for byte. Dropped: EXIF and XMP chunks (their
-VP8X flags are cleared and the RIFF size fixed), every unknown chunk, and bytes after the RIFF end.
+VP8X flags are cleared and the RIFF size fixed), every unknown chunk, and zero padding after the
+RIFF end; anything else after the end makes the file unreadable, and it is stored as it came.
 Pixels are never decoded or re-encoded: re-saving with Pillow would recompress lossy images (losing
 detail that may matter as evidence), and decoding untrusted pixels is what decompression bombs need.
 
@@ -25,6 +26,8 @@ def clean_webp(data: bytes) -> tuple[bytes, tuple[str, ...]]:
     if end > len(data):
         raise ValueError("truncated WebP file")
     removed: dict[str, None] = {}
+    if data[end:].strip(b"\x00"):
+        raise ValueError("unknown data after the RIFF end")  # not ours to drop
     if end < len(data):
         removed["trailing_data"] = None
     chunks: list[bytes] = []

@@ -218,6 +218,22 @@ def odt_file() -> bytes:
     return out.getvalue()
 
 
+def docx_zip_bomb(inflated_mib: int = 100) -> bytes:
+    """The sample .docx (with its author) plus a media entry of zeros: under 1 MiB, inflating
+    to `inflated_mib` MiB."""
+    out = io.BytesIO()
+    with (
+        zipfile.ZipFile(io.BytesIO(docx_file())) as source,
+        zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as bomb,
+    ):
+        for info in source.infolist():
+            bomb.writestr(info, source.read(info))
+        with bomb.open("word/media/filler.bin", "w") as filler:
+            for _ in range(inflated_mib):
+                filler.write(bytes(1 << 20))
+    return out.getvalue()
+
+
 def replace_entry(package: bytes, name: str, data: bytes) -> bytes:
     out = io.BytesIO()
     with zipfile.ZipFile(io.BytesIO(package)) as zin, zipfile.ZipFile(out, "w") as zout:

@@ -1,5 +1,6 @@
-"""Decompression bombs in evidence: cleaned within a budget, or stored as they came, never
-inflated without bound (PDF structure streams, Office zips)."""
+"""Decompression bombs in evidence: cleaned within a budget, or stored exactly as they came and
+reported as `inflates_too_much`, never inflated without bound (PDF structure streams, Office
+zips). They are not refused: evidence is never lost, and the reporter is told the truth."""
 
 from __future__ import annotations
 
@@ -8,12 +9,11 @@ import struct
 import threading
 import time
 import tracemalloc
-import zipfile
 import zlib
 
 import pikepdf
 
-from service.evidence import make_sanitiser
+from service.evidence import CleanReport, make_sanitiser
 from tests.service import evidence_samples as samples
 
 
@@ -60,7 +60,7 @@ def test_a_pdf_object_stream_bomb_is_stored_unchanged_not_inflated() -> None:
     finally:
         tracemalloc.stop()
     assert out == bomb
-    assert sanitiser.report.reason == "too_large_to_clean"
+    assert sanitiser.report.reason == "inflates_too_much"
     assert not sanitiser.report.cleaned
     assert peak < 96 << 20
 
@@ -96,21 +96,39 @@ def test_a_hand_made_pdf_with_a_small_object_stream_is_cleaned_promptly() -> Non
 
 
 def test_an_office_zip_bomb_is_stored_unchanged_and_cheaply() -> None:
-    buffer = io.BytesIO()
-    with (
-        zipfile.ZipFile(io.BytesIO(samples.docx_file())) as source,
-        zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as bomb,
-    ):
-        for info in source.infolist():
-            bomb.writestr(info, source.read(info))
-        with bomb.open("word/media/filler.bin", "w") as filler:
-            for _ in range(100):
-                filler.write(bytes(1 << 20))
-    data = buffer.getvalue()
+    data = samples.docx_zip_bomb()
     assert len(data) < 1 << 20
     started = time.perf_counter()
     sanitiser = make_sanitiser(enabled=True, max_in_memory=32 << 20)
     out = sanitiser.feed(data) + sanitiser.finish()
+    assert out == data  # stored as it came, its author included, and the reporter is told
+    assert samples.SECRET.encode() in samples.unzipped_text(out)
+    assert sanitiser.report == CleanReport("ooxml", (), cleaned=False, reason="inflates_too_much")
+    assert time.perf_counter() - started < 5
+
+
+def _declaring(bomb: bytes, name: bytes, size: int) -> bytes:
+    """`bomb` with `name`'s uncompressed size declared as `size` in both of its headers."""
+    out = bytearray(bomb)
+    local = 0
+    while (local := out.find(b"PK\x03\x04", local)) >= 0:
+        if out[local + 30 : local + 30 + len(name)] == name:
+            out[local + 22 : local + 26] = size.to_bytes(4, "little")
+        local += 4
+    central = out.find(b"PK\x01\x02")
+    while central >= 0:
+        if out[central + 46 : central + 46 + len(name)] == name:
+            out[central + 24 : central + 28] = size.to_bytes(4, "little")
+        central = out.find(b"PK\x01\x02", central + 4)
+    return bytes(out)
+
+
+def test_an_office_zip_bomb_that_lies_about_its_size_is_stored_unchanged_and_cheaply() -> None:
+    data = _declaring(samples.docx_zip_bomb(), b"word/media/filler.bin", 1000)
+    started = time.perf_counter()
+    sanitiser = make_sanitiser(enabled=True, max_in_memory=32 << 20)
+    out = sanitiser.feed(data) + sanitiser.finish()
     assert out == data
-    assert sanitiser.report.reason == "too_large_to_clean"
+    assert not sanitiser.report.cleaned
+    assert sanitiser.report.reason in ("inflates_too_much", "unreadable")
     assert time.perf_counter() - started < 5
