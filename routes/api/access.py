@@ -23,7 +23,7 @@ from typing import Annotated, Any, Literal, TypeVar
 
 import anyio
 from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, ConfigDict, Field, StrictBool
+from pydantic import BaseModel, Field, StrictBool
 from sqlalchemy.orm import Session
 
 from routes.deps import instance_context, read_model, run_transaction, session_factory
@@ -41,6 +41,7 @@ from service.access.service import (
     register_conflict,
 )
 from service.errors import NotFound
+from service.inputs import InputModel
 from service.staff.sessions import Principal
 
 __all__ = ["CONFLICT_ROLES", "ConflictIn", "conflict_work", "router"]
@@ -61,8 +62,8 @@ Supervisor = Annotated[Principal, Depends(require_roles(*SUPERVISORS))]
 ConflictRegistrar = Annotated[Principal, Depends(require_roles(*CONFLICT_ROLES))]
 
 
-class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class _Body(InputModel):
+    """Unknown fields and control characters refused (service.inputs)."""
 
 
 class ApplyIn(_Body):
