@@ -187,8 +187,9 @@ def _part_start(headers: dict[bytes, bytes]) -> _Start:
         raise Malformed("field name is not UTF-8") from None
     raw_filename = options.get(b"filename")
     filename = None if raw_filename is None else raw_filename.decode("utf-8", errors="replace")
-    if control_characters_in(field_name) or control_characters_in(filename or ""):
-        raise InvalidInput("invalid fields: files", fields={"files": CONTROL_CHARACTERS})
+    # File names are not refused but sanitised (service.tips.attachments): evidence is kept.
+    if control_characters_in(field_name):
+        raise InvalidInput("invalid fields: form", fields={"form": CONTROL_CHARACTERS})
     content_type = headers.get(b"content-type")
     return _Start(
         name=field_name,
