@@ -124,9 +124,15 @@ class Callers:
         self.receipt = receipt
         token = web.post("/api/v1/reporter/session", json={"receipt": receipt}).json()["token"]
         self.reporter = {"Authorization": f"Bearer {token}"}
-        self.tip_id = web.get("/api/v1/queue", headers=self.headers[Role.REVIEWER]).json()["tips"][
-            0
-        ]["id"]
+        queue = web.get("/api/v1/queue", headers=self.headers[Role.REVIEWER]).json()
+        self.tip_id: str = queue["tips"][0]["id"]
+        # Something pending, so the supervisor's decision form is on the approvals page.
+        asked = web.post(
+            f"/api/v1/tips/{self.tip_id}/approvals",
+            json={"kind": "export", "reason": "for the prosecutor"},
+            headers=self.headers[Role.REVIEWER],
+        )
+        assert asked.status_code == 202, asked.text
 
     def role_for(self, roles: frozenset[Role] | None) -> Role | None:
         return next((r for r in Role.__members__.values() if roles and r in roles), None)
