@@ -46,9 +46,7 @@ def test_a_line_break_in_a_one_line_field_is_refused_with_the_text_kept(
     web: TestClient, engine: Engine
 ) -> None:
     form = report_form(web)
-    response = web.post(
-        "/report", data=report_data(form, location="Ysleta\nbridge"), files=NO_FILE
-    )
+    response = web.post("/report", data=report_data(form, location="Ysleta\nbridge"), files=NO_FILE)
     assert response.status_code == 422
     assert 'id="location-error"' in response.text
     assert "Canary narrative" in response.text  # the reporter's text is kept
