@@ -35,8 +35,8 @@ from routes.api import reporter as reporter_api
 from routes.api import staff as staff_api
 from routes.api import stats as stats_api
 from routes.api import tips as tips_api
-from routes.deps import refuse_control_characters
 from routes.api import workflow as workflow_api
+from routes.deps import refuse_control_characters
 from routes.errors import ERROR_RESPONSES, install_error_handlers
 from routes.pages import access as access_pages
 from routes.pages import admin as admin_pages

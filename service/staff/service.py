@@ -65,7 +65,8 @@ def parse_role(value: str) -> Role:
 def check_password(password: str, *, user_inputs: Sequence[str] = ()) -> None:
     """Long enough and not easy to guess: zxcvbn (Dropbox's estimator, with its lists of common
     passwords, names and words) must estimate at least 10^8 guesses, which refuses repeats
-    ("aaaaaaaaaaaa"), sequences, keyboard rows and common passwords (the username counts as a known word)."""
+    ("aaaaaaaaaaaa"), sequences, keyboard rows and common passwords; the username counts as a
+    known word."""
     if len(password) < MIN_PASSWORD_LENGTH:
         raise InvalidInput(
             f"password must have at least {MIN_PASSWORD_LENGTH} characters",

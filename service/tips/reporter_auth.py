@@ -3,8 +3,8 @@
 Unknown and wrong receipts cost the same work and get the same answer: both read one row (NULLs
 for an unknown lookup id), derive a key, try an envelope with as many stanzas as a real one, and
 count a failure against the lookup id (no per-address state); bench/receipt_timing.py measures
-it. Tokens are sealed, stateless and held only by the reporter's browser: the
-server stores no session row, so nothing records when a reporter came back.
+it. Tokens are sealed, stateless and held only by the reporter's browser: the server stores no
+session row, so nothing records when a reporter came back.
 """
 
 from __future__ import annotations
