@@ -17,9 +17,8 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
-from typing import Any
 
-from sqlalchemy import Row, and_, literal, select
+from sqlalchemy import and_, literal, select
 from sqlalchemy.orm import Session
 
 from crypto.age import decrypt_bytes, encrypt_bytes, generate_identity
@@ -96,9 +95,19 @@ def _round_up(moment: datetime) -> datetime:
     return floor + quarter if floor != moment else moment
 
 
-def _credentials(session: Session, lookup_id: str) -> Row[Any]:
-    """The tip's id, salt, recipient and reporter envelope, or NULLs: always exactly one row read
-    and no ORM object built, so a taken lookup id costs what an unknown one does."""
+@dataclass(frozen=True)
+class _Credentials:
+    """What a sign-in checks against; all None for an unknown lookup id."""
+
+    tip_id: uuid.UUID | None
+    salt: bytes | None
+    recipient: str | None
+    envelope: bytes | None
+
+
+def _credentials(session: Session, lookup_id: str) -> _Credentials:
+    """Always exactly one row read (NULLs for an unknown lookup id) and no ORM object built, so
+    a taken lookup id costs what an unknown one does."""
     anchor = select(literal(1).label("one")).subquery()
     statement = (
         select(Tip.id, Tip.reporter_salt, Tip.reporter_recipient, Envelope.data)
@@ -109,7 +118,8 @@ def _credentials(session: Session, lookup_id: str) -> Row[Any]:
             and_(Envelope.tip_id == Tip.id, Envelope.kind == EnvelopeKind.REPORTER.value),
         )
     )
-    return session.execute(statement).one()
+    tip_id, salt, recipient, envelope = session.execute(statement).one()
+    return _Credentials(tip_id, salt, recipient, envelope)
 
 
 def login_with_receipt(
@@ -127,20 +137,17 @@ def login_with_receipt(
         raise TooManyAttempts("too many attempts for this receipt; try again later")
     found = _credentials(session, lookup_id)
     decoy_salt, decoy_recipient, decoy_envelope = _decoy()
-    known = found.id is not None
-    identity, recipient = reporter_identity(
-        receipt.secret, found.reporter_salt if known else decoy_salt
-    )
-    matches = hmac.compare_digest(recipient, found.reporter_recipient if known else decoy_recipient)
+    identity, recipient = reporter_identity(receipt.secret, found.salt or decoy_salt)
+    matches = hmac.compare_digest(recipient, found.recipient or decoy_recipient)
     try:
-        envelope = found.data if found.data is not None else decoy_envelope
+        envelope = found.envelope if found.envelope is not None else decoy_envelope
         conversation = decrypt_bytes(envelope, [identity])
     except DecryptionError:
         conversation = b""
-    if not known or not matches or not conversation:
+    if found.tip_id is None or not matches or not conversation:
         _fail(session, lookup_id, now)
         return LoginOutcome(token=None)
-    tip = session.get_one(Tip, found.id)
+    tip = session.get_one(Tip, found.tip_id)
     lock = session.get(ReceiptLockout, lookup_id)
     if lock is not None:
         session.delete(lock)

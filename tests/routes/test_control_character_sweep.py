@@ -310,7 +310,8 @@ def test_a_nul_in_any_page_form_field_is_refused_and_stores_nothing(
     token = forms(supervisor.get("/staff/password").text)[-1].value("csrf")
     shown = {re.sub(r"/[0-9a-f-]{36}", "/{id}", r) for r in reached}
     unshown: list[str] = []
-    for e in endpoints(web.app):
+    app: Any = web.app
+    for e in endpoints(app):
         if e.method != "POST" or not e.is_page or _PARAM.sub("{id}", e.path) in shown:
             continue
         unshown.append(e.path)
