@@ -1,8 +1,8 @@
 """Receipt-login timing benchmark: does a taken lookup id with a wrong secret answer measurably
 differently from an unknown one? Prints JSON.
 
-On a fresh instance (SQLite file by default; `--database-url` for PostgreSQL) with one real tip,
-sends `--tries` sign-ins of each kind, interleaved at random: the tip's lookup id with a random
+On a fresh instance (SQLite file by default; `--database-url` for PostgreSQL) with `--tips` real
+tips, sends `--tries` sign-ins of each kind, interleaved at random: the tip's lookup id with a random
 secret, and a random receipt. Lockout rows are cleared between tries (untimed), so neither kind
 is ever refused as locked. With `--http`, each try is a whole `POST /api/v1/reporter/session`
 through the ASGI app; otherwise the time of `login_with_receipt` itself, in an open transaction
@@ -11,7 +11,8 @@ through the ASGI app; otherwise the time of `login_with_receipt` itself, in an o
 Reports the medians (ms) and a two-sided Mann-Whitney U test (normal approximation with tie
 correction): a large p-value means the two kinds cannot be told apart by timing.
 
-Usage: .venv/bin/python bench/receipt_timing.py [--tries 500] [--http] [--database-url URL]
+Usage: .venv/bin/python bench/receipt_timing.py [--tries 500] [--tips 200] [--http]
+       [--database-url URL]
 """
 
 from __future__ import annotations
@@ -82,7 +83,7 @@ def mann_whitney(a: list[float], b: list[float]) -> tuple[float, float]:
     return u, math.erfc(abs(z) / math.sqrt(2))
 
 
-def _instance(data_dir: Path, database_url: str) -> tuple[Settings, str]:
+def _instance(data_dir: Path, database_url: str, tips: int) -> tuple[Settings, str]:
     settings = Settings(
         data_dir=data_dir / "var",
         database_url=database_url,
@@ -102,7 +103,10 @@ def _instance(data_dir: Path, database_url: str) -> tuple[Settings, str]:
         )  # fmt: skip
     with session_scope(make_session_factory(engine)) as session:
         ctx = load_context(session, settings)
-        receipt = submit_tip(session, ctx, TipSubmission.model_validate(TIP)).receipt
+        receipts = [
+            submit_tip(session, ctx, TipSubmission.model_validate(TIP)).receipt for _ in range(tips)
+        ]
+    receipt = random.choice(receipts)
     engine.dispose()
     return settings, receipt
 
@@ -163,11 +167,12 @@ def _measure(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tries", type=int, default=500)
+    parser.add_argument("--tips", type=int, default=200, help="tips on the instance")
     parser.add_argument("--http", action="store_true")
     parser.add_argument("--database-url", default="")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        settings, receipt = _instance(Path(tmp), args.database_url)
+        settings, receipt = _instance(Path(tmp), args.database_url, args.tips)
         real = parse_receipt(receipt)
         if args.http:
             with TestClient(create_app(settings)) as client:

@@ -1,9 +1,9 @@
 """Receipt login and reporter session tokens.
 
-Unknown and wrong receipts cost the same work and get the same answer: both read one row (NULLs
-for an unknown lookup id), derive a key, try an envelope with as many stanzas as a real one, and
-count a failure against the lookup id (no per-address state); bench/receipt_timing.py measures
-it. Tokens are sealed, stateless and held only by the reporter's browser: the server stores no
+Unknown and wrong receipts cost the same work and get the same answer: both read one tip row (for
+an unknown lookup id, its neighbour's), derive a key, try a real reporter envelope, and count a
+failure against the lookup id (no per-address state); bench/receipt_timing.py measures it.
+Tokens are sealed, stateless and held only by the reporter's browser: the server stores no
 session row, so nothing records when a reporter came back.
 """
 
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
 
-from sqlalchemy import and_, literal, select
+from sqlalchemy import and_, literal, select, true
 from sqlalchemy.orm import Session
 
 from crypto.age import decrypt_bytes, encrypt_bytes, generate_identity
@@ -97,8 +97,10 @@ def _round_up(moment: datetime) -> datetime:
 
 @dataclass(frozen=True)
 class _Credentials:
-    """What a sign-in checks against; all None for an unknown lookup id."""
+    """The tip with the lookup id, or else its neighbour's (checked against, never matching);
+    all None past the last lookup id."""
 
+    lookup_id: str | None
     tip_id: uuid.UUID | None
     salt: bytes | None
     recipient: str | None
@@ -106,20 +108,33 @@ class _Credentials:
 
 
 def _credentials(session: Session, lookup_id: str) -> _Credentials:
-    """Always exactly one row read (NULLs for an unknown lookup id) and no ORM object built, so
-    a taken lookup id costs what an unknown one does."""
-    anchor = select(literal(1).label("one")).subquery()
+    """One row, read the same way for a taken and an unknown lookup id: the first tip at or after
+    it in the unique index, with its reporter envelope. An unknown id so costs the database the
+    same index descent and row fetch, and the crypto the same work against a real salt and
+    envelope, as a taken one with a wrong secret."""
+    nearest = (
+        select(Tip.id, Tip.lookup_id, Tip.reporter_salt, Tip.reporter_recipient)
+        .where(Tip.lookup_id >= lookup_id)
+        .order_by(Tip.lookup_id)
+        .limit(1)
+        .subquery()
+    )
     statement = (
-        select(Tip.id, Tip.reporter_salt, Tip.reporter_recipient, Envelope.data)
-        .select_from(anchor)
-        .outerjoin(Tip, Tip.lookup_id == lookup_id)
+        select(
+            nearest.c.lookup_id,
+            nearest.c.id,
+            nearest.c.reporter_salt,
+            nearest.c.reporter_recipient,
+            Envelope.data,
+        )
+        .select_from(select(literal(1).label("one")).subquery())
+        .outerjoin(nearest, true())
         .outerjoin(
             Envelope,
-            and_(Envelope.tip_id == Tip.id, Envelope.kind == EnvelopeKind.REPORTER.value),
+            and_(Envelope.tip_id == nearest.c.id, Envelope.kind == EnvelopeKind.REPORTER.value),
         )
     )
-    tip_id, salt, recipient, envelope = session.execute(statement).one()
-    return _Credentials(tip_id, salt, recipient, envelope)
+    return _Credentials(*session.execute(statement).one())
 
 
 def login_with_receipt(
@@ -144,7 +159,8 @@ def login_with_receipt(
         conversation = decrypt_bytes(envelope, [identity])
     except DecryptionError:
         conversation = b""
-    if found.tip_id is None or not matches or not conversation:
+    same_id = hmac.compare_digest(found.lookup_id or "", lookup_id)
+    if found.tip_id is None or not same_id or not matches or not conversation:
         _fail(session, lookup_id, now)
         return LoginOutcome(token=None)
     tip = session.get_one(Tip, found.tip_id)
