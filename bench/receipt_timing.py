@@ -2,9 +2,9 @@
 differently from an unknown one? Prints JSON.
 
 On a fresh instance (SQLite file by default; `--database-url` for PostgreSQL) with `--tips` real
-tips, sends `--tries` sign-ins of each kind, interleaved at random: the tip's lookup id with a random
-secret, and a random receipt. Lockout rows are cleared between tries (untimed), so neither kind
-is ever refused as locked. With `--http`, each try is a whole `POST /api/v1/reporter/session`
+tips, sends `--tries` sign-ins of each kind, interleaved at random: one tip's lookup id with a
+random secret, and a random receipt. Lockout rows are cleared between tries (untimed), so neither
+kind is ever refused as locked. With `--http`, each try is a whole `POST /api/v1/reporter/session`
 through the ASGI app; otherwise the time of `login_with_receipt` itself, in an open transaction
 (the commit, the same write for both kinds and the noisiest part, is left out).
 
