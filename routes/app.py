@@ -18,7 +18,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import anyio
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 from fastapi.telemetry import TelemetryConfig
 from sqlalchemy import Engine
@@ -36,6 +36,7 @@ from routes.api import staff as staff_api
 from routes.api import stats as stats_api
 from routes.api import tips as tips_api
 from routes.api import workflow as workflow_api
+from routes.deps import refuse_control_characters
 from routes.errors import ERROR_RESPONSES, install_error_handlers
 from routes.pages import access as access_pages
 from routes.pages import admin as admin_pages
@@ -128,6 +129,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # FastAPI's own OpenTelemetry would record every request's path and exact time and send
         # them wherever the operator's environment points: off, whatever the environment says.
         telemetry=NO_TELEMETRY,
+        dependencies=[Depends(refuse_control_characters)],
     )
     app.state.settings = settings if settings is not None else Settings()
     app.state.pages = Pages()

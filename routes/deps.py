@@ -26,6 +26,7 @@ from service.errors import (
     Unauthorized,
     Unavailable,
 )
+from service.inputs import CONTROL_CHARACTERS, control_characters_in
 from service.instance.context import InstanceContext, load_context
 
 __all__ = [
@@ -36,6 +37,7 @@ __all__ = [
     "intake_slot",
     "read_body_limited",
     "read_model",
+    "refuse_control_characters",
     "run_transaction",
     "session_factory",
     "settings_of",
@@ -184,6 +186,18 @@ async def read_model(request: Request, model: type[M], *, limit: int, optional: 
     except ValidationError as exc:
         fields = {".".join(map(str, e["loc"])) or "body": e["type"] for e in exc.errors()}
         raise InvalidInput("invalid fields: " + ", ".join(sorted(fields)), fields=fields) from None
+
+
+async def refuse_control_characters(request: Request) -> None:
+    """App-wide dependency: a path or query string holding control characters (`%00`) is a 422
+    before any handler, or the database, sees it. (Bodies: `InputModel`, the form readers.)"""
+    if control_characters_in(request.url.path):
+        raise InvalidInput("invalid fields: path", fields={"path": CONTROL_CHARACTERS})
+    for name, value in request.query_params.multi_items():
+        if control_characters_in(name):
+            raise InvalidInput("invalid fields: query", fields={"query": CONTROL_CHARACTERS})
+        if control_characters_in(value):
+            raise InvalidInput(f"invalid fields: {name}", fields={name: CONTROL_CHARACTERS})
 
 
 def bearer_token(request: Request) -> str:

@@ -5,9 +5,10 @@ part starts or the body ends; files then stream through metadata removal and enc
 chunk rows in the same transaction. Nothing is committed until the whole body has arrived and
 every check passed, and `receive_tip` returns only after the commit.
 
-Idempotency: a replayed key with the same submission returns the first receipt; with another
-submission, 409. The digest covers the fields and every file's bytes as received. A concurrent
-duplicate waits on the first one's row (PostgreSQL) or its write lock (SQLite), then replays.
+Idempotency: a replayed key with the same submission returns the first receipt within its
+window (`replay_window`), then 410; with another submission, 409. The digest covers the fields
+and every file's bytes as received. A concurrent duplicate waits on the first one's row
+(PostgreSQL) or its write lock (SQLite), then replays.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import anyio
@@ -22,8 +24,15 @@ from fastapi import Request
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from routes.deps import async_transaction, instance_context, session_factory, transaction
+from routes.deps import (
+    async_transaction,
+    instance_context,
+    session_factory,
+    settings_of,
+    transaction,
+)
 from routes.multipart import FileSink, Limits, stream_multipart
+from service.config import Settings
 from service.db import lock_for_write, utcnow
 from service.errors import InvalidInput
 from service.instance.context import InstanceContext
@@ -32,7 +41,14 @@ from service.tips.attachments import AttachmentSummary
 from service.tips.intake import IntakeResult, PendingTip, begin_tip, is_lookup_collision
 from service.tips.schemas import LIMITS, TipSubmission
 
-__all__ = ["INTAKE_LIMITS", "Fields", "receive_tip", "store_submission", "summaries_json"]
+__all__ = [
+    "INTAKE_LIMITS",
+    "Fields",
+    "receive_tip",
+    "replay_window",
+    "store_submission",
+    "summaries_json",
+]
 
 Fields = dict[str, list[str]]
 _LOOKUP_ATTEMPTS = 3
@@ -68,6 +84,7 @@ class _Receiving:
     ctx: InstanceContext
     to_submission: Callable[[Fields], TipSubmission]
     key: str | None
+    window: timedelta  # how long a replay gets the receipt back
     # The HTML form sends its key (a one-time nonce) as a field, known only once fields are in.
     key_from_fields: Callable[[Fields], str | None] | None = None
     replaying: bool = False
@@ -109,24 +126,24 @@ class _Receiving:
         if self.pending is None:
             raise RuntimeError("a tip was neither begun nor replayed")
         result = self.pending.finish()
-        return _remember(self.session, self.key, digest, result)
+        return _remember(self.session, self.key, digest, result, self.window)
 
 
 def _replayed(session: Session, key: str, digest: bytes) -> IntakeResult:
     session.rollback()  # Whatever this request staged is dropped.
-    receipt = idempotency.recall(session, key, digest)
+    receipt = idempotency.recall(session, key, digest, now=utcnow())
     if receipt is None:
         raise InvalidInput("could not match the earlier submission; please retry")
     return IntakeResult(tip_id=None, receipt=receipt)
 
 
 def _remember(
-    session: Session, key: str | None, digest: bytes, result: IntakeResult
+    session: Session, key: str | None, digest: bytes, result: IntakeResult, window: timedelta
 ) -> IntakeResult:
     if key is None:
         return result
     try:
-        idempotency.remember(session, key, digest, result.receipt, today=utcnow().date())
+        idempotency.remember(session, key, digest, result.receipt, now=utcnow(), window=window)
     except IntegrityError:
         return _replayed(session, key, digest)
     return result
@@ -152,8 +169,11 @@ async def receive_tip(
     if idempotency_key is not None:
         idempotency.validate_key(idempotency_key)
     ctx = await anyio.to_thread.run_sync(instance_context, request)
+    window = replay_window(settings_of(request), form=idempotency_from_fields is not None)
     async with async_transaction(session_factory(request)) as session:
-        state = _Receiving(session, ctx, to_submission, idempotency_key, idempotency_from_fields)
+        state = _Receiving(
+            session, ctx, to_submission, idempotency_key, window, idempotency_from_fields
+        )
 
         async def on_field(name: str, value: str) -> None:
             if state.begun:
@@ -171,6 +191,14 @@ async def receive_tip(
         return await anyio.to_thread.run_sync(state.finish, limiter=limiter)
 
 
+def replay_window(settings: Settings, *, form: bool) -> timedelta:
+    """How long a replayed submission gets its receipt back: minutes for the HTML form, a day
+    for API clients' retries (settings `form_replay_minutes`, `api_replay_hours`)."""
+    if form:
+        return timedelta(minutes=settings.form_replay_minutes)
+    return timedelta(hours=settings.api_replay_hours)
+
+
 def store_submission(
     factory: sessionmaker[Session],
     ctx: InstanceContext,
@@ -178,6 +206,7 @@ def store_submission(
     *,
     idempotency_key: str | None,
     body_digest: bytes,
+    replay_window: timedelta,
 ) -> IntakeResult:
     """The JSON path: one transaction, no files. The submission is in memory, so a taken
     receipt lookup id is simply tried again rather than checked for first (a query per tip)."""
@@ -187,11 +216,13 @@ def store_submission(
             with transaction(factory) as session:
                 lock_for_write(session)
                 if idempotency_key is not None:
-                    earlier = idempotency.recall(session, idempotency_key, body_digest)
+                    earlier = idempotency.recall(
+                        session, idempotency_key, body_digest, now=utcnow()
+                    )
                     if earlier is not None:
                         return IntakeResult(tip_id=None, receipt=earlier)
                 result = begin_tip(session, ctx, submission, check_lookup=False).finish()
-                return _remember(session, idempotency_key, body_digest, result)
+                return _remember(session, idempotency_key, body_digest, result, replay_window)
         except IntegrityError as exc:
             attempts += 1
             if not is_lookup_collision(exc) or attempts == _LOOKUP_ATTEMPTS:

@@ -27,7 +27,8 @@ from python_multipart.multipart import MultipartParser, MultipartState, parse_op
 from starlette.requests import Request
 
 from routes.bodies import body_chunks
-from service.errors import Malformed, PayloadTooLarge
+from service.errors import InvalidInput, Malformed, PayloadTooLarge
+from service.inputs import CONTROL_CHARACTERS, control_characters_in
 
 if TYPE_CHECKING:
     from python_multipart.multipart import MultipartCallbacks
@@ -184,13 +185,24 @@ def _part_start(headers: dict[bytes, bytes]) -> _Start:
         field_name = name.decode("utf-8")
     except UnicodeDecodeError:
         raise Malformed("field name is not UTF-8") from None
-    filename = options.get(b"filename")
+    raw_filename = options.get(b"filename")
+    filename = None if raw_filename is None else raw_filename.decode("utf-8", errors="replace")
+    # File names are not refused but sanitised (service.tips.attachments): evidence is kept.
+    if control_characters_in(field_name):
+        raise InvalidInput("invalid fields: form", fields={"form": CONTROL_CHARACTERS})
     content_type = headers.get(b"content-type")
     return _Start(
         name=field_name,
-        filename=None if filename is None else filename.decode("utf-8", errors="replace"),
+        filename=filename,
         content_type=None if content_type is None else content_type.decode("latin-1").strip(),
     )
+
+
+def _refuse_control_characters(name: str, value: str) -> None:
+    """No text part takes NUL or another control character but tab and line breaks (one-line
+    fields refuse those too: request models and `routes.pages.forms`)."""
+    if control_characters_in(value, multiline=True):
+        raise InvalidInput(f"invalid fields: {name}", fields={name: CONTROL_CHARACTERS})
 
 
 class _Parts:
@@ -254,6 +266,7 @@ class _Parts:
             except UnicodeDecodeError:
                 raise Malformed("form field is not UTF-8") from None
             self._buf.clear()
+            _refuse_control_characters(part.name, value)
             await self._on_field(part.name, value)
         else:
             if self._sink is None and part.filename == "":

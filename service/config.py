@@ -57,6 +57,10 @@ class Settings(BaseSettings):
     audit_flush_seconds: float = Field(default=3600.0, gt=0)
     # ... and signs a new audit checkpoint this often when the log grew (seconds).
     checkpoint_seconds: float = Field(default=300.0, gt=0)
+    # A resubmitted report form gets its receipt back for this long (then 410), rounded up to a
+    # 10-minute slot; an API retry with the same Idempotency-Key, for this many hours.
+    form_replay_minutes: int = Field(default=10, ge=1, le=60)
+    api_replay_hours: int = Field(default=24, ge=1, le=168)
 
     @property
     def effective_database_url(self) -> str:

@@ -3,7 +3,7 @@
 Jobs: append reporter-caused audit events (shuffled, dated by day) every `audit_flush_seconds`,
 sign a new audit checkpoint every `checkpoint_seconds` when the log grew, and delete staff
 session rows that ended (logged out, idle or expired) and stale sign-in failure counters every
-ten minutes. Each job runs in
+ten minutes, and idempotency rows whose replay window closed (`tips.idempotency`). Each job runs in
 its own transaction; several workers may run at once (the audit append lock serialises them).
 """
 
@@ -25,6 +25,7 @@ from service.db import make_session_factory, session_scope, utcnow
 from service.logging import get_logger
 from service.staff.sessions import purge_ended_sessions
 from service.staff.throttle import purge_login_throttles
+from service.tips.idempotency import purge_expired
 
 __all__ = ["Job", "jobs", "run_forever", "run_once"]
 
@@ -54,12 +55,17 @@ def _sessions(session: Session, settings: Settings) -> int:
     return purge_ended_sessions(session, now=now) + purge_login_throttles(session, now=now)
 
 
+def _idempotency(session: Session, settings: Settings) -> int:
+    return purge_expired(session, now=utcnow())
+
+
 def jobs(settings: Settings) -> list[Job]:
     # Flush before checkpointing, so a checkpoint taken right after covers the flushed events.
     return [
         Job("audit.flush", settings.audit_flush_seconds, _flush),
         Job("audit.checkpoint", settings.checkpoint_seconds, _checkpoint),
         Job("staff.sessions", SESSION_PURGE_SECONDS, _sessions),
+        Job("tips.idempotency", SESSION_PURGE_SECONDS, _idempotency),
     ]
 
 

@@ -36,7 +36,7 @@ from typing import Annotated, Any, Literal, TypeVar
 
 import anyio
 from fastapi import APIRouter, Depends, Request, Response
-from pydantic import BaseModel, ConfigDict, Field, StrictBool
+from pydantic import BaseModel, Field, StrictBool
 from sqlalchemy.orm import Session
 
 from routes.deps import instance_context, read_model, run_transaction, session_factory
@@ -47,6 +47,7 @@ from service.access.memberships import decide_membership, pending_memberships
 from service.access.readerless import readerless_for
 from service.access.service import MAX_CONFLICT_VALUE, apply_pending, pending_for
 from service.errors import NotFound
+from service.inputs import InputModel
 from service.staff.sessions import Principal
 
 __all__ = ["CONFLICT_ROLES", "ConflictIn", "change_json", "conflict_work", "router"]
@@ -67,8 +68,8 @@ Supervisor = Annotated[Principal, Depends(require_roles(*SUPERVISORS))]
 ConflictRegistrar = Annotated[Principal, Depends(require_roles(*CONFLICT_ROLES))]
 
 
-class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class _Body(InputModel):
+    """Unknown fields and control characters refused (service.inputs)."""
 
 
 class ApplyIn(_Body):

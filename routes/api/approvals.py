@@ -21,7 +21,7 @@ from typing import Annotated, Any
 import anyio
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, StrictBool
+from pydantic import Field, StrictBool
 
 from routes.api.workflow import SMALL_BODY, body_schema, run_work
 from routes.deps import read_model
@@ -31,6 +31,7 @@ from service.approvals.contested import ContestedTip, contested_tips, request_ov
 from service.approvals.requests import REASON_MAX
 from service.db import utcnow
 from service.errors import NotFound
+from service.inputs import MULTILINE, InputModel
 from service.staff.sessions import Principal
 from service.tips.purge import shrink_wal
 
@@ -44,10 +45,9 @@ router = APIRouter(
 Supervisor = Annotated[Principal, Depends(require_roles(*SUPERVISORS))]
 
 
-class DecisionIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class DecisionIn(InputModel):
     approve: StrictBool
-    reason: str | None = Field(default=None, max_length=REASON_MAX)
+    reason: Annotated[str | None, MULTILINE] = Field(default=None, max_length=REASON_MAX)
 
 
 async def after_decision(request: Request, decision: approvals.Decision) -> None:

@@ -19,8 +19,15 @@ from routes.deps import (
     intake_slot,
     read_body_limited,
     session_factory,
+    settings_of,
 )
-from routes.intake_flow import Fields, receive_tip, store_submission, summaries_json
+from routes.intake_flow import (
+    Fields,
+    receive_tip,
+    replay_window,
+    store_submission,
+    summaries_json,
+)
 from service.agencies.models import Agency
 from service.agencies.service import OTHER_AGENCY
 from service.errors import InvalidInput, Malformed, UnsupportedMediaType
@@ -160,6 +167,7 @@ async def submit_tip(
                     submission,
                     idempotency_key=key,
                     body_digest=hashlib.sha256(body).digest(),
+                    replay_window=replay_window(settings_of(request), form=False),
                 )
             )
         else:

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import anyio
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 from sqlalchemy.orm import Session, sessionmaker
 
 from routes.deps import (
@@ -26,6 +26,7 @@ from routes.intake_flow import INTAKE_LIMITS, summaries_json
 from routes.multipart import FileSink, stream_multipart
 from service.db import lock_for_write, utcnow
 from service.errors import InvalidInput, Malformed, Unauthorized
+from service.inputs import MULTILINE, InputModel
 from service.instance.context import InstanceContext
 from service.tips.attachments import AttachmentSummary
 from service.tips.contest import contest_closure
@@ -43,19 +44,16 @@ router = APIRouter(prefix="/api/v1/reporter", tags=["reporter"])
 SMALL_BODY = 64 << 10
 
 
-class ReceiptIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class ReceiptIn(InputModel):
     receipt: str = Field(max_length=256)
 
 
-class MessageIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    body: str = Field(max_length=20_000)
+class MessageIn(InputModel):
+    body: Annotated[str, MULTILINE] = Field(max_length=20_000)
 
 
-class ContestIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    message: str | None = Field(default=None, max_length=20_000)
+class ContestIn(InputModel):
+    message: Annotated[str | None, MULTILINE] = Field(default=None, max_length=20_000)
 
 
 def reporter_session(request: Request) -> ReporterSession:

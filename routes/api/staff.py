@@ -16,7 +16,7 @@ from typing import Annotated
 import anyio
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from routes.deps import (
     instance_context,
@@ -36,6 +36,7 @@ from routes.staff_auth import (
 )
 from service.db import utcnow
 from service.errors import Unauthorized, UnsupportedMediaType
+from service.inputs import InputModel
 from service.instance.setup import kdf_params
 from service.staff.sessions import (
     ABSOLUTE_TIMEOUT,
@@ -54,15 +55,13 @@ THROTTLE_LABEL = b"probity/v1/staff-login-throttle"
 AnyStaff = Annotated[Principal, Depends(require_roles(*ALL_STAFF))]
 
 
-class LoginIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class LoginIn(InputModel):
     username: str = Field(max_length=64)
     password: str = Field(max_length=1024)
     totp: str = Field(max_length=16)
 
 
-class PasswordIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class PasswordIn(InputModel):
     old: str = Field(max_length=1024)
     new: str = Field(max_length=1024)
 

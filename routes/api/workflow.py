@@ -22,7 +22,7 @@ from typing import Annotated, Any, TypeVar
 import anyio
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
+from pydantic import BaseModel, Field, StrictBool, StrictInt
 from sqlalchemy.orm import Session
 
 from routes.api.tips import parse_id
@@ -32,6 +32,7 @@ from service.approvals import service as approvals
 from service.approvals.requests import REASON_MAX
 from service.db import utcnow
 from service.errors import InvalidInput
+from service.inputs import MULTILINE, InputModel
 from service.staff.sessions import Principal
 from service.tips import casework
 from service.tips.schemas import LIMITS
@@ -60,15 +61,17 @@ T = TypeVar("T")
 Code = Annotated[str, Field(max_length=32)]
 
 
-class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class _Body(InputModel):
+    """Unknown fields and control characters refused (service.inputs)."""
 
 
 class TransitionIn(_Body):
     to: Code
     reason: Code | None = None
     findings: dict[Code, Code] | None = Field(default=None, max_length=20)
-    message: str | None = Field(default=None, max_length=LIMITS["message_max"])
+    message: Annotated[str | None, MULTILINE] = Field(
+        default=None, max_length=LIMITS["message_max"]
+    )
 
 
 class AssigneeIn(_Body):
@@ -76,7 +79,7 @@ class AssigneeIn(_Body):
 
 
 class TextIn(_Body):
-    body: str = Field(max_length=casework.NOTE_MAX)
+    body: Annotated[str, MULTILINE] = Field(max_length=casework.NOTE_MAX)
 
 
 class FlagsIn(_Body):
@@ -86,12 +89,12 @@ class FlagsIn(_Body):
 
 class PriorityIn(_Body):
     priority: StrictInt = Field(ge=0, le=casework.PRIORITY_MAX)
-    reason: str = Field(max_length=casework.NOTE_MAX)
+    reason: Annotated[str, MULTILINE] = Field(max_length=casework.NOTE_MAX)
 
 
 class ApprovalRequestIn(_Body):
     kind: Code
-    reason: str | None = Field(default=None, max_length=REASON_MAX)
+    reason: Annotated[str | None, MULTILINE] = Field(default=None, max_length=REASON_MAX)
     compartment: str | None = Field(default=None, max_length=64)
 
 

@@ -20,11 +20,24 @@ from routes.csrf import CsrfRejected
 from routes.deps import read_body_limited
 from routes.multipart import FileSink, Limits, stream_multipart
 from service.errors import InvalidInput, Malformed, RequestTimeout, UnsupportedMediaType
+from service.inputs import CONTROL_CHARACTERS, control_characters_in
 
-__all__ = ["SMALL_FORM", "Fields", "drain", "media_type", "read_small_form", "refuse_cross_site"]
+__all__ = [
+    "MULTILINE_FIELDS",
+    "SMALL_FORM",
+    "Fields",
+    "drain",
+    "media_type",
+    "read_small_form",
+    "refuse_control_characters",
+    "refuse_cross_site",
+]
 
 Fields = dict[str, list[str]]
 SMALL_FORM = 8 << 10  # a receipt, a token and a few words
+# The page fields that are free text (textareas) and so may hold tabs and line breaks; every
+# other field is one line, and no field takes any other control character.
+MULTILINE_FIELDS = frozenset({"narrative", "contact", "body", "message", "reason"})
 _SMALL_LIMITS = Limits(
     max_body=SMALL_FORM, max_file=0, max_files=0, max_field=2 << 10, max_fields=10
 )
@@ -53,11 +66,12 @@ async def read_small_form(
         body = await read_body_limited(request, limit)
         try:
             text = body.decode("utf-8")
-            return parse_qs(
+            parsed = parse_qs(
                 text, keep_blank_values=True, strict_parsing=False, max_num_fields=max_fields
             )
         except (UnicodeDecodeError, ValueError):
             raise Malformed("the form could not be read") from None
+        return refuse_control_characters(parsed)
     if kind == "multipart/form-data":
         fields: Fields = {}
 
@@ -73,8 +87,21 @@ async def read_small_form(
                 max_body=limit, max_file=0, max_files=0, max_field=limit, max_fields=max_fields
             )
         await stream_multipart(request, limits=limits, on_field=on_field, on_file=on_file)
-        return fields
+        return refuse_control_characters(fields)
     raise UnsupportedMediaType("send the form as url-encoded or multipart")
+
+
+def refuse_control_characters(fields: Fields) -> Fields:
+    """422 naming the first field that holds a control character (none at all in a one-line
+    field; tab and line breaks allowed in `MULTILINE_FIELDS`)."""
+    for name, values in fields.items():
+        multiline = name in MULTILINE_FIELDS
+        if control_characters_in(name) or any(
+            control_characters_in(v, multiline=multiline) for v in values
+        ):
+            shown = "form" if control_characters_in(name) else name
+            raise InvalidInput(f"invalid fields: {shown}", fields={shown: CONTROL_CHARACTERS})
+    return fields
 
 
 async def drain(request: Request, limit: int) -> None:

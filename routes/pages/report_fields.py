@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from pydantic import ValidationError
 
 from service.errors import InvalidInput, Malformed
+from service.inputs import CONTROL_CHARACTERS
 from service.tips.schemas import LIMITS, TipSubmission
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "TEXT_FIELDS",
     "Fields",
     "checked",
+    "error_field",
     "one",
     "remove_metadata_choice",
     "subject_field",
@@ -98,11 +100,21 @@ def _subjects(fields: Fields) -> tuple[list[dict[str, str | None]], list[int]]:
     return subjects, slots
 
 
+def error_field(name: str) -> str:
+    """Where the form shows an error about field `name`: a subject's parts share their group's."""
+    for slot in range(1, SUBJECT_SLOTS + 1):
+        if name in (subject_field(part, slot) for part in SUBJECT_PARTS):
+            return f"subject_{slot}"
+    return name
+
+
 def _code(error_type: str, field: str) -> str:
     if error_type in ("missing", "string_too_short", "too_short"):
         return "too_short" if field == "narrative" else "required"
     if error_type in ("string_too_long", "too_long"):
         return "too_long"
+    if error_type == CONTROL_CHARACTERS:
+        return CONTROL_CHARACTERS
     if field.startswith("subject_") and error_type == "value_error":
         return "incomplete"
     return "invalid"

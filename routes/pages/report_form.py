@@ -33,6 +33,7 @@ from routes.pages.report_fields import (
     TEXT_FIELDS,
     Fields,
     checked,
+    error_field,
     one,
     remove_metadata_choice,
     subject_field,
@@ -177,7 +178,7 @@ async def submit_report(
 async def _refused(
     request: Request, pages: Pages, ctx: InstanceContext, convert: _Converter, exc: InvalidInput
 ) -> HTMLResponse:
-    errors = dict(exc.fields) or {"form": "invalid"}
+    errors = {error_field(name): code for name, code in exc.fields.items()} or {"form": "invalid"}
     nonce = convert.nonce
     fields: Fields = convert.fields
     if nonce is None:  # refused before the token was checked: start the form afresh

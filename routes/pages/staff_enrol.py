@@ -128,8 +128,9 @@ async def _choose(
             request,
             lambda s: enrolment.begin(s, token, password=password, kdf=kdf, now=utcnow()),
         )
-    except InvalidInput:
-        return _render(request, pages, "password", token=token, error="weak", status_code=422)
+    except InvalidInput as exc:
+        error = "guessable" if exc.fields.get("password") == "guessable" else "weak"
+        return _render(request, pages, "password", token=token, error=error, status_code=422)
     return _render(request, pages, "confirm", token=token, username=keys.username, keys=keys)
 
 

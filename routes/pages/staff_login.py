@@ -173,8 +173,9 @@ async def password_submit(
                     factory, principal, old=old, new=new, kdf=kdf
                 )
             )
-    except InvalidInput:
-        return _render_password(request, pages, principal, error="weak", status_code=422)
+    except InvalidInput as exc:
+        error = "guessable" if exc.fields.get("password") == "guessable" else "weak"
+        return _render_password(request, pages, principal, error=error, status_code=422)
     except Unauthorized:
         return _render_password(request, pages, principal, error="wrong", status_code=401)
     except TooManyAttempts as exc:

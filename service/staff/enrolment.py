@@ -143,7 +143,7 @@ def begin(
 
     Choosing again before confirming replaces the keys (the earlier ones were never usable)."""
     user = find_enrolment(session, token, now=now)
-    check_password(password)
+    check_password(password, user_inputs=[user.username])
     identity, recipient = generate_identity()
     totp_secret = pyotp.random_base32()
     payload = json.dumps({"identity": identity, "totp": totp_secret}).encode()

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import pyotp
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from zxcvbn import zxcvbn
 
 from crypto.age import generate_identity
 from crypto.keys import KdfParams, SealedKey, seal_under_password, unseal_with_password
@@ -34,6 +35,8 @@ __all__ = [
 
 MIN_PASSWORD_LENGTH = 12
 _MAX_PASSWORD_LENGTH = 1024
+_ESTIMATED_LENGTH = 72
+_MIN_SCORE = 3  # zxcvbn: 3 = "safely unguessable", at least 10^8 guesses
 _USERNAME = re.compile(r"[a-z0-9][a-z0-9._-]{1,63}")
 TOTP_ISSUER = "Probity"
 
@@ -59,11 +62,26 @@ def parse_role(value: str) -> Role:
         raise InvalidInput(f"unknown role {value!r}; choose one of {roles}") from None
 
 
-def check_password(password: str) -> None:
+def check_password(password: str, *, user_inputs: Sequence[str] = ()) -> None:
+    """Long enough and not easy to guess: zxcvbn (Dropbox's estimator, with its lists of common
+    passwords, names and words) must estimate at least 10^8 guesses, which refuses repeats
+    ("aaaaaaaaaaaa"), sequences, keyboard rows and common passwords; the username counts as a
+    known word."""
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise InvalidInput(f"password must have at least {MIN_PASSWORD_LENGTH} characters")
+        raise InvalidInput(
+            f"password must have at least {MIN_PASSWORD_LENGTH} characters",
+            fields={"password": "too_short"},
+        )
     if len(password) > _MAX_PASSWORD_LENGTH:
-        raise InvalidInput("password is too long")
+        raise InvalidInput("password is too long", fields={"password": "too_long"})
+    # zxcvbn takes at most 72 characters; what lies beyond only adds to the strength.
+    estimate = zxcvbn(password[:_ESTIMATED_LENGTH], user_inputs=[*user_inputs, "probity"])
+    if estimate["score"] < _MIN_SCORE:
+        raise InvalidInput(
+            "password is too easy to guess (a common password, a repeat or a sequence); "
+            "a few unrelated words make a strong one",
+            fields={"password": "guessable"},
+        )
 
 
 def secrets_aad(user_id: uuid.UUID) -> bytes:
@@ -94,7 +112,7 @@ def create_staff(
     the operator at the server's shell is trusted with the first password). The admin pages use
     `service.staff.enrolment` instead, so no admin ever sees a member's secrets."""
     check_new_username(session, username)
-    check_password(password)
+    check_password(password, user_inputs=[username])
     identity, recipient = generate_identity()
     totp_secret = pyotp.random_base32()
     user_id = uuid.uuid4()

@@ -362,10 +362,10 @@ def change_password(
     commit on Unauthorized as for `login`.
     """
     now = now or utcnow()
-    check_new_password(new)
     user = session.get(StaffUser, principal.staff_id)
     if user is None:
         raise Unauthorized(_SESSION_INVALID)
+    check_new_password(new, user_inputs=[user.username])
     _raise_if_locked(user, now)
     secrets = verify_password(user, old, kdf)
     resealed = seal_secrets(user, secrets, new, kdf) if secrets is not None else None

@@ -270,6 +270,9 @@ class IdempotencyRecord(Base):
     body_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
     sealed_receipt: Mapped[bytes] = mapped_column(LargeBinary)
     created_on: Mapped[date] = mapped_column(Date)
+    # End of the replay window, coarse on purpose (service.tips.idempotency): a 10-minute slot
+    # for the form, a midnight for the API; the worker deletes the row a while after it.
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class ReceiptLockout(Base):

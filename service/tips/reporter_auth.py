@@ -1,9 +1,10 @@
 """Receipt login and reporter session tokens.
 
-Unknown and wrong receipts cost the same work and get the same answer: both derive a key, try
-an envelope with as many stanzas as a real one, and count a failure against the lookup id (no
-per-address state). Tokens are sealed, stateless and held only by the reporter's browser: the
-server stores no session row, so nothing records when a reporter came back.
+Unknown and wrong receipts cost the same work and get the same answer: both read one tip row (for
+an unknown lookup id, its neighbour's), derive a key, try a real reporter envelope, and count a
+failure against the lookup id (no per-address state); bench/receipt_timing.py measures it.
+Tokens are sealed, stateless and held only by the reporter's browser: the server stores no
+session row, so nothing records when a reporter came back.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache
 
-from sqlalchemy import select
+from sqlalchemy import and_, literal, select, true
 from sqlalchemy.orm import Session
 
 from crypto.age import decrypt_bytes, encrypt_bytes, generate_identity
@@ -94,6 +95,48 @@ def _round_up(moment: datetime) -> datetime:
     return floor + quarter if floor != moment else moment
 
 
+@dataclass(frozen=True)
+class _Credentials:
+    """The tip with the lookup id, or else its neighbour's (checked against, never matching);
+    all None past the last lookup id."""
+
+    lookup_id: str | None
+    tip_id: uuid.UUID | None
+    salt: bytes | None
+    recipient: str | None
+    envelope: bytes | None
+
+
+def _credentials(session: Session, lookup_id: str) -> _Credentials:
+    """One row, read the same way for a taken and an unknown lookup id: the first tip at or after
+    it in the unique index, with its reporter envelope. An unknown id so costs the database the
+    same index descent and row fetch, and the crypto the same work against a real salt and
+    envelope, as a taken one with a wrong secret."""
+    nearest = (
+        select(Tip.id, Tip.lookup_id, Tip.reporter_salt, Tip.reporter_recipient)
+        .where(Tip.lookup_id >= lookup_id)
+        .order_by(Tip.lookup_id)
+        .limit(1)
+        .subquery()
+    )
+    statement = (
+        select(
+            nearest.c.lookup_id,
+            nearest.c.id,
+            nearest.c.reporter_salt,
+            nearest.c.reporter_recipient,
+            Envelope.data,
+        )
+        .select_from(select(literal(1).label("one")).subquery())
+        .outerjoin(nearest, true())
+        .outerjoin(
+            Envelope,
+            and_(Envelope.tip_id == nearest.c.id, Envelope.kind == EnvelopeKind.REPORTER.value),
+        )
+    )
+    return _Credentials(*session.execute(statement).one())
+
+
 def login_with_receipt(
     session: Session, ctx: InstanceContext, text: str, *, now: datetime
 ) -> LoginOutcome:
@@ -107,22 +150,20 @@ def login_with_receipt(
     lock_for_write(session)
     if _locked(session, lookup_id, now):
         raise TooManyAttempts("too many attempts for this receipt; try again later")
-    tip = session.scalar(select(Tip).where(Tip.lookup_id == lookup_id))
+    found = _credentials(session, lookup_id)
     decoy_salt, decoy_recipient, decoy_envelope = _decoy()
-    identity, recipient = reporter_identity(
-        receipt.secret, tip.reporter_salt if tip else decoy_salt
-    )
-    matches = hmac.compare_digest(recipient, tip.reporter_recipient if tip else decoy_recipient)
-    # The same query either way, so an unknown lookup id does no less database work.
-    kind = EnvelopeKind.REPORTER.value
-    envelope = session.get(Envelope, (tip.id if tip else uuid.uuid4(), kind))
+    identity, recipient = reporter_identity(receipt.secret, found.salt or decoy_salt)
+    matches = hmac.compare_digest(recipient, found.recipient or decoy_recipient)
     try:
-        conversation = decrypt_bytes(envelope.data if envelope else decoy_envelope, [identity])
+        envelope = found.envelope if found.envelope is not None else decoy_envelope
+        conversation = decrypt_bytes(envelope, [identity])
     except DecryptionError:
         conversation = b""
-    if tip is None or not matches or not conversation:
+    same_id = hmac.compare_digest(found.lookup_id or "", lookup_id)
+    if found.tip_id is None or not same_id or not matches or not conversation:
         _fail(session, lookup_id, now)
         return LoginOutcome(token=None)
+    tip = session.get_one(Tip, found.tip_id)
     lock = session.get(ReceiptLockout, lookup_id)
     if lock is not None:
         session.delete(lock)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
+from service.inputs import MULTILINE, InputModel
 from service.tips.taxonomy import Allegation
 
 __all__ = ["LIMITS", "SubjectIn", "TipSubmission"]
@@ -23,7 +24,7 @@ LIMITS = {
 }
 
 
-class SubjectIn(BaseModel):
+class SubjectIn(InputModel):
     """An officer or unit the tip is about. At least one of name, badge or unit."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
@@ -40,12 +41,14 @@ class SubjectIn(BaseModel):
         return self
 
 
-class TipSubmission(BaseModel):
+class TipSubmission(InputModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     agency: str = Field(min_length=1, max_length=64)
     allegations: list[Allegation] = Field(min_length=1, max_length=len(Allegation))
-    narrative: str = Field(min_length=LIMITS["narrative_min"], max_length=LIMITS["narrative_max"])
+    narrative: Annotated[str, MULTILINE] = Field(
+        min_length=LIMITS["narrative_min"], max_length=LIMITS["narrative_max"]
+    )
     subjects: list[SubjectIn] = Field(default_factory=list, max_length=LIMITS["subjects_max"])
     # Approximate on purpose ("last March", "2026-10"): a reporter may not know, or want to say.
     incident_date: str | None = Field(default=None, max_length=100)
@@ -53,7 +56,9 @@ class TipSubmission(BaseModel):
     threat_to_life: bool = False
     reporter_at_risk: bool = False
     senior_official: bool = False
-    contact: str | None = Field(default=None, max_length=LIMITS["contact_max"])
+    contact: Annotated[str | None, MULTILINE] = Field(
+        default=None, max_length=LIMITS["contact_max"]
+    )
     language: Literal["en", "es"] = "en"
     remove_metadata: bool = True
 

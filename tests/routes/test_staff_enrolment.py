@@ -245,3 +245,14 @@ def test_a_member_who_has_not_enrolled_gets_no_tip_keys_until_enrolled(
     assert queued == 1  # a supervisor applies it, as for any new member
     [enrolled] = audit(engine, "staff.enrolled")
     assert enrolled.details == {"tips_queued": 1}
+
+
+def test_a_guessable_password_is_refused_on_the_page_with_a_clear_error(
+    web: TestClient, adam: StaffHandle
+) -> None:
+    link, _ = create(web, "rosa")
+    member = TestClient(web.app)
+    refused = choose(member, link, password="aaaaaaaaaaaa")
+    assert refused.status_code == 422
+    assert "easy to guess" in refused.text
+    assert choose(member, link).status_code == 200

@@ -363,7 +363,11 @@ def test_password_change_refuses_a_wrong_old_password_and_counts_it(
     assert before is not None
     with pytest.raises(Unauthorized):
         change_password_in_transaction(
-            factory, principal, old="not my password", new="whatever long", kdf=kdf_params(settings)
+            factory,
+            principal,
+            old="not my password",
+            new="whatever long passphrase",
+            kdf=kdf_params(settings),
         )
     with pytest.raises(InvalidInput):
         change_password_in_transaction(
