@@ -19,6 +19,7 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, and_, delete, exists, or_, select, true
 from sqlalchemy.orm import Session, aliased
 
+from crypto.blind import INDEX_SIZE
 from service.access.conflict_values import ConflictValue, conflict_value
 from service.access.envelopes import KeyHolder, begin_write
 from service.access.memberships import check_conflict_registrar
@@ -177,7 +178,9 @@ def decide_conflict(
     if allowed is None or staff is None:
         raise NotFound("no such conflict request")
     kind = request.kind
-    tokens = tuple(request.tokens[i : i + 32] for i in range(0, len(request.tokens), 32))
+    # Token indexes are INDEX_SIZE bytes each (not the whole value's 32).
+    size, raw = INDEX_SIZE, request.tokens
+    tokens = tuple(raw[i : i + size] for i in range(0, len(raw), size))
     conflict = ConflictValue(kind=kind, whole=request.value, tokens=tokens)
     session.delete(request)
     session.flush()
