@@ -27,7 +27,7 @@ from service.audit.models import AuditEntry
 from service.compartments.models import Compartment, Membership
 from service.compartments.service import oversight_compartment
 from service.errors import Conflict, Forbidden
-from service.staff.models import Role
+from service.staff.models import Role, StaffUser
 from service.tips.models import Envelope, EnvelopeKind, Tip, TipAudience
 
 __all__ = [
@@ -66,11 +66,17 @@ class ReaderlessTip:
 
 
 def readerless_query() -> Select[Tip]:
-    """Live tips (a staff envelope left) with an empty audience."""
+    """Live tips (a staff envelope left) with no active member in their audience (an empty
+    audience, or only deactivated accounts: those open nothing for anyone)."""
+    active = (
+        select(TipAudience.tip_id)
+        .join(StaffUser, StaffUser.id == TipAudience.staff_id)
+        .where(StaffUser.active.is_(True))
+    )
     return (
         select(Tip)
         .join(Envelope, (Envelope.tip_id == Tip.id) & (Envelope.kind == EnvelopeKind.STAFF))
-        .where(Tip.purged.is_(False), Tip.id.not_in(select(TipAudience.tip_id)))
+        .where(Tip.purged.is_(False), Tip.id.not_in(active))
     )
 
 

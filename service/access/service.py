@@ -241,9 +241,15 @@ def _sole_reader_of(
 ) -> set[uuid.UUID]:
     if not tip_ids:
         return set()
+    # Only active readers count: a deactivated member's row opens nothing for anyone.
     others = (
         select(TipAudience.tip_id)
-        .where(TipAudience.tip_id.in_(list(tip_ids)), TipAudience.staff_id != staff_id)
+        .join(StaffUser, StaffUser.id == TipAudience.staff_id)
+        .where(
+            TipAudience.tip_id.in_(list(tip_ids)),
+            TipAudience.staff_id != staff_id,
+            StaffUser.active.is_(True),
+        )
         .distinct()
     )
     return set(tip_ids) - set(session.scalars(others))

@@ -13,9 +13,19 @@ from sqlalchemy import Engine
 
 from routes.app import create_app
 from service.config import Settings
+from service.errors import Conflict
+from service.staff import admin
 from service.staff.models import Role
 from tests.factories import StaffHandle, add_staff
-from tests.service.access_util import World, audience, can_open, file_tip, world
+from tests.service.access_util import (
+    World,
+    audience,
+    can_open,
+    file_tip,
+    in_tx,
+    readable,
+    world,
+)
 from tests.staff_util import api_login
 
 
@@ -65,3 +75,42 @@ def test_an_approved_conflict_request_matches_spelling_variants(
     after = _variant_tip(engine, settings, "Bridge Unit No. 03")
     assert ana.id not in audience(engine, after)
     assert not can_open(engine, after, "staff", ana.identity)
+
+
+def test_one_admin_cannot_leave_a_tip_with_only_deactivated_readers(
+    engine: Engine, settings: Settings, cast: Cast
+) -> None:
+    """Deactivate the supervisor (the reviewer still reads), then remove the reviewer (the
+    deactivated supervisor's row still counted as a reader): nobody active could read the tip,
+    and the reader-less list would not show it. The removal must be refused."""
+    adam = add_staff(engine, settings, "adam", Role.ADMIN, [])
+    tip = cast.w.tip
+    assert set(audience(engine, tip)) == {
+        cast.w.border.reviewer_us.id,
+        cast.w.border.supervisor_us.id,
+    }
+    in_tx(engine, lambda s: admin.deactivate_staff(s, adam.id, username="sam"))
+    with pytest.raises(Conflict):
+        in_tx(
+            engine, lambda s: admin.remove_member_as(s, adam.id, compartment="us", username="ana")
+        )
+    assert readable(engine, cast.w.border.reviewer_us.id, tip)
+
+
+def test_a_tip_left_with_only_deactivated_readers_is_listed_as_readerless(
+    client: TestClient, engine: Engine, settings: Settings, cast: Cast
+) -> None:
+    """sam is deactivated (ana still reads); a conflict request for ana is approved: nobody
+    active reads the tip now, so oversight must see it on the reader-less list."""
+    adam = add_staff(engine, settings, "adam", Role.ADMIN, [])
+    sid = api_login(client, cast.sid)
+    in_tx(engine, lambda s: admin.deactivate_staff(s, adam.id, username="sam"))
+    body = {"username": "ana", "kind": "unit", "value": "Bridge Unit 3"}
+    tip = cast.w.tip  # names Bridge Unit 3; read by ana and sam only
+    assert client.post("/api/v1/conflicts", json=body, headers=sid).status_code == 202
+    otto = api_login(client, cast.otto)
+    [item] = client.get("/api/v1/access/conflicts", headers=otto).json()["conflicts"]
+    url = f"/api/v1/access/conflicts/{item['id']}/decision"
+    assert client.post(url, json={"approve": True}, headers=otto).status_code == 200
+    listed = client.get("/api/v1/access/readerless", headers=otto).json()["tips"]
+    assert str(tip) in {t["tip_id"] for t in listed}
