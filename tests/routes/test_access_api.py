@@ -308,7 +308,9 @@ def test_a_too_broad_conflict_is_refused_with_its_reason(
     assert "demasiado amplio" in page.text
     assert _conflicts(engine) == 0
     ok = client.post(
-        "/staff/admin/conflicts", data={**form, "value": "Unit 3"}, follow_redirects=False
+        "/staff/admin/conflicts",
+        data={**form, "username": "sam", "value": "Unit 3"},
+        follow_redirects=False,
     )
     assert ok.status_code == 303
     assert _conflicts(engine) == 1
