@@ -237,6 +237,8 @@ def _approve_route(session: Session, row: AdminRequest, decider: uuid.UUID) -> N
 
 def _approve_agency(session: Session, row: AdminRequest, decider: uuid.UUID) -> None:
     agency = _agency(session, row)
+    if agency.compartment_id != row.compartment_id:  # the decider saw where it would feed
+        raise Conflict("the agency's routing changed since this request: reject it")
     agency.active = True
     session.flush()
 

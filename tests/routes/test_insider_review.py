@@ -9,9 +9,11 @@ from dataclasses import dataclass
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from routes.app import create_app
+from service.access.changes import decide_change
+from service.agencies.models import Agency
 from service.config import Settings
 from service.errors import Conflict
 from service.staff import admin
@@ -23,6 +25,7 @@ from tests.service.access_util import (
     can_open,
     file_tip,
     in_tx,
+    principal,
     readable,
     world,
 )
@@ -114,3 +117,25 @@ def test_a_tip_left_with_only_deactivated_readers_is_listed_as_readerless(
     assert client.post(url, json={"approve": True}, headers=otto).status_code == 200
     listed = client.get("/api/v1/access/readerless", headers=otto).json()["tips"]
     assert str(tip) in {t["tip_id"] for t in listed}
+
+
+def test_a_new_agency_routed_elsewhere_while_pending_is_not_activated_by_the_old_approval(
+    engine: Engine, settings: Settings, cast: Cast
+) -> None:
+    """The admin adds agency "ag" for "us" (sam decides) and, while that waits, asks to route it
+    to a fresh compartment (oversight decides). Once the route is approved, sam's approval of
+    "add ag to us" must not switch on an agency that now feeds another compartment."""
+    adam = add_staff(engine, settings, "adam", Role.ADMIN, [])
+    fields = {"slug": "ag", "name_en": "Ag", "name_es": "Ag", "compartment": "us"}
+    add = in_tx(engine, lambda s: admin.add_agency_as(s, adam.id, **fields))
+    in_tx(engine, lambda s: admin.add_compartment_as(s, adam.id, name="evil"))
+    route = in_tx(engine, lambda s: admin.route_agency(s, adam.id, slug="ag", compartment="evil"))
+    assert add is not None
+    assert route is not None
+    add_id, route_id = add.id, route.id
+    otto = principal(cast.otto, Role.SUPERVISOR)
+    in_tx(engine, lambda s: decide_change(s, otto, request_id=route_id, approve=True))
+    with pytest.raises(Conflict):
+        in_tx(engine, lambda s: decide_change(s, cast.w.sam, request_id=add_id, approve=True))
+    with engine.connect() as connection:
+        assert connection.scalar(select(Agency.active).where(Agency.slug == "ag")) is False
