@@ -19,20 +19,22 @@ Imports service.* only.
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Literal
 
-from sqlalchemy import exists, select
+from sqlalchemy import exists, func, or_, select, tuple_
 from sqlalchemy.orm import Session
 
 from service.access.envelopes import tip_subjects
 from service.approvals.models import Approval, ApprovalKind, ApprovalStatus
 from service.compartments.models import Membership
 from service.compartments.service import oversight_compartment
-from service.staff.models import Role, StaffUser
+from service.staff.models import ConflictToken, Role, StaffConflict, StaffUser
 from service.staff.sessions import Principal
 from service.tips.models import Tip, TipAudience
 from service.tips.repository import readable_tips
 from service.tips.routing import eligible_readers
+from service.tips.subjects import SubjectKeys
 
 __all__ = ["CLOSURE_KINDS", "Decider", "decider", "may_decide_as_oversight", "oversight_requests"]
 
@@ -57,14 +59,50 @@ def _audience_can_decide(session: Session, tip_id: uuid.UUID, requester: uuid.UU
     return bool(session.scalar(select(exists(others))))
 
 
-def _oversight_deciders(
-    session: Session, tip_id: uuid.UUID, requester: uuid.UUID | None
-) -> set[uuid.UUID]:
+def _conflicted_by(session: Session, subjects: SubjectKeys, filed: datetime) -> set[uuid.UUID]:
+    """Staff kept off the tip by a conflict registered no later than `filed` (the matching rule
+    of service.tips.subjects, restricted by the conflict's registration time)."""
+    if not subjects:
+        return set()
+    early = or_(StaffConflict.created_at.is_(None), StaffConflict.created_at <= filed)
+    found: set[uuid.UUID] = set()
+    if subjects.indexes:
+        pairs = tuple_(StaffConflict.kind, StaffConflict.value).in_(subjects.indexes)
+        found |= set(session.scalars(select(StaffConflict.staff_id).where(pairs, early)))
+    if subjects.tokens:
+        same = (
+            (StaffConflict.staff_id == ConflictToken.staff_id)
+            & (StaffConflict.kind == ConflictToken.kind)
+            & (StaffConflict.value == ConflictToken.conflict)
+        )
+        complete = (
+            select(ConflictToken.staff_id)
+            .join(StaffConflict, same)
+            .where(ConflictToken.token.in_([t for _, t in subjects.tokens]), early)
+            .group_by(ConflictToken.staff_id, ConflictToken.kind, ConflictToken.conflict,
+                      ConflictToken.size)
+            .having(func.count() == ConflictToken.size)
+        )  # fmt: skip
+        found |= set(session.scalars(complete))
+    return found
+
+
+def _oversight_deciders(session: Session, approval: Approval) -> set[uuid.UUID]:
+    """Oversight's eligible supervisors but the requester. Conflicts count as registered when the
+    request was filed: one registered later would hide the request only if the unread tip names
+    it, so registering one's own conflict would reveal what the tip names."""
     oversight = oversight_compartment(session)
     if oversight is None:
         return set()
-    readers = eligible_readers(session, oversight.id, tip_subjects(session, tip_id))
-    return {r.id for r in readers if r.role == Role.SUPERVISOR and r.id != requester}
+    readers = eligible_readers(session, oversight.id, SubjectKeys())
+    kept_off = _conflicted_by(
+        session, tip_subjects(session, approval.tip_id), approval.requested_at
+    )
+    return {
+        r.id
+        for r in readers
+        if r.role == Role.SUPERVISOR and r.id != approval.requested_by and r.id not in kept_off
+    }
 
 
 def decider(session: Session, approval: Approval) -> Decider:
@@ -73,7 +111,7 @@ def decider(session: Session, approval: Approval) -> Decider:
         session, approval.tip_id, approval.requested_by
     ):
         return "audience"
-    if _oversight_deciders(session, approval.tip_id, approval.requested_by):
+    if _oversight_deciders(session, approval):
         return "oversight"
     return "none"
 
@@ -86,8 +124,7 @@ def may_decide_as_oversight(session: Session, principal: Principal, approval: Ap
         and approval.kind in CLOSURE_KINDS
         and approval.requested_by != principal.staff_id
         and not _audience_can_decide(session, approval.tip_id, approval.requested_by)
-        and principal.staff_id
-        in _oversight_deciders(session, approval.tip_id, approval.requested_by)
+        and principal.staff_id in _oversight_deciders(session, approval)
     )
 
 

@@ -75,6 +75,8 @@ class StaffConflict(Base):
     )
     kind: Mapped[str] = mapped_column(String(8), primary_key=True)  # name, badge or unit
     value: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True, index=True)
+    # When it was registered (None: before this was kept); service.approvals.oversight.
+    created_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class ConflictToken(Base):

@@ -139,3 +139,25 @@ def test_a_new_agency_routed_elsewhere_while_pending_is_not_activated_by_the_old
         in_tx(engine, lambda s: decide_change(s, cast.w.sam, request_id=add_id, approve=True))
     with engine.connect() as connection:
         assert connection.scalar(select(Agency.active).where(Agency.slug == "ag")) is False
+
+
+def test_an_own_conflict_does_not_tell_oversight_what_an_unread_tip_names(
+    client: TestClient, cast: Cast
+) -> None:
+    luis = api_login(client, cast.w.border.reviewer_mx)  # the mx tip's only reader
+    tip = cast.w.mx_tip
+    assert client.post(f"/api/v1/tips/{tip}/transitions", json={"to": "triage"}, headers=luis)
+    body = {"to": "closed", "reason": "spam"}
+    filed = client.post(f"/api/v1/tips/{tip}/transitions", json=body, headers=luis)
+    assert filed.status_code == 202, filed.text
+    otto = api_login(client, cast.otto)
+    assert client.get(f"/api/v1/tips/{tip}", headers=otto).status_code == 404  # cannot read it
+
+    def listed() -> set[str]:
+        approvals = client.get("/api/v1/approvals", headers=otto).json()["approvals"]
+        return {a["tip_id"] for a in approvals}
+
+    assert str(tip) in listed()
+    guess = {"username": "otto", "kind": "name", "value": "Juan Ramírez"}
+    assert client.post("/api/v1/conflicts", json=guess, headers=otto).status_code == 201
+    assert str(tip) in listed()  # was gone: otto learnt the tip names Juan Ramírez
