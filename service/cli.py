@@ -23,13 +23,12 @@ from service.cli_common import (
     read_secrets,
     with_session,
 )
-from service.compartments.service import add_compartment
 from service.config import Settings
 from service.instance.demo import demo_totp_secret, ensure_demo
 from service.instance.setup import initialise, kdf_params
 from service.logging import configure_logging
 from service.migrations import upgrade
-from service.staff.admin import add_agency_as, add_staff_as
+from service.staff.admin import add_agency_as, add_compartment_as, add_staff_as
 from service.staff.cli import access_app, conflict_app
 from service.staff.service import parse_role
 
@@ -190,7 +189,7 @@ def compartment_add(
     oversight: Annotated[bool, typer.Option(help="Independent oversight compartment.")] = False,
 ) -> None:
     """Add a compartment. Example: probity compartment add us-border-integrity"""
-    with_session(lambda session, _s: add_compartment(session, name, oversight=oversight))
+    with_session(lambda s, _s: add_compartment_as(s, "system", name=name, oversight=oversight))
     out.print(f"Added compartment {name}.")
 
 

@@ -279,7 +279,7 @@ def deactivate_staff(session: Session, actor: uuid.UUID, *, username: str) -> No
 
 
 def add_compartment_as(
-    session: Session, actor: uuid.UUID, *, name: str, oversight: bool = False
+    session: Session, actor: uuid.UUID | str, *, name: str, oversight: bool = False
 ) -> Compartment:
     begin_write(session)  # SQLite: the write lock before reading what we change
     compartment = add_compartment(session, name, oversight=oversight)

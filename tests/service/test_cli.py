@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from service.access.models import PendingAccessChange
+from service.audit.models import AuditEntry
 from service.cli import app
 from service.compartments.models import Membership
 from service.config import Settings
@@ -170,3 +171,14 @@ def test_a_member_added_by_the_cli_waits_for_a_supervisors_approval(
     # Four-eyes: the demo's supervisors must approve before any key add is queued.
     assert [row.approved_at for row in approved] == [None]
     assert queued == 0
+
+
+def test_compartment_add_is_audited(cheap_kdf_env: Settings) -> None:
+    """The operator's `probity compartment add` is recorded like the admin page's."""
+    _init(cheap_kdf_env)
+    assert runner.invoke(app, ["compartment", "add", "evil"]).exit_code == 0
+    engine = make_engine(cheap_kdf_env.database_url)
+    with engine.connect() as connection:
+        query = select(func.count()).where(AuditEntry.action == "compartment.created")
+        assert connection.scalar(query) == 1
+    engine.dispose()
