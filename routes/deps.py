@@ -6,6 +6,7 @@ sent for a commit that is on disk.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import TypeVar
@@ -22,6 +23,7 @@ from service.db import session_scope
 from service.errors import (
     InsufficientStorage,
     InvalidInput,
+    NotFound,
     PayloadTooLarge,
     Unauthorized,
     Unavailable,
@@ -35,6 +37,7 @@ __all__ = [
     "bearer_token",
     "instance_context",
     "intake_slot",
+    "path_id",
     "read_body_limited",
     "read_model",
     "refuse_control_characters",
@@ -205,3 +208,11 @@ def bearer_token(request: Request) -> str:
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("a bearer token is required")
     return token.strip()
+
+
+def path_id(value: str, what: str) -> uuid.UUID:
+    """A path id; what is not a UUID names nothing (404, like an id the caller may not see)."""
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise NotFound(f"no such {what}") from None

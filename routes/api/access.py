@@ -39,7 +39,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, Field, StrictBool
 from sqlalchemy.orm import Session
 
-from routes.deps import instance_context, read_model, run_transaction, session_factory
+from routes.deps import instance_context, path_id, read_model, run_transaction, session_factory
 from routes.staff_auth import READERS, SUPERVISORS, require_roles
 from service.access.changes import ChangeView, decidable_changes, decide_change
 from service.access.conflicts import decide_conflict, pending_conflicts, submit_conflict
@@ -173,10 +173,7 @@ async def post_change_decision(
     request_id: str, request: Request, principal: Supervisor
 ) -> dict[str, bool]:
     """Approve (the change happens now) or reject an admin's change request."""
-    try:
-        wanted = uuid.UUID(request_id)
-    except ValueError:
-        raise NotFound("no such change request") from None
+    wanted = path_id(request_id, "change request")
     body = await read_model(request, DecisionIn, limit=SMALL_BODY)
     await _run(
         request, lambda s: decide_change(s, principal, request_id=wanted, approve=body.approve)
@@ -207,10 +204,7 @@ async def post_conflict_decision(
     request_id: str, request: Request, principal: Supervisor
 ) -> dict[str, bool]:
     """Approve or reject a conflict request (403 own or about oneself, 404 not yours/decided)."""
-    try:
-        wanted = uuid.UUID(request_id)
-    except ValueError:
-        raise NotFound("no such conflict request") from None
+    wanted = path_id(request_id, "conflict request")
     body = await read_model(request, DecisionIn, limit=SMALL_BODY)
     await _run(
         request,

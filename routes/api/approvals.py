@@ -15,7 +15,6 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Annotated, Any
 
 import anyio
@@ -24,13 +23,12 @@ from fastapi.responses import JSONResponse
 from pydantic import Field, StrictBool
 
 from routes.api.workflow import SMALL_BODY, body_schema, run_work
-from routes.deps import read_model
+from routes.deps import path_id, read_model
 from routes.staff_auth import SUPERVISORS, require_roles
 from service.approvals import service as approvals
 from service.approvals.contested import ContestedTip, contested_tips, request_oversight_reroute
 from service.approvals.requests import REASON_MAX
 from service.db import utcnow
-from service.errors import NotFound
 from service.inputs import MULTILINE, InputModel
 from service.staff.sessions import Principal
 from service.tips.purge import shrink_wal
@@ -80,10 +78,7 @@ async def post_decision(
     approval_id: str, request: Request, principal: Supervisor
 ) -> dict[str, str]:
     """Approve (the action is carried out at once) or reject a pending request."""
-    try:
-        wanted = uuid.UUID(approval_id)
-    except ValueError:
-        raise NotFound("no such request") from None
+    wanted = path_id(approval_id, "request")
     body = await read_model(request, DecisionIn, limit=SMALL_BODY)
     decision = await run_work(
         request,
@@ -123,10 +118,7 @@ async def post_contested_reroute(
     tip_id: str, request: Request, principal: Supervisor
 ) -> JSONResponse:
     """Ask for the contested tip to be rerouted to oversight: 202 with the request's id."""
-    try:
-        wanted = uuid.UUID(tip_id)
-    except ValueError:
-        raise NotFound("no such contested tip") from None
+    wanted = path_id(tip_id, "contested tip")
     approval = await run_work(
         request, lambda s: request_oversight_reroute(s, principal, wanted, now=utcnow())
     )

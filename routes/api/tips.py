@@ -19,7 +19,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
 from sqlalchemy.orm import Session, sessionmaker
 
-from routes.deps import session_factory, transaction
+from routes.deps import path_id, session_factory, transaction
 from routes.staff_auth import READERS, require_roles
 from service.audit.log import AuditRecord
 from service.blobs.store import iter_blob
@@ -49,10 +49,7 @@ _ATTR_CHARS = "!#$&+-.^_`|~"
 
 def parse_id(value: str) -> uuid.UUID:
     """A path id; what is not a UUID names no tip (404, like a tip outside the audience)."""
-    try:
-        return uuid.UUID(value)
-    except ValueError:
-        raise NotFound("no such tip") from None
+    return path_id(value, "tip")
 
 
 def related_json(related: list[RelatedTip]) -> list[dict[str, Any]]:

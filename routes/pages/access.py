@@ -138,13 +138,22 @@ def apply_submit(request: Request, principal: Supervisor, form: StaffForm) -> Re
     return RedirectResponse(target, status_code=303)
 
 
+def _form_id(form: StaffForm, field: str, what: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(one(form, field))
+    except ValueError:
+        raise NotFound(f"no such {what}") from None
+
+
+def _decided(request: Request, notice: str) -> Response:
+    target = lang_url(f"/staff/access?notice={notice}", pick_language(request))
+    return RedirectResponse(target, status_code=303)
+
+
 @apply_pages.post("/memberships")
 def membership_submit(request: Request, principal: Supervisor, form: StaffForm) -> Response:
     approve = _decision(form)
-    try:
-        staff_id = uuid.UUID(one(form, "staff_id"))
-    except ValueError:
-        raise NotFound("no such membership request") from None
+    staff_id = _form_id(form, "staff_id", "membership request")
     compartment = one(form, "compartment")[:64]
     run_transaction(
         session_factory(request),
@@ -152,44 +161,29 @@ def membership_submit(request: Request, principal: Supervisor, form: StaffForm) 
             s, principal, compartment=compartment, staff_id=staff_id, approve=approve
         ),
     )
-    notice = "approved" if approve else "rejected"
-    target = lang_url(f"/staff/access?notice={notice}", pick_language(request))
-    return RedirectResponse(target, status_code=303)
+    return _decided(request, "approved" if approve else "rejected")
 
 
 @apply_pages.post("/conflicts")
 def conflict_decision_submit(request: Request, principal: Supervisor, form: StaffForm) -> Response:
     approve = _decision(form)
-    try:
-        request_id = uuid.UUID(one(form, "request_id"))
-    except ValueError:
-        raise NotFound("no such conflict request") from None
+    request_id = _form_id(form, "request_id", "conflict request")
     run_transaction(
         session_factory(request),
         lambda s: decide_conflict(s, principal, request_id=request_id, approve=approve),
     )
-    notice = "conflict_approved" if approve else "conflict_rejected"
-    target = lang_url(f"/staff/access?notice={notice}", pick_language(request))
-    return RedirectResponse(target, status_code=303)
+    return _decided(request, "conflict_approved" if approve else "conflict_rejected")
 
 
 @apply_pages.post("/changes")
 def change_submit(request: Request, principal: Supervisor, form: StaffForm) -> Response:
-    decision = one(form, "decision")
-    if decision not in ("approve", "reject"):
-        raise InvalidInput("decision: approve or reject", fields={"decision": "invalid"})
-    try:
-        request_id = uuid.UUID(one(form, "request_id"))
-    except ValueError:
-        raise NotFound("no such change request") from None
-    approve = decision == "approve"
+    approve = _decision(form)
+    request_id = _form_id(form, "request_id", "change request")
     run_transaction(
         session_factory(request),
         lambda s: decide_change(s, principal, request_id=request_id, approve=approve),
     )
-    notice = "change_approved" if approve else "change_rejected"
-    target = lang_url(f"/staff/access?notice={notice}", pick_language(request))
-    return RedirectResponse(target, status_code=303)
+    return _decided(request, "change_approved" if approve else "change_rejected")
 
 
 def _render_conflicts(
