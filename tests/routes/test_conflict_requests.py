@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import pytest
 from fastapi.testclient import TestClient
@@ -18,29 +17,17 @@ from service.access.models import ConflictRequest
 from service.audit.models import AuditEntry
 from service.config import Settings
 from service.staff.models import Role, StaffConflict
-from tests.factories import StaffHandle, add_conflict, add_staff
-from tests.service.access_util import World, audience, can_open, world
+from tests.factories import add_conflict, add_staff
+from tests.service.access_util import Cast, audience, can_open, make_cast
 from tests.staff_util import api_login, page_login
 
 _CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 UNIT = "Bridge Unit 3"
 
 
-@dataclass(frozen=True)
-class Cast:
-    w: World
-    otto: StaffHandle  # oversight supervisor
-    sid: StaffHandle  # second us supervisor
-
-
 @pytest.fixture
 def cast(engine: Engine, settings: Settings) -> Cast:
-    w = world(engine, settings)
-    return Cast(
-        w=w,
-        otto=add_staff(engine, settings, "otto", Role.SUPERVISOR, ["oversight"]),
-        sid=add_staff(engine, settings, "sid", Role.SUPERVISOR, ["us"]),
-    )
+    return make_cast(engine, settings)
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import pytest
 from fastapi.testclient import TestClient
@@ -18,35 +17,23 @@ from service.config import Settings
 from service.errors import Conflict
 from service.staff import admin
 from service.staff.models import Role
-from tests.factories import StaffHandle, add_staff
+from tests.factories import add_staff
 from tests.service.access_util import (
-    World,
+    Cast,
     audience,
     can_open,
     file_tip,
     in_tx,
+    make_cast,
     principal,
     readable,
-    world,
 )
 from tests.staff_util import api_login
 
 
-@dataclass(frozen=True)
-class Cast:
-    w: World
-    otto: StaffHandle  # oversight supervisor
-    sid: StaffHandle  # second us supervisor
-
-
 @pytest.fixture
 def cast(engine: Engine, settings: Settings) -> Cast:
-    w = world(engine, settings)
-    return Cast(
-        w=w,
-        otto=add_staff(engine, settings, "otto", Role.SUPERVISOR, ["oversight"]),
-        sid=add_staff(engine, settings, "sid", Role.SUPERVISOR, ["us"]),
-    )
+    return make_cast(engine, settings)
 
 
 @pytest.fixture

@@ -147,3 +147,22 @@ def blob_bytes(engine: Engine, tip_id: uuid.UUID) -> list[tuple[str, int, bytes]
             .order_by(BlobChunk.blob_id, BlobChunk.seq)
         )
         return [(str(blob_id), seq, data) for blob_id, seq, data in rows]
+
+
+@dataclass(frozen=True)
+class Cast:
+    """The border world plus a second supervisor of "us" and an oversight supervisor: enough
+    people for every four-eyes decision on conflicts."""
+
+    w: World
+    otto: StaffHandle  # oversight supervisor
+    sid: StaffHandle  # second us supervisor
+
+
+def make_cast(engine: Engine, settings: Settings) -> Cast:
+    w = world(engine, settings)
+    return Cast(
+        w=w,
+        otto=add_staff(engine, settings, "otto", Role.SUPERVISOR, ["oversight"]),
+        sid=add_staff(engine, settings, "sid", Role.SUPERVISOR, ["us"]),
+    )
