@@ -101,6 +101,13 @@ def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterat
 
 
 @pytest.fixture
+def pg_database_url(pg_template: str) -> Iterator[str]:
+    """A fresh PostgreSQL database at the newest schema, for faults only a server has."""
+    with _pg_database(_pg_base(), pg_template) as url:
+        yield url
+
+
+@pytest.fixture
 def empty_pg_url() -> Iterator[str]:
     """A fresh, empty PostgreSQL database, for what only a database server can do."""
     with _pg_database(_pg_base()) as url:

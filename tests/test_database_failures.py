@@ -1,0 +1,327 @@
+"""PostgreSQL failures answered in bounded time (issue 11): terminated backends, a refused
+connection and a silently stalled network each give 503 with Retry-After, never a 500 or a hang;
+nothing is stored by a request that got 503; the pool recovers without a restart.
+
+A real `probity serve` on a real PostgreSQL database, with short database timeouts; the network
+faults come from `tests.pg_faults.FaultyProxy` between the two.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, func, select
+
+from service.audit.models import PendingAuditEntry
+from service.config import Settings
+from service.db import make_engine
+from service.tips.models import Tip
+from tests.conftest import CHEAP_KDF
+from tests.factories import Border, seed_border, tip_json
+from tests.live import live_server, server_env
+from tests.pg_faults import FaultyProxy, backend_terminator, faulty_proxy
+from tests.staff_util import next_code
+
+# Short enough to keep these tests quick; production defaults live in service.config.
+FAST_FAILURE = {
+    "PROBITY_DB__CONNECT_TIMEOUT_SECONDS": "2",
+    "PROBITY_DB__ANSWER_TIMEOUT_SECONDS": "1.5",
+    "PROBITY_DB__POOL_TIMEOUT_SECONDS": "2",
+    "PROBITY_READYZ_TIMEOUT_SECONDS": "2",
+}
+BOUND = 5.0  # seconds within which a stalled or refused database must give 503
+
+
+@dataclass(frozen=True)
+class Answer:
+    status_code: int
+    headers: dict[str, str]  # names in lower case
+    text: str
+
+    def json(self) -> Any:
+        return json.loads(self.text)
+
+
+class Client:
+    """Plain HTTP/1.1 to the live server, one connection per request, with a client timeout
+    (a server that hangs fails the test instead of hanging it)."""
+
+    def __init__(self, base: str, timeout: float = 15, headers: dict[str, str] | None = None):
+        host, port = base.removeprefix("http://").split(":")
+        self.address = (host, int(port))
+        self.timeout = timeout
+        self.headers = headers or {}
+
+    def request(
+        self, method: str, path: str, body: object = None, headers: dict[str, str] | None = None
+    ) -> Answer:
+        conn = http.client.HTTPConnection(*self.address, timeout=self.timeout)
+        sent = {**self.headers, **(headers or {})}
+        data = None
+        if body is not None:
+            data = json.dumps(body)
+            sent["content-type"] = "application/json"
+        try:
+            conn.request(method, path, body=data, headers=sent)
+            response = conn.getresponse()
+            text = response.read().decode()
+            names = {k.lower(): v for k, v in response.getheaders()}
+            return Answer(response.status, names, text)
+        finally:
+            conn.close()
+
+    def get(self, path: str, headers: dict[str, str] | None = None) -> Answer:
+        return self.request("GET", path, headers=headers)
+
+    def post(self, path: str, json: object, headers: dict[str, str] | None = None) -> Answer:
+        return self.request("POST", path, json, headers)
+
+
+@pytest.fixture
+def pg_settings(tmp_path: Path, pg_database_url: str) -> Settings:
+    return Settings(data_dir=tmp_path / "var", database_url=pg_database_url, kdf=CHEAP_KDF)
+
+
+@pytest.fixture
+def pg_engine(pg_settings: Settings) -> Iterator[Engine]:
+    engine = make_engine(pg_settings.effective_database_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def border(pg_engine: Engine, pg_settings: Settings) -> Border:
+    return seed_border(pg_engine, pg_settings)
+
+
+def _stored(engine: Engine) -> tuple[int, int]:
+    """(tips, pending audit rows): what a submission leaves behind."""
+    with engine.connect() as conn:
+        tips = conn.scalar(select(func.count()).select_from(Tip)) or 0
+        pending = conn.scalar(select(func.count()).select_from(PendingAuditEntry)) or 0
+    return tips, pending
+
+
+def _post_tip(client: Client) -> Answer:
+    return client.post("/api/v1/tips", json=tip_json())
+
+
+def _timed(call: Callable[[], Answer]) -> tuple[Answer, float]:
+    started = time.monotonic()
+    response = call()
+    return response, time.monotonic() - started
+
+
+def _assert_unavailable(response: Answer) -> None:
+    assert response.status_code == 503, (response.status_code, response.text[:300])
+    assert response.headers.get("retry-after", "").isdigit(), response.headers
+
+
+def _staff_token(client: Client, engine: Engine, border: Border) -> dict[str, str]:
+    who = border.reviewer_us
+    body = {"username": who.username, "password": who.password, "totp": next_code(engine, who)}
+    response = client.post("/api/v1/staff/session", json=body)
+    assert response.status_code == 201, response.text
+    return {"Authorization": f"Bearer {response.json()['token']}"}
+
+
+def _per_tip(client: Client, engine: Engine) -> tuple[int, int]:
+    """Submit one tip; returns the (tips, pending audit rows) one submission stores."""
+    before = _stored(engine)
+    assert _post_tip(client).status_code == 201
+    after = _stored(engine)
+    return after[0] - before[0], after[1] - before[1]
+
+
+def _recovers(client: Client, within: float = BOUND) -> int:
+    """Tips are taken and /readyz is 200 again, without a restart; returns the tips created."""
+    deadline = time.monotonic() + within
+    statuses: list[int] = []
+    created = 0
+    while time.monotonic() < deadline:
+        statuses = [_post_tip(client).status_code, client.get("/readyz").status_code]
+        created += statuses[0] == 201
+        if statuses == [201, 200]:
+            return created
+        time.sleep(0.2)
+    pytest.fail(f"not serving again after {within} s: {statuses}")
+
+
+def test_terminated_backends_between_requests_cost_at_most_a_503(
+    pg_settings: Settings, pg_engine: Engine, border: Border, tmp_path: Path
+) -> None:
+    env = server_env(pg_settings, **FAST_FAILURE)
+    with (
+        live_server(env, tmp_path / "server.log") as base,
+        backend_terminator(pg_settings.effective_database_url) as terminate,
+    ):
+        client = Client(base)
+        headers = _staff_token(client, pg_engine, border)
+        per_tip = _per_tip(client, pg_engine)
+        before = _stored(pg_engine)
+        created = 0
+        for _ in range(4):
+            terminate()  # the pool's connections die between requests
+            first = _post_tip(client)
+            if first.status_code != 201:
+                _assert_unavailable(first)
+                assert _post_tip(client).status_code == 201, "the pool did not recover"
+            created += 1
+            terminate()
+            queue = client.get("/api/v1/queue", headers=headers)
+            if queue.status_code != 200:
+                _assert_unavailable(queue)
+            terminate()
+            form = client.get("/api/v1/intake/form")
+            if form.status_code != 200:
+                _assert_unavailable(form)
+        created += _recovers(client)
+    tips, pending = _stored(pg_engine)
+    assert (tips - before[0], pending - before[1]) == (created * per_tip[0], created * per_tip[1])
+
+
+def _hammer(
+    base: str, path: str, headers: dict[str, str], stop: threading.Event, seen: Counter[str]
+) -> None:
+    client = Client(base, headers=headers)
+    while not stop.is_set():
+        try:
+            response = _post_tip(client) if path == "/api/v1/tips" else client.get(path)
+        except OSError as exc:  # a timeout or a dropped connection: never acceptable
+            seen[f"{path} {type(exc).__name__}"] += 1
+            continue
+        retry = "+retry-after" if response.headers.get("retry-after") else ""
+        seen[f"{path} {response.status_code}{retry}"] += 1
+
+
+def test_backends_terminated_during_requests_give_503_or_success_never_500(
+    pg_settings: Settings, pg_engine: Engine, border: Border, tmp_path: Path
+) -> None:
+    env = server_env(pg_settings, **FAST_FAILURE)
+    seen: Counter[str] = Counter()
+    with (
+        live_server(env, tmp_path / "server.log") as base,
+        backend_terminator(pg_settings.effective_database_url) as terminate,
+    ):
+        client = Client(base)
+        headers = _staff_token(client, pg_engine, border)
+        per_tip = _per_tip(client, pg_engine)
+        before = _stored(pg_engine)
+        stop = threading.Event()
+        callers = [
+            *(("/api/v1/tips", {}) for _ in range(3)),
+            ("/api/v1/queue", headers),
+            ("/readyz", {}),
+        ]
+        threads = [
+            threading.Thread(target=_hammer, args=(base, path, h, stop, seen))
+            for path, h in callers
+        ]
+        for thread in threads:
+            thread.start()
+        try:
+            ended = 0
+            until = time.monotonic() + 2.5
+            while time.monotonic() < until:
+                ended += terminate()
+                time.sleep(0.05)
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join()
+        assert ended > 10
+        created = seen["/api/v1/tips 201"] + _recovers(client)
+    allowed = {
+        "/api/v1/tips 201",
+        "/api/v1/tips 503+retry-after",
+        "/api/v1/queue 200",
+        "/api/v1/queue 503+retry-after",
+        "/readyz 200",
+        "/readyz 503",
+    }
+    assert set(seen) <= allowed, seen
+    assert seen["/api/v1/tips 503+retry-after"] > 0, seen  # the faults did hit requests
+    tips, pending = _stored(pg_engine)
+    assert (tips - before[0], pending - before[1]) == (created * per_tip[0], created * per_tip[1])
+
+
+@pytest.fixture
+def proxied(
+    pg_settings: Settings, border: Border, tmp_path: Path
+) -> Iterator[tuple[Client, FaultyProxy]]:
+    """The server, talking to PostgreSQL through a proxy the test can stall or close."""
+    with faulty_proxy(pg_settings.effective_database_url) as proxy:
+        through = pg_settings.model_copy(
+            update={"database_url": proxy.url_for(pg_settings.effective_database_url)}
+        )
+        env = server_env(through, **FAST_FAILURE)
+        with live_server(env, tmp_path / "server.log") as base:
+            try:
+                yield Client(base), proxy
+            finally:
+                proxy.resume()  # lets requests stuck in a server without timeouts finish
+
+
+def test_a_refused_database_gives_503_in_bounded_time_and_recovers(
+    proxied: tuple[Client, FaultyProxy], pg_engine: Engine
+) -> None:
+    client, proxy = proxied
+    per_tip = _per_tip(client, pg_engine)
+    before = _stored(pg_engine)
+    proxy.refuse()  # the server goes away: open connections close, new ones are refused
+    for call in (
+        lambda: _post_tip(client),
+        lambda: _post_tip(client),
+        lambda: client.get("/api/v1/intake/form"),
+        lambda: client.get("/readyz"),
+    ):
+        response, took = _timed(call)
+        assert response.status_code == 503, (response.status_code, response.text[:300])
+        assert took < BOUND
+    page, took = _timed(lambda: client.get("/report"))
+    _assert_unavailable(page)
+    assert page.headers["content-type"].startswith("text/html")
+    assert took < BOUND
+    assert _stored(pg_engine) == before
+    proxy.resume()
+    created = _recovers(client)
+    assert _stored(pg_engine) == (
+        before[0] + created * per_tip[0],
+        before[1] + created * per_tip[1],
+    )
+
+
+def test_a_silently_stalled_database_gives_503_within_seconds_and_recovers(
+    proxied: tuple[Client, FaultyProxy], pg_engine: Engine
+) -> None:
+    client, proxy = proxied
+    per_tip = _per_tip(client, pg_engine)
+    assert client.get("/readyz").status_code == 200
+    before = _stored(pg_engine)
+    proxy.stall()  # bytes are accepted and go nowhere: no error, no reset, nothing
+    try:
+        tip, took = _timed(lambda: _post_tip(client))
+        _assert_unavailable(tip)
+        assert took < BOUND
+        ready, took = _timed(lambda: client.get("/readyz"))
+        assert ready.status_code == 503, ready.text
+        assert took < BOUND
+        form, took = _timed(lambda: client.get("/api/v1/intake/form"))
+        _assert_unavailable(form)
+        assert took < BOUND
+    finally:
+        proxy.resume()
+    created = _recovers(client)
+    assert _stored(pg_engine) == (
+        before[0] + created * per_tip[0],
+        before[1] + created * per_tip[1],
+    )
