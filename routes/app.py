@@ -84,7 +84,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     deferred: DeferredRequestLog = app.state.deferred_request_log
     configure_logging(settings.log_level)
-    engine = make_engine(settings.effective_database_url, manual_checkpoints=True)
+    engine = make_engine(
+        settings.effective_database_url, manual_checkpoints=True, limits=settings.db
+    )
     app.state.engine = engine
     app.state.session_factory = make_session_factory(engine)
     try:

@@ -14,14 +14,14 @@ from typing import TypeVar
 import anyio
 from fastapi import Request
 from pydantic import BaseModel, ValidationError
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from routes.bodies import body_chunks
 from service.config import Settings
 from service.db import session_scope
+from service.db_errors import unavailable_error
 from service.errors import (
-    InsufficientStorage,
     InvalidInput,
     NotFound,
     PayloadTooLarge,
@@ -67,8 +67,9 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     try:
         with session_scope(factory) as session:
             yield session
-    except OperationalError as exc:
-        raise _unavailable(exc) from None
+    except SQLAlchemyError as exc:
+        _raise_if_unavailable(exc)
+        raise
 
 
 @asynccontextmanager
@@ -79,10 +80,11 @@ async def async_transaction(factory: sessionmaker[Session]) -> AsyncIterator[Ses
     try:
         yield session
         await anyio.to_thread.run_sync(session.commit)
-    except OperationalError as exc:
+    except SQLAlchemyError as exc:
         with anyio.CancelScope(shield=True):
             await anyio.to_thread.run_sync(session.rollback)
-        raise _unavailable(exc) from None
+        _raise_if_unavailable(exc)
+        raise
     except BaseException:
         with anyio.CancelScope(shield=True):
             await anyio.to_thread.run_sync(session.rollback)
@@ -92,15 +94,11 @@ async def async_transaction(factory: sessionmaker[Session]) -> AsyncIterator[Ses
             await anyio.to_thread.run_sync(session.close)
 
 
-def _unavailable(exc: OperationalError) -> InsufficientStorage | Unavailable:
-    if _storage_full(exc):
-        return InsufficientStorage("the server's storage is full; nothing was stored")
-    return Unavailable("the database is not available; nothing was stored")
-
-
-def _storage_full(exc: OperationalError) -> bool:
-    # SQLite: SQLITE_FULL; PostgreSQL: SQLSTATE 53100 disk_full.
-    return "disk is full" in str(exc.orig).lower() or getattr(exc.orig, "sqlstate", "") == "53100"
+def _raise_if_unavailable(exc: SQLAlchemyError) -> None:
+    # Also done app-wide (routes.errors); here, so callers see our error and not SQLAlchemy's.
+    error = unavailable_error(exc)
+    if error is not None:
+        raise error from None
 
 
 def run_transaction(factory: sessionmaker[Session], work: Callable[[Session], T]) -> T:
@@ -116,8 +114,9 @@ def instance_context(request: Request) -> InstanceContext:
         try:
             with factory() as session:
                 ctx = load_context(session, settings_of(request))
-        except OperationalError:
-            raise Unavailable("the database is not available; nothing was stored") from None
+        except SQLAlchemyError as exc:
+            _raise_if_unavailable(exc)
+            raise
         request.app.state.instance_context = ctx
     return ctx
 

@@ -2,7 +2,9 @@
 
 API and probe paths get `{"error": CODE, "detail": TEXT}`; page paths get `error.html` in the
 request's language. Handled here: Starlette/FastAPI `HTTPException`, `RequestValidationError` (422,
-naming the fields but never echoing values) and `service.errors.ProbityError`. Anything else is
+naming the fields but never echoing values), `service.errors.ProbityError`, and SQLAlchemy errors
+that mean the database cannot serve (`service.db_errors`: 503 with Retry-After, wherever in the
+request they happen; the error's class name goes to the request log). Anything else is
 turned into a 500 by `routes.requestlog`, which calls `internal_error_response`; no message or
 traceback of an unexpected exception ever reaches the client.
 
@@ -20,14 +22,17 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException
 from starlette.types import Scope
 
 from routes.templating import Pages
+from service.db_errors import unavailable_error
 from service.errors import ProbityError
 
 __all__ = [
     "ERROR_RESPONSES",
+    "HANDLED_ERROR",
     "ErrorBody",
     "error_code",
     "error_response",
@@ -37,6 +42,8 @@ __all__ = [
     "json_error",
 ]
 
+# Scope key: the class name of an exception answered here that the request log should record.
+HANDLED_ERROR = "probity.handled_error"
 # Paths outside /api that answer JSON (probes and the schema).
 _JSON_PATHS = frozenset({"/healthz", "/readyz", "/openapi.json"})
 _CODES = {
@@ -174,7 +181,16 @@ async def _probity_error(request: Request, exc: Exception) -> Response:
     return error_response(request, exc.status, code=exc.code, detail=exc.detail, headers=headers)
 
 
+async def _database_error(request: Request, exc: Exception) -> Response:
+    error = unavailable_error(exc)
+    if error is None:
+        raise exc  # a bug, not an outage: the request log's 500
+    request.scope[HANDLED_ERROR] = type(exc).__name__
+    return await _probity_error(request, error)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(HTTPException, _http_exception)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(ProbityError, _probity_error)
+    app.add_exception_handler(SQLAlchemyError, _database_error)

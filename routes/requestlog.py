@@ -1,7 +1,8 @@
 """Request logging and the last-resort 500, as a pure ASGI middleware.
 
 What is logged: method, the matched route's path *template* (never the raw path, which can carry
-ids), status, duration, and an unexpected exception's class name. Never the client address,
+ids), status, duration, and the class name of an unexpected exception or of a database failure
+answered 503 (`routes.errors.HANDLED_ERROR`). Never the client address,
 headers, query string or body; this module does not read them.
 
 When: staff, audit and probe requests get one line each, as they happen. Every other request is
@@ -25,7 +26,7 @@ from dataclasses import dataclass
 import anyio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from routes.errors import internal_error_response
+from routes.errors import HANDLED_ERROR, internal_error_response
 from service.logging import get_logger, take_connection_message_counts
 
 __all__ = [
@@ -155,6 +156,7 @@ class RequestLogMiddleware:
             if status == 0:
                 status = 500
                 await internal_error_response(scope)(scope, receive, send)
+        error = error or scope.get(HANDLED_ERROR)
         duration_ms = round((time.perf_counter() - started) * 1000, 1)
         self._record(scope, status, error, duration_ms)
 

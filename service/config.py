@@ -7,7 +7,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["KdfSettings", "Settings"]
+__all__ = ["DatabaseSettings", "KdfSettings", "Settings"]
 
 
 class KdfSettings(BaseModel):
@@ -25,6 +25,26 @@ class KdfSettings(BaseModel):
     pool_size: int = Field(default=2, ge=1)
 
 
+class DatabaseSettings(BaseModel):
+    """PostgreSQL time limits (`PROBITY_DB__*`, seconds): a dead, refused or silently stalled
+    database answers 503 within seconds instead of hanging requests (docs/operations.md)."""
+
+    # Opening a connection; libpq counts whole seconds, at least 2.
+    connect_timeout_seconds: int = Field(default=3, ge=2)
+    # Server-side limits: one statement's run, a wait for a row or table lock.
+    statement_timeout_seconds: float = Field(default=5.0, gt=0)
+    lock_timeout_seconds: float = Field(default=3.0, gt=0)
+    # A transaction left open and idle; above `body_idle_seconds`, since an upload's
+    # transaction waits for the body to arrive.
+    idle_in_transaction_timeout_seconds: float = Field(default=60.0, gt=0)
+    # Client-side: the longest one call waits for the database's answer before its connection
+    # is abandoned; the only limit that holds when the network stalls. Keep it above the
+    # statement timeout, so a slow statement is cancelled by the server first.
+    answer_timeout_seconds: float = Field(default=6.0, gt=0)
+    # Waiting for a free connection from the pool.
+    pool_timeout_seconds: float = Field(default=3.0, gt=0)
+
+
 class Settings(BaseSettings):
     """Everything the service needs to start; `PROBITY_DATABASE_URL`, `PROBITY_DATA_DIR`, ..."""
 
@@ -36,6 +56,9 @@ class Settings(BaseSettings):
     database_url: str = ""
     keys_dir: Path | None = None
     kdf: KdfSettings = KdfSettings()
+    db: DatabaseSettings = DatabaseSettings()
+    # /readyz answers 503 ("database not answering") when its check takes longer than this.
+    readyz_timeout_seconds: float = Field(default=3.0, gt=0)
     secure_cookies: bool = False
     # Submissions handled at once per process; more get 503 + Retry-After instead of queueing.
     intake_concurrency: int = Field(default=64, ge=1)

@@ -32,6 +32,9 @@ from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry, PoolResetState
 from sqlalchemy.types import TypeDecorator
 
+from service.config import DatabaseSettings
+from service.pg_deadline import connect_args, install_deadline, shorter_deadline
+
 __all__ = [
     "NAMING_CONVENTION",
     "Base",
@@ -129,12 +132,18 @@ def _private_database_file(path: Path) -> None:
 
 
 def make_engine(
-    url: str, *, manual_checkpoints: bool = False, ping_after_idle: float = 1.0, **kwargs: Any
+    url: str,
+    *,
+    manual_checkpoints: bool = False,
+    ping_after_idle: float = 1.0,
+    limits: DatabaseSettings | None = None,
+    **kwargs: Any,
 ) -> Engine:
     """An engine for `url`. With `manual_checkpoints` (the server), SQLite leaves WAL
     checkpoints to `checkpoint()`, called in the background, instead of the committing request.
     Durability is the same: every commit still syncs the WAL. PostgreSQL connections that sat
-    in the pool longer than `ping_after_idle` seconds are checked before use."""
+    in the pool longer than `ping_after_idle` seconds are checked before use; with `limits`
+    (the server), every PostgreSQL wait is bounded (service.pg_deadline)."""
     url = normalise_url(url)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -145,7 +154,15 @@ def make_engine(
         if manual_checkpoints:
             event.listen(engine, "connect", _manual_checkpoints)
         return engine
+    if limits is not None:
+        kwargs["connect_args"] = {
+            **connect_args(limits, parsed.query),
+            **kwargs.get("connect_args", {}),
+        }
+        kwargs.setdefault("pool_timeout", limits.pool_timeout_seconds)
     engine = create_engine(url, **kwargs)
+    if limits is not None:
+        install_deadline(engine, limits.answer_timeout_seconds)
     _ping_idle_connections(engine, ping_after_idle)
     event.listen(engine, "rollback", _before_rollback)  # a request that failed midway
     event.listen(engine, "reset", _before_pool_reset)  # a connection returned without a rollback
@@ -153,6 +170,7 @@ def make_engine(
 
 
 _IDLE_SINCE = "probity.idle_since"  # key in the pooled connection's `info`
+_PING_SECONDS = 2.0  # a ping has no reason to take longer, whatever the answer timeout
 
 
 def _ping_idle_connections(engine: Engine, after: float) -> None:
@@ -164,17 +182,29 @@ def _ping_idle_connections(engine: Engine, after: float) -> None:
         record.info[_IDLE_SINCE] = time.monotonic()
 
     def checkout(dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: Any) -> None:
+        if _left_unusable(dbapi_connection):
+            raise DisconnectionError("connection left broken or mid-command")
         idle_since = record.info.get(_IDLE_SINCE)
         if idle_since is None or time.monotonic() - idle_since < after:
             return  # fresh, or just used
         try:
-            engine.dialect.do_ping(dbapi_connection)
+            with shorter_deadline(dbapi_connection, _PING_SECONDS):
+                engine.dialect.do_ping(dbapi_connection)
         except psycopg.Error as exc:
             # The pool drops this connection and checks out another (SQLAlchemy's own recipe).
             raise DisconnectionError("idle connection is dead") from exc
 
     event.listen(engine, "checkin", checkin)
     event.listen(engine, "checkout", checkout)
+
+
+def _left_unusable(dbapi_connection: Any) -> bool:
+    # Costs no round trip: the state libpq already knows.
+    status = dbapi_connection.info.transaction_status
+    return bool(dbapi_connection.closed) or status not in (_IDLE, _INTRANS)
+
+
+_IDLE, _INTRANS = psycopg.pq.TransactionStatus.IDLE, psycopg.pq.TransactionStatus.INTRANS
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
@@ -267,6 +297,8 @@ def _end_forgotten_pipeline(info: dict[Any, Any]) -> None:
 
 
 def _before_rollback(connection: Connection) -> None:
+    if connection.invalidated:
+        return  # the connection is gone (its pipeline with it); asking for it would reconnect
     _end_forgotten_pipeline(connection.connection.info)
 
 

@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Engine, func, select
+from sqlalchemy.pool import NullPool
 
 from service.audit.models import PendingAuditEntry
 from service.config import Settings
@@ -93,7 +94,8 @@ def pg_settings(tmp_path: Path, pg_database_url: str) -> Settings:
 
 @pytest.fixture
 def pg_engine(pg_settings: Settings) -> Iterator[Engine]:
-    engine = make_engine(pg_settings.effective_database_url)
+    # No pool: the tests terminate every connection to the database, this engine's too.
+    engine = make_engine(pg_settings.effective_database_url, poolclass=NullPool)
     yield engine
     engine.dispose()
 
