@@ -177,6 +177,10 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
 async def _probity_error(request: Request, exc: Exception) -> Response:
     if not isinstance(exc, ProbityError):  # registered for this class only
         raise exc
+    # A database failure, seen here or turned into 503 by `routes.deps.transaction`.
+    cause = exc.__cause__ or exc.__context__
+    if isinstance(cause, SQLAlchemyError):
+        request.scope[HANDLED_ERROR] = type(cause).__name__
     headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
     return error_response(request, exc.status, code=exc.code, detail=exc.detail, headers=headers)
 
@@ -185,7 +189,7 @@ async def _database_error(request: Request, exc: Exception) -> Response:
     error = unavailable_error(exc)
     if error is None:
         raise exc  # a bug, not an outage: the request log's 500
-    request.scope[HANDLED_ERROR] = type(exc).__name__
+    error.__cause__ = exc
     return await _probity_error(request, error)
 
 
