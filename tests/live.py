@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+import json
 import os
 import socket
 import subprocess
@@ -10,7 +11,9 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from service.config import Settings
 from tests.conftest import CHEAP_KDF
@@ -71,3 +74,48 @@ def live_process(env: dict[str, str], log: Path) -> Iterator[tuple[str, subproce
             if server.poll() is None:
                 server.terminate()
             server.wait(timeout=15)
+
+
+@dataclass(frozen=True)
+class Answer:
+    status_code: int
+    headers: dict[str, str]  # names in lower case
+    text: str
+
+    def json(self) -> Any:
+        return json.loads(self.text)
+
+
+class Client:
+    """Plain HTTP/1.1 to the live server, one connection per request, with a client timeout
+    (a server that hangs fails the test instead of hanging it)."""
+
+    def __init__(self, base: str, timeout: float = 15, headers: dict[str, str] | None = None):
+        host, port = base.removeprefix("http://").split(":")
+        self.address = (host, int(port))
+        self.timeout = timeout
+        self.headers = headers or {}
+
+    def request(
+        self, method: str, path: str, body: object = None, headers: dict[str, str] | None = None
+    ) -> Answer:
+        conn = http.client.HTTPConnection(*self.address, timeout=self.timeout)
+        sent = {**self.headers, **(headers or {})}
+        data = None
+        if body is not None:
+            data = json.dumps(body)
+            sent["content-type"] = "application/json"
+        try:
+            conn.request(method, path, body=data, headers=sent)
+            response = conn.getresponse()
+            text = response.read().decode()
+            names = {k.lower(): v for k, v in response.getheaders()}
+            return Answer(response.status, names, text)
+        finally:
+            conn.close()
+
+    def get(self, path: str, headers: dict[str, str] | None = None) -> Answer:
+        return self.request("GET", path, headers=headers)
+
+    def post(self, path: str, json: object, headers: dict[str, str] | None = None) -> Answer:
+        return self.request("POST", path, json, headers)

@@ -8,15 +8,12 @@ faults come from `tests.pg_faults.FaultyProxy` between the two.
 
 from __future__ import annotations
 
-import http.client
 import json
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlalchemy import Engine, func, select
@@ -28,7 +25,7 @@ from service.db import make_engine
 from service.tips.models import Tip
 from tests.conftest import CHEAP_KDF
 from tests.factories import Border, seed_border, tip_json
-from tests.live import live_server, server_env
+from tests.live import Answer, Client, live_server, server_env
 from tests.pg_faults import FaultyProxy, backend_terminator, faulty_proxy
 from tests.staff_util import next_code
 
@@ -40,51 +37,6 @@ FAST_FAILURE = {
     "PROBITY_READYZ_TIMEOUT_SECONDS": "2",
 }
 BOUND = 5.0  # seconds within which a stalled or refused database must give 503
-
-
-@dataclass(frozen=True)
-class Answer:
-    status_code: int
-    headers: dict[str, str]  # names in lower case
-    text: str
-
-    def json(self) -> Any:
-        return json.loads(self.text)
-
-
-class Client:
-    """Plain HTTP/1.1 to the live server, one connection per request, with a client timeout
-    (a server that hangs fails the test instead of hanging it)."""
-
-    def __init__(self, base: str, timeout: float = 15, headers: dict[str, str] | None = None):
-        host, port = base.removeprefix("http://").split(":")
-        self.address = (host, int(port))
-        self.timeout = timeout
-        self.headers = headers or {}
-
-    def request(
-        self, method: str, path: str, body: object = None, headers: dict[str, str] | None = None
-    ) -> Answer:
-        conn = http.client.HTTPConnection(*self.address, timeout=self.timeout)
-        sent = {**self.headers, **(headers or {})}
-        data = None
-        if body is not None:
-            data = json.dumps(body)
-            sent["content-type"] = "application/json"
-        try:
-            conn.request(method, path, body=data, headers=sent)
-            response = conn.getresponse()
-            text = response.read().decode()
-            names = {k.lower(): v for k, v in response.getheaders()}
-            return Answer(response.status, names, text)
-        finally:
-            conn.close()
-
-    def get(self, path: str, headers: dict[str, str] | None = None) -> Answer:
-        return self.request("GET", path, headers=headers)
-
-    def post(self, path: str, json: object, headers: dict[str, str] | None = None) -> Answer:
-        return self.request("POST", path, json, headers)
 
 
 @pytest.fixture
