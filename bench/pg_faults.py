@@ -115,10 +115,15 @@ def faults(settings: Settings, log: Path) -> dict[str, object]:
             out["refused"] = {"tip": timed(tip), "readyz": timed(lambda: client.get("/readyz"))}
             proxy.resume()
             out["refused"]["after"] = timed(tip)  # type: ignore[index]
+            proxy.stall()  # the pool's connection was just used: no ping, the statement waits
+            just_used = timed(tip)
+            proxy.resume()
+            assert tip().status_code == 201
             time.sleep(1.2)  # idle long enough for the pool's ping
             proxy.stall()
             out["stalled"] = {
-                "tip_after_idle": timed(tip),
+                "tip_connection_just_used": just_used,
+                "tip_connection_idle": timed(tip),
                 "tip": timed(tip),
                 "readyz": timed(lambda: client.get("/readyz")),
                 "page": timed(lambda: client.get("/report")),
