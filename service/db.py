@@ -182,8 +182,6 @@ def _ping_idle_connections(engine: Engine, after: float) -> None:
         record.info[_IDLE_SINCE] = time.monotonic()
 
     def checkout(dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: Any) -> None:
-        if _left_unusable(dbapi_connection):
-            raise DisconnectionError("connection left broken or mid-command")
         idle_since = record.info.get(_IDLE_SINCE)
         if idle_since is None or time.monotonic() - idle_since < after:
             return  # fresh, or just used
@@ -196,15 +194,6 @@ def _ping_idle_connections(engine: Engine, after: float) -> None:
 
     event.listen(engine, "checkin", checkin)
     event.listen(engine, "checkout", checkout)
-
-
-def _left_unusable(dbapi_connection: Any) -> bool:
-    # Costs no round trip: the state libpq already knows.
-    status = dbapi_connection.info.transaction_status
-    return bool(dbapi_connection.closed) or status not in (_IDLE, _INTRANS)
-
-
-_IDLE, _INTRANS = psycopg.pq.TransactionStatus.IDLE, psycopg.pq.TransactionStatus.INTRANS
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -65,7 +65,16 @@ _SILENCED = ("uvicorn.access",)
 # uvicorn's protocol layer and these loggers are only counted, and the counts written later with
 # the reporter request totals (routes.requestlog). Server start and stop messages still pass.
 _CONNECTION_SOURCE = f"{os.sep}uvicorn{os.sep}protocols{os.sep}"
-_CONNECTION_LOGGERS = ("asyncio", "h11", "httptools", "uvicorn.access")
+# psycopg's and the pool's messages about a lost database connection are written while a request is
+# served too (and psycopg's quote the server's error messages).
+_CONNECTION_LOGGERS = (
+    "asyncio",
+    "h11",
+    "httptools",
+    "uvicorn.access",
+    "psycopg",
+    "sqlalchemy.pool",
+)
 # Chatty at INFO (every readiness probe and CLI command); their warnings still come through.
 _QUIET = ("alembic",)
 

@@ -35,7 +35,7 @@ __all__ = ["DeadlineConnection", "connect_args", "install_deadline", "shorter_de
 
 RV = TypeVar("RV")
 
-# A dead peer is noticed on an idle connection after 10 + 3 * 5 = 25 s of keepalives.
+# A dead peer is noticed on an idle connection within 10 + 3 * 5 = 25 s of keepalives.
 _KEEPALIVES = {"keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5}
 _KEEPALIVE_COUNT = 3
 _TICK = 0.1  # seconds; how late past its deadline a stalled call may be abandoned
