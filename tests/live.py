@@ -99,10 +99,11 @@ class Client:
     def request(
         self, method: str, path: str, body: object = None, headers: dict[str, str] | None = None
     ) -> Answer:
+        """`body` goes as JSON, unless it is bytes (then pass its content-type in `headers`)."""
         conn = http.client.HTTPConnection(*self.address, timeout=self.timeout)
         sent = {**self.headers, **(headers or {})}
-        data = None
-        if body is not None:
+        data: str | bytes | None = body if isinstance(body, bytes) else None
+        if body is not None and data is None:
             data = json.dumps(body)
             sent["content-type"] = "application/json"
         try:

@@ -20,6 +20,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.pool import NullPool
 
 from service.audit.models import PendingAuditEntry
+from service.blobs.models import Blob
 from service.config import Settings
 from service.db import make_engine
 from service.tips.models import Tip
@@ -57,16 +58,34 @@ def border(pg_engine: Engine, pg_settings: Settings) -> Border:
     return seed_border(pg_engine, pg_settings)
 
 
-def _stored(engine: Engine) -> tuple[int, int]:
-    """(tips, pending audit rows): what a submission leaves behind."""
+def _stored(engine: Engine) -> tuple[int, ...]:
+    """(tips, pending audit rows, blobs): what a submission leaves behind."""
     with engine.connect() as conn:
-        tips = conn.scalar(select(func.count()).select_from(Tip)) or 0
-        pending = conn.scalar(select(func.count()).select_from(PendingAuditEntry)) or 0
-    return tips, pending
+        return tuple(
+            conn.scalar(select(func.count()).select_from(table)) or 0
+            for table in (Tip, PendingAuditEntry, Blob)
+        )
+
+
+Submit = Callable[[Client], Answer]
 
 
 def _post_tip(client: Client) -> Answer:
     return client.post("/api/v1/tips", json=tip_json())
+
+
+def _post_tip_with_file(client: Client) -> Answer:
+    """Multipart: the tip, then a file streamed into chunk rows (the pipelined path)."""
+    boundary = "pgfaultsboundary"
+    body = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="tip"\r\n\r\n'
+        f"{json.dumps(tip_json())}\r\n"
+        f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="notes.txt"\r\n'
+        f"Content-Type: text/plain\r\n\r\n"
+    ).encode()
+    body += b"what I saw, in detail\n" * 8000 + f"\r\n--{boundary}--\r\n".encode()
+    content_type = f"multipart/form-data; boundary={boundary}"
+    return client.request("POST", "/api/v1/tips", body, {"content-type": content_type})
 
 
 def _timed(call: Callable[[], Answer]) -> tuple[Answer, float]:
@@ -102,12 +121,19 @@ def _staff_token(client: Client, engine: Engine, border: Border) -> dict[str, st
     return {"Authorization": f"Bearer {response.json()['token']}"}
 
 
-def _per_tip(client: Client, engine: Engine) -> tuple[int, int]:
-    """Submit one tip; returns the (tips, pending audit rows) one submission stores."""
+def _per_tip(client: Client, engine: Engine, submit: Submit = _post_tip) -> tuple[int, ...]:
+    """Submit one tip; returns the rows (as `_stored` counts them) one submission stores."""
     before = _stored(engine)
-    assert _post_tip(client).status_code == 201
-    after = _stored(engine)
-    return after[0] - before[0], after[1] - before[1]
+    answer = submit(client)
+    assert answer.status_code == 201, answer.text
+    return tuple(a - b for a, b in zip(_stored(engine), before, strict=True))
+
+
+def _added(before: tuple[int, ...], *submitted: tuple[int, tuple[int, ...]]) -> tuple[int, ...]:
+    """The row counts after `before` plus, for each (count, rows per tip), count tips' rows."""
+    return tuple(
+        b + sum(count * rows[i] for count, rows in submitted) for i, b in enumerate(before)
+    )
 
 
 def _recovers(client: Client, within: float = BOUND) -> int:
@@ -153,22 +179,26 @@ def test_terminated_backends_between_requests_cost_at_most_a_503(
             if form.status_code != 200:
                 _assert_unavailable(form)
         created += _recovers(client)
-    tips, pending = _stored(pg_engine)
-    assert (tips - before[0], pending - before[1]) == (created * per_tip[0], created * per_tip[1])
+    assert _stored(pg_engine) == _added(before, (created, per_tip))
 
 
-def _hammer(
-    base: str, path: str, headers: dict[str, str], stop: threading.Event, seen: Counter[str]
-) -> None:
-    client = Client(base, headers=headers)
+_CALLS: dict[str, Submit] = {
+    "tip": _post_tip,
+    "tip+file": _post_tip_with_file,
+    "queue": lambda client: client.get("/api/v1/queue"),
+    "readyz": lambda client: client.get("/readyz"),
+}
+
+
+def _hammer(call: str, client: Client, stop: threading.Event, seen: Counter[str]) -> None:
     while not stop.is_set():
         try:
-            response = _post_tip(client) if path == "/api/v1/tips" else client.get(path)
+            response = _CALLS[call](client)
         except OSError as exc:  # a timeout or a dropped connection: never acceptable
-            seen[f"{path} {type(exc).__name__}"] += 1
+            seen[f"{call} {type(exc).__name__}"] += 1
             continue
         retry = "+retry-after" if response.headers.get("retry-after") else ""
-        seen[f"{path} {response.status_code}{retry}"] += 1
+        seen[f"{call} {response.status_code}{retry}"] += 1
 
 
 def test_backends_terminated_during_requests_give_503_or_success_never_500(
@@ -181,18 +211,16 @@ def test_backends_terminated_during_requests_give_503_or_success_never_500(
         backend_terminator(pg_settings.effective_database_url) as terminate,
     ):
         client = Client(base)
-        headers = _staff_token(client, pg_engine, border)
+        staff = Client(base, headers=_staff_token(client, pg_engine, border))
         per_tip = _per_tip(client, pg_engine)
+        per_tip_with_file = _per_tip(client, pg_engine, _post_tip_with_file)
         before = _stored(pg_engine)
         stop = threading.Event()
-        callers = [
-            *(("/api/v1/tips", {}) for _ in range(3)),
-            ("/api/v1/queue", headers),
-            ("/readyz", {}),
-        ]
+        callers = [("tip", client), ("tip", client), ("tip+file", client), ("tip+file", client),
+                   ("queue", staff), ("readyz", client)]  # fmt: skip
         threads = [
-            threading.Thread(target=_hammer, args=(base, path, h, stop, seen))
-            for path, h in callers
+            threading.Thread(target=_hammer, args=(call, caller, stop, seen))
+            for call, caller in callers
         ]
         for thread in threads:
             thread.start()
@@ -207,20 +235,14 @@ def test_backends_terminated_during_requests_give_503_or_success_never_500(
             for thread in threads:
                 thread.join()
         assert ended > 10
-        created = seen["/api/v1/tips 201"] + _recovers(client)
-    allowed = {
-        "/api/v1/tips 201",
-        "/api/v1/tips 503+retry-after",
-        "/api/v1/queue 200",
-        "/api/v1/queue 503+retry-after",
-        "/readyz 200",
-        "/readyz 503",
-    }
+        created = seen["tip 201"] + _recovers(client)
+    allowed = {"tip 201", "tip+file 201", "queue 200", "readyz 200", "readyz 503"}
+    allowed |= {f"{call} 503+retry-after" for call in ("tip", "tip+file", "queue")}
     assert set(seen) <= allowed, seen
-    assert seen["/api/v1/tips 503+retry-after"] > 0, seen  # the faults did hit requests
+    assert seen["tip 503+retry-after"] + seen["tip+file 503+retry-after"] > 0, seen
     _assert_logged_without_content(tmp_path / "server.log")
-    tips, pending = _stored(pg_engine)
-    assert (tips - before[0], pending - before[1]) == (created * per_tip[0], created * per_tip[1])
+    stored = _added(before, (created, per_tip), (seen["tip+file 201"], per_tip_with_file))
+    assert _stored(pg_engine) == stored, seen
 
 
 @pytest.fixture
@@ -263,10 +285,7 @@ def test_a_refused_database_gives_503_in_bounded_time_and_recovers(
     assert _stored(pg_engine) == before
     proxy.resume()
     created = _recovers(client)
-    assert _stored(pg_engine) == (
-        before[0] + created * per_tip[0],
-        before[1] + created * per_tip[1],
-    )
+    assert _stored(pg_engine) == _added(before, (created, per_tip))
 
 
 def test_a_silently_stalled_database_gives_503_within_seconds_and_recovers(
@@ -278,9 +297,10 @@ def test_a_silently_stalled_database_gives_503_within_seconds_and_recovers(
     before = _stored(pg_engine)
     proxy.stall()  # bytes are accepted and go nowhere: no error, no reset, nothing
     try:
-        tip, took = _timed(lambda: _post_tip(client))
-        _assert_unavailable(tip)
-        assert took < BOUND
+        for submit in (_post_tip, _post_tip_with_file):
+            tip, took = _timed(lambda: submit(client))  # noqa: B023 (called at once)
+            _assert_unavailable(tip)
+            assert took < BOUND
         ready, took = _timed(lambda: client.get("/readyz"))
         assert ready.status_code == 503, ready.text
         assert took < BOUND
@@ -290,7 +310,4 @@ def test_a_silently_stalled_database_gives_503_within_seconds_and_recovers(
     finally:
         proxy.resume()
     created = _recovers(client)
-    assert _stored(pg_engine) == (
-        before[0] + created * per_tip[0],
-        before[1] + created * per_tip[1],
-    )
+    assert _stored(pg_engine) == _added(before, (created, per_tip))
