@@ -5,9 +5,15 @@ from __future__ import annotations
 
 import time
 
+import psycopg
 import pytest
 from sqlalchemy import text
-from sqlalchemy.exc import IntegrityError, OperationalError, PendingRollbackError
+from sqlalchemy.exc import (
+    IntegrityError,
+    InternalError,
+    OperationalError,
+    PendingRollbackError,
+)
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session
 
@@ -94,6 +100,8 @@ def test_outages_are_unavailable_and_bugs_are_not() -> None:
     full = unavailable_error(_dbapi_error(OperationalError, "database or disk is full"))
     assert isinstance(full, InsufficientStorage)
     assert isinstance(unavailable_error(PendingRollbackError("rolled back")), Unavailable)
+    standby = InternalError("INSERT", {}, psycopg.errors.ReadOnlySqlTransaction("read-only"))
+    assert isinstance(unavailable_error(standby), Unavailable)  # a failover left us on a standby
     assert unavailable_error(_dbapi_error(IntegrityError, "duplicate key")) is None
     assert unavailable_error(ValueError("x")) is None
 
