@@ -55,6 +55,8 @@ class Settings(BaseSettings):
     http_max_connections: int = Field(default=256, ge=1)
     # The worker appends reporter-caused audit events in shuffled batches this often (seconds).
     audit_flush_seconds: float = Field(default=3600.0, gt=0)
+    # ... each batch of at most this many events its own transaction (a killed worker loses one).
+    audit_flush_batch: int = Field(default=1000, ge=1, le=100_000)
     # ... and signs a new audit checkpoint this often when the log grew (seconds).
     checkpoint_seconds: float = Field(default=300.0, gt=0)
     # A resubmitted report form gets its receipt back for this long (then 410), rounded up to a
