@@ -54,7 +54,7 @@ async def wait_for_wal_room(request: Request) -> None:
         return
     deadline = time.monotonic() + guard.intake_wait_seconds
     while time.monotonic() < deadline:
-        await anyio.sleep(min(guard.check_seconds, 0.05))
+        await anyio.sleep(guard.check_seconds)
         if not guard.over_hard_limit():
             return
     error = Unavailable("the server is busy storing earlier submissions; please retry shortly")

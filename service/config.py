@@ -33,7 +33,7 @@ class WalSettings(BaseModel):
     """
 
     soft_limit_mib: float = Field(default=16.0, gt=0)
-    hard_limit_mib: float = Field(default=40.0, gt=0)
+    hard_limit_mib: float = Field(default=32.0, gt=0)
     # How often each server process looks at the WAL's size (one stat call).
     check_seconds: float = Field(default=0.1, gt=0)
     # How long a truncating checkpoint may wait for the write lock and for readers to move on.
