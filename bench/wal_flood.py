@@ -8,8 +8,11 @@ tips/s accepted, every status seen (503s, 500s), the largest and final WAL size 
 size, and whether every accepted tip is in the database. Then kills the server with SIGKILL
 (leaving the WAL as a crash would) and times a restart to the first `/readyz` 200.
 
+With `--pin-seconds N` (SQLite), a reader holds a transaction open for the flood's first N seconds,
+as a backup tool might: no checkpoint can reset the WAL meanwhile, so intake must push back (503).
+
 Usage: .venv/bin/python bench/wal_flood.py [--seconds 30] [--clients 16] [--workers 2]
-       [--backends sqlite,postgresql]
+       [--backends sqlite,postgresql] [--pin-seconds 0]
 Target (issue 11): the WAL stays <= 64 MiB through a 30 s flood, no 500s, nothing lost.
 """
 
@@ -105,10 +108,23 @@ class Flood:
                 pass
             time.sleep(0.01)
 
-    def run(self, clients: int, seconds: float) -> float:
+    def pin(self, db: Path, seconds: float) -> None:
+        """A reader on an old snapshot for `seconds`."""
+        reader = sqlite3.connect(db)
+        try:
+            reader.execute("BEGIN")
+            reader.execute("SELECT count(*) FROM tips").fetchone()
+            time.sleep(seconds)
+        finally:
+            reader.rollback()
+            reader.close()
+
+    def run(self, clients: int, seconds: float, pin: tuple[Path, float] | None) -> float:
         self.deadline = time.perf_counter() + seconds
         start = time.perf_counter()
         threads = [threading.Thread(target=self.client) for _ in range(clients)]
+        if pin is not None:
+            threads.append(threading.Thread(target=self.pin, args=pin))
         threads.append(threading.Thread(target=self.sample))
         for t in threads:
             t.start()
@@ -155,7 +171,9 @@ def _wal_mib(wal: Path | None) -> float | None:
     return round(wal.stat().st_size / MIB, 2) if wal.exists() else 0.0
 
 
-def run_backend(backend: str, seconds: float, clients: int, workers: int) -> dict[str, object]:
+def run_backend(
+    backend: str, seconds: float, clients: int, workers: int, pin_seconds: float
+) -> dict[str, object]:
     with tempfile.TemporaryDirectory() as tmp:
         env, pg_name = _backend_env(backend, Path(tmp))
         db = Path(tmp) / "probity.db"
@@ -169,7 +187,8 @@ def run_backend(backend: str, seconds: float, clients: int, workers: int) -> dic
             server, _ = _start(env, workers, port)
             try:
                 flood = Flood(port, wal)
-                elapsed = flood.run(clients, seconds)
+                pin = (db, pin_seconds) if pin_seconds and backend == "sqlite" else None
+                elapsed = flood.run(clients, seconds, pin)
                 wal_end = _wal_mib(wal)
             finally:
                 os.killpg(server.pid, signal.SIGKILL)  # a crash: the WAL stays as it is
@@ -182,6 +201,7 @@ def run_backend(backend: str, seconds: float, clients: int, workers: int) -> dic
             stored = _stored_tips(backend, db, env)
             result = {
                 "backend": backend, "workers": workers, "clients": clients,
+                "pinned_s": pin_seconds if pin else 0,
                 "seconds": round(elapsed, 1),
                 "accepted_tips_per_s": round(accepted / elapsed, 1),
                 "accepted": accepted, "stored": stored, "lost": max(0, accepted - stored),
@@ -207,9 +227,11 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="probity serve --workers")
     default = "sqlite,postgresql" if "PROBITY_BENCH_DATABASE_URL" in os.environ else "sqlite"
     parser.add_argument("--backends", default=default)
+    parser.add_argument("--pin-seconds", type=float, default=0.0)
     args = parser.parse_args()
     results = [
-        run_backend(b, args.seconds, args.clients, args.workers) for b in args.backends.split(",")
+        run_backend(b, args.seconds, args.clients, args.workers, args.pin_seconds)
+        for b in args.backends.split(",")
     ]
     json.dump({"benchmark": "wal_flood", "cores": os.cpu_count(), "results": results},
               sys.stdout, indent=2)  # fmt: skip

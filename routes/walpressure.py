@@ -43,7 +43,7 @@ async def keep_wal_bounded(engine: Engine, guard: WalGuard) -> None:
             elif time.monotonic() - last_passive >= PASSIVE_EVERY_SECONDS:
                 await anyio.to_thread.run_sync(checkpoint, engine)
                 last_passive = time.monotonic()
-        except SQLAlchemyError:
+        except (SQLAlchemyError, OSError):
             continue  # busy or briefly unavailable: the next round will do it
 
 

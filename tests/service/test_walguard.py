@@ -24,7 +24,8 @@ def wal_engine(tmp_path: Path) -> Iterator[Engine]:
 
 
 def _guard(engine: Engine) -> WalGuard:
-    guard = wal_guard(engine, WalSettings(soft_limit_mib=1, hard_limit_mib=2, checkpoint_wait_ms=50))
+    settings = WalSettings(soft_limit_mib=1, hard_limit_mib=2, checkpoint_wait_ms=50)
+    guard = wal_guard(engine, settings)
     assert guard is not None
     return guard
 
