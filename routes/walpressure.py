@@ -27,7 +27,6 @@ __all__ = ["PASSIVE_EVERY_SECONDS", "keep_wal_bounded", "wait_for_wal_room"]
 
 PASSIVE_EVERY_SECONDS = 2.0
 _RETRY_AFTER = 2  # seconds: a checkpoint that can run at all takes well under that
-_BACKOFF_SECONDS = 1.0  # after a TRUNCATE that a reader or writer blocked
 
 
 async def keep_wal_bounded(engine: Engine, guard: WalGuard) -> None:
@@ -36,9 +35,9 @@ async def keep_wal_bounded(engine: Engine, guard: WalGuard) -> None:
         await anyio.sleep(guard.check_seconds)
         try:
             if guard.over_soft_limit():
-                if not await anyio.to_thread.run_sync(truncate_wal, engine, guard):
-                    # Held by a long reader or an upload: let writers on meanwhile.
-                    await anyio.sleep(_BACKOFF_SECONDS)
+                # Not done when a reader or an upload held it: tried again next round, and
+                # meanwhile the hard limit holds intake back.
+                await anyio.to_thread.run_sync(truncate_wal, engine, guard)
                 last_passive = time.monotonic()
             elif time.monotonic() - last_passive >= PASSIVE_EVERY_SECONDS:
                 await anyio.to_thread.run_sync(checkpoint, engine)
