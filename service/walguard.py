@@ -3,13 +3,14 @@
 Under a steady stream of writers a PASSIVE checkpoint copies frames into the database but never
 resets the WAL: a reset needs a moment when everything is copied and no transaction is open, and
 a flood leaves none, so the file grows for as long as the flood lasts (31 MiB/s at 235 tips/s).
-`truncate_wal` first copies what it can without locks (PASSIVE), then runs a TRUNCATE checkpoint:
-it takes the write lock, copies the rest, waits for readers on older snapshots to finish and
-truncates the file to zero bytes. Both syncs stay (`synchronous=FULL`): nothing committed is lost.
+`truncate_wal` runs TRUNCATE checkpoints: one takes the write lock, copies the rest, and when no
+reader is left on an older snapshot truncates the file to zero bytes. An attempt that cannot have
+the write lock copies what it can without it (as PASSIVE does); attempts repeat every millisecond
+for at most `checkpoint_wait_ms`. Commits and checkpoints still sync (`synchronous=FULL`): nothing
+committed is lost.
 
-What can block the TRUNCATE: a writer holding the write lock (a submission whose attachments are
-still streaming in) or a reader in an open transaction (a backup). It waits for them at most
-`checkpoint_wait_ms`, then gives up until the next check; meanwhile the WAL may reach the hard
+What can block it: a writer that keeps the write lock (a submission whose attachments are still
+streaming in) or a reader in an open transaction (a backup tool). Then the WAL may reach the hard
 limit, where intake waits (routes/walpressure.py). The size is an `os.stat` of `<db>-wal`, which
 every server process on the same file sees, so several `probity serve` workers need no
 coordination beyond SQLite's own locks (a second concurrent checkpoint returns at once).
@@ -83,9 +84,8 @@ def truncate_wal(engine: Engine, guard: WalGuard) -> bool:
     with engine.connect() as connection:
         usual = connection.exec_driver_sql("PRAGMA busy_timeout").scalar_one()
         # Our own short retries instead of SQLite's busy handler, whose sleeps grow to 100 ms:
-        # writers polling for the lock would win it over and over. An attempt that cannot have
-        # the write lock copies what it can without it; one held up by a reader lets go of the
-        # write lock at once rather than stalling every writer while it waits.
+        # writers polling for the lock would win it over and over. An attempt held up by a
+        # reader lets go of the write lock at once rather than stalling every writer meanwhile.
         connection.exec_driver_sql("PRAGMA busy_timeout=0")
         try:
             while True:
