@@ -19,8 +19,10 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
 
+from routes.app import create_app
 from service.config import Settings
 from service.db import make_session_factory
 from service.tips.models import Tip
@@ -195,3 +197,37 @@ def test_a_wal_nobody_can_reset_turns_intake_away_with_503_and_retry_after(
         assert _read_back(base, flood.receipts) == len(flood.receipts)
     # Turned away means stored nothing: exactly the tips that got a receipt are there.
     assert _tip_count(engine) == len(flood.receipts)
+
+
+# Every route that takes reporter submissions through the intake gate.
+GATED = [
+    ("/api/v1/tips", {"json": tip_json()}),
+    ("/report", {"files": {"tip": (None, "x")}}),
+    ("/status/messages", {"files": {"body": (None, "x")}}),
+    ("/api/v1/reporter/attachments", {"files": {"files": ("a.txt", b"x")}}),
+]
+
+
+def test_every_gated_write_path_waits_then_turns_away_while_the_wal_is_over_its_limit(
+    seeded: Settings, engine: Engine
+) -> None:
+    wal = {"soft_limit_mib": SOFT_MIB, "hard_limit_mib": HARD_MIB, "check_seconds": 0.02,
+           "intake_wait_seconds": 0.1}  # fmt: skip
+    settings = Settings.model_validate({**seeded.model_dump(), "wal": wal})
+    with TestClient(create_app(settings)) as client:
+        with _old_snapshot(seeded):
+            accepted = 0
+            while _wal(seeded).stat().st_size <= HARD_MIB * MIB:
+                assert client.post("/api/v1/tips", json=tip_json()).status_code == 201
+                accepted += 1
+                assert accepted < 200, "the WAL never grew"
+            for path, body in GATED:
+                refused = client.post(path, **body)  # type: ignore[arg-type]
+                assert refused.status_code == 503, (path, refused.status_code)
+                assert refused.headers["retry-after"] == "2"
+        # The reader is gone: the next check truncates the WAL and intake resumes.
+        deadline = time.monotonic() + 5
+        while client.post("/api/v1/tips", json=tip_json()).status_code != 201:
+            assert time.monotonic() < deadline
+        assert _wal(seeded).stat().st_size <= HARD_MIB * MIB
+    assert _tip_count(engine) == accepted + 1
