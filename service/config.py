@@ -7,7 +7,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["KdfSettings", "Settings"]
+__all__ = ["KdfSettings", "Settings", "WalSettings"]
 
 
 class KdfSettings(BaseModel):
@@ -25,6 +25,22 @@ class KdfSettings(BaseModel):
     pool_size: int = Field(default=2, ge=1)
 
 
+class WalSettings(BaseModel):
+    """SQLite's write-ahead log, kept bounded under a flood (service/walguard.py).
+
+    Past the soft limit the server checkpoints and truncates the WAL; past the hard limit new
+    reporter submissions wait up to `intake_wait_seconds` for it, then get 503 + Retry-After.
+    """
+
+    soft_limit_mib: float = Field(default=16.0, gt=0)
+    hard_limit_mib: float = Field(default=32.0, gt=0)
+    # How often each server process looks at the WAL's size (one stat call).
+    check_seconds: float = Field(default=0.1, gt=0)
+    # How long a truncating checkpoint may wait for the write lock and for readers to move on.
+    checkpoint_wait_ms: int = Field(default=500, ge=0)
+    intake_wait_seconds: float = Field(default=2.0, ge=0)
+
+
 class Settings(BaseSettings):
     """Everything the service needs to start; `PROBITY_DATABASE_URL`, `PROBITY_DATA_DIR`, ..."""
 
@@ -36,6 +52,7 @@ class Settings(BaseSettings):
     database_url: str = ""
     keys_dir: Path | None = None
     kdf: KdfSettings = KdfSettings()
+    wal: WalSettings = WalSettings()
     secure_cookies: bool = False
     # Submissions handled at once per process; more get 503 + Retry-After instead of queueing.
     intake_concurrency: int = Field(default=64, ge=1)
