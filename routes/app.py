@@ -1,8 +1,9 @@
 """The application factory: `create_app(settings)`, also `uvicorn routes.app:create_app --factory`.
 
 Nothing connects at import time. The lifespan configures logging, builds the engine and session
-factory from the settings and stores them on `app.state` (`settings`, `engine`, `session_factory`;
-also `pages`, the template renderer), and disposes of the engine on shutdown.
+factory from the settings and stores them on `app.state` (`settings`, `engine`, `session_factory`,
+`wal_guard`; also `pages`, the template renderer), keeps SQLite's WAL bounded
+(routes/walpressure.py), and disposes of the engine on shutdown.
 
 Middleware, outermost first: security headers (wrapping even Starlette's own error middleware), then
 Starlette's, then request logging with the last-resort 500, then FastAPI's exception handlers.
@@ -21,8 +22,6 @@ import anyio
 from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 from fastapi.telemetry import TelemetryConfig
-from sqlalchemy import Engine
-from sqlalchemy.exc import SQLAlchemyError
 from starlette.types import ASGIApp
 
 from routes import health
@@ -56,9 +55,11 @@ from routes.requestlog import (
 from routes.security import SecurityHeadersMiddleware
 from routes.staff_auth import install_staff_auth
 from routes.templating import Pages
+from routes.walpressure import keep_wal_bounded
 from service.config import Settings
-from service.db import checkpoint, make_engine, make_session_factory
+from service.db import make_engine, make_session_factory
 from service.logging import configure_logging
+from service.walguard import wal_guard
 
 __all__ = ["STATIC_DIR", "ProbityApp", "create_app"]
 
@@ -89,25 +90,17 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     )
     app.state.engine = engine
     app.state.session_factory = make_session_factory(engine)
+    app.state.wal_guard = guard = wal_guard(engine, settings.wal)
     try:
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(flush_periodically, deferred, REPORTER_LOG_INTERVAL)
-            if engine.dialect.name == "sqlite":
-                tasks.start_soon(_checkpoint_periodically, engine)
+            if guard is not None:
+                tasks.start_soon(keep_wal_bounded, engine, guard)
             yield
             tasks.cancel_scope.cancel()
     finally:
         deferred.flush()
         engine.dispose()
-
-
-async def _checkpoint_periodically(engine: Engine, interval: float = 2.0) -> None:
-    while True:
-        await anyio.sleep(interval)
-        try:
-            await anyio.to_thread.run_sync(checkpoint, engine)
-        except SQLAlchemyError:
-            continue  # busy or briefly unavailable: the next round will do it
 
 
 def _version() -> str:

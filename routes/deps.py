@@ -18,6 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from routes.bodies import body_chunks
+from routes.walpressure import wait_for_wal_room
 from service.config import Settings
 from service.db import session_scope
 from service.db_errors import unavailable_error
@@ -150,6 +151,7 @@ class IntakeGate:
 
 async def intake_slot(request: Request) -> IntakeGate:
     # async: FastAPI would run a plain function on a worker thread, a hop per submission.
+    await wait_for_wal_room(request)  # SQLite's WAL past its hard limit: wait, then 503
     gate: IntakeGate | None = getattr(request.app.state, "intake_gate", None)
     if gate is None:
         settings = settings_of(request)

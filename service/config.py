@@ -7,7 +7,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["DatabaseSettings", "KdfSettings", "Settings"]
+__all__ = ["DatabaseSettings", "KdfSettings", "Settings", "WalSettings"]
 
 
 class KdfSettings(BaseModel):
@@ -45,6 +45,22 @@ class DatabaseSettings(BaseModel):
     pool_timeout_seconds: float = Field(default=3.0, gt=0)
 
 
+class WalSettings(BaseModel):
+    """SQLite's write-ahead log, kept bounded under a flood (service/walguard.py).
+
+    Past the soft limit the server checkpoints and truncates the WAL; past the hard limit new
+    reporter submissions wait up to `intake_wait_seconds` for it, then get 503 + Retry-After.
+    """
+
+    soft_limit_mib: float = Field(default=16.0, gt=0)
+    hard_limit_mib: float = Field(default=32.0, gt=0)
+    # How often each server process looks at the WAL's size (one stat call).
+    check_seconds: float = Field(default=0.1, gt=0)
+    # How long a truncating checkpoint may wait for the write lock and for readers to move on.
+    checkpoint_wait_ms: int = Field(default=500, ge=0)
+    intake_wait_seconds: float = Field(default=2.0, ge=0)
+
+
 class Settings(BaseSettings):
     """Everything the service needs to start; `PROBITY_DATABASE_URL`, `PROBITY_DATA_DIR`, ..."""
 
@@ -56,6 +72,7 @@ class Settings(BaseSettings):
     database_url: str = ""
     keys_dir: Path | None = None
     kdf: KdfSettings = KdfSettings()
+    wal: WalSettings = WalSettings()
     db: DatabaseSettings = DatabaseSettings()
     # /readyz answers 503 ("database not answering") when its check takes longer than this.
     readyz_timeout_seconds: float = Field(default=3.0, gt=0)
@@ -78,6 +95,8 @@ class Settings(BaseSettings):
     http_max_connections: int = Field(default=256, ge=1)
     # The worker appends reporter-caused audit events in shuffled batches this often (seconds).
     audit_flush_seconds: float = Field(default=3600.0, gt=0)
+    # ... each batch of at most this many events its own transaction (a killed worker loses one).
+    audit_flush_batch: int = Field(default=1000, ge=1, le=100_000)
     # ... and signs a new audit checkpoint this often when the log grew (seconds).
     checkpoint_seconds: float = Field(default=300.0, gt=0)
     # A resubmitted report form gets its receipt back for this long (then 410), rounded up to a

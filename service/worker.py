@@ -1,10 +1,12 @@
 """`probity worker`: periodic jobs run outside requests.
 
 Jobs: append reporter-caused audit events (shuffled, dated by day) every `audit_flush_seconds`,
+in batches of `audit_flush_batch`, each committed on its own (a killed worker loses one batch),
 sign a new audit checkpoint every `checkpoint_seconds` when the log grew, and delete staff
 session rows that ended (logged out, idle or expired) and stale sign-in failure counters every
 ten minutes, and idempotency rows whose replay window closed (`tips.idempotency`). Each job runs in
-its own transaction; several workers may run at once (the audit append lock serialises them).
+its own transaction (the flush, one per batch); several workers may run at once (the audit append
+lock serialises them).
 """
 
 from __future__ import annotations
@@ -16,10 +18,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from service.audit.checkpoints import sign_new_checkpoint
-from service.audit.log import flush_pending
+from service.audit.log import flush_batch, pending_count
 from service.config import Settings
 from service.db import make_session_factory, session_scope, utcnow
 from service.logging import get_logger
@@ -38,11 +40,33 @@ SESSION_PURGE_SECONDS = 600.0
 class Job:
     name: str
     interval: float
-    run: Callable[[Session, Settings], int]
+    # Gets the session factory: most jobs are one transaction (`_one_transaction`); the flush
+    # commits batch by batch.
+    run: Callable[[sessionmaker[Session], Settings], int]
 
 
-def _flush(session: Session, settings: Settings) -> int:
-    return flush_pending(session, rng=_rng)
+def _one_transaction(work: Callable[[Session, Settings], int]) -> Callable[..., int]:
+    def run(factory: sessionmaker[Session], settings: Settings) -> int:
+        with session_scope(factory) as session:
+            return work(session, settings)
+
+    return run
+
+
+def _flush(factory: sessionmaker[Session], settings: Settings) -> int:
+    """Commit the backlog batch by batch. Stops after the backlog seen at the start (plus one
+    batch), so a steady stream of new events cannot keep the job running forever."""
+    limit = settings.audit_flush_batch
+    moved = 0
+    with session_scope(factory) as session:
+        backlog = pending_count(session)
+    while moved <= backlog:
+        with session_scope(factory) as session:
+            count = flush_batch(session, rng=_rng, limit=limit)
+        moved += count
+        if count < limit:
+            break
+    return moved
 
 
 def _checkpoint(session: Session, settings: Settings) -> int:
@@ -63,15 +87,14 @@ def jobs(settings: Settings) -> list[Job]:
     # Flush before checkpointing, so a checkpoint taken right after covers the flushed events.
     return [
         Job("audit.flush", settings.audit_flush_seconds, _flush),
-        Job("audit.checkpoint", settings.checkpoint_seconds, _checkpoint),
-        Job("staff.sessions", SESSION_PURGE_SECONDS, _sessions),
-        Job("tips.idempotency", SESSION_PURGE_SECONDS, _idempotency),
+        Job("audit.checkpoint", settings.checkpoint_seconds, _one_transaction(_checkpoint)),
+        Job("staff.sessions", SESSION_PURGE_SECONDS, _one_transaction(_sessions)),
+        Job("tips.idempotency", SESSION_PURGE_SECONDS, _one_transaction(_idempotency)),
     ]
 
 
 def _run(engine: Engine, settings: Settings, job: Job) -> int:
-    with session_scope(make_session_factory(engine)) as session:
-        count = job.run(session, settings)
+    count = job.run(make_session_factory(engine), settings)
     _log.info("job done", job=job.name, count=count)
     return count
 

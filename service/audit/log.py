@@ -34,10 +34,12 @@ from service.db import lock_for_write, utcnow
 __all__ = [
     "AuditEvent",
     "AuditRecord",
+    "flush_batch",
     "flush_pending",
     "history",
     "lock_log",
     "log_size",
+    "pending_count",
     "read_nodes",
     "record",
     "record_many",
@@ -45,7 +47,7 @@ __all__ = [
 
 # pg_advisory_xact_lock key for appends: "PRBAUDIT" as a big-endian 63-bit integer.
 ADVISORY_LOCK_KEY = int.from_bytes(b"PRBAUDIT", "big") & (2**63 - 1)
-_PENDING_BATCH = 5000
+_PENDING_BATCH = 1000  # a killed worker loses at most this much work
 _ENTRIES: Table = AuditEntry.__table__  # type: ignore[assignment]
 _NODES: Table = AuditNode.__table__  # type: ignore[assignment]
 
@@ -192,23 +194,40 @@ def _pending_event(day: date, actor: str, action: str, ids: dict[str, str]) -> A
     )
 
 
-def flush_pending(session: Session, *, rng: random.Random) -> int:
-    """Move reporter-caused events into the log in shuffled order, dated by day only.
+def pending_count(session: Session) -> int:
+    """Reporter-caused events waiting for the flush."""
+    return session.scalar(select(func.count()).select_from(PendingAuditEntry)) or 0
 
-    All waiting rows are shuffled together (a batch boundary would otherwise hint at insertion
-    order), then stably sorted by day so the log's dates never go backwards.
+
+def flush_batch(session: Session, *, rng: random.Random, limit: int = _PENDING_BATCH) -> int:
+    """Move up to `limit` reporter-caused events into the log, in the caller's transaction.
+
+    The batch is the earliest-dated waiting rows, taken in id order: ids are random (uuid4), so
+    a batch is a random sample of its day, never the first to arrive. Within the batch the order
+    is shuffled, then stably sorted by day so the log's dates never go backwards.
     """
     lock_log(session)  # before reading, so two workers never move the same rows
     pending = PendingAuditEntry
     columns = (pending.id, pending.day, pending.actor, pending.action, pending.details)
-    rows = list(session.execute(select(*columns)))
+    rows = list(session.execute(select(*columns).order_by(pending.day, pending.id).limit(limit)))
+    if not rows:
+        return 0
     rng.shuffle(rows)
     rows.sort(key=lambda row: row.day)
-    for start in range(0, len(rows), _PENDING_BATCH):
-        chunk = rows[start : start + _PENDING_BATCH]
-        record_many(session, [_pending_event(r.day, r.actor, r.action, r.details) for r in chunk])
-        ids = [row.id for row in chunk]
-        session.execute(
-            delete(pending).where(pending.id.in_(ids)).execution_options(synchronize_session=False)
-        )
+    record_many(session, [_pending_event(r.day, r.actor, r.action, r.details) for r in rows])
+    ids = [row.id for row in rows]
+    session.execute(
+        delete(pending).where(pending.id.in_(ids)).execution_options(synchronize_session=False)
+    )
     return len(rows)
+
+
+def flush_pending(session: Session, *, rng: random.Random, limit: int = _PENDING_BATCH) -> int:
+    """Move every waiting event, in batches of `limit`, all in the caller's transaction (tests,
+    small backlogs). The worker commits each batch on its own: `service.worker`."""
+    moved = 0
+    while (count := flush_batch(session, rng=rng, limit=limit)) > 0:
+        moved += count
+        if count < limit:
+            break
+    return moved

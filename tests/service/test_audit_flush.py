@@ -1,0 +1,94 @@
+"""The worker's audit flush commits batch by batch: a flush that dies midway keeps the batches
+it committed, the backlog shrinks, and the log stays contiguous and verifiable."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+
+import pytest
+from sqlalchemy import Engine, func, select, text
+from sqlalchemy.exc import DBAPIError
+
+from service.audit.log import log_size, pending_count
+from service.audit.models import AuditEntry
+from service.audit.pending import record_reporter_events
+from service.config import Settings
+from service.db import make_session_factory
+from service.worker import jobs
+from tests.service.audit_util import transaction
+
+BACKLOG = 500
+BATCH = 100
+REFUSED_FROM = 250  # the database refuses the entry at this index: batch 3 fails
+
+
+def _backlog(engine: Engine) -> None:
+    with transaction(engine) as session:
+        for day in (date(2026, 11, 28), date(2026, 11, 29)):
+            events: list[tuple[str, dict[str, uuid.UUID]]] = [("reporter.message_posted", {})]
+            events *= BACKLOG // 2
+            record_reporter_events(session, events, day=day, tip_id=uuid.uuid4())
+
+
+def _refuse_entries_from(engine: Engine, index: int) -> None:
+    """A real failure inside the flush: the database refuses one entry midway."""
+    with engine.begin() as connection:
+        if engine.dialect.name == "sqlite":
+            connection.exec_driver_sql(
+                "CREATE TRIGGER refuse_late BEFORE INSERT ON audit_entries "
+                f"WHEN NEW.\"index\" >= {index} BEGIN SELECT RAISE(ABORT, 'disk trouble'); END"
+            )
+        else:
+            connection.exec_driver_sql(
+                f'ALTER TABLE audit_entries ADD CONSTRAINT refuse_late CHECK ("index" < {index})'
+            )
+
+
+def _allow_entries(engine: Engine) -> None:
+    with engine.begin() as connection:
+        if engine.dialect.name == "sqlite":
+            connection.exec_driver_sql("DROP TRIGGER refuse_late")
+        else:
+            connection.exec_driver_sql("ALTER TABLE audit_entries DROP CONSTRAINT refuse_late")
+
+
+def _flush(engine: Engine, settings: Settings) -> int:
+    """The worker's flush job, as `probity worker` runs it."""
+    (job,) = [j for j in jobs(settings) if j.name == "audit.flush"]
+    return job.run(make_session_factory(engine), settings)
+
+
+def _sizes(engine: Engine) -> tuple[int, int]:
+    with transaction(engine) as session:
+        return log_size(session), pending_count(session)
+
+
+def test_a_flush_that_fails_midway_keeps_the_batches_it_committed(
+    engine: Engine, settings: Settings
+) -> None:
+    settings = settings.model_copy(update={"audit_flush_batch": BATCH})
+    _backlog(engine)
+    _refuse_entries_from(engine, REFUSED_FROM)
+    with pytest.raises(DBAPIError):
+        _flush(engine, settings)
+    # Two whole batches are in the log; the third rolled back alone.
+    assert _sizes(engine) == (2 * BATCH, BACKLOG - 2 * BATCH)
+    _allow_entries(engine)
+    assert _flush(engine, settings) == BACKLOG - 2 * BATCH
+    assert _sizes(engine) == (BACKLOG, 0)
+    with transaction(engine) as session:
+        indices = list(session.scalars(select(AuditEntry.index).order_by(AuditEntry.index)))
+        days = list(session.scalars(select(AuditEntry.time).order_by(AuditEntry.index)))
+        assert session.scalar(select(func.count(func.distinct(AuditEntry.canonical)))) == BACKLOG
+    assert indices == list(range(BACKLOG))
+    assert days == sorted(days)  # the earlier day's events went first
+
+
+def test_the_flush_stops_after_the_backlog_it_found(engine: Engine, settings: Settings) -> None:
+    settings = settings.model_copy(update={"audit_flush_batch": BATCH})
+    _backlog(engine)
+    assert _flush(engine, settings) == BACKLOG
+    assert _sizes(engine) == (BACKLOG, 0)
+    with engine.connect() as connection:  # nothing left to move: no empty batch appended
+        assert connection.execute(text("SELECT COUNT(*) FROM audit_pending")).scalar() == 0
