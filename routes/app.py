@@ -13,7 +13,7 @@ May import everything under `routes`, `service` and `crypto`.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -59,6 +59,7 @@ from routes.templating import Pages
 from service.config import Settings
 from service.db import checkpoint, make_engine, make_session_factory
 from service.logging import configure_logging
+from service.storage import StorageWatch, watch_engine
 
 __all__ = ["STATIC_DIR", "ProbityApp", "create_app"]
 
@@ -87,11 +88,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     engine = make_engine(settings.effective_database_url, manual_checkpoints=True)
     app.state.engine = engine
     app.state.session_factory = make_session_factory(engine)
+    storage = watch_engine(engine, settings, app.state.session_factory)
     try:
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(flush_periodically, deferred, REPORTER_LOG_INTERVAL)
             if engine.dialect.name == "sqlite":
-                tasks.start_soon(_checkpoint_periodically, engine)
+                tasks.start_soon(_checkpoint_periodically, engine, storage)
             yield
             tasks.cancel_scope.cancel()
     finally:
@@ -99,13 +101,18 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine.dispose()
 
 
-async def _checkpoint_periodically(engine: Engine, interval: float = 2.0) -> None:
+async def _checkpoint_periodically(
+    engine: Engine, storage: StorageWatch, interval: float = 2.0
+) -> None:
     while True:
         await anyio.sleep(interval)
         try:
             await anyio.to_thread.run_sync(checkpoint, engine)
         except SQLAlchemyError:
-            continue  # busy or briefly unavailable: the next round will do it
+            pass  # busy, briefly unavailable or disk full: the next round will do it
+        # After a disk-full failure: truncate the WAL once there is room (service.storage).
+        with suppress(SQLAlchemyError, OSError):
+            await anyio.to_thread.run_sync(storage.recover)
 
 
 def _version() -> str:

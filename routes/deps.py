@@ -25,11 +25,13 @@ from service.errors import (
     InvalidInput,
     NotFound,
     PayloadTooLarge,
+    ProbityError,
     Unauthorized,
     Unavailable,
 )
 from service.inputs import CONTROL_CHARACTERS, control_characters_in
 from service.instance.context import InstanceContext, load_context
+from service.storage import STORAGE_FULL, database_failure, watch_of
 
 __all__ = [
     "IntakeGate",
@@ -68,7 +70,7 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
         with session_scope(factory) as session:
             yield session
     except OperationalError as exc:
-        raise _unavailable(exc) from None
+        raise _unavailable(exc, factory) from None
 
 
 @asynccontextmanager
@@ -82,7 +84,7 @@ async def async_transaction(factory: sessionmaker[Session]) -> AsyncIterator[Ses
     except OperationalError as exc:
         with anyio.CancelScope(shield=True):
             await anyio.to_thread.run_sync(session.rollback)
-        raise _unavailable(exc) from None
+        raise _unavailable(exc, factory) from None
     except BaseException:
         with anyio.CancelScope(shield=True):
             await anyio.to_thread.run_sync(session.rollback)
@@ -92,15 +94,9 @@ async def async_transaction(factory: sessionmaker[Session]) -> AsyncIterator[Ses
             await anyio.to_thread.run_sync(session.close)
 
 
-def _unavailable(exc: OperationalError) -> InsufficientStorage | Unavailable:
-    if _storage_full(exc):
-        return InsufficientStorage("the server's storage is full; nothing was stored")
-    return Unavailable("the database is not available; nothing was stored")
-
-
-def _storage_full(exc: OperationalError) -> bool:
-    # SQLite: SQLITE_FULL; PostgreSQL: SQLSTATE 53100 disk_full.
-    return "disk is full" in str(exc.orig).lower() or getattr(exc.orig, "sqlstate", "") == "53100"
+def _unavailable(exc: OperationalError, factory: sessionmaker[Session]) -> ProbityError:
+    # 507 when the disk is full (service.storage), else 503.
+    return database_failure(exc, factory.kw.get("bind"))
 
 
 def run_transaction(factory: sessionmaker[Session], work: Callable[[Session], T]) -> T:
@@ -116,8 +112,8 @@ def instance_context(request: Request) -> InstanceContext:
         try:
             with factory() as session:
                 ctx = load_context(session, settings_of(request))
-        except OperationalError:
-            raise Unavailable("the database is not available; nothing was stored") from None
+        except OperationalError as exc:
+            raise _unavailable(exc, factory) from None
         request.app.state.instance_context = ctx
     return ctx
 
@@ -151,6 +147,10 @@ class IntakeGate:
 
 async def intake_slot(request: Request) -> IntakeGate:
     # async: FastAPI would run a plain function on a worker thread, a hop per submission.
+    watch = watch_of(getattr(request.app.state, "engine", None))
+    if watch is not None and watch.full and await anyio.to_thread.run_sync(watch.refuses_writes):
+        # The disk is full: answer now rather than queue behind writers that will fail too.
+        raise InsufficientStorage(STORAGE_FULL)
     gate: IntakeGate | None = getattr(request.app.state, "intake_gate", None)
     if gate is None:
         settings = settings_of(request)

@@ -2,11 +2,13 @@
 
 API and probe paths get `{"error": CODE, "detail": TEXT}`; page paths get `error.html` in the
 request's language. Handled here: Starlette/FastAPI `HTTPException`, `RequestValidationError` (422,
-naming the fields but never echoing values) and `service.errors.ProbityError`. Anything else is
-turned into a 500 by `routes.requestlog`, which calls `internal_error_response`; no message or
-traceback of an unexpected exception ever reaches the client.
+naming the fields but never echoing values), `service.errors.ProbityError` and SQLAlchemy's
+`OperationalError` (507 for a full disk, else 503; `service.storage.database_failure`). Anything
+else is turned into a 500 by `routes.requestlog`, which calls `internal_error_response`; no
+message or traceback of an unexpected exception ever reaches the client.
 
-Imports FastAPI/Starlette, `service.errors` and `routes.templating`.
+Imports FastAPI/Starlette, SQLAlchemy's exceptions, `service.errors`, `service.storage` and
+`routes.templating`.
 """
 
 from __future__ import annotations
@@ -20,11 +22,13 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException
 from starlette.types import Scope
 
 from routes.templating import Pages
 from service.errors import ProbityError
+from service.storage import database_failure
 
 __all__ = [
     "ERROR_RESPONSES",
@@ -174,7 +178,17 @@ async def _probity_error(request: Request, exc: Exception) -> Response:
     return error_response(request, exc.status, code=exc.code, detail=exc.detail, headers=headers)
 
 
+async def _database_error(request: Request, exc: Exception) -> Response:
+    # A database failure outside `routes.deps.transaction` (a read session, a streamed
+    # download): 507 when the disk is full, else 503; never a 500.
+    if not isinstance(exc, OperationalError):  # registered for this class only
+        raise exc
+    error = database_failure(exc, getattr(request.app.state, "engine", None))
+    return await _probity_error(request, error)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(HTTPException, _http_exception)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(ProbityError, _probity_error)
+    app.add_exception_handler(OperationalError, _database_error)
