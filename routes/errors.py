@@ -123,7 +123,8 @@ def error_response(
             headers=headers,
         )  # fmt: skip
     # The page shows a translated message per status; `detail` is English and for API clients.
-    context = {"status_code": status_code}
+    # `sent`: a form was sent (the page then says whether it was stored), not a page asked for.
+    context = {"status_code": status_code, "sent": request.method not in ("GET", "HEAD")}
     return pages.render(request, "error.html", context, status_code=status_code, headers=headers)
 
 

@@ -40,6 +40,7 @@ __all__ = [
 ]
 
 STORAGE_FULL = "the server's storage is full; nothing was stored; please try again later"
+BUSY = "the database is busy; nothing was stored; please retry shortly"
 UNAVAILABLE = "the database is not available; nothing was stored"
 
 BALLAST_FILE = "storage-reserve"
@@ -62,10 +63,11 @@ def is_storage_full(exc: BaseException) -> bool:
 
 def database_failure(exc: DBAPIError, engine: Engine | None) -> InsufficientStorage | Unavailable:
     """The error a request answers with when the database failed it: 507 when the disk is full
-    (or a busy timeout or I/O error is explained by it), else 503."""
+    (or a busy timeout or I/O error is explained by it), else 503 naming a lock wait as such."""
     watch = watch_of(engine)
-    full = watch.explains(exc) if watch is not None else is_storage_full(exc)
-    return InsufficientStorage(STORAGE_FULL) if full else Unavailable(UNAVAILABLE)
+    if watch.explains(exc) if watch is not None else is_storage_full(exc):
+        return InsufficientStorage(STORAGE_FULL)
+    return Unavailable(BUSY if _is_busy(exc) else UNAVAILABLE)
 
 
 def _is_busy(exc: BaseException) -> bool:

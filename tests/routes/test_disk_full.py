@@ -22,8 +22,8 @@ from service.tips.models import ReceiptLockout, Tip
 from tests.factories import Border, tip_json
 from tests.staff_util import api_login
 
-FULL_EN = "run out of storage space"
-FULL_ES = "se quedó sin espacio"
+FULL_EN = "Please come back later"
+FULL_ES = "Vuelva más tarde"
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
 
@@ -129,6 +129,7 @@ def test_a_full_database_is_507_everywhere_then_recovers_without_restart(
     _assert_full_json(view)
     page = _until_full(lambda: web.get(f"/staff/tips/{tip_id}", headers=cookie), audit)
     _assert_full_page(page, FULL_EN)
+    assert "Nothing was stored" not in page.text  # a page view, not a sent form
     status = web.get("/status?lang=es")
     csrf = CSRF.search(status.text)
     assert csrf is not None
@@ -137,6 +138,7 @@ def test_a_full_database_is_507_everywhere_then_recovers_without_restart(
         lambda: web.post("/status?lang=es", data={**form, "receipt": _wrong()}), lockouts
     )
     _assert_full_page(signin, FULL_ES)
+    assert "No se guardó nada" in signin.text
     assert "Ysleta" not in view.text + page.text  # no content without its audit entry
 
     # Room again: the same requests work, with no restart.
