@@ -9,12 +9,12 @@
   WAL checkpoint cannot finish for lack of space, so the WAL is copied into the database and
   truncated without waiting for an operator. `problems()` feeds `/readyz`.
 
-See docs/operations.md, "Disk full". Imports SQLAlchemy, `service.config` and `service.errors`.
+See docs/operations.md, "Disk full". Imports SQLAlchemy, `service.config`, `service.errors` and
+`service.logging`.
 """
 
 from __future__ import annotations
 
-import logging
 import os
 import time
 import weakref
@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from service.config import Settings
 from service.errors import InsufficientStorage, Unavailable
+from service.logging import get_logger
 
 __all__ = [
     "BALLAST_FILE",
@@ -49,7 +50,7 @@ MIB = 1 << 20
 _CLEAR_BYTES = 1 * MIB
 _CLEAR_PAGES = 256
 _WROTE = "probity.storage_wrote"  # key in a session's `info`: it flushed something
-_log = logging.getLogger("probity.storage")
+_log = get_logger("probity.storage")
 _WATCHES: weakref.WeakKeyDictionary[Engine, StorageWatch] = weakref.WeakKeyDictionary()
 
 
@@ -109,12 +110,12 @@ class StorageWatch:
     def note_full(self) -> None:
         if self._full_since is None:
             self._full_since = time.monotonic()
-            _log.warning("storage_full", extra={"action": "storage.full"})
+            _log.warning("storage_full", action="storage.full")
 
     def note_space(self) -> None:
         if self._full_since is not None:
             self._full_since = None
-            _log.info("storage_space_back", extra={"action": "storage.space_back"})
+            _log.info("storage_space_back", action="storage.space_back")
 
     def explains(self, exc: BaseException) -> bool:
         """`exc` is (or, while storage is known to be full, is most likely) a full disk: a
@@ -209,7 +210,7 @@ class StorageWatch:
         if self.ballast is None or not self.ballast.exists():
             return False
         self.ballast.unlink(missing_ok=True)
-        _log.warning("storage_reserve_released", extra={"action": "storage.reserve_released"})
+        _log.warning("storage_reserve_released", action="storage.reserve_released")
         return True
 
     def restore_ballast(self) -> None:
