@@ -49,6 +49,7 @@ MIB = 1 << 20
 # Measured space that clears a "write failed" mark without waiting for a successful write.
 _CLEAR_BYTES = 1 * MIB
 _CLEAR_PAGES = 256
+_RETRY_UNMEASURED = 30.0  # seconds
 _WROTE = "probity.storage_wrote"  # key in a session's `info`: it flushed something
 _log = get_logger("probity.storage")
 _WATCHES: weakref.WeakKeyDictionary[Engine, StorageWatch] = weakref.WeakKeyDictionary()
@@ -66,7 +67,8 @@ def database_failure(exc: DBAPIError, engine: Engine | None) -> InsufficientStor
     """The error a request answers with when the database failed it: 507 when the disk is full
     (or a busy timeout or I/O error is explained by it), else 503 naming a lock wait as such."""
     watch = watch_of(engine)
-    if watch.explains(exc) if watch is not None else is_storage_full(exc):
+    full = watch.explains(exc) if watch is not None else is_storage_full(exc)
+    if full:
         return InsufficientStorage(STORAGE_FULL)
     return Unavailable(BUSY if _is_busy(exc) else UNAVAILABLE)
 
@@ -165,14 +167,18 @@ class StorageWatch:
         return found
 
     def _clear_if_space_back(self) -> None:
-        if not self.full:
+        if self._full_since is None:
             return
         free = self.free_bytes()
         try:
             pages = self.free_pages()
         except SQLAlchemyError:
             return
-        if (free is None or free >= _CLEAR_BYTES) and (pages is None or pages >= _CLEAR_PAGES):
+        if free is None and pages is None:
+            # Nothing to measure (PostgreSQL): try writes again after a while.
+            if time.monotonic() - self._full_since >= _RETRY_UNMEASURED:
+                self.note_space()
+        elif (free is None or free >= _CLEAR_BYTES) and (pages is None or pages >= _CLEAR_PAGES):
             self.note_space()
 
     # -- recovery -----------------------------------------------------------------------------
