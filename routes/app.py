@@ -59,6 +59,7 @@ from routes.walpressure import keep_wal_bounded
 from service.config import Settings
 from service.db import make_engine, make_session_factory
 from service.logging import configure_logging
+from service.storage import watch_engine
 from service.walguard import wal_guard
 
 __all__ = ["STATIC_DIR", "ProbityApp", "create_app"]
@@ -91,11 +92,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.engine = engine
     app.state.session_factory = make_session_factory(engine)
     app.state.wal_guard = guard = wal_guard(engine, settings.wal)
+    storage = watch_engine(engine, settings, app.state.session_factory)
     try:
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(flush_periodically, deferred, REPORTER_LOG_INTERVAL)
             if guard is not None:
-                tasks.start_soon(keep_wal_bounded, engine, guard)
+                tasks.start_soon(keep_wal_bounded, engine, guard, storage)
             yield
             tasks.cancel_scope.cancel()
     finally:

@@ -23,6 +23,7 @@ from service.config import Settings
 from service.db import session_scope
 from service.db_errors import unavailable_error
 from service.errors import (
+    InsufficientStorage,
     InvalidInput,
     NotFound,
     PayloadTooLarge,
@@ -31,6 +32,7 @@ from service.errors import (
 )
 from service.inputs import CONTROL_CHARACTERS, control_characters_in
 from service.instance.context import InstanceContext, load_context
+from service.storage import STORAGE_FULL, watch_of
 
 __all__ = [
     "IntakeGate",
@@ -69,7 +71,7 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
         with session_scope(factory) as session:
             yield session
     except SQLAlchemyError as exc:
-        _raise_if_unavailable(exc)
+        _raise_if_unavailable(exc, factory)
         raise
 
 
@@ -84,7 +86,7 @@ async def async_transaction(factory: sessionmaker[Session]) -> AsyncIterator[Ses
     except SQLAlchemyError as exc:
         with anyio.CancelScope(shield=True):
             await anyio.to_thread.run_sync(session.rollback)
-        _raise_if_unavailable(exc)
+        _raise_if_unavailable(exc, factory)
         raise
     except BaseException:
         with anyio.CancelScope(shield=True):
@@ -95,9 +97,9 @@ async def async_transaction(factory: sessionmaker[Session]) -> AsyncIterator[Ses
             await anyio.to_thread.run_sync(session.close)
 
 
-def _raise_if_unavailable(exc: SQLAlchemyError) -> None:
+def _raise_if_unavailable(exc: SQLAlchemyError, factory: sessionmaker[Session]) -> None:
     # Also done app-wide (routes.errors); here, so callers see our error and not SQLAlchemy's.
-    error = unavailable_error(exc)
+    error = unavailable_error(exc, factory.kw.get("bind"))
     if error is not None:
         raise error from None
 
@@ -116,7 +118,7 @@ def instance_context(request: Request) -> InstanceContext:
             with factory() as session:
                 ctx = load_context(session, settings_of(request))
         except SQLAlchemyError as exc:
-            _raise_if_unavailable(exc)
+            _raise_if_unavailable(exc, factory)
             raise
         request.app.state.instance_context = ctx
     return ctx
@@ -152,6 +154,10 @@ class IntakeGate:
 async def intake_slot(request: Request) -> IntakeGate:
     # async: FastAPI would run a plain function on a worker thread, a hop per submission.
     await wait_for_wal_room(request)  # SQLite's WAL past its hard limit: wait, then 503
+    watch = watch_of(getattr(request.app.state, "engine", None))
+    if watch is not None and watch.full and await anyio.to_thread.run_sync(watch.refuses_writes):
+        # The disk is full: answer now rather than queue behind writers that will fail too.
+        raise InsufficientStorage(STORAGE_FULL)
     gate: IntakeGate | None = getattr(request.app.state, "intake_gate", None)
     if gate is None:
         settings = settings_of(request)

@@ -8,7 +8,8 @@ request they happen; the error's class name goes to the request log). Anything e
 turned into a 500 by `routes.requestlog`, which calls `internal_error_response`; no message or
 traceback of an unexpected exception ever reaches the client.
 
-Imports FastAPI/Starlette, `service.errors` and `routes.templating`.
+Imports FastAPI/Starlette, SQLAlchemy's exceptions, `service.errors`, `service.storage` and
+`routes.templating`.
 """
 
 from __future__ import annotations
@@ -126,7 +127,8 @@ def error_response(
             headers=headers,
         )  # fmt: skip
     # The page shows a translated message per status; `detail` is English and for API clients.
-    context = {"status_code": status_code}
+    # `sent`: a form was sent (the page then says whether it was stored), not a page asked for.
+    context = {"status_code": status_code, "sent": request.method not in ("GET", "HEAD")}
     return pages.render(request, "error.html", context, status_code=status_code, headers=headers)
 
 
@@ -186,7 +188,7 @@ async def _probity_error(request: Request, exc: Exception) -> Response:
 
 
 async def _database_error(request: Request, exc: Exception) -> Response:
-    error = unavailable_error(exc)
+    error = unavailable_error(exc, getattr(request.app.state, "engine", None))
     if error is None:
         raise exc  # a bug, not an outage: the request log's 500
     error.__cause__ = exc

@@ -2,7 +2,9 @@
 
 `keep_wal_bounded` is a lifespan task of every server process: it looks at the WAL's size every
 `check_seconds` and truncates it past the soft limit (service/walguard.py), with a PASSIVE
-checkpoint every couple of seconds in between, as before. `wait_for_wal_room` is the back-pressure
+checkpoint every couple of seconds in between, as before, and the disk-full recovery of
+`service.storage` (truncate once there is room, releasing the reserve file if need be).
+`wait_for_wal_room` is the back-pressure
 on reporter submissions: past the hard limit a submission waits in the event loop (no thread, no
 write lock, no body read yet) until the WAL is back under it, and after `intake_wait_seconds`
 gets 503 with Retry-After. Nothing already accepted is affected.
@@ -21,6 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from service.db import checkpoint
 from service.errors import Unavailable
+from service.storage import StorageWatch
 from service.walguard import WalGuard, truncate_wal
 
 __all__ = ["PASSIVE_EVERY_SECONDS", "keep_wal_bounded", "wait_for_wal_room"]
@@ -29,7 +32,9 @@ PASSIVE_EVERY_SECONDS = 2.0
 _RETRY_AFTER = 2  # seconds: a checkpoint that can run at all takes well under that
 
 
-async def keep_wal_bounded(engine: Engine, guard: WalGuard) -> None:
+async def keep_wal_bounded(
+    engine: Engine, guard: WalGuard, storage: StorageWatch | None = None
+) -> None:
     last_passive = time.monotonic()
     while True:
         await anyio.sleep(guard.check_seconds)
@@ -40,8 +45,10 @@ async def keep_wal_bounded(engine: Engine, guard: WalGuard) -> None:
                 await anyio.to_thread.run_sync(truncate_wal, engine, guard)
                 last_passive = time.monotonic()
             elif time.monotonic() - last_passive >= PASSIVE_EVERY_SECONDS:
-                await anyio.to_thread.run_sync(checkpoint, engine)
                 last_passive = time.monotonic()
+                if storage is not None:
+                    await anyio.to_thread.run_sync(storage.recover)  # after a full disk
+                await anyio.to_thread.run_sync(checkpoint, engine)
         except (SQLAlchemyError, OSError):
             continue  # busy or briefly unavailable: the next round will do it
 

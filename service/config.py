@@ -103,6 +103,11 @@ class Settings(BaseSettings):
     # 10-minute slot; an API retry with the same Idempotency-Key, for this many hours.
     form_replay_minutes: int = Field(default=10, ge=1, le=60)
     api_replay_hours: int = Field(default=24, ge=1, le=168)
+    # Disk full (SQLite; docs/operations.md): /readyz says "storage low" below this much free
+    # space for the database, and the server keeps a reserve file of `storage_ballast_mb` in the
+    # database's directory, deleted when a WAL checkpoint needs the room to finish.
+    storage_reserve_mb: int = Field(default=64, ge=0)
+    storage_ballast_mb: int = Field(default=64, ge=0)
 
     @property
     def effective_database_url(self) -> str:

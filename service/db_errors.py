@@ -5,11 +5,14 @@ needing a rollback by such a failure, an exhausted pool, a read-only server afte
 the request did nothing lasting, and a retry may well succeed. Everything else (constraint
 violations, SQL errors) is a bug or bad input, and stays what it is.
 
-Imports SQLAlchemy and `service.errors`.
+A full disk is told apart by `service.storage` (which also knows, per engine, that the disk filled
+up: a lock wait behind a failed write is then "full" too). Imports SQLAlchemy, `service.errors`
+and `service.storage`.
 """
 
 from __future__ import annotations
 
+from sqlalchemy import Engine
 from sqlalchemy.exc import (
     DBAPIError,
     DisconnectionError,
@@ -20,27 +23,30 @@ from sqlalchemy.exc import (
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from service.errors import InsufficientStorage, Unavailable
+from service.storage import BUSY, STORAGE_FULL, is_busy, is_storage_full, watch_of
 
 __all__ = ["NOTHING_STORED", "unavailable_error"]
 
 NOTHING_STORED = "the database is not available; nothing was stored"
 _READ_ONLY = "25006"  # read_only_sql_transaction: connected to a standby after a failover
-_DISK_FULL = "53100"
 
 
-def unavailable_error(exc: BaseException) -> Unavailable | InsufficientStorage | None:
-    """The error to answer for `exc` if it is a database outage, else `None`."""
+def unavailable_error(
+    exc: BaseException, engine: Engine | None = None
+) -> Unavailable | InsufficientStorage | None:
+    """The error to answer for `exc` (raised on `engine`) if it is a database outage or a full
+    disk, else `None`."""
     if isinstance(exc, (PendingRollbackError, PoolTimeout, DisconnectionError)):
         return Unavailable(NOTHING_STORED)
     if not isinstance(exc, DBAPIError):
         return None
-    sqlstate = getattr(exc.orig, "sqlstate", None)
-    if sqlstate == _DISK_FULL or "disk is full" in str(exc.orig).lower():  # PostgreSQL, SQLite
-        return InsufficientStorage("the server's storage is full; nothing was stored")
+    watch = watch_of(engine)
+    if watch.explains(exc) if watch is not None else is_storage_full(exc):
+        return InsufficientStorage(STORAGE_FULL)
     if (
         exc.connection_invalidated
         or isinstance(exc, (OperationalError, InterfaceError))
-        or sqlstate == _READ_ONLY
+        or getattr(exc.orig, "sqlstate", None) == _READ_ONLY
     ):
-        return Unavailable(NOTHING_STORED)
+        return Unavailable(BUSY if is_busy(exc) else NOTHING_STORED)
     return None

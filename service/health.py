@@ -1,5 +1,6 @@
-"""Readiness: can this instance serve? Database reachable, schema at head, keys present, and
-no audit-log alarm (service.audit.alarm: the signer found a rewritten history)."""
+"""Readiness: can this instance serve? Room to write (service.storage), database reachable,
+schema at head, keys present, and no audit-log alarm (service.audit.alarm: the signer found a
+rewritten history)."""
 
 from __future__ import annotations
 
@@ -12,12 +13,19 @@ from service.config import Settings
 from service.instance.keys import load_blind_index_key, load_log_signer
 from service.instance.models import AUDIT_LOG_VKEY, RECOVERY_RECIPIENT, InstanceKey
 from service.migrations import current_revision, head_revision
+from service.storage import watch_of
 
 __all__ = ["readiness_problems"]
 
 
 def readiness_problems(engine: Engine, settings: Settings) -> list[str]:
     """Short reasons this instance is not ready; empty when it is."""
+    watch = watch_of(engine)
+    storage = watch.problems() if watch is not None else []
+    return storage + _database_problems(engine, settings)
+
+
+def _database_problems(engine: Engine, settings: Settings) -> list[str]:
     try:
         current = current_revision(engine)
     except SQLAlchemyError:

@@ -26,6 +26,9 @@ PG_SKIP = (
     f"PostgreSQL tests need {PG_ENV}, e.g. "
     "postgresql://postgres@127.0.0.1:5432/probity_test (.ci/run sets it)"
 )
+# No 64 MiB disk-full reserve file in every test's data directory (tests/routes/test_disk_full.py
+# sets its own); inherited by the servers that tests start.
+os.environ["PROBITY_STORAGE_BALLAST_MB"] = "0"
 # Cheap Argon2id for tests only; production defaults live in service.config.
 CHEAP_KDF = KdfSettings(time_cost=1, memory_kib=64, lanes=1, recovery_work_factor=10)
 
