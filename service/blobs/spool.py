@@ -11,6 +11,8 @@ Imports `service` only.
 
 from __future__ import annotations
 
+import errno
+import os
 import tempfile
 import uuid
 from pathlib import Path
@@ -22,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from service.blobs.models import Blob, BlobChunk
 from service.db import pipelined
+from service.errors import InsufficientStorage
 
 __all__ = ["ChunkSpool"]
 
@@ -36,7 +39,7 @@ class ChunkSpool:
         if directory is not None:
             directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         # mkstemp's 0600 file, unlinked before we write (O_TMPFILE on Linux: never named).
-        self._file: IO[bytes] = tempfile.TemporaryFile(dir=directory)
+        self._file: IO[bytes] = tempfile.TemporaryFile(dir=directory, buffering=0)
         self._end = 0
         self._blobs: dict[uuid.UUID, dict[str, object]] = {}
         self._chunks: dict[uuid.UUID, list[tuple[int, int]]] = {}  # (offset, length) by seq
@@ -96,14 +99,22 @@ class ChunkSpool:
 
     def _append(self, data: bytes) -> tuple[int, int]:
         place = (self._end, len(data))
-        self._file.seek(self._end)
-        self._file.write(data)
+        try:
+            with memoryview(data) as view:
+                done = 0
+                while done < len(view):  # unbuffered: a full disk fails here, not later
+                    done += os.pwrite(self._file.fileno(), view[done:], self._end + done)
+        except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise InsufficientStorage(
+                    "the server's storage is full; nothing was stored"
+                ) from None
+            raise
         self._end += len(data)
         return place
 
     def _read(self, offset: int, length: int) -> bytes:
-        self._file.seek(offset)
-        data = self._file.read(length)
+        data = os.pread(self._file.fileno(), length, offset)
         if len(data) != length:
             raise OSError("the upload spool lost data")
         return data

@@ -3,7 +3,8 @@
 A blob is one age file (`crypto.age`, Padmé-padded by default) cut into `ROW_SIZE` pieces of
 ciphertext, stored in `blob_chunks` in order of `seq`. Writing holds a few rows of ciphertext in
 memory whatever the file size (on PostgreSQL rows are pipelined: the database stores one while the
-next is encrypted); reading fetches one row at a time. Rows go in through SQLAlchemy Core, never as
+next is encrypted), or hands them to a `ChunkSpool` for a later transaction (uploads); reading
+fetches one row at a time. Rows go in through SQLAlchemy Core, never as
 ORM objects, so the session's identity map does not keep every chunk alive.
 
 Integrity comes from age itself: a missing, reordered, altered or truncated row fails

@@ -113,7 +113,8 @@ def _new_receipt(session: Session) -> Receipt:
 class PendingTip:
     """A tip being received. Its rows are staged in memory and inserted with one multi-row
     statement per table (intake is the hot path: every round trip costs more CPU than the
-    cryptography). The first file flushes them early, since chunk rows need the tip row."""
+    cryptography) by `finish`; files wait in a spool of ciphertext until then, so beginning a
+    tip only reads."""
 
     def __init__(
         self,
