@@ -174,6 +174,14 @@ def _phases(server: Server, reporters: int, per: int, size: int) -> dict[str, ob
     }
 
 
+def _stop(server: Server) -> None:
+    try:
+        server.stop()
+    except subprocess.TimeoutExpired:  # wedged: in-flight requests never finish
+        server.proc.kill()
+        server.proc.wait(timeout=30)
+
+
 def run_backend(backend: str, reporters: int, per: int, size: int) -> dict[str, object]:
     with tempfile.TemporaryDirectory() as tmp:
         env, pg_name = _backend_env(backend, Path(tmp))
@@ -187,7 +195,7 @@ def run_backend(backend: str, reporters: int, per: int, size: int) -> dict[str, 
             try:
                 phases = _phases(server, reporters, per, size)
             finally:
-                server.stop()
+                _stop(server)
         finally:
             if pg_name:
                 drop = f'DROP DATABASE "{pg_name}" WITH (FORCE)'
