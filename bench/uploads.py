@@ -165,6 +165,7 @@ def _phases(server: Server, reporters: int, per: int, size: int) -> dict[str, ob
     single = _upload(server, 50 << 20)
     cpu0 = server.cpu_seconds()
     evidence = _evidence_flood(server, reporters, per, size)
+    print(json.dumps({"evidence_added": evidence}), file=sys.stderr, flush=True)  # if it hangs
     tips = _tip_flood(server, reporters, per, size)
     return {
         "upload_50mib": single,
