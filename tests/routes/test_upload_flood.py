@@ -125,18 +125,17 @@ def test_the_spool_holds_only_ciphertext_while_the_body_arrives(
 def test_a_client_that_hangs_up_midway_leaves_no_rows_and_no_spool(
     web: TestClient, settings: Settings, engine: Engine, border: Border, path: str
 ) -> None:
-    body, boundary = tip_with_files(("first.bin", os.urandom(300_000)))
-    receipt = web_receipt(web, body, boundary)
+    first = in_app_loop(web, lambda: post_tip(web, *tip_with_files(("a.bin", os.urandom(1000)))))
+    token = web.post("/api/v1/reporter/session", json={"receipt": first.json()["receipt"]})
     before = counts(engine)
-    headers = {"content-type": f"multipart/form-data; boundary={boundary}"}
-    if path != "/api/v1/tips":
-        token = web.post("/api/v1/reporter/session", json={"receipt": receipt}).json()["token"]
-        headers["authorization"] = f"Bearer {token}"
-        body, boundary = multipart([("files", "more.bin", os.urandom(900_000))])
-        headers["content-type"] = f"multipart/form-data; boundary={boundary}"
-    else:
+    if path == "/api/v1/tips":
         body, boundary = tip_with_files(("a.bin", os.urandom(500_000)), ("b.bin", b"x" * 400_000))
-        headers["content-type"] = f"multipart/form-data; boundary={boundary}"
+    else:
+        body, boundary = multipart([("files", "more.bin", os.urandom(900_000))])
+    headers = {
+        "content-type": f"multipart/form-data; boundary={boundary}",
+        "authorization": f"Bearer {token.json()['token']}",
+    }
     opened: list[int] = []
 
     def watch(sent: int) -> None:
@@ -144,22 +143,10 @@ def test_a_client_that_hangs_up_midway_leaves_no_rows_and_no_spool(
 
     async def hang_up() -> Streamed:
         return await post_streamed(
-            web.app,
-            path,
-            body,
-            headers=headers,
-            between=watch,
-            hang_up_after=len(body) - 200_000,
+            web.app, path, body, headers=headers, between=watch, hang_up_after=len(body) // 2
         )
 
     in_app_loop(web, hang_up)
     assert opened  # a spool was in use when the client left
     assert spool_files(settings.data_dir) == {}
     assert counts(engine) == before
-
-
-def web_receipt(web: TestClient, body: bytes, boundary: str) -> str:
-    answer = in_app_loop(web, lambda: post_tip(web, body, boundary))
-    assert answer.status == 201, answer.body
-    receipt: str = answer.json()["receipt"]
-    return receipt
