@@ -130,14 +130,27 @@ class IntakeGate:
     Admitted submissions run their blocking work through `run_sync`, on at most `threads` worker
     threads at a time: waiting for a thread costs nothing in the event loop, whereas dozens of
     threads contending for the GIL and the connection pool cost CPU on every tip.
+
+    Their storing transactions go through `write`. With `serial_writes` (SQLite, one writer at
+    a time anyway) they queue here, in the event loop, for their turn: a thread is taken only
+    by the writer whose turn it is, never by one that would wait in BEGIN IMMEDIATE while the
+    lock holder needs a thread (service.tips.uploads).
     """
 
-    def __init__(self, limit: int, threads: int) -> None:
+    def __init__(self, limit: int, threads: int, *, serial_writes: bool = False) -> None:
         self._semaphore = anyio.Semaphore(limit)
         self.threads = anyio.CapacityLimiter(threads)
+        self._writes = anyio.Lock() if serial_writes else None
 
     async def run_sync(self, func: Callable[[], T]) -> T:
         return await anyio.to_thread.run_sync(func, limiter=self.threads)
+
+    async def write(self, func: Callable[[], T]) -> T:
+        """`run_sync` for a storing transaction: one at a time with `serial_writes`."""
+        if self._writes is None:
+            return await self.run_sync(func)
+        async with self._writes:
+            return await self.run_sync(func)
 
     @asynccontextmanager
     async def slot(self) -> AsyncIterator[None]:
@@ -161,7 +174,10 @@ async def intake_slot(request: Request) -> IntakeGate:
     gate: IntakeGate | None = getattr(request.app.state, "intake_gate", None)
     if gate is None:
         settings = settings_of(request)
-        gate = IntakeGate(settings.intake_concurrency, settings.intake_threads)
+        sqlite = session_factory(request).kw["bind"].dialect.name == "sqlite"
+        gate = IntakeGate(
+            settings.intake_concurrency, settings.intake_threads, serial_writes=sqlite
+        )
         request.app.state.intake_gate = gate
     return gate
 

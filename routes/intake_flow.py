@@ -1,14 +1,15 @@
 """Receiving a tip over HTTP, shared by the JSON API and the HTML form.
 
-Text fields come first; the tip is begun (validated, routed, keys created) when the first file
-part starts or the body ends; files then stream through metadata removal and encryption into
-chunk rows in the same transaction. Nothing is committed until the whole body has arrived and
-every check passed, and `receive_tip` returns only after the commit.
+Text fields come first; the tip is begun (validated, routed, keys created, reading only) when
+the first file part starts or the body ends; files then stream through metadata removal and
+encryption into a spool of ciphertext. While the body arrives no lock is held and no
+transaction is open. Once it has ended, one short transaction stores the tip with its files
+(service.tips.uploads), and `receive_tip` returns only after the commit.
 
 Idempotency: a replayed key with the same submission returns the first receipt within its
 window (`replay_window`), then 410; with another submission, 409. The digest covers the fields
-and every file's bytes as received. A concurrent duplicate waits on the first one's row
-(PostgreSQL) or its write lock (SQLite), then replays.
+and every file's bytes as received. A concurrent duplicate is settled when it stores: it waits
+for the first one's row (PostgreSQL) or its turn to write (SQLite), then replays.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -25,7 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from routes.deps import (
-    async_transaction,
+    IntakeGate,
     instance_context,
     session_factory,
     settings_of,
@@ -40,6 +42,7 @@ from service.tips import idempotency
 from service.tips.attachments import AttachmentSummary
 from service.tips.intake import IntakeResult, PendingTip, begin_tip, is_lookup_collision
 from service.tips.schemas import LIMITS, TipSubmission
+from service.tips.uploads import prepare_tip, remember, store_tip
 
 __all__ = [
     "INTAKE_LIMITS",
@@ -80,35 +83,34 @@ class _HashingSink:
 
 @dataclass
 class _Receiving:
-    session: Session
+    factory: sessionmaker[Session]
     ctx: InstanceContext
     to_submission: Callable[[Fields], TipSubmission]
     key: str | None
     window: timedelta  # how long a replay gets the receipt back
+    spool_dir: Path
     # The HTML form sends its key (a one-time nonce) as a field, known only once fields are in.
     key_from_fields: Callable[[Fields], str | None] | None = None
-    replaying: bool = False
     fields: Fields = field(default_factory=dict)
     begun: bool = False
-    pending: PendingTip | None = None
+    pending: PendingTip | None = None  # None once begun: a replay
     digest: Any = field(default_factory=hashlib.sha256)
 
     def begin(self) -> None:
-        # Fields first (CSRF, validation), then the write lock: a client that never finishes its
-        # fields must not hold up every other writer.
+        """In a worker thread, once the fields are in: CSRF and validation, then reads only."""
         submission = self.to_submission(self.fields)
         if self.key_from_fields is not None:
             self.key = self.key_from_fields(self.fields)
             if self.key is not None:
                 idempotency.validate_key(self.key)
-        lock_for_write(self.session)
-        self.replaying = self.key is not None and idempotency.exists(self.session, self.key)
         for name in sorted(self.fields):
             for value in self.fields[name]:
                 self.digest.update(f"{len(name)}:{name}={len(value)}:{value};".encode())
+        with transaction(self.factory) as session:  # ends before any file arrives
+            self.pending = prepare_tip(
+                session, self.ctx, submission, key=self.key, spool_dir=self.spool_dir
+            )
         self.begun = True
-        if not self.replaying:
-            self.pending = begin_tip(self.session, self.ctx, submission)
 
     def open_file(self, filename: str) -> FileSink:
         if not self.begun:
@@ -117,36 +119,18 @@ class _Receiving:
         inner = self.pending.add_attachment(filename) if self.pending is not None else None
         return _HashingSink(inner, self.digest)
 
-    def finish(self) -> IntakeResult:
-        if not self.begun:
-            self.begin()
+    def store(self) -> IntakeResult:
+        """In the write turn: the one transaction, committed before it returns."""
         digest = self.digest.digest()
-        if self.pending is None and self.key is not None:
-            return _replayed(self.session, self.key, digest)
-        if self.pending is None:
-            raise RuntimeError("a tip was neither begun nor replayed")
-        result = self.pending.finish()
-        return _remember(self.session, self.key, digest, result, self.window)
+        with transaction(self.factory) as session:
+            return store_tip(
+                session, self.pending, key=self.key, digest=digest, now=utcnow(),
+                window=self.window,
+            )  # fmt: skip
 
-
-def _replayed(session: Session, key: str, digest: bytes) -> IntakeResult:
-    session.rollback()  # Whatever this request staged is dropped.
-    receipt = idempotency.recall(session, key, digest, now=utcnow())
-    if receipt is None:
-        raise InvalidInput("could not match the earlier submission; please retry")
-    return IntakeResult(tip_id=None, receipt=receipt)
-
-
-def _remember(
-    session: Session, key: str | None, digest: bytes, result: IntakeResult, window: timedelta
-) -> IntakeResult:
-    if key is None:
-        return result
-    try:
-        idempotency.remember(session, key, digest, result.receipt, now=utcnow(), window=window)
-    except IntegrityError:
-        return _replayed(session, key, digest)
-    return result
+    def close(self) -> None:
+        if self.pending is not None:
+            self.pending.close()
 
 
 async def receive_tip(
@@ -154,41 +138,47 @@ async def receive_tip(
     *,
     to_submission: Callable[[Fields], TipSubmission],
     idempotency_key: str | None,
+    gate: IntakeGate,
     idempotency_from_fields: Callable[[Fields], str | None] | None = None,
     limits: Limits = INTAKE_LIMITS,
-    limiter: anyio.CapacityLimiter | None = None,
 ) -> IntakeResult:
     """Parse a multipart body into one committed tip; return its receipt.
 
     The key comes either from the caller (`idempotency_key`, e.g. a header) or, when
     `idempotency_from_fields` is given, from the text fields (called after `to_submission`).
-    Blocking work runs on worker threads taken from `limiter` (the intake gate's).
+    Blocking work runs on the intake gate's worker threads; the storing step in its write turn.
     """
     if idempotency_key is not None and idempotency_from_fields is not None:
         raise ValueError("pass idempotency_key or idempotency_from_fields, not both")
     if idempotency_key is not None:
         idempotency.validate_key(idempotency_key)
     ctx = await anyio.to_thread.run_sync(instance_context, request)
-    window = replay_window(settings_of(request), form=idempotency_from_fields is not None)
-    async with async_transaction(session_factory(request)) as session:
-        state = _Receiving(
-            session, ctx, to_submission, idempotency_key, window, idempotency_from_fields
-        )
+    settings = settings_of(request)
+    window = replay_window(settings, form=idempotency_from_fields is not None)
+    state = _Receiving(
+        session_factory(request), ctx, to_submission, idempotency_key, window,
+        settings.data_dir, idempotency_from_fields,
+    )  # fmt: skip
 
-        async def on_field(name: str, value: str) -> None:
-            if state.begun:
-                raise InvalidInput("text fields must come before files")
-            state.fields.setdefault(name, []).append(value)
+    async def on_field(name: str, value: str) -> None:
+        if state.begun:
+            raise InvalidInput("text fields must come before files")
+        state.fields.setdefault(name, []).append(value)
 
-        async def on_file(name: str, filename: str, _type: str | None) -> FileSink:
-            if name != "files":
-                raise InvalidInput("files go in the 'files' field")
-            return await anyio.to_thread.run_sync(state.open_file, filename, limiter=limiter)
+    async def on_file(name: str, filename: str, _type: str | None) -> FileSink:
+        if name != "files":
+            raise InvalidInput("files go in the 'files' field")
+        return await gate.run_sync(lambda: state.open_file(filename))
 
+    try:
         await stream_multipart(
-            request, limits=limits, on_field=on_field, on_file=on_file, limiter=limiter
+            request, limits=limits, on_field=on_field, on_file=on_file, limiter=gate.threads
         )
-        return await anyio.to_thread.run_sync(state.finish, limiter=limiter)
+        if not state.begun:
+            await gate.run_sync(state.begin)
+        return await gate.write(state.store)
+    finally:
+        state.close()
 
 
 def replay_window(settings: Settings, *, form: bool) -> timedelta:
@@ -222,7 +212,10 @@ def store_submission(
                     if earlier is not None:
                         return IntakeResult(tip_id=None, receipt=earlier)
                 result = begin_tip(session, ctx, submission, check_lookup=False).finish()
-                return _remember(session, idempotency_key, body_digest, result, replay_window)
+                return remember(
+                    session, idempotency_key, body_digest, result, now=utcnow(),
+                    window=replay_window,
+                )  # fmt: skip
         except IntegrityError as exc:
             attempts += 1
             if not is_lookup_collision(exc) or attempts == _LOOKUP_ATTEMPTS:

@@ -149,7 +149,7 @@ async def submit_tip(
     async with gate.slot():
         if content_type == "multipart/form-data":
             result = await receive_tip(
-                request, to_submission=_tip_part, idempotency_key=key, limiter=gate.threads
+                request, to_submission=_tip_part, idempotency_key=key, gate=gate
             )
         elif content_type == "application/json":
             body = await read_body_limited(request, JSON_LIMIT)
@@ -160,7 +160,7 @@ async def submit_tip(
                 ctx = await anyio.to_thread.run_sync(instance_context, request)
             if key is not None:
                 validate_key(key)
-            result = await gate.run_sync(
+            result = await gate.write(
                 lambda: store_submission(
                     session_factory(request),
                     ctx,

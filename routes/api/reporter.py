@@ -4,7 +4,7 @@ messages and more evidence. Tokens go in `Authorization: Bearer`."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
 import anyio
 from fastapi import APIRouter, Depends, Request
@@ -14,13 +14,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from routes.deps import (
     IntakeGate,
-    async_transaction,
     bearer_token,
     instance_context,
     intake_slot,
     read_model,
     run_transaction,
     session_factory,
+    settings_of,
+    transaction,
 )
 from routes.intake_flow import INTAKE_LIMITS, summaries_json
 from routes.multipart import FileSink, stream_multipart
@@ -31,12 +32,12 @@ from service.instance.context import InstanceContext
 from service.tips.attachments import AttachmentSummary
 from service.tips.contest import contest_closure
 from service.tips.conversation import (
-    ReporterUpload,
     ReporterView,
     add_reporter_message,
     reporter_view,
 )
 from service.tips.reporter_auth import ReporterSession, login_with_receipt, open_token
+from service.tips.uploads import ReporterUpload
 
 __all__ = ["TextHook", "login", "receive_attachments", "router", "view_json"]
 
@@ -153,11 +154,18 @@ async def post_attachments(
     if not request.headers.get("content-type", "").startswith("multipart/form-data"):
         raise Malformed("send multipart/form-data with 'files'")
     async with gate.slot():
-        summaries = await receive_attachments(request, reporter)
+        summaries = await receive_attachments(request, reporter, gate=gate)
     return JSONResponse({"attachments": summaries_json(summaries)}, status_code=201)
 
 
-TextHook = Callable[[Session, dict[str, str]], None]
+class TextHook(Protocol):
+    """What the status page does with its text fields besides the files."""
+
+    def check(self, options: dict[str, str]) -> None:
+        """Once the text fields are in (a worker thread): validate, CSRF; no writes."""
+
+    def store(self, session: Session) -> None:
+        """In the upload's one transaction, before the files (e.g. the message)."""
 
 
 def _api_remove_metadata(options: dict[str, str]) -> bool:
@@ -168,51 +176,67 @@ async def receive_attachments(
     request: Request,
     reporter: ReporterSession,
     *,
+    gate: IntakeGate,
     on_text: TextHook | None = None,
     remove_metadata: Callable[[dict[str, str]], bool] = _api_remove_metadata,
     files_required: bool = True,
 ) -> list[AttachmentSummary]:
     """Shared with the status page: stream files into a reporter's existing tip.
 
-    Everything happens in one transaction. `on_text` (run in a worker thread) gets the text
-    fields once they are all in, when the first file starts or the body ends, so the status page
-    can check its CSRF token and store a message together with the files. `remove_metadata`
-    reads the choice from the text fields. With `files_required=False` a body without files
-    returns `[]` (and whatever `on_text` stored is committed).
+    While the body arrives files are only encrypted into a spool (service.tips.uploads); one
+    transaction, in the gate's write turn, stores `on_text`'s part and the files once it has
+    ended. `on_text.check` gets the text fields once they are all in, when the first file
+    starts or the body ends. `remove_metadata` reads the choice from the text fields. With
+    `files_required=False` a body without files returns `[]` (and `on_text` still stores).
     """
-    async with async_transaction(session_factory(request)) as session:
-        options: dict[str, str] = {}
-        upload: list[ReporterUpload] = []
-        texts_done = False
+    factory = session_factory(request)
+    options: dict[str, str] = {}
+    upload: list[ReporterUpload] = []
+    texts_done = False
 
-        async def end_of_texts() -> None:
-            nonlocal texts_done
-            if not texts_done:
-                texts_done = True
-                # The write lock only once the text is in: a slow body must not hold it.
-                await anyio.to_thread.run_sync(lock_for_write, session)
-                if on_text is not None:
-                    await anyio.to_thread.run_sync(on_text, session, options)
+    async def end_of_texts() -> None:
+        nonlocal texts_done
+        if not texts_done:
+            texts_done = True
+            if on_text is not None:
+                await gate.run_sync(lambda: on_text.check(options))
 
-        async def on_field(name: str, value: str) -> None:
-            if texts_done:
-                raise InvalidInput("text fields must come before files")
-            options[name] = value
+    async def on_field(name: str, value: str) -> None:
+        if texts_done:
+            raise InvalidInput("text fields must come before files")
+        options[name] = value
 
-        async def on_file(name: str, filename: str, _type: str | None) -> FileSink:
-            if name != "files":
-                raise InvalidInput("files go in the 'files' field")
-            await end_of_texts()
-            if not upload:
-                clean = remove_metadata(options)
-                upload.append(ReporterUpload(session, reporter, remove_metadata=clean))
-            return await anyio.to_thread.run_sync(upload[0].add_attachment, filename)
+    def open_upload() -> ReporterUpload:
+        with transaction(factory) as session:  # reads the tip's public key, then ends
+            return ReporterUpload(
+                session, reporter, remove_metadata=remove_metadata(options),
+                spool_dir=settings_of(request).data_dir,
+            )  # fmt: skip
 
-        await stream_multipart(request, limits=INTAKE_LIMITS, on_field=on_field, on_file=on_file)
+    async def on_file(name: str, filename: str, _type: str | None) -> FileSink:
+        if name != "files":
+            raise InvalidInput("files go in the 'files' field")
         await end_of_texts()
         if not upload:
-            if files_required:
-                raise InvalidInput("files: attach at least one file", fields={"files": "required"})
-            return []
-        await anyio.to_thread.run_sync(lambda: upload[0].finish(today=utcnow().date()))
-        return [w.summary for w in upload[0].writers if w.summary is not None]
+            upload.append(await gate.run_sync(open_upload))
+        return await gate.run_sync(lambda: upload[0].add_attachment(filename))
+
+    def store() -> list[AttachmentSummary]:
+        with transaction(factory) as session:
+            lock_for_write(session)
+            if on_text is not None:
+                on_text.store(session)
+            return upload[0].store(session, today=utcnow().date()) if upload else []
+
+    try:
+        await stream_multipart(
+            request, limits=INTAKE_LIMITS, on_field=on_field, on_file=on_file,
+            limiter=gate.threads,
+        )  # fmt: skip
+        await end_of_texts()
+        if not upload and files_required:
+            raise InvalidInput("files: attach at least one file", fields={"files": "required"})
+        return await gate.write(store)
+    finally:
+        if upload:
+            upload[0].close()

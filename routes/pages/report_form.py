@@ -164,7 +164,7 @@ async def submit_report(
                 to_submission=convert,
                 idempotency_key=None,
                 idempotency_from_fields=convert.key,
-                limiter=gate.threads,
+                gate=gate,
             )
         except InvalidInput as exc:
             await drain(request, INTAKE_LIMITS.max_body)

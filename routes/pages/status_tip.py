@@ -121,10 +121,12 @@ class _MessageHook:
         self.body = ""
         self.stored = False
 
-    def __call__(self, session: Session, options: dict[str, str]) -> None:
+    def check(self, options: dict[str, str]) -> None:
         self.body = options.get("body", "")
         binding = csrf.signed_in_binding(self.reporter)
         csrf.verify(self.ctx, options.get("csrf"), purpose=MESSAGE, binding=binding, now=utcnow())
+
+    def store(self, session: Session) -> None:
         if self.body.strip():
             add_reporter_message(session, self.reporter, self.body, today=utcnow().date())
             self.stored = True
@@ -155,6 +157,7 @@ async def status_message(
             files = await receive_attachments(
                 request,
                 reporter,
+                gate=gate,
                 on_text=hook,
                 remove_metadata=hook.remove_metadata,
                 files_required=False,

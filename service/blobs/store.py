@@ -3,7 +3,8 @@
 A blob is one age file (`crypto.age`, Padmé-padded by default) cut into `ROW_SIZE` pieces of
 ciphertext, stored in `blob_chunks` in order of `seq`. Writing holds a few rows of ciphertext in
 memory whatever the file size (on PostgreSQL rows are pipelined: the database stores one while the
-next is encrypted); reading fetches one row at a time. Rows go in through SQLAlchemy Core, never as
+next is encrypted), or hands them to a `ChunkSpool` for a later transaction (uploads); reading
+fetches one row at a time. Rows go in through SQLAlchemy Core, never as
 ORM objects, so the session's identity map does not keep every chunk alive.
 
 Integrity comes from age itself: a missing, reordered, altered or truncated row fails
@@ -26,6 +27,7 @@ from sqlalchemy.orm import Session
 from crypto.age import Decryptor, Encryptor, encrypt_bytes, rewrap_file
 from crypto.errors import DecryptionError, FormatError
 from service.blobs.models import Blob, BlobChunk
+from service.blobs.spool import ChunkSpool
 from service.db import PipelinedWrites, new_id
 from service.errors import NotFound, PayloadTooLarge
 from service.tips.models import KeyKind
@@ -53,16 +55,43 @@ class BlobTooLarge(PayloadTooLarge):
     code = "blob_too_large"
 
 
+class _SessionRows:
+    """`BlobWriter`'s rows straight into an open transaction."""
+
+    def __init__(self, session: Session, *, pipeline: bool) -> None:
+        self._session = session
+        self._pipeline = pipeline
+        self._rows: PipelinedWrites | None = None
+        self._seq = 0
+
+    def begin_blob(self, row: dict[str, object]) -> None:
+        self._session.execute(insert(Blob).values(**row))
+        # Rows go out while the next one is encrypted.
+        self._rows = PipelinedWrites(self._session) if self._pipeline else None
+
+    def add_chunk(self, blob_id: uuid.UUID, data: bytes) -> None:
+        self._session.execute(_INSERT_CHUNK, {"blob_id": blob_id, "seq": self._seq, "data": data})
+        self._seq += 1
+
+    def end_blob(self, blob_id: uuid.UUID, *, size: int, chunks: int) -> None:
+        if self._rows is not None:
+            self._rows.end()
+        self._session.execute(
+            update(Blob).where(Blob.id == blob_id).values(size=size, chunks=chunks)
+        )
+
+
 class BlobWriter:
     """Encrypt a stream into a new blob: `write()` pieces of any size, then `close()`.
 
-    The Blob row is inserted at construction (so chunk rows can reference it) and completed by
-    `close()`. Nothing is committed here: the caller's transaction commits or rolls back everything.
+    Rows go into `target`: a session, where the Blob row is inserted at construction (so chunk
+    rows can reference it) and completed by `close()`, nothing committed here; or a
+    `ChunkSpool`, which keeps them for a later transaction (uploads, service.tips.uploads).
     """
 
     def __init__(
         self,
-        session: Session,
+        target: Session | ChunkSpool,
         *,
         tip_id: uuid.UUID,
         key_kind: str,
@@ -73,7 +102,9 @@ class BlobWriter:
         """`pipeline=False` for a second writer open beside a first on the same session: one
         pipeline per connection, whose statements both writers' rows join."""
         kind = KeyKind(key_kind).value  # ValueError for an unknown kind, before any row exists
-        self._session = session
+        self._rows = (
+            target if isinstance(target, ChunkSpool) else _SessionRows(target, pipeline=pipeline)
+        )
         self._encryptor = Encryptor(recipients, pad=pad)
         self._buf = bytearray()
         self._seq = 0
@@ -81,12 +112,10 @@ class BlobWriter:
         self._plaintext_size = 0
         self._closed = False
         self.blob_id = new_id()
-        session.execute(
-            insert(Blob).values(id=self.blob_id, tip_id=tip_id, key_kind=kind, size=0, chunks=0)
+        self._rows.begin_blob(
+            {"id": self.blob_id, "tip_id": tip_id, "key_kind": kind, "size": 0, "chunks": 0}
         )
         self._buf += self._encryptor.start()
-        # Rows go out while the next one is encrypted.
-        self._rows = PipelinedWrites(session) if pipeline else None
 
     @property
     def plaintext_size(self) -> int:
@@ -114,11 +143,7 @@ class BlobWriter:
         if self._buf:
             self._insert_row(bytes(self._buf))
             self._buf.clear()
-        if self._rows is not None:
-            self._rows.end()
-        self._session.execute(
-            update(Blob).where(Blob.id == self.blob_id).values(size=self._size, chunks=self._seq)
-        )
+        self._rows.end_blob(self.blob_id, size=self._size, chunks=self._seq)
         return self.blob_id
 
     def _flush_full_rows(self) -> None:
@@ -129,8 +154,7 @@ class BlobWriter:
             self._insert_row(row)
 
     def _insert_row(self, data: bytes) -> None:
-        row = {"blob_id": self.blob_id, "seq": self._seq, "data": data}
-        self._session.execute(_INSERT_CHUNK, row)
+        self._rows.add_chunk(self.blob_id, data)
         self._seq += 1
         self._size += len(data)
 

@@ -1,4 +1,5 @@
-"""Evidence files: streamed through metadata removal and encryption into chunk rows.
+"""Evidence files: streamed through metadata removal and encryption into a spool of chunk rows
+(service.blobs.spool), which the upload's one transaction inserts (service.tips.uploads).
 
 What is stored is the cleaned file or, when it cannot be cleaned, the file exactly as it came:
 a streamed image that turns out damaged is stored from the copy of the original kept beside it.
@@ -13,12 +14,12 @@ import json
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy.orm import Session
-
-from crypto.age import generate_identity
-from service.blobs.store import BlobWriter, delete_blob, rewrap_blob, write_blob
+from crypto.age import generate_identity, rewrap_file
+from service.blobs.spool import ChunkSpool
+from service.blobs.store import BlobWriter
+from service.db import new_id
 from service.evidence.sanitise import make_sanitiser, sanitise_filename
-from service.tips.models import Attachment, KeyKind
+from service.tips.models import KeyKind
 
 __all__ = ["MAX_CLEAN_IN_MEMORY", "AttachmentSummary", "AttachmentWriter"]
 
@@ -37,27 +38,26 @@ class AttachmentSummary:
 
 
 class AttachmentWriter:
-    """A FileSink: `write` pieces as they arrive, `close` to store the attachment."""
+    """A FileSink: `write` pieces as they arrive, `close` to finish the attachment; its blobs
+    wait in `spool`, and its row in `row(seq)`, for the upload's transaction."""
 
     def __init__(
         self,
-        session: Session,
+        spool: ChunkSpool,
         *,
         tip_id: uuid.UUID,
         conversation_recipient: str,
-        seq: int,
         filename: str,
         remove_metadata: bool,
         max_in_memory: int = MAX_CLEAN_IN_MEMORY,
     ) -> None:
-        self._session = session
+        self._spool = spool
         self._tip_id = tip_id
         self._recipient = conversation_recipient
-        self._seq = seq
         self._name = sanitise_filename(filename)
         self._sanitiser = make_sanitiser(enabled=remove_metadata, max_in_memory=max_in_memory)
         self._blob = BlobWriter(
-            session,
+            spool,
             tip_id=tip_id,
             key_kind=KeyKind.CONVERSATION,
             recipients=[conversation_recipient],
@@ -65,6 +65,7 @@ class AttachmentWriter:
         self._original: BlobWriter | None = None  # the copy the sanitiser asks us to keep
         self._original_key = ""  # its throwaway identity
         self.summary: AttachmentSummary | None = None
+        self._ids: tuple[uuid.UUID, uuid.UUID] | None = None  # the file's blob and its info's
 
     def write(self, data: bytes) -> None:
         cleaned = self._sanitiser.feed(data)
@@ -82,10 +83,12 @@ class AttachmentWriter:
         if self._original is not None:
             original_id = self._original.close()
             if report.cleaned:
-                delete_blob(self._session, original_id)
+                self._spool.drop_blob(original_id)
             else:  # damaged after all: the file as it came, never a partial output
-                rewrap_blob(self._session, original_id, [self._original_key], [self._recipient])
-                delete_blob(self._session, blob_id)
+                first = self._spool.first_chunk(original_id)
+                header = rewrap_file(first, [self._original_key], [self._recipient])
+                self._spool.replace_first_chunk(original_id, header)
+                self._spool.drop_blob(blob_id)
                 blob_id, size = original_id, self._original.plaintext_size
         info = {
             "name": self._name,
@@ -95,26 +98,36 @@ class AttachmentWriter:
             "removed": list(report.removed),
             "reason": report.reason,
         }
-        info_id = write_blob(
-            self._session,
+        described = BlobWriter(
+            self._spool,
             tip_id=self._tip_id,
             key_kind=KeyKind.CONVERSATION,
             recipients=[self._recipient],
-            data=json.dumps(info).encode(),
         )
-        attachment = Attachment(
-            tip_id=self._tip_id, blob_id=blob_id, info_blob_id=info_id, seq=self._seq
-        )
-        self._session.add(attachment)
-        self._session.flush()
+        described.write(json.dumps(info).encode())
+        info_id = described.close()
+        self._ids = (blob_id, info_id)
         self.summary = AttachmentSummary(
-            id=attachment.id,
+            id=new_id(),
             name=self._name,
             size=size,
             cleaned=report.cleaned,
             removed=tuple(report.removed),
             reason=report.reason,
         )
+
+    def row(self, seq: int) -> dict[str, object]:
+        """The attachment's row, once closed; `seq` is its place among the tip's files."""
+        if self.summary is None or self._ids is None:
+            raise RuntimeError("an attachment was not closed before it was stored")
+        blob_id, info_id = self._ids
+        return {
+            "id": self.summary.id,
+            "tip_id": self._tip_id,
+            "blob_id": blob_id,
+            "info_blob_id": info_id,
+            "seq": seq,
+        }
 
     def _keep_original(self) -> None:
         original = self._sanitiser.take_original()
@@ -123,10 +136,9 @@ class AttachmentWriter:
         if self._original is None:
             self._original_key, throwaway = generate_identity()
             self._original = BlobWriter(
-                self._session,
+                self._spool,
                 tip_id=self._tip_id,
                 key_kind=KeyKind.CONVERSATION,
                 recipients=[throwaway],
-                pipeline=False,  # joins the pipeline of the first writer, on the same connection
             )
         self._original.write(original)

@@ -17,7 +17,6 @@ from sqlalchemy.orm import Session
 from service.audit.pending import record_reporter_event
 from service.blobs.store import read_blob, write_blob
 from service.errors import InvalidInput, NotFound
-from service.tips.attachments import AttachmentWriter
 from service.tips.models import Attachment, KeyKind, Message, Status, Tip
 from service.tips.reporter_auth import ReporterSession
 from service.tips.schemas import LIMITS
@@ -25,7 +24,6 @@ from service.tips.schemas import LIMITS
 __all__ = [
     "AttachmentView",
     "MessageView",
-    "ReporterUpload",
     "ReporterView",
     "add_reporter_message",
     "coarse_status",
@@ -145,40 +143,3 @@ def reporter_view(session: Session, reporter: ReporterSession, *, today: date) -
     return ReporterView(
         coarse_status(tip), tip.received_on, messages, attachments, tip.contested_on
     )
-
-
-class ReporterUpload:
-    """Evidence added on a return visit; a FileSink per file, then `finish`."""
-
-    def __init__(self, session: Session, reporter: ReporterSession, *, remove_metadata: bool):
-        self._session = session
-        self._tip = _tip(session, reporter.tip_id)
-        self._public = self._tip.conversation_recipient
-        self._remove = remove_metadata
-        self._seq = session.scalar(select(func.count()).where(Attachment.tip_id == self._tip.id))
-        self.writers: list[AttachmentWriter] = []
-
-    def add_attachment(self, filename: str) -> AttachmentWriter:
-        writer = AttachmentWriter(
-            self._session,
-            tip_id=self._tip.id,
-            conversation_recipient=self._public,
-            seq=(self._seq or 0) + len(self.writers),
-            filename=filename,
-            remove_metadata=self._remove,
-        )
-        self.writers.append(writer)
-        return writer
-
-    def finish(self, *, today: date) -> None:
-        if not self.writers:
-            raise InvalidInput("files: attach at least one file", fields={"files": "required"})
-        self._tip.reporter_active_on = today
-        for writer in self.writers:
-            if writer.summary is None:
-                raise RuntimeError("an attachment was not closed before finish()")
-            record_reporter_event(
-                self._session, "attachment.added", day=today,
-                tip_id=self._tip.id, attachment_id=writer.summary.id,
-            )  # fmt: skip
-        self._session.flush()

@@ -2,9 +2,12 @@
 piece of content, index the subjects, record the audit event. Services only flush; the caller
 commits, and only after the commit is the receipt shown (design section 2, guarantee 5).
 
-    pending = begin_tip(session, ctx, submission)       # tip row, envelopes, report
-    sink = pending.add_attachment(name, remove_metadata) # per file, streamed
-    result = pending.finish()                           # priority, audit; then commit
+    pending = begin_tip(session, ctx, submission)       # reads only: route, keys, envelopes
+    sink = pending.add_attachment(name)                 # per file, streamed into a spool
+    result = pending.finish()                           # every insert, priority, audit; commit
+
+`finish(other_session)` stores the tip in another transaction than the one that began it: an
+upload begins with a short read and stores once its body has arrived (service.tips.uploads).
 """
 
 from __future__ import annotations
@@ -13,9 +16,10 @@ import json
 import uuid
 from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
 from typing import cast
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import Table, bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -24,12 +28,14 @@ from crypto.receipt import Receipt, lookup_key, new_receipt, new_salt, reporter_
 from service.agencies.service import OTHER_AGENCY
 from service.audit.pending import record_reporter_events
 from service.blobs.models import Blob, BlobChunk
+from service.blobs.spool import ChunkSpool
 from service.blobs.store import small_blob_rows
 from service.db import Base, pipelined, utcnow
 from service.errors import InvalidInput
 from service.instance.context import InstanceContext
 from service.tips.attachments import AttachmentSummary, AttachmentWriter
 from service.tips.models import (
+    Attachment,
     Envelope,
     EnvelopeKind,
     KeyKind,
@@ -107,7 +113,8 @@ def _new_receipt(session: Session) -> Receipt:
 class PendingTip:
     """A tip being received. Its rows are staged in memory and inserted with one multi-row
     statement per table (intake is the hot path: every round trip costs more CPU than the
-    cryptography). The first file flushes them early, since chunk rows need the tip row."""
+    cryptography) by `finish`; files wait in a spool of ciphertext until then, so beginning a
+    tip only reads."""
 
     def __init__(
         self,
@@ -116,14 +123,18 @@ class PendingTip:
         submission: TipSubmission,
         today: date,
         check_lookup: bool = True,
+        spool_dir: Path | None = None,
     ) -> None:
         self._session = session
         self._ctx = ctx
         self._submission = submission
         self._today = today
+        self._check_lookup = check_lookup
+        self._spool_dir = spool_dir
+        self._spool: ChunkSpool | None = None  # created by the first file
         self._attachments: list[AttachmentWriter] = []
         self._staged: dict[type, list[dict[str, object]]] = {t: [] for t in _INSERT_ORDER}
-        self._flushed = False
+        self._events: list[tuple[str, dict[str, uuid.UUID]]] = []  # the audit's, by `finish`
         subjects = subject_keys(ctx.index_key, submission)
         agency = _agency(session, submission.agency, subjects)
         audience = compute_audience(
@@ -186,6 +197,7 @@ class PendingTip:
             {"tip_id": self.tip_id, "kind": kind.value, "data": encrypt_bytes(data, recipients)}
             for kind, (data, recipients) in wanted.items()
         ]
+        self._conversation_identity = keys[KeyKind.CONVERSATION][0]
         custodians = {s.id for s in audience.custodians}
         self._staged[TipAudience] += [
             {"tip_id": self.tip_id, "staff_id": s.id, "identity_custodian": s.id in custodians}
@@ -208,51 +220,75 @@ class PendingTip:
         self._staged[BlobChunk].append(chunk)
         return blob_id
 
-    def _flush(self) -> None:
-        if not self._flushed:
-            self._session.execute(_INSERTS[Tip], [self._tip])
-            self._flushed = True
-        for table in _INSERT_ORDER[1:]:
-            if self._staged[table]:
-                self._session.execute(_INSERTS[table], self._staged[table])
-                self._staged[table] = []
-
     def add_attachment(self, filename: str) -> AttachmentWriter:
-        with pipelined(self._session):
-            self._flush()
+        """A FileSink for one file: encrypted as it arrives into the spool, stored by `finish`."""
+        if self._spool is None:
+            self._spool = ChunkSpool(self._spool_dir)
         writer = AttachmentWriter(
-            self._session,
+            self._spool,
             tip_id=self.tip_id,
             conversation_recipient=self._keys[KeyKind.CONVERSATION],
-            seq=len(self._attachments),
             filename=filename,
             remove_metadata=self._submission.remove_metadata,
         )
         self._attachments.append(writer)
         return writer
 
-    def finish(self) -> IntakeResult:
+    def finish(self, session: Session | None = None) -> IntakeResult:
+        """Insert every row of the tip into `session` (by default the one it began in)."""
+        if session is not None and self._check_lookup:
+            self._take_free_lookup(session)  # begun in an earlier transaction
+        session = session if session is not None else self._session
+        result = self._score()
+        with pipelined(session):
+            session.execute(_INSERTS[Tip], [self._tip])
+            for table in _INSERT_ORDER[1:]:
+                if self._staged[table]:
+                    session.execute(_INSERTS[table], self._staged[table])
+            if self._spool is not None:
+                self._spool.insert_into(session)
+                rows = [w.row(seq) for seq, w in enumerate(self._attachments)]
+                session.execute(_INSERT_ATTACHMENT, rows)
+            record_reporter_events(session, self._events, day=self._today, tip_id=self.tip_id)
+        self.close()  # the rows hold the files now
+        return result
+
+    def close(self) -> None:
+        """Free the spool (the tip was stored, or will not be)."""
+        if self._spool is not None:
+            self._spool.close()
+
+    def _score(self) -> IntakeResult:
         summaries = [w.summary for w in self._attachments if w.summary is not None]
-        priority = assess(self._submission, has_evidence=bool(summaries), today=self._today)
-        scored = {
-            "priority": priority.score,
-            "urgent": priority.urgent,
-            "priority_blob_id": self._stage_blob(KeyKind.CASE, {"reasons": priority.reasons}),
-        }
-        events: list[tuple[str, dict[str, uuid.UUID]]] = [("tip.submitted", {})] + [
-            ("attachment.added", {"attachment_id": s.id}) for s in summaries
-        ]
-        with pipelined(self._session):
-            if self._flushed:
-                self._flush()
-                self._session.execute(update(Tip).where(Tip.id == self.tip_id).values(**scored))
-            else:
-                self._tip.update(scored)
-                self._flush()
-            record_reporter_events(self._session, events, day=self._today, tip_id=self.tip_id)
+        if len(summaries) != len(self._attachments):
+            raise RuntimeError("an attachment was not closed before finish()")
+        if not self._events:  # once: `finish` may run again after a rolled-back attempt
+            priority = assess(self._submission, has_evidence=bool(summaries), today=self._today)
+            self._tip["priority"] = priority.score
+            self._tip["urgent"] = priority.urgent
+            reasons = {"reasons": priority.reasons}
+            self._tip["priority_blob_id"] = self._stage_blob(KeyKind.CASE, reasons)
+            self._events = [("tip.submitted", {})]
+            self._events += [("attachment.added", {"attachment_id": s.id}) for s in summaries]
         return IntakeResult(
             tip_id=self.tip_id, receipt=self.receipt.format(), attachments=summaries
         )
+
+    def _take_free_lookup(self, session: Session) -> None:
+        """Check the lookup id again in the storing transaction; if another tip took it since
+        (about n / 10^12 with n tips stored), draw a new receipt and rewrap the reporter's
+        envelope for it."""
+        if session.scalar(_LOOKUP_TAKEN, {"lookup_id": self._tip["lookup_id"]}) is None:
+            return
+        self.receipt = _new_receipt(session)
+        salt = new_salt()
+        reporter = reporter_recipient(self.receipt.secret, salt)
+        self._tip.update(
+            lookup_id=lookup_key(self.receipt), reporter_salt=salt, reporter_recipient=reporter
+        )
+        for envelope in self._staged[Envelope]:
+            if envelope["kind"] == EnvelopeKind.REPORTER.value:
+                envelope["data"] = encrypt_bytes(self._conversation_identity.encode(), [reporter])
 
 
 # Parents before children, for the foreign keys.
@@ -262,6 +298,7 @@ _INSERT_ORDER: tuple[type[Base], ...] = (
 # Built once: constructing statements per tip costs more than executing cached ones.
 # Core table inserts: the ORM bulk path costs more than the statement itself.
 _INSERTS = {model: cast(Table, model.__table__).insert() for model in _INSERT_ORDER}
+_INSERT_ATTACHMENT = cast(Table, Attachment.__table__).insert()
 
 
 def begin_tip(
@@ -271,8 +308,11 @@ def begin_tip(
     *,
     today: date | None = None,
     check_lookup: bool = True,
+    spool_dir: Path | None = None,
 ) -> PendingTip:
-    return PendingTip(session, ctx, submission, today or utcnow().date(), check_lookup)
+    """`spool_dir`: where files wait, encrypted, until `finish` (the data directory)."""
+    today = today or utcnow().date()
+    return PendingTip(session, ctx, submission, today, check_lookup, spool_dir)
 
 
 def submit_tip(session: Session, ctx: InstanceContext, submission: TipSubmission) -> IntakeResult:
