@@ -55,7 +55,7 @@ from routes.requestlog import (
 from routes.security import SecurityHeadersMiddleware
 from routes.staff_auth import install_staff_auth
 from routes.templating import Pages
-from routes.walpressure import keep_wal_bounded
+from routes.walpressure import hold_writes_for_wal, keep_wal_bounded
 from service.config import Settings
 from service.db import make_engine, make_session_factory
 from service.logging import configure_logging
@@ -126,7 +126,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # FastAPI's own OpenTelemetry would record every request's path and exact time and send
         # them wherever the operator's environment points: off, whatever the environment says.
         telemetry=NO_TELEMETRY,
-        dependencies=[Depends(refuse_control_characters)],
+        # Both run before any handler: a 422 for control characters in the path or query, and
+        # a wait (then 503) for a request that may write while SQLite's WAL is over its limit.
+        dependencies=[Depends(refuse_control_characters), Depends(hold_writes_for_wal)],
     )
     app.state.settings = settings if settings is not None else Settings()
     app.state.pages = Pages()

@@ -18,7 +18,6 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from routes.bodies import body_chunks
-from routes.walpressure import wait_for_wal_room
 from service.config import Settings
 from service.db import session_scope
 from service.db_errors import unavailable_error
@@ -166,7 +165,6 @@ class IntakeGate:
 
 async def intake_slot(request: Request) -> IntakeGate:
     # async: FastAPI would run a plain function on a worker thread, a hop per submission.
-    await wait_for_wal_room(request)  # SQLite's WAL past its hard limit: wait, then 503
     watch = watch_of(getattr(request.app.state, "engine", None))
     if watch is not None and watch.full and await anyio.to_thread.run_sync(watch.refuses_writes):
         # The disk is full: answer now rather than queue behind writers that will fail too.

@@ -4,10 +4,11 @@
 `check_seconds` and truncates it past the soft limit (service/walguard.py), with a PASSIVE
 checkpoint every couple of seconds in between, as before, and the disk-full recovery of
 `service.storage` (truncate once there is room, releasing the reserve file if need be).
-`wait_for_wal_room` is the back-pressure
-on reporter submissions: past the hard limit a submission waits in the event loop (no thread, no
-write lock, no body read yet) until the WAL is back under it, and after `intake_wait_seconds`
-gets 503 with Retry-After. Nothing already accepted is affected.
+`wait_for_wal_room` is the back-pressure on every request that may write (`hold_writes_for_wal`, an
+app-wide dependency: tips, uploads, messages, receipt sign-ins, staff actions): past the hard
+limit such a request waits in the event loop (no thread, no write lock, no body read yet) until
+the WAL is back under it, and after `intake_wait_seconds` gets 503 with
+Retry-After. Nothing already accepted is affected.
 
 May import `service`.
 """
@@ -26,7 +27,7 @@ from service.errors import Unavailable
 from service.storage import StorageWatch
 from service.walguard import WalGuard, truncate_wal
 
-__all__ = ["PASSIVE_EVERY_SECONDS", "keep_wal_bounded", "wait_for_wal_room"]
+__all__ = ["PASSIVE_EVERY_SECONDS", "hold_writes_for_wal", "keep_wal_bounded", "wait_for_wal_room"]
 
 PASSIVE_EVERY_SECONDS = 2.0
 _RETRY_AFTER = 2  # seconds: a checkpoint that can run at all takes well under that
@@ -66,3 +67,12 @@ async def wait_for_wal_room(request: Request) -> None:
     error = Unavailable("the server is busy storing earlier submissions; please retry shortly")
     error.retry_after = _RETRY_AFTER
     raise error
+
+
+_READS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+async def hold_writes_for_wal(request: Request) -> None:
+    """App-wide dependency: a request that may write waits for WAL room first (one `stat`)."""
+    if request.method not in _READS:
+        await wait_for_wal_room(request)

@@ -199,12 +199,17 @@ def test_a_wal_nobody_can_reset_turns_intake_away_with_503_and_retry_after(
     assert _tip_count(engine) == len(flood.receipts)
 
 
-# Every route that takes reporter submissions through the intake gate.
+# Reporter write paths (intake, evidence, messages, contest, receipt sign-in) and a staff one:
+# every request that may write waits for WAL room.
 GATED = [
     ("/api/v1/tips", {"json": tip_json()}),
     ("/report", {"files": {"tip": (None, "x")}}),
     ("/status/messages", {"files": {"body": (None, "x")}}),
     ("/api/v1/reporter/attachments", {"files": {"files": ("a.txt", b"x")}}),
+    ("/api/v1/reporter/messages", {"json": {"body": "x"}}),
+    ("/api/v1/reporter/contest", {"json": {}}),
+    ("/api/v1/reporter/session", {"json": {"receipt": "x"}}),
+    ("/staff/login", {"data": {"username": "x", "password": "x"}}),
 ]
 
 
