@@ -54,19 +54,18 @@ def tmpfs(path: Path, size_mib: int) -> Iterator[str | None]:
 def fill(path: Path) -> int:
     """Write until the filesystem is full; returns the bytes written."""
     written = 0
-    with path.open("wb") as sink:
-        for block in (1 << 20, 4096, 512):
-            data = b"\0" * block
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        for block in (b"\0" * (1 << 20), b"\0" * 4096, b"\0"):
             while True:
                 try:
-                    sink.write(data)
-                    sink.flush()
-                    os.fsync(sink.fileno())
+                    written += os.write(fd, block)
                 except OSError as exc:
                     if exc.errno != errno.ENOSPC:
                         raise
                     break
-                written += block
+    finally:
+        os.close(fd)
     return written
 
 
