@@ -138,12 +138,16 @@ def receipt_files(port: int, receipt: str) -> list[str] | None:
 
 
 def staff_token(port: int, username: str, password: str, totp_secret: str) -> str:
-    code = pyotp.TOTP(totp_secret).now()
-    body = json.dumps({"username": username, "password": password, "totp": code}).encode()
-    answer = request(port, "POST", "/api/v1/staff/session", body, _JSON)
-    if answer.status != 201:
-        raise RuntimeError(f"staff sign-in failed: {answer.status} {answer.body[:200]!r}")
-    return str(answer.json()["token"])
+    """Sign in, retrying for about half a minute while the server is busy."""
+    answer = Answer(0, b"", 0.0)
+    for attempt in range(8):
+        code = pyotp.TOTP(totp_secret).now()
+        body = json.dumps({"username": username, "password": password, "totp": code}).encode()
+        answer = request(port, "POST", "/api/v1/staff/session", body, _JSON)
+        if answer.status == 201:
+            return str(answer.json()["token"])
+        time.sleep(attempt + 1)
+    raise RuntimeError(f"staff sign-in failed: {answer.status} {answer.body[:200]!r}")
 
 
 def staff_tip(port: int, token: str, tip_id: str) -> tuple[str, dict[str, str]] | None:

@@ -14,15 +14,18 @@ from bench.durability.load import Load, from_list
 __all__ = ["uploads"]
 
 
-def uploads(inst: Instance, *, reporters: int, each: int, size: int) -> dict[str, Any]:
+def uploads(
+    inst: Instance, *, reporters: int, each: int, size: int, limit_s: float = 120.0
+) -> dict[str, Any]:
+    """`limit_s` bounds the run: an upload not stored by then counts as given up."""
     subs = [multipart_submission([size]) for _ in range(reporters * each)]
     before = tip_ids(inst.engine)
     server = Proc(inst)
     server.start()
     try:
-        load = Load(server.port, timeout=120, pause=0.5)
+        load = Load(server.port, timeout=limit_s / 2, pause=0.5)
         began = time.monotonic()
-        load.run(len(subs), from_list(subs), began + 300)
+        load.run(len(subs), from_list(subs), began + limit_s / 2)
         wall = time.monotonic() - began
         outcome = verify_outcome(server.port, inst, before, load)
     finally:

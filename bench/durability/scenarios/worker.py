@@ -52,15 +52,15 @@ def writing(inst: Instance) -> bool:
     flush or checkpoint): SQLite refuses us its write lock; PostgreSQL lists a busy backend."""
     path = inst.sqlite_path()
     if path is not None:
-        conn = sqlite3.connect(path, timeout=0, isolation_level=None)
+        probe = sqlite3.connect(path, timeout=0, isolation_level=None)
         try:
-            conn.execute("BEGIN IMMEDIATE")
-            conn.execute("ROLLBACK")
+            probe.execute("BEGIN IMMEDIATE")
+            probe.execute("ROLLBACK")
             return False
         except sqlite3.OperationalError:
             return True
         finally:
-            conn.close()
+            probe.close()
     with inst.engine.connect() as conn:
         return bool(conn.execute(_BUSY).scalar_one())
 
