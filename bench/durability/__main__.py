@@ -39,7 +39,7 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
         "pg_faults": {"seconds": 4.0},
         "pg_stall": {"wait": 10.0},
         "disk_full": {"size_mib": 32},
-        "uploads": {"reporters": 8, "each": 4, "size": 2 << 20},
+        "uploads": {"reporters": 8, "each": 4, "size": 2 << 20, "limit_s": 60.0},
         "wal_flood": {"seconds": 8.0, "clients": 6},
     },
     "full": {
@@ -48,7 +48,7 @@ PROFILES: dict[str, dict[str, dict[str, Any]]] = {
         "pg_faults": {"seconds": 15.0},
         "pg_stall": {"wait": 30.0},
         "disk_full": {"size_mib": 48},
-        "uploads": {"reporters": 8, "each": 4, "size": 2 << 20},
+        "uploads": {"reporters": 8, "each": 4, "size": 2 << 20, "limit_s": 120.0},
         "wal_flood": {"seconds": 30.0, "clients": 8},
     },
 }

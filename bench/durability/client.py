@@ -138,12 +138,12 @@ def receipt_files(port: int, receipt: str) -> list[str] | None:
 
 
 def staff_token(port: int, username: str, password: str, totp_secret: str) -> str:
-    """Sign in, retrying for about half a minute while the server is busy."""
+    """Sign in, retrying for up to a minute while the server is busy."""
     answer = Answer(0, b"", 0.0)
-    for attempt in range(8):
+    for attempt in range(4):
         code = pyotp.TOTP(totp_secret).now()
         body = json.dumps({"username": username, "password": password, "totp": code}).encode()
-        answer = request(port, "POST", "/api/v1/staff/session", body, _JSON)
+        answer = request(port, "POST", "/api/v1/staff/session", body, _JSON, timeout=10)
         if answer.status == 201:
             return str(answer.json()["token"])
         time.sleep(attempt + 1)

@@ -9,7 +9,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from concurrent.futures import Future
+from collections.abc import Coroutine
+from typing import Any
 
 __all__ = ["FaultProxy"]
 
@@ -27,9 +28,9 @@ class FaultProxy:
         self._flowing = asyncio.Event()
         self._writers: set[asyncio.StreamWriter] = set()
 
-    def _call(self, coro: object) -> object:
-        future: Future[object] = asyncio.run_coroutine_threadsafe(coro, self._loop)  # type: ignore[arg-type]
-        return future.result(timeout=10)
+    def _call(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run `coro` on the proxy's loop and wait for it."""
+        asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout=10)
 
     def start(self) -> int:
         """Listen (on a free port the first time) and forward; returns the port."""
