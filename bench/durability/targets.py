@@ -28,6 +28,8 @@ def _stored(r: Result) -> dict[str, bool]:
     }
     if "unreadable" in r:
         checks["0 unreadable or altered tips"] = r["unreadable"] == 0 and r["mismatched"] == 0
+    if "verify_error" in r:
+        checks["staff could open the stored tips"] = False
     if r.get("integrity_check") is not None:
         checks["integrity_check ok"] = r["integrity_check"] == "ok"
     return checks
