@@ -1,10 +1,11 @@
 # Two entry points: `make run` (demo instance on SQLite) and `make test` (every check).
+# `make durability` runs the fault-injection harness (bench/durability; docs/operations.md).
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 export PROBITY_DATA_DIR ?= $(CURDIR)/var
 
-.PHONY: run test lint typecheck pytest clean
+.PHONY: run test lint typecheck pytest durability clean
 
 $(BIN)/.installed-dev: pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "error: Python 3.11+ not found"; exit 1; }
@@ -31,6 +32,11 @@ pytest: $(BIN)/.installed-dev
 	$(BIN)/pytest -W error -q
 
 test: lint typecheck pytest
+
+# Full run (~10-15 min; as root for the tmpfs disk-full case). PostgreSQL from
+# PROBITY_TEST_DATABASE_URL. DURABILITY_ARGS=--short for the CI-sized run.
+durability: $(BIN)/.installed-dev
+	$(BIN)/python -m bench.durability $(DURABILITY_ARGS)
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache

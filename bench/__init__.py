@@ -1,0 +1,1 @@
+"""Benchmarks and harnesses that print JSON; never part of `make test`."""
