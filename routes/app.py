@@ -56,10 +56,11 @@ from routes.security import SecurityHeadersMiddleware
 from routes.staff_auth import install_staff_auth
 from routes.templating import Pages
 from routes.walpressure import hold_writes_for_wal, keep_wal_bounded
+from service.blobs.spool import keep_free
 from service.config import Settings
 from service.db import make_engine, make_session_factory
 from service.logging import configure_logging
-from service.storage import watch_engine
+from service.storage import MIB, watch_engine
 from service.walguard import wal_guard
 
 __all__ = ["STATIC_DIR", "ProbityApp", "create_app"]
@@ -93,6 +94,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.session_factory = make_session_factory(engine)
     app.state.wal_guard = guard = wal_guard(engine, settings.wal)
     storage = watch_engine(engine, settings, app.state.session_factory)
+    # Uploads in flight stop short of the database's reserve (and of /readyz's "storage low").
+    keep_free(settings.data_dir, 2 * settings.storage_reserve_mb * MIB)
     try:
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(flush_periodically, deferred, REPORTER_LOG_INTERVAL)
