@@ -26,15 +26,18 @@ from service.tips.models import Tip
 from tests.conftest import CHEAP_KDF
 from tests.factories import seed_border, tip_json
 from tests.pg_faults import FaultyProxy, faulty_proxy
+from tests.routes.reporter_pages_util import NO_FILE, report_data, report_form
 
 KEY = "review-commit-answer-lost-0001"
 
 
 class _CommitStaller:
-    """Lets a COMMIT through to the server, then stalls every answer (armed once)."""
+    """Lets a COMMIT through to the server, then stalls every answer (once armed, after
+    letting `skip` COMMITs pass normally)."""
 
     def __init__(self, proxy: FaultyProxy) -> None:
         self.armed = False
+        self.skip = 0
 
         def watched(src: socket.socket, dst: socket.socket) -> None:
             to_server = dst.getpeername() == proxy.upstream
@@ -43,6 +46,9 @@ class _CommitStaller:
                     proxy._forwarding.wait()
                     dst.sendall(data)
                     if to_server and self.armed and b"COMMIT" in data:
+                        if self.skip:
+                            self.skip -= 1
+                            continue
                         self.armed = False
                         proxy.stall()
             except OSError:
@@ -93,4 +99,23 @@ def test_a_commit_whose_answer_is_lost_does_not_claim_nothing_was_stored(
     assert "Idempotency-Key" in lost.json()["detail"]
     retry = web.post("/api/v1/tips", json=tip_json(), headers=headers)
     assert retry.status_code == 201, retry.text
+    assert _tips(direct) - before == 1
+
+
+def test_the_report_form_page_does_not_say_nothing_was_stored_either(
+    setup: tuple[TestClient, FaultyProxy, _CommitStaller, Engine],
+) -> None:
+    web, proxy, staller, direct = setup
+    assert web.post("/api/v1/tips", json=tip_json()).status_code == 201  # warm
+    form = report_form(web)
+    data = report_data(form)
+    before = _tips(direct)
+    staller.armed, staller.skip = True, 1  # past the form's read-only transaction: the store
+    lost = web.post("/report?lang=en", data=data, files=NO_FILE)
+    proxy.resume()
+    assert lost.status_code == 503
+    assert _tips(direct) - before == 1
+    assert "Nothing was stored" not in lost.text
+    again = web.post("/report?lang=en", data=data, files=NO_FILE)  # the same form, sent again
+    assert again.status_code == 200, again.text
     assert _tips(direct) - before == 1
