@@ -56,10 +56,11 @@ from routes.security import SecurityHeadersMiddleware
 from routes.staff_auth import install_staff_auth
 from routes.templating import Pages
 from routes.walpressure import hold_writes_for_wal, keep_wal_bounded
+from service.blobs.spool import keep_free
 from service.config import Settings
 from service.db import make_engine, make_session_factory
 from service.logging import configure_logging
-from service.storage import watch_engine
+from service.storage import MIB, watch_engine
 from service.walguard import wal_guard
 
 __all__ = ["STATIC_DIR", "ProbityApp", "create_app"]
@@ -93,6 +94,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.session_factory = make_session_factory(engine)
     app.state.wal_guard = guard = wal_guard(engine, settings.wal)
     storage = watch_engine(engine, settings, app.state.session_factory)
+    # Uploads in flight stop short of the database's reserve (and of /readyz's "storage low").
+    keep_free(settings.data_dir, 2 * settings.storage_reserve_mb * MIB)
     try:
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(flush_periodically, deferred, REPORTER_LOG_INTERVAL)
@@ -126,9 +129,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # FastAPI's own OpenTelemetry would record every request's path and exact time and send
         # them wherever the operator's environment points: off, whatever the environment says.
         telemetry=NO_TELEMETRY,
-        # Both run before any handler: a 422 for control characters in the path or query, and
-        # a wait (then 503) for a request that may write while SQLite's WAL is over its limit.
-        dependencies=[Depends(refuse_control_characters), Depends(hold_writes_for_wal)],
+        dependencies=[Depends(refuse_control_characters)],
     )
     app.state.settings = settings if settings is not None else Settings()
     app.state.pages = Pages()
@@ -137,9 +138,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_staff_auth(app)
     app.add_middleware(RequestLogMiddleware, deferred=app.state.deferred_request_log)
     app.include_router(health.router)
-    app.include_router(intake_api.router)
-    app.include_router(reporter_api.router)
-    app.include_router(reporter_pages.router)
+    # Anonymous writers wait (then 503) while SQLite's WAL is over its hard limit; staff, few and
+    # signed in, are never held back by a stranger's flood.
+    anonymous = [Depends(hold_writes_for_wal)]
+    app.include_router(intake_api.router, dependencies=anonymous)
+    app.include_router(reporter_api.router, dependencies=anonymous)
+    app.include_router(reporter_pages.router, dependencies=anonymous)
     # Staff and audit zones: each router carries its role dependency at router level.
     for module in (
         staff_api,

@@ -66,11 +66,13 @@ def session_factory(request: Request) -> sessionmaker[Session]:
 @contextmanager
 def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     """Commit when the block ends; roll back on any error. A dead database becomes 503."""
+    committing = False
     try:
         with session_scope(factory) as session:
             yield session
+            committing = True
     except SQLAlchemyError as exc:
-        _raise_if_unavailable(exc, factory)
+        _raise_if_unavailable(exc, factory, committing=committing)
         raise
 
 
@@ -79,13 +81,15 @@ async def async_transaction(factory: sessionmaker[Session]) -> AsyncIterator[Ses
     """`transaction` for async handlers: commit, rollback and close run in a worker thread, so a
     commit's fsync (or a network round trip) never stalls the event loop."""
     session = factory()
+    committing = False
     try:
         yield session
+        committing = True
         await anyio.to_thread.run_sync(session.commit)
     except SQLAlchemyError as exc:
         with anyio.CancelScope(shield=True):
             await anyio.to_thread.run_sync(session.rollback)
-        _raise_if_unavailable(exc, factory)
+        _raise_if_unavailable(exc, factory, committing=committing)
         raise
     except BaseException:
         with anyio.CancelScope(shield=True):
@@ -96,9 +100,12 @@ async def async_transaction(factory: sessionmaker[Session]) -> AsyncIterator[Ses
             await anyio.to_thread.run_sync(session.close)
 
 
-def _raise_if_unavailable(exc: SQLAlchemyError, factory: sessionmaker[Session]) -> None:
+def _raise_if_unavailable(
+    exc: SQLAlchemyError, factory: sessionmaker[Session], *, committing: bool = False
+) -> None:
     # Also done app-wide (routes.errors); here, so callers see our error and not SQLAlchemy's.
-    error = unavailable_error(exc, factory.kw.get("bind"))
+    # A failed COMMIT may have committed: never "nothing was stored" then.
+    error = unavailable_error(exc, factory.kw.get("bind"), committing=committing)
     if error is not None:
         raise error from None
 

@@ -28,7 +28,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import Scope
 
 from routes.templating import Pages
-from service.db_errors import unavailable_error
+from service.db_errors import MAYBE_STORED, unavailable_error
 from service.errors import ProbityError
 
 __all__ = [
@@ -128,7 +128,12 @@ def error_response(
         )  # fmt: skip
     # The page shows a translated message per status; `detail` is English and for API clients.
     # `sent`: a form was sent (the page then says whether it was stored), not a page asked for.
-    context = {"status_code": status_code, "sent": request.method not in ("GET", "HEAD")}
+    # `maybe_stored`: a lost COMMIT answer; the page must not say "Nothing was stored".
+    context = {
+        "status_code": status_code,
+        "sent": request.method not in ("GET", "HEAD"),
+        "maybe_stored": detail == MAYBE_STORED,
+    }
     return pages.render(request, "error.html", context, status_code=status_code, headers=headers)
 
 

@@ -4,11 +4,12 @@
 `check_seconds` and truncates it past the soft limit (service/walguard.py), with a PASSIVE
 checkpoint every couple of seconds in between, as before, and the disk-full recovery of
 `service.storage` (truncate once there is room, releasing the reserve file if need be).
-`wait_for_wal_room` is the back-pressure on every request that may write (`hold_writes_for_wal`, an
-app-wide dependency: tips, uploads, messages, receipt sign-ins, staff actions): past the hard
-limit such a request waits in the event loop (no thread, no write lock, no body read yet) until
-the WAL is back under it, and after `intake_wait_seconds` gets 503 with
-Retry-After. Nothing already accepted is affected.
+`wait_for_wal_room` is the back-pressure on every anonymous request that may write
+(`hold_writes_for_wal`, a dependency of the reporter routers: tips, uploads, messages, receipt
+sign-ins; staff are never held back by a stranger's flood): past the hard limit such a request
+waits in the event loop (no thread, no write lock, no body read yet) until the WAL is back under
+it, and after `intake_wait_seconds` gets 503 with Retry-After. Nothing already accepted is
+affected.
 
 May import `service`.
 """
@@ -73,6 +74,6 @@ _READS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 async def hold_writes_for_wal(request: Request) -> None:
-    """App-wide dependency: a request that may write waits for WAL room first (one `stat`)."""
+    """Reporter routers' dependency: a request that may write waits for WAL room (one `stat`)."""
     if request.method not in _READS:
         await wait_for_wal_room(request)

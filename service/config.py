@@ -30,17 +30,17 @@ class DatabaseSettings(BaseModel):
     database answers 503 within seconds instead of hanging requests (docs/operations.md)."""
 
     # Opening a connection; libpq counts whole seconds, at least 2.
-    connect_timeout_seconds: int = Field(default=3, ge=2)
+    connect_timeout_seconds: int = Field(default=2, ge=2)
     # Server-side limits: one statement's run, a wait for a row or table lock.
-    statement_timeout_seconds: float = Field(default=5.0, gt=0)
-    lock_timeout_seconds: float = Field(default=3.0, gt=0)
+    statement_timeout_seconds: float = Field(default=3.0, gt=0)
+    lock_timeout_seconds: float = Field(default=2.0, gt=0)
     # A transaction left open and idle; above `body_idle_seconds`, since an upload's
     # transaction waits for the body to arrive.
     idle_in_transaction_timeout_seconds: float = Field(default=60.0, gt=0)
     # Client-side: the longest one call waits for the database's answer before its connection
     # is abandoned; the only limit that holds when the network stalls. Keep it above the
     # statement timeout, so a slow statement is cancelled by the server first.
-    answer_timeout_seconds: float = Field(default=6.0, gt=0)
+    answer_timeout_seconds: float = Field(default=4.0, gt=0)
     # Waiting for a free connection from the pool.
     pool_timeout_seconds: float = Field(default=3.0, gt=0)
 

@@ -170,7 +170,7 @@ def make_engine(
 
 
 _IDLE_SINCE = "probity.idle_since"  # key in the pooled connection's `info`
-_PING_SECONDS = 2.0  # a ping has no reason to take longer, whatever the answer timeout
+_PING_SECONDS = 1.5  # a ping has no reason to take longer, whatever the answer timeout
 
 
 def _ping_idle_connections(engine: Engine, after: float) -> None:

@@ -55,16 +55,17 @@ _WATCHES: weakref.WeakKeyDictionary[Engine, StorageWatch] = weakref.WeakKeyDicti
 
 def is_storage_full(exc: BaseException) -> bool:
     """The database refused a write for lack of space (SQLite or PostgreSQL)."""
+    # Error codes only, never message text: a message can quote what a client sent.
     orig = exc.orig if isinstance(exc, DBAPIError) else exc
     if getattr(orig, "sqlite_errorname", "") == "SQLITE_FULL":
         return True
-    return "disk is full" in str(orig).lower() or getattr(orig, "sqlstate", "") == "53100"
+    return getattr(orig, "sqlstate", "") == "53100"
 
 
 def is_busy(exc: BaseException) -> bool:
     """SQLite gave up waiting for its write lock."""
     orig = exc.orig if isinstance(exc, DBAPIError) else exc
-    return getattr(orig, "sqlite_errorname", "") == "SQLITE_BUSY" or "locked" in str(orig)
+    return str(getattr(orig, "sqlite_errorname", "")).startswith(("SQLITE_BUSY", "SQLITE_LOCKED"))
 
 
 def _is_io_error(exc: BaseException) -> bool:

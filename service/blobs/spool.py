@@ -6,6 +6,10 @@ created 0600 in the given directory (the data directory) and unlinked at once, s
 left behind if the process dies; `close()` frees it earlier. Blob rows, small and few, stay in
 memory; a chunk is read back one row at a time when inserted, so memory stays bounded.
 
+The directory also holds the database: `keep_free(directory, nbytes)` (set by the server from
+its storage reserve) makes a spool refuse, with 507, a row that would leave less free space than
+that, so uploads in flight never take the room the database's own writes need.
+
 Imports `service` only.
 """
 
@@ -26,10 +30,16 @@ from service.blobs.models import Blob, BlobChunk
 from service.db import pipelined
 from service.errors import InsufficientStorage
 
-__all__ = ["ChunkSpool"]
+__all__ = ["ChunkSpool", "keep_free"]
 
 _INSERT_BLOB = cast(Table, Blob.__table__).insert()
 _INSERT_CHUNK = cast(Table, BlobChunk.__table__).insert()
+_KEEP_FREE: dict[Path, int] = {}  # by resolved directory: free bytes spools must leave
+
+
+def keep_free(directory: Path, nbytes: int) -> None:
+    """Spools in `directory` leave at least `nbytes` free on its filesystem."""
+    _KEEP_FREE[directory.resolve()] = nbytes
 
 
 class ChunkSpool:
@@ -40,6 +50,7 @@ class ChunkSpool:
             directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         # mkstemp's 0600 file, unlinked before we write (O_TMPFILE on Linux: never named).
         self._file: IO[bytes] = tempfile.TemporaryFile(dir=directory, buffering=0)
+        self._floor = _KEEP_FREE.get(directory.resolve(), 0) if directory is not None else 0
         self._end = 0
         self._blobs: dict[uuid.UUID, dict[str, object]] = {}
         self._chunks: dict[uuid.UUID, list[tuple[int, int]]] = {}  # (offset, length) by seq
@@ -100,6 +111,10 @@ class ChunkSpool:
     def _append(self, data: bytes) -> tuple[int, int]:
         place = (self._end, len(data))
         try:
+            if self._floor:
+                room = os.fstatvfs(self._file.fileno())
+                if room.f_bavail * room.f_frsize - len(data) < self._floor:
+                    raise OSError(errno.ENOSPC, "kept free for the database")
             with memoryview(data) as view:
                 done = 0
                 while done < len(view):  # unbuffered: a full disk fails here, not later

@@ -7,7 +7,8 @@ commits, and only after the commit is the receipt shown (design section 2, guara
     result = pending.finish()                           # every insert, priority, audit; commit
 
 `finish(other_session)` stores the tip in another transaction than the one that began it: an
-upload begins with a short read and stores once its body has arrived (service.tips.uploads).
+upload begins with a short read and stores once its body has arrived (service.tips.uploads). The
+audience is computed again then, and the envelopes rewrapped if it changed meanwhile.
 """
 
 from __future__ import annotations
@@ -136,14 +137,8 @@ class PendingTip:
         self._staged: dict[type, list[dict[str, object]]] = {t: [] for t in _INSERT_ORDER}
         self._events: list[tuple[str, dict[str, uuid.UUID]]] = []  # the audit's, by `finish`
         subjects = subject_keys(ctx.index_key, submission)
-        agency = _agency(session, submission.agency, subjects)
-        audience = compute_audience(
-            session,
-            agency=agency,
-            subjects=subjects,
-            senior_official=submission.senior_official,
-            leadership=names_leadership([s.rank for s in submission.subjects]),
-        )
+        self._subjects = subjects
+        audience = self._audience_now(session)
         # Without the check (a query less), a taken lookup id fails the insert instead: see
         # `is_lookup_collision`, for callers that can simply try again.
         self.receipt = _new_receipt(session) if check_lookup else new_receipt()
@@ -155,8 +150,7 @@ class PendingTip:
             "lookup_id": lookup_key(self.receipt),
             "reporter_salt": salt,
             "reporter_recipient": reporter,
-            "compartment_id": audience.compartment.id,
-            "agency_id": agency.agency_id if agency else None,
+            "agency_id": self._agency_id,
             "status": Status.RECEIVED.value,
             "urgent": False,
             "legal_hold": False,
@@ -164,7 +158,15 @@ class PendingTip:
             "received_on": today,
             "reporter_active_on": today,
         }
-        self._keys = self._stage_envelopes(audience, reporter)
+        kinds = [KeyKind.CONVERSATION, KeyKind.CASE]
+        kinds += [KeyKind.IDENTITY] if submission.contact else []
+        self._identities = {kind: generate_identity() for kind in kinds}
+        self._keys = {kind: public for kind, (_, public) in self._identities.items()}
+        self._conversation_identity = self._identities[KeyKind.CONVERSATION][0]
+        self._tip["conversation_recipient"] = self._keys[KeyKind.CONVERSATION]
+        self._tip["case_recipient"] = self._keys[KeyKind.CASE]
+        self._tip["identity_recipient"] = self._keys.get(KeyKind.IDENTITY)
+        self._wrap(audience)
         self._staged[SubjectIndex] += [
             {"tip_id": self.tip_id, "kind": k, "value": v} for k, v in subjects.indexes
         ]
@@ -176,38 +178,49 @@ class PendingTip:
             contact = {"contact": submission.contact}
             self._tip["contact_blob_id"] = self._stage_blob(KeyKind.IDENTITY, contact)
 
-    def _stage_envelopes(self, audience: Audience, reporter: str) -> dict[KeyKind, str]:
+    def _audience_now(self, session: Session) -> Audience:
+        """Route the tip and compute its audience from what `session` sees."""
+        submission = self._submission
+        agency = _agency(session, submission.agency, self._subjects)
+        self._agency_id = agency.agency_id if agency else None
+        return compute_audience(
+            session,
+            agency=agency,
+            subjects=self._subjects,
+            senior_official=submission.senior_official,
+            leadership=names_leadership([s.rank for s in submission.subjects]),
+        )
+
+    def _wrap(self, audience: Audience) -> None:
+        """Stage the envelopes and audience rows for `audience` (again if it changed before
+        the tip was stored: the keys stay, so files already encrypted still open)."""
         recovery = self._ctx.recovery_recipient
-        keys = {kind: generate_identity() for kind in (KeyKind.CONVERSATION, KeyKind.CASE)}
-        staff = {kind.value: identity for kind, (identity, _) in keys.items()}
+        staff = {k.value: self._identities[k][0] for k in (KeyKind.CONVERSATION, KeyKind.CASE)}
+        reporter = cast(str, self._tip["reporter_recipient"])
         wanted: dict[EnvelopeKind, tuple[bytes, list[str]]] = {
             EnvelopeKind.STAFF: (
                 json.dumps(staff).encode(),
                 [*(s.recipient for s in audience.readers), recovery],
             ),
-            EnvelopeKind.REPORTER: (keys[KeyKind.CONVERSATION][0].encode(), [reporter]),
+            EnvelopeKind.REPORTER: (self._conversation_identity.encode(), [reporter]),
         }
-        if self._submission.contact:
-            keys[KeyKind.IDENTITY] = generate_identity()
+        if KeyKind.IDENTITY in self._identities:
             wanted[EnvelopeKind.IDENTITY] = (
-                keys[KeyKind.IDENTITY][0].encode(),
+                self._identities[KeyKind.IDENTITY][0].encode(),
                 [*(s.recipient for s in audience.custodians), recovery],
             )
-        self._staged[Envelope] += [
+        self._staged[Envelope] = [
             {"tip_id": self.tip_id, "kind": kind.value, "data": encrypt_bytes(data, recipients)}
             for kind, (data, recipients) in wanted.items()
         ]
-        self._conversation_identity = keys[KeyKind.CONVERSATION][0]
         custodians = {s.id for s in audience.custodians}
-        self._staged[TipAudience] += [
+        self._staged[TipAudience] = [
             {"tip_id": self.tip_id, "staff_id": s.id, "identity_custodian": s.id in custodians}
             for s in audience.readers
         ]
-        publics = {kind: public for kind, (_, public) in keys.items()}
-        self._tip["conversation_recipient"] = publics[KeyKind.CONVERSATION]
-        self._tip["case_recipient"] = publics[KeyKind.CASE]
-        self._tip["identity_recipient"] = publics.get(KeyKind.IDENTITY)
-        return publics
+        self._tip["compartment_id"] = audience.compartment.id
+        self._tip["agency_id"] = self._agency_id
+        self._audience = _who(audience)
 
     def _stage_blob(self, kind: KeyKind, payload: object) -> uuid.UUID:
         blob_id, blob, chunk = small_blob_rows(
@@ -236,8 +249,14 @@ class PendingTip:
 
     def finish(self, session: Session | None = None) -> IntakeResult:
         """Insert every row of the tip into `session` (by default the one it began in)."""
-        if session is not None and self._check_lookup:
-            self._take_free_lookup(session)  # begun in an earlier transaction
+        if session is not None:  # begun in an earlier transaction
+            if self._check_lookup:
+                self._take_free_lookup(session)
+            # A conflict registered, or staff moved, while the body arrived: wrap for who may
+            # read it now.
+            audience = self._audience_now(session)
+            if _who(audience) != self._audience:
+                self._wrap(audience)
         session = session if session is not None else self._session
         result = self._score()
         with pipelined(session):
@@ -289,6 +308,15 @@ class PendingTip:
         for envelope in self._staged[Envelope]:
             if envelope["kind"] == EnvelopeKind.REPORTER.value:
                 envelope["data"] = encrypt_bytes(self._conversation_identity.encode(), [reporter])
+
+
+def _who(audience: Audience) -> tuple[uuid.UUID, frozenset[uuid.UUID], frozenset[uuid.UUID]]:
+    """What of an audience the stored tip depends on."""
+    return (
+        audience.compartment.id,
+        frozenset(s.id for s in audience.readers),
+        frozenset(s.id for s in audience.custodians),
+    )
 
 
 # Parents before children, for the foreign keys.

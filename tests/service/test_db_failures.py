@@ -97,7 +97,8 @@ def _dbapi_error(kind: type[OperationalError] | type[IntegrityError], message: s
 
 def test_outages_are_unavailable_and_bugs_are_not() -> None:
     assert isinstance(unavailable_error(_dbapi_error(OperationalError, "gone")), Unavailable)
-    full = unavailable_error(_dbapi_error(OperationalError, "database or disk is full"))
+    disk_full = psycopg.errors.DiskFull("could not extend file")  # told by SQLSTATE 53100
+    full = unavailable_error(OperationalError("INSERT", {}, disk_full))
     assert isinstance(full, InsufficientStorage)
     assert isinstance(unavailable_error(PendingRollbackError("rolled back")), Unavailable)
     standby = InternalError("INSERT", {}, psycopg.errors.ReadOnlySqlTransaction("read-only"))

@@ -75,3 +75,13 @@ def _locked(tmp_path: Path) -> Exception:
         waiter.close()
         holder.close()
     pytest.fail("no lock error")
+
+
+def test_message_text_alone_never_means_a_full_disk() -> None:
+    # A PostgreSQL error can quote what a client sent: only SQLSTATE 53100 counts.
+    orig = psycopg.errors.RaiseException("database or disk is full (locked)")
+    exc = OperationalError("SELECT ...", {}, orig)
+    assert not is_storage_full(exc)
+    error = unavailable_error(exc)
+    assert isinstance(error, Unavailable)
+    assert "busy" not in error.detail

@@ -1,0 +1,61 @@
+"""An upload's audience is the one at the time it is stored (review of issue 11).
+
+An upload is begun (routed, keys wrapped for its audience) when its fields arrive and stored when
+its body has ended, minutes or hours later over a slow link. A conflict registered in between
+(the reviewer turns out to know the officer named) must keep that reviewer out, as it would for
+a tip stored at once: the design computes the audience at intake, and intake ends at the commit.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import Engine, select
+
+from crypto.age import decrypt_bytes
+from crypto.errors import DecryptionError
+from service.config import Settings
+from service.db import make_session_factory, session_scope, utcnow
+from service.instance.context import load_context
+from service.tips.models import Envelope, TipAudience
+from service.tips.schemas import TipSubmission
+from service.tips.uploads import prepare_tip, store_tip
+from tests.factories import Border, add_conflict, seed_border, tip_json
+
+
+@pytest.fixture
+def border(engine: Engine, settings: Settings) -> Border:
+    return seed_border(engine, settings)
+
+
+def test_a_conflict_registered_while_the_body_arrives_keeps_the_reviewer_out(
+    engine: Engine, settings: Settings, border: Border
+) -> None:
+    factory = make_session_factory(engine)
+    submission = TipSubmission.model_validate(tip_json())
+    with session_scope(factory) as session:  # the fields have arrived
+        pending = prepare_tip(
+            session, load_context(session, settings), submission, key=None,
+            spool_dir=settings.data_dir,
+        )  # fmt: skip
+    assert pending is not None
+    writer = pending.add_attachment("video.bin")
+    writer.write(b"evidence " * 1000)
+    # Meanwhile the unit learns that this reviewer is close to the officer named.
+    add_conflict(engine, settings, border.reviewer_us.id, "name", "juan ramirez")
+    writer.close()
+    with session_scope(factory) as session:  # the body has ended
+        result = store_tip(
+            session, pending, key=None, digest=b"", now=utcnow(), window=timedelta(hours=1)
+        )
+    with factory() as session:
+        readers = set(
+            session.scalars(select(TipAudience.staff_id).where(TipAudience.tip_id == result.tip_id))
+        )
+        envelopes = session.scalars(select(Envelope).where(Envelope.tip_id == result.tip_id)).all()
+    assert border.reviewer_us.id not in readers
+    assert border.supervisor_us.id in readers
+    for envelope in envelopes:
+        with pytest.raises(DecryptionError):
+            decrypt_bytes(envelope.data, [border.reviewer_us.identity])
