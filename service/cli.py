@@ -277,10 +277,10 @@ def worker(
     import signal
     import threading
 
-    from service.worker import run_forever, run_once
+    from service.worker import run_forever, run_once, worker_engine
 
     settings = Settings()
-    engine = engine_for(settings)
+    engine = worker_engine(settings)
     try:
         with_session(lambda _session, _settings: None)  # refuses an uninitialised instance
         if once:

@@ -43,6 +43,23 @@ class DatabaseSettings(BaseModel):
     answer_timeout_seconds: float = Field(default=4.0, gt=0)
     # Waiting for a free connection from the pool.
     pool_timeout_seconds: float = Field(default=3.0, gt=0)
+    # `probity worker`: its jobs (a flush batch, a checkpoint over a large log) may rightly run
+    # longer than a request, but a stalled network must not stop them for good. Its statement
+    # limit is a tenth shorter, so the server cancels a slow job before the client gives up.
+    worker_answer_timeout_seconds: float = Field(default=300.0, gt=0)
+
+    def for_worker(self) -> DatabaseSettings:
+        """The limits `probity worker` runs with."""
+        answer = self.worker_answer_timeout_seconds
+        return self.model_copy(
+            update={
+                "statement_timeout_seconds": answer * 0.9,
+                "lock_timeout_seconds": max(self.lock_timeout_seconds, 30.0),
+                "idle_in_transaction_timeout_seconds": answer,
+                "answer_timeout_seconds": answer,
+                "pool_timeout_seconds": max(self.pool_timeout_seconds, 30.0),
+            }
+        )
 
 
 class WalSettings(BaseModel):

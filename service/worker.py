@@ -23,13 +23,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from service.audit.checkpoints import sign_new_checkpoint
 from service.audit.log import flush_batch, pending_count
 from service.config import Settings
-from service.db import make_session_factory, session_scope, utcnow
+from service.db import make_engine, make_session_factory, session_scope, utcnow
 from service.logging import get_logger
 from service.staff.sessions import purge_ended_sessions
 from service.staff.throttle import purge_login_throttles
 from service.tips.idempotency import purge_expired
 
-__all__ = ["Job", "jobs", "run_forever", "run_once"]
+__all__ = ["Job", "jobs", "run_forever", "run_once", "worker_engine"]
 
 _log = get_logger("probity.worker")
 _rng = random.SystemRandom()
@@ -91,6 +91,12 @@ def jobs(settings: Settings) -> list[Job]:
         Job("staff.sessions", SESSION_PURGE_SECONDS, _one_transaction(_sessions)),
         Job("tips.idempotency", SESSION_PURGE_SECONDS, _one_transaction(_idempotency)),
     ]
+
+
+def worker_engine(settings: Settings) -> Engine:
+    """The worker's engine: on PostgreSQL every wait is bounded (`DatabaseSettings.for_worker`),
+    so a stalled network fails a job, which is retried, instead of hanging the worker."""
+    return make_engine(settings.effective_database_url, limits=settings.db.for_worker())
 
 
 def _run(engine: Engine, settings: Settings, job: Job) -> int:

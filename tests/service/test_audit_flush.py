@@ -3,19 +3,21 @@ it committed, the backlog shrinks, and the log stays contiguous and verifiable."
 
 from __future__ import annotations
 
+import threading
 import uuid
 from datetime import date
 
 import pytest
 from sqlalchemy import Engine, func, select, text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from service.audit.log import log_size, pending_count
 from service.audit.models import AuditEntry
 from service.audit.pending import record_reporter_events
 from service.config import Settings
 from service.db import make_session_factory
-from service.worker import jobs
+from service.worker import jobs, worker_engine
+from tests.pg_faults import faulty_proxy
 from tests.service.audit_util import transaction
 
 BACKLOG = 500
@@ -92,3 +94,38 @@ def test_the_flush_stops_after_the_backlog_it_found(engine: Engine, settings: Se
     assert _sizes(engine) == (BACKLOG, 0)
     with engine.connect() as connection:  # nothing left to move: no empty batch appended
         assert connection.execute(text("SELECT COUNT(*) FROM audit_pending")).scalar() == 0
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_stalled_network_fails_the_workers_job_instead_of_hanging_it(
+    engine: Engine, settings: Settings, database_url: str
+) -> None:
+    _backlog(engine)
+    limits = settings.db.model_copy(update={"worker_answer_timeout_seconds": 2})
+    with faulty_proxy(database_url) as proxy:
+        url = proxy.url_for(database_url)
+        worker = settings.model_copy(update={"database_url": url, "db": limits})
+        worker_db = worker_engine(worker)
+        try:
+            assert (
+                _flush(worker_db, worker.model_copy(update={"audit_flush_batch": 100})) == BACKLOG
+            )
+            _backlog(engine)
+            proxy.stall()  # accepts bytes, forwards nothing, never resets
+            outcome: list[BaseException | int] = []
+
+            def job() -> None:
+                try:
+                    outcome.append(_flush(worker_db, worker))
+                except BaseException as exc:
+                    outcome.append(exc)
+
+            runner = threading.Thread(target=job, daemon=True)
+            runner.start()
+            runner.join(timeout=20)
+            assert not runner.is_alive(), "the worker's job hung on a stalled network"
+            assert isinstance(outcome[0], OperationalError)
+            proxy.resume()
+            assert _flush(worker_db, worker) == BACKLOG  # no restart: the pool reconnects
+        finally:
+            worker_db.dispose()
