@@ -26,7 +26,7 @@ import hashlib
 import hmac
 from datetime import datetime, timedelta
 
-from service.errors import ProbityError
+from service.errors import Forbidden
 from service.instance.context import InstanceContext
 from service.tips.reporter_auth import ReporterSession
 
@@ -48,11 +48,8 @@ _VERSION = "v1"
 LOGIN_BINDING = "status-login"
 
 
-class CsrfRejected(ProbityError):
+class CsrfRejected(Forbidden):
     """The form did not come from one of our pages, or too long ago."""
-
-    code = "forbidden"
-    status = 403
 
 
 def _key(ctx: InstanceContext) -> bytes:

@@ -40,7 +40,7 @@ from service.compartments.bootstrap import bootstrap_open, close_bootstrap
 from service.compartments.models import Membership
 from service.compartments.service import add_member, get_compartment
 from service.db import utcnow
-from service.errors import Conflict, NotFound, ProbityError
+from service.errors import Conflict, Forbidden, NotFound
 from service.staff.models import Role, StaffConflict, StaffUser
 from service.tips.models import Envelope, EnvelopeKind, Tip, TipAudience
 from service.tips.subjects import conflicted_tips, tips_naming
@@ -63,9 +63,8 @@ __all__ = [
 ]
 
 
-class NotPermitted(ProbityError):
-    code = "forbidden"
-    status = 403
+class NotPermitted(Forbidden):
+    """A membership or conflict change this person may not make."""
 
 
 @dataclass(frozen=True)
