@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from routes.bodies import body_chunks
 from service.config import Settings
-from service.db import session_scope
+from service.db import lock_for_write, session_scope
 from service.db_errors import unavailable_error
 from service.errors import (
     InsufficientStorage,
@@ -47,6 +47,7 @@ __all__ = [
     "session_factory",
     "settings_of",
     "transaction",
+    "write_transaction",
 ]
 
 T = TypeVar("T")
@@ -74,6 +75,15 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     except SQLAlchemyError as exc:
         _raise_if_unavailable(exc, factory, committing=committing)
         raise
+
+
+@contextmanager
+def write_transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """`transaction` that holds SQLite's write lock from its start (service.db.lock_for_write):
+    for a storing step that reads, then writes (idempotency, then the tip)."""
+    with transaction(factory) as session:
+        lock_for_write(session)
+        yield session
 
 
 @asynccontextmanager

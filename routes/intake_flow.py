@@ -32,10 +32,11 @@ from routes.deps import (
     session_factory,
     settings_of,
     transaction,
+    write_transaction,
 )
 from routes.multipart import FileSink, Limits, stream_multipart
 from service.config import Settings
-from service.db import lock_for_write, utcnow
+from service.db import utcnow
 from service.errors import InvalidInput
 from service.instance.context import InstanceContext
 from service.tips import idempotency
@@ -203,8 +204,7 @@ def store_submission(
     attempts = 0
     while True:
         try:
-            with transaction(factory) as session:
-                lock_for_write(session)
+            with write_transaction(factory) as session:
                 if idempotency_key is not None:
                     earlier = idempotency.recall(
                         session, idempotency_key, body_digest, now=utcnow()

@@ -22,10 +22,11 @@ from routes.deps import (
     session_factory,
     settings_of,
     transaction,
+    write_transaction,
 )
 from routes.intake_flow import INTAKE_LIMITS, summaries_json
 from routes.multipart import FileSink, stream_multipart
-from service.db import lock_for_write, utcnow
+from service.db import utcnow
 from service.errors import InvalidInput, Malformed, Unauthorized
 from service.inputs import MULTILINE, InputModel
 from service.instance.context import InstanceContext
@@ -222,8 +223,7 @@ async def receive_attachments(
         return await gate.run_sync(lambda: upload[0].add_attachment(filename))
 
     def store() -> list[AttachmentSummary]:
-        with transaction(factory) as session:
-            lock_for_write(session)
+        with write_transaction(factory) as session:
             if on_text is not None:
                 on_text.store(session)
             return upload[0].store(session, today=utcnow().date()) if upload else []
