@@ -23,7 +23,6 @@ from service.config import Settings
 from service.db import make_engine
 from service.errors import Conflict
 from service.instance.models import BOOTSTRAP_CLOSED, InstanceKey
-from service.migrations import downgrade, upgrade
 from service.staff.admin import deactivate_staff, route_agency
 from service.staff.models import Role, StaffUser
 from tests.factories import StaffHandle, add_staff, init_instance
@@ -89,10 +88,6 @@ def test_an_instance_that_approved_a_supervisor_counts_as_closed_without_the_row
         return bootstrap_open(session)  # type: ignore[arg-type]
 
     assert in_tx(engine, forget) is False
-    # The migration writes the row for such an instance.
-    downgrade(engine, "a2b3c4d5e6f7")
-    upgrade(engine)
-    assert in_tx(engine, lambda s: s.get(InstanceKey, BOOTSTRAP_CLOSED)) is not None
 
 
 def test_a_new_compartments_first_member_waits_and_oversight_decides(
