@@ -5,6 +5,8 @@ reordering, truncation and extension are all detected. Both directions hold back
 the last chunk until `finish`, because only the end of input tells which chunk is final.
 """
 
+from collections.abc import Iterator
+
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
@@ -38,14 +40,38 @@ def _chunk_nonce(counter: int, *, final: bool) -> bytes:
     return counter.to_bytes(11, "big") + (b"\x01" if final else b"\x00")
 
 
-class PayloadEncryptor:
-    """Encrypt plaintext pieces into STREAM chunks (payload nonce not included)."""
+class _Stream:
+    """What both directions hold: the cipher, the chunk counter and the input not yet chunked."""
+
+    _role = "stream"
 
     def __init__(self, key: bytes) -> None:
         self._aead = ChaCha20Poly1305(key)
         self._buf = bytearray()
         self._counter = 0
         self._done = False
+
+    def _check_open(self) -> None:
+        if self._done:
+            raise RuntimeError(f"{self._role} already finished")
+
+    def _leading_chunks(self, data: bytes, size: int) -> Iterator[bytes]:
+        """Buffer `data`, then yield each chunk of `size` that more input follows. Strictly more
+        than a chunk: a full chunk may turn out to be the final one. The yielded chunks leave the
+        buffer only once all were taken, so a chunk that fails stays where it was."""
+        self._check_open()
+        self._buf += data
+        pos = 0
+        while len(self._buf) - pos > size:
+            yield bytes(self._buf[pos : pos + size])
+            pos += size
+        del self._buf[:pos]
+
+
+class PayloadEncryptor(_Stream):
+    """Encrypt plaintext pieces into STREAM chunks (payload nonce not included)."""
+
+    _role = "encryptor"
 
     def _seal(self, chunk: bytes, *, final: bool) -> bytes:
         nonce = _chunk_nonce(self._counter, final=final)
@@ -54,36 +80,22 @@ class PayloadEncryptor:
 
     def update(self, data: bytes) -> bytes:
         """Return the chunks known not to be final; at most one full chunk stays buffered."""
-        if self._done:
-            raise RuntimeError("encryptor already finished")
-        self._buf += data
-        out: list[bytes] = []
-        pos = 0
-        # Strictly more than a chunk: a full chunk may turn out to be the final one.
-        while len(self._buf) - pos > CHUNK_SIZE:
-            out.append(self._seal(bytes(self._buf[pos : pos + CHUNK_SIZE]), final=False))
-            pos += CHUNK_SIZE
-        del self._buf[:pos]
-        return b"".join(out)
+        chunks = self._leading_chunks(data, CHUNK_SIZE)
+        return b"".join([self._seal(chunk, final=False) for chunk in chunks])
 
     def finish(self) -> bytes:
         """Return the final chunk (empty only if the whole payload is empty)."""
-        if self._done:
-            raise RuntimeError("encryptor already finished")
+        self._check_open()
         self._done = True
         out = self._seal(bytes(self._buf), final=True)
         self._buf.clear()
         return out
 
 
-class PayloadDecryptor:
+class PayloadDecryptor(_Stream):
     """Decrypt STREAM chunks arriving in arbitrary pieces (payload nonce already consumed)."""
 
-    def __init__(self, key: bytes) -> None:
-        self._aead = ChaCha20Poly1305(key)
-        self._buf = bytearray()
-        self._counter = 0
-        self._done = False
+    _role = "decryptor"
 
     def _open(self, chunk: bytes, *, final: bool) -> bytes:
         try:
@@ -99,20 +111,13 @@ class PayloadDecryptor:
         The output is unauthenticated as a whole until `finish` succeeds: callers must
         discard it if `finish` raises.
         """
-        if self._done:
-            raise RuntimeError("decryptor already finished")
-        self._buf += data
         out: list[bytes] = []
-        pos = 0
-        while len(self._buf) - pos > _ENC_CHUNK:
-            chunk = bytes(self._buf[pos : pos + _ENC_CHUNK])
+        for chunk in self._leading_chunks(data, _ENC_CHUNK):
             try:
                 out.append(self._open(chunk, final=False))
             except DecryptionError:
                 self._reject_early_final(chunk)
                 raise
-            pos += _ENC_CHUNK
-        del self._buf[:pos]
         return b"".join(out)
 
     def _reject_early_final(self, chunk: bytes) -> None:
@@ -125,8 +130,7 @@ class PayloadDecryptor:
 
     def finish(self) -> bytes:
         """Verify and return the final chunk; raise DecryptionError if it is missing."""
-        if self._done:
-            raise RuntimeError("decryptor already finished")
+        self._check_open()
         self._done = True
         chunk = bytes(self._buf)
         self._buf.clear()

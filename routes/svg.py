@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NotRequired, TypedDict, Unpack
 
 from markupsafe import Markup, escape
 
@@ -25,6 +26,15 @@ WIDTH = 640
 HEIGHT = 240
 _LEFT, _RIGHT, _TOP, _BOTTOM = 40, 10, 12, 44
 _MAX_X_LABELS = 9
+
+
+class ChartLabels(TypedDict):
+    """What names a chart: element id, title, description, and the text shown without data."""
+
+    chart_id: str
+    title: str
+    description: str
+    empty_text: NotRequired[str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,14 +65,14 @@ def _nice_max(values: Sequence[float]) -> float:
     return float(10 * magnitude)  # pragma: no cover
 
 
-def _frame(chart_id: str, title: str, description: str, body: list[str], css: str) -> Markup:
-    ident = escape(chart_id)
+def _frame(labels: ChartLabels, body: list[str], css: str) -> Markup:
+    ident = escape(labels["chart_id"])
     head = (
         f'<svg xmlns="http://www.w3.org/2000/svg" class="chart {css}" role="img" '
         f'viewBox="0 0 {WIDTH} {HEIGHT}" preserveAspectRatio="xMinYMin meet" '
         f'aria-labelledby="{ident}-title {ident}-desc">'
-        f'<title id="{ident}-title">{escape(title)}</title>'
-        f'<desc id="{ident}-desc">{escape(description)}</desc>'
+        f'<title id="{ident}-title">{escape(labels["title"])}</title>'
+        f'<desc id="{ident}-desc">{escape(labels["description"])}</desc>'
     )
     return Markup(head + "".join(body) + "</svg>")  # noqa: S704  (every part escaped above)
 
@@ -91,12 +101,24 @@ def _axes(top: float, points: Sequence[Point], slot: float) -> list[str]:
     return out
 
 
-def _empty(chart_id: str, title: str, description: str, empty_text: str) -> Markup:
+def _empty(labels: ChartLabels) -> Markup:
     body = [
         f'<text class="axis" x="{WIDTH / 2}" y="{HEIGHT / 2}" text-anchor="middle">'
-        f"{escape(empty_text)}</text>"
+        f"{escape(labels.get('empty_text', 'No data'))}</text>"
     ]
-    return _frame(chart_id, title, description, body, "empty")
+    return _frame(labels, body, "empty")
+
+
+def _tip(point: Point) -> str:
+    return f"<title>{escape(f'{point.label}: {point.shown}')}</title>"
+
+
+def _hidden_cell(x: float, base: float, point: Point) -> str:
+    """A hidden value's text, centred at x just above the baseline."""
+    return (
+        f'<text class="hidden-cell" x="{x:.1f}" y="{base - 4:.1f}" '
+        f'text-anchor="middle">{_tip(point)}{escape(point.shown)}</text>'
+    )
 
 
 def _plot(points: Sequence[Point]) -> tuple[float, float, float, float, list[str]]:
@@ -108,65 +130,43 @@ def _plot(points: Sequence[Point]) -> tuple[float, float, float, float, list[str
     return top, slot, _TOP + plot_h, plot_h, _axes(top, points, slot)
 
 
-def bar_chart(
-    points: Sequence[Point],
-    *,
-    chart_id: str,
-    title: str,
-    description: str,
-    empty_text: str = "No data",
-) -> Markup:
+def bar_chart(points: Sequence[Point], **labels: Unpack[ChartLabels]) -> Markup:
     """Vertical bars, one per point, in order."""
     if not points:
-        return _empty(chart_id, title, description, empty_text)
+        return _empty(labels)
     top, slot, base, plot_h, body = _plot(points)
     for i, point in enumerate(points):
         x = _LEFT + slot * i + slot * 0.15
-        tip = escape(f"{point.label}: {point.shown}")
         if point.value is None:
-            body.append(
-                f'<text class="hidden-cell" x="{x + slot * 0.35:.1f}" y="{base - 4:.1f}" '
-                f'text-anchor="middle"><title>{tip}</title>{escape(point.shown)}</text>'
-            )
+            body.append(_hidden_cell(x + slot * 0.35, base, point))
             continue
         h = plot_h * max(point.value, 0) / top
         body.append(
             f'<rect class="bar" x="{x:.1f}" y="{base - h:.1f}" width="{slot * 0.7:.1f}" '
-            f'height="{h:.1f}"><title>{tip}</title></rect>'
+            f'height="{h:.1f}">{_tip(point)}</rect>'
         )
-    return _frame(chart_id, title, description, body, "bars")
+    return _frame(labels, body, "bars")
 
 
-def step_chart(
-    points: Sequence[Point],
-    *,
-    chart_id: str,
-    title: str,
-    description: str,
-    empty_text: str = "No data",
-) -> Markup:
+def step_chart(points: Sequence[Point], **labels: Unpack[ChartLabels]) -> Markup:
     """A step line through the points; a hidden value breaks the line."""
     if not points:
-        return _empty(chart_id, title, description, empty_text)
+        return _empty(labels)
     top, slot, base, plot_h, body = _plot(points)
     runs: list[list[str]] = [[]]
     for i, point in enumerate(points):
         x0, x1 = _LEFT + slot * i, _LEFT + slot * (i + 1)
-        tip = escape(f"{point.label}: {point.shown}")
         if point.value is None:
             runs.append([])
-            body.append(
-                f'<text class="hidden-cell" x="{x0 + slot / 2:.1f}" y="{base - 4:.1f}" '
-                f'text-anchor="middle"><title>{tip}</title>{escape(point.shown)}</text>'
-            )
+            body.append(_hidden_cell(x0 + slot / 2, base, point))
             continue
         y = base - plot_h * max(point.value, 0) / top
         runs[-1] += [f"{x0:.1f},{y:.1f}", f"{x1:.1f},{y:.1f}"]
         body.append(
             f'<rect class="step-hit" x="{x0:.1f}" y="{_TOP}" width="{slot:.1f}" '
-            f'height="{plot_h}"><title>{tip}</title></rect>'
+            f'height="{plot_h}">{_tip(point)}</rect>'
         )
     for run in runs:
         if run:
             body.append(f'<polyline class="step" points="{" ".join(run)}"/>')
-    return _frame(chart_id, title, description, body, "steps")
+    return _frame(labels, body, "steps")
