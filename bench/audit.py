@@ -35,9 +35,9 @@ from pathlib import Path
 # library's queue (which psycopg imports).
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
-from sqlalchemy import Engine, create_engine, text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
+from sqlalchemy import Engine, text  # noqa: E402
 
+from bench.scratch import scratch_database  # noqa: E402
 from service.audit import proofs  # noqa: E402
 from service.audit.checkpoints import sign_new_checkpoint  # noqa: E402
 from service.audit.export import export_log  # noqa: E402
@@ -45,7 +45,7 @@ from service.audit.log import AuditEvent, log_size, record, record_many  # noqa:
 from service.audit.verify import verify_export  # noqa: E402
 from service.audit.view import _root_from_entries  # noqa: E402
 from service.config import Settings  # noqa: E402
-from service.db import make_engine, make_session_factory, normalise_url, session_scope  # noqa: E402
+from service.db import make_engine, make_session_factory, session_scope  # noqa: E402
 from service.instance.keys import create_instance_secrets  # noqa: E402
 from service.migrations import upgrade  # noqa: E402
 
@@ -58,17 +58,8 @@ def database(backend: str, tmp: Path) -> Iterator[str]:
     if backend == "sqlite":
         yield f"sqlite:///{tmp / 'bench.db'}"
         return
-    url = make_url(normalise_url(PG_BASE))
-    name = f"probity_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with scratch_database(PG_BASE, "probity_bench") as url:
+        yield url
 
 
 def build(engine: Engine, size: int) -> float:

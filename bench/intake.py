@@ -231,14 +231,24 @@ def _upload(server: Server, size: int) -> dict[str, object]:
     }
 
 
-def _backend_env(backend: str, data_dir: Path) -> tuple[dict[str, str], str | None]:
-    env = {**os.environ, "PROBITY_DATA_DIR": str(data_dir), "PROBITY_LOG_LEVEL": "WARNING"}
+def _backend_env(
+    backend: str,
+    data_dir: Path,
+    *,
+    server: str = PG_BASE,
+    extra: dict[str, str] | None = None,
+    prefix: str = "probity_bench",
+) -> tuple[dict[str, str], str | None]:
+    """The server's environment, and on PostgreSQL the name of the new database on `server` that
+    it uses (the caller drops it)."""
+    env = {**os.environ, **(extra or {}), "PROBITY_DATA_DIR": str(data_dir)}
+    env["PROBITY_LOG_LEVEL"] = "WARNING"
     env.pop("PROBITY_DATABASE_URL", None)
     if backend == "sqlite":
         return env, None
-    name = f"probity_bench_{uuid.uuid4().hex[:8]}"
-    subprocess.run(["psql", PG_BASE + "/postgres", "-qc", f'CREATE DATABASE "{name}"'], check=True)
-    env["PROBITY_DATABASE_URL"] = f"{PG_BASE}/{name}"
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    subprocess.run(["psql", server + "/postgres", "-qc", f'CREATE DATABASE "{name}"'], check=True)
+    env["PROBITY_DATABASE_URL"] = f"{server}/{name}"
     return env, name
 
 

@@ -22,18 +22,16 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import create_engine, text
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.scratch import scratch_database
 from service.config import Settings
-from service.db import make_engine, normalise_url
+from service.db import make_engine
 from service.migrations import upgrade
 from tests.conftest import CHEAP_KDF
 from tests.factories import seed_border, tip_json
@@ -45,22 +43,15 @@ PG_BASE = os.environ.get("PROBITY_BENCH_PG", "postgresql://postgres@127.0.0.1:54
 
 @contextmanager
 def seeded_database(tmp: Path) -> Iterator[Settings]:
-    name = f"probity_bench_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(normalise_url(PG_BASE + "/postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    settings = Settings(data_dir=tmp / "var", database_url=f"{PG_BASE}/{name}", kdf=CHEAP_KDF)
-    engine = make_engine(settings.effective_database_url)
-    try:
-        upgrade(engine)
-        seed_border(engine, settings)
-        engine.dispose()
+    with scratch_database(PG_BASE, "probity_bench") as url:
+        settings = Settings(data_dir=tmp / "var", database_url=url, kdf=CHEAP_KDF)
+        engine = make_engine(settings.effective_database_url)
+        try:
+            upgrade(engine)
+            seed_border(engine, settings)
+        finally:
+            engine.dispose()
         yield settings
-    finally:
-        engine.dispose()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def timed(call: Callable[[], Answer]) -> dict[str, object]:

@@ -33,7 +33,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, insert, select, text
+from sqlalchemy import Engine, insert, select, text
 from sqlalchemy.orm import Session
 
 # Run as a script, this file's folder leads sys.path and this module would shadow the standard
@@ -42,12 +42,13 @@ _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 sys.path.insert(0, str(_HERE.parent))
 
+from bench.scratch import scratch_database  # noqa: E402
 from crypto.age import encrypt_bytes, generate_identity  # noqa: E402
 from service.blobs.models import Blob, BlobChunk  # noqa: E402
 from service.blobs.store import small_blob_rows  # noqa: E402
 from service.compartments.service import add_compartment  # noqa: E402
 from service.config import KdfSettings, Settings  # noqa: E402
-from service.db import make_engine, make_session_factory, normalise_url, session_scope  # noqa: E402
+from service.db import make_engine, make_session_factory, session_scope  # noqa: E402
 from service.instance.setup import kdf_params  # noqa: E402
 from service.migrations import upgrade  # noqa: E402
 from service.staff.models import Role  # noqa: E402
@@ -101,18 +102,12 @@ def database(backend: str, tmp: Path) -> Iterator[Engine]:
         yield engine
         engine.dispose()
         return
-    name = f"probity_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(normalise_url(f"{PG_BASE}/postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    engine = make_engine(f"{PG_BASE}/{name}")
-    try:
-        yield engine
-    finally:
-        engine.dispose()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with scratch_database(PG_BASE, "probity_bench") as url:
+        engine = make_engine(url)
+        try:
+            yield engine
+        finally:
+            engine.dispose()
 
 
 class Staff:

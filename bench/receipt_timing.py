@@ -25,7 +25,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 _HERE = Path(__file__).resolve().parent
@@ -111,20 +111,29 @@ def _instance(data_dir: Path, database_url: str, tips: int) -> tuple[Settings, s
     return settings, receipt
 
 
-def _measure_work(
-    factory: sessionmaker[Session], ctx: InstanceContext, real: Receipt, tries: int
-) -> dict[str, object]:
-    """The sign-in's own work, in an open transaction; the commit (the same lockout write for
-    both kinds, and on most disks the noisiest part) is left out of the timing."""
+def _tries(
+    factory: sessionmaker[Session], real: Receipt, tries: int
+) -> Iterator[tuple[str, Receipt]]:
+    """`tries` receipts of each kind in random order: "taken" names the real tip's lookup id with a
+    wrong secret, "unknown" names no tip. Lockouts are cleared before each, so none interferes."""
     kinds = ["taken"] * tries + ["unknown"] * tries
     random.shuffle(kinds)
-    times: dict[str, list[float]] = {"taken": [], "unknown": []}
     for kind in kinds:
         with session_scope(factory) as session:
             session.execute(delete(ReceiptLockout))
         receipt = (
             Receipt(real.lookup_id, new_receipt().secret) if kind == "taken" else new_receipt()
         )
+        yield kind, receipt
+
+
+def _measure_work(
+    factory: sessionmaker[Session], ctx: InstanceContext, real: Receipt, tries: int
+) -> dict[str, object]:
+    """The sign-in's own work, in an open transaction; the commit (the same lockout write for
+    both kinds, and on most disks the noisiest part) is left out of the timing."""
+    times: dict[str, list[float]] = {"taken": [], "unknown": []}
+    for kind, receipt in _tries(factory, real, tries):
         text = receipt.format()
         with session_scope(factory) as session:
             start = time.perf_counter()
@@ -148,15 +157,8 @@ def _measure(
 ) -> dict[str, object]:
     engine = make_engine(settings.effective_database_url)
     factory = make_session_factory(engine)
-    kinds = ["taken"] * tries + ["unknown"] * tries
-    random.shuffle(kinds)
     times: dict[str, list[float]] = {"taken": [], "unknown": []}
-    for kind in kinds:
-        with session_scope(factory) as session:
-            session.execute(delete(ReceiptLockout))
-        receipt = (
-            Receipt(real.lookup_id, new_receipt().secret) if kind == "taken" else new_receipt()
-        )
+    for kind, receipt in _tries(factory, real, tries):
         start = time.perf_counter()
         try_once(receipt.format())
         times[kind].append((time.perf_counter() - start) * 1000)

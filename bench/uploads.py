@@ -23,12 +23,15 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from intake import (
+# Run as a script, bench/ would lead sys.path, where bench/queue.py shadows the standard library's.
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+sys.path.insert(0, str(_HERE.parent))
+
+from bench.intake import (  # noqa: E402
     PG_BASE,
     PROBITY,
     ROOT,
@@ -39,22 +42,10 @@ from intake import (
     _tip,
     _upload,
 )
+from tests.routes.asgi_stream import multipart  # noqa: E402
 
 PIECE = 64 * 1024
 CLIENT_TIMEOUT = 120  # a server that hangs shows as status 0, not as a stuck benchmark
-
-
-def _multipart(parts: list[tuple[str, str | None, bytes]]) -> tuple[bytes, str]:
-    boundary = uuid.uuid4().hex
-    out = bytearray()
-    for name, filename, data in parts:
-        disposition = f'form-data; name="{name}"'
-        if filename is not None:
-            disposition += f'; filename="{filename}"'
-        out += f"--{boundary}\r\nContent-Disposition: {disposition}\r\n\r\n".encode()
-        out += data + b"\r\n"
-    out += f"--{boundary}--\r\n".encode()
-    return bytes(out), boundary
 
 
 def _post(port: int, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
@@ -133,7 +124,7 @@ def _evidence_flood(server: Server, reporters: int, per: int, size: int) -> dict
 
     def job_for(token: str) -> Callable[[], tuple[int, bytes]]:
         def job() -> tuple[int, bytes]:
-            body, boundary = _multipart([("files", "b.bin", os.urandom(size))])
+            body, boundary = multipart([("files", "b.bin", os.urandom(size))])
             headers = {
                 "content-type": f"multipart/form-data; boundary={boundary}",
                 "authorization": f"Bearer {token}",
@@ -150,7 +141,7 @@ def _tip_flood(server: Server, reporters: int, per: int, size: int) -> dict[str,
     """`reporters` x `per` new tips with a file each, all at once."""
 
     def job() -> tuple[int, bytes]:
-        body, boundary = _multipart([("tip", None, _tip()), ("files", "a.bin", os.urandom(size))])
+        body, boundary = multipart([("tip", None, _tip()), ("files", "a.bin", os.urandom(size))])
         headers = {"content-type": f"multipart/form-data; boundary={boundary}"}
         return _post(server.port, "/api/v1/tips", body, headers)
 

@@ -29,7 +29,6 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections import Counter
 from pathlib import Path
 
@@ -37,7 +36,7 @@ _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 sys.path.insert(0, str(_HERE.parent))
 
-from bench.intake import SEED, _port, _tip  # noqa: E402
+from bench.intake import SEED, _backend_env, _port, _tip  # noqa: E402
 
 ROOT = _HERE.parent
 PROBITY = str(Path(sys.executable).parent / "probity")
@@ -135,18 +134,6 @@ class Flood:
         return elapsed
 
 
-def _backend_env(backend: str, data_dir: Path) -> tuple[dict[str, str], str | None]:
-    env = {**os.environ, **CHEAP_KDF, "PROBITY_DATA_DIR": str(data_dir)}
-    env["PROBITY_LOG_LEVEL"] = "WARNING"
-    env.pop("PROBITY_DATABASE_URL", None)
-    if backend == "sqlite":
-        return env, None
-    name = f"probity_walflood_{uuid.uuid4().hex[:8]}"
-    subprocess.run(["psql", PG_BASE + "/postgres", "-qc", f'CREATE DATABASE "{name}"'], check=True)
-    env["PROBITY_DATABASE_URL"] = f"{PG_BASE}/{name}"
-    return env, name
-
-
 def _stored_tips(backend: str, db: Path, env: dict[str, str]) -> int:
     if backend == "sqlite":
         with sqlite3.connect(db) as conn:
@@ -175,7 +162,9 @@ def run_backend(
     backend: str, seconds: float, clients: int, workers: int, pin_seconds: float
 ) -> dict[str, object]:
     with tempfile.TemporaryDirectory() as tmp:
-        env, pg_name = _backend_env(backend, Path(tmp))
+        env, pg_name = _backend_env(
+            backend, Path(tmp), server=PG_BASE, extra=CHEAP_KDF, prefix="probity_walflood"
+        )
         db = Path(tmp) / "probity.db"
         wal = Path(f"{db}-wal") if backend == "sqlite" else None
         try:

@@ -13,14 +13,14 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
+from bench.scratch import scratch_database
 from service.config import KdfSettings, Settings
 from service.db import make_engine, normalise_url
 from service.instance.demo import ensure_demo
@@ -129,19 +129,9 @@ def _database(backend: str, data: Path, pg_url: str | None) -> Iterator[str]:
         return
     if not pg_url:
         raise RuntimeError("PostgreSQL backend needs PROBITY_TEST_DATABASE_URL or --pg-url")
-    url = make_url(normalise_url(pg_url))
-    name = f"{url.database or 'probity'}_dur_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(url, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        try:
-            yield url.set(database=name).render_as_string(hide_password=False)
-        finally:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    finally:
-        admin.dispose()
+    prefix = f"{make_url(normalise_url(pg_url)).database or 'probity'}_dur"
+    with scratch_database(pg_url, prefix) as url:
+        yield url
 
 
 @contextlib.contextmanager
