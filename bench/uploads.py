@@ -26,10 +26,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-# Run as a script, bench/ would lead sys.path, where bench/queue.py shadows the standard library's.
-_HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
-sys.path.insert(0, str(_HERE.parent))
+# Run as a script, bench/ leads sys.path, where bench/queue.py would shadow the standard library's
+# queue: the project root takes its place.
+sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 from bench.intake import (  # noqa: E402
     PG_BASE,

@@ -37,6 +37,11 @@ def key_id(name: str, public: bytes) -> int:
     return int.from_bytes(digest[:4], "big")
 
 
+def _join_key(name: str, kid: int, raw: bytes) -> str:
+    """NAME+KEYID+base64(0x01 || key), the part both key forms share (`_split_key` reads it)."""
+    return f"{name}+{kid:08x}+{base64.b64encode(_ED25519 + raw).decode()}"
+
+
 def _check_name(name: str) -> None:
     if not name or any(c.isspace() or c == "+" for c in name):
         raise FormatError("key name must be non-empty, without spaces or '+'")
@@ -52,8 +57,7 @@ class Verifier:
         return key_id(self.name, self.public)
 
     def encode(self) -> str:
-        key = base64.b64encode(_ED25519 + self.public).decode()
-        return f"{self.name}+{self.id:08x}+{key}"
+        return _join_key(self.name, self.id, self.public)
 
 
 @dataclass(frozen=True)
@@ -67,8 +71,7 @@ class Signer:
         return Verifier(self.name, public)
 
     def encode(self) -> str:
-        key = base64.b64encode(_ED25519 + self.private).decode()
-        return f"PRIVATE+KEY+{self.name}+{self.verifier.id:08x}+{key}"
+        return "PRIVATE+KEY+" + _join_key(self.name, self.verifier.id, self.private)
 
 
 def generate_signer(name: str) -> Signer:
