@@ -20,8 +20,10 @@ from typing import Protocol, TypeVar
 import anyio
 from fastapi import Request
 
+from routes.csrf import CsrfRejected
 from routes.deps import IntakeGate, instance_context, session_factory, settings_of, transaction
 from routes.multipart import FileSink, Limits, stream_multipart
+from routes.pages.forms import drain
 from service.errors import InvalidInput
 from service.instance.context import InstanceContext
 from service.tips.attachments import AttachmentSummary
@@ -144,11 +146,13 @@ async def receive(
     receiver: Receiver[R],
     *,
     fields_in: Callable[[Fields], None],
+    drain_refused: bool = False,
 ) -> R:
     """Stream a multipart body into `receiver` and store it; `receiver` is closed either way.
 
     `fields_in(fields)` gets every text field once they are all in (CSRF, parsing, then the
-    receiver's `begin`), before any file is opened."""
+    receiver's `begin`), before any file is opened. `drain_refused` (pages): after a refusal
+    (422, a CSRF 403) read the rest of the body, so that the browser gets the answer."""
     parts = _Parts(gate, receiver.open_file, fields_in)
     try:
         await stream_multipart(
@@ -160,6 +164,10 @@ async def receive(
         )
         await parts.end()
         return await gate.write(receiver.finish)
+    except (InvalidInput, CsrfRejected):
+        if drain_refused:
+            await drain(request, INTAKE_LIMITS.max_body)
+        raise
     finally:
         receiver.close()
 

@@ -23,8 +23,8 @@ from routes import csrf
 from routes.api.intake import _form_options
 from routes.deps import IntakeGate, instance_context, intake_slot, session_factory
 from routes.i18n import pick_language
-from routes.intake_flow import INTAKE_LIMITS, receive, tip_intake
-from routes.pages.forms import drain, media_type, refuse_cross_site
+from routes.intake_flow import receive, tip_intake
+from routes.pages.forms import media_type, refuse_cross_site
 from routes.pages.report_fields import (
     FLAGS,
     MAXIMA,
@@ -160,13 +160,9 @@ async def submit_report(
     convert = _Converter(ctx, pick_language(request), intake)
     async with gate.slot():
         try:
-            result = await receive(request, gate, intake, fields_in=convert)
+            result = await receive(request, gate, intake, fields_in=convert, drain_refused=True)
         except InvalidInput as exc:
-            await drain(request, INTAKE_LIMITS.max_body)
             return await _refused(request, pages, ctx, convert, exc)
-        except csrf.CsrfRejected:
-            await drain(request, INTAKE_LIMITS.max_body)
-            raise
     return _receipt_page(request, pages, result)
 
 

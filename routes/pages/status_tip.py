@@ -150,14 +150,10 @@ async def status_message(
     hook = _MessageHook(ctx, reporter, upload)
     async with gate.slot():
         try:
-            result = await receive(request, gate, upload, fields_in=hook)
+            result = await receive(request, gate, upload, fields_in=hook, drain_refused=True)
         except InvalidInput as exc:
-            await drain(request, INTAKE_LIMITS.max_body)
             errors = dict(exc.fields) or {"form": "invalid"}
             return await _render_tip(request, pages, ctx, reporter, errors=errors, body=hook.body)
-        except csrf.CsrfRejected:
-            await drain(request, INTAKE_LIMITS.max_body)
-            raise
     if not result.message_stored and not result.attachments:
         return await _render_tip(request, pages, ctx, reporter, errors={"body": "empty"})
     target = lang_url("/status/tip?notice=sent", pick_language(request))
