@@ -27,7 +27,6 @@ from routes.pages.forms import drain
 from service.errors import InvalidInput
 from service.instance.context import InstanceContext
 from service.tips.attachments import AttachmentSummary
-from service.tips.conversation import AttachmentView
 from service.tips.receiving import EvidenceUpload, TipIntake, Transactions, replay_window
 from service.tips.reporter_auth import ReporterSession
 from service.tips.schemas import LIMITS
@@ -172,10 +171,8 @@ async def receive(
         receiver.close()
 
 
-def summaries_json(
-    items: Sequence[AttachmentSummary | AttachmentView],
-) -> list[dict[str, object]]:
-    """Files as the reporter sees them, just stored or listed later."""
+def summaries_json(items: Sequence[AttachmentSummary]) -> list[dict[str, object]]:
+    """Files as the reporter sees them once stored."""
     return [
         {
             "name": s.name,

@@ -89,7 +89,16 @@ def view_json(view: ReporterView) -> dict[str, Any]:
             }
             for m in view.messages
         ],
-        "attachments": summaries_json(view.attachments),
+        "attachments": [
+            {
+                "name": a.name,
+                "size": a.size,
+                "metadata_removed": list(a.removed),
+                "metadata_cleaned": a.cleaned,
+                "not_cleaned_reason": a.reason,
+            }
+            for a in view.attachments
+        ],
     }
 
 
