@@ -12,12 +12,13 @@ from functools import partial
 import pytest
 from sqlalchemy import Engine, func, select
 
+from crypto import receipt as receipts
 from crypto.receipt import Receipt, parse_receipt
 from service.config import Settings
 from service.db import make_session_factory, session_scope, utcnow
 from service.errors import Conflict
 from service.instance.context import InstanceContext, load_context
-from service.tips import intake
+from service.tips.intake import IntakeResult
 from service.tips.models import Attachment, Tip
 from service.tips.receiving import TipIntake
 from service.tips.reporter_auth import login_with_receipt
@@ -52,7 +53,7 @@ def _count(engine: Engine, model: type[Tip] | type[Attachment]) -> int:
 def test_an_upload_whose_receipt_was_taken_meanwhile_stores_with_a_fresh_one(
     engine: Engine, settings: Settings, ctx: InstanceContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = intake.new_receipt
+    real = receipts.new_receipt
     draws: list[Receipt] = []  # what the next draws return, before real ones
     drawn: list[Receipt] = []
 
@@ -61,7 +62,7 @@ def test_an_upload_whose_receipt_was_taken_meanwhile_stores_with_a_fresh_one(
         drawn.append(receipt)
         return receipt
 
-    monkeypatch.setattr(intake, "new_receipt", draw)
+    monkeypatch.setattr("service.tips.intake.new_receipt", draw)
     upload = _intake(engine, settings, ctx, None)
     upload.begin(TipSubmission.model_validate(tip_json()), {"tip": ["{}"]})
     sink = upload.open_file("photo.bin")  # the upload's receipt is drawn now
@@ -85,7 +86,7 @@ def test_an_upload_whose_receipt_was_taken_meanwhile_stores_with_a_fresh_one(
 def test_a_replayed_key_returns_the_receipt_and_stores_nothing(
     engine: Engine, settings: Settings, ctx: InstanceContext, with_file: bool
 ) -> None:
-    results = []
+    results: list[IntakeResult | None] = []
     for fields in ({"tip": ["same"]}, {"tip": ["same"]}, {"tip": ["other"]}):
         tip = _intake(engine, settings, ctx, KEY)
         tip.begin(TipSubmission.model_validate(tip_json()), fields)
