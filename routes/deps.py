@@ -150,7 +150,7 @@ class IntakeGate:
     Their storing transactions go through `write`. With `serial_writes` (SQLite, one writer at
     a time anyway) they queue here, in the event loop, for their turn: a thread is taken only
     by the writer whose turn it is, never by one that would wait in BEGIN IMMEDIATE while the
-    lock holder needs a thread (service.tips.uploads).
+    lock holder needs a thread (service.tips.receiving).
     """
 
     def __init__(self, limit: int, threads: int, *, serial_writes: bool = False) -> None:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
+from functools import partial
 from typing import Annotated, Any
 
-import anyio
 from fastapi import APIRouter, Depends, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -15,24 +14,15 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from routes.deps import (
     IntakeGate,
-    instance_context,
     intake_slot,
     read_body_limited,
     session_factory,
-    settings_of,
 )
-from routes.intake_flow import (
-    Fields,
-    receive_tip,
-    replay_window,
-    store_submission,
-    summaries_json,
-)
+from routes.intake_flow import Fields, intake_context, receive, summaries_json, tip_intake
 from service.agencies.models import Agency
 from service.agencies.service import OTHER_AGENCY
 from service.errors import InvalidInput, Malformed, UnsupportedMediaType
-from service.instance.context import InstanceContext
-from service.tips.idempotency import validate_key
+from service.tips.receiving import TipIntake
 from service.tips.schemas import LIMITS, TipSubmission
 from service.tips.taxonomy import LABELS
 
@@ -51,11 +41,11 @@ def parse_submission(raw: str | bytes) -> TipSubmission:
         raise RequestValidationError(exc.errors()) from None
 
 
-def _tip_part(fields: Fields) -> TipSubmission:
+def _tip_part(intake: TipIntake, fields: Fields) -> None:
     parts = fields.get("tip", [])
     if len(parts) != 1 or set(fields) != {"tip"}:
         raise InvalidInput("tip: send exactly one 'tip' part (JSON) before the files")
-    return parse_submission(parts[0])
+    intake.begin(parse_submission(parts[0]), fields)
 
 
 def _form_options(factory: sessionmaker[Session]) -> dict[str, Any]:
@@ -148,28 +138,14 @@ async def submit_tip(
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     async with gate.slot():
         if content_type == "multipart/form-data":
-            result = await receive_tip(
-                request, to_submission=_tip_part, idempotency_key=key, gate=gate
-            )
+            intake = tip_intake(request, await intake_context(request), key=key, form=False)
+            result = await receive(request, gate, intake, fields_in=partial(_tip_part, intake))
         elif content_type == "application/json":
             body = await read_body_limited(request, JSON_LIMIT)
             submission = parse_submission(body)
-            # Cached after the first request; loading it needs the database (a thread).
-            ctx: InstanceContext | None = getattr(request.app.state, "instance_context", None)
-            if ctx is None:
-                ctx = await anyio.to_thread.run_sync(instance_context, request)
-            if key is not None:
-                validate_key(key)
-            result = await gate.write(
-                lambda: store_submission(
-                    session_factory(request),
-                    ctx,
-                    submission,
-                    idempotency_key=key,
-                    body_digest=hashlib.sha256(body).digest(),
-                    replay_window=replay_window(settings_of(request), form=False),
-                )
-            )
+            intake = tip_intake(request, await intake_context(request), key=key, form=False)
+            intake.begin(submission, body)
+            result = await gate.write(intake.finish)
         else:
             raise UnsupportedMediaType("send application/json or multipart/form-data")
     answer: dict[str, Any] = {"receipt": result.receipt}

@@ -3,8 +3,8 @@ messages and more evidence. Tokens go in `Authorization: Bearer`."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Annotated, Any, Protocol
+from functools import partial
+from typing import Annotated, Any
 
 import anyio
 from fastapi import APIRouter, Depends, Request
@@ -20,27 +20,22 @@ from routes.deps import (
     read_model,
     run_transaction,
     session_factory,
-    settings_of,
-    transaction,
-    write_transaction,
 )
-from routes.intake_flow import INTAKE_LIMITS, summaries_json
-from routes.multipart import FileSink, stream_multipart
+from routes.intake_flow import Fields, evidence_upload, receive, summaries_json
 from service.db import utcnow
-from service.errors import InvalidInput, Malformed, Unauthorized
+from service.errors import Malformed, Unauthorized
 from service.inputs import MULTILINE, InputModel
 from service.instance.context import InstanceContext
-from service.tips.attachments import AttachmentSummary
 from service.tips.contest import contest_closure
 from service.tips.conversation import (
     ReporterView,
     add_reporter_message,
     reporter_view,
 )
+from service.tips.receiving import EvidenceUpload
 from service.tips.reporter_auth import ReporterSession, login_with_receipt, open_token
-from service.tips.uploads import ReporterUpload
 
-__all__ = ["TextHook", "login", "receive_attachments", "router", "view_json"]
+__all__ = ["login", "router", "view_json"]
 
 router = APIRouter(prefix="/api/v1/reporter", tags=["reporter"])
 SMALL_BODY = 64 << 10
@@ -154,89 +149,12 @@ async def post_attachments(
     reporter = await anyio.to_thread.run_sync(reporter_session, request)
     if not request.headers.get("content-type", "").startswith("multipart/form-data"):
         raise Malformed("send multipart/form-data with 'files'")
+    upload = evidence_upload(request, reporter, files_required=True)
     async with gate.slot():
-        summaries = await receive_attachments(request, reporter, gate=gate)
-    return JSONResponse({"attachments": summaries_json(summaries)}, status_code=201)
+        result = await receive(request, gate, upload, fields_in=partial(_options, upload))
+    return JSONResponse({"attachments": summaries_json(result.attachments)}, status_code=201)
 
 
-class TextHook(Protocol):
-    """What the status page does with its text fields besides the files."""
-
-    def check(self, options: dict[str, str]) -> None:
-        """Once the text fields are in (a worker thread): validate, CSRF; no writes."""
-
-    def store(self, session: Session) -> None:
-        """In the upload's one transaction, before the files (e.g. the message)."""
-
-
-def _api_remove_metadata(options: dict[str, str]) -> bool:
-    return options.get("remove_metadata", "true").lower() not in ("false", "0", "off", "no")
-
-
-async def receive_attachments(
-    request: Request,
-    reporter: ReporterSession,
-    *,
-    gate: IntakeGate,
-    on_text: TextHook | None = None,
-    remove_metadata: Callable[[dict[str, str]], bool] = _api_remove_metadata,
-    files_required: bool = True,
-) -> list[AttachmentSummary]:
-    """Shared with the status page: stream files into a reporter's existing tip.
-
-    While the body arrives files are only encrypted into a spool (service.tips.uploads); one
-    transaction, in the gate's write turn, stores `on_text`'s part and the files once it has
-    ended. `on_text.check` gets the text fields once they are all in, when the first file
-    starts or the body ends. `remove_metadata` reads the choice from the text fields. With
-    `files_required=False` a body without files returns `[]` (and `on_text` still stores).
-    """
-    factory = session_factory(request)
-    options: dict[str, str] = {}
-    upload: list[ReporterUpload] = []
-    texts_done = False
-
-    async def end_of_texts() -> None:
-        nonlocal texts_done
-        if not texts_done:
-            texts_done = True
-            if on_text is not None:
-                await gate.run_sync(lambda: on_text.check(options))
-
-    async def on_field(name: str, value: str) -> None:
-        if texts_done:
-            raise InvalidInput("text fields must come before files")
-        options[name] = value
-
-    def open_upload() -> ReporterUpload:
-        with transaction(factory) as session:  # reads the tip's public key, then ends
-            return ReporterUpload(
-                session, reporter, remove_metadata=remove_metadata(options),
-                spool_dir=settings_of(request).data_dir,
-            )  # fmt: skip
-
-    async def on_file(name: str, filename: str, _type: str | None) -> FileSink:
-        if name != "files":
-            raise InvalidInput("files go in the 'files' field")
-        await end_of_texts()
-        if not upload:
-            upload.append(await gate.run_sync(open_upload))
-        return await gate.run_sync(lambda: upload[0].add_attachment(filename))
-
-    def store() -> list[AttachmentSummary]:
-        with write_transaction(factory) as session:
-            if on_text is not None:
-                on_text.store(session)
-            return upload[0].store(session, today=utcnow().date()) if upload else []
-
-    try:
-        await stream_multipart(
-            request, limits=INTAKE_LIMITS, on_field=on_field, on_file=on_file,
-            limiter=gate.threads,
-        )  # fmt: skip
-        await end_of_texts()
-        if not upload and files_required:
-            raise InvalidInput("files: attach at least one file", fields={"files": "required"})
-        return await gate.write(store)
-    finally:
-        if upload:
-            upload[0].close()
+def _options(upload: EvidenceUpload, fields: Fields) -> None:
+    choice = fields.get("remove_metadata", ["true"])[-1]
+    upload.begin(remove_metadata=choice.lower() not in ("false", "0", "off", "no"))

@@ -23,8 +23,8 @@ from routes import csrf
 from routes.api.intake import _form_options
 from routes.deps import IntakeGate, instance_context, intake_slot, session_factory
 from routes.i18n import pick_language
-from routes.intake_flow import INTAKE_LIMITS, receive_tip
-from routes.pages.forms import drain, media_type, refuse_cross_site
+from routes.intake_flow import receive, tip_intake
+from routes.pages.forms import media_type, refuse_cross_site
 from routes.pages.report_fields import (
     FLAGS,
     MAXIMA,
@@ -45,7 +45,8 @@ from service.db import utcnow
 from service.errors import InvalidInput, UnsupportedMediaType
 from service.instance.context import InstanceContext
 from service.tips.intake import IntakeResult
-from service.tips.schemas import LIMITS, TipSubmission
+from service.tips.receiving import TipIntake
+from service.tips.schemas import LIMITS
 
 __all__ = ["router"]
 
@@ -122,16 +123,18 @@ async def report_form(
 
 
 class _Converter:
-    """`to_submission` for `receive_tip`: CSRF, honeypot, fields. Remembers what it saw, so a
-    refusal raised later (e.g. an unknown agency) can still fill the form in again."""
+    """`fields_in` for the tip: CSRF, honeypot, fields, then the intake's `begin` with the
+    nonce as its key. Remembers what it saw, so a refusal raised later (e.g. an unknown agency)
+    can still fill the form in again."""
 
-    def __init__(self, ctx: InstanceContext, lang: str) -> None:
+    def __init__(self, ctx: InstanceContext, lang: str, intake: TipIntake) -> None:
         self.ctx = ctx
         self.lang = lang
+        self.intake = intake
         self.fields: Fields = {}
         self.nonce: str | None = None  # set once the CSRF token was checked against it
 
-    def __call__(self, fields: Fields) -> TipSubmission:
+    def __call__(self, fields: Fields) -> None:
         self.fields = fields
         nonce = one(fields, "nonce")
         if not _NONCE.fullmatch(nonce):
@@ -139,10 +142,7 @@ class _Converter:
         now = utcnow()
         csrf.verify(self.ctx, one(fields, "csrf"), purpose=PURPOSE, binding=nonce, now=now)
         self.nonce = nonce
-        return to_submission(fields, lang=self.lang)
-
-    def key(self, fields: Fields) -> str:
-        return one(fields, "nonce")
+        self.intake.begin(to_submission(fields, lang=self.lang), fields, key=nonce)
 
 
 @router.post("/report", response_class=HTMLResponse)
@@ -156,22 +156,13 @@ async def submit_report(
     if media_type(request) != "multipart/form-data":
         raise UnsupportedMediaType("the report form is sent as multipart/form-data")
     ctx = await anyio.to_thread.run_sync(instance_context, request)
-    convert = _Converter(ctx, pick_language(request))
+    intake = tip_intake(request, ctx, key=None, form=True)
+    convert = _Converter(ctx, pick_language(request), intake)
     async with gate.slot():
         try:
-            result = await receive_tip(
-                request,
-                to_submission=convert,
-                idempotency_key=None,
-                idempotency_from_fields=convert.key,
-                gate=gate,
-            )
+            result = await receive(request, gate, intake, fields_in=convert, drain_refused=True)
         except InvalidInput as exc:
-            await drain(request, INTAKE_LIMITS.max_body)
             return await _refused(request, pages, ctx, convert, exc)
-        except csrf.CsrfRejected:
-            await drain(request, INTAKE_LIMITS.max_body)
-            raise
     return _receipt_page(request, pages, result)
 
 

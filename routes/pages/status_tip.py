@@ -2,8 +2,8 @@
 `POST /status/contest` (contest a closure once, with an optional message; service.tips.contest).
 
 The page shows the coarse status, the conversation and the evidence, and takes a message and
-more files in one multipart form, stored in one transaction (`receive_attachments` with an
-`on_text` hook that checks the CSRF token and stores the message before any file is written).
+more files in one multipart form, stored in one transaction (service.tips.receiving's
+EvidenceUpload, fed by routes.intake_flow; the CSRF token is checked before any file is read).
 Every signed-in answer re-issues the session cookie (sliding idle timeout).
 
 Imports FastAPI, `routes.*` and `service.*`.
@@ -19,10 +19,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from routes import csrf
-from routes.api.reporter import receive_attachments
 from routes.deps import IntakeGate, instance_context, intake_slot, run_transaction, session_factory
 from routes.i18n import pick_language
-from routes.intake_flow import INTAKE_LIMITS
+from routes.intake_flow import INTAKE_LIMITS, Fields, evidence_upload, receive
 from routes.pages.forms import drain, media_type, read_small_form, refuse_cross_site
 from routes.pages.report_fields import MAXIMA, one, remove_metadata_choice
 from routes.pages.status import COOKIE, LOGOUT, current_reporter, keep_session, to_login
@@ -32,7 +31,8 @@ from service.db import utcnow
 from service.errors import Conflict, InvalidInput, NotFound, UnsupportedMediaType
 from service.instance.context import InstanceContext
 from service.tips.contest import contest_closure
-from service.tips.conversation import ReporterView, add_reporter_message, reporter_view
+from service.tips.conversation import ReporterView, reporter_view
+from service.tips.receiving import EvidenceUpload
 from service.tips.reporter_auth import ReporterSession
 from service.tips.schemas import LIMITS
 
@@ -113,27 +113,22 @@ async def status_tip(request: Request, pages: Annotated[Pages, Depends(get_pages
 
 
 class _MessageHook:
-    """`on_text` for `receive_attachments`: CSRF first, then the message (if any)."""
+    """`fields_in` for the upload: CSRF first, then the message and the files' options."""
 
-    def __init__(self, ctx: InstanceContext, reporter: ReporterSession) -> None:
+    def __init__(
+        self, ctx: InstanceContext, reporter: ReporterSession, upload: EvidenceUpload
+    ) -> None:
         self.ctx = ctx
         self.reporter = reporter
+        self.upload = upload
         self.body = ""
-        self.stored = False
 
-    def check(self, options: dict[str, str]) -> None:
+    def __call__(self, fields: Fields) -> None:
+        options = {name: values[-1] for name, values in fields.items()}
         self.body = options.get("body", "")
         binding = csrf.signed_in_binding(self.reporter)
         csrf.verify(self.ctx, options.get("csrf"), purpose=MESSAGE, binding=binding, now=utcnow())
-
-    def store(self, session: Session) -> None:
-        if self.body.strip():
-            add_reporter_message(session, self.reporter, self.body, today=utcnow().date())
-            self.stored = True
-
-    @staticmethod
-    def remove_metadata(options: dict[str, str]) -> bool:
-        return remove_metadata_choice({name: [value] for name, value in options.items()})
+        self.upload.begin(remove_metadata=remove_metadata_choice(fields), message=self.body)
 
 
 @router.post("/status/messages", response_class=HTMLResponse)
@@ -151,25 +146,15 @@ async def status_message(
     if reporter is None:
         await drain(request, INTAKE_LIMITS.max_body)
         return to_login(request, "expired", clear=COOKIE in request.cookies)
-    hook = _MessageHook(ctx, reporter)
+    upload = evidence_upload(request, reporter, files_required=False)
+    hook = _MessageHook(ctx, reporter, upload)
     async with gate.slot():
         try:
-            files = await receive_attachments(
-                request,
-                reporter,
-                gate=gate,
-                on_text=hook,
-                remove_metadata=hook.remove_metadata,
-                files_required=False,
-            )
+            result = await receive(request, gate, upload, fields_in=hook, drain_refused=True)
         except InvalidInput as exc:
-            await drain(request, INTAKE_LIMITS.max_body)
             errors = dict(exc.fields) or {"form": "invalid"}
             return await _render_tip(request, pages, ctx, reporter, errors=errors, body=hook.body)
-        except csrf.CsrfRejected:
-            await drain(request, INTAKE_LIMITS.max_body)
-            raise
-    if not hook.stored and not files:
+    if not result.message_stored and not result.attachments:
         return await _render_tip(request, pages, ctx, reporter, errors={"body": "empty"})
     target = lang_url("/status/tip?notice=sent", pick_language(request))
     response = RedirectResponse(target, status_code=303)

@@ -1,5 +1,5 @@
 """Chunk rows staged in a temporary file while an upload streams, inserted later in one short
-transaction (service.tips.uploads): a slow client then holds no lock and no connection.
+transaction (service.tips.receiving): a slow client then holds no lock and no connection.
 
 Only ciphertext reaches the file: `BlobWriter` encrypts before it hands a row over. The file is
 created 0600 in the given directory (the data directory) and unlinked at once, so nothing is

@@ -7,8 +7,9 @@ commits, and only after the commit is the receipt shown (design section 2, guara
     result = pending.finish()                           # every insert, priority, audit; commit
 
 `finish(other_session)` stores the tip in another transaction than the one that began it: an
-upload begins with a short read and stores once its body has arrived (service.tips.uploads). The
-audience is computed again then, and the envelopes rewrapped if it changed meanwhile.
+upload begins with a short read and stores once its body has arrived (service.tips.receiving).
+The audience is computed again then, and the envelopes rewrapped if it changed meanwhile. The rows
+themselves are staged and inserted by the fast path in service.tips.intake_rows.
 """
 
 from __future__ import annotations
@@ -18,9 +19,8 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import cast
 
-from sqlalchemy import Table, bindparam, select
+from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -28,24 +28,14 @@ from crypto.age import encrypt_bytes, generate_identity
 from crypto.receipt import Receipt, lookup_key, new_receipt, new_salt, reporter_recipient
 from service.agencies.service import OTHER_AGENCY
 from service.audit.pending import record_reporter_events
-from service.blobs.models import Blob, BlobChunk
 from service.blobs.spool import ChunkSpool
 from service.blobs.store import small_blob_rows
-from service.db import Base, pipelined, utcnow
+from service.db import pipelined, utcnow
 from service.errors import InvalidInput
 from service.instance.context import InstanceContext
 from service.tips.attachments import AttachmentSummary, AttachmentWriter
-from service.tips.models import (
-    Attachment,
-    Envelope,
-    EnvelopeKind,
-    KeyKind,
-    Status,
-    SubjectIndex,
-    SubjectToken,
-    Tip,
-    TipAudience,
-)
+from service.tips.intake_rows import TipRows, insert_attachments
+from service.tips.models import EnvelopeKind, KeyKind, Tip
 from service.tips.priority import assess
 from service.tips.routing import (
     AgencyRoute,
@@ -112,10 +102,8 @@ def _new_receipt(session: Session) -> Receipt:
 
 
 class PendingTip:
-    """A tip being received. Its rows are staged in memory and inserted with one multi-row
-    statement per table (intake is the hot path: every round trip costs more CPU than the
-    cryptography) by `finish`; files wait in a spool of ciphertext until then, so beginning a
-    tip only reads."""
+    """A tip being received. Its rows are staged (service.tips.intake_rows) and inserted by
+    `finish`; files wait in a spool of ciphertext until then, so beginning a tip only reads."""
 
     def __init__(
         self,
@@ -134,49 +122,37 @@ class PendingTip:
         self._spool_dir = spool_dir
         self._spool: ChunkSpool | None = None  # created by the first file
         self._attachments: list[AttachmentWriter] = []
-        self._staged: dict[type, list[dict[str, object]]] = {t: [] for t in _INSERT_ORDER}
         self._events: list[tuple[str, dict[str, uuid.UUID]]] = []  # the audit's, by `finish`
-        subjects = subject_keys(ctx.index_key, submission)
-        self._subjects = subjects
+        self._subjects = subject_keys(ctx.index_key, submission)
         audience = self._audience_now(session)
+        self.tip_id = uuid.uuid4()
+        self._rows = TipRows(self.tip_id, today=today)
         # Without the check (a query less), a taken lookup id fails the insert instead: see
         # `is_lookup_collision`, for callers that can simply try again.
-        self.receipt = _new_receipt(session) if check_lookup else new_receipt()
-        self.tip_id = uuid.uuid4()
-        salt = new_salt()
-        reporter = reporter_recipient(self.receipt.secret, salt)
-        self._tip: dict[str, object] = {
-            "id": self.tip_id,
-            "lookup_id": lookup_key(self.receipt),
-            "reporter_salt": salt,
-            "reporter_recipient": reporter,
-            "agency_id": self._agency_id,
-            "status": Status.RECEIVED.value,
-            "urgent": False,
-            "legal_hold": False,
-            "priority": 0,
-            "received_on": today,
-            "reporter_active_on": today,
-        }
+        self._set_receipt(_new_receipt(session) if check_lookup else new_receipt())
         kinds = [KeyKind.CONVERSATION, KeyKind.CASE]
         kinds += [KeyKind.IDENTITY] if submission.contact else []
         self._identities = {kind: generate_identity() for kind in kinds}
         self._keys = {kind: public for kind, (_, public) in self._identities.items()}
-        self._conversation_identity = self._identities[KeyKind.CONVERSATION][0]
-        self._tip["conversation_recipient"] = self._keys[KeyKind.CONVERSATION]
-        self._tip["case_recipient"] = self._keys[KeyKind.CASE]
-        self._tip["identity_recipient"] = self._keys.get(KeyKind.IDENTITY)
+        self._rows.set_keys(
+            conversation=self._keys[KeyKind.CONVERSATION],
+            case=self._keys[KeyKind.CASE],
+            identity=self._keys.get(KeyKind.IDENTITY),
+        )
         self._wrap(audience)
-        self._staged[SubjectIndex] += [
-            {"tip_id": self.tip_id, "kind": k, "value": v} for k, v in subjects.indexes
-        ]
-        self._staged[SubjectToken] += [
-            {"tip_id": self.tip_id, "kind": k, "token": t} for k, t in subjects.tokens
-        ]
-        self._tip["report_blob_id"] = self._stage_blob(KeyKind.CONVERSATION, submission.content())
+        self._rows.add_subjects(self._subjects.indexes, self._subjects.tokens)
+        report = self._stage_blob(KeyKind.CONVERSATION, submission.content())
+        self._rows.set_blobs(report_blob_id=report)
         if submission.contact:
-            contact = {"contact": submission.contact}
-            self._tip["contact_blob_id"] = self._stage_blob(KeyKind.IDENTITY, contact)
+            contact = self._stage_blob(KeyKind.IDENTITY, {"contact": submission.contact})
+            self._rows.set_blobs(contact_blob_id=contact)
+
+    def _set_receipt(self, receipt: Receipt) -> None:
+        """A receipt and the reporter's key derived from it."""
+        self.receipt = receipt
+        salt = new_salt()
+        self._reporter = reporter_recipient(receipt.secret, salt)
+        self._rows.set_reporter(lookup_id=lookup_key(receipt), salt=salt, recipient=self._reporter)
 
     def _audience_now(self, session: Session) -> Audience:
         """Route the tip and compute its audience from what `session` sees."""
@@ -192,35 +168,34 @@ class PendingTip:
         )
 
     def _wrap(self, audience: Audience) -> None:
-        """Stage the envelopes and audience rows for `audience` (again if it changed before
-        the tip was stored: the keys stay, so files already encrypted still open)."""
+        """Seal the keys for `audience` (again if it changed before the tip was stored: the
+        keys stay, so files already encrypted still open)."""
         recovery = self._ctx.recovery_recipient
         staff = {k.value: self._identities[k][0] for k in (KeyKind.CONVERSATION, KeyKind.CASE)}
-        reporter = cast(str, self._tip["reporter_recipient"])
-        wanted: dict[EnvelopeKind, tuple[bytes, list[str]]] = {
-            EnvelopeKind.STAFF: (
-                json.dumps(staff).encode(),
-                [*(s.recipient for s in audience.readers), recovery],
-            ),
-            EnvelopeKind.REPORTER: (self._conversation_identity.encode(), [reporter]),
-        }
+        readers = [s.recipient for s in audience.readers]
+        self._rows.set_envelope(
+            EnvelopeKind.STAFF, encrypt_bytes(json.dumps(staff).encode(), [*readers, recovery])
+        )
+        self._seal_for_reporter()
         if KeyKind.IDENTITY in self._identities:
-            wanted[EnvelopeKind.IDENTITY] = (
-                self._identities[KeyKind.IDENTITY][0].encode(),
-                [*(s.recipient for s in audience.custodians), recovery],
+            custodians = [s.recipient for s in audience.custodians]
+            identity = self._identities[KeyKind.IDENTITY][0].encode()
+            self._rows.set_envelope(
+                EnvelopeKind.IDENTITY, encrypt_bytes(identity, [*custodians, recovery])
             )
-        self._staged[Envelope] = [
-            {"tip_id": self.tip_id, "kind": kind.value, "data": encrypt_bytes(data, recipients)}
-            for kind, (data, recipients) in wanted.items()
-        ]
-        custodians = {s.id for s in audience.custodians}
-        self._staged[TipAudience] = [
-            {"tip_id": self.tip_id, "staff_id": s.id, "identity_custodian": s.id in custodians}
-            for s in audience.readers
-        ]
-        self._tip["compartment_id"] = audience.compartment.id
-        self._tip["agency_id"] = self._agency_id
+        self._rows.set_audience(
+            compartment_id=audience.compartment.id,
+            agency_id=self._agency_id,
+            readers=[s.id for s in audience.readers],
+            custodians={s.id for s in audience.custodians},
+        )
         self._audience = _who(audience)
+
+    def _seal_for_reporter(self) -> None:
+        conversation = self._identities[KeyKind.CONVERSATION][0].encode()
+        self._rows.set_envelope(
+            EnvelopeKind.REPORTER, encrypt_bytes(conversation, [self._reporter])
+        )
 
     def _stage_blob(self, kind: KeyKind, payload: object) -> uuid.UUID:
         blob_id, blob, chunk = small_blob_rows(
@@ -229,8 +204,7 @@ class PendingTip:
             recipients=[self._keys[kind]],
             data=json.dumps(payload).encode(),
         )
-        self._staged[Blob].append(blob)
-        self._staged[BlobChunk].append(chunk)
+        self._rows.add_blob(blob, chunk)
         return blob_id
 
     def add_attachment(self, filename: str) -> AttachmentWriter:
@@ -260,14 +234,11 @@ class PendingTip:
         session = session if session is not None else self._session
         result = self._score()
         with pipelined(session):
-            session.execute(_INSERTS[Tip], [self._tip])
-            for table in _INSERT_ORDER[1:]:
-                if self._staged[table]:
-                    session.execute(_INSERTS[table], self._staged[table])
+            self._rows.insert(session)
             if self._spool is not None:
                 self._spool.insert_into(session)
                 rows = [w.row(seq) for seq, w in enumerate(self._attachments)]
-                session.execute(_INSERT_ATTACHMENT, rows)
+                insert_attachments(session, rows)
             record_reporter_events(session, self._events, day=self._today, tip_id=self.tip_id)
         self.close()  # the rows hold the files now
         return result
@@ -283,10 +254,9 @@ class PendingTip:
             raise RuntimeError("an attachment was not closed before finish()")
         if not self._events:  # once: `finish` may run again after a rolled-back attempt
             priority = assess(self._submission, has_evidence=bool(summaries), today=self._today)
-            self._tip["priority"] = priority.score
-            self._tip["urgent"] = priority.urgent
-            reasons = {"reasons": priority.reasons}
-            self._tip["priority_blob_id"] = self._stage_blob(KeyKind.CASE, reasons)
+            self._rows.set_priority(score=priority.score, urgent=priority.urgent)
+            reasons = self._stage_blob(KeyKind.CASE, {"reasons": priority.reasons})
+            self._rows.set_blobs(priority_blob_id=reasons)
             self._events = [("tip.submitted", {})]
             self._events += [("attachment.added", {"attachment_id": s.id}) for s in summaries]
         return IntakeResult(
@@ -295,19 +265,12 @@ class PendingTip:
 
     def _take_free_lookup(self, session: Session) -> None:
         """Check the lookup id again in the storing transaction; if another tip took it since
-        (about n / 10^12 with n tips stored), draw a new receipt and rewrap the reporter's
+        (about n / 10^12 with n tips stored), draw a new receipt and reseal the reporter's
         envelope for it."""
-        if session.scalar(_LOOKUP_TAKEN, {"lookup_id": self._tip["lookup_id"]}) is None:
+        if session.scalar(_LOOKUP_TAKEN, {"lookup_id": self._rows.lookup_id}) is None:
             return
-        self.receipt = _new_receipt(session)
-        salt = new_salt()
-        reporter = reporter_recipient(self.receipt.secret, salt)
-        self._tip.update(
-            lookup_id=lookup_key(self.receipt), reporter_salt=salt, reporter_recipient=reporter
-        )
-        for envelope in self._staged[Envelope]:
-            if envelope["kind"] == EnvelopeKind.REPORTER.value:
-                envelope["data"] = encrypt_bytes(self._conversation_identity.encode(), [reporter])
+        self._set_receipt(_new_receipt(session))
+        self._seal_for_reporter()
 
 
 def _who(audience: Audience) -> tuple[uuid.UUID, frozenset[uuid.UUID], frozenset[uuid.UUID]]:
@@ -317,16 +280,6 @@ def _who(audience: Audience) -> tuple[uuid.UUID, frozenset[uuid.UUID], frozenset
         frozenset(s.id for s in audience.readers),
         frozenset(s.id for s in audience.custodians),
     )
-
-
-# Parents before children, for the foreign keys.
-_INSERT_ORDER: tuple[type[Base], ...] = (
-    Tip, Envelope, TipAudience, SubjectIndex, SubjectToken, Blob, BlobChunk
-)  # fmt: skip
-# Built once: constructing statements per tip costs more than executing cached ones.
-# Core table inserts: the ORM bulk path costs more than the statement itself.
-_INSERTS = {model: cast(Table, model.__table__).insert() for model in _INSERT_ORDER}
-_INSERT_ATTACHMENT = cast(Table, Attachment.__table__).insert()
 
 
 def begin_tip(

@@ -1,111 +1,30 @@
-"""Uploads that hold no lock and no transaction while the client sends its body.
+"""Evidence added on a return visit: files encrypted into a spool as they arrive, then stored
+after the tip's present ones in one short transaction (driven by service.tips.receiving).
 
-While a body streams nothing is written to the database: the tip is begun from its fields with
-reads only (`prepare_tip`), each file is cleaned and encrypted into a spool of ciphertext rows
-(service.blobs.spool), and once the body has ended one short transaction takes the write lock,
-settles idempotency and inserts everything (`store_tip`, `ReporterUpload.store`). A client that
-trickles its body, or never finishes it, then holds up no other writer and no pooled connection.
-The caller runs the storing step on SQLite one at a time (routes.deps.IntakeGate.write), so no
-thread waits in BEGIN IMMEDIATE for a writer that needs a thread itself.
-
-Idempotency (the contract in routes.intake_flow): a key seen when the fields arrive makes the
-upload a replay (files are only hashed); a duplicate that raced past that check is settled in
-the storing transaction (recall first; a concurrent insert fails on the key's row, then replays).
+Imports `service` only.
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date
 from pathlib import Path
-from typing import cast
 
-from sqlalchemy import Table, func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from service.audit.pending import record_reporter_event
 from service.blobs.spool import ChunkSpool
-from service.db import lock_for_write
 from service.errors import InvalidInput, NotFound
-from service.instance.context import InstanceContext
-from service.tips import idempotency
 from service.tips.attachments import AttachmentSummary, AttachmentWriter
-from service.tips.intake import IntakeResult, PendingTip, begin_tip
+from service.tips.intake_rows import insert_attachments
 from service.tips.models import Attachment, Tip
 from service.tips.reporter_auth import ReporterSession
-from service.tips.schemas import TipSubmission
 
-__all__ = ["ReporterUpload", "prepare_tip", "remember", "replayed", "store_tip"]
-
-_INSERT_ATTACHMENT = cast(Table, Attachment.__table__).insert()
-
-
-def prepare_tip(
-    session: Session,
-    ctx: InstanceContext,
-    submission: TipSubmission,
-    *,
-    key: str | None,
-    spool_dir: Path,
-) -> PendingTip | None:
-    """Route the tip and create its keys, reading only (the caller ends the transaction before
-    any file arrives); None if `key` was used before (a replay: files are hashed, not stored)."""
-    if key is not None and idempotency.exists(session, key):
-        return None
-    return begin_tip(session, ctx, submission, spool_dir=spool_dir)
-
-
-def store_tip(
-    session: Session,
-    pending: PendingTip | None,
-    *,
-    key: str | None,
-    digest: bytes,
-    now: datetime,
-    window: timedelta,
-) -> IntakeResult:
-    """The upload's one write: replay an earlier submission with `key`, or insert the tip."""
-    lock_for_write(session)
-    if key is not None:
-        earlier = idempotency.recall(session, key, digest, now=now)
-        if earlier is not None:
-            return IntakeResult(tip_id=None, receipt=earlier)
-    if pending is None:  # the key was there when the fields arrived, and is gone
-        raise InvalidInput("could not match the earlier submission; please retry")
-    result = pending.finish(session)
-    return remember(session, key, digest, result, now=now, window=window)
-
-
-def remember(
-    session: Session,
-    key: str | None,
-    digest: bytes,
-    result: IntakeResult,
-    *,
-    now: datetime,
-    window: timedelta,
-) -> IntakeResult:
-    """Record `key` with the new tip's receipt; a concurrent duplicate that committed first
-    wins, and this one's rows are dropped for its receipt."""
-    if key is None:
-        return result
-    try:
-        idempotency.remember(session, key, digest, result.receipt, now=now, window=window)
-    except IntegrityError:
-        return replayed(session, key, digest, now=now)
-    return result
-
-
-def replayed(session: Session, key: str, digest: bytes, *, now: datetime) -> IntakeResult:
-    session.rollback()  # whatever this request staged is dropped
-    receipt = idempotency.recall(session, key, digest, now=now)
-    if receipt is None:
-        raise InvalidInput("could not match the earlier submission; please retry")
-    return IntakeResult(tip_id=None, receipt=receipt)
+__all__ = ["ReporterUpload"]
 
 
 class ReporterUpload:
-    """Evidence added on a return visit: a FileSink per file (into a spool), then `store`."""
+    """A FileSink per file (into a spool), then `store`."""
 
     def __init__(
         self,
@@ -150,7 +69,7 @@ class ReporterUpload:
         first = session.scalar(count) or 0
         self._spool.insert_into(session)
         rows = [w.row(first + i) for i, w in enumerate(self.writers)]
-        session.execute(_INSERT_ATTACHMENT, rows)
+        insert_attachments(session, rows)
         tip.reporter_active_on = today
         summaries = [w.summary for w in self.writers if w.summary is not None]
         for summary in summaries:

@@ -9,6 +9,7 @@ a tip stored at once: the design computes the audience at intake, and intake end
 from __future__ import annotations
 
 from datetime import timedelta
+from functools import partial
 
 import pytest
 from sqlalchemy import Engine, select
@@ -16,11 +17,11 @@ from sqlalchemy import Engine, select
 from crypto.age import decrypt_bytes
 from crypto.errors import DecryptionError
 from service.config import Settings
-from service.db import make_session_factory, session_scope, utcnow
+from service.db import make_session_factory, session_scope
 from service.instance.context import load_context
 from service.tips.models import Envelope, TipAudience
+from service.tips.receiving import TipIntake
 from service.tips.schemas import TipSubmission
-from service.tips.uploads import prepare_tip, store_tip
 from tests.factories import Border, add_conflict, seed_border, tip_json
 
 
@@ -33,22 +34,23 @@ def test_a_conflict_registered_while_the_body_arrives_keeps_the_reviewer_out(
     engine: Engine, settings: Settings, border: Border
 ) -> None:
     factory = make_session_factory(engine)
-    submission = TipSubmission.model_validate(tip_json())
-    with session_scope(factory) as session:  # the fields have arrived
-        pending = prepare_tip(
-            session, load_context(session, settings), submission, key=None,
-            spool_dir=settings.data_dir,
-        )  # fmt: skip
-    assert pending is not None
-    writer = pending.add_attachment("video.bin")
+    with session_scope(factory) as session:
+        ctx = load_context(session, settings)
+    intake = TipIntake(
+        partial(session_scope, factory),
+        ctx,
+        key=None,
+        window=timedelta(hours=1),
+        spool_dir=settings.data_dir,
+    )
+    intake.begin(TipSubmission.model_validate(tip_json()), {})  # the fields have arrived
+    writer = intake.open_file("video.bin")  # begins the tip: routed, keys wrapped
     writer.write(b"evidence " * 1000)
     # Meanwhile the unit learns that this reviewer is close to the officer named.
     add_conflict(engine, settings, border.reviewer_us.id, "name", "juan ramirez")
     writer.close()
-    with session_scope(factory) as session:  # the body has ended
-        result = store_tip(
-            session, pending, key=None, digest=b"", now=utcnow(), window=timedelta(hours=1)
-        )
+    result = intake.finish()  # the body has ended
+    intake.close()
     with factory() as session:
         readers = set(
             session.scalars(select(TipAudience.staff_id).where(TipAudience.tip_id == result.tip_id))
