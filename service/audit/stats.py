@@ -40,7 +40,7 @@ from service.audit.sql_dates import _day, _day_diff, _utc_date, _within_months
 from service.audit.suppression import K, _overall_week, _suppress
 from service.compartments.models import Compartment
 from service.tips.models import ClosureReason, Finding, Status, Tip, TipFinding
-from service.tips.queue import ACK_DAYS, FEEDBACK_MONTHS
+from service.tips.models import ACK_DAYS, FEEDBACK_MONTHS
 
 __all__ = [
     "ACK_DAYS",

@@ -53,7 +53,7 @@ from service.tips.models import (
     Tip,
     TipAudience,
 )
-from service.tips.queue import deadlines_of
+from service.tips.models import deadlines_of
 from service.tips.related import RelatedTip, related_to_readable
 from service.tips.repository import get_readable_tip, readable_tips
 
