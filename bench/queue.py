@@ -62,8 +62,8 @@ from service.tips.models import (  # noqa: E402
     SubjectIndex,
     Tip,
     TipAudience,
+    next_deadline_of,
 )
-from service.tips.models import next_deadline_of  # noqa: E402
 from service.tips.queue import QueueFilters, encode_cursor, queue_page  # noqa: E402
 from service.tips.view import tip_view  # noqa: E402
 

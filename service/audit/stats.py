@@ -39,8 +39,15 @@ from service.audit.closure_stats import ClosureCounts, closure_counts, closure_j
 from service.audit.sql_dates import _day, _day_diff, _utc_date, _within_months
 from service.audit.suppression import K, _overall_week, _suppress
 from service.compartments.models import Compartment
-from service.tips.models import ClosureReason, Finding, Status, Tip, TipFinding
-from service.tips.models import ACK_DAYS, FEEDBACK_MONTHS
+from service.tips.models import (
+    ACK_DAYS,
+    FEEDBACK_MONTHS,
+    ClosureReason,
+    Finding,
+    Status,
+    Tip,
+    TipFinding,
+)
 
 __all__ = [
     "ACK_DAYS",

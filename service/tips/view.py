@@ -52,8 +52,8 @@ from service.tips.models import (
     Status,
     Tip,
     TipAudience,
+    deadlines_of,
 )
-from service.tips.models import deadlines_of
 from service.tips.related import RelatedTip, related_to_readable
 from service.tips.repository import get_readable_tip, readable_tips
 
