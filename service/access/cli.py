@@ -21,10 +21,11 @@ from service.access.conflict_values import conflict_value
 from service.access.conflicts import request_conflict
 from service.access.readerless import Backlog, ReaderlessTip, access_backlog, readerless_tips
 from service.access.recovery import RecoveryOutcome, recover_with_key
-from service.access.service import conflict_counts, get_staff
+from service.access.service import conflict_counts
 from service.cli_common import PasswordStdin, cli_errors, fail, out, with_session
 from service.config import Settings
 from service.instance.keys import load_blind_index_key
+from service.staff.repository import get_staff
 
 __all__ = ["access_app", "conflict_app"]
 
