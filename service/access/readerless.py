@@ -25,7 +25,7 @@ from service.access.rewrite import move_tip
 from service.audit.log import record
 from service.audit.models import AuditEntry
 from service.compartments.models import Compartment, Membership
-from service.compartments.service import oversight_compartment
+from service.compartments.repository import oversight_compartment
 from service.errors import Conflict, Forbidden
 from service.staff.models import Role, StaffUser
 from service.tips.models import Envelope, EnvelopeKind, Tip, TipAudience

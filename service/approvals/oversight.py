@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 from service.access.envelopes import tip_subjects
 from service.approvals.models import Approval, ApprovalKind, ApprovalStatus
 from service.compartments.models import Membership
-from service.compartments.service import oversight_compartment
+from service.compartments.repository import oversight_compartment
 from service.staff.models import ConflictToken, Role, StaffConflict, StaffUser
 from service.staff.sessions import Principal
 from service.tips.models import Tip, TipAudience
