@@ -248,7 +248,7 @@ def _keep_deadline_on_update(state: ORMExecuteState) -> Result[Any] | None:
     if (
         not state.is_update
         or not isinstance(statement, Update)
-        or statement.table.name != Tip.__tablename__
+        or getattr(statement.table, "name", None) != Tip.__tablename__
         or state.execution_options.get(_KEEPING)
     ):
         return None
