@@ -128,10 +128,12 @@ def _decidable(session: Session, principal: KeyHolder) -> ColumnElement[bool]:
         )
     return and_(
         ConflictRequest.staff_id != principal.staff_id,
-        or_(ConflictRequest.requested_by.is_(None),
-            ConflictRequest.requested_by != principal.staff_id),
+        or_(
+            ConflictRequest.requested_by.is_(None),
+            ConflictRequest.requested_by != principal.staff_id,
+        ),
         standing,
-    )  # fmt: skip
+    )
 
 
 def pending_conflicts(session: Session, principal: KeyHolder) -> list[PendingConflict]:

@@ -140,8 +140,9 @@ def mark_readerless(
 ) -> None:
     """Audit each tip that has just lost its last reader (`cause` is a short code)."""
     for tip_id in sorted(tip_ids, key=str):
-        record(session, actor=actor, action=READERLESS_ACTION, tip_id=tip_id,
-               details={"cause": cause})  # fmt: skip
+        record(
+            session, actor=actor, action=READERLESS_ACTION, tip_id=tip_id, details={"cause": cause}
+        )
 
 
 def hand_over(
@@ -159,8 +160,7 @@ def hand_over(
         if tip is None:
             continue
         try:  # move_tip decides and decrypts before it writes anything
-            move_tip(session, tip, oversight, holder.identity, actor=holder.staff_id,
-                     handover=True)  # fmt: skip
+            move_tip(session, tip, oversight, holder.identity, actor=holder.staff_id, handover=True)
         except Conflict:
             continue
         moved.add(tip_id)

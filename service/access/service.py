@@ -286,8 +286,13 @@ def apply_conflict(
     own_keys = holder is not None and holder.staff_id == staff.id
     handed = hand_over(session, last, holder) if holder is not None and own_keys else set()
     _withdraw(session, staff, naming)
-    _queue(session, [t for t in held if t not in handed], staff.id, ChangeOp.REMOVE,
-           ChangeReason.CONFLICT)  # fmt: skip
+    _queue(
+        session,
+        [t for t in held if t not in handed],
+        staff.id,
+        ChangeOp.REMOVE,
+        ChangeReason.CONFLICT,
+    )
     record(
         session,
         actor=actor,

@@ -79,10 +79,14 @@ def _conflicted_by(session: Session, subjects: SubjectKeys, filed: datetime) -> 
             select(ConflictToken.staff_id)
             .join(StaffConflict, same)
             .where(ConflictToken.token.in_([t for _, t in subjects.tokens]), early)
-            .group_by(ConflictToken.staff_id, ConflictToken.kind, ConflictToken.conflict,
-                      ConflictToken.size)
+            .group_by(
+                ConflictToken.staff_id,
+                ConflictToken.kind,
+                ConflictToken.conflict,
+                ConflictToken.size,
+            )
             .having(func.count() == ConflictToken.size)
-        )  # fmt: skip
+        )
         found |= set(session.scalars(complete))
     return found
 

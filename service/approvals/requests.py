@@ -72,6 +72,12 @@ def file_request(
     )
     session.add(approval)
     session.flush()
-    record(session, actor=principal.staff_id, action="approval.requested", tip_id=tip.id,
-           objects={"approval": approval.id}, details={"kind": kind.value})  # fmt: skip
+    record(
+        session,
+        actor=principal.staff_id,
+        action="approval.requested",
+        tip_id=tip.id,
+        objects={"approval": approval.id},
+        details={"kind": kind.value},
+    )
     return approval

@@ -127,8 +127,11 @@ def _cell_json(cell: Cell) -> dict[str, Any]:
 
 
 def _row_json(row: ClosureRow, key: str) -> dict[str, Any]:
-    return {key: row.name, "closures": _cell_json(row.closures),
-            "contested": _cell_json(row.contested)}  # fmt: skip
+    return {
+        key: row.name,
+        "closures": _cell_json(row.closures),
+        "contested": _cell_json(row.contested),
+    }
 
 
 def closure_json(counts: ClosureCounts) -> dict[str, Any]:

@@ -179,16 +179,17 @@ def _ack_deadline(session: Session, today: date) -> dict[_Key, Counter[str]]:
 def _feedback_deadline(session: Session, today: date) -> dict[_Key, Counter[str]]:
     closed_on = _utc_date(Tip.closed_at)
     acked_on = _utc_date(Tip.acknowledged_at)
+    still_open = case(
+        (_within_months(_day(today), acked_on, FEEDBACK_MONTHS), "open_in_time"),
+        else_="open_overdue",
+    )
     category = case(
         (Tip.acknowledged_at.is_(None), None),
-        (Tip.status != Status.CLOSED.value, case(
-            (_within_months(_day(today), acked_on, FEEDBACK_MONTHS), "open_in_time"),
-            else_="open_overdue",
-        )),
+        (Tip.status != Status.CLOSED.value, still_open),
         (closed_on.is_(None), None),
         (_within_months(closed_on, acked_on, FEEDBACK_MONTHS), "on_time"),
         else_="late",
-    )  # fmt: skip
+    )
     return _grouped(session, category)
 
 

@@ -34,23 +34,63 @@ DEMO_RECOVERY_PASSPHRASE = "demo recovery passphrase"  # noqa: S105
 
 COMPARTMENTS = [("us-border-integrity", False), ("mx-asuntos-internos", False)]
 AGENCIES = [
-    ("us-cbp", "U.S. Customs and Border Protection",
-     "Oficina de Aduanas y Protección Fronteriza de EE. UU.", "US", "us-border-integrity"),
-    ("el-paso-pd", "El Paso Police Department",
-     "Departamento de Policía de El Paso", "US", "us-border-integrity"),
-    ("texas-dps", "Texas Department of Public Safety",
-     "Departamento de Seguridad Pública de Texas", "US", "us-border-integrity"),
-    ("sd-sheriff", "San Diego County Sheriff's Department",
-     "Departamento del Sheriff del Condado de San Diego", "US", "us-border-integrity"),
-    ("mx-guardia-nacional", "National Guard (Mexico)",
-     "Guardia Nacional", "MX", "mx-asuntos-internos"),
-    ("mx-fgr", "Federal Attorney General's Office (Mexico)",
-     "Fiscalía General de la República", "MX", "mx-asuntos-internos"),
-    ("tijuana-municipal", "Tijuana Municipal Police",
-     "Policía Municipal de Tijuana", "MX", "mx-asuntos-internos"),
-    ("chihuahua-estatal", "Chihuahua State Police",
-     "Policía Estatal de Chihuahua", "MX", "mx-asuntos-internos"),
-]  # fmt: skip
+    (
+        "us-cbp",
+        "U.S. Customs and Border Protection",
+        "Oficina de Aduanas y Protección Fronteriza de EE. UU.",
+        "US",
+        "us-border-integrity",
+    ),
+    (
+        "el-paso-pd",
+        "El Paso Police Department",
+        "Departamento de Policía de El Paso",
+        "US",
+        "us-border-integrity",
+    ),
+    (
+        "texas-dps",
+        "Texas Department of Public Safety",
+        "Departamento de Seguridad Pública de Texas",
+        "US",
+        "us-border-integrity",
+    ),
+    (
+        "sd-sheriff",
+        "San Diego County Sheriff's Department",
+        "Departamento del Sheriff del Condado de San Diego",
+        "US",
+        "us-border-integrity",
+    ),
+    (
+        "mx-guardia-nacional",
+        "National Guard (Mexico)",
+        "Guardia Nacional",
+        "MX",
+        "mx-asuntos-internos",
+    ),
+    (
+        "mx-fgr",
+        "Federal Attorney General's Office (Mexico)",
+        "Fiscalía General de la República",
+        "MX",
+        "mx-asuntos-internos",
+    ),
+    (
+        "tijuana-municipal",
+        "Tijuana Municipal Police",
+        "Policía Municipal de Tijuana",
+        "MX",
+        "mx-asuntos-internos",
+    ),
+    (
+        "chihuahua-estatal",
+        "Chihuahua State Police",
+        "Policía Estatal de Chihuahua",
+        "MX",
+        "mx-asuntos-internos",
+    ),
+]
 STAFF = [
     ("admin", Role.ADMIN, []),
     ("ana.reviewer", Role.REVIEWER, ["us-border-integrity"]),
@@ -108,8 +148,10 @@ def ensure_demo(engine: Engine, settings: Settings) -> list[DemoAccount]:
             recovery_passphrase=DEMO_RECOVERY_PASSPHRASE,
         )
         accounts["admin"] = {
-            "role": "admin", "password": password, "totp": result.admin_totp_secret
-        }  # fmt: skip
+            "role": "admin",
+            "password": password,
+            "totp": result.admin_totp_secret,
+        }
         _save(creds_path, accounts)
     with session_scope(factory) as session:
         _fill(session, settings, accounts)
@@ -132,18 +174,26 @@ def _fill(session: Session, settings: Settings, accounts: dict[str, dict[str, st
     for slug, name_en, name_es, country, compartment in AGENCIES:
         if slug not in slugs:
             add_agency(
-                session, slug=slug, name_en=name_en, name_es=name_es,
-                compartment=compartment, country=country,
-            )  # fmt: skip
+                session,
+                slug=slug,
+                name_en=name_en,
+                name_es=name_es,
+                compartment=compartment,
+                country=country,
+            )
     users = set(session.scalars(select(StaffUser.username)))
     for username, role, compartments in STAFF:
         if username in users:
             continue
         password = "demo-" + secrets.token_urlsafe(9)
         new = create_staff(
-            session, username=username, role=role, password=password,
-            kdf=kdf_params(settings), compartments=compartments,
-        )  # fmt: skip
+            session,
+            username=username,
+            role=role,
+            password=password,
+            kdf=kdf_params(settings),
+            compartments=compartments,
+        )
         accounts[username] = {"role": role.value, "password": password, "totp": new.totp_secret}
 
 

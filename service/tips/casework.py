@@ -71,8 +71,14 @@ def assign(
     tip.assignee_id = assignee_id
     session.flush()
     objects = {"assignee": assignee_id} if assignee_id is not None else None
-    record(session, actor=principal.staff_id, action="tip.assigned", tip_id=tip.id,
-           objects=objects, details={"assigned": assignee_id is not None})  # fmt: skip
+    record(
+        session,
+        actor=principal.staff_id,
+        action="tip.assigned",
+        tip_id=tip.id,
+        objects=objects,
+        details={"assigned": assignee_id is not None},
+    )
 
 
 def set_flags(
@@ -102,28 +108,49 @@ def set_flags(
         approval_id = approval.id
     session.flush()
     for flag, value in changes:
-        record(session, actor=principal.staff_id, action="tip.flagged", tip_id=tip.id,
-               details={"flag": flag, "value": value})  # fmt: skip
+        record(
+            session,
+            actor=principal.staff_id,
+            action="tip.flagged",
+            tip_id=tip.id,
+            details={"flag": flag, "value": value},
+        )
     return FlagResult(tip.urgent, tip.legal_hold, approval_id)
 
 
 def override_priority(
-    session: Session, principal: Principal, tip_id: uuid.UUID, *, priority: int, reason: str,
+    session: Session,
+    principal: Principal,
+    tip_id: uuid.UUID,
+    *,
+    priority: int,
+    reason: str,
     now: datetime,
-) -> uuid.UUID:  # fmt: skip
+) -> uuid.UUID:
     """Set the priority by hand; the reason is kept as a case-key note. Returns the note id."""
     tip = lock_tip(session, principal, tip_id)
     if not 0 <= priority <= PRIORITY_MAX:
         raise InvalidInput(f"priority: 0-{PRIORITY_MAX}", fields={"priority": "range"})
     blob_id = write_case_text(session, tip, reason, field="reason", limit=NOTE_MAX)
-    note = Note(tip_id=tip.id, author_id=principal.staff_id, kind=NoteKind.PRIORITY.value,
-                blob_id=blob_id, created_at=now)  # fmt: skip
+    note = Note(
+        tip_id=tip.id,
+        author_id=principal.staff_id,
+        kind=NoteKind.PRIORITY.value,
+        blob_id=blob_id,
+        created_at=now,
+    )
     session.add(note)
     previous = tip.priority
     tip.priority = priority
     session.flush()
-    record(session, actor=principal.staff_id, action="tip.priority_overridden", tip_id=tip.id,
-           objects={"note": note.id}, details={"from": previous, "to": priority})  # fmt: skip
+    record(
+        session,
+        actor=principal.staff_id,
+        action="tip.priority_overridden",
+        tip_id=tip.id,
+        objects={"note": note.id},
+        details={"from": previous, "to": priority},
+    )
     return note.id
 
 
@@ -133,8 +160,13 @@ def send_message(
     """A message the reporter reads on their status page; returns its id."""
     tip = lock_tip(session, principal, tip_id)
     message = post_staff_message(session, tip, body, staff_id=principal.staff_id, today=now.date())
-    record(session, actor=principal.staff_id, action="message.sent", tip_id=tip.id,
-           objects={"message": message.id})  # fmt: skip
+    record(
+        session,
+        actor=principal.staff_id,
+        action="message.sent",
+        tip_id=tip.id,
+        objects={"message": message.id},
+    )
     return message.id
 
 
@@ -144,10 +176,20 @@ def add_note(
     """An internal note, encrypted to the case key (the reporter never sees it)."""
     tip = lock_tip(session, principal, tip_id)
     blob_id = write_case_text(session, tip, body, field="body", limit=NOTE_MAX)
-    note = Note(tip_id=tip.id, author_id=principal.staff_id, kind=NoteKind.NOTE.value,
-                blob_id=blob_id, created_at=now)  # fmt: skip
+    note = Note(
+        tip_id=tip.id,
+        author_id=principal.staff_id,
+        kind=NoteKind.NOTE.value,
+        blob_id=blob_id,
+        created_at=now,
+    )
     session.add(note)
     session.flush()
-    record(session, actor=principal.staff_id, action="note.added", tip_id=tip.id,
-           objects={"note": note.id})  # fmt: skip
+    record(
+        session,
+        actor=principal.staff_id,
+        action="note.added",
+        tip_id=tip.id,
+        objects={"note": note.id},
+    )
     return note.id
