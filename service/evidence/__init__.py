@@ -7,6 +7,9 @@ limit. What is stored is a complete clean or the original, byte for byte, never 
 `CleanReport` says what was removed, or why nothing was.
 `sanitise_filename` (`filenames`) makes a reporter's file name safe to store and show.
 
+Roles: no tables, so no models or repository: `report` holds the data shapes (schemas), every
+other module is service (the cleaners).
+
 May import the standard library, pikepdf and defusedxml (Pillow is not needed); never the web layer.
 """
 
