@@ -29,6 +29,7 @@ from service.approvals.oversight import (
 )
 from service.approvals.requests import REASON_MAX, file_request, write_case_text
 from service.audit.log import record
+from service.audit.staff_actions import record_as
 from service.compartments.models import Compartment
 from service.errors import Conflict, Forbidden, InvalidInput, NotFound
 from service.staff.models import Role, StaffUser
@@ -205,14 +206,9 @@ def decide(
     approval.decided_by = principal.staff_id
     approval.decided_at = now
     session.flush()
-    record(
-        session,
-        actor=principal.staff_id,
-        action="approval.decided",
-        tip_id=tip.id,
-        objects={"approval": approval.id},
-        details={"kind": approval.kind, "approved": approve},
-    )
+    objects = {"approval": approval.id}
+    details: dict[str, str | bool] = {"kind": approval.kind, "approved": approve}
+    record_as(session, principal, "approval.decided", tip.id, objects=objects, details=details)
     detail = "rejected"
     if approve:
         detail = _carry_out(session, principal, approval, tip, now=now)

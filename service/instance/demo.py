@@ -33,64 +33,26 @@ RECOVERY = "demo-recovery-key.age"
 DEMO_RECOVERY_PASSPHRASE = "demo recovery passphrase"  # noqa: S105
 
 COMPARTMENTS = [("us-border-integrity", False), ("mx-asuntos-internos", False)]
+# A table, aligned by hand: one agency per entry, in the order of _AGENCY_FIELDS.
+_AGENCY_FIELDS = ("slug", "name_en", "name_es", "country", "compartment")
 AGENCIES = [
-    (
-        "us-cbp",
-        "U.S. Customs and Border Protection",
-        "Oficina de Aduanas y Protección Fronteriza de EE. UU.",
-        "US",
-        "us-border-integrity",
-    ),
-    (
-        "el-paso-pd",
-        "El Paso Police Department",
-        "Departamento de Policía de El Paso",
-        "US",
-        "us-border-integrity",
-    ),
-    (
-        "texas-dps",
-        "Texas Department of Public Safety",
-        "Departamento de Seguridad Pública de Texas",
-        "US",
-        "us-border-integrity",
-    ),
-    (
-        "sd-sheriff",
-        "San Diego County Sheriff's Department",
-        "Departamento del Sheriff del Condado de San Diego",
-        "US",
-        "us-border-integrity",
-    ),
-    (
-        "mx-guardia-nacional",
-        "National Guard (Mexico)",
-        "Guardia Nacional",
-        "MX",
-        "mx-asuntos-internos",
-    ),
-    (
-        "mx-fgr",
-        "Federal Attorney General's Office (Mexico)",
-        "Fiscalía General de la República",
-        "MX",
-        "mx-asuntos-internos",
-    ),
-    (
-        "tijuana-municipal",
-        "Tijuana Municipal Police",
-        "Policía Municipal de Tijuana",
-        "MX",
-        "mx-asuntos-internos",
-    ),
-    (
-        "chihuahua-estatal",
-        "Chihuahua State Police",
-        "Policía Estatal de Chihuahua",
-        "MX",
-        "mx-asuntos-internos",
-    ),
-]
+    ("us-cbp", "U.S. Customs and Border Protection",
+     "Oficina de Aduanas y Protección Fronteriza de EE. UU.", "US", "us-border-integrity"),
+    ("el-paso-pd", "El Paso Police Department",
+     "Departamento de Policía de El Paso", "US", "us-border-integrity"),
+    ("texas-dps", "Texas Department of Public Safety",
+     "Departamento de Seguridad Pública de Texas", "US", "us-border-integrity"),
+    ("sd-sheriff", "San Diego County Sheriff's Department",
+     "Departamento del Sheriff del Condado de San Diego", "US", "us-border-integrity"),
+    ("mx-guardia-nacional", "National Guard (Mexico)",
+     "Guardia Nacional", "MX", "mx-asuntos-internos"),
+    ("mx-fgr", "Federal Attorney General's Office (Mexico)",
+     "Fiscalía General de la República", "MX", "mx-asuntos-internos"),
+    ("tijuana-municipal", "Tijuana Municipal Police",
+     "Policía Municipal de Tijuana", "MX", "mx-asuntos-internos"),
+    ("chihuahua-estatal", "Chihuahua State Police",
+     "Policía Estatal de Chihuahua", "MX", "mx-asuntos-internos"),
+]  # fmt: skip
 STAFF = [
     ("admin", Role.ADMIN, []),
     ("ana.reviewer", Role.REVIEWER, ["us-border-integrity"]),
@@ -171,16 +133,9 @@ def _fill(session: Session, settings: Settings, accounts: dict[str, dict[str, st
         if name not in existing:
             add_compartment(session, name, oversight=oversight)
     slugs = set(session.scalars(select(Agency.slug)))
-    for slug, name_en, name_es, country, compartment in AGENCIES:
-        if slug not in slugs:
-            add_agency(
-                session,
-                slug=slug,
-                name_en=name_en,
-                name_es=name_es,
-                compartment=compartment,
-                country=country,
-            )
+    for row in AGENCIES:
+        if row[0] not in slugs:
+            add_agency(session, **dict(zip(_AGENCY_FIELDS, row, strict=True)))
     users = set(session.scalars(select(StaffUser.username)))
     for username, role, compartments in STAFF:
         if username in users:

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from service.approvals.models import ApprovalKind
 from service.approvals.requests import file_request, write_case_text
-from service.audit.log import record
+from service.audit.staff_actions import record_as
 from service.errors import InvalidInput
 from service.staff.models import StaffUser
 from service.staff.sessions import Principal
@@ -71,14 +71,8 @@ def assign(
     tip.assignee_id = assignee_id
     session.flush()
     objects = {"assignee": assignee_id} if assignee_id is not None else None
-    record(
-        session,
-        actor=principal.staff_id,
-        action="tip.assigned",
-        tip_id=tip.id,
-        objects=objects,
-        details={"assigned": assignee_id is not None},
-    )
+    details = {"assigned": assignee_id is not None}
+    record_as(session, principal, "tip.assigned", tip.id, objects=objects, details=details)
 
 
 def set_flags(
@@ -108,13 +102,7 @@ def set_flags(
         approval_id = approval.id
     session.flush()
     for flag, value in changes:
-        record(
-            session,
-            actor=principal.staff_id,
-            action="tip.flagged",
-            tip_id=tip.id,
-            details={"flag": flag, "value": value},
-        )
+        record_as(session, principal, "tip.flagged", tip.id, details={"flag": flag, "value": value})
     return FlagResult(tip.urgent, tip.legal_hold, approval_id)
 
 
@@ -143,13 +131,10 @@ def override_priority(
     previous = tip.priority
     tip.priority = priority
     session.flush()
-    record(
-        session,
-        actor=principal.staff_id,
-        action="tip.priority_overridden",
-        tip_id=tip.id,
-        objects={"note": note.id},
-        details={"from": previous, "to": priority},
+    objects = {"note": note.id}
+    details = {"from": previous, "to": priority}
+    record_as(
+        session, principal, "tip.priority_overridden", tip.id, objects=objects, details=details
     )
     return note.id
 
@@ -160,13 +145,7 @@ def send_message(
     """A message the reporter reads on their status page; returns its id."""
     tip = lock_tip(session, principal, tip_id)
     message = post_staff_message(session, tip, body, staff_id=principal.staff_id, today=now.date())
-    record(
-        session,
-        actor=principal.staff_id,
-        action="message.sent",
-        tip_id=tip.id,
-        objects={"message": message.id},
-    )
+    record_as(session, principal, "message.sent", tip.id, objects={"message": message.id})
     return message.id
 
 
@@ -185,11 +164,5 @@ def add_note(
     )
     session.add(note)
     session.flush()
-    record(
-        session,
-        actor=principal.staff_id,
-        action="note.added",
-        tip_id=tip.id,
-        objects={"note": note.id},
-    )
+    record_as(session, principal, "note.added", tip.id, objects={"note": note.id})
     return note.id

@@ -118,40 +118,38 @@ def _null(kind: Any) -> Any:
     return cast(null(), kind)
 
 
-# A tip's attachments, messages and notes in one round trip: a UNION of their three shapes, in
-# the columns of _PART_COLUMNS (a column a shape lacks is a typed NULL).
+def _part(
+    src: str,
+    model: type[Attachment | Message | Note],
+    blob_id: Any,
+    *,
+    author_id: Any = None,
+    seq: Any = None,
+    day: Any = None,
+    at: Any = None,
+    kind: Any = None,
+) -> Select[Any]:
+    """One shape of the parts UNION: a column the shape lacks is a typed NULL."""
+    typed = ((author_id, Uuid), (seq, Integer), (day, Date), (at, UTCDateTime()), (kind, String))
+    rest = [_null(sql_type) if column is None else column for column, sql_type in typed]
+    return select(literal_column(f"'{src}'"), model.id, blob_id, *rest).where(model.tip_id == _TIP)
+
+
+# A tip's attachments, messages and notes in one round trip: a UNION of their three shapes, with
+# the columns of _PART_COLUMNS.
 _PART_COLUMNS = ("src", "id", "blob_id", "author_id", "seq", "day", "at", "kind")
-_ATTACHMENT_PARTS = select(
-    literal_column("'a'"),
-    Attachment.id,
-    Attachment.info_blob_id,
-    _null(Uuid),
-    Attachment.seq,
-    _null(Date),
-    _null(UTCDateTime()),
-    _null(String),
-).where(Attachment.tip_id == _TIP)
-_MESSAGE_PARTS = select(
-    literal_column("'m'"),
-    Message.id,
-    Message.blob_id,
-    Message.author_id,
-    Message.seq,
-    Message.sent_on,
-    _null(UTCDateTime()),
-    _null(String),
-).where(Message.tip_id == _TIP)
-_NOTE_PARTS = select(
-    literal_column("'n'"),
-    Note.id,
-    Note.blob_id,
-    Note.author_id,
-    _null(Integer),
-    _null(Date),
-    Note.created_at,
-    Note.kind,
-).where(Note.tip_id == _TIP)
-_PARTS = union_all(_ATTACHMENT_PARTS, _MESSAGE_PARTS, _NOTE_PARTS)
+_PARTS = union_all(
+    _part("a", Attachment, Attachment.info_blob_id, seq=Attachment.seq),
+    _part(
+        "m",
+        Message,
+        Message.blob_id,
+        author_id=Message.author_id,
+        seq=Message.seq,
+        day=Message.sent_on,
+    ),
+    _part("n", Note, Note.blob_id, author_id=Note.author_id, at=Note.created_at, kind=Note.kind),
+)
 
 
 def _seq(part: dict[str, Any]) -> int:

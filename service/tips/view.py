@@ -24,7 +24,8 @@ from sqlalchemy.orm import Session
 
 from crypto.age import decrypt_bytes
 from crypto.age_keys import X25519Identity
-from service.audit.log import AuditRecord, history, record
+from service.audit.log import AuditRecord, history
+from service.audit.staff_actions import record_as
 from service.blobs.store import read_blob
 from service.errors import NotFound
 from service.staff.models import StaffUser
@@ -191,37 +192,46 @@ def _actor_ids(entries: list[AuditRecord]) -> set[uuid.UUID | None]:
     return ids
 
 
+def _header(
+    tip: Tip, compartment: str, names: dict[uuid.UUID, str], entries: list[AuditRecord]
+) -> dict[str, Any]:
+    """The TipView fields a purged tip keeps: its dates, flags and history."""
+    ack_due, _ = deadlines_of(tip.received_on, tip.acknowledged_at)
+    return {
+        "id": tip.id,
+        "short_id": tip.id.hex[:8],
+        "status": tip.status,
+        "urgent": tip.urgent,
+        "legal_hold": tip.legal_hold,
+        "priority": tip.priority,
+        "compartment": compartment,
+        "received_on": tip.received_on,
+        "acknowledged_at": tip.acknowledged_at,
+        "ack_due": ack_due,
+        "assignee": names.get(tip.assignee_id) if tip.assignee_id else None,
+        "closure_reason": tip.closure_reason,
+        "contested_on": tip.contested_on,
+        "history": entries,
+        "actors": {str(k): v for k, v in names.items()},
+    }
+
+
 def _purged_view(session: Session, principal: Principal, tip: Tip, compartment: str) -> TipView:
-    record(session, actor=principal.staff_id, action="tip.viewed", tip_id=tip.id)
+    record_as(session, principal, "tip.viewed", tip.id)
     session.flush()
     entries = history(session, tip.id)
     names = _usernames(session, {tip.assignee_id, *_actor_ids(entries)})
-    ack_due, _ = deadlines_of(tip.received_on, tip.acknowledged_at)
     return TipView(
-        id=tip.id,
-        short_id=tip.id.hex[:8],
-        status=tip.status,
-        urgent=tip.urgent,
-        legal_hold=tip.legal_hold,
-        priority=tip.priority,
+        **_header(tip, compartment, names, entries),
         priority_reasons=[],
-        compartment=compartment,
-        received_on=tip.received_on,
-        acknowledged_at=tip.acknowledged_at,
-        ack_due=ack_due,
         feedback_due=None,
-        assignee=names.get(tip.assignee_id) if tip.assignee_id else None,
-        closure_reason=tip.closure_reason,
         report={},
         evidence=[],
         conversation=[],
         notes=[],
-        history=entries,
-        actors={str(k): v for k, v in names.items()},
         related=[],
         contact_on_file=None,
         purged=True,
-        contested_on=tip.contested_on,
     )
 
 
@@ -232,7 +242,7 @@ def tip_view(session: Session, principal: Principal, tip_id: uuid.UUID) -> TipVi
     if tip.purged:  # crypto-shredded: its dates, flags and history are all there is
         return _purged_view(session, principal, tip, compartment)
     keys = open_tip_keys(session, tip.id, principal.identity)
-    record(session, actor=principal.staff_id, action="tip.viewed", tip_id=tip.id)
+    record_as(session, principal, "tip.viewed", tip.id)
     session.flush()
     blobs = _Blobs(session, tip.id)
     parts = tip_parts(session, tip.id)
@@ -240,23 +250,11 @@ def tip_view(session: Session, principal: Principal, tip_id: uuid.UUID) -> TipVi
     entries = history(session, tip.id)
     authors = {part["author_id"] for part in (*messages, *notes)}
     names = _usernames(session, {tip.assignee_id, *authors, *_actor_ids(entries)})
-    ack_due, feedback_due = deadlines_of(tip.received_on, tip.acknowledged_at)
+    _, feedback_due = deadlines_of(tip.received_on, tip.acknowledged_at)
     return TipView(
-        id=tip.id,
-        short_id=tip.id.hex[:8],
-        status=tip.status,
-        urgent=tip.urgent,
-        legal_hold=tip.legal_hold,
-        priority=tip.priority,
+        **_header(tip, compartment, names, entries),
         priority_reasons=list(blobs.json(tip.priority_blob_id, keys.case).get("reasons", [])),
-        compartment=compartment,
-        received_on=tip.received_on,
-        acknowledged_at=tip.acknowledged_at,
-        ack_due=ack_due,
         feedback_due=None if tip.status == Status.CLOSED else feedback_due,
-        assignee=names.get(tip.assignee_id) if tip.assignee_id else None,
-        closure_reason=tip.closure_reason,
-        contested_on=tip.contested_on,
         report=blobs.json(tip.report_blob_id, keys.conversation),
         evidence=_evidence(parts["a"], blobs, keys.conversation),
         conversation=[
@@ -277,8 +275,6 @@ def tip_view(session: Session, principal: Principal, tip_id: uuid.UUID) -> TipVi
             )
             for n in notes
         ],
-        history=entries,
-        actors={str(k): v for k, v in names.items()},
         related=related_to_readable(session, principal.staff_id, tip.id),
         contact_on_file=(tip.contact_blob_id is not None) if custodian else None,
     )
@@ -297,13 +293,8 @@ def open_attachment(
         raise NotFound("no such attachment")
     keys = open_tip_keys(session, tip.id, principal.identity)
     info = _json(session, attachment.info_blob_id, keys.conversation)
-    record(
-        session,
-        actor=principal.staff_id,
-        action="attachment.downloaded",
-        tip_id=tip.id,
-        objects={"attachment_id": attachment.id},
-    )
+    objects = {"attachment_id": attachment.id}
+    record_as(session, principal, "attachment.downloaded", tip.id, objects=objects)
     session.flush()
     return AttachmentDownload(
         attachment_id=attachment.id,
