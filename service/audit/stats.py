@@ -37,7 +37,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from service.audit.closure_stats import ClosureCounts, closure_counts, closure_json
 from service.audit.sql_dates import _day, _day_diff, _utc_date, _within_months
-from service.audit.suppression import K, _overall_week, _suppress
+from service.audit.suppression import K, _overall_week, _suppress, cell_label
 from service.compartments.models import Compartment
 from service.tips.models import (
     ACK_DAYS,
@@ -75,9 +75,7 @@ class WeekCount:
 
     @property
     def label(self) -> str:
-        if self.count is not None:
-            return str(self.count)
-        return f"<{K}" if self.small else "*"
+        return cell_label(self.count, self.small)
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,7 +25,7 @@ from service.errors import InvalidInput
 from service.staff.models import StaffUser
 from service.staff.sessions import Principal
 from service.tips.conversation import post_staff_message
-from service.tips.models import Note, NoteKind, TipAudience
+from service.tips.models import Note, NoteKind, Tip, TipAudience
 from service.tips.workflow import READER_ROLES, lock_tip
 
 __all__ = [
@@ -106,6 +106,21 @@ def set_flags(
     return FlagResult(tip.urgent, tip.legal_hold, approval_id)
 
 
+# The field a note's text is stored under, read back by service.tips.view.
+_NOTE_FIELD = {NoteKind.NOTE: "body", NoteKind.PRIORITY: "reason"}
+
+
+def _add_case_note(
+    session: Session, principal: Principal, tip: Tip, kind: NoteKind, text: str, *, now: datetime
+) -> Note:
+    """A note by `principal`, its text encrypted to the case key."""
+    blob_id = write_case_text(session, tip, text, field=_NOTE_FIELD[kind], limit=NOTE_MAX)
+    author = principal.staff_id
+    note = Note(tip_id=tip.id, author_id=author, kind=kind.value, blob_id=blob_id, created_at=now)
+    session.add(note)
+    return note
+
+
 def override_priority(
     session: Session,
     principal: Principal,
@@ -119,15 +134,7 @@ def override_priority(
     tip = lock_tip(session, principal, tip_id)
     if not 0 <= priority <= PRIORITY_MAX:
         raise InvalidInput(f"priority: 0-{PRIORITY_MAX}", fields={"priority": "range"})
-    blob_id = write_case_text(session, tip, reason, field="reason", limit=NOTE_MAX)
-    note = Note(
-        tip_id=tip.id,
-        author_id=principal.staff_id,
-        kind=NoteKind.PRIORITY.value,
-        blob_id=blob_id,
-        created_at=now,
-    )
-    session.add(note)
+    note = _add_case_note(session, principal, tip, NoteKind.PRIORITY, reason, now=now)
     previous = tip.priority
     tip.priority = priority
     session.flush()
@@ -154,15 +161,7 @@ def add_note(
 ) -> uuid.UUID:
     """An internal note, encrypted to the case key (the reporter never sees it)."""
     tip = lock_tip(session, principal, tip_id)
-    blob_id = write_case_text(session, tip, body, field="body", limit=NOTE_MAX)
-    note = Note(
-        tip_id=tip.id,
-        author_id=principal.staff_id,
-        kind=NoteKind.NOTE.value,
-        blob_id=blob_id,
-        created_at=now,
-    )
-    session.add(note)
+    note = _add_case_note(session, principal, tip, NoteKind.NOTE, body, now=now)
     session.flush()
     record_as(session, principal, "note.added", tip.id, objects={"note": note.id})
     return note.id
