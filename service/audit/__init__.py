@@ -7,7 +7,7 @@ Reporter-caused events wait in a pending table, dated by day only.
   filtered pages, roots and proofs.
 - stats.py, closure_stats.py, sql_dates.py, suppression.py (repository): content-free statistics
   in SQL, with small-cell suppression.
-- log.py, pending.py (service): appending, in the caller's transaction.
+- log.py, pending.py, staff_actions.py (service): appending, in the caller's transaction.
 - checkpoints.py, guard.py, alarm.py, export.py (service): signing checkpoints, the signer's check
   and alarm, the export.
 - verify.py (service): the offline verifier (no database).
