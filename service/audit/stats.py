@@ -50,8 +50,6 @@ from service.tips.models import (
 )
 
 __all__ = [
-    "ACK_DAYS",
-    "FEEDBACK_MONTHS",
     "AckTimes",
     "CompartmentStats",
     "Deadline",
