@@ -1,5 +1,7 @@
 """A tip and what hangs off it. Everything a reporter wrote is ciphertext (see service.blobs);
 the clear columns are what routing, queues and deadlines need, with reporter times as dates only.
+The deadline rule is defined here once, with the queue indexes and the hooks that keep
+`Tip.next_deadline` right on every write path: ORM flush, Core insert, UPDATE statement.
 """
 
 from __future__ import annotations
@@ -55,7 +57,6 @@ __all__ = [
     "add_months",
     "deadlines_of",
     "next_deadline_of",
-    "refresh_deadline",
 ]
 
 
@@ -213,16 +214,12 @@ ix_tips_queue_assignee = Index(
 )
 
 
-def refresh_deadline(tip: Tip) -> None:
-    """Recompute `tip.next_deadline` after `acknowledged_at` or `status` changed."""
-    tip.next_deadline = next_deadline_of(tip.received_on, tip.acknowledged_at, tip.status)
-
-
 @event.listens_for(Tip, "before_insert")
 @event.listens_for(Tip, "before_update")
 def _keep_deadline(_mapper: Mapper[Tip], _connection: Any, tip: Tip) -> None:
+    """An ORM flush of a tip recomputes its deadline from what it holds now."""
     if tip.received_on is not None:
-        refresh_deadline(tip)
+        tip.next_deadline = next_deadline_of(tip.received_on, tip.acknowledged_at, tip.status)
 
 
 _KEEPING = "probity_deadline_kept"  # marks the hook's own UPDATEs, so it does not recurse
