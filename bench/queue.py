@@ -63,8 +63,9 @@ from service.tips.models import (  # noqa: E402
     SubjectIndex,
     Tip,
     TipAudience,
+    next_deadline_of,
 )
-from service.tips.queue import QueueFilters, _next_deadline, encode_cursor, queue_page  # noqa: E402
+from service.tips.queue import QueueFilters, encode_cursor, queue_page  # noqa: E402
 from service.tips.view import tip_view  # noqa: E402
 
 PG_BASE = os.environ.get("PROBITY_BENCH_PG", "postgresql://postgres@127.0.0.1:5432")
@@ -184,7 +185,7 @@ def _tip_row(rng: random.Random, staff: Staff, compartment: str) -> dict[str, An
         "received_on": received,
         "reporter_active_on": received,
         "acknowledged_at": acknowledged,
-        "next_deadline": _next_deadline(received, acknowledged, status.value),
+        "next_deadline": next_deadline_of(received, acknowledged, status.value),
         "assignee_id": assignee,
         "closure_reason": "spam" if status == Status.CLOSED else None,
         "closed_at": None,

@@ -1,6 +1,6 @@
 """What every `probity` command shares: consoles, one-line errors, secrets from stdin, a session.
 
-Command modules (service/cli.py, service/audit/cli.py, service/staff/cli.py) import from here.
+Command modules (service/<domain>/cli.py, assembled by service/cli.py) import from here.
 """
 
 from __future__ import annotations

@@ -1,6 +1,5 @@
 """Every model, imported once so `Base.metadata` is complete (Alembic and tests rely on it)."""
 
-import service.tips.queue  # noqa: F401  (the queue index and the deadline-keeping flush hooks)
 from service.access.models import AdminRequest, ConflictRequest, IdentityGrant, PendingAccessChange
 from service.agencies.models import Agency
 from service.approvals.models import Approval

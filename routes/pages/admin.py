@@ -24,12 +24,18 @@ from routes.i18n import pick_language
 from routes.pages.report_fields import one
 from routes.staff_auth import ADMINS, StaffForm, csrf_token, require_roles
 from routes.templating import Pages, get_pages, lang_url
+from service.access import memberships
 from service.access.changes import pending_changes
 from service.access.models import AdminRequest, RequestKind
+from service.agencies import service as agencies
+from service.agencies.repository import list_agencies
+from service.compartments import service as compartments
+from service.compartments.repository import list_compartments
 from service.db import utcnow
 from service.errors import InvalidInput, ProbityError
 from service.staff import admin
 from service.staff.enrolment import ENROLMENT_TTL
+from service.staff.repository import list_staff
 from service.staff.service import parse_role
 from service.staff.sessions import Principal
 
@@ -59,8 +65,8 @@ Loader = Callable[[Session], dict[str, Any]]
 
 def _load_staff(session: Session) -> dict[str, Any]:
     return {
-        "members": admin.list_staff(session),
-        "compartments": admin.list_compartments(session),
+        "members": list_staff(session),
+        "compartments": list_compartments(session),
         "roles": ["reviewer", "supervisor", "admin", "auditor"],
     }
 
@@ -68,8 +74,8 @@ def _load_staff(session: Session) -> dict[str, Any]:
 def _load_compartments(session: Session) -> dict[str, Any]:
     removals = RequestKind.SUPERVISOR_REMOVAL.value
     return {
-        "compartments": admin.list_compartments(session),
-        "candidates": [s for s in admin.list_staff(session) if s.role.value in READ_ROLES],
+        "compartments": list_compartments(session),
+        "candidates": [s for s in list_staff(session) if s.role.value in READ_ROLES],
         "changes": [c for c in pending_changes(session) if c.kind == removals],
     }
 
@@ -77,8 +83,8 @@ def _load_compartments(session: Session) -> dict[str, Any]:
 def _load_agencies(session: Session) -> dict[str, Any]:
     removals = RequestKind.SUPERVISOR_REMOVAL.value
     return {
-        "agencies": admin.list_agencies(session),
-        "compartments": admin.list_compartments(session),
+        "agencies": list_agencies(session),
+        "compartments": list_compartments(session),
         "changes": [c for c in pending_changes(session) if c.kind != removals],
     }
 
@@ -135,9 +141,9 @@ def _change(
 def admin_home(request: Request, principal: Admin, pages: PagesDep) -> Response:
     with transaction(session_factory(request)) as session:
         counts = {
-            "staff": len(admin.list_staff(session)),
-            "compartments": len(admin.list_compartments(session)),
-            "agencies": len(admin.list_agencies(session)),
+            "staff": len(list_staff(session)),
+            "compartments": len(list_compartments(session)),
+            "agencies": len(list_agencies(session)),
         }
     return pages.render(request, "staff/admin_home.html", {"counts": counts})
 
@@ -189,7 +195,7 @@ def reissue_enrolment(
             token = admin.reissue_enrolment_as(
                 session, principal.staff_id, username=username, now=utcnow()
             )
-            role = next(m.role.value for m in admin.list_staff(session) if m.username == username)
+            role = next(m.role.value for m in list_staff(session) if m.username == username)
     except ProbityError as exc:
         return _render(request, pages, principal, "staff", error=exc)
     return _enrolment_page(request, pages, username, role, token, status_code=200)
@@ -227,7 +233,9 @@ def add_compartment(
         pages,
         principal,
         "compartments",
-        lambda s: admin.add_compartment_as(s, principal.staff_id, name=name, oversight=oversight),
+        lambda s: compartments.add_compartment_as(
+            s, principal.staff_id, name=name, oversight=oversight
+        ),
         "compartment_added",
     )
 
@@ -239,7 +247,7 @@ def change_member(request: Request, principal: Admin, form: StaffForm, pages: Pa
     if action not in ("add", "remove"):
         error = InvalidInput("action must be add or remove", fields={"action": "choice"})
         return _render(request, pages, principal, "compartments", error=error)
-    change = admin.remove_member_as if action == "remove" else admin.add_member_as
+    change = memberships.remove_member_as if action == "remove" else memberships.add_member_as
     return _change(
         request,
         pages,
@@ -258,7 +266,7 @@ def add_agency(request: Request, principal: Admin, form: StaffForm, pages: Pages
         pages,
         principal,
         "agencies",
-        lambda s: admin.add_agency_as(s, principal.staff_id, **fields),
+        lambda s: agencies.add_agency_as(s, principal.staff_id, **fields),
         "agency_added",
     )
 
@@ -271,6 +279,6 @@ def route_agency(request: Request, principal: Admin, form: StaffForm, pages: Pag
         pages,
         principal,
         "agencies",
-        lambda s: admin.route_agency(s, principal.staff_id, slug=slug, compartment=compartment),
+        lambda s: agencies.route_agency(s, principal.staff_id, slug=slug, compartment=compartment),
         "agency_routed",
     )

@@ -9,7 +9,7 @@ stays off the reporter form and receives no tip until approved.
 
 Tip-bound four-eyes requests (closures, reveals, reroutes) live in service.approvals; these have
 no tip. Only during the membership bootstrap (no supervisor approved yet, nobody to ask) do the
-admin paths apply changes at once (service.staff.admin).
+admin paths apply changes at once (service.agencies.service, service.access.memberships).
 
 May import service.* and crypto.*; never FastAPI, Starlette or Jinja2.
 """
@@ -30,7 +30,7 @@ from service.access.service import NotPermitted, remove_member_with_access
 from service.agencies.models import Agency
 from service.audit.log import record
 from service.compartments.models import Compartment
-from service.compartments.service import approved_supervisors, oversight_compartment
+from service.compartments.repository import approved_supervisors, oversight_compartment
 from service.db import utcnow
 from service.errors import Conflict, NotFound
 from service.staff.models import Role, StaffUser

@@ -25,11 +25,12 @@ from service.access.envelopes import KeyHolder, begin_write
 from service.access.memberships import check_conflict_registrar
 from service.access.models import ConflictRequest
 from service.access.readerless import is_oversight_supervisor
-from service.access.service import NotPermitted, apply_conflict, get_staff
+from service.access.service import NotPermitted, apply_conflict
 from service.audit.log import record
 from service.compartments.models import Membership
 from service.errors import NotFound
 from service.staff.models import Role, StaffConflict, StaffUser
+from service.staff.repository import get_staff
 
 __all__ = [
     "PendingConflict",
@@ -127,10 +128,12 @@ def _decidable(session: Session, principal: KeyHolder) -> ColumnElement[bool]:
         )
     return and_(
         ConflictRequest.staff_id != principal.staff_id,
-        or_(ConflictRequest.requested_by.is_(None),
-            ConflictRequest.requested_by != principal.staff_id),
+        or_(
+            ConflictRequest.requested_by.is_(None),
+            ConflictRequest.requested_by != principal.staff_id,
+        ),
         standing,
-    )  # fmt: skip
+    )
 
 
 def pending_conflicts(session: Session, principal: KeyHolder) -> list[PendingConflict]:

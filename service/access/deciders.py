@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.compartments.models import Membership
-from service.compartments.service import approved_supervisors, oversight_compartment
+from service.compartments.repository import approved_supervisors, oversight_compartment
 from service.staff.models import Role, StaffUser
 
 __all__ = ["deciders"]

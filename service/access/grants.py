@@ -21,7 +21,7 @@ from service.access.envelopes import (
 from service.access.models import IdentityGrant
 from service.access.rewrite import move_tip
 from service.audit.log import record
-from service.compartments.service import get_compartment
+from service.compartments.repository import get_compartment
 from service.errors import Conflict
 from service.tips.models import Envelope, EnvelopeKind, TipAudience
 from service.tips.repository import get_readable_tip

@@ -8,7 +8,9 @@ compartment's existing tips (a supervisor holding the keys applies them); reject
 request. Both are audited. The membership bootstrap (approval at once) ends for good with the
 first approved supervisor (service.compartments.bootstrap).
 
-Conflicts registered over HTTP are limited here too (`check_conflict_registrar`).
+Admins add and remove members here (`add_member_as`, `remove_member_as`); removing an approved
+supervisor is itself a request (service.access.changes). Conflicts registered over HTTP are
+limited here too (`check_conflict_registrar`).
 """
 
 from __future__ import annotations
@@ -20,19 +22,30 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from service.access.changes import check_oversight_keeps_a_supervisor, file_request
 from service.access.deciders import deciders
 from service.access.envelopes import KeyHolder, begin_write
-from service.access.service import NotPermitted, approve_membership
+from service.access.models import AdminRequest, RequestKind
+from service.access.service import (
+    NotPermitted,
+    add_member_with_access,
+    approve_membership,
+    remove_member_with_access,
+)
 from service.audit.log import record
 from service.compartments.models import Compartment, Membership
+from service.compartments.repository import get_compartment
 from service.errors import Conflict, NotFound
 from service.staff.models import Role, StaffUser
+from service.staff.repository import get_staff
 
 __all__ = [
     "PendingMember",
+    "add_member_as",
     "check_conflict_registrar",
     "decide_membership",
     "pending_memberships",
+    "remove_member_as",
 ]
 
 
@@ -148,3 +161,33 @@ def check_conflict_registrar(
     raise NotPermitted(
         "only the staff member or a supervisor of one of their compartments can register it"
     )
+
+
+def add_member_as(session: Session, actor: uuid.UUID, *, compartment: str, username: str) -> int:
+    """Audited by service.access (compartment.member_added); returns the tips queued."""
+    return add_member_with_access(
+        session, compartment=compartment, staff=get_staff(session, username), actor=actor
+    )
+
+
+def remove_member_as(
+    session: Session, actor: uuid.UUID | str, *, compartment: str, username: str
+) -> AdminRequest | None:
+    """Remove a member at once (audited by service.access; 409 if a tip would lose its last
+    reader) - except a supervisor whose membership is approved: that files a request a
+    supervisor decides (service.access.changes), returned here."""
+    begin_write(session)
+    staff = get_staff(session, username)
+    target = get_compartment(session, compartment)
+    membership = session.get(Membership, (target.id, staff.id))
+    if membership is not None and membership.approved_at and staff.role is Role.SUPERVISOR:
+        check_oversight_keeps_a_supervisor(session, staff=staff, compartment_id=target.id)
+        return file_request(
+            session,
+            kind=RequestKind.SUPERVISOR_REMOVAL,
+            compartment_id=target.id,
+            staff_id=staff.id,
+            actor=actor,
+        )
+    remove_member_with_access(session, compartment=compartment, staff=staff, actor=actor)
+    return None

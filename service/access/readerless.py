@@ -25,7 +25,7 @@ from service.access.rewrite import move_tip
 from service.audit.log import record
 from service.audit.models import AuditEntry
 from service.compartments.models import Compartment, Membership
-from service.compartments.service import oversight_compartment
+from service.compartments.repository import oversight_compartment
 from service.errors import Conflict, Forbidden
 from service.staff.models import Role, StaffUser
 from service.tips.models import Envelope, EnvelopeKind, Tip, TipAudience
@@ -140,8 +140,9 @@ def mark_readerless(
 ) -> None:
     """Audit each tip that has just lost its last reader (`cause` is a short code)."""
     for tip_id in sorted(tip_ids, key=str):
-        record(session, actor=actor, action=READERLESS_ACTION, tip_id=tip_id,
-               details={"cause": cause})  # fmt: skip
+        record(
+            session, actor=actor, action=READERLESS_ACTION, tip_id=tip_id, details={"cause": cause}
+        )
 
 
 def hand_over(
@@ -159,8 +160,7 @@ def hand_over(
         if tip is None:
             continue
         try:  # move_tip decides and decrypts before it writes anything
-            move_tip(session, tip, oversight, holder.identity, actor=holder.staff_id,
-                     handover=True)  # fmt: skip
+            move_tip(session, tip, oversight, holder.identity, actor=holder.staff_id, handover=True)
         except Conflict:
             continue
         moved.add(tip_id)

@@ -38,7 +38,8 @@ from service.access.rewrite import plan_tip, write_plans
 from service.audit.log import record
 from service.compartments.bootstrap import bootstrap_open, close_bootstrap
 from service.compartments.models import Membership
-from service.compartments.service import add_member, get_compartment
+from service.compartments.repository import get_compartment
+from service.compartments.service import add_member
 from service.db import utcnow
 from service.errors import Conflict, Forbidden, NotFound
 from service.staff.models import Role, StaffConflict, StaffUser
@@ -56,7 +57,6 @@ __all__ = [
     "apply_pending",
     "approve_membership",
     "conflict_counts",
-    "get_staff",
     "pending_for",
     "register_conflict",
     "remove_member_with_access",
@@ -79,13 +79,6 @@ class PendingTip:
     tip_id: uuid.UUID
     adds: int
     removes: int
-
-
-def get_staff(session: Session, username: str) -> StaffUser:
-    staff = session.scalar(select(StaffUser).where(StaffUser.username == username))
-    if staff is None:
-        raise NotFound(f"no staff member named {username!r}")
-    return staff
 
 
 def _queue(
@@ -206,7 +199,7 @@ def remove_member_with_access(
     """End the membership and the member's access to the compartment's tips at once; queue the
     envelope rewrites. Refuses (409, nothing changed) if a tip would be left with no reader.
     Admins and the CLI remove an approved supervisor only through a request a supervisor decides
-    (service.staff.admin.remove_member_as, service.access.changes), which then calls this."""
+    (service.access.memberships.remove_member_as, service.access.changes), which then calls this."""
     begin_write(session)
     target = get_compartment(session, compartment)
     membership = session.get(Membership, (target.id, staff.id))
@@ -293,8 +286,13 @@ def apply_conflict(
     own_keys = holder is not None and holder.staff_id == staff.id
     handed = hand_over(session, last, holder) if holder is not None and own_keys else set()
     _withdraw(session, staff, naming)
-    _queue(session, [t for t in held if t not in handed], staff.id, ChangeOp.REMOVE,
-           ChangeReason.CONFLICT)  # fmt: skip
+    _queue(
+        session,
+        [t for t in held if t not in handed],
+        staff.id,
+        ChangeOp.REMOVE,
+        ChangeReason.CONFLICT,
+    )
     record(
         session,
         actor=actor,

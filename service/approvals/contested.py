@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from service.approvals.models import Approval, ApprovalKind, ApprovalStatus
 from service.approvals.requests import file_request
 from service.compartments.models import Compartment, Membership
-from service.compartments.service import oversight_compartment
+from service.compartments.repository import oversight_compartment
 from service.errors import Conflict, Forbidden, NotFound
 from service.staff.models import Role
 from service.staff.sessions import Principal

@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 from service.access.envelopes import tip_subjects
 from service.approvals.models import Approval, ApprovalKind, ApprovalStatus
 from service.compartments.models import Membership
-from service.compartments.service import oversight_compartment
+from service.compartments.repository import oversight_compartment
 from service.staff.models import ConflictToken, Role, StaffConflict, StaffUser
 from service.staff.sessions import Principal
 from service.tips.models import Tip, TipAudience
@@ -79,10 +79,14 @@ def _conflicted_by(session: Session, subjects: SubjectKeys, filed: datetime) -> 
             select(ConflictToken.staff_id)
             .join(StaffConflict, same)
             .where(ConflictToken.token.in_([t for _, t in subjects.tokens]), early)
-            .group_by(ConflictToken.staff_id, ConflictToken.kind, ConflictToken.conflict,
-                      ConflictToken.size)
+            .group_by(
+                ConflictToken.staff_id,
+                ConflictToken.kind,
+                ConflictToken.conflict,
+                ConflictToken.size,
+            )
             .having(func.count() == ConflictToken.size)
-        )  # fmt: skip
+        )
         found |= set(session.scalars(complete))
     return found
 

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.approvals.models import Approval, ApprovalKind, ApprovalStatus
-from service.audit.log import record
+from service.audit.staff_actions import record_as
 from service.blobs.store import write_blob
 from service.errors import Conflict, InvalidInput
 from service.staff.sessions import Principal
@@ -72,6 +72,7 @@ def file_request(
     )
     session.add(approval)
     session.flush()
-    record(session, actor=principal.staff_id, action="approval.requested", tip_id=tip.id,
-           objects={"approval": approval.id}, details={"kind": kind.value})  # fmt: skip
+    objects = {"approval": approval.id}
+    details = {"kind": kind.value}
+    record_as(session, principal, "approval.requested", tip.id, objects=objects, details=details)
     return approval

@@ -29,6 +29,7 @@ from service.approvals.oversight import (
 )
 from service.approvals.requests import REASON_MAX, file_request, write_case_text
 from service.audit.log import record
+from service.audit.staff_actions import record_as
 from service.compartments.models import Compartment
 from service.errors import Conflict, Forbidden, InvalidInput, NotFound
 from service.staff.models import Role, StaffUser
@@ -160,11 +161,16 @@ def _pending(
     )
     return [
         PendingApproval(
-            a.id, a.tip_id, a.kind, name or "", a.requested_at, dict(a.payload),
+            a.id,
+            a.tip_id,
+            a.kind,
+            name or "",
+            a.requested_at,
+            dict(a.payload),
             decider(session, a),
         )
         for a, name in rows
-    ]  # fmt: skip
+    ]
 
 
 def _pending_row(session: Session, a: Approval, *, decider: Decider) -> PendingApproval:
@@ -200,9 +206,9 @@ def decide(
     approval.decided_by = principal.staff_id
     approval.decided_at = now
     session.flush()
-    record(session, actor=principal.staff_id, action="approval.decided", tip_id=tip.id,
-           objects={"approval": approval.id},
-           details={"kind": approval.kind, "approved": approve})  # fmt: skip
+    objects = {"approval": approval.id}
+    details: dict[str, str | bool] = {"kind": approval.kind, "approved": approve}
+    record_as(session, principal, "approval.decided", tip.id, objects=objects, details=details)
     detail = "rejected"
     if approve:
         detail = _carry_out(session, principal, approval, tip, now=now)
@@ -251,8 +257,13 @@ def _carry_out(
             raise Conflict("the tip is not under legal hold")
         tip.legal_hold = False
         session.flush()
-        record(session, actor=actor, action="tip.flagged", tip_id=tip.id,
-               details={"flag": "legal_hold", "value": False})  # fmt: skip
+        record(
+            session,
+            actor=actor,
+            action="tip.flagged",
+            tip_id=tip.id,
+            details={"flag": "legal_hold", "value": False},
+        )
         return "approved; the legal hold is lifted"
     if kind is ApprovalKind.PURGE:
         _purge(session, tip, actor=actor)
@@ -260,12 +271,14 @@ def _carry_out(
     if kind is ApprovalKind.IDENTITY_REVEAL:
         if approval.requested_by is None:
             raise Conflict("the requester no longer exists")
-        reveal_identity(session, tip_id=tip.id, approver=principal,
-                        requester_id=approval.requested_by)  # fmt: skip
+        reveal_identity(
+            session, tip_id=tip.id, approver=principal, requester_id=approval.requested_by
+        )
         return "approved; the requester can now read the reporter's contact details"
     if kind is ApprovalKind.REROUTE:
-        reroute_tip(session, tip_id=tip.id, compartment=approval.payload["compartment"],
-                    approver=principal)  # fmt: skip
+        reroute_tip(
+            session, tip_id=tip.id, compartment=approval.payload["compartment"], approver=principal
+        )
         return "approved; the tip is rerouted"
     return EXPORT_DETAIL
 

@@ -1,1 +1,15 @@
-"""Audit entries. Reporter-caused events wait in a pending table, dated by day only."""
+"""The tamper-evident audit log (a Merkle tree), its checkpoints and the auditors' statistics.
+Reporter-caused events wait in a pending table, dated by day only.
+
+- models.py (models): entries, interior nodes, checkpoints, the pending table.
+- canonical.py (schemas): an entry's canonical bytes and their validation.
+- entries.py, view.py, proofs.py (repository): entry ranges and export lines, the auditor's
+  filtered pages, roots and proofs.
+- stats.py, closure_stats.py, sql_dates.py, suppression.py (repository): content-free statistics
+  in SQL, with small-cell suppression.
+- log.py, pending.py, staff_actions.py (service): appending, in the caller's transaction.
+- checkpoints.py, guard.py, alarm.py, export.py (service): signing checkpoints, the signer's check
+  and alarm, the export.
+- verify.py (service): the offline verifier (no database).
+- cli.py (cli): `probity audit ...`.
+"""

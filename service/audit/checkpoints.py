@@ -88,8 +88,12 @@ def resolve_alarm(session: Session, settings: Settings, *, accept_current: bool)
     reason = alarm.reason if alarm is not None else "none"
     if not _TOKEN.fullmatch(reason):
         reason = "unreadable"
-    record_entry(session, actor="system", action="audit.alarm_cleared",
-                 details={"reason": reason, "accept_current": accept_current})  # fmt: skip
+    record_entry(
+        session,
+        actor="system",
+        action="audit.alarm_cleared",
+        details={"reason": reason, "accept_current": accept_current},
+    )
     _log.warning("audit_alarm_cleared", reason=reason, tree_size=size)
     return reason
 

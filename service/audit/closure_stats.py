@@ -23,7 +23,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from service.approvals.models import Approval, ApprovalKind, ApprovalStatus
-from service.audit.suppression import K, _overall_week, _suppress
+from service.audit.suppression import K, _overall_week, _suppress, cell_label
 from service.compartments.models import Compartment
 from service.staff.models import StaffUser
 from service.tips.models import Status, Tip
@@ -41,9 +41,7 @@ class Cell:
 
     @property
     def label(self) -> str:
-        if self.count is not None:
-            return str(self.count)
-        return f"<{K}" if self.small else "*"
+        return cell_label(self.count, self.small)
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,8 +125,11 @@ def _cell_json(cell: Cell) -> dict[str, Any]:
 
 
 def _row_json(row: ClosureRow, key: str) -> dict[str, Any]:
-    return {key: row.name, "closures": _cell_json(row.closures),
-            "contested": _cell_json(row.contested)}  # fmt: skip
+    return {
+        key: row.name,
+        "closures": _cell_json(row.closures),
+        "contested": _cell_json(row.contested),
+    }
 
 
 def closure_json(counts: ClosureCounts) -> dict[str, Any]:

@@ -1,4 +1,6 @@
-"""Reading the log: entry ranges for the API (each read audited) and export lines for the CLI."""
+"""Reading the log: entry ranges for the API (each read audited), export lines for the CLI, and
+the stored entries folded into a Merkle tree (the signer's guard, the auditors' checkpoint check).
+"""
 
 from __future__ import annotations
 
@@ -9,15 +11,17 @@ from dataclasses import dataclass
 from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
+from crypto.merkle import TreeBuilder
 from service.audit.canonical import AuditRecord, decode_entry
 from service.audit.log import log_size, record
 from service.audit.models import AuditEntry, AuditNode
 from service.audit.proofs import BadRange
 
-__all__ = ["MAX_ENTRIES", "StoredEntry", "iter_stored", "read_entries"]
+__all__ = ["MAX_ENTRIES", "StoredEntry", "append_stored_entries", "iter_stored", "read_entries"]
 
 MAX_ENTRIES = 1000
 _BATCH = 10_000
+_TREE_BATCH = 5000
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,3 +71,22 @@ def iter_stored(session: Session, size: int) -> Iterator[tuple[int, bytes, bytes
         for index, canonical, leaf in rows:
             yield index, bytes(canonical), bytes(leaf or b"")
         start = rows[-1][0] + 1
+
+
+def append_stored_entries(session: Session, builder: TreeBuilder, size: int) -> bool:
+    """Append the stored entries from `builder.size` up to `size` to `builder`, in index order, a
+    batch at a time; False at the first missing entry."""
+    while builder.size < size:
+        rows = session.execute(
+            select(AuditEntry.index, AuditEntry.canonical)
+            .where(AuditEntry.index >= builder.size, AuditEntry.index < size)
+            .order_by(AuditEntry.index)
+            .limit(_TREE_BATCH)
+        ).all()
+        if not rows:
+            return False
+        for index, canonical in rows:
+            if index != builder.size:
+                return False
+            builder.append(bytes(canonical))
+    return True

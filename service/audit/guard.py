@@ -30,13 +30,13 @@ from crypto.errors import CryptoError
 from crypto.merkle import TreeBuilder, leaf_hash, subtrees
 from crypto.note import Verifier
 from service.audit.alarm import HistoryMismatch
+from service.audit.entries import append_stored_entries
 from service.audit.log import read_nodes
 from service.audit.models import AuditCheckpoint, AuditEntry, AuditNode
 from service.audit.proofs import root
 
 __all__ = ["SPOT_CHECK", "verified_root"]
 
-_BATCH = 5000
 SPOT_CHECK = 10_000
 
 
@@ -83,22 +83,6 @@ def _right_edge(session: Session, anchor: Checkpoint) -> TreeBuilder:
     return builder
 
 
-def _append_entries(session: Session, builder: TreeBuilder, size: int) -> None:
-    while builder.size < size:
-        rows = session.execute(
-            select(AuditEntry.index, AuditEntry.canonical)
-            .where(AuditEntry.index >= builder.size, AuditEntry.index < size)
-            .order_by(AuditEntry.index)
-            .limit(_BATCH)
-        ).all()
-        if not rows:
-            raise HistoryMismatch("entries_missing")
-        for index, canonical in rows:
-            if index != builder.size:
-                raise HistoryMismatch("entries_missing")
-            builder.append(bytes(canonical))
-
-
 def _spot_check(session: Session, signed_size: int) -> None:
     count = min(SPOT_CHECK, signed_size)
     if count == 0:
@@ -137,7 +121,8 @@ def verified_root(
     else:
         builder = _right_edge(session, anchor)
         _spot_check(session, anchor.size)
-    _append_entries(session, builder, size)
+    if not append_stored_entries(session, builder, size):
+        raise HistoryMismatch("entries_missing")
     new_root = builder.root()
     try:
         stored_root = root(session, size)

@@ -37,14 +37,19 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from service.audit.closure_stats import ClosureCounts, closure_counts, closure_json
 from service.audit.sql_dates import _day, _day_diff, _utc_date, _within_months
-from service.audit.suppression import K, _overall_week, _suppress
+from service.audit.suppression import K, _overall_week, _suppress, cell_label
 from service.compartments.models import Compartment
-from service.tips.models import ClosureReason, Finding, Status, Tip, TipFinding
-from service.tips.queue import ACK_DAYS, FEEDBACK_MONTHS
+from service.tips.models import (
+    ACK_DAYS,
+    FEEDBACK_MONTHS,
+    ClosureReason,
+    Finding,
+    Status,
+    Tip,
+    TipFinding,
+)
 
 __all__ = [
-    "ACK_DAYS",
-    "FEEDBACK_MONTHS",
     "AckTimes",
     "CompartmentStats",
     "Deadline",
@@ -68,9 +73,7 @@ class WeekCount:
 
     @property
     def label(self) -> str:
-        if self.count is not None:
-            return str(self.count)
-        return f"<{K}" if self.small else "*"
+        return cell_label(self.count, self.small)
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,16 +175,17 @@ def _ack_deadline(session: Session, today: date) -> dict[_Key, Counter[str]]:
 def _feedback_deadline(session: Session, today: date) -> dict[_Key, Counter[str]]:
     closed_on = _utc_date(Tip.closed_at)
     acked_on = _utc_date(Tip.acknowledged_at)
+    still_open = case(
+        (_within_months(_day(today), acked_on, FEEDBACK_MONTHS), "open_in_time"),
+        else_="open_overdue",
+    )
     category = case(
         (Tip.acknowledged_at.is_(None), None),
-        (Tip.status != Status.CLOSED.value, case(
-            (_within_months(_day(today), acked_on, FEEDBACK_MONTHS), "open_in_time"),
-            else_="open_overdue",
-        )),
+        (Tip.status != Status.CLOSED.value, still_open),
         (closed_on.is_(None), None),
         (_within_months(closed_on, acked_on, FEEDBACK_MONTHS), "on_time"),
         else_="late",
-    )  # fmt: skip
+    )
     return _grouped(session, category)
 
 

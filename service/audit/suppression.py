@@ -9,10 +9,18 @@ from __future__ import annotations
 from collections.abc import Hashable
 from typing import TypeVar
 
-__all__ = ["K", "_overall_week", "_suppress"]
+__all__ = ["K", "_overall_week", "_suppress", "cell_label"]
 
 K = 3  # smallest count shown in a per-compartment weekly cell
 _G = TypeVar("_G", bound=Hashable)
+
+
+def cell_label(count: int | None, small: bool) -> str:
+    """How a cell shows: its count, "<K" when hidden for being small, "*" when hidden to protect
+    another."""
+    if count is not None:
+        return str(count)
+    return f"<{K}" if small else "*"
 
 
 def _suppress(grid: dict[_G, list[int]]) -> dict[_G, list[tuple[int | None, bool]]]:

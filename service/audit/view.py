@@ -33,6 +33,7 @@ from crypto.errors import CryptoError, ProofError
 from crypto.merkle import TreeBuilder, verify_consistency
 from crypto.note import Verifier
 from service.audit.canonical import AuditRecord, decode_entry
+from service.audit.entries import append_stored_entries
 from service.audit.log import log_size
 from service.audit.models import AuditCheckpoint, AuditEntry
 from service.audit.proofs import consistency
@@ -53,7 +54,6 @@ MAX_LIMIT = 200
 _ACTION = re.compile(r"[a-z][a-z0-9_]*(\.[a-z0-9_]*)*")
 _TOKEN = re.compile(r"[A-Za-z0-9_.:@+/=-]{1,128}")
 _BATCH = 500
-_ROOT_BATCH = 5000
 
 
 class _canonical_text(FunctionElement[str]):
@@ -260,22 +260,7 @@ def _open(row: AuditCheckpoint, verifier: Verifier) -> tuple[Checkpoint | None, 
 def _root_from_entries(session: Session, size: int) -> bytes | None:
     """The Merkle root over the first `size` stored entries' canonical bytes (None if a gap)."""
     builder = TreeBuilder()
-    while builder.size < size:
-        rows = session.execute(
-            select(AuditEntry.index, AuditEntry.canonical)
-            .where(AuditEntry.index >= builder.size, AuditEntry.index < size)
-            .order_by(AuditEntry.index)
-            .limit(_ROOT_BATCH)
-        )
-        progressed = False
-        for index, canonical in rows:
-            if index != builder.size:
-                return None
-            builder.append(bytes(canonical))
-            progressed = True
-        if not progressed:
-            return None
-    return builder.root()
+    return builder.root() if append_stored_entries(session, builder, size) else None
 
 
 def checkpoint_status(session: Session, verifier: Verifier) -> CheckpointStatus:

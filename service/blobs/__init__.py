@@ -1,1 +1,6 @@
-"""Encrypted payloads stored as chunk rows, written and read as streams."""
+"""Encrypted payloads stored as chunk rows, written and read as streams.
+
+- models.py (models): blobs and their chunk rows.
+- store.py (service): writing and reading age files as chunk rows.
+- spool.py (service): chunk rows staged on disk while an upload streams.
+"""

@@ -1,26 +1,24 @@
-"""Creating compartments and adding members."""
+"""Creating compartments (audited for the admin pages and `probity compartment add`) and the
+membership row rule. Who approves a membership and what it grants: service.access."""
 
 from __future__ import annotations
 
 import re
 import uuid
 
-from sqlalchemy import Select, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from service.access.envelopes import begin_write
+from service.audit.log import record
 from service.compartments.bootstrap import close_bootstrap
 from service.compartments.models import Compartment, Membership
+from service.compartments.repository import get_compartment, oversight_compartment
 from service.db import utcnow
-from service.errors import Conflict, InvalidInput, NotFound
+from service.errors import Conflict, InvalidInput
 from service.staff.models import Role, StaffUser
 
-__all__ = [
-    "add_compartment",
-    "add_member",
-    "approved_supervisors",
-    "get_compartment",
-    "oversight_compartment",
-]
+__all__ = ["add_compartment", "add_compartment_as", "add_member"]
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}")
 
@@ -48,10 +46,19 @@ def add_compartment(
     return compartment
 
 
-def get_compartment(session: Session, name: str) -> Compartment:
-    compartment = session.scalar(select(Compartment).where(Compartment.name == name))
-    if compartment is None:
-        raise NotFound(f"no compartment named {name!r}")
+def add_compartment_as(
+    session: Session, actor: uuid.UUID | str, *, name: str, oversight: bool = False
+) -> Compartment:
+    """An admin's (or the operator's) new compartment, audited (`compartment.created`)."""
+    begin_write(session)  # SQLite: the write lock before reading what we change
+    compartment = add_compartment(session, name, oversight=oversight)
+    record(
+        session,
+        actor=actor,
+        action="compartment.created",
+        objects={"compartment": compartment.id},
+        details={"oversight": oversight},
+    )
     return compartment
 
 
@@ -75,23 +82,3 @@ def add_member(
     if approved and staff.role is Role.SUPERVISOR:
         close_bootstrap(session)
     return membership
-
-
-def oversight_compartment(session: Session) -> Compartment | None:
-    return session.scalars(select(Compartment).where(Compartment.oversight)).first()
-
-
-def approved_supervisors(
-    compartment_id: uuid.UUID, *, active_only: bool = True
-) -> Select[uuid.UUID]:
-    """Ids of the (active) supervisors whose membership of the compartment is approved."""
-    query = (
-        select(StaffUser.id)
-        .join(Membership, Membership.staff_id == StaffUser.id)
-        .where(
-            Membership.compartment_id == compartment_id,
-            Membership.approved_at.is_not(None),
-            StaffUser.role == Role.SUPERVISOR,
-        )
-    )
-    return query.where(StaffUser.active.is_(True)) if active_only else query

@@ -7,6 +7,11 @@ limit. What is stored is a complete clean or the original, byte for byte, never 
 `CleanReport` says what was removed, or why nothing was.
 `sanitise_filename` (`filenames`) makes a reporter's file name safe to store and show.
 
+No tables, so no models or repository:
+- report.py (schemas): `CleanReport` and the `Sanitiser` protocol.
+- sanitise.py, streaming.py, jpeg.py, png.py, webp.py, pdf.py, office.py, ooxml.py, odf.py,
+  review.py, office_xml.py, filenames.py (service): the cleaners and the file-name rule.
+
 May import the standard library, pikepdf and defusedxml (Pillow is not needed); never the web layer.
 """
 

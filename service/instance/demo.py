@@ -33,6 +33,8 @@ RECOVERY = "demo-recovery-key.age"
 DEMO_RECOVERY_PASSPHRASE = "demo recovery passphrase"  # noqa: S105
 
 COMPARTMENTS = [("us-border-integrity", False), ("mx-asuntos-internos", False)]
+# A table, aligned by hand: one agency per entry, in the order of _AGENCY_FIELDS.
+_AGENCY_FIELDS = ("slug", "name_en", "name_es", "country", "compartment")
 AGENCIES = [
     ("us-cbp", "U.S. Customs and Border Protection",
      "Oficina de Aduanas y Protección Fronteriza de EE. UU.", "US", "us-border-integrity"),
@@ -108,8 +110,10 @@ def ensure_demo(engine: Engine, settings: Settings) -> list[DemoAccount]:
             recovery_passphrase=DEMO_RECOVERY_PASSPHRASE,
         )
         accounts["admin"] = {
-            "role": "admin", "password": password, "totp": result.admin_totp_secret
-        }  # fmt: skip
+            "role": "admin",
+            "password": password,
+            "totp": result.admin_totp_secret,
+        }
         _save(creds_path, accounts)
     with session_scope(factory) as session:
         _fill(session, settings, accounts)
@@ -129,21 +133,22 @@ def _fill(session: Session, settings: Settings, accounts: dict[str, dict[str, st
         if name not in existing:
             add_compartment(session, name, oversight=oversight)
     slugs = set(session.scalars(select(Agency.slug)))
-    for slug, name_en, name_es, country, compartment in AGENCIES:
-        if slug not in slugs:
-            add_agency(
-                session, slug=slug, name_en=name_en, name_es=name_es,
-                compartment=compartment, country=country,
-            )  # fmt: skip
+    for row in AGENCIES:
+        if row[0] not in slugs:
+            add_agency(session, **dict(zip(_AGENCY_FIELDS, row, strict=True)))
     users = set(session.scalars(select(StaffUser.username)))
     for username, role, compartments in STAFF:
         if username in users:
             continue
         password = "demo-" + secrets.token_urlsafe(9)
         new = create_staff(
-            session, username=username, role=role, password=password,
-            kdf=kdf_params(settings), compartments=compartments,
-        )  # fmt: skip
+            session,
+            username=username,
+            role=role,
+            password=password,
+            kdf=kdf_params(settings),
+            compartments=compartments,
+        )
         accounts[username] = {"role": role.value, "password": password, "totp": new.totp_secret}
 
 

@@ -1,1 +1,10 @@
-"""Staff accounts: models, creation and key sealing."""
+"""Staff accounts: models, creation, key sealing, sign-in and administration.
+
+- models.py (models): staff users, sessions, conflicts.
+- repository.py (repository): a member by username, the admin listing.
+- service.py (service): creating an account with sealed keys.
+- admin.py, enrolment.py (service): what admins do to accounts, self-enrolment.
+- sessions.py, credentials.py, throttle.py, kdf_pool.py (service): sign-in and sessions,
+  password and TOTP checks, sign-in throttling, the bound on password derivations.
+- cli.py (cli): `probity staff add`.
+"""

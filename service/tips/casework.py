@@ -20,12 +20,12 @@ from sqlalchemy.orm import Session
 
 from service.approvals.models import ApprovalKind
 from service.approvals.requests import file_request, write_case_text
-from service.audit.log import record
+from service.audit.staff_actions import record_as
 from service.errors import InvalidInput
 from service.staff.models import StaffUser
 from service.staff.sessions import Principal
 from service.tips.conversation import post_staff_message
-from service.tips.models import Note, NoteKind, TipAudience
+from service.tips.models import Note, NoteKind, Tip, TipAudience
 from service.tips.workflow import READER_ROLES, lock_tip
 
 __all__ = [
@@ -71,8 +71,8 @@ def assign(
     tip.assignee_id = assignee_id
     session.flush()
     objects = {"assignee": assignee_id} if assignee_id is not None else None
-    record(session, actor=principal.staff_id, action="tip.assigned", tip_id=tip.id,
-           objects=objects, details={"assigned": assignee_id is not None})  # fmt: skip
+    details = {"assigned": assignee_id is not None}
+    record_as(session, principal, "tip.assigned", tip.id, objects=objects, details=details)
 
 
 def set_flags(
@@ -102,28 +102,47 @@ def set_flags(
         approval_id = approval.id
     session.flush()
     for flag, value in changes:
-        record(session, actor=principal.staff_id, action="tip.flagged", tip_id=tip.id,
-               details={"flag": flag, "value": value})  # fmt: skip
+        record_as(session, principal, "tip.flagged", tip.id, details={"flag": flag, "value": value})
     return FlagResult(tip.urgent, tip.legal_hold, approval_id)
 
 
+# The field a note's text is stored under, read back by service.tips.view.
+_NOTE_FIELD = {NoteKind.NOTE: "body", NoteKind.PRIORITY: "reason"}
+
+
+def _add_case_note(
+    session: Session, principal: Principal, tip: Tip, kind: NoteKind, text: str, *, now: datetime
+) -> Note:
+    """A note by `principal`, its text encrypted to the case key."""
+    blob_id = write_case_text(session, tip, text, field=_NOTE_FIELD[kind], limit=NOTE_MAX)
+    author = principal.staff_id
+    note = Note(tip_id=tip.id, author_id=author, kind=kind.value, blob_id=blob_id, created_at=now)
+    session.add(note)
+    return note
+
+
 def override_priority(
-    session: Session, principal: Principal, tip_id: uuid.UUID, *, priority: int, reason: str,
+    session: Session,
+    principal: Principal,
+    tip_id: uuid.UUID,
+    *,
+    priority: int,
+    reason: str,
     now: datetime,
-) -> uuid.UUID:  # fmt: skip
+) -> uuid.UUID:
     """Set the priority by hand; the reason is kept as a case-key note. Returns the note id."""
     tip = lock_tip(session, principal, tip_id)
     if not 0 <= priority <= PRIORITY_MAX:
         raise InvalidInput(f"priority: 0-{PRIORITY_MAX}", fields={"priority": "range"})
-    blob_id = write_case_text(session, tip, reason, field="reason", limit=NOTE_MAX)
-    note = Note(tip_id=tip.id, author_id=principal.staff_id, kind=NoteKind.PRIORITY.value,
-                blob_id=blob_id, created_at=now)  # fmt: skip
-    session.add(note)
+    note = _add_case_note(session, principal, tip, NoteKind.PRIORITY, reason, now=now)
     previous = tip.priority
     tip.priority = priority
     session.flush()
-    record(session, actor=principal.staff_id, action="tip.priority_overridden", tip_id=tip.id,
-           objects={"note": note.id}, details={"from": previous, "to": priority})  # fmt: skip
+    objects = {"note": note.id}
+    details = {"from": previous, "to": priority}
+    record_as(
+        session, principal, "tip.priority_overridden", tip.id, objects=objects, details=details
+    )
     return note.id
 
 
@@ -133,8 +152,7 @@ def send_message(
     """A message the reporter reads on their status page; returns its id."""
     tip = lock_tip(session, principal, tip_id)
     message = post_staff_message(session, tip, body, staff_id=principal.staff_id, today=now.date())
-    record(session, actor=principal.staff_id, action="message.sent", tip_id=tip.id,
-           objects={"message": message.id})  # fmt: skip
+    record_as(session, principal, "message.sent", tip.id, objects={"message": message.id})
     return message.id
 
 
@@ -143,11 +161,7 @@ def add_note(
 ) -> uuid.UUID:
     """An internal note, encrypted to the case key (the reporter never sees it)."""
     tip = lock_tip(session, principal, tip_id)
-    blob_id = write_case_text(session, tip, body, field="body", limit=NOTE_MAX)
-    note = Note(tip_id=tip.id, author_id=principal.staff_id, kind=NoteKind.NOTE.value,
-                blob_id=blob_id, created_at=now)  # fmt: skip
-    session.add(note)
+    note = _add_case_note(session, principal, tip, NoteKind.NOTE, body, now=now)
     session.flush()
-    record(session, actor=principal.staff_id, action="note.added", tip_id=tip.id,
-           objects={"note": note.id})  # fmt: skip
+    record_as(session, principal, "note.added", tip.id, objects={"note": note.id})
     return note.id

@@ -1,29 +1,42 @@
 """A tip and what hangs off it. Everything a reporter wrote is ciphertext (see service.blobs);
 the clear columns are what routing, queues and deadlines need, with reporter times as dates only.
+The deadline rule is defined here once, with the queue indexes and the hooks that keep
+`Tip.next_deadline` right on every write path: ORM flush, Core insert, UPDATE statement.
 """
 
 from __future__ import annotations
 
+import calendar
 import uuid
 from datetime import date, datetime, timedelta
 from enum import StrEnum
+from typing import Any, cast
 
 from sqlalchemy import (
     Boolean,
     Date,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
+    Result,
     String,
+    Update,
     Uuid,
+    event,
     false,
+    select,
+    update,
 )
 from sqlalchemy.engine.default import DefaultExecutionContext
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, Mapper, ORMExecuteState, Session, mapped_column
 
 from service.db import Base, UTCDateTime, new_id, utcnow
 
 __all__ = [
+    "ACK_DAYS",
+    "FEEDBACK_MONTHS",
+    "NO_DEADLINE",
     "Attachment",
     "ClosureReason",
     "Envelope",
@@ -41,6 +54,9 @@ __all__ = [
     "Tip",
     "TipAudience",
     "TipFinding",
+    "add_months",
+    "deadlines_of",
+    "next_deadline_of",
 ]
 
 
@@ -99,10 +115,42 @@ class EnvelopeKind(StrEnum):
     IDENTITY = "identity"  # the identity key to the custodians and recovery
 
 
+# Deadlines (design section 4, EU Directive 2019/1937 art. 9): acknowledgement due 7 days after
+# receipt while unacknowledged, then feedback due 3 calendar months after acknowledgement while
+# the tip is open.
+ACK_DAYS = 7
+FEEDBACK_MONTHS = 3
+NO_DEADLINE = date.max  # sorts after every real deadline on both backends (NULLs do not agree)
+
+
+def add_months(day: date, months: int) -> date:
+    """Calendar months, clamped to the month's end (30 Nov + 3 months = 28/29 Feb)."""
+    total = day.month - 1 + months
+    year, month = day.year + total // 12, total % 12 + 1
+    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+def deadlines_of(received_on: date, acknowledged_at: datetime | None) -> tuple[date, date | None]:
+    """(acknowledgement due, feedback due or None while unacknowledged)."""
+    ack_due = received_on + timedelta(days=ACK_DAYS)
+    if acknowledged_at is None:
+        return ack_due, None
+    return ack_due, add_months(acknowledged_at.date(), FEEDBACK_MONTHS)
+
+
+def next_deadline_of(received_on: date, acknowledged_at: datetime | None, status: str) -> date:
+    """The nearest open deadline of a tip: what `Tip.next_deadline` must hold."""
+    if status == Status.CLOSED:
+        return NO_DEADLINE
+    ack_due, feedback_due = deadlines_of(received_on, acknowledged_at)
+    return ack_due if feedback_due is None else feedback_due
+
+
 def _first_deadline(context: DefaultExecutionContext) -> date:
-    """A new tip's acknowledgement deadline (EU Directive 2019/1937 art. 9: 7 days)."""
-    received: date = context.get_current_parameters()["received_on"]  # type: ignore[no-untyped-call]
-    return received + timedelta(days=7)
+    """The column default, for Core inserts (intake) that bypass the mapper hooks."""
+    row = context.get_current_parameters()  # type: ignore[no-untyped-call]
+    status = row.get("status") or Status.RECEIVED.value
+    return next_deadline_of(row["received_on"], row.get("acknowledged_at"), status)
 
 
 class Tip(Base):
@@ -133,7 +181,7 @@ class Tip(Base):
     reporter_active_on: Mapped[date] = mapped_column(Date)
     acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
     # The nearest open deadline, so the queue sorts and pages on an index (date.max once none is
-    # open); kept by service.tips.queue.refresh_deadline, which flushes of a Tip call for you.
+    # open); kept by the hooks below on every write path (ORM flush, Core insert, UPDATE statement).
     next_deadline: Mapped[date] = mapped_column(Date, default=_first_deadline)
     # Encrypted to the case key: the reasons behind `priority`, which quote what was reported.
     priority_blob_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, default=None)
@@ -149,6 +197,69 @@ class Tip(Base):
     contested_on: Mapped[date | None] = mapped_column(Date, default=None)
     # Crypto-shredded: the envelopes are gone, nothing of the tip can be opened any more.
     purged: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+
+
+# The queue's order as one index (service.tips.queue); "assigned to me" is the view staff use
+# most, so it has the same order behind its own prefix.
+ix_tips_queue = Index(
+    "ix_tips_queue", Tip.urgent.desc(), Tip.priority.desc(), Tip.next_deadline, Tip.id
+)
+ix_tips_queue_assignee = Index(
+    "ix_tips_queue_assignee",
+    Tip.assignee_id,
+    Tip.urgent.desc(),
+    Tip.priority.desc(),
+    Tip.next_deadline,
+    Tip.id,
+)
+
+
+@event.listens_for(Tip, "before_insert")
+@event.listens_for(Tip, "before_update")
+def _keep_deadline(_mapper: Mapper[Tip], _connection: Any, tip: Tip) -> None:
+    """An ORM flush of a tip recomputes its deadline from what it holds now."""
+    if tip.received_on is not None:
+        tip.next_deadline = next_deadline_of(tip.received_on, tip.acknowledged_at, tip.status)
+
+
+_KEEPING = "probity_deadline_kept"  # marks the hook's own UPDATEs, so it does not recurse
+
+
+def _updated_tip_ids(state: ORMExecuteState) -> list[uuid.UUID]:
+    """The tips an UPDATE statement is about to touch (read before it runs)."""
+    if isinstance(state.parameters, list):  # ORM bulk UPDATE by primary key
+        return [row["id"] for row in state.parameters]
+    statement = cast(Update, state.statement)
+    query = select(Tip.id)
+    if statement.whereclause is not None:
+        query = query.where(statement.whereclause)
+    return list(state.session.scalars(query, state.parameters or {}))
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _keep_deadline_on_update(state: ORMExecuteState) -> Result[Any] | None:
+    """Mapper hooks do not see UPDATE statements (`session.execute(update(Tip)...)`): re-derive
+    `next_deadline` of the rows such a statement touched. A statement run on a Connection
+    directly bypasses the Session and this hook: write tips through the Session."""
+    statement = state.statement
+    if (
+        not state.is_update
+        or not isinstance(statement, Update)
+        or getattr(statement.table, "name", None) != Tip.__tablename__
+        or state.execution_options.get(_KEEPING)
+    ):
+        return None
+    tip_ids = _updated_tip_ids(state)
+    result = state.invoke_statement()
+    inputs = select(Tip.id, Tip.received_on, Tip.acknowledged_at, Tip.status)
+    by_deadline: dict[date, list[uuid.UUID]] = {}
+    for row in state.session.execute(inputs.where(Tip.id.in_(tip_ids))):
+        deadline = next_deadline_of(row.received_on, row.acknowledged_at, row.status)
+        by_deadline.setdefault(deadline, []).append(row.id)
+    for deadline, ids in by_deadline.items():
+        keep = update(Tip).where(Tip.id.in_(ids)).values(next_deadline=deadline)
+        state.session.execute(keep.execution_options(**{_KEEPING: True}))
+    return result
 
 
 class Envelope(Base):

@@ -7,10 +7,8 @@ keyset pagination in at most four range scans (same urgent/priority/deadline and
 urgent/priority and a later deadline; same urgent and a lower priority; not urgent). The opaque
 cursor is the base64 of the last row's sort key.
 
-Deadlines (design section 4, EU Directive 2019/1937 art. 9): acknowledgement due 7 days after
-receipt while unacknowledged, then feedback due 3 calendar months after acknowledgement while the
-tip is open. `refresh_deadline(tip)` recomputes the column; ORM flushes of a Tip call it, and any
-Core UPDATE of `acknowledged_at` or `status` must call it (or set `next_deadline`) itself.
+The deadline rule, the index and the hooks that keep the column right on every write path live
+with the table, in service.tips.models.
 
 Imports `service` only.
 """
@@ -19,90 +17,32 @@ from __future__ import annotations
 
 import base64
 import binascii
-import calendar
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date
 from typing import Any
 
-from sqlalchemy import ColumnElement, Index, Select, and_, event, true
-from sqlalchemy.orm import Mapper, Session, aliased
+from sqlalchemy import ColumnElement, Select, and_, true
+from sqlalchemy.orm import Session, aliased
 
 from service.compartments.models import Compartment
 from service.errors import InvalidInput, Malformed
 from service.staff.models import StaffUser
-from service.tips.models import Status, Tip
+from service.tips.models import Status, Tip, deadlines_of
 from service.tips.repository import readable_tips
 
 __all__ = [
-    "ACK_DAYS",
-    "FEEDBACK_MONTHS",
     "MAX_LIMIT",
-    "NO_DEADLINE",
     "QueueFilters",
     "QueuePage",
     "QueueRow",
-    "add_months",
-    "deadlines_of",
     "decode_cursor",
     "encode_cursor",
     "queue_page",
-    "refresh_deadline",
 ]
 
-ACK_DAYS = 7
-FEEDBACK_MONTHS = 3
-NO_DEADLINE = date.max  # sorts after every real deadline on both backends (NULLs do not agree)
 MAX_LIMIT = 100
-
-# The queue's order as one index; the keyset scans below each follow a prefix of it. "Assigned to
-# me" is the view staff use most, so it has the same order behind its own prefix.
-ix_tips_queue = Index(
-    "ix_tips_queue", Tip.urgent.desc(), Tip.priority.desc(), Tip.next_deadline, Tip.id
-)
-ix_tips_queue_assignee = Index(
-    "ix_tips_queue_assignee",
-    Tip.assignee_id,
-    Tip.urgent.desc(),
-    Tip.priority.desc(),
-    Tip.next_deadline,
-    Tip.id,
-)
-
-
-def add_months(day: date, months: int) -> date:
-    """Calendar months, clamped to the month's end (30 Nov + 3 months = 28/29 Feb)."""
-    total = day.month - 1 + months
-    year, month = day.year + total // 12, total % 12 + 1
-    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
-
-
-def deadlines_of(received_on: date, acknowledged_at: datetime | None) -> tuple[date, date | None]:
-    """(acknowledgement due, feedback due or None while unacknowledged)."""
-    ack_due = received_on + timedelta(days=ACK_DAYS)
-    if acknowledged_at is None:
-        return ack_due, None
-    return ack_due, add_months(acknowledged_at.date(), FEEDBACK_MONTHS)
-
-
-def _next_deadline(received_on: date, acknowledged_at: datetime | None, status: str) -> date:
-    if status == Status.CLOSED:
-        return NO_DEADLINE
-    ack_due, feedback_due = deadlines_of(received_on, acknowledged_at)
-    return ack_due if feedback_due is None else feedback_due
-
-
-def refresh_deadline(tip: Tip) -> None:
-    """Recompute `tip.next_deadline` after `acknowledged_at` or `status` changed."""
-    tip.next_deadline = _next_deadline(tip.received_on, tip.acknowledged_at, tip.status)
-
-
-@event.listens_for(Tip, "before_insert")
-@event.listens_for(Tip, "before_update")
-def _keep_deadline(_mapper: Mapper[Tip], _connection: Any, tip: Tip) -> None:
-    if tip.received_on is not None:
-        refresh_deadline(tip)
 
 
 @dataclass(frozen=True)

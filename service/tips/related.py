@@ -61,7 +61,12 @@ def related_to_readable(
         entry = found.setdefault(row.id, (row.status, row.received_on, set()))
         entry[2].add(row.kind)
     return [
-        RelatedTip(id=tid, short_id=tid.hex[:8], status=status, received_on=received,
-                   matches=tuple(sorted(kinds)))
+        RelatedTip(
+            id=tid,
+            short_id=tid.hex[:8],
+            status=status,
+            received_on=received,
+            matches=tuple(sorted(kinds)),
+        )
         for tid, (status, received, kinds) in list(found.items())[:RELATED_LIMIT]
-    ]  # fmt: skip
+    ]

@@ -165,12 +165,28 @@ def _has_reviewer(staff: Sequence[Reader]) -> bool:
 # Ranks that mean leadership, in English and Spanish (accent-free, lower case): a tip naming one
 # goes to oversight even if the reporter did not tick "senior official".
 LEADERSHIP_RANKS = (
-    "chief", "commissioner", "director", "superintendent", "sheriff", "undersheriff",
-    "secretary", "deputy chief", "assistant chief",
-    "jefe de la policia", "jefe de policia", "jefe de seguridad", "comisionado", "secretario",
-    "subsecretario", "superintendente",
-    "fiscal general", "procurador", "titular", "comandante general", "director general",
-)  # fmt: skip
+    "chief",
+    "commissioner",
+    "director",
+    "superintendent",
+    "sheriff",
+    "undersheriff",
+    "secretary",
+    "deputy chief",
+    "assistant chief",
+    "jefe de la policia",
+    "jefe de policia",
+    "jefe de seguridad",
+    "comisionado",
+    "secretario",
+    "subsecretario",
+    "superintendente",
+    "fiscal general",
+    "procurador",
+    "titular",
+    "comandante general",
+    "director general",
+)
 
 
 _LEADERSHIP = re.compile(r"\b(?:" + "|".join(map(re.escape, LEADERSHIP_RANKS)) + r")\b")

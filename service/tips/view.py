@@ -18,44 +18,32 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
-    Date,
-    Integer,
-    String,
-    Uuid,
-    and_,
-    bindparam,
-    cast,
-    literal_column,
-    null,
     select,
-    union_all,
 )
 from sqlalchemy.orm import Session
 
 from crypto.age import decrypt_bytes
 from crypto.age_keys import X25519Identity
-from service.audit.log import AuditRecord, history, record
-from service.blobs.models import Blob, BlobChunk
+from service.audit.log import AuditRecord, history
+from service.audit.staff_actions import record_as
 from service.blobs.store import read_blob
-from service.compartments.models import Compartment
-from service.db import UTCDateTime
 from service.errors import NotFound
 from service.staff.models import StaffUser
 from service.staff.sessions import Principal
 from service.tips.keys import open_tip_keys
 from service.tips.models import (
     Attachment,
-    Envelope,
-    EnvelopeKind,
-    Message,
-    Note,
     Status,
     Tip,
-    TipAudience,
+    deadlines_of,
 )
-from service.tips.queue import deadlines_of
 from service.tips.related import RelatedTip, related_to_readable
-from service.tips.repository import get_readable_tip, readable_tips
+from service.tips.repository import (
+    get_readable_tip,
+    readable_tip_for_view,
+    small_blobs,
+    tip_parts,
+)
 
 __all__ = [
     "AttachmentDownload",
@@ -134,31 +122,12 @@ class AttachmentDownload:
     identity: str  # the tip's conversation key, to decrypt the chunks
 
 
-# Text blobs (report, reasons, file info, messages, notes) are read in one query per view; the
-# evidence files themselves are not (they are only ever streamed).
-_SMALL_BLOB = 64 << 10
-_TIP = bindparam("tip_id", type_=Uuid)
-
-
-def _none(kind: Any) -> Any:
-    return cast(null(), kind)
-
-
-_SMALL_BLOBS = (
-    select(Blob.id, Blob.size, BlobChunk.data)
-    .join(BlobChunk, BlobChunk.blob_id == Blob.id)
-    .where(Blob.tip_id == _TIP, Blob.chunks == 1, Blob.size <= _SMALL_BLOB)
-    .where(Blob.id.not_in(select(Attachment.blob_id).where(Attachment.tip_id == _TIP)))
-)
-
-
 class _Blobs:
     """This tip's small blobs, fetched at once; anything else is read row by row."""
 
     def __init__(self, session: Session, tip_id: uuid.UUID) -> None:
         self._session = session
-        rows = session.execute(_SMALL_BLOBS, {"tip_id": tip_id})
-        self._small = {row.id: (row.size, row.data) for row in rows}
+        self._small = small_blobs(session, tip_id)
         self._identities: dict[str, X25519Identity] = {}
 
     def json(self, blob_id: uuid.UUID | None, identity: str) -> Any:
@@ -186,33 +155,6 @@ def _usernames(session: Session, ids: set[uuid.UUID | None]) -> dict[uuid.UUID, 
         return {}
     rows = session.execute(select(StaffUser.id, StaffUser.username).where(StaffUser.id.in_(wanted)))
     return {row.id: row.username for row in rows}
-
-
-_PART_COLUMNS = ("src", "id", "blob_id", "author_id", "seq", "day", "at", "kind")
-# A tip's attachments, messages and notes in one round trip: a UNION of their three shapes, built
-# once (constructing it costs more than running it).
-_PARTS = union_all(
-    select(literal_column("'a'"), Attachment.id, Attachment.info_blob_id, _none(Uuid),
-           Attachment.seq, _none(Date), _none(UTCDateTime()), _none(String))
-    .where(Attachment.tip_id == _TIP),
-    select(literal_column("'m'"), Message.id, Message.blob_id, Message.author_id,
-           Message.seq, Message.sent_on, _none(UTCDateTime()), _none(String))
-    .where(Message.tip_id == _TIP),
-    select(literal_column("'n'"), Note.id, Note.blob_id, Note.author_id, _none(Integer),
-           _none(Date), Note.created_at, Note.kind)
-    .where(Note.tip_id == _TIP),
-)  # fmt: skip
-
-
-def _parts(session: Session, tip_id: uuid.UUID) -> dict[str, list[Any]]:
-    """{"a": attachments, "m": messages, "n": notes}, each in display order."""
-    found: dict[str, list[Any]] = {"a": [], "m": [], "n": []}
-    for row in session.execute(_PARTS, {"tip_id": tip_id}):
-        found[row[0]].append(dict(zip(_PART_COLUMNS, row, strict=True)))
-    found["a"].sort(key=lambda r: r["seq"])
-    found["m"].sort(key=lambda r: r["seq"])
-    found["n"].sort(key=lambda r: (r["at"], r["id"]))
-    return found
 
 
 def _evidence(parts: list[Any], blobs: _Blobs, key: str) -> list[EvidenceItem]:
@@ -250,79 +192,69 @@ def _actor_ids(entries: list[AuditRecord]) -> set[uuid.UUID | None]:
     return ids
 
 
-def _readable(
-    session: Session, staff_id: uuid.UUID, tip_id: uuid.UUID
-) -> tuple[Tip, str, bool, Envelope | None]:
-    """The tip, its compartment's name and whether the reader is an identity custodian: the
-    readable statement, one round trip."""
-    row = session.execute(
-        readable_tips(staff_id)
-        .add_columns(Compartment.name, TipAudience.identity_custodian, Envelope)
-        .join(Compartment, Compartment.id == Tip.compartment_id)
-        # Loaded into the session here, so open_tip_keys finds it without another round trip.
-        .outerjoin(
-            Envelope, and_(Envelope.tip_id == Tip.id, Envelope.kind == EnvelopeKind.STAFF.value)
-        )
-        .where(Tip.id == tip_id)
-    ).one_or_none()
-    if row is None:
-        raise NotFound("no such tip")
-    return row[0], row[1], bool(row[2]), row[3]
+def _header(
+    tip: Tip, compartment: str, names: dict[uuid.UUID, str], entries: list[AuditRecord]
+) -> dict[str, Any]:
+    """The TipView fields a purged tip keeps: its dates, flags and history."""
+    ack_due, _ = deadlines_of(tip.received_on, tip.acknowledged_at)
+    return {
+        "id": tip.id,
+        "short_id": tip.id.hex[:8],
+        "status": tip.status,
+        "urgent": tip.urgent,
+        "legal_hold": tip.legal_hold,
+        "priority": tip.priority,
+        "compartment": compartment,
+        "received_on": tip.received_on,
+        "acknowledged_at": tip.acknowledged_at,
+        "ack_due": ack_due,
+        "assignee": names.get(tip.assignee_id) if tip.assignee_id else None,
+        "closure_reason": tip.closure_reason,
+        "contested_on": tip.contested_on,
+        "history": entries,
+        "actors": {str(k): v for k, v in names.items()},
+    }
 
 
 def _purged_view(session: Session, principal: Principal, tip: Tip, compartment: str) -> TipView:
-    record(session, actor=principal.staff_id, action="tip.viewed", tip_id=tip.id)
+    record_as(session, principal, "tip.viewed", tip.id)
     session.flush()
     entries = history(session, tip.id)
     names = _usernames(session, {tip.assignee_id, *_actor_ids(entries)})
-    ack_due, _ = deadlines_of(tip.received_on, tip.acknowledged_at)
     return TipView(
-        id=tip.id, short_id=tip.id.hex[:8], status=tip.status, urgent=tip.urgent,
-        legal_hold=tip.legal_hold, priority=tip.priority, priority_reasons=[],
-        compartment=compartment, received_on=tip.received_on, acknowledged_at=tip.acknowledged_at,
-        ack_due=ack_due, feedback_due=None,
-        assignee=names.get(tip.assignee_id) if tip.assignee_id else None,
-        closure_reason=tip.closure_reason, report={}, evidence=[], conversation=[], notes=[],
-        history=entries, actors={str(k): v for k, v in names.items()}, related=[],
-        contact_on_file=None, purged=True, contested_on=tip.contested_on,
-    )  # fmt: skip
+        **_header(tip, compartment, names, entries),
+        priority_reasons=[],
+        feedback_due=None,
+        report={},
+        evidence=[],
+        conversation=[],
+        notes=[],
+        related=[],
+        contact_on_file=None,
+        purged=True,
+    )
 
 
 def tip_view(session: Session, principal: Principal, tip_id: uuid.UUID) -> TipView:
     """The whole tip for a reader in its audience; audited (`tip.viewed`) before any content."""
-    # The envelope is held here so the session keeps it for open_tip_keys (its map is weak).
-    tip, compartment, custodian, _envelope = _readable(session, principal.staff_id, tip_id)
+    found = readable_tip_for_view(session, principal.staff_id, tip_id)
+    tip, compartment, custodian = found.tip, found.compartment, found.identity_custodian
     if tip.purged:  # crypto-shredded: its dates, flags and history are all there is
         return _purged_view(session, principal, tip, compartment)
     keys = open_tip_keys(session, tip.id, principal.identity)
-    record(session, actor=principal.staff_id, action="tip.viewed", tip_id=tip.id)
+    record_as(session, principal, "tip.viewed", tip.id)
     session.flush()
     blobs = _Blobs(session, tip.id)
-    parts = _parts(session, tip.id)
+    parts = tip_parts(session, tip.id)
     messages, notes = parts["m"], parts["n"]
     entries = history(session, tip.id)
-    names = _usernames(
-        session,
-        {tip.assignee_id, *(m["author_id"] for m in messages), *(n["author_id"] for n in notes),
-         *_actor_ids(entries)},
-    )  # fmt: skip
-    ack_due, feedback_due = deadlines_of(tip.received_on, tip.acknowledged_at)
+    authors = {part["author_id"] for part in (*messages, *notes)}
+    names = _usernames(session, {tip.assignee_id, *authors, *_actor_ids(entries)})
+    _, feedback_due = deadlines_of(tip.received_on, tip.acknowledged_at)
     return TipView(
-        id=tip.id,
-        short_id=tip.id.hex[:8],
-        status=tip.status,
-        urgent=tip.urgent,
-        legal_hold=tip.legal_hold,
-        priority=tip.priority,
+        **_header(tip, compartment, names, entries),
         priority_reasons=list(blobs.json(tip.priority_blob_id, keys.case).get("reasons", [])),
-        compartment=compartment,
-        received_on=tip.received_on,
-        acknowledged_at=tip.acknowledged_at,
-        ack_due=ack_due,
         feedback_due=None if tip.status == Status.CLOSED else feedback_due,
-        assignee=names.get(tip.assignee_id) if tip.assignee_id else None,
-        closure_reason=tip.closure_reason,
-        contested_on=tip.contested_on,
         report=blobs.json(tip.report_blob_id, keys.conversation),
         evidence=_evidence(parts["a"], blobs, keys.conversation),
         conversation=[
@@ -343,8 +275,6 @@ def tip_view(session: Session, principal: Principal, tip_id: uuid.UUID) -> TipVi
             )
             for n in notes
         ],
-        history=entries,
-        actors={str(k): v for k, v in names.items()},
         related=related_to_readable(session, principal.staff_id, tip.id),
         contact_on_file=(tip.contact_blob_id is not None) if custodian else None,
     )
@@ -363,13 +293,8 @@ def open_attachment(
         raise NotFound("no such attachment")
     keys = open_tip_keys(session, tip.id, principal.identity)
     info = _json(session, attachment.info_blob_id, keys.conversation)
-    record(
-        session,
-        actor=principal.staff_id,
-        action="attachment.downloaded",
-        tip_id=tip.id,
-        objects={"attachment_id": attachment.id},
-    )
+    objects = {"attachment_id": attachment.id}
+    record_as(session, principal, "attachment.downloaded", tip.id, objects=objects)
     session.flush()
     return AttachmentDownload(
         attachment_id=attachment.id,

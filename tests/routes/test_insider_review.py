@@ -11,8 +11,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 
 from routes.app import create_app
+from service.access import memberships
 from service.access.changes import decide_change
+from service.agencies import service as agencies
 from service.agencies.models import Agency
+from service.compartments import service as compartments
 from service.config import Settings
 from service.errors import Conflict
 from service.staff import admin
@@ -82,7 +85,8 @@ def test_one_admin_cannot_leave_a_tip_with_only_deactivated_readers(
     in_tx(engine, lambda s: admin.deactivate_staff(s, adam.id, username="sam"))
     with pytest.raises(Conflict):
         in_tx(
-            engine, lambda s: admin.remove_member_as(s, adam.id, compartment="us", username="ana")
+            engine,
+            lambda s: memberships.remove_member_as(s, adam.id, compartment="us", username="ana"),
         )
     assert readable(engine, cast.w.border.reviewer_us.id, tip)
 
@@ -114,9 +118,11 @@ def test_a_new_agency_routed_elsewhere_while_pending_is_not_activated_by_the_old
     "add ag to us" must not switch on an agency that now feeds another compartment."""
     adam = add_staff(engine, settings, "adam", Role.ADMIN, [])
     fields = {"slug": "ag", "name_en": "Ag", "name_es": "Ag", "compartment": "us"}
-    add = in_tx(engine, lambda s: admin.add_agency_as(s, adam.id, **fields))
-    in_tx(engine, lambda s: admin.add_compartment_as(s, adam.id, name="evil"))
-    route = in_tx(engine, lambda s: admin.route_agency(s, adam.id, slug="ag", compartment="evil"))
+    add = in_tx(engine, lambda s: agencies.add_agency_as(s, adam.id, **fields))
+    in_tx(engine, lambda s: compartments.add_compartment_as(s, adam.id, name="evil"))
+    route = in_tx(
+        engine, lambda s: agencies.route_agency(s, adam.id, slug="ag", compartment="evil")
+    )
     assert add is not None
     assert route is not None
     add_id, route_id = add.id, route.id

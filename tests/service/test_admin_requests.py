@@ -15,6 +15,7 @@ from service.access.changes import decidable_changes, decide_change, file_reques
 from service.access.models import AdminRequest, RequestKind
 from service.access.service import NotPermitted, add_member_with_access, remove_member_with_access
 from service.agencies.models import Agency
+from service.agencies.service import route_agency
 from service.cli import app
 from service.compartments.bootstrap import bootstrap_open
 from service.compartments.models import Compartment, Membership
@@ -23,7 +24,7 @@ from service.config import Settings
 from service.db import make_engine
 from service.errors import Conflict
 from service.instance.models import BOOTSTRAP_CLOSED, InstanceKey
-from service.staff.admin import deactivate_staff, route_agency
+from service.staff.admin import deactivate_staff
 from service.staff.models import Role, StaffUser
 from tests.factories import StaffHandle, add_staff, init_instance
 from tests.service.access_util import World, in_tx, principal, staff_row, world

@@ -30,7 +30,7 @@ from service.audit.stats import AckTimes, Deadline, as_json, stats
 from service.audit.suppression import _overall_week, _suppress
 from service.config import Settings
 from service.db import make_session_factory, session_scope
-from service.tips.queue import add_months
+from service.tips.models import add_months
 from tests.factories import seed_border
 from tests.service.stats_util import TODAY, build_history
 

@@ -8,23 +8,15 @@ from datetime import date, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select, update
 
 from service.approvals.service import decide
 from service.config import Settings
 from service.db import make_session_factory, session_scope
 from service.errors import InvalidInput, Malformed
 from service.staff.models import Role
-from service.tips.models import Status, Tip
-from service.tips.queue import (
-    NO_DEADLINE,
-    QueueFilters,
-    QueuePage,
-    add_months,
-    decode_cursor,
-    encode_cursor,
-    queue_page,
-)
+from service.tips.models import NO_DEADLINE, Status, Tip, add_months
+from service.tips.queue import QueueFilters, QueuePage, decode_cursor, encode_cursor, queue_page
 from service.tips.workflow import transition
 from tests.factories import Border, add_conflict, seed_border
 from tests.service.tips_util import file_tip, moment, principal, set_tip
@@ -251,3 +243,24 @@ def test_workflow_transitions_keep_the_stored_deadline_right(
         tip = session.get(Tip, tip_id)
         assert tip is not None
         assert tip.next_deadline == NO_DEADLINE
+
+
+def test_an_update_statement_keeps_the_stored_deadline_right(
+    engine: Engine, settings: Settings, border: Border
+) -> None:
+    """Mapper hooks see only flushes: an UPDATE statement on tips must move the deadline too."""
+    acknowledged, closed = (file_tip(engine, settings, received_on=DAY) for _ in range(2))
+    untouched = file_tip(engine, settings, received_on=DAY)
+    with session_scope(make_session_factory(engine)) as session:
+        session.execute(
+            update(Tip).where(Tip.id == acknowledged).values(acknowledged_at=moment(DAY))
+        )
+        session.execute(update(Tip), [{"id": closed, "status": Status.CLOSED.value}])
+        assert session.get(Tip, acknowledged).next_deadline == add_months(DAY, 3)  # type: ignore[union-attr]
+    with make_session_factory(engine)() as session:
+        deadlines = {tip.id: tip.next_deadline for tip in session.scalars(select(Tip))}
+    assert deadlines == {
+        acknowledged: add_months(DAY, 3),
+        closed: NO_DEADLINE,
+        untouched: DAY + timedelta(days=7),
+    }
