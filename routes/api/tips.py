@@ -19,7 +19,9 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
 from sqlalchemy.orm import Session, sessionmaker
 
+from routes.api.schemas import STAFF_ERRORS, Related, Tip
 from routes.deps import path_id, session_factory, transaction
+from routes.errors import errors
 from routes.staff_auth import READERS, require_roles
 from service.audit.log import AuditRecord
 from service.blobs.store import iter_blob
@@ -38,11 +40,17 @@ __all__ = [
     "view_json",
 ]
 
+# Every route names a tip: outside the caller's audience is a 404, like a missing one.
 router = APIRouter(
-    prefix="/api/v1/tips", tags=["tips"], dependencies=[Depends(require_roles(*READERS))]
+    prefix="/api/v1/tips",
+    tags=["tips"],
+    dependencies=[Depends(require_roles(*READERS))],
+    responses={**STAFF_ERRORS, **errors(404)},
 )
 Reader = Annotated[Principal, Depends(require_roles(*READERS))]
 DOWNLOAD_CSP = "sandbox; default-src 'none'"
+_BYTES = "application/octet-stream"
+_BINARY = {"type": "string", "format": "binary"}
 # RFC 5987 attr-char: what may stay unencoded in filename*.
 _ATTR_CHARS = "!#$&+-.^_`|~"
 
@@ -123,7 +131,7 @@ def view_json(view: TipView) -> dict[str, Any]:
     }
 
 
-@router.get("/{tip_id}")
+@router.get("/{tip_id}", response_model=Tip)
 def get_tip(tip_id: str, request: Request, principal: Reader) -> dict[str, Any]:
     """The report, priority reasons, evidence list, conversation, notes, history, related tips."""
     with transaction(session_factory(request)) as session:
@@ -131,7 +139,7 @@ def get_tip(tip_id: str, request: Request, principal: Reader) -> dict[str, Any]:
     return view_json(view)
 
 
-@router.get("/{tip_id}/related")
+@router.get("/{tip_id}/related", response_model=Related)
 def get_related(tip_id: str, request: Request, principal: Reader) -> dict[str, Any]:
     with transaction(session_factory(request)) as session:
         related = related_tips(session, principal.staff_id, parse_id(tip_id))
@@ -170,7 +178,11 @@ def download_response(
     )
 
 
-@router.get("/{tip_id}/attachments/{attachment_id}")
+@router.get(
+    "/{tip_id}/attachments/{attachment_id}",
+    response_class=StreamingResponse,
+    responses={200: {"description": "The file", "content": {_BYTES: {"schema": _BINARY}}}},
+)
 def download_attachment(
     tip_id: str, attachment_id: str, request: Request, principal: Reader
 ) -> StreamingResponse:

@@ -29,7 +29,7 @@ from routes.pages.status import COOKIE, LOGOUT, current_reporter, keep_session, 
 from routes.pages.views import attachment_rows, long_date
 from routes.templating import Pages, get_pages, lang_url
 from service.db import utcnow
-from service.errors import Conflict, InvalidInput, NotFound, UnsupportedMediaType
+from service.errors import Conflict, CsrfRejected, InvalidInput, NotFound, UnsupportedMediaType
 from service.instance.context import InstanceContext
 from service.tips.contest import contest_closure
 from service.tips.conversation import ReporterView, add_reporter_message, reporter_view
@@ -166,7 +166,7 @@ async def status_message(
             await drain(request, INTAKE_LIMITS.max_body)
             errors = dict(exc.fields) or {"form": "invalid"}
             return await _render_tip(request, pages, ctx, reporter, errors=errors, body=hook.body)
-        except csrf.CsrfRejected:
+        except CsrfRejected:
             await drain(request, INTAKE_LIMITS.max_body)
             raise
     if not hook.stored and not files:

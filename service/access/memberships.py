@@ -22,10 +22,10 @@ from sqlalchemy.orm import Session
 
 from service.access.deciders import deciders
 from service.access.envelopes import KeyHolder, begin_write
-from service.access.service import NotPermitted, approve_membership
+from service.access.service import approve_membership
 from service.audit.log import record
 from service.compartments.models import Compartment, Membership
-from service.errors import Conflict, NotFound
+from service.errors import Conflict, NotFound, NotPermitted
 from service.staff.models import Role, StaffUser
 
 __all__ = [

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from service.audit.canonical import AuditRecord, decode_entry
 from service.audit.log import log_size, record
 from service.audit.models import AuditEntry, AuditNode
-from service.audit.proofs import BadRange
+from service.errors import BadRange
 
 __all__ = ["MAX_ENTRIES", "StoredEntry", "iter_stored", "read_entries"]
 
