@@ -186,7 +186,7 @@ class TooManyAttempts(ProbityError):
 class Unavailable(ProbityError):
     code = "unavailable"
     status = 503
-    retry_after = 5
+    retry_after: int | None = 5
 
 
 class HistoryMismatch(Unavailable):

@@ -10,12 +10,12 @@ import base64
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import PlainTextResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crypto.checkpoint import format_inclusion_proof
-from routes.api.schemas import STAFF_ERRORS, STORE_ERRORS
+from routes.api.schemas import STAFF_ERRORS, STORE_ERRORS, raw_answer
 from routes.api.schemas_audit import Consistency, Entry, Inclusion
 from routes.deps import run_transaction, session_factory, settings_of
 from routes.errors import errors
@@ -60,13 +60,21 @@ def _signed_checkpoint(request: Request) -> str:
         raise Unavailable("the audit log's signing key is missing") from None
 
 
-@router.get("/checkpoint", response_class=PlainTextResponse, responses=STORE_ERRORS)
+@router.get(
+    "/checkpoint",
+    response_class=Response,
+    responses={**raw_answer("text/plain", "The signed note"), **STORE_ERRORS},
+)
 def checkpoint(request: Request) -> PlainTextResponse:
     """The newest signed checkpoint (C2SP tlog-checkpoint note); signs one if the log grew."""
     return PlainTextResponse(_signed_checkpoint(request), media_type=_TEXT)
 
 
-@router.get("/key", response_class=PlainTextResponse)
+@router.get(
+    "/key",
+    response_class=Response,
+    responses=raw_answer("text/plain", "The verifier key, one line"),
+)
 def key(request: Request) -> PlainTextResponse:
     """The log's signed-note verifier key, for `probity audit verify --key`."""
     try:

@@ -18,6 +18,7 @@ from routes.errors import errors
 from service.inputs import InputModel
 
 __all__ = [
+    "BINARY",
     "BODY_ERRORS",
     "FILES",
     "SMALL_BODY",
@@ -25,11 +26,13 @@ __all__ = [
     "STORE_ERRORS",
     "DecisionIn",
     "answer",
+    "raw_answer",
     "request_body",
 ]
 
 SMALL_BODY = 64 << 10  # bytes: the JSON bodies of the reporter and staff API
-FILES: dict[str, Any] = {"type": "array", "items": {"type": "string", "format": "binary"}}
+BINARY: dict[str, Any] = {"type": "string", "format": "binary"}
+FILES: dict[str, Any] = {"type": "array", "items": BINARY}
 # What any handler that reads a body can answer: stalled, too large, fields refused.
 BODY_ERRORS = errors(408, 413, 422)
 # Staff routers: no valid session, or a role that may not use the route.
@@ -76,6 +79,13 @@ def request_body(
 def answer(status: int, model: type[BaseModel], description: str) -> dict[int | str, Any]:
     """`responses=` entry for a success a handler sends itself (a `JSONResponse`)."""
     return {status: {"model": model, "description": description}}
+
+
+def raw_answer(media_type: str, description: str) -> dict[int | str, Any]:
+    """`responses=` entry for a 200 that is not JSON (text, bytes). The route takes
+    `response_class=Response`: with no media type of its own, its errors stay JSON."""
+    string = {"type": "string"} if media_type.startswith("text/") else BINARY
+    return {200: {"description": description, "content": {media_type: {"schema": string}}}}
 
 
 class DecisionIn(InputModel):

@@ -16,10 +16,10 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 from sqlalchemy.orm import Session, sessionmaker
 
-from routes.api.schemas import STAFF_ERRORS, Related, Tip
+from routes.api.schemas import STAFF_ERRORS, Related, Tip, raw_answer
 from routes.deps import path_id, session_factory, transaction
 from routes.errors import errors
 from routes.staff_auth import READERS, require_roles
@@ -49,8 +49,6 @@ router = APIRouter(
 )
 Reader = Annotated[Principal, Depends(require_roles(*READERS))]
 DOWNLOAD_CSP = "sandbox; default-src 'none'"
-_BYTES = "application/octet-stream"
-_BINARY = {"type": "string", "format": "binary"}
 # RFC 5987 attr-char: what may stay unencoded in filename*.
 _ATTR_CHARS = "!#$&+-.^_`|~"
 
@@ -180,8 +178,8 @@ def download_response(
 
 @router.get(
     "/{tip_id}/attachments/{attachment_id}",
-    response_class=StreamingResponse,
-    responses={200: {"description": "The file", "content": {_BYTES: {"schema": _BINARY}}}},
+    response_class=Response,
+    responses=raw_answer("application/octet-stream", "The file, sandboxed"),
 )
 def download_attachment(
     tip_id: str, attachment_id: str, request: Request, principal: Reader
