@@ -44,18 +44,20 @@ from routes.api.schemas import (
     SMALL_BODY,
     STAFF_ERRORS,
     STORE_ERRORS,
+    DecisionIn,
+    answer,
+    request_body,
+)
+from routes.api.schemas_staff import (
     AccessChanges,
     ConflictRegistered,
     ConflictRequests,
     Decided,
-    DecisionIn,
     MembershipDecided,
     PendingMemberships,
     PendingRewrites,
     ReaderlessTips,
     Rewritten,
-    answer,
-    request_body,
 )
 from routes.deps import instance_context, path_id, read_model, run_transaction, session_factory
 from routes.errors import errors

@@ -27,12 +27,14 @@ from routes.api.schemas import (
     SMALL_BODY,
     STAFF_ERRORS,
     STORE_ERRORS,
+    DecisionIn,
+    request_body,
+)
+from routes.api.schemas_staff import (
     ApprovalDecided,
     ContestedTips,
-    DecisionIn,
     PendingApprovals,
     RerouteRequested,
-    request_body,
 )
 from routes.api.workflow import run_work
 from routes.deps import path_id, read_model

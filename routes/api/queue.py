@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from routes.api import schemas
+from routes.api import schemas_staff
 from routes.api.schemas import STAFF_ERRORS
 from routes.deps import session_factory, transaction
 from routes.errors import errors
@@ -52,7 +52,7 @@ def page_json(page: QueuePage) -> dict[str, Any]:
     return {"tips": [row_json(r) for r in page.rows], "next_cursor": page.next_cursor}
 
 
-@router.get("/queue", response_model=schemas.QueuePage, responses=errors(400))
+@router.get("/queue", response_model=schemas_staff.QueuePage, responses=errors(400))
 def get_queue(
     request: Request,
     principal: Reader,

@@ -1,11 +1,14 @@
 """The audit zone's answers: log entries, proofs and the content-free statistics
-(`service.audit.stats.as_json`: hidden small counts are null with their label "<3" or "*")."""
+(`service.audit.stats.as_json`: hidden small counts are null with their label "<3" or "*"; the
+figures of one scope are the domain's own `Figures`, plain counts)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from pydantic import BaseModel
+
+from service.audit.stats import Figures
 
 __all__ = ["Consistency", "Entry", "Inclusion", "Statistics"]
 
@@ -32,29 +35,6 @@ class Consistency(BaseModel):
     first: int
     second: int
     hashes: list[str]  # base64
-
-
-class AckTimes(BaseModel):
-    count: int
-    median: int | float | None  # days; a half day when the count is even
-    p90: int | None
-
-
-class Deadline(BaseModel):
-    on_time: int
-    late: int
-    open_overdue: int
-    open_in_time: int
-
-
-class Figures(BaseModel):
-    tips: int
-    ack_times: AckTimes
-    acknowledgement: Deadline
-    feedback: Deadline
-    closures_by_reason: dict[str, int]
-    findings: dict[str, int]
-    open_by_status: dict[str, int]
 
 
 class Week(BaseModel):

@@ -18,7 +18,8 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import Field
 
-from routes.api.schemas import BODY_ERRORS, STAFF_ERRORS, Me, StaffSession, request_body
+from routes.api.schemas import BODY_ERRORS, STAFF_ERRORS, request_body
+from routes.api.schemas_staff import Me, StaffSession
 from routes.deps import (
     instance_context,
     read_model,

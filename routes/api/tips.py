@@ -19,7 +19,8 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response, StreamingResponse
 from sqlalchemy.orm import Session, sessionmaker
 
-from routes.api.schemas import STAFF_ERRORS, Related, Tip, raw_answer
+from routes.api.schemas import STAFF_ERRORS, raw_answer
+from routes.api.schemas_staff import Related, Tip
 from routes.deps import path_id, session_factory, transaction
 from routes.errors import errors
 from routes.staff_auth import READERS, require_roles

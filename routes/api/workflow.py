@@ -30,6 +30,10 @@ from routes.api.schemas import (
     SMALL_BODY,
     STAFF_ERRORS,
     STORE_ERRORS,
+    answer,
+    request_body,
+)
+from routes.api.schemas_staff import (
     ApprovalRequested,
     Assignee,
     Created,
@@ -38,8 +42,6 @@ from routes.api.schemas import (
     PriorityOverridden,
     Transitioned,
     TransitionPending,
-    answer,
-    request_body,
 )
 from routes.api.tips import parse_id
 from routes.deps import read_model, run_transaction, session_factory
