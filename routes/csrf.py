@@ -26,14 +26,13 @@ import hashlib
 import hmac
 from datetime import datetime, timedelta
 
-from service.errors import Forbidden
+from service.errors import CsrfRejected
 from service.instance.context import InstanceContext
 from service.tips.reporter_auth import ReporterSession
 
 __all__ = [
     "LOGIN_BINDING",
     "TTL",
-    "CsrfRejected",
     "issue",
     "refresh",
     "signed_in_binding",
@@ -46,10 +45,6 @@ _SKEW = timedelta(minutes=2)
 _LABEL = b"probity/v1/csrf"
 _VERSION = "v1"
 LOGIN_BINDING = "status-login"
-
-
-class CsrfRejected(Forbidden):
-    """The form did not come from one of our pages, or too long ago."""
 
 
 def _key(ctx: InstanceContext) -> bytes:

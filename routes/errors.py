@@ -37,10 +37,12 @@ __all__ = [
     "ErrorBody",
     "error_code",
     "error_response",
+    "errors",
     "install_error_handlers",
     "internal_error_response",
     "is_api_path",
     "json_error",
+    "probity_error_response",
 ]
 
 # Scope key: the class name of an exception answered here that the request log should record.
@@ -70,11 +72,14 @@ class ErrorBody(BaseModel):
     detail: str
 
 
-# For routers' `responses=`: documents the real error shape instead of FastAPI's default 422 body.
-ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    "4XX": {"model": ErrorBody, "description": "Client error"},
-    "5XX": {"model": ErrorBody, "description": "Server error"},
-}
+def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """`responses=` entries documenting these error statuses, each with the one `ErrorBody`."""
+    return {s: {"model": ErrorBody, "description": HTTPStatus(s).phrase} for s in statuses}
+
+
+# What every operation can answer (the app's `responses=`): control characters in the path or
+# query (422), a bug (500), an outage or a full pool (503). Routers and routes add their own.
+ERROR_RESPONSES = errors(422, 500, 503)
 
 
 def is_api_path(path: str) -> bool:
@@ -181,15 +186,20 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
     return error_response(request, 422, detail=_validation_detail(exc))
 
 
-async def _probity_error(request: Request, exc: Exception) -> Response:
-    if not isinstance(exc, ProbityError):  # registered for this class only
-        raise exc
+def probity_error_response(request: Request, exc: ProbityError) -> Response:
+    """Any error of the tree (`service.errors`) as its status, code, detail and Retry-After."""
     # A database failure, seen here or turned into 503 by `routes.deps.transaction`.
     cause = exc.__cause__ or exc.__context__
     if isinstance(cause, SQLAlchemyError):
         request.scope[HANDLED_ERROR] = type(cause).__name__
     headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
     return error_response(request, exc.status, code=exc.code, detail=exc.detail, headers=headers)
+
+
+async def _probity_error(request: Request, exc: Exception) -> Response:
+    if not isinstance(exc, ProbityError):  # registered for this class only
+        raise exc
+    return probity_error_response(request, exc)
 
 
 async def _database_error(request: Request, exc: Exception) -> Response:

@@ -26,12 +26,12 @@ from fastapi.responses import RedirectResponse, Response
 
 from routes import csrf
 from routes.deps import instance_context, run_transaction, session_factory, settings_of
-from routes.errors import error_response, is_api_path
+from routes.errors import is_api_path, probity_error_response
 from routes.i18n import pick_language
 from routes.pages.forms import Fields, read_small_form, refuse_cross_site
 from routes.templating import lang_url
 from service.db import utcnow
-from service.errors import Forbidden, Unauthorized
+from service.errors import Forbidden, LoginRequired, Unauthorized
 from service.staff.kdf_pool import KdfPool
 from service.staff.models import Role
 from service.staff.sessions import Principal, authenticate
@@ -45,7 +45,6 @@ __all__ = [
     "READERS",
     "SUPERVISORS",
     "Forbidden",
-    "LoginRequired",
     "StaffForm",
     "StaffNav",
     "check_staff_csrf",
@@ -69,10 +68,6 @@ ALL_STAFF = tuple(Role)
 CSRF_PURPOSE = "staff-form"
 LOGIN_PATH = "/staff/login"
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-
-
-class LoginRequired(Unauthorized):
-    """No valid staff session: pages redirect to the sign-in form, the API answers 401."""
 
 
 @dataclass(frozen=True)
@@ -208,7 +203,7 @@ async def _login_required(request: Request, exc: Exception) -> Response:
     if not isinstance(exc, LoginRequired):  # registered for this class only
         raise exc
     if is_api_path(request.url.path):
-        return error_response(request, 401, code=exc.code, detail=exc.detail)
+        return probity_error_response(request, exc)
     response = RedirectResponse(lang_url(LOGIN_PATH, pick_language(request)), status_code=303)
     if request.cookies.get(COOKIE):
         clear_staff_cookie(request, response)

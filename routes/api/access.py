@@ -36,10 +36,31 @@ from typing import Annotated, Any, Literal, TypeVar
 
 import anyio
 from fastapi import APIRouter, Depends, Request, Response
-from pydantic import BaseModel, Field, StrictBool
+from pydantic import Field
 from sqlalchemy.orm import Session
 
+from routes.api.schemas import (
+    BODY_ERRORS,
+    SMALL_BODY,
+    STAFF_ERRORS,
+    STORE_ERRORS,
+    DecisionIn,
+    answer,
+    request_body,
+)
+from routes.api.schemas_staff import (
+    AccessChanges,
+    ConflictRegistered,
+    ConflictRequests,
+    Decided,
+    MembershipDecided,
+    PendingMemberships,
+    PendingRewrites,
+    ReaderlessTips,
+    Rewritten,
+)
 from routes.deps import instance_context, path_id, read_model, run_transaction, session_factory
+from routes.errors import errors
 from routes.staff_auth import READERS, SUPERVISORS, require_roles
 from service.access.changes import ChangeView, decidable_changes, decide_change
 from service.access.conflicts import decide_conflict, pending_conflicts, submit_conflict
@@ -53,49 +74,41 @@ from service.staff.sessions import Principal
 __all__ = ["CONFLICT_ROLES", "ConflictIn", "change_json", "conflict_work", "router"]
 
 CONFLICT_ROLES = READERS
-SMALL_BODY = 64 << 10
 T = TypeVar("T")
 
 access_api = APIRouter(
-    prefix="/api/v1/access", tags=["access"], dependencies=[Depends(require_roles(*SUPERVISORS))]
+    prefix="/api/v1/access",
+    tags=["access"],
+    dependencies=[Depends(require_roles(*SUPERVISORS))],
+    responses=STAFF_ERRORS,
 )
 conflicts_api = APIRouter(
     prefix="/api/v1/conflicts",
     tags=["access"],
     dependencies=[Depends(require_roles(*CONFLICT_ROLES))],
+    responses=STAFF_ERRORS,
 )
+# Deciding a request: 404 when not the caller's to decide, 409 once decided.
+_DECISION = {**errors(404, 409), **BODY_ERRORS, **STORE_ERRORS}
 Supervisor = Annotated[Principal, Depends(require_roles(*SUPERVISORS))]
 ConflictRegistrar = Annotated[Principal, Depends(require_roles(*CONFLICT_ROLES))]
 
 
-class _Body(InputModel):
-    """Unknown fields and control characters refused (service.inputs)."""
-
-
-class ApplyIn(_Body):
+class ApplyIn(InputModel):
     tip_ids: list[uuid.UUID] | None = Field(default=None, max_length=1000)
 
 
-class DecisionIn(_Body):
-    approve: StrictBool
-
-
-class ConflictIn(_Body):
+class ConflictIn(InputModel):
     username: str = Field(max_length=64)
     kind: Literal["name", "badge", "unit"]
     value: str = Field(max_length=MAX_CONFLICT_VALUE)
-
-
-def _body_schema(model: type[BaseModel]) -> dict[str, Any]:
-    schema = model.model_json_schema()
-    return {"requestBody": {"content": {"application/json": {"schema": schema}}}}
 
 
 async def _run(request: Request, work: Callable[[Session], T]) -> T:
     return await anyio.to_thread.run_sync(run_transaction, session_factory(request), work)
 
 
-@access_api.get("/pending")
+@access_api.get("/pending", response_model=PendingRewrites)
 async def get_pending(request: Request, principal: Supervisor) -> dict[str, Any]:
     pending = await _run(request, lambda s: pending_for(s, principal))
     return {
@@ -103,14 +116,19 @@ async def get_pending(request: Request, principal: Supervisor) -> dict[str, Any]
     }
 
 
-@access_api.post("/apply", openapi_extra=_body_schema(ApplyIn))
+@access_api.post(
+    "/apply",
+    response_model=Rewritten,
+    responses={**errors(409), **BODY_ERRORS, **STORE_ERRORS},
+    openapi_extra=request_body(ApplyIn, required=False),
+)
 async def post_apply(request: Request, principal: Supervisor) -> dict[str, int]:
     body = await read_model(request, ApplyIn, limit=SMALL_BODY, optional=True)
     count = await _run(request, lambda s: apply_pending(s, principal, tip_ids=body.tip_ids))
     return {"rewritten": count}
 
 
-@access_api.get("/memberships")
+@access_api.get("/memberships", response_model=PendingMemberships)
 async def get_memberships(request: Request, principal: Supervisor) -> dict[str, Any]:
     pending = await _run(request, lambda s: pending_memberships(s, principal))
     return {
@@ -128,7 +146,10 @@ async def get_memberships(request: Request, principal: Supervisor) -> dict[str, 
 
 
 @access_api.post(
-    "/memberships/{compartment}/{staff_id}/decision", openapi_extra=_body_schema(DecisionIn)
+    "/memberships/{compartment}/{staff_id}/decision",
+    response_model=MembershipDecided,
+    responses=_DECISION,
+    openapi_extra=request_body(DecisionIn),
 )
 async def post_membership_decision(
     compartment: str, staff_id: str, request: Request, principal: Supervisor
@@ -162,13 +183,18 @@ def change_json(change: ChangeView) -> dict[str, Any]:
     }
 
 
-@access_api.get("/changes")
+@access_api.get("/changes", response_model=AccessChanges)
 async def get_changes(request: Request, principal: Supervisor) -> dict[str, Any]:
     changes = await _run(request, lambda s: decidable_changes(s, principal))
     return {"changes": [change_json(c) for c in changes]}
 
 
-@access_api.post("/changes/{request_id}/decision", openapi_extra=_body_schema(DecisionIn))
+@access_api.post(
+    "/changes/{request_id}/decision",
+    response_model=Decided,
+    responses=_DECISION,
+    openapi_extra=request_body(DecisionIn),
+)
 async def post_change_decision(
     request_id: str, request: Request, principal: Supervisor
 ) -> dict[str, bool]:
@@ -181,7 +207,7 @@ async def post_change_decision(
     return {"approved": body.approve}
 
 
-@access_api.get("/conflicts")
+@access_api.get("/conflicts", response_model=ConflictRequests)
 async def get_conflicts(request: Request, principal: Supervisor) -> dict[str, Any]:
     pending = await _run(request, lambda s: pending_conflicts(s, principal))
     return {
@@ -199,7 +225,12 @@ async def get_conflicts(request: Request, principal: Supervisor) -> dict[str, An
     }
 
 
-@access_api.post("/conflicts/{request_id}/decision", openapi_extra=_body_schema(DecisionIn))
+@access_api.post(
+    "/conflicts/{request_id}/decision",
+    response_model=Decided,
+    responses=_DECISION,
+    openapi_extra=request_body(DecisionIn),
+)
 async def post_conflict_decision(
     request_id: str, request: Request, principal: Supervisor
 ) -> dict[str, bool]:
@@ -213,7 +244,7 @@ async def post_conflict_decision(
     return {"approved": body.approve}
 
 
-@access_api.get("/readerless")
+@access_api.get("/readerless", response_model=ReaderlessTips)
 async def get_readerless(request: Request, principal: Supervisor) -> dict[str, Any]:
     tips = await _run(request, lambda s: readerless_for(s, principal))
     return {
@@ -241,7 +272,19 @@ def conflict_work(principal: Principal, key: bytes, body: ConflictIn) -> Callabl
     return work
 
 
-@conflicts_api.post("", status_code=201, openapi_extra=_body_schema(ConflictIn))
+@conflicts_api.post(
+    "",
+    status_code=201,
+    response_model=ConflictRegistered,
+    response_model_exclude_unset=True,  # `pending` only with the 202
+    responses={
+        **answer(202, ConflictRegistered, "Waits for a second supervisor"),
+        **errors(404),
+        **BODY_ERRORS,
+        **STORE_ERRORS,
+    },
+    openapi_extra=request_body(ConflictIn),
+)
 async def post_conflict(
     request: Request, response: Response, principal: ConflictRegistrar
 ) -> dict[str, bool]:

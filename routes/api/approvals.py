@@ -20,31 +20,46 @@ from typing import Annotated, Any
 import anyio
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
-from pydantic import Field, StrictBool
+from pydantic import Field
 
-from routes.api.workflow import SMALL_BODY, body_schema, run_work
+from routes.api.schemas import (
+    BODY_ERRORS,
+    SMALL_BODY,
+    STAFF_ERRORS,
+    STORE_ERRORS,
+    DecisionIn,
+    request_body,
+)
+from routes.api.schemas_staff import (
+    ApprovalDecided,
+    ContestedTips,
+    PendingApprovals,
+    RerouteRequested,
+)
+from routes.api.workflow import run_work
 from routes.deps import path_id, read_model
+from routes.errors import errors
 from routes.staff_auth import SUPERVISORS, require_roles
 from service.approvals import service as approvals
 from service.approvals.contested import ContestedTip, contested_tips, request_oversight_reroute
 from service.approvals.requests import REASON_MAX
 from service.db import utcnow
-from service.inputs import MULTILINE, InputModel
+from service.inputs import MULTILINE
 from service.staff.sessions import Principal
 from service.tips.purge import shrink_wal
 
-__all__ = ["DecisionIn", "after_decision", "contested_json", "pending_json", "router"]
+__all__ = ["ApprovalDecisionIn", "after_decision", "contested_json", "pending_json", "router"]
 
 router = APIRouter(
     prefix="/api/v1/approvals",
     tags=["approvals"],
     dependencies=[Depends(require_roles(*SUPERVISORS))],
+    responses=STAFF_ERRORS,
 )
 Supervisor = Annotated[Principal, Depends(require_roles(*SUPERVISORS))]
 
 
-class DecisionIn(InputModel):
-    approve: StrictBool
+class ApprovalDecisionIn(DecisionIn):
     reason: Annotated[str | None, MULTILINE] = Field(default=None, max_length=REASON_MAX)
 
 
@@ -66,20 +81,25 @@ def pending_json(item: approvals.PendingApproval) -> dict[str, Any]:
     }
 
 
-@router.get("")
+@router.get("", response_model=PendingApprovals)
 async def list_pending(request: Request, principal: Supervisor) -> dict[str, Any]:
     """Pending requests this supervisor may decide, oldest first."""
     items = await run_work(request, lambda s: approvals.pending_for(s, principal))
     return {"approvals": [pending_json(i) for i in items]}
 
 
-@router.post("/{approval_id}/decision", openapi_extra=body_schema(DecisionIn))
+@router.post(
+    "/{approval_id}/decision",
+    response_model=ApprovalDecided,
+    responses={**errors(404, 409), **BODY_ERRORS, **STORE_ERRORS},
+    openapi_extra=request_body(ApprovalDecisionIn),
+)
 async def post_decision(
     approval_id: str, request: Request, principal: Supervisor
 ) -> dict[str, str]:
     """Approve (the action is carried out at once) or reject a pending request."""
     wanted = path_id(approval_id, "request")
-    body = await read_model(request, DecisionIn, limit=SMALL_BODY)
+    body = await read_model(request, ApprovalDecisionIn, limit=SMALL_BODY)
     decision = await run_work(
         request,
         lambda s: approvals.decide(s, principal, wanted, approve=body.approve,
@@ -106,14 +126,19 @@ def contested_json(item: ContestedTip) -> dict[str, Any]:
     }
 
 
-@router.get("/contested")
+@router.get("/contested", response_model=ContestedTips)
 async def list_contested(request: Request, principal: Supervisor) -> dict[str, Any]:
     """Closures reporters contested, most recent first (oversight supervisors only)."""
     items = await run_work(request, lambda s: contested_tips(s, principal))
     return {"tips": [contested_json(i) for i in items]}
 
 
-@router.post("/contested/{tip_id}/reroute", status_code=202)
+@router.post(
+    "/contested/{tip_id}/reroute",
+    status_code=202,
+    response_model=RerouteRequested,
+    responses={**errors(404, 409), **STORE_ERRORS},
+)
 async def post_contested_reroute(
     tip_id: str, request: Request, principal: Supervisor
 ) -> JSONResponse:

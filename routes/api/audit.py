@@ -10,12 +10,15 @@ import base64
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import PlainTextResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crypto.checkpoint import format_inclusion_proof
+from routes.api.schemas import STAFF_ERRORS, STORE_ERRORS, raw_answer
+from routes.api.schemas_audit import Consistency, Entry, Inclusion
 from routes.deps import run_transaction, session_factory, settings_of
+from routes.errors import errors
 from routes.staff_auth import require_roles
 from service.audit import proofs
 from service.audit.checkpoints import current_checkpoint
@@ -35,7 +38,12 @@ Auditor = Annotated[Principal, Depends(_auditor)]
 # pages). Checkpoints, the key and proofs are hashes, for anyone checking the log.
 AuditorOnly = Annotated[Principal, Depends(require_roles(Role.AUDITOR))]
 
-router = APIRouter(prefix="/api/v1/audit", tags=["audit"], dependencies=[Depends(_auditor)])
+router = APIRouter(
+    prefix="/api/v1/audit",
+    tags=["audit"],
+    dependencies=[Depends(_auditor)],
+    responses=STAFF_ERRORS,
+)
 _TEXT = "text/plain; charset=utf-8"
 Position = Annotated[int, Query(ge=-(2**62), le=2**62)]
 
@@ -52,13 +60,21 @@ def _signed_checkpoint(request: Request) -> str:
         raise Unavailable("the audit log's signing key is missing") from None
 
 
-@router.get("/checkpoint", response_class=PlainTextResponse)
+@router.get(
+    "/checkpoint",
+    response_class=Response,
+    responses={**raw_answer("text/plain", "The signed note"), **STORE_ERRORS},
+)
 def checkpoint(request: Request) -> PlainTextResponse:
     """The newest signed checkpoint (C2SP tlog-checkpoint note); signs one if the log grew."""
     return PlainTextResponse(_signed_checkpoint(request), media_type=_TEXT)
 
 
-@router.get("/key", response_class=PlainTextResponse)
+@router.get(
+    "/key",
+    response_class=Response,
+    responses=raw_answer("text/plain", "The verifier key, one line"),
+)
 def key(request: Request) -> PlainTextResponse:
     """The log's signed-note verifier key, for `probity audit verify --key`."""
     try:
@@ -82,7 +98,7 @@ def _entry_json(entry: StoredEntry) -> dict[str, Any]:
     }
 
 
-@router.get("/entries")
+@router.get("/entries", response_model=list[Entry], responses={**errors(400), **STORE_ERRORS})
 def entries(
     request: Request, principal: AuditorOnly, start: Position, end: Position
 ) -> list[dict[str, Any]]:
@@ -98,7 +114,7 @@ def _checkpoint_note(session: Session, size: int) -> str | None:
     return session.scalar(select(AuditCheckpoint.note).where(AuditCheckpoint.size == size))
 
 
-@router.get("/proofs/inclusion")
+@router.get("/proofs/inclusion", response_model=Inclusion, responses=errors(400))
 def inclusion_proof(request: Request, index: Position, tree_size: Position) -> dict[str, Any]:
     """RFC 9162 inclusion proof; with `tlog_proof` (C2SP tlog-proof text) when a signed
     checkpoint of exactly `tree_size` exists."""
@@ -116,7 +132,7 @@ def inclusion_proof(request: Request, index: Position, tree_size: Position) -> d
     }
 
 
-@router.get("/proofs/consistency")
+@router.get("/proofs/consistency", response_model=Consistency, responses=errors(400))
 def consistency_proof(request: Request, first: Position, second: Position) -> dict[str, Any]:
     """RFC 9162 consistency proof between tree sizes `first` <= `second`."""
     hashes = run_transaction(

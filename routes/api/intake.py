@@ -8,16 +8,25 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from routes.api.schemas import (
+    BODY_ERRORS,
+    FILES,
+    STORE_ERRORS,
+    IntakeForm,
+    Receipt,
+    request_body,
+)
 from routes.deps import (
     IntakeGate,
     intake_slot,
     read_body_limited,
     session_factory,
 )
+from routes.errors import errors
 from routes.intake_flow import Fields, intake_context, receive, summaries_json, tip_intake
 from service.agencies.models import Agency
 from service.agencies.service import OTHER_AGENCY
@@ -72,7 +81,7 @@ def _form_options(factory: sessionmaker[Session]) -> dict[str, Any]:
     }
 
 
-@router.get("/intake/form")
+@router.get("/intake/form", response_model=IntakeForm)
 def intake_form(
     factory: Annotated[sessionmaker[Session], Depends(session_factory)],
 ) -> dict[str, Any]:
@@ -80,51 +89,16 @@ def intake_form(
     return _form_options(factory)
 
 
-def _inline_schema(model: type[BaseModel]) -> dict[str, Any]:
-    """The model's JSON schema with its `$defs` inlined, to embed in `openapi_extra`."""
-    schema = model.model_json_schema()
-    defs = schema.pop("$defs", {})
-
-    def resolve(node: Any) -> Any:
-        if isinstance(node, dict):
-            ref = node.get("$ref")
-            if isinstance(ref, str) and ref.startswith("#/$defs/"):
-                return resolve(defs[ref.removeprefix("#/$defs/")])
-            return {k: resolve(v) for k, v in node.items()}
-        if isinstance(node, list):
-            return [resolve(v) for v in node]
-        return node
-
-    return dict(resolve(schema))
-
-
-# The body is read from the stream by hand (size limits, multipart without spooling), so its
-# schema is declared here for /openapi.json.
-_TIP_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "application/json": {"schema": _inline_schema(TipSubmission)},
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["tip"],
-                    "properties": {
-                        "tip": {"type": "string", "description": "The tip as JSON, first"},
-                        "files": {"type": "array", "items": {"type": "string", "format": "binary"}},
-                    },
-                }
-            },
-        },
-    }
-}
+# The body is read from the stream by hand (size limits, multipart without spooling).
+_TIP_PARTS = {"tip": {"type": "string", "description": "The tip as JSON, first"}, "files": FILES}
 
 
 @router.post(
     "/tips",
     status_code=201,
-    responses={201: {"description": "Stored; the receipt"}},
-    openapi_extra=_TIP_BODY,
+    response_model=Receipt,
+    responses={**errors(400, 409, 410, 415), **BODY_ERRORS, **STORE_ERRORS},
+    openapi_extra=request_body(TipSubmission, multipart=_TIP_PARTS),
 )
 async def submit_tip(
     request: Request, gate: Annotated[IntakeGate, Depends(intake_slot)]

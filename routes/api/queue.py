@@ -10,7 +10,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 
+from routes.api import schemas_staff
+from routes.api.schemas import STAFF_ERRORS
 from routes.deps import session_factory, transaction
+from routes.errors import errors
 from routes.staff_auth import READERS, require_roles
 from service.db import utcnow
 from service.staff.sessions import Principal
@@ -19,7 +22,10 @@ from service.tips.queue import MAX_LIMIT, QueueFilters, QueuePage, QueueRow, que
 __all__ = ["page_json", "router", "row_json"]
 
 router = APIRouter(
-    prefix="/api/v1", tags=["queue"], dependencies=[Depends(require_roles(*READERS))]
+    prefix="/api/v1",
+    tags=["queue"],
+    dependencies=[Depends(require_roles(*READERS))],
+    responses=STAFF_ERRORS,
 )
 Reader = Annotated[Principal, Depends(require_roles(*READERS))]
 
@@ -46,7 +52,7 @@ def page_json(page: QueuePage) -> dict[str, Any]:
     return {"tips": [row_json(r) for r in page.rows], "next_cursor": page.next_cursor}
 
 
-@router.get("/queue")
+@router.get("/queue", response_model=schemas_staff.QueuePage, responses=errors(400))
 def get_queue(
     request: Request,
     principal: Reader,

@@ -12,6 +12,18 @@ from fastapi.responses import JSONResponse
 from pydantic import Field
 from sqlalchemy.orm import Session, sessionmaker
 
+from routes.api.schemas import (
+    BODY_ERRORS,
+    FILES,
+    SMALL_BODY,
+    STORE_ERRORS,
+    Attachments,
+    ClosureContested,
+    MessageSent,
+    ReporterTip,
+    Token,
+    request_body,
+)
 from routes.deps import (
     IntakeGate,
     bearer_token,
@@ -21,6 +33,7 @@ from routes.deps import (
     run_transaction,
     session_factory,
 )
+from routes.errors import errors
 from routes.intake_flow import Fields, evidence_upload, receive, summaries_json
 from service.db import utcnow
 from service.errors import Malformed, Unauthorized
@@ -38,7 +51,8 @@ from service.tips.reporter_auth import ReporterSession, login_with_receipt, open
 __all__ = ["login", "router", "view_json"]
 
 router = APIRouter(prefix="/api/v1/reporter", tags=["reporter"])
-SMALL_BODY = 64 << 10
+# A receipt session: a missing, unknown or expired token is a 401; a purged tip is gone (404).
+_SIGNED_IN = errors(401, 404)
 
 
 class ReceiptIn(InputModel):
@@ -51,6 +65,9 @@ class MessageIn(InputModel):
 
 class ContestIn(InputModel):
     message: Annotated[str | None, MULTILINE] = Field(default=None, max_length=20_000)
+
+
+_REMOVE_METADATA = {"type": "string", "enum": ["true", "false"], "default": "true"}
 
 
 def reporter_session(request: Request) -> ReporterSession:
@@ -67,7 +84,12 @@ def login(factory: sessionmaker[Session], ctx: InstanceContext, receipt: str) ->
     return token
 
 
-@router.post("/session")
+@router.post(
+    "/session",
+    response_model=Token,
+    responses={**errors(401, 429), **BODY_ERRORS},
+    openapi_extra=request_body(ReceiptIn),
+)
 async def create_session(request: Request) -> dict[str, str]:
     """Sign in with a receipt. Unknown and wrong receipts get the same 401."""
     body: ReceiptIn = await read_model(request, ReceiptIn, limit=SMALL_BODY)
@@ -102,7 +124,7 @@ def view_json(view: ReporterView) -> dict[str, Any]:
     }
 
 
-@router.get("/tip")
+@router.get("/tip", response_model=ReporterTip, responses=_SIGNED_IN)
 def get_tip(
     reporter: Annotated[ReporterSession, Depends(reporter_session)],
     factory: Annotated[sessionmaker[Session], Depends(session_factory)],
@@ -112,7 +134,13 @@ def get_tip(
     return view_json(view)
 
 
-@router.post("/messages", status_code=201)
+@router.post(
+    "/messages",
+    status_code=201,
+    response_model=MessageSent,
+    responses={**_SIGNED_IN, **BODY_ERRORS, **STORE_ERRORS},
+    openapi_extra=request_body(MessageIn),
+)
 async def post_message(request: Request) -> dict[str, str]:
     reporter = await anyio.to_thread.run_sync(reporter_session, request)
     body: MessageIn = await read_model(request, MessageIn, limit=SMALL_BODY)
@@ -125,7 +153,12 @@ async def post_message(request: Request) -> dict[str, str]:
     return {"status": "sent"}
 
 
-@router.post("/contest")
+@router.post(
+    "/contest",
+    response_model=ClosureContested,
+    responses={**_SIGNED_IN, **errors(409), **BODY_ERRORS, **STORE_ERRORS},
+    openapi_extra=request_body(ContestIn, required=False),
+)
 async def post_contest(request: Request) -> dict[str, str]:
     """Contest the closure of this closed tip, once, with an optional message (`{}` or
     `{"message"}`): 409 while the tip is open or once contested."""
@@ -141,7 +174,13 @@ async def post_contest(request: Request) -> dict[str, str]:
     return {"status": "contested", "contested_on": today.isoformat()}
 
 
-@router.post("/attachments", status_code=201)
+@router.post(
+    "/attachments",
+    status_code=201,
+    response_model=Attachments,
+    responses={**_SIGNED_IN, **errors(400), **BODY_ERRORS, **STORE_ERRORS},
+    openapi_extra=request_body(multipart={"files": FILES, "remove_metadata": _REMOVE_METADATA}),
+)
 async def post_attachments(
     request: Request, gate: Annotated[IntakeGate, Depends(intake_slot)]
 ) -> JSONResponse:

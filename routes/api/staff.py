@@ -18,6 +18,8 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import Field
 
+from routes.api.schemas import BODY_ERRORS, STAFF_ERRORS, request_body
+from routes.api.schemas_staff import Me, StaffSession
 from routes.deps import (
     instance_context,
     read_model,
@@ -25,6 +27,7 @@ from routes.deps import (
     settings_of,
     transaction,
 )
+from routes.errors import errors
 from routes.pages.forms import media_type, refuse_cross_site
 from routes.staff_auth import (
     ALL_STAFF,
@@ -90,7 +93,13 @@ async def sign_in(
     return token, principal, now + ABSOLUTE_TIMEOUT
 
 
-@router.post("/session", status_code=201)
+@router.post(
+    "/session",
+    status_code=201,
+    response_model=StaffSession,
+    responses={**errors(401, 403, 415, 429), **BODY_ERRORS},
+    openapi_extra=request_body(LoginIn),
+)
 async def create_session(request: Request) -> JSONResponse:
     """Sign in. Unknown user, wrong password or code and a paused account get the same 401.
 
@@ -109,7 +118,7 @@ async def create_session(request: Request) -> JSONResponse:
     return response
 
 
-@router.delete("/session", status_code=204)
+@router.delete("/session", status_code=204, response_class=Response, responses=STAFF_ERRORS)
 def delete_session(request: Request, principal: AnyStaff) -> Response:
     """Sign out: the session is revoked on the server, the cookie cleared."""
     found = staff_token(request)
@@ -123,7 +132,13 @@ def delete_session(request: Request, principal: AnyStaff) -> Response:
     return response
 
 
-@router.post("/password", status_code=204)
+@router.post(
+    "/password",
+    status_code=204,
+    response_class=Response,
+    responses={**STAFF_ERRORS, **BODY_ERRORS},
+    openapi_extra=request_body(PasswordIn),
+)
 async def post_password(request: Request, principal: AnyStaff) -> Response:
     """`{"old", "new"}`: re-seal this account's keys; every other session is signed out."""
     body: PasswordIn = await read_model(request, PasswordIn, limit=SMALL_BODY)
@@ -138,7 +153,7 @@ async def post_password(request: Request, principal: AnyStaff) -> Response:
     return Response(status_code=204)
 
 
-@router.get("/me")
+@router.get("/me", response_model=Me, responses=STAFF_ERRORS)
 def me(principal: AnyStaff) -> dict[str, str]:
     return {
         "id": str(principal.staff_id),

@@ -12,6 +12,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 
+from routes.api.schemas import STAFF_ERRORS, STORE_ERRORS
+from routes.api.schemas_audit import Statistics
 from routes.deps import session_factory, transaction
 from routes.staff_auth import ADMINS, AUDITORS, SUPERVISORS, require_roles
 from service.audit.log import record
@@ -25,12 +27,15 @@ STATS_ROLES = (*AUDITORS, *SUPERVISORS, *ADMINS)
 MAX_WEEKS = 104
 
 router = APIRouter(
-    prefix="/api/v1", tags=["stats"], dependencies=[Depends(require_roles(*STATS_ROLES))]
+    prefix="/api/v1",
+    tags=["stats"],
+    dependencies=[Depends(require_roles(*STATS_ROLES))],
+    responses=STAFF_ERRORS,
 )
 Reader = Annotated[Principal, Depends(require_roles(*STATS_ROLES))]
 
 
-@router.get("/stats")
+@router.get("/stats", response_model=Statistics, responses=STORE_ERRORS)
 def get_stats(
     request: Request,
     principal: Reader,

@@ -16,10 +16,13 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 from sqlalchemy.orm import Session, sessionmaker
 
+from routes.api.schemas import STAFF_ERRORS, raw_answer
+from routes.api.schemas_staff import Related, Tip
 from routes.deps import path_id, session_factory, transaction
+from routes.errors import errors
 from routes.staff_auth import READERS, require_roles
 from service.audit.log import AuditRecord
 from service.blobs.store import iter_blob
@@ -38,8 +41,12 @@ __all__ = [
     "view_json",
 ]
 
+# Every route names a tip: outside the caller's audience is a 404, like a missing one.
 router = APIRouter(
-    prefix="/api/v1/tips", tags=["tips"], dependencies=[Depends(require_roles(*READERS))]
+    prefix="/api/v1/tips",
+    tags=["tips"],
+    dependencies=[Depends(require_roles(*READERS))],
+    responses={**STAFF_ERRORS, **errors(404)},
 )
 Reader = Annotated[Principal, Depends(require_roles(*READERS))]
 DOWNLOAD_CSP = "sandbox; default-src 'none'"
@@ -123,7 +130,7 @@ def view_json(view: TipView) -> dict[str, Any]:
     }
 
 
-@router.get("/{tip_id}")
+@router.get("/{tip_id}", response_model=Tip)
 def get_tip(tip_id: str, request: Request, principal: Reader) -> dict[str, Any]:
     """The report, priority reasons, evidence list, conversation, notes, history, related tips."""
     with transaction(session_factory(request)) as session:
@@ -131,7 +138,7 @@ def get_tip(tip_id: str, request: Request, principal: Reader) -> dict[str, Any]:
     return view_json(view)
 
 
-@router.get("/{tip_id}/related")
+@router.get("/{tip_id}/related", response_model=Related)
 def get_related(tip_id: str, request: Request, principal: Reader) -> dict[str, Any]:
     with transaction(session_factory(request)) as session:
         related = related_tips(session, principal.staff_id, parse_id(tip_id))
@@ -170,7 +177,11 @@ def download_response(
     )
 
 
-@router.get("/{tip_id}/attachments/{attachment_id}")
+@router.get(
+    "/{tip_id}/attachments/{attachment_id}",
+    response_class=Response,
+    responses=raw_answer("application/octet-stream", "The file, sandboxed"),
+)
 def download_attachment(
     tip_id: str, attachment_id: str, request: Request, principal: Reader
 ) -> StreamingResponse:

@@ -22,11 +22,30 @@ from typing import Annotated, Any, TypeVar
 import anyio
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field, StrictBool, StrictInt
+from pydantic import Field, StrictBool, StrictInt
 from sqlalchemy.orm import Session
 
+from routes.api.schemas import (
+    BODY_ERRORS,
+    SMALL_BODY,
+    STAFF_ERRORS,
+    STORE_ERRORS,
+    answer,
+    request_body,
+)
+from routes.api.schemas_staff import (
+    ApprovalRequested,
+    Assignee,
+    Created,
+    Flags,
+    FlagsPending,
+    PriorityOverridden,
+    Transitioned,
+    TransitionPending,
+)
 from routes.api.tips import parse_id
 from routes.deps import read_model, run_transaction, session_factory
+from routes.errors import errors
 from routes.staff_auth import READERS, require_roles
 from service.approvals import service as approvals
 from service.approvals.requests import REASON_MAX
@@ -39,33 +58,30 @@ from service.tips.schemas import LIMITS
 from service.tips.workflow import transition
 
 __all__ = [
-    "SMALL_BODY",
     "ApprovalRequestIn",
     "AssigneeIn",
     "FlagsIn",
     "PriorityIn",
     "TextIn",
     "TransitionIn",
-    "body_schema",
     "router",
     "run_work",
 ]
 
+# Each route changes one tip: 404 outside the audience, 409 when its state forbids the change.
 router = APIRouter(
-    prefix="/api/v1/tips", tags=["workflow"], dependencies=[Depends(require_roles(*READERS))]
+    prefix="/api/v1/tips",
+    tags=["workflow"],
+    dependencies=[Depends(require_roles(*READERS))],
+    responses={**STAFF_ERRORS, **errors(404, 409), **BODY_ERRORS, **STORE_ERRORS},
 )
 Reader = Annotated[Principal, Depends(require_roles(*READERS))]
-SMALL_BODY = 64 << 10
 T = TypeVar("T")
 
 Code = Annotated[str, Field(max_length=32)]
 
 
-class _Body(InputModel):
-    """Unknown fields and control characters refused (service.inputs)."""
-
-
-class TransitionIn(_Body):
+class TransitionIn(InputModel):
     to: Code
     reason: Code | None = None
     findings: dict[Code, Code] | None = Field(default=None, max_length=20)
@@ -74,34 +90,28 @@ class TransitionIn(_Body):
     )
 
 
-class AssigneeIn(_Body):
+class AssigneeIn(InputModel):
     staff_id: uuid.UUID | None
 
 
-class TextIn(_Body):
+class TextIn(InputModel):
     body: Annotated[str, MULTILINE] = Field(max_length=casework.NOTE_MAX)
 
 
-class FlagsIn(_Body):
+class FlagsIn(InputModel):
     urgent: StrictBool | None = None
     legal_hold: StrictBool | None = None
 
 
-class PriorityIn(_Body):
+class PriorityIn(InputModel):
     priority: StrictInt = Field(ge=0, le=casework.PRIORITY_MAX)
     reason: Annotated[str, MULTILINE] = Field(max_length=casework.NOTE_MAX)
 
 
-class ApprovalRequestIn(_Body):
+class ApprovalRequestIn(InputModel):
     kind: Code
     reason: Annotated[str | None, MULTILINE] = Field(default=None, max_length=REASON_MAX)
     compartment: str | None = Field(default=None, max_length=64)
-
-
-def body_schema(model: type[BaseModel]) -> dict[str, Any]:
-    """`openapi_extra` documenting a body that the handler parses itself (to bound its size)."""
-    schema = model.model_json_schema()
-    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
 
 
 async def run_work(request: Request, work: Callable[[Session], T]) -> T:
@@ -117,7 +127,12 @@ def _done_or_pending(content: dict[str, Any], approval_id: uuid.UUID | None) -> 
     return JSONResponse({**content, "approval_id": str(approval_id)}, status_code=202)
 
 
-@router.post("/{tip_id}/transitions", openapi_extra=body_schema(TransitionIn))
+@router.post(
+    "/{tip_id}/transitions",
+    response_model=Transitioned,
+    responses=answer(202, TransitionPending, "Waits for a four-eyes approval"),
+    openapi_extra=request_body(TransitionIn),
+)
 async def post_transition(tip_id: str, request: Request, principal: Reader) -> JSONResponse:
     """Move the tip (200), or file the approval the move needs (202)."""
     wanted = parse_id(tip_id)
@@ -132,7 +147,7 @@ async def post_transition(tip_id: str, request: Request, principal: Reader) -> J
     )
 
 
-@router.put("/{tip_id}/assignee", openapi_extra=body_schema(AssigneeIn))
+@router.put("/{tip_id}/assignee", response_model=Assignee, openapi_extra=request_body(AssigneeIn))
 async def put_assignee(tip_id: str, request: Request, principal: Reader) -> dict[str, Any]:
     """Assign to a reviewer or supervisor of the tip's audience (422 otherwise), or to nobody."""
     wanted = parse_id(tip_id)
@@ -141,7 +156,12 @@ async def put_assignee(tip_id: str, request: Request, principal: Reader) -> dict
     return {"assignee": str(body.staff_id) if body.staff_id else None}
 
 
-@router.post("/{tip_id}/messages", status_code=201, openapi_extra=body_schema(TextIn))
+@router.post(
+    "/{tip_id}/messages",
+    status_code=201,
+    response_model=Created,
+    openapi_extra=request_body(TextIn),
+)
 async def post_message(tip_id: str, request: Request, principal: Reader) -> dict[str, str]:
     """A message the reporter reads on their status page."""
     wanted = parse_id(tip_id)
@@ -152,7 +172,9 @@ async def post_message(tip_id: str, request: Request, principal: Reader) -> dict
     return {"id": str(sent)}
 
 
-@router.post("/{tip_id}/notes", status_code=201, openapi_extra=body_schema(TextIn))
+@router.post(
+    "/{tip_id}/notes", status_code=201, response_model=Created, openapi_extra=request_body(TextIn)
+)
 async def post_note(tip_id: str, request: Request, principal: Reader) -> dict[str, str]:
     """An internal note, encrypted to the tip's case key."""
     wanted = parse_id(tip_id)
@@ -163,7 +185,12 @@ async def post_note(tip_id: str, request: Request, principal: Reader) -> dict[st
     return {"id": str(note)}
 
 
-@router.post("/{tip_id}/flags", openapi_extra=body_schema(FlagsIn))
+@router.post(
+    "/{tip_id}/flags",
+    response_model=Flags,
+    responses=answer(202, FlagsPending, "Lifting the hold waits for a four-eyes approval"),
+    openapi_extra=request_body(FlagsIn),
+)
 async def post_flags(tip_id: str, request: Request, principal: Reader) -> JSONResponse:
     """Set `urgent` and/or `legal_hold`; lifting a legal hold answers 202 (approval pending)."""
     wanted = parse_id(tip_id)
@@ -180,7 +207,9 @@ async def post_flags(tip_id: str, request: Request, principal: Reader) -> JSONRe
     )
 
 
-@router.post("/{tip_id}/priority", openapi_extra=body_schema(PriorityIn))
+@router.post(
+    "/{tip_id}/priority", response_model=PriorityOverridden, openapi_extra=request_body(PriorityIn)
+)
 async def post_priority(tip_id: str, request: Request, principal: Reader) -> dict[str, Any]:
     """Override the computed priority; the reason is stored encrypted (case key)."""
     wanted = parse_id(tip_id)
@@ -193,7 +222,12 @@ async def post_priority(tip_id: str, request: Request, principal: Reader) -> dic
     return {"priority": body.priority, "note_id": str(note)}
 
 
-@router.post("/{tip_id}/approvals", status_code=202, openapi_extra=body_schema(ApprovalRequestIn))
+@router.post(
+    "/{tip_id}/approvals",
+    status_code=202,
+    response_model=ApprovalRequested,
+    openapi_extra=request_body(ApprovalRequestIn),
+)
 async def post_approval_request(tip_id: str, request: Request, principal: Reader) -> dict[str, str]:
     """Ask for a purge, export/referral, identity reveal, reroute or legal-hold lift."""
     wanted = parse_id(tip_id)

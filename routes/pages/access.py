@@ -43,8 +43,8 @@ from service.access.changes import decidable_changes, decide_change, pending_cha
 from service.access.conflicts import decide_conflict, pending_conflicts
 from service.access.memberships import decide_membership, pending_memberships
 from service.access.readerless import access_backlog, is_oversight_supervisor, readerless_tips
-from service.access.service import CONFLICT_KINDS, NotPermitted, apply_pending, pending_for
-from service.errors import InvalidInput, NotFound
+from service.access.service import CONFLICT_KINDS, apply_pending, pending_for
+from service.errors import InvalidInput, NotFound, NotPermitted
 from service.staff.sessions import Principal
 
 __all__ = ["router"]

@@ -16,10 +16,15 @@ from fastapi import Request
 from starlette.requests import ClientDisconnect
 
 from routes.bodies import body_chunks
-from routes.csrf import CsrfRejected
 from routes.deps import read_body_limited
 from routes.multipart import FileSink, Limits, stream_multipart
-from service.errors import InvalidInput, Malformed, RequestTimeout, UnsupportedMediaType
+from service.errors import (
+    CsrfRejected,
+    InvalidInput,
+    Malformed,
+    RequestTimeout,
+    UnsupportedMediaType,
+)
 from service.inputs import CONTROL_CHARACTERS, control_characters_in
 
 __all__ = [

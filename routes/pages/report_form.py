@@ -42,7 +42,7 @@ from routes.pages.report_fields import (
 from routes.pages.views import attachment_rows
 from routes.templating import Pages, get_pages
 from service.db import utcnow
-from service.errors import InvalidInput, UnsupportedMediaType
+from service.errors import CsrfRejected, InvalidInput, UnsupportedMediaType
 from service.instance.context import InstanceContext
 from service.tips.intake import IntakeResult
 from service.tips.receiving import TipIntake
@@ -138,7 +138,7 @@ class _Converter:
         self.fields = fields
         nonce = one(fields, "nonce")
         if not _NONCE.fullmatch(nonce):
-            raise csrf.CsrfRejected("the form's one-time number is missing or not valid")
+            raise CsrfRejected("the form's one-time number is missing or not valid")
         now = utcnow()
         csrf.verify(self.ctx, one(fields, "csrf"), purpose=PURPOSE, binding=nonce, now=now)
         self.nonce = nonce

@@ -26,13 +26,13 @@ from sqlalchemy.orm import Session
 from service.access.deciders import deciders
 from service.access.envelopes import KeyHolder, begin_write
 from service.access.models import AdminRequest, RequestKind, RequestStatus
-from service.access.service import NotPermitted, remove_member_with_access
+from service.access.service import remove_member_with_access
 from service.agencies.models import Agency
 from service.audit.log import record
 from service.compartments.models import Compartment
 from service.compartments.repository import approved_supervisors, oversight_compartment
 from service.db import utcnow
-from service.errors import Conflict, NotFound
+from service.errors import Conflict, NotFound, NotPermitted
 from service.staff.models import Role, StaffUser
 
 __all__ = [

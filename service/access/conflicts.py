@@ -25,10 +25,10 @@ from service.access.envelopes import KeyHolder, begin_write
 from service.access.memberships import check_conflict_registrar
 from service.access.models import ConflictRequest
 from service.access.readerless import is_oversight_supervisor
-from service.access.service import NotPermitted, apply_conflict
+from service.access.service import apply_conflict
 from service.audit.log import record
 from service.compartments.models import Membership
-from service.errors import NotFound
+from service.errors import NotFound, NotPermitted
 from service.staff.models import Role, StaffConflict, StaffUser
 from service.staff.repository import get_staff
 

@@ -27,7 +27,6 @@ from service.access.deciders import deciders
 from service.access.envelopes import KeyHolder, begin_write
 from service.access.models import AdminRequest, RequestKind
 from service.access.service import (
-    NotPermitted,
     add_member_with_access,
     approve_membership,
     remove_member_with_access,
@@ -35,7 +34,7 @@ from service.access.service import (
 from service.audit.log import record
 from service.compartments.models import Compartment, Membership
 from service.compartments.repository import get_compartment
-from service.errors import Conflict, NotFound
+from service.errors import Conflict, NotFound, NotPermitted
 from service.staff.models import Role, StaffUser
 from service.staff.repository import get_staff
 

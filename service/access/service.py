@@ -41,7 +41,7 @@ from service.compartments.models import Membership
 from service.compartments.repository import get_compartment
 from service.compartments.service import add_member
 from service.db import utcnow
-from service.errors import Conflict, Forbidden, NotFound
+from service.errors import Conflict, NotFound, NotPermitted
 from service.staff.models import Role, StaffConflict, StaffUser
 from service.tips.models import Envelope, EnvelopeKind, Tip, TipAudience
 from service.tips.subjects import conflicted_tips, tips_naming
@@ -50,7 +50,6 @@ __all__ = [
     "CONFLICT_KINDS",
     "MAX_CONFLICT_VALUE",
     "ConflictOutcome",
-    "NotPermitted",
     "PendingTip",
     "add_member_with_access",
     "apply_conflict",
@@ -61,10 +60,6 @@ __all__ = [
     "register_conflict",
     "remove_member_with_access",
 ]
-
-
-class NotPermitted(Forbidden):
-    """A membership or conflict change this person may not make."""
 
 
 @dataclass(frozen=True)

@@ -23,14 +23,12 @@ from pathlib import Path
 
 from crypto.checkpoint import parse_body
 from crypto.errors import CryptoError
-from service.errors import ProbityError
 from service.logging import get_logger
 
 __all__ = [
     "ALARM_FILE",
     "SIGNED_RECORD_FILE",
     "AuditAlarm",
-    "HistoryMismatch",
     "clear_alarm",
     "raise_alarm",
     "read_alarm",
@@ -41,23 +39,6 @@ __all__ = [
 ALARM_FILE = "audit-alarm.json"
 SIGNED_RECORD_FILE = "audit-last-signed.note"
 _log = get_logger("probity.audit.signer")
-
-
-class HistoryMismatch(ProbityError):
-    """The log no longer matches what was signed: signing stops until an operator acts.
-
-    `reason` is a short code (see docs/audit.md): checkpoint_signature_invalid,
-    checkpoint_missing, checkpoint_replaced, signed_record_unreadable, log_truncated,
-    nodes_missing, checkpoint_root_mismatch, entry_altered, entries_missing, nodes_mismatch,
-    alarm_file_unreadable.
-    """
-
-    code = "audit_log_alarm"
-    status = 503
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(f"audit log alarm: {reason}; signing stopped (see docs/operations.md)")
-        self.reason = reason
 
 
 @dataclass(frozen=True, slots=True)

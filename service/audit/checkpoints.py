@@ -20,7 +20,6 @@ from crypto.checkpoint import Checkpoint, sign_checkpoint
 from crypto.note import Signer
 from service.audit.alarm import (
     SIGNED_RECORD_FILE,
-    HistoryMismatch,
     raise_alarm,
     read_alarm,
     read_signed_record,
@@ -32,6 +31,7 @@ from service.audit.log import record as record_entry
 from service.audit.models import AuditCheckpoint
 from service.config import Settings
 from service.db import utcnow
+from service.errors import HistoryMismatch
 from service.instance.keys import load_log_signer
 from service.logging import get_logger
 

@@ -15,12 +15,13 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlalchemy.orm import Session
 
-from service.audit.alarm import HistoryMismatch, clear_alarm, read_alarm
+from service.audit.alarm import clear_alarm, read_alarm
 from service.audit.checkpoints import resolve_alarm
 from service.audit.export import ExportResult, export_log
-from service.audit.verify import VerificationError, VerifyReport, verify_export
+from service.audit.verify import VerifyReport, verify_export
 from service.cli_common import cli_errors, err, fail, out, with_session
 from service.config import Settings
+from service.errors import HistoryMismatch, VerificationError
 from service.instance.keys import load_log_signer
 
 __all__ = ["app"]

@@ -15,7 +15,7 @@ from crypto.merkle import TreeBuilder
 from service.audit.canonical import AuditRecord, decode_entry
 from service.audit.log import log_size, record
 from service.audit.models import AuditEntry, AuditNode
-from service.audit.proofs import BadRange
+from service.errors import BadRange
 
 __all__ = ["MAX_ENTRIES", "StoredEntry", "append_stored_entries", "iter_stored", "read_entries"]
 

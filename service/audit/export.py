@@ -17,12 +17,13 @@ from sqlalchemy.orm import Session
 
 from crypto.checkpoint import parse_body
 from crypto.note import verify_note
-from service.audit.alarm import HistoryMismatch, read_signed_record
+from service.audit.alarm import read_signed_record
 from service.audit.checkpoints import current_checkpoint, latest_checkpoint
 from service.audit.entries import iter_stored
 from service.audit.log import record
 from service.audit.verify import export_header
 from service.config import Settings
+from service.errors import HistoryMismatch
 from service.instance.keys import load_log_signer
 
 __all__ = ["ExportResult", "checkpoint_path", "export_line", "export_log"]

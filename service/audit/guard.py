@@ -29,11 +29,11 @@ from crypto.checkpoint import Checkpoint, open_checkpoint
 from crypto.errors import CryptoError
 from crypto.merkle import TreeBuilder, leaf_hash, subtrees
 from crypto.note import Verifier
-from service.audit.alarm import HistoryMismatch
 from service.audit.entries import append_stored_entries
 from service.audit.log import read_nodes
 from service.audit.models import AuditCheckpoint, AuditEntry, AuditNode
 from service.audit.proofs import root
+from service.errors import HistoryMismatch
 
 __all__ = ["SPOT_CHECK", "verified_root"]
 

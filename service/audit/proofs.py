@@ -10,16 +10,9 @@ from sqlalchemy.orm import Session
 
 from crypto.merkle import EMPTY_ROOT, consistency_plan, fold, inclusion_plan, subtrees
 from service.audit.log import log_size, read_nodes
-from service.errors import ProbityError
+from service.errors import BadRange
 
-__all__ = ["BadRange", "consistency", "inclusion", "root"]
-
-
-class BadRange(ProbityError):
-    """An index or tree size outside the log as it stands."""
-
-    code = "bad_range"
-    status = 400
+__all__ = ["consistency", "inclusion", "root"]
 
 
 def _check_size(session: Session, size: int) -> None:

@@ -25,11 +25,10 @@ from crypto.checkpoint import Checkpoint, open_checkpoint
 from crypto.errors import FormatError
 from crypto.merkle import EMPTY_ROOT, TreeBuilder, leaf_hash
 from crypto.note import Verifier, parse_verifier
-from service.errors import ProbityError
+from service.errors import VerificationError
 
 __all__ = [
     "EXPORT_FORMAT",
-    "VerificationError",
     "VerifyReport",
     "export_header",
     "export_line",
@@ -45,21 +44,6 @@ _LINE = re.compile(
     rb'\{"index": (0|[1-9][0-9]*), "entry": "([A-Za-z0-9+/=]*)", '
     rb'"leaf_hash": "([A-Za-z0-9+/=]*)"\}\n?'
 )
-
-
-class VerificationError(ProbityError):
-    """The export does not match the checkpoints. `index` is the first bad entry when it can be
-    named; otherwise None, with `bad_range` = [start, end) when the fault lies somewhere inside."""
-
-    code = "verification_failed"
-    status = 422
-
-    def __init__(
-        self, index: int | None, message: str, *, bad_range: tuple[int, int] | None = None
-    ) -> None:
-        super().__init__(message)
-        self.index = index
-        self.bad_range = bad_range
 
 
 @dataclass(frozen=True)

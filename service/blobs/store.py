@@ -29,12 +29,11 @@ from crypto.errors import DecryptionError, FormatError
 from service.blobs.models import Blob, BlobChunk
 from service.blobs.spool import ChunkSpool
 from service.db import PipelinedWrites, new_id
-from service.errors import NotFound, PayloadTooLarge
+from service.errors import BlobTooLarge, NotFound
 from service.tips.models import KeyKind
 
 __all__ = [
     "ROW_SIZE",
-    "BlobTooLarge",
     "BlobWriter",
     "delete_blob",
     "iter_blob",
@@ -47,12 +46,6 @@ __all__ = [
 ROW_SIZE = 1 << 20  # ciphertext bytes per BlobChunk row
 _INSERT_CHUNK = cast(Table, BlobChunk.__table__).insert()  # Core: no ORM bulk machinery per row
 _PIECE = 256 * 1024  # large writes are encrypted in pieces, so output never balloons
-
-
-class BlobTooLarge(PayloadTooLarge):
-    """`read_blob` refused a blob whose plaintext exceeds the caller's `max_size`."""
-
-    code = "blob_too_large"
 
 
 class _SessionRows:

@@ -17,21 +17,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.audit.pending import record_reporter_event
-from service.errors import Conflict, NotFound
+from service.errors import AlreadyContested, NotClosed, NotFound
 from service.tips.conversation import add_reporter_message
 from service.tips.models import Status, Tip
 from service.tips.reporter_auth import ReporterSession
 from service.tips.workflow import write_lock
 
-__all__ = ["AlreadyContested", "NotClosed", "contest_closure"]
-
-
-class NotClosed(Conflict):
-    code = "not_closed"
-
-
-class AlreadyContested(Conflict):
-    code = "already_contested"
+__all__ = ["contest_closure"]
 
 
 def contest_closure(

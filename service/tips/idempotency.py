@@ -23,12 +23,11 @@ from sqlalchemy.orm import Session
 
 from crypto.errors import DecryptionError
 from crypto.keys import open_sealed, seal
-from service.errors import Conflict, InvalidInput, ProbityError
+from service.errors import Conflict, InvalidInput, ReplayExpired
 from service.tips.models import IdempotencyRecord
 
 __all__ = [
     "REPLAY_GRACE",
-    "ReplayExpired",
     "body_hash",
     "exists",
     "purge_expired",
@@ -41,13 +40,6 @@ _MIN, _MAX = 16, 128
 _SLOT = timedelta(minutes=10)
 # At least the form token's lifetime (routes.csrf.TTL; a test holds them together).
 REPLAY_GRACE = timedelta(hours=3)
-
-
-class ReplayExpired(ProbityError):
-    """The earlier submission's receipt is no longer given out; nothing new was stored."""
-
-    code = "replay_expired"
-    status = 410
 
 
 def _coarse_expiry(now: datetime, window: timedelta) -> datetime:

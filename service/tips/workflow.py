@@ -37,7 +37,7 @@ from service.approvals.requests import file_request
 from service.audit.log import history, record
 from service.blobs.store import read_blob
 from service.db import lock_for_write
-from service.errors import Conflict, InvalidInput, NotFound
+from service.errors import Conflict, InvalidInput, InvalidTransition, NotFound
 from service.staff.models import Role
 from service.staff.sessions import Principal
 from service.tips.conversation import post_staff_message
@@ -49,7 +49,6 @@ __all__ = [
     "CLOSURE_REASONS",
     "READER_ROLES",
     "TRANSITIONS",
-    "InvalidTransition",
     "Requirement",
     "Transition",
     "TransitionResult",
@@ -69,10 +68,6 @@ __all__ = [
 READER_ROLES = frozenset({Role.REVIEWER, Role.SUPERVISOR})
 # Reasons for closing straight from triage; "findings" is only reached through approval.
 CLOSURE_REASONS = tuple(r.value for r in ClosureReason if r is not ClosureReason.FINDINGS)
-
-
-class InvalidTransition(Conflict):
-    code = "invalid_transition"
 
 
 class Requirement(StrEnum):

@@ -11,10 +11,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
 
-from service.audit.alarm import HistoryMismatch
 from service.audit.checkpoints import sign_new_checkpoint
 from service.audit.models import AuditCheckpoint
 from service.config import Settings
+from service.errors import HistoryMismatch
 from service.staff.models import Role
 from tests.factories import Border, StaffHandle, add_staff
 from tests.service.audit_util import edit_entry, fill, transaction

@@ -1,13 +1,19 @@
 from __future__ import annotations
 
+import importlib
+import pkgutil
+import re
 from typing import Annotated
 
 import pytest
 from fastapi import FastAPI, Query
 from fastapi.testclient import TestClient
 
+import routes
+import service
 from routes.errors import error_code, is_api_path
-from service.errors import Conflict, NotFound
+from service import errors as errors_module
+from service.errors import Conflict, NotFound, ProbityError
 
 CANARY = "Canary-Value-77"
 
@@ -136,3 +142,77 @@ def test_error_codes_are_snake_case_names() -> None:
     assert error_code(404) == "not_found"
     assert error_code(402) == "payment_required"
     assert error_code(799) == "error"
+
+
+def _tree(base: type[ProbityError]) -> list[type[ProbityError]]:
+    return [base, *(c for sub in base.__subclasses__() for c in _tree(sub))]
+
+
+def _every_module() -> None:
+    for package in (service, routes):
+        for module in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
+            importlib.import_module(module.name)
+
+
+def test_every_error_class_is_in_the_one_tree() -> None:
+    _every_module()
+    classes = _tree(ProbityError)
+    outside = [f"{c.__module__}.{c.__name__}" for c in classes if c.__module__ != "service.errors"]
+    assert outside == []
+    assert {c.__name__ for c in classes} == set(errors_module.__all__)
+    # The module docstring draws the tree: every class, with its status.
+    drawn = dict(re.findall(r"── (\w+) +(\d{3}) ", errors_module.__doc__ or ""))
+    assert drawn == {c.__name__: str(c.status) for c in classes[1:]}
+
+
+def _instance(cls: type[ProbityError]) -> ProbityError:
+    if cls is errors_module.VerificationError:
+        return errors_module.VerificationError(3, "entry 3: altered")
+    if cls is errors_module.HistoryMismatch:
+        return errors_module.HistoryMismatch("entry_altered")
+    return cls("what went wrong")
+
+
+@pytest.mark.parametrize("cls", _tree(ProbityError)[1:], ids=lambda c: c.__name__)
+def test_each_error_of_the_tree_keeps_its_status_and_code_on_the_wire(
+    app: FastAPI, cls: type[ProbityError]
+) -> None:
+    error = _instance(cls)
+
+    def fail() -> None:
+        raise error
+
+    app.add_api_route("/api/v1/fail", fail)
+    with TestClient(app) as client:
+        response = client.get("/api/v1/fail")
+    assert response.status_code == cls.status
+    assert response.json() == {"error": cls.code, "detail": error.detail}
+    retry = response.headers.get("retry-after")
+    assert retry == (str(cls.retry_after) if cls.retry_after else None)
+
+
+@pytest.mark.parametrize(
+    ("cls", "status", "code"),
+    [
+        (errors_module.BadRange, 400, "bad_range"),
+        (errors_module.VerificationError, 422, "verification_failed"),
+        (errors_module.InvalidTransition, 409, "invalid_transition"),
+        (errors_module.BlobTooLarge, 413, "blob_too_large"),
+        (errors_module.LoginRequired, 401, "unauthorized"),
+        (errors_module.HistoryMismatch, 503, "audit_log_alarm"),
+        (errors_module.ReplayExpired, 410, "replay_expired"),
+        (errors_module.NotClosed, 409, "not_closed"),
+        (errors_module.AlreadyContested, 409, "already_contested"),
+        (errors_module.NotPermitted, 403, "forbidden"),
+        (errors_module.CsrfRejected, 403, "forbidden"),
+    ],
+)
+def test_classes_brought_into_the_tree_keep_their_wire_status_and_code(
+    cls: type[ProbityError], status: int, code: str
+) -> None:
+    assert (cls.status, cls.code) == (status, code)
+
+
+def test_history_mismatch_sends_no_retry_after() -> None:
+    # An operator must act; the 503 it always gave carries no Retry-After.
+    assert errors_module.HistoryMismatch.retry_after is None

@@ -12,7 +12,6 @@ from service.access.models import IdentityGrant, PendingAccessChange
 from service.access.readerless import Backlog, access_backlog
 from service.access.service import (
     ConflictOutcome,
-    NotPermitted,
     add_member_with_access,
     conflict_counts,
     pending_for,
@@ -24,7 +23,7 @@ from service.audit.models import AuditEntry
 from service.compartments.models import Membership
 from service.config import Settings
 from service.db import make_session_factory, session_scope
-from service.errors import Conflict, InvalidInput, NotFound
+from service.errors import Conflict, InvalidInput, NotFound, NotPermitted
 from service.instance.keys import load_blind_index_key
 from service.staff.models import Role, StaffConflict
 from service.tips.models import Tip, TipAudience

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from service.access.changes import decidable_changes, decide_change, file_request
 from service.access.models import AdminRequest, RequestKind
-from service.access.service import NotPermitted, add_member_with_access, remove_member_with_access
+from service.access.service import add_member_with_access, remove_member_with_access
 from service.agencies.models import Agency
 from service.agencies.service import route_agency
 from service.cli import app
@@ -22,7 +22,7 @@ from service.compartments.models import Compartment, Membership
 from service.compartments.service import add_compartment
 from service.config import Settings
 from service.db import make_engine
-from service.errors import Conflict
+from service.errors import Conflict, NotPermitted
 from service.instance.models import BOOTSTRAP_CLOSED, InstanceKey
 from service.staff.admin import deactivate_staff
 from service.staff.models import Role, StaffUser

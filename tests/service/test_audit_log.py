@@ -23,6 +23,7 @@ from service.audit.models import AuditCheckpoint, AuditEntry, AuditNode, Pending
 from service.audit.pending import record_reporter_events
 from service.config import Settings
 from service.db import make_engine
+from service.errors import BadRange
 from tests.service.audit_util import fill, make_log_key, reference_root, transaction
 
 
@@ -197,7 +198,7 @@ def test_proofs_outside_the_log_are_bad_ranges(
     engine: Engine, call: str, args: tuple[int, ...]
 ) -> None:
     fill(engine, 5)
-    with pytest.raises(proofs.BadRange), transaction(engine) as session:
+    with pytest.raises(BadRange), transaction(engine) as session:
         getattr(proofs, call)(session, *args)
 
 

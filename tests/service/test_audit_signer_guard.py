@@ -17,11 +17,12 @@ from typer.testing import CliRunner
 
 from crypto.checkpoint import Checkpoint, sign_checkpoint
 from crypto.note import generate_signer
-from service.audit.alarm import ALARM_FILE, SIGNED_RECORD_FILE, HistoryMismatch, read_alarm
+from service.audit.alarm import ALARM_FILE, SIGNED_RECORD_FILE, read_alarm
 from service.audit.checkpoints import sign_new_checkpoint
 from service.audit.models import AuditCheckpoint
 from service.cli import app
 from service.config import Settings
+from service.errors import HistoryMismatch
 from service.logging import configure_logging
 from service.worker import run_once
 from tests.factories import init_instance

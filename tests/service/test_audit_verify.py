@@ -9,14 +9,8 @@ import pytest
 from crypto.checkpoint import Checkpoint, format_body, sign_checkpoint
 from crypto.merkle import TreeBuilder, leaf_hash
 from crypto.note import generate_signer, sign_note
-from service.audit.verify import (
-    EXPORT_FORMAT,
-    VerificationError,
-    export_header,
-    export_line,
-    verify_export,
-)
-from service.errors import ProbityError
+from service.audit.verify import EXPORT_FORMAT, export_header, export_line, verify_export
+from service.errors import ProbityError, VerificationError
 
 ORIGIN = "probity.example/audit"
 SIGNER = generate_signer(ORIGIN)

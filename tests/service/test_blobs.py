@@ -18,18 +18,11 @@ from sqlalchemy.orm import Session
 from crypto.age import generate_identity
 from crypto.errors import DecryptionError, NoIdentityError
 from service.blobs.models import Blob, BlobChunk
-from service.blobs.store import (
-    ROW_SIZE,
-    BlobTooLarge,
-    BlobWriter,
-    iter_blob,
-    read_blob,
-    write_blob,
-)
+from service.blobs.store import ROW_SIZE, BlobWriter, iter_blob, read_blob, write_blob
 from service.compartments.models import Compartment
 from service.config import Settings
 from service.db import make_session_factory
-from service.errors import NotFound
+from service.errors import BlobTooLarge, NotFound
 from service.tips.models import KeyKind, Tip
 from tests.factories import init_instance
 

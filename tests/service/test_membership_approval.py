@@ -15,13 +15,13 @@ from service.access.memberships import (
     pending_memberships,
 )
 from service.access.models import PendingAccessChange
-from service.access.service import NotPermitted, add_member_with_access
+from service.access.service import add_member_with_access
 from service.audit.canonical import decode_entry
 from service.audit.models import AuditEntry
 from service.compartments.models import Membership
 from service.compartments.service import add_compartment
 from service.config import Settings
-from service.errors import Conflict, NotFound
+from service.errors import Conflict, NotFound, NotPermitted
 from service.staff.models import Role, StaffUser
 from tests.factories import StaffHandle, add_staff, init_instance
 from tests.service.access_util import (

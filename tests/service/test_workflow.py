@@ -15,14 +15,14 @@ from service.approvals.service import decide
 from service.blobs.store import read_blob
 from service.config import Settings
 from service.db import make_session_factory, utcnow
-from service.errors import Conflict, InvalidInput, NotFound
+from service.errors import Conflict, InvalidInput, InvalidTransition, NotFound
 from service.instance.context import load_context
 from service.tips import casework, workflow
 from service.tips.conversation import reporter_view
 from service.tips.keys import open_tip_keys
 from service.tips.models import Note, Status, Tip
 from service.tips.reporter_auth import login_with_receipt, open_token
-from service.tips.workflow import TRANSITIONS, InvalidTransition, transition
+from service.tips.workflow import TRANSITIONS, transition
 from tests.service.workflow_util import Cast, actions, cast, in_tx, new_tip
 
 ALL_STATES = list(Status)

@@ -14,11 +14,11 @@ from service.approvals import service as approvals
 from service.approvals.models import Approval, ApprovalKind, ApprovalStatus
 from service.config import Settings
 from service.db import make_session_factory, utcnow
-from service.errors import Conflict, Forbidden, InvalidInput
+from service.errors import Conflict, Forbidden, InvalidInput, InvalidTransition
 from service.staff.sessions import Principal
 from service.tips import workflow
 from service.tips.models import Status, Tip
-from service.tips.workflow import InvalidTransition, transition
+from service.tips.workflow import transition
 from tests.service.workflow_util import Cast, actions, cast, in_tx, new_tip
 
 ASK = "Which shift was it?"
