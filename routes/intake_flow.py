@@ -20,11 +20,10 @@ from typing import Protocol, TypeVar
 import anyio
 from fastapi import Request
 
-from routes.csrf import CsrfRejected
 from routes.deps import IntakeGate, instance_context, session_factory, settings_of, transaction
 from routes.multipart import FileSink, Limits, stream_multipart
 from routes.pages.forms import drain
-from service.errors import InvalidInput
+from service.errors import CsrfRejected, InvalidInput
 from service.instance.context import InstanceContext
 from service.tips.attachments import AttachmentSummary
 from service.tips.receiving import EvidenceUpload, TipIntake, Transactions, replay_window
