@@ -17,13 +17,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-import anyio
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import Field, StrictBool
+from sqlalchemy.orm import Session
 
-from routes.api.workflow import SMALL_BODY, body_schema, run_work
-from routes.deps import path_id, read_model
+from routes.api.workflow import SMALL_BODY, body_schema
+from routes.deps import Db, path_id, read_model, run_blocking
 from routes.staff_auth import SUPERVISORS, require_roles
 from service.approvals import service as approvals
 from service.approvals.contested import ContestedTip, contested_tips, request_oversight_reroute
@@ -51,7 +51,7 @@ class DecisionIn(InputModel):
 async def after_decision(request: Request, decision: approvals.Decision) -> None:
     """After the commit: a purge also truncates SQLite's WAL, where the purged pages linger."""
     if decision.kind == "purge" and decision.status == "approved":
-        await anyio.to_thread.run_sync(shrink_wal, request.app.state.engine)
+        await run_blocking(shrink_wal, request.app.state.engine)
 
 
 def pending_json(item: approvals.PendingApproval) -> dict[str, Any]:
@@ -67,24 +67,26 @@ def pending_json(item: approvals.PendingApproval) -> dict[str, Any]:
 
 
 @router.get("")
-async def list_pending(request: Request, principal: Supervisor) -> dict[str, Any]:
+async def list_pending(principal: Supervisor, db: Db) -> dict[str, Any]:
     """Pending requests this supervisor may decide, oldest first."""
-    items = await run_work(request, lambda s: approvals.pending_for(s, principal))
+    items = await db.run_in_thread(lambda s: approvals.pending_for(s, principal))
     return {"approvals": [pending_json(i) for i in items]}
 
 
 @router.post("/{approval_id}/decision", openapi_extra=body_schema(DecisionIn))
 async def post_decision(
-    approval_id: str, request: Request, principal: Supervisor
+    approval_id: str, request: Request, principal: Supervisor, db: Db
 ) -> dict[str, str]:
     """Approve (the action is carried out at once) or reject a pending request."""
     wanted = path_id(approval_id, "request")
     body = await read_model(request, DecisionIn, limit=SMALL_BODY)
-    decision = await run_work(
-        request,
-        lambda s: approvals.decide(s, principal, wanted, approve=body.approve,
-                                   reason=body.reason, now=utcnow()),
-    )  # fmt: skip
+
+    def work(session: Session) -> approvals.Decision:
+        return approvals.decide(
+            session, principal, wanted, approve=body.approve, reason=body.reason, now=utcnow()
+        )
+
+    decision = await db.run_in_thread(work)
     await after_decision(request, decision)
     return {
         "id": str(decision.id),
@@ -107,19 +109,17 @@ def contested_json(item: ContestedTip) -> dict[str, Any]:
 
 
 @router.get("/contested")
-async def list_contested(request: Request, principal: Supervisor) -> dict[str, Any]:
+async def list_contested(principal: Supervisor, db: Db) -> dict[str, Any]:
     """Closures reporters contested, most recent first (oversight supervisors only)."""
-    items = await run_work(request, lambda s: contested_tips(s, principal))
+    items = await db.run_in_thread(lambda s: contested_tips(s, principal))
     return {"tips": [contested_json(i) for i in items]}
 
 
 @router.post("/contested/{tip_id}/reroute", status_code=202)
-async def post_contested_reroute(
-    tip_id: str, request: Request, principal: Supervisor
-) -> JSONResponse:
+async def post_contested_reroute(tip_id: str, principal: Supervisor, db: Db) -> JSONResponse:
     """Ask for the contested tip to be rerouted to oversight: 202 with the request's id."""
     wanted = path_id(tip_id, "contested tip")
-    approval = await run_work(
-        request, lambda s: request_oversight_reroute(s, principal, wanted, now=utcnow())
+    approval = await db.run_in_thread(
+        lambda s: request_oversight_reroute(s, principal, wanted, now=utcnow())
     )
     return JSONResponse({"approval_id": str(approval.id), "status": "pending"}, status_code=202)

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crypto.checkpoint import format_inclusion_proof
-from routes.deps import run_transaction, session_factory, settings_of
+from routes.deps import Db, UnitOfWork, settings_of
 from routes.staff_auth import require_roles
 from service.audit import proofs
 from service.audit.checkpoints import current_checkpoint
@@ -44,18 +44,18 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
 
-def _signed_checkpoint(request: Request) -> str:
+def _signed_checkpoint(request: Request, db: UnitOfWork) -> str:
     settings = settings_of(request)
     try:
-        return run_transaction(session_factory(request), lambda s: current_checkpoint(s, settings))
+        return db.run(lambda s: current_checkpoint(s, settings))
     except FileNotFoundError:
         raise Unavailable("the audit log's signing key is missing") from None
 
 
 @router.get("/checkpoint", response_class=PlainTextResponse)
-def checkpoint(request: Request) -> PlainTextResponse:
+def checkpoint(request: Request, db: Db) -> PlainTextResponse:
     """The newest signed checkpoint (C2SP tlog-checkpoint note); signs one if the log grew."""
-    return PlainTextResponse(_signed_checkpoint(request), media_type=_TEXT)
+    return PlainTextResponse(_signed_checkpoint(request, db), media_type=_TEXT)
 
 
 @router.get("/key", response_class=PlainTextResponse)
@@ -83,14 +83,9 @@ def _entry_json(entry: StoredEntry) -> dict[str, Any]:
 
 
 @router.get("/entries")
-def entries(
-    request: Request, principal: AuditorOnly, start: Position, end: Position
-) -> list[dict[str, Any]]:
+def entries(principal: AuditorOnly, start: Position, end: Position, db: Db) -> list[dict[str, Any]]:
     """Entries [start, end) (end is clamped to the log's size), at most 1000 a call."""
-    found = run_transaction(
-        session_factory(request),
-        lambda s: read_entries(s, start, end, reader=principal.staff_id),
-    )
+    found = db.run(lambda s: read_entries(s, start, end, reader=principal.staff_id))
     return [_entry_json(e) for e in found]
 
 
@@ -99,14 +94,14 @@ def _checkpoint_note(session: Session, size: int) -> str | None:
 
 
 @router.get("/proofs/inclusion")
-def inclusion_proof(request: Request, index: Position, tree_size: Position) -> dict[str, Any]:
+def inclusion_proof(index: Position, tree_size: Position, db: Db) -> dict[str, Any]:
     """RFC 9162 inclusion proof; with `tlog_proof` (C2SP tlog-proof text) when a signed
     checkpoint of exactly `tree_size` exists."""
 
     def work(session: Session) -> tuple[list[bytes], str | None]:
         return proofs.inclusion(session, index, tree_size), _checkpoint_note(session, tree_size)
 
-    hashes, note = run_transaction(session_factory(request), work)
+    hashes, note = db.run(work)
     text = format_inclusion_proof(index, hashes, note) if note is not None else None
     return {
         "index": index,
@@ -117,9 +112,7 @@ def inclusion_proof(request: Request, index: Position, tree_size: Position) -> d
 
 
 @router.get("/proofs/consistency")
-def consistency_proof(request: Request, first: Position, second: Position) -> dict[str, Any]:
+def consistency_proof(first: Position, second: Position, db: Db) -> dict[str, Any]:
     """RFC 9162 consistency proof between tree sizes `first` <= `second`."""
-    hashes = run_transaction(
-        session_factory(request), lambda s: proofs.consistency(s, first, second)
-    )
+    hashes = db.run(lambda s: proofs.consistency(s, first, second))
     return {"first": first, "second": second, "hashes": [_b64(h) for h in hashes]}

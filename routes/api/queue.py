@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 
-from routes.deps import session_factory, transaction
+from routes.deps import Db
 from routes.staff_auth import READERS, require_roles
 from service.db import utcnow
 from service.staff.sessions import Principal
@@ -48,8 +48,8 @@ def page_json(page: QueuePage) -> dict[str, Any]:
 
 @router.get("/queue")
 def get_queue(
-    request: Request,
     principal: Reader,
+    db: Db,
     status: Annotated[str | None, Query(max_length=32)] = None,
     compartment: Annotated[str | None, Query(max_length=64)] = None,
     urgent: bool | None = None,
@@ -66,7 +66,7 @@ def get_queue(
         overdue=overdue,
         assignee=assignee or None,
     )
-    with transaction(session_factory(request)) as session:
+    with db.transaction() as session:
         page = queue_page(
             session,
             principal.staff_id,

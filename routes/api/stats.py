@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 
-from routes.deps import session_factory, transaction
+from routes.deps import Db
 from routes.staff_auth import ADMINS, AUDITORS, SUPERVISORS, require_roles
 from service.audit.log import record
 from service.audit.stats import as_json, stats
@@ -32,13 +32,13 @@ Reader = Annotated[Principal, Depends(require_roles(*STATS_ROLES))]
 
 @router.get("/stats")
 def get_stats(
-    request: Request,
     principal: Reader,
+    db: Db,
     weeks: Annotated[int, Query(ge=1, le=MAX_WEEKS)] = 26,
 ) -> dict[str, Any]:
     """Tips per ISO week, time to acknowledge, deadline compliance, closures by reason and
     finding, open tips per status: overall and per compartment, counts only."""
-    with transaction(session_factory(request)) as session:
+    with db.transaction() as session:
         result = stats(session, today=utcnow().date(), weeks=weeks)
         record(
             session,

@@ -16,19 +16,18 @@ then one service call in one transaction (service.tips.workflow / casework, serv
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
-import anyio
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, StrictBool, StrictInt
 from sqlalchemy.orm import Session
 
 from routes.api.tips import parse_id
-from routes.deps import read_model, run_transaction, session_factory
+from routes.deps import Db, read_model
 from routes.staff_auth import READERS, require_roles
 from service.approvals import service as approvals
+from service.approvals.models import Approval
 from service.approvals.requests import REASON_MAX
 from service.db import utcnow
 from service.errors import InvalidInput
@@ -36,7 +35,7 @@ from service.inputs import MULTILINE, InputModel
 from service.staff.sessions import Principal
 from service.tips import casework
 from service.tips.schemas import LIMITS
-from service.tips.workflow import transition
+from service.tips.workflow import TransitionResult, transition
 
 __all__ = [
     "SMALL_BODY",
@@ -48,7 +47,6 @@ __all__ = [
     "TransitionIn",
     "body_schema",
     "router",
-    "run_work",
 ]
 
 router = APIRouter(
@@ -56,7 +54,6 @@ router = APIRouter(
 )
 Reader = Annotated[Principal, Depends(require_roles(*READERS))]
 SMALL_BODY = 64 << 10
-T = TypeVar("T")
 
 Code = Annotated[str, Field(max_length=32)]
 
@@ -104,12 +101,6 @@ def body_schema(model: type[BaseModel]) -> dict[str, Any]:
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
 
 
-async def run_work(request: Request, work: Callable[[Session], T]) -> T:
-    """`work` in one transaction, off the event loop."""
-    factory = session_factory(request)
-    return await anyio.to_thread.run_sync(run_transaction, factory, work)
-
-
 def _done_or_pending(content: dict[str, Any], approval_id: uuid.UUID | None) -> JSONResponse:
     """200 when the change was made; 202 with the approval's id when it waits for four eyes."""
     if approval_id is None:
@@ -118,89 +109,117 @@ def _done_or_pending(content: dict[str, Any], approval_id: uuid.UUID | None) -> 
 
 
 @router.post("/{tip_id}/transitions", openapi_extra=body_schema(TransitionIn))
-async def post_transition(tip_id: str, request: Request, principal: Reader) -> JSONResponse:
+async def post_transition(tip_id: str, request: Request, principal: Reader, db: Db) -> JSONResponse:
     """Move the tip (200), or file the approval the move needs (202)."""
     wanted = parse_id(tip_id)
     body = await read_model(request, TransitionIn, limit=SMALL_BODY)
-    result = await run_work(
-        request,
-        lambda s: transition(s, principal, wanted, to=body.to, reason=body.reason,
-                             findings=body.findings, message=body.message, now=utcnow()),
-    )  # fmt: skip
+
+    def work(session: Session) -> TransitionResult:
+        return transition(
+            session,
+            principal,
+            wanted,
+            to=body.to,
+            reason=body.reason,
+            findings=body.findings,
+            message=body.message,
+            now=utcnow(),
+        )
+
+    result = await db.run_in_thread(work)
     return _done_or_pending(
         {"outcome": result.outcome, "status": result.status}, result.approval_id
     )
 
 
 @router.put("/{tip_id}/assignee", openapi_extra=body_schema(AssigneeIn))
-async def put_assignee(tip_id: str, request: Request, principal: Reader) -> dict[str, Any]:
+async def put_assignee(tip_id: str, request: Request, principal: Reader, db: Db) -> dict[str, Any]:
     """Assign to a reviewer or supervisor of the tip's audience (422 otherwise), or to nobody."""
     wanted = parse_id(tip_id)
     body = await read_model(request, AssigneeIn, limit=SMALL_BODY)
-    await run_work(request, lambda s: casework.assign(s, principal, wanted, body.staff_id))
+    await db.run_in_thread(lambda s: casework.assign(s, principal, wanted, body.staff_id))
     return {"assignee": str(body.staff_id) if body.staff_id else None}
 
 
 @router.post("/{tip_id}/messages", status_code=201, openapi_extra=body_schema(TextIn))
-async def post_message(tip_id: str, request: Request, principal: Reader) -> dict[str, str]:
+async def post_message(tip_id: str, request: Request, principal: Reader, db: Db) -> dict[str, str]:
     """A message the reporter reads on their status page."""
     wanted = parse_id(tip_id)
     body = await read_model(request, TextIn, limit=SMALL_BODY)
-    sent = await run_work(
-        request, lambda s: casework.send_message(s, principal, wanted, body.body, now=utcnow())
+    sent = await db.run_in_thread(
+        lambda s: casework.send_message(s, principal, wanted, body.body, now=utcnow())
     )
     return {"id": str(sent)}
 
 
 @router.post("/{tip_id}/notes", status_code=201, openapi_extra=body_schema(TextIn))
-async def post_note(tip_id: str, request: Request, principal: Reader) -> dict[str, str]:
+async def post_note(tip_id: str, request: Request, principal: Reader, db: Db) -> dict[str, str]:
     """An internal note, encrypted to the tip's case key."""
     wanted = parse_id(tip_id)
     body = await read_model(request, TextIn, limit=SMALL_BODY)
-    note = await run_work(
-        request, lambda s: casework.add_note(s, principal, wanted, body.body, now=utcnow())
+    note = await db.run_in_thread(
+        lambda s: casework.add_note(s, principal, wanted, body.body, now=utcnow())
     )
     return {"id": str(note)}
 
 
 @router.post("/{tip_id}/flags", openapi_extra=body_schema(FlagsIn))
-async def post_flags(tip_id: str, request: Request, principal: Reader) -> JSONResponse:
+async def post_flags(tip_id: str, request: Request, principal: Reader, db: Db) -> JSONResponse:
     """Set `urgent` and/or `legal_hold`; lifting a legal hold answers 202 (approval pending)."""
     wanted = parse_id(tip_id)
     body = await read_model(request, FlagsIn, limit=SMALL_BODY)
     if body.urgent is None and body.legal_hold is None:
         raise InvalidInput("give urgent and/or legal_hold", fields={"body": "empty"})
-    result = await run_work(
-        request,
-        lambda s: casework.set_flags(s, principal, wanted, urgent=body.urgent,
-                                     legal_hold=body.legal_hold, now=utcnow()),
-    )  # fmt: skip
+
+    def work(session: Session) -> casework.FlagResult:
+        return casework.set_flags(
+            session,
+            principal,
+            wanted,
+            urgent=body.urgent,
+            legal_hold=body.legal_hold,
+            now=utcnow(),
+        )
+
+    result = await db.run_in_thread(work)
     return _done_or_pending(
         {"urgent": result.urgent, "legal_hold": result.legal_hold}, result.approval_id
     )
 
 
 @router.post("/{tip_id}/priority", openapi_extra=body_schema(PriorityIn))
-async def post_priority(tip_id: str, request: Request, principal: Reader) -> dict[str, Any]:
+async def post_priority(tip_id: str, request: Request, principal: Reader, db: Db) -> dict[str, Any]:
     """Override the computed priority; the reason is stored encrypted (case key)."""
     wanted = parse_id(tip_id)
     body = await read_model(request, PriorityIn, limit=SMALL_BODY)
-    note = await run_work(
-        request,
-        lambda s: casework.override_priority(s, principal, wanted, priority=body.priority,
-                                             reason=body.reason, now=utcnow()),
-    )  # fmt: skip
+
+    def work(session: Session) -> uuid.UUID:
+        return casework.override_priority(
+            session, principal, wanted, priority=body.priority, reason=body.reason, now=utcnow()
+        )
+
+    note = await db.run_in_thread(work)
     return {"priority": body.priority, "note_id": str(note)}
 
 
 @router.post("/{tip_id}/approvals", status_code=202, openapi_extra=body_schema(ApprovalRequestIn))
-async def post_approval_request(tip_id: str, request: Request, principal: Reader) -> dict[str, str]:
+async def post_approval_request(
+    tip_id: str, request: Request, principal: Reader, db: Db
+) -> dict[str, str]:
     """Ask for a purge, export/referral, identity reveal, reroute or legal-hold lift."""
     wanted = parse_id(tip_id)
     body = await read_model(request, ApprovalRequestIn, limit=SMALL_BODY)
-    approval = await run_work(
-        request,
-        lambda s: approvals.request(s, principal, wanted, kind=body.kind, reason=body.reason,
-                                    compartment=body.compartment, now=utcnow()),
-    )  # fmt: skip
+
+    def work(session: Session) -> Approval:
+        return approvals.request(
+            session,
+            principal,
+            wanted,
+            kind=body.kind,
+            reason=body.reason,
+            compartment=body.compartment,
+            now=utcnow(),
+        )
+
+    approval = await db.run_in_thread(work)
     return {"approval_id": str(approval.id), "kind": approval.kind, "status": approval.status}
