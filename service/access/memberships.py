@@ -21,10 +21,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.access.deciders import deciders
-from service.access.envelopes import KeyHolder, begin_write
+from service.access.envelopes import KeyHolder
 from service.access.service import NotPermitted, approve_membership
 from service.audit.log import record
 from service.compartments.models import Compartment, Membership
+from service.db import lock_for_write, lock_rows
 from service.errors import Conflict, NotFound
 from service.staff.models import Role, StaffUser
 
@@ -97,13 +98,14 @@ def decide_membership(
         raise NotPermitted("only a supervisor decides membership requests")
     if staff_id == principal.staff_id:
         raise NotPermitted("you cannot approve your own membership")
-    begin_write(session)
+    lock_for_write(session)
     compartment_id = _compartment_id(session, compartment)
-    membership = session.scalar(
-        select(Membership)
-        .where(Membership.compartment_id == compartment_id, Membership.staff_id == staff_id)
-        .with_for_update()
-    )
+    membership = lock_rows(
+        session,
+        select(Membership).where(
+            Membership.compartment_id == compartment_id, Membership.staff_id == staff_id
+        ),
+    ).scalar()
     if membership is None:
         raise NotFound("no such membership request")
     if membership.approved_at is not None:

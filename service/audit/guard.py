@@ -30,7 +30,7 @@ from crypto.errors import CryptoError
 from crypto.merkle import TreeBuilder, leaf_hash, subtrees
 from crypto.note import Verifier
 from service.audit.alarm import HistoryMismatch
-from service.audit.log import read_nodes
+from service.audit.append import read_nodes
 from service.audit.models import AuditCheckpoint, AuditEntry, AuditNode
 from service.audit.proofs import root
 

@@ -21,7 +21,6 @@ from sqlalchemy.orm import Session
 
 from crypto.keys import KdfParams
 from service.access.changes import apply_route, check_oversight_keeps_a_supervisor, file_request
-from service.access.envelopes import begin_write
 from service.access.models import AdminRequest, RequestKind
 from service.access.service import add_member_with_access, remove_member_with_access
 from service.agencies.models import Agency
@@ -30,7 +29,7 @@ from service.audit.log import record
 from service.compartments.bootstrap import bootstrap_open
 from service.compartments.models import Compartment, Membership
 from service.compartments.service import add_compartment, get_compartment
-from service.db import utcnow
+from service.db import lock_for_write, utcnow
 from service.errors import Conflict, InvalidInput, NotFound
 from service.staff import enrolment
 from service.staff.models import Role, StaffSession, StaffUser
@@ -203,7 +202,7 @@ def create_for_enrolment_as(
     one-time enrolment token (returned once, stored only hashed) the member chooses them with.
     Memberships are requested now; the member gets tip keys only once enrolled."""
     _check_staff_compartments(role, compartments)
-    begin_write(session)
+    lock_for_write(session)
     user, token = enrolment.create_unenrolled(
         session, username=username, role=role, actor=actor, now=now
     )
@@ -216,7 +215,7 @@ def reissue_enrolment_as(
     session: Session, actor: uuid.UUID, *, username: str, now: datetime
 ) -> str:
     """A new link for an account that never enrolled (the old one stops working)."""
-    begin_write(session)
+    lock_for_write(session)
     return enrolment.issue_enrolment(session, _staff(session, username), actor=actor, now=now)
 
 
@@ -248,7 +247,7 @@ def deactivate_staff(session: Session, actor: uuid.UUID, *, username: str) -> No
     """No more sign-ins, and every open session ends now. Memberships stay until removed
     (removing them queues the envelope rewrites). Refused (409) for the last active supervisor
     of oversight and for the last active reader of a tip."""
-    begin_write(session)  # SQLite: the write lock before reading what we change
+    lock_for_write(session)  # SQLite: the write lock before reading what we change
     user = _staff(session, username)
     if user.id == actor:
         raise InvalidInput("you cannot deactivate your own account")
@@ -281,7 +280,7 @@ def deactivate_staff(session: Session, actor: uuid.UUID, *, username: str) -> No
 def add_compartment_as(
     session: Session, actor: uuid.UUID | str, *, name: str, oversight: bool = False
 ) -> Compartment:
-    begin_write(session)  # SQLite: the write lock before reading what we change
+    lock_for_write(session)  # SQLite: the write lock before reading what we change
     compartment = add_compartment(session, name, oversight=oversight)
     record(
         session,
@@ -306,7 +305,7 @@ def remove_member_as(
     """Remove a member at once (audited by service.access; 409 if a tip would lose its last
     reader) - except a supervisor whose membership is approved: that files a request a
     supervisor decides (service.access.changes), returned here."""
-    begin_write(session)
+    lock_for_write(session)
     staff = _staff(session, username)
     target = get_compartment(session, compartment)
     membership = session.get(Membership, (target.id, staff.id))
@@ -336,7 +335,7 @@ def add_agency_as(
     """Add an agency (admin pages and `probity agency add`). Once the bootstrap is over it is a
     new routing target, so it stays inactive - off the reporter form, no tips - until a
     supervisor approves the request returned here."""
-    begin_write(session)  # SQLite: the write lock before reading what we change
+    lock_for_write(session)  # SQLite: the write lock before reading what we change
     agency = add_agency(
         session,
         slug=slug,
@@ -371,7 +370,7 @@ def route_agency(
     """Ask to send the agency's future tips to another compartment: a request a supervisor of
     that compartment (or of oversight) decides, returned here; at once only during the
     bootstrap. Tips already in stay (moving them is a four-eyes reroute)."""
-    begin_write(session)  # SQLite: the write lock before reading what we change
+    lock_for_write(session)  # SQLite: the write lock before reading what we change
     agency = session.scalar(select(Agency).where(Agency.slug == slug))
     if agency is None:
         raise NotFound(f"no agency {slug!r}")

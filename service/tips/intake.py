@@ -29,9 +29,10 @@ from crypto.receipt import Receipt, lookup_key, new_receipt, new_salt, reporter_
 from service.agencies.service import OTHER_AGENCY
 from service.audit.pending import record_reporter_events
 from service.blobs.models import Blob, BlobChunk
+from service.blobs.pipeline import pipelined
 from service.blobs.spool import ChunkSpool
 from service.blobs.store import small_blob_rows
-from service.db import Base, pipelined, utcnow
+from service.db import Base, utcnow
 from service.errors import InvalidInput
 from service.instance.context import InstanceContext
 from service.tips.attachments import AttachmentSummary, AttachmentWriter
