@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVarTuple
 
 import psycopg
 from sqlalchemy import (
@@ -52,6 +52,8 @@ __all__ = [
     "session_scope",
     "utcnow",
 ]
+
+_Ts = TypeVarTuple("_Ts")
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -233,7 +235,7 @@ def lock_for_write(session: Session) -> None:
         session.execute(text("BEGIN IMMEDIATE"))
 
 
-def lock_rows(session: Session, statement: Select[Any], *, of: Any = None) -> Result[Any]:
+def lock_rows(session: Session, statement: Select[*_Ts], *, of: Any = None) -> Result[*_Ts]:
     """`statement`'s rows, locked until the transaction ends: the one row-lock helper.
 
     PostgreSQL: SELECT ... FOR UPDATE (`of`: the tables to lock, for a statement with outer

@@ -61,7 +61,9 @@ def _orm_blob(session: Session, tip_id: uuid.UUID) -> uuid.UUID:
     return blob.id
 
 
-def _stored(session: Session, blob_id: uuid.UUID) -> tuple[object, ...]:
+def _stored(
+    session: Session, blob_id: uuid.UUID
+) -> tuple[tuple[object, ...], list[tuple[int, int]], bool]:
     """What the database holds for the blob, but for random ids and random key material:
     ciphertext differs between two encryptions, its layout and its plaintext must not."""
     blob = session.execute(
