@@ -15,12 +15,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import Field, StrictBool
-from sqlalchemy.orm import Session
 
 from routes.api.workflow import SMALL_BODY, body_schema
 from routes.deps import Db, path_id, read_model, run_blocking
@@ -80,12 +80,14 @@ async def post_decision(
     """Approve (the action is carried out at once) or reject a pending request."""
     wanted = path_id(approval_id, "request")
     body = await read_model(request, DecisionIn, limit=SMALL_BODY)
-
-    def work(session: Session) -> approvals.Decision:
-        return approvals.decide(
-            session, principal, wanted, approve=body.approve, reason=body.reason, now=utcnow()
-        )
-
+    work = partial(
+        approvals.decide,
+        principal=principal,
+        approval_id=wanted,
+        approve=body.approve,
+        reason=body.reason,
+        now=utcnow(),
+    )
     decision = await db.run_in_thread(work)
     await after_decision(request, decision)
     return {

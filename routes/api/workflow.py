@@ -16,18 +16,17 @@ then one service call in one transaction (service.tips.workflow / casework, serv
 from __future__ import annotations
 
 import uuid
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, StrictBool, StrictInt
-from sqlalchemy.orm import Session
 
 from routes.api.tips import parse_id
 from routes.deps import Db, read_model
 from routes.staff_auth import READERS, require_roles
 from service.approvals import service as approvals
-from service.approvals.models import Approval
 from service.approvals.requests import REASON_MAX
 from service.db import utcnow
 from service.errors import InvalidInput
@@ -35,7 +34,7 @@ from service.inputs import MULTILINE, InputModel
 from service.staff.sessions import Principal
 from service.tips import casework
 from service.tips.schemas import LIMITS
-from service.tips.workflow import TransitionResult, transition
+from service.tips.workflow import transition
 
 __all__ = [
     "SMALL_BODY",
@@ -113,19 +112,16 @@ async def post_transition(tip_id: str, request: Request, principal: Reader, db: 
     """Move the tip (200), or file the approval the move needs (202)."""
     wanted = parse_id(tip_id)
     body = await read_model(request, TransitionIn, limit=SMALL_BODY)
-
-    def work(session: Session) -> TransitionResult:
-        return transition(
-            session,
-            principal,
-            wanted,
-            to=body.to,
-            reason=body.reason,
-            findings=body.findings,
-            message=body.message,
-            now=utcnow(),
-        )
-
+    work = partial(
+        transition,
+        principal=principal,
+        tip_id=wanted,
+        to=body.to,
+        reason=body.reason,
+        findings=body.findings,
+        message=body.message,
+        now=utcnow(),
+    )
     result = await db.run_in_thread(work)
     return _done_or_pending(
         {"outcome": result.outcome, "status": result.status}, result.approval_id
@@ -170,17 +166,14 @@ async def post_flags(tip_id: str, request: Request, principal: Reader, db: Db) -
     body = await read_model(request, FlagsIn, limit=SMALL_BODY)
     if body.urgent is None and body.legal_hold is None:
         raise InvalidInput("give urgent and/or legal_hold", fields={"body": "empty"})
-
-    def work(session: Session) -> casework.FlagResult:
-        return casework.set_flags(
-            session,
-            principal,
-            wanted,
-            urgent=body.urgent,
-            legal_hold=body.legal_hold,
-            now=utcnow(),
-        )
-
+    work = partial(
+        casework.set_flags,
+        principal=principal,
+        tip_id=wanted,
+        urgent=body.urgent,
+        legal_hold=body.legal_hold,
+        now=utcnow(),
+    )
     result = await db.run_in_thread(work)
     return _done_or_pending(
         {"urgent": result.urgent, "legal_hold": result.legal_hold}, result.approval_id
@@ -192,12 +185,14 @@ async def post_priority(tip_id: str, request: Request, principal: Reader, db: Db
     """Override the computed priority; the reason is stored encrypted (case key)."""
     wanted = parse_id(tip_id)
     body = await read_model(request, PriorityIn, limit=SMALL_BODY)
-
-    def work(session: Session) -> uuid.UUID:
-        return casework.override_priority(
-            session, principal, wanted, priority=body.priority, reason=body.reason, now=utcnow()
-        )
-
+    work = partial(
+        casework.override_priority,
+        principal=principal,
+        tip_id=wanted,
+        priority=body.priority,
+        reason=body.reason,
+        now=utcnow(),
+    )
     note = await db.run_in_thread(work)
     return {"priority": body.priority, "note_id": str(note)}
 
@@ -209,17 +204,14 @@ async def post_approval_request(
     """Ask for a purge, export/referral, identity reveal, reroute or legal-hold lift."""
     wanted = parse_id(tip_id)
     body = await read_model(request, ApprovalRequestIn, limit=SMALL_BODY)
-
-    def work(session: Session) -> Approval:
-        return approvals.request(
-            session,
-            principal,
-            wanted,
-            kind=body.kind,
-            reason=body.reason,
-            compartment=body.compartment,
-            now=utcnow(),
-        )
-
+    work = partial(
+        approvals.request,
+        principal=principal,
+        tip_id=wanted,
+        kind=body.kind,
+        reason=body.reason,
+        compartment=body.compartment,
+        now=utcnow(),
+    )
     approval = await db.run_in_thread(work)
     return {"approval_id": str(approval.id), "kind": approval.kind, "status": approval.status}

@@ -81,19 +81,16 @@ async def post_transition(
         _optional(fields, "message"),
     )
     findings = _findings(fields)
-
-    def work(session: Session) -> object:
-        return transition(
-            session,
-            principal,
-            wanted,
-            to=to,
-            reason=reason,
-            findings=findings,
-            message=message,
-            now=utcnow(),
-        )
-
+    work = partial(
+        transition,
+        principal=principal,
+        tip_id=wanted,
+        to=to,
+        reason=reason,
+        findings=findings,
+        message=message,
+        now=utcnow(),
+    )
     return await act(request, db, pages, f"/staff/tips/{wanted}", work)
 
 
@@ -178,12 +175,14 @@ async def post_priority(
     if not raw.isdigit() or len(raw) > 6:
         error = InvalidInput("priority: a whole number", fields={"priority": "format"})
         return refusal(request, pages, error, back)
-
-    def work(session: Session) -> object:
-        return casework.override_priority(
-            session, principal, wanted, priority=int(raw), reason=reason, now=utcnow()
-        )
-
+    work = partial(
+        casework.override_priority,
+        principal=principal,
+        tip_id=wanted,
+        priority=int(raw),
+        reason=reason,
+        now=utcnow(),
+    )
     return await act(request, db, pages, back, work)
 
 
@@ -194,16 +193,13 @@ async def post_request(
     wanted = parse_id(tip_id)
     kind, reason = one(fields, "kind"), _optional(fields, "reason")
     compartment = _optional(fields, "compartment") if kind == "reroute" else None
-
-    def work(session: Session) -> object:
-        return approvals.request(
-            session,
-            principal,
-            wanted,
-            kind=kind,
-            reason=reason,
-            compartment=compartment,
-            now=utcnow(),
-        )
-
+    work = partial(
+        approvals.request,
+        principal=principal,
+        tip_id=wanted,
+        kind=kind,
+        reason=reason,
+        compartment=compartment,
+        now=utcnow(),
+    )
     return await act(request, db, pages, f"/staff/tips/{wanted}", work)
