@@ -80,15 +80,8 @@ async def post_decision(
     """Approve (the action is carried out at once) or reject a pending request."""
     wanted = path_id(approval_id, "request")
     body = await read_model(request, DecisionIn, limit=SMALL_BODY)
-    work = partial(
-        approvals.decide,
-        principal=principal,
-        approval_id=wanted,
-        approve=body.approve,
-        reason=body.reason,
-        now=utcnow(),
-    )
-    decision = await db.run_in_thread(work)
+    decide = partial(approvals.decide, principal=principal, approval_id=wanted, now=utcnow())
+    decision = await db.run_in_thread(partial(decide, **dict(body)))
     await after_decision(request, decision)
     return {
         "id": str(decision.id),

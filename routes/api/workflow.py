@@ -16,12 +16,14 @@ then one service call in one transaction (service.tips.workflow / casework, serv
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from functools import partial
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, StrictBool, StrictInt
+from sqlalchemy.orm import Session
 
 from routes.api.tips import parse_id
 from routes.deps import Db, read_model
@@ -45,6 +47,7 @@ __all__ = [
     "TextIn",
     "TransitionIn",
     "body_schema",
+    "on_tip",
     "router",
 ]
 
@@ -53,6 +56,7 @@ router = APIRouter(
 )
 Reader = Annotated[Principal, Depends(require_roles(*READERS))]
 SMALL_BODY = 64 << 10
+T = TypeVar("T")
 
 Code = Annotated[str, Field(max_length=32)]
 
@@ -100,6 +104,14 @@ def body_schema(model: type[BaseModel]) -> dict[str, Any]:
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
 
 
+def on_tip(
+    service: Callable[..., T], principal: Principal, tip_id: uuid.UUID, **options: Any
+) -> Callable[[Session], T]:
+    """The unit of work that calls `service` on a tip, now (shared with the staff pages). API
+    bodies name their fields as the service names its keywords: `**dict(body)`."""
+    return partial(service, principal=principal, tip_id=tip_id, now=utcnow(), **options)
+
+
 def _done_or_pending(content: dict[str, Any], approval_id: uuid.UUID | None) -> JSONResponse:
     """200 when the change was made; 202 with the approval's id when it waits for four eyes."""
     if approval_id is None:
@@ -112,17 +124,7 @@ async def post_transition(tip_id: str, request: Request, principal: Reader, db: 
     """Move the tip (200), or file the approval the move needs (202)."""
     wanted = parse_id(tip_id)
     body = await read_model(request, TransitionIn, limit=SMALL_BODY)
-    work = partial(
-        transition,
-        principal=principal,
-        tip_id=wanted,
-        to=body.to,
-        reason=body.reason,
-        findings=body.findings,
-        message=body.message,
-        now=utcnow(),
-    )
-    result = await db.run_in_thread(work)
+    result = await db.run_in_thread(on_tip(transition, principal, wanted, **dict(body)))
     return _done_or_pending(
         {"outcome": result.outcome, "status": result.status}, result.approval_id
     )
@@ -142,9 +144,7 @@ async def post_message(tip_id: str, request: Request, principal: Reader, db: Db)
     """A message the reporter reads on their status page."""
     wanted = parse_id(tip_id)
     body = await read_model(request, TextIn, limit=SMALL_BODY)
-    sent = await db.run_in_thread(
-        lambda s: casework.send_message(s, principal, wanted, body.body, now=utcnow())
-    )
+    sent = await db.run_in_thread(on_tip(casework.send_message, principal, wanted, **dict(body)))
     return {"id": str(sent)}
 
 
@@ -153,9 +153,7 @@ async def post_note(tip_id: str, request: Request, principal: Reader, db: Db) ->
     """An internal note, encrypted to the tip's case key."""
     wanted = parse_id(tip_id)
     body = await read_model(request, TextIn, limit=SMALL_BODY)
-    note = await db.run_in_thread(
-        lambda s: casework.add_note(s, principal, wanted, body.body, now=utcnow())
-    )
+    note = await db.run_in_thread(on_tip(casework.add_note, principal, wanted, **dict(body)))
     return {"id": str(note)}
 
 
@@ -166,15 +164,7 @@ async def post_flags(tip_id: str, request: Request, principal: Reader, db: Db) -
     body = await read_model(request, FlagsIn, limit=SMALL_BODY)
     if body.urgent is None and body.legal_hold is None:
         raise InvalidInput("give urgent and/or legal_hold", fields={"body": "empty"})
-    work = partial(
-        casework.set_flags,
-        principal=principal,
-        tip_id=wanted,
-        urgent=body.urgent,
-        legal_hold=body.legal_hold,
-        now=utcnow(),
-    )
-    result = await db.run_in_thread(work)
+    result = await db.run_in_thread(on_tip(casework.set_flags, principal, wanted, **dict(body)))
     return _done_or_pending(
         {"urgent": result.urgent, "legal_hold": result.legal_hold}, result.approval_id
     )
@@ -185,15 +175,9 @@ async def post_priority(tip_id: str, request: Request, principal: Reader, db: Db
     """Override the computed priority; the reason is stored encrypted (case key)."""
     wanted = parse_id(tip_id)
     body = await read_model(request, PriorityIn, limit=SMALL_BODY)
-    work = partial(
-        casework.override_priority,
-        principal=principal,
-        tip_id=wanted,
-        priority=body.priority,
-        reason=body.reason,
-        now=utcnow(),
+    note = await db.run_in_thread(
+        on_tip(casework.override_priority, principal, wanted, **dict(body))
     )
-    note = await db.run_in_thread(work)
     return {"priority": body.priority, "note_id": str(note)}
 
 
@@ -204,14 +188,5 @@ async def post_approval_request(
     """Ask for a purge, export/referral, identity reveal, reroute or legal-hold lift."""
     wanted = parse_id(tip_id)
     body = await read_model(request, ApprovalRequestIn, limit=SMALL_BODY)
-    work = partial(
-        approvals.request,
-        principal=principal,
-        tip_id=wanted,
-        kind=body.kind,
-        reason=body.reason,
-        compartment=body.compartment,
-        now=utcnow(),
-    )
-    approval = await db.run_in_thread(work)
+    approval = await db.run_in_thread(on_tip(approvals.request, principal, wanted, **dict(body)))
     return {"approval_id": str(approval.id), "kind": approval.kind, "status": approval.status}

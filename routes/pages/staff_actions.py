@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -23,6 +22,7 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from routes.api.tips import parse_id
+from routes.api.workflow import on_tip
 from routes.deps import Db, UnitOfWork
 from routes.i18n import pick_language
 from routes.pages.forms import Fields
@@ -30,7 +30,6 @@ from routes.pages.report_fields import one
 from routes.staff_auth import READERS, StaffForm, require_roles
 from routes.templating import Pages, get_pages, lang_url
 from service.approvals import service as approvals
-from service.db import utcnow
 from service.errors import InvalidInput, ProbityError
 from service.staff.sessions import Principal
 from service.tips import casework
@@ -81,15 +80,8 @@ async def post_transition(
         _optional(fields, "message"),
     )
     findings = _findings(fields)
-    work = partial(
-        transition,
-        principal=principal,
-        tip_id=wanted,
-        to=to,
-        reason=reason,
-        findings=findings,
-        message=message,
-        now=utcnow(),
+    work = on_tip(
+        transition, principal, wanted, to=to, reason=reason, findings=findings, message=message
     )
     return await act(request, db, pages, f"/staff/tips/{wanted}", work)
 
@@ -100,9 +92,7 @@ async def post_message(
 ) -> Response:
     wanted = parse_id(tip_id)
     body = one(fields, "body")
-    work = partial(
-        casework.send_message, principal=principal, tip_id=wanted, body=body, now=utcnow()
-    )
+    work = on_tip(casework.send_message, principal, wanted, body=body)
     return await act(request, db, pages, f"/staff/tips/{wanted}", work)
 
 
@@ -112,7 +102,7 @@ async def post_note(
 ) -> Response:
     wanted = parse_id(tip_id)
     body = one(fields, "body")
-    work = partial(casework.add_note, principal=principal, tip_id=wanted, body=body, now=utcnow())
+    work = on_tip(casework.add_note, principal, wanted, body=body)
     return await act(request, db, pages, f"/staff/tips/{wanted}", work)
 
 
@@ -154,14 +144,7 @@ async def post_flags(
             raise InvalidInput("give urgent and/or legal_hold", fields={"flags": "empty"})
     except InvalidInput as exc:
         return refusal(request, pages, exc, back)
-    work = partial(
-        casework.set_flags,
-        principal=principal,
-        tip_id=wanted,
-        urgent=urgent,
-        legal_hold=hold,
-        now=utcnow(),
-    )
+    work = on_tip(casework.set_flags, principal, wanted, urgent=urgent, legal_hold=hold)
     return await act(request, db, pages, back, work)
 
 
@@ -175,14 +158,7 @@ async def post_priority(
     if not raw.isdigit() or len(raw) > 6:
         error = InvalidInput("priority: a whole number", fields={"priority": "format"})
         return refusal(request, pages, error, back)
-    work = partial(
-        casework.override_priority,
-        principal=principal,
-        tip_id=wanted,
-        priority=int(raw),
-        reason=reason,
-        now=utcnow(),
-    )
+    work = on_tip(casework.override_priority, principal, wanted, priority=int(raw), reason=reason)
     return await act(request, db, pages, back, work)
 
 
@@ -193,13 +169,7 @@ async def post_request(
     wanted = parse_id(tip_id)
     kind, reason = one(fields, "kind"), _optional(fields, "reason")
     compartment = _optional(fields, "compartment") if kind == "reroute" else None
-    work = partial(
-        approvals.request,
-        principal=principal,
-        tip_id=wanted,
-        kind=kind,
-        reason=reason,
-        compartment=compartment,
-        now=utcnow(),
+    work = on_tip(
+        approvals.request, principal, wanted, kind=kind, reason=reason, compartment=compartment
     )
     return await act(request, db, pages, f"/staff/tips/{wanted}", work)

@@ -94,13 +94,11 @@ async def enrol_submit(request: Request, pages: PagesDep, db: Db) -> Response:
     step = one(fields, "step")
     if step not in ("password", "confirm"):
         raise InvalidInput("step must be password or confirm", fields={"step": "choice"})
-    kdf = kdf_params(settings_of(request))
-    password = one(fields, "password")
     try:
         with kdf_pool(request).slot():
             if step == "password":
-                return await _choose(request, db, pages, fields, token, password, kdf)
-            return await _confirm(request, db, pages, fields, token, password, kdf)
+                return await _choose(request, db, pages, fields, token)
+            return await _confirm(request, db, pages, fields, token)
     except NotFound:
         return _invalid(request, pages)
     except Unavailable:
@@ -108,14 +106,9 @@ async def enrol_submit(request: Request, pages: PagesDep, db: Db) -> Response:
 
 
 async def _choose(
-    request: Request,
-    db: UnitOfWork,
-    pages: Pages,
-    fields: Fields,
-    token: str,
-    password: str,
-    kdf: Any,
+    request: Request, db: UnitOfWork, pages: Pages, fields: Fields, token: str
 ) -> Response:
+    password, kdf = one(fields, "password"), kdf_params(settings_of(request))
     if password != one(fields, "repeat"):
         return _render(request, pages, "password", token=token, error="mismatch", status_code=422)
     try:
@@ -128,14 +121,9 @@ async def _choose(
 
 
 async def _confirm(
-    request: Request,
-    db: UnitOfWork,
-    pages: Pages,
-    fields: Fields,
-    token: str,
-    password: str,
-    kdf: Any,
+    request: Request, db: UnitOfWork, pages: Pages, fields: Fields, token: str
 ) -> Response:
+    password, kdf = one(fields, "password"), kdf_params(settings_of(request))
     code = one(fields, "code")
     try:
         confirm = partial(
