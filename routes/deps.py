@@ -1,7 +1,9 @@
-"""Request-scoped plumbing: the instance context, transactions, the intake gate.
+"""Request-scoped plumbing: the instance context, the unit of work, the intake gate.
 
-Handlers commit explicitly through `transaction` before they answer, so a 201 is only ever
-sent for a commit that is on disk.
+The one place routes get a database session (`Db`, a `UnitOfWork`) and run blocking work off
+the event loop (`run_blocking`): route modules import neither service.db's locks nor a session
+factory (tests/test_architecture.py). Handlers commit explicitly before they answer, so a 201
+is only ever sent for a commit that is on disk.
 """
 
 from __future__ import annotations
@@ -9,10 +11,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from typing import TypeVar
+from functools import partial
+from typing import Annotated, Any, TypeVar
 
 import anyio
-from fastapi import Request
+from fastapi import Depends, Request
 from pydantic import BaseModel, ValidationError
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -34,8 +37,9 @@ from service.instance.context import InstanceContext, load_context
 from service.storage import STORAGE_FULL, watch_of
 
 __all__ = [
+    "Db",
     "IntakeGate",
-    "async_transaction",
+    "UnitOfWork",
     "bearer_token",
     "instance_context",
     "intake_slot",
@@ -43,10 +47,12 @@ __all__ = [
     "read_body_limited",
     "read_model",
     "refuse_control_characters",
+    "run_blocking",
     "run_transaction",
     "session_factory",
     "settings_of",
     "transaction",
+    "unit_of_work",
     "write_transaction",
 ]
 
@@ -86,30 +92,6 @@ def write_transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
         yield session
 
 
-@asynccontextmanager
-async def async_transaction(factory: sessionmaker[Session]) -> AsyncIterator[Session]:
-    """`transaction` for async handlers: commit, rollback and close run in a worker thread, so a
-    commit's fsync (or a network round trip) never stalls the event loop."""
-    session = factory()
-    committing = False
-    try:
-        yield session
-        committing = True
-        await anyio.to_thread.run_sync(session.commit)
-    except SQLAlchemyError as exc:
-        with anyio.CancelScope(shield=True):
-            await anyio.to_thread.run_sync(session.rollback)
-        _raise_if_unavailable(exc, factory, committing=committing)
-        raise
-    except BaseException:
-        with anyio.CancelScope(shield=True):
-            await anyio.to_thread.run_sync(session.rollback)
-        raise
-    finally:
-        with anyio.CancelScope(shield=True):
-            await anyio.to_thread.run_sync(session.close)
-
-
 def _raise_if_unavailable(
     exc: SQLAlchemyError, factory: sessionmaker[Session], *, committing: bool = False
 ) -> None:
@@ -123,6 +105,51 @@ def _raise_if_unavailable(
 def run_transaction(factory: sessionmaker[Session], work: Callable[[Session], T]) -> T:
     with transaction(factory) as session:
         return work(session)
+
+
+async def run_blocking(func: Callable[..., T], *args: Any) -> T:
+    """The one way a route runs blocking work (the database, a KDF, a render): on a worker
+    thread, so the event loop keeps serving other requests meanwhile."""
+    return await anyio.to_thread.run_sync(func, *args)
+
+
+class UnitOfWork:
+    """The request's database access. Each `run` is one transaction: committed before the
+    handler answers (a 2xx only ever reports a commit that is on disk), rolled back on any
+    error, a dead database a 503. With `write`, it holds SQLite's write lock from its start:
+    for work that reads, then writes."""
+
+    def __init__(self, factory: sessionmaker[Session]) -> None:
+        # Public for services that run their own transactions (a refused sign-in still commits
+        # its failure count: service.staff.sessions.login_in_transaction).
+        self.factory = factory
+
+    @contextmanager
+    def transaction(self, *, write: bool = False) -> Iterator[Session]:
+        """For sync handlers, which FastAPI already runs on a worker thread."""
+        with (write_transaction if write else transaction)(self.factory) as session:
+            yield session
+
+    def reader(self) -> Session:
+        """A session outside any unit of work: for a response that streams after the commit."""
+        return self.factory()
+
+    def run(self, work: Callable[[Session], T], *, write: bool = False) -> T:
+        with self.transaction(write=write) as session:
+            return work(session)
+
+    async def run_in_thread(self, work: Callable[[Session], T], *, write: bool = False) -> T:
+        """`run` for async handlers: off the event loop, so a commit's fsync (or a network
+        round trip) never stalls it."""
+        return await run_blocking(partial(self.run, work, write=write))
+
+
+async def unit_of_work(request: Request) -> UnitOfWork:
+    # async: FastAPI would run a plain function on a worker thread, a hop per request.
+    return UnitOfWork(session_factory(request))
+
+
+Db = Annotated[UnitOfWork, Depends(unit_of_work)]
 
 
 def instance_context(request: Request) -> InstanceContext:

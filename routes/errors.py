@@ -128,9 +128,12 @@ def error_response(
             "back": "/staff",
         }
         return pages.render(
-            request, "staff/action_error.html", staff_context, status_code=status_code,
+            request,
+            "staff/action_error.html",
+            staff_context,
+            status_code=status_code,
             headers=headers,
-        )  # fmt: skip
+        )
     # The page shows a translated message per status; `detail` is English and for API clients.
     # `sent`: a form was sent (the page then says whether it was stored), not a page asked for.
     # `maybe_stored`: a lost COMMIT answer; the page must not say "Nothing was stored".

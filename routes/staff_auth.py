@@ -25,7 +25,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 
 from routes import csrf
-from routes.deps import instance_context, run_transaction, session_factory, settings_of
+from routes.deps import Db, instance_context, settings_of
 from routes.errors import is_api_path, probity_error_response
 from routes.i18n import pick_language
 from routes.pages.forms import Fields, read_small_form, refuse_cross_site
@@ -88,7 +88,7 @@ def staff_token(request: Request) -> tuple[str, bool] | None:
     return (cookie, True) if cookie else None
 
 
-def current_principal(request: Request) -> Principal:
+def current_principal(request: Request, db: Db) -> Principal:
     """Any signed-in staff member (routes use `require_roles`; this is its building block)."""
     found = staff_token(request)
     if found is None:
@@ -98,9 +98,7 @@ def current_principal(request: Request) -> Principal:
     if api and from_cookie and request.method not in _SAFE_METHODS:
         raise LoginRequired("state-changing API calls need an Authorization: Bearer token")
     try:
-        principal = run_transaction(
-            session_factory(request), lambda s: authenticate(s, token, now=utcnow())
-        )
+        principal = db.run(lambda s: authenticate(s, token, now=utcnow()))
     except Unauthorized as exc:
         raise LoginRequired(exc.detail) from None
     request.state.principal = principal

@@ -10,47 +10,50 @@ import os
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager, suppress
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVarTuple
 
 import psycopg
 from sqlalchemy import (
-    Connection,
     DateTime,
     Dialect,
     Engine,
     MetaData,
+    Result,
+    Select,
     create_engine,
     event,
     text,
 )
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, DisconnectionError
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
-from sqlalchemy.pool import ConnectionPoolEntry, PoolResetState
+from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.types import TypeDecorator
 
+from service.blobs.pipeline import end_forgotten_pipelines
 from service.config import DatabaseSettings
 from service.pg_deadline import connect_args, install_deadline, shorter_deadline
 
 __all__ = [
     "NAMING_CONVENTION",
     "Base",
-    "PipelinedWrites",
     "UTCDateTime",
     "all_metadata",
     "checkpoint",
     "lock_for_write",
+    "lock_rows",
     "make_engine",
     "make_session_factory",
     "new_id",
     "normalise_url",
-    "pipelined",
     "session_scope",
     "utcnow",
 ]
+
+_Ts = TypeVarTuple("_Ts")
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -164,8 +167,7 @@ def make_engine(
     if limits is not None:
         install_deadline(engine, limits.answer_timeout_seconds)
     _ping_idle_connections(engine, ping_after_idle)
-    event.listen(engine, "rollback", _before_rollback)  # a request that failed midway
-    event.listen(engine, "reset", _before_pool_reset)  # a connection returned without a rollback
+    end_forgotten_pipelines(engine)
     return engine
 
 
@@ -215,86 +217,31 @@ def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
 
 
 def lock_for_write(session: Session) -> None:
-    """Take SQLite's write lock now, before the transaction reads anything.
+    """Hold SQLite's write lock from now until the transaction ends: the one write-lock
+    primitive. Safe to call twice, and after the transaction wrote (which holds it already).
 
     A WAL transaction that reads and later writes fails at once if another writer committed
     in between; starting with BEGIN IMMEDIATE makes it wait its turn instead. PostgreSQL needs
-    nothing here: row locks and constraints settle concurrent writers.
+    nothing here: row locks (`lock_rows`) and constraints settle concurrent writers.
     """
-    if session.get_bind().dialect.name == "sqlite":
+    if session.get_bind().dialect.name != "sqlite":
+        return
+    # Pending ORM writes first: BEGIN IMMEDIATE would flush them, opening the transaction
+    # under it (SQLite refuses a BEGIN inside one).
+    session.flush()
+    raw: Any = session.connection().connection.driver_connection
+    # The sqlite3 module opens a transaction only at the first write, which takes the lock.
+    if not raw.in_transaction:
         session.execute(text("BEGIN IMMEDIATE"))
 
 
-@contextmanager
-def pipelined(session: Session) -> Iterator[None]:
-    """Send the block's statements to PostgreSQL without waiting for each one's answer.
+def lock_rows(session: Session, statement: Select[*_Ts], *, of: Any = None) -> Result[*_Ts]:
+    """`statement`'s rows, locked until the transaction ends: the one row-lock helper.
 
-    For blocks of writes whose results nobody reads (intake's inserts): one round trip at the
-    end instead of one per statement. Errors surface when the block ends, as SQLAlchemy
-    errors like any other statement's. A no-op on SQLite, which has no round trips.
-    """
-    connection = session.connection()
-    if connection.dialect.name != "postgresql":
-        yield
-        return
-    driver = cast("psycopg.Connection[Any]", connection.connection.driver_connection)
-    try:
-        with driver.pipeline():
-            yield
-    except psycopg.Error as exc:
-        raise DBAPIError.instance(
-            "(pipelined writes)", None, exc, psycopg.Error, connection_invalidated=driver.closed
-        ) from None
-
-
-_OPEN_PIPELINE = "probity.open_pipeline"  # key in the pooled connection's `info`
-
-
-class PipelinedWrites:
-    """`pipelined` held open across several calls: the chunk rows of one upload, which arrive
-    through several worker-thread hops. PostgreSQL stores one row while the next is encrypted.
-
-    `end()` waits for every statement and raises the first error as a SQLAlchemy error. If the
-    holder never gets there (the request failed midway), the rollback ends it, or the pool's
-    reset if nobody rolled back: no connection is ever handed out in pipeline mode.
-    """
-
-    def __init__(self, session: Session) -> None:
-        self._record: dict[Any, Any] | None = None
-        self._block: AbstractContextManager[None] | None = None
-        connection = session.connection()
-        if connection.dialect.name == "postgresql":
-            self._block = pipelined(session)
-            self._block.__enter__()
-            self._record = connection.connection.info
-            self._record[_OPEN_PIPELINE] = self._block
-
-    def end(self) -> None:
-        block, self._block = self._block, None
-        if block is not None and self._record is not None:
-            self._record.pop(_OPEN_PIPELINE, None)
-            block.__exit__(None, None, None)
-
-
-def _end_forgotten_pipeline(info: dict[Any, Any]) -> None:
-    block = info.pop(_OPEN_PIPELINE, None)
-    if block is not None:
-        # Its errors belong to the transaction being rolled back; psycopg leaves pipeline mode
-        # whether or not they are raised.
-        with suppress(DBAPIError):
-            block.__exit__(None, None, None)
-
-
-def _before_rollback(connection: Connection) -> None:
-    if connection.invalidated:
-        return  # the connection is gone (its pipeline with it); asking for it would reconnect
-    _end_forgotten_pipeline(connection.connection.info)
-
-
-def _before_pool_reset(
-    _dbapi_connection: Any, record: ConnectionPoolEntry, _state: PoolResetState
-) -> None:
-    _end_forgotten_pipeline(record.info)
+    PostgreSQL: SELECT ... FOR UPDATE (`of`: the tables to lock, for a statement with outer
+    joins). SQLite has no row locks: the write lock instead, which covers every row."""
+    lock_for_write(session)
+    return session.execute(statement.with_for_update(of=of))
 
 
 def checkpoint(engine: Engine) -> None:

@@ -32,9 +32,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal
 
-import anyio
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import Field
 from sqlalchemy.orm import Session
@@ -59,7 +58,7 @@ from routes.api.schemas_staff import (
     ReaderlessTips,
     Rewritten,
 )
-from routes.deps import instance_context, path_id, read_model, run_transaction, session_factory
+from routes.deps import Db, instance_context, path_id, read_model, run_blocking
 from routes.errors import errors
 from routes.staff_auth import READERS, SUPERVISORS, require_roles
 from service.access.changes import ChangeView, decidable_changes, decide_change
@@ -74,7 +73,6 @@ from service.staff.sessions import Principal
 __all__ = ["CONFLICT_ROLES", "ConflictIn", "change_json", "conflict_work", "router"]
 
 CONFLICT_ROLES = READERS
-T = TypeVar("T")
 
 access_api = APIRouter(
     prefix="/api/v1/access",
@@ -104,13 +102,9 @@ class ConflictIn(InputModel):
     value: str = Field(max_length=MAX_CONFLICT_VALUE)
 
 
-async def _run(request: Request, work: Callable[[Session], T]) -> T:
-    return await anyio.to_thread.run_sync(run_transaction, session_factory(request), work)
-
-
 @access_api.get("/pending", response_model=PendingRewrites)
-async def get_pending(request: Request, principal: Supervisor) -> dict[str, Any]:
-    pending = await _run(request, lambda s: pending_for(s, principal))
+async def get_pending(principal: Supervisor, db: Db) -> dict[str, Any]:
+    pending = await db.run_in_thread(lambda s: pending_for(s, principal))
     return {
         "tips": [{"tip_id": str(p.tip_id), "adds": p.adds, "removes": p.removes} for p in pending]
     }
@@ -122,15 +116,15 @@ async def get_pending(request: Request, principal: Supervisor) -> dict[str, Any]
     responses={**errors(409), **BODY_ERRORS, **STORE_ERRORS},
     openapi_extra=request_body(ApplyIn, required=False),
 )
-async def post_apply(request: Request, principal: Supervisor) -> dict[str, int]:
+async def post_apply(request: Request, principal: Supervisor, db: Db) -> dict[str, int]:
     body = await read_model(request, ApplyIn, limit=SMALL_BODY, optional=True)
-    count = await _run(request, lambda s: apply_pending(s, principal, tip_ids=body.tip_ids))
+    count = await db.run_in_thread(lambda s: apply_pending(s, principal, tip_ids=body.tip_ids))
     return {"rewritten": count}
 
 
 @access_api.get("/memberships", response_model=PendingMemberships)
-async def get_memberships(request: Request, principal: Supervisor) -> dict[str, Any]:
-    pending = await _run(request, lambda s: pending_memberships(s, principal))
+async def get_memberships(principal: Supervisor, db: Db) -> dict[str, Any]:
+    pending = await db.run_in_thread(lambda s: pending_memberships(s, principal))
     return {
         "memberships": [
             {
@@ -152,7 +146,7 @@ async def get_memberships(request: Request, principal: Supervisor) -> dict[str, 
     openapi_extra=request_body(DecisionIn),
 )
 async def post_membership_decision(
-    compartment: str, staff_id: str, request: Request, principal: Supervisor
+    compartment: str, staff_id: str, request: Request, principal: Supervisor, db: Db
 ) -> dict[str, Any]:
     """Approve or reject a pending membership (403 own, 404 not yours to decide, 409 decided)."""
     try:
@@ -160,8 +154,7 @@ async def post_membership_decision(
     except ValueError:
         raise NotFound("no such membership request") from None
     body = await read_model(request, DecisionIn, limit=SMALL_BODY)
-    queued = await _run(
-        request,
+    queued = await db.run_in_thread(
         lambda s: decide_membership(
             s, principal, compartment=compartment[:64], staff_id=staff, approve=body.approve
         ),
@@ -184,8 +177,8 @@ def change_json(change: ChangeView) -> dict[str, Any]:
 
 
 @access_api.get("/changes", response_model=AccessChanges)
-async def get_changes(request: Request, principal: Supervisor) -> dict[str, Any]:
-    changes = await _run(request, lambda s: decidable_changes(s, principal))
+async def get_changes(principal: Supervisor, db: Db) -> dict[str, Any]:
+    changes = await db.run_in_thread(lambda s: decidable_changes(s, principal))
     return {"changes": [change_json(c) for c in changes]}
 
 
@@ -196,20 +189,20 @@ async def get_changes(request: Request, principal: Supervisor) -> dict[str, Any]
     openapi_extra=request_body(DecisionIn),
 )
 async def post_change_decision(
-    request_id: str, request: Request, principal: Supervisor
+    request_id: str, request: Request, principal: Supervisor, db: Db
 ) -> dict[str, bool]:
     """Approve (the change happens now) or reject an admin's change request."""
     wanted = path_id(request_id, "change request")
     body = await read_model(request, DecisionIn, limit=SMALL_BODY)
-    await _run(
-        request, lambda s: decide_change(s, principal, request_id=wanted, approve=body.approve)
+    await db.run_in_thread(
+        lambda s: decide_change(s, principal, request_id=wanted, approve=body.approve)
     )
     return {"approved": body.approve}
 
 
 @access_api.get("/conflicts", response_model=ConflictRequests)
-async def get_conflicts(request: Request, principal: Supervisor) -> dict[str, Any]:
-    pending = await _run(request, lambda s: pending_conflicts(s, principal))
+async def get_conflicts(principal: Supervisor, db: Db) -> dict[str, Any]:
+    pending = await db.run_in_thread(lambda s: pending_conflicts(s, principal))
     return {
         "conflicts": [
             {
@@ -232,21 +225,20 @@ async def get_conflicts(request: Request, principal: Supervisor) -> dict[str, An
     openapi_extra=request_body(DecisionIn),
 )
 async def post_conflict_decision(
-    request_id: str, request: Request, principal: Supervisor
+    request_id: str, request: Request, principal: Supervisor, db: Db
 ) -> dict[str, bool]:
     """Approve or reject a conflict request (403 own or about oneself, 404 not yours/decided)."""
     wanted = path_id(request_id, "conflict request")
     body = await read_model(request, DecisionIn, limit=SMALL_BODY)
-    await _run(
-        request,
+    await db.run_in_thread(
         lambda s: decide_conflict(s, principal, request_id=wanted, approve=body.approve),
     )
     return {"approved": body.approve}
 
 
 @access_api.get("/readerless", response_model=ReaderlessTips)
-async def get_readerless(request: Request, principal: Supervisor) -> dict[str, Any]:
-    tips = await _run(request, lambda s: readerless_for(s, principal))
+async def get_readerless(principal: Supervisor, db: Db) -> dict[str, Any]:
+    tips = await db.run_in_thread(lambda s: readerless_for(s, principal))
     return {
         "tips": [
             {
@@ -286,11 +278,11 @@ def conflict_work(principal: Principal, key: bytes, body: ConflictIn) -> Callabl
     openapi_extra=request_body(ConflictIn),
 )
 async def post_conflict(
-    request: Request, response: Response, principal: ConflictRegistrar
+    request: Request, response: Response, principal: ConflictRegistrar, db: Db
 ) -> dict[str, bool]:
     body = await read_model(request, ConflictIn, limit=SMALL_BODY)
-    ctx = await anyio.to_thread.run_sync(instance_context, request)
-    if await _run(request, conflict_work(principal, ctx.index_key, body)):
+    ctx = await run_blocking(instance_context, request)
+    if await db.run_in_thread(conflict_work(principal, ctx.index_key, body)):
         return {"registered": True}
     response.status_code = 202
     return {"registered": False, "pending": True}

@@ -15,9 +15,9 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated, Any
 
-import anyio
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import Field
@@ -25,7 +25,6 @@ from pydantic import Field
 from routes.api.schemas import (
     BODY_ERRORS,
     SMALL_BODY,
-    STAFF_ERRORS,
     STORE_ERRORS,
     DecisionIn,
     request_body,
@@ -36,8 +35,7 @@ from routes.api.schemas_staff import (
     PendingApprovals,
     RerouteRequested,
 )
-from routes.api.workflow import run_work
-from routes.deps import path_id, read_model
+from routes.deps import Db, path_id, read_model, run_blocking
 from routes.errors import errors
 from routes.staff_auth import SUPERVISORS, require_roles
 from service.approvals import service as approvals
@@ -54,7 +52,6 @@ router = APIRouter(
     prefix="/api/v1/approvals",
     tags=["approvals"],
     dependencies=[Depends(require_roles(*SUPERVISORS))],
-    responses=STAFF_ERRORS,
 )
 Supervisor = Annotated[Principal, Depends(require_roles(*SUPERVISORS))]
 
@@ -66,7 +63,7 @@ class ApprovalDecisionIn(DecisionIn):
 async def after_decision(request: Request, decision: approvals.Decision) -> None:
     """After the commit: a purge also truncates SQLite's WAL, where the purged pages linger."""
     if decision.kind == "purge" and decision.status == "approved":
-        await anyio.to_thread.run_sync(shrink_wal, request.app.state.engine)
+        await run_blocking(shrink_wal, request.app.state.engine)
 
 
 def pending_json(item: approvals.PendingApproval) -> dict[str, Any]:
@@ -82,9 +79,9 @@ def pending_json(item: approvals.PendingApproval) -> dict[str, Any]:
 
 
 @router.get("", response_model=PendingApprovals)
-async def list_pending(request: Request, principal: Supervisor) -> dict[str, Any]:
+async def list_pending(principal: Supervisor, db: Db) -> dict[str, Any]:
     """Pending requests this supervisor may decide, oldest first."""
-    items = await run_work(request, lambda s: approvals.pending_for(s, principal))
+    items = await db.run_in_thread(lambda s: approvals.pending_for(s, principal))
     return {"approvals": [pending_json(i) for i in items]}
 
 
@@ -95,16 +92,13 @@ async def list_pending(request: Request, principal: Supervisor) -> dict[str, Any
     openapi_extra=request_body(ApprovalDecisionIn),
 )
 async def post_decision(
-    approval_id: str, request: Request, principal: Supervisor
+    approval_id: str, request: Request, principal: Supervisor, db: Db
 ) -> dict[str, str]:
     """Approve (the action is carried out at once) or reject a pending request."""
     wanted = path_id(approval_id, "request")
     body = await read_model(request, ApprovalDecisionIn, limit=SMALL_BODY)
-    decision = await run_work(
-        request,
-        lambda s: approvals.decide(s, principal, wanted, approve=body.approve,
-                                   reason=body.reason, now=utcnow()),
-    )  # fmt: skip
+    decide = partial(approvals.decide, principal=principal, approval_id=wanted, now=utcnow())
+    decision = await db.run_in_thread(partial(decide, **dict(body)))
     await after_decision(request, decision)
     return {
         "id": str(decision.id),
@@ -127,9 +121,9 @@ def contested_json(item: ContestedTip) -> dict[str, Any]:
 
 
 @router.get("/contested", response_model=ContestedTips)
-async def list_contested(request: Request, principal: Supervisor) -> dict[str, Any]:
+async def list_contested(principal: Supervisor, db: Db) -> dict[str, Any]:
     """Closures reporters contested, most recent first (oversight supervisors only)."""
-    items = await run_work(request, lambda s: contested_tips(s, principal))
+    items = await db.run_in_thread(lambda s: contested_tips(s, principal))
     return {"tips": [contested_json(i) for i in items]}
 
 
@@ -139,12 +133,10 @@ async def list_contested(request: Request, principal: Supervisor) -> dict[str, A
     response_model=RerouteRequested,
     responses={**errors(404, 409), **STORE_ERRORS},
 )
-async def post_contested_reroute(
-    tip_id: str, request: Request, principal: Supervisor
-) -> JSONResponse:
+async def post_contested_reroute(tip_id: str, principal: Supervisor, db: Db) -> JSONResponse:
     """Ask for the contested tip to be rerouted to oversight: 202 with the request's id."""
     wanted = path_id(tip_id, "contested tip")
-    approval = await run_work(
-        request, lambda s: request_oversight_reroute(s, principal, wanted, now=utcnow())
+    approval = await db.run_in_thread(
+        lambda s: request_oversight_reroute(s, principal, wanted, now=utcnow())
     )
     return JSONResponse({"approval_id": str(approval.id), "status": "pending"}, status_code=202)

@@ -15,9 +15,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crypto.checkpoint import format_inclusion_proof
-from routes.api.schemas import STAFF_ERRORS, STORE_ERRORS, raw_answer
+from routes.api.schemas import STORE_ERRORS, raw_answer
 from routes.api.schemas_audit import Consistency, Entry, Inclusion
-from routes.deps import run_transaction, session_factory, settings_of
+from routes.deps import Db, UnitOfWork, settings_of
 from routes.errors import errors
 from routes.staff_auth import require_roles
 from service.audit import proofs
@@ -38,12 +38,7 @@ Auditor = Annotated[Principal, Depends(_auditor)]
 # pages). Checkpoints, the key and proofs are hashes, for anyone checking the log.
 AuditorOnly = Annotated[Principal, Depends(require_roles(Role.AUDITOR))]
 
-router = APIRouter(
-    prefix="/api/v1/audit",
-    tags=["audit"],
-    dependencies=[Depends(_auditor)],
-    responses=STAFF_ERRORS,
-)
+router = APIRouter(prefix="/api/v1/audit", tags=["audit"], dependencies=[Depends(_auditor)])
 _TEXT = "text/plain; charset=utf-8"
 Position = Annotated[int, Query(ge=-(2**62), le=2**62)]
 
@@ -52,10 +47,10 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
 
-def _signed_checkpoint(request: Request) -> str:
+def _signed_checkpoint(request: Request, db: UnitOfWork) -> str:
     settings = settings_of(request)
     try:
-        return run_transaction(session_factory(request), lambda s: current_checkpoint(s, settings))
+        return db.run(lambda s: current_checkpoint(s, settings))
     except FileNotFoundError:
         raise Unavailable("the audit log's signing key is missing") from None
 
@@ -65,9 +60,9 @@ def _signed_checkpoint(request: Request) -> str:
     response_class=Response,
     responses={**raw_answer("text/plain", "The signed note"), **STORE_ERRORS},
 )
-def checkpoint(request: Request) -> PlainTextResponse:
+def checkpoint(request: Request, db: Db) -> PlainTextResponse:
     """The newest signed checkpoint (C2SP tlog-checkpoint note); signs one if the log grew."""
-    return PlainTextResponse(_signed_checkpoint(request), media_type=_TEXT)
+    return PlainTextResponse(_signed_checkpoint(request, db), media_type=_TEXT)
 
 
 @router.get(
@@ -99,14 +94,9 @@ def _entry_json(entry: StoredEntry) -> dict[str, Any]:
 
 
 @router.get("/entries", response_model=list[Entry], responses={**errors(400), **STORE_ERRORS})
-def entries(
-    request: Request, principal: AuditorOnly, start: Position, end: Position
-) -> list[dict[str, Any]]:
+def entries(principal: AuditorOnly, start: Position, end: Position, db: Db) -> list[dict[str, Any]]:
     """Entries [start, end) (end is clamped to the log's size), at most 1000 a call."""
-    found = run_transaction(
-        session_factory(request),
-        lambda s: read_entries(s, start, end, reader=principal.staff_id),
-    )
+    found = db.run(lambda s: read_entries(s, start, end, reader=principal.staff_id))
     return [_entry_json(e) for e in found]
 
 
@@ -115,14 +105,14 @@ def _checkpoint_note(session: Session, size: int) -> str | None:
 
 
 @router.get("/proofs/inclusion", response_model=Inclusion, responses=errors(400))
-def inclusion_proof(request: Request, index: Position, tree_size: Position) -> dict[str, Any]:
+def inclusion_proof(index: Position, tree_size: Position, db: Db) -> dict[str, Any]:
     """RFC 9162 inclusion proof; with `tlog_proof` (C2SP tlog-proof text) when a signed
     checkpoint of exactly `tree_size` exists."""
 
     def work(session: Session) -> tuple[list[bytes], str | None]:
         return proofs.inclusion(session, index, tree_size), _checkpoint_note(session, tree_size)
 
-    hashes, note = run_transaction(session_factory(request), work)
+    hashes, note = db.run(work)
     text = format_inclusion_proof(index, hashes, note) if note is not None else None
     return {
         "index": index,
@@ -133,9 +123,7 @@ def inclusion_proof(request: Request, index: Position, tree_size: Position) -> d
 
 
 @router.get("/proofs/consistency", response_model=Consistency, responses=errors(400))
-def consistency_proof(request: Request, first: Position, second: Position) -> dict[str, Any]:
+def consistency_proof(first: Position, second: Position, db: Db) -> dict[str, Any]:
     """RFC 9162 consistency proof between tree sizes `first` <= `second`."""
-    hashes = run_transaction(
-        session_factory(request), lambda s: proofs.consistency(s, first, second)
-    )
+    hashes = db.run(lambda s: proofs.consistency(s, first, second))
     return {"first": first, "second": second, "hashes": [_b64(h) for h in hashes]}

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 
 from routes.api import schemas_staff
-from routes.api.schemas import STAFF_ERRORS
-from routes.deps import session_factory, transaction
+from routes.deps import Db
 from routes.errors import errors
 from routes.staff_auth import READERS, require_roles
 from service.db import utcnow
@@ -22,10 +21,7 @@ from service.tips.queue import MAX_LIMIT, QueueFilters, QueuePage, QueueRow, que
 __all__ = ["page_json", "router", "row_json"]
 
 router = APIRouter(
-    prefix="/api/v1",
-    tags=["queue"],
-    dependencies=[Depends(require_roles(*READERS))],
-    responses=STAFF_ERRORS,
+    prefix="/api/v1", tags=["queue"], dependencies=[Depends(require_roles(*READERS))]
 )
 Reader = Annotated[Principal, Depends(require_roles(*READERS))]
 
@@ -54,8 +50,8 @@ def page_json(page: QueuePage) -> dict[str, Any]:
 
 @router.get("/queue", response_model=schemas_staff.QueuePage, responses=errors(400))
 def get_queue(
-    request: Request,
     principal: Reader,
+    db: Db,
     status: Annotated[str | None, Query(max_length=32)] = None,
     compartment: Annotated[str | None, Query(max_length=64)] = None,
     urgent: bool | None = None,
@@ -72,7 +68,7 @@ def get_queue(
         overdue=overdue,
         assignee=assignee or None,
     )
-    with transaction(session_factory(request)) as session:
+    with db.transaction() as session:
         page = queue_page(
             session,
             principal.staff_id,

@@ -11,9 +11,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 from datetime import datetime
+from functools import partial
 from typing import Annotated
 
-import anyio
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import Field
@@ -21,11 +21,12 @@ from pydantic import Field
 from routes.api.schemas import BODY_ERRORS, STAFF_ERRORS, request_body
 from routes.api.schemas_staff import Me, StaffSession
 from routes.deps import (
+    Db,
+    UnitOfWork,
     instance_context,
     read_model,
-    session_factory,
+    run_blocking,
     settings_of,
-    transaction,
 )
 from routes.errors import errors
 from routes.pages.forms import media_type, refuse_cross_site
@@ -49,7 +50,7 @@ from service.staff.sessions import (
     logout,
 )
 
-__all__ = ["LoginIn", "PasswordIn", "router", "sign_in"]
+__all__ = ["LoginIn", "PasswordIn", "change_password", "router", "sign_in"]
 
 router = APIRouter(prefix="/api/v1/staff", tags=["staff"])
 SMALL_BODY = 8 << 10
@@ -70,27 +71,40 @@ class PasswordIn(InputModel):
 
 
 async def sign_in(
-    request: Request, *, username: str, password: str, totp: str
+    request: Request, db: UnitOfWork, *, username: str, password: str, totp: str
 ) -> tuple[str, Principal, datetime]:
     """Shared with the sign-in page: (token, principal, absolute expiry)."""
     now = utcnow()
-    kdf = kdf_params(settings_of(request))
-    factory = session_factory(request)
-    ctx = await anyio.to_thread.run_sync(instance_context, request)
+    login = partial(
+        login_in_transaction,
+        db.factory,
+        username=username,
+        password=password,
+        totp=totp,
+        kdf=kdf_params(settings_of(request)),
+        now=now,
+    )
+    ctx = await run_blocking(instance_context, request)
     key = hmac.new(ctx.index_key, THROTTLE_LABEL, hashlib.sha256).digest()
     with kdf_pool(request).slot():
-        token, principal = await anyio.to_thread.run_sync(
-            lambda: login_in_transaction(
-                factory,
-                username=username,
-                password=password,
-                totp=totp,
-                kdf=kdf,
-                now=now,
-                throttle_key=key,
-            )
-        )
+        token, principal = await run_blocking(partial(login, throttle_key=key))
     return token, principal, now + ABSOLUTE_TIMEOUT
+
+
+async def change_password(
+    request: Request, db: UnitOfWork, principal: Principal, *, old: str, new: str
+) -> None:
+    """Shared with the password page: re-seal the keys, committed even when refused."""
+    change = partial(
+        change_password_in_transaction,
+        db.factory,
+        principal,
+        old=old,
+        new=new,
+        kdf=kdf_params(settings_of(request)),
+    )
+    with kdf_pool(request).slot():
+        await run_blocking(change)
 
 
 @router.post(
@@ -100,7 +114,7 @@ async def sign_in(
     responses={**errors(401, 403, 415, 429), **BODY_ERRORS},
     openapi_extra=request_body(LoginIn),
 )
-async def create_session(request: Request) -> JSONResponse:
+async def create_session(request: Request, db: Db) -> JSONResponse:
     """Sign in. Unknown user, wrong password or code and a paused account get the same 401.
 
     JSON only (415 otherwise) and never from another site's page: a form or text/plain post
@@ -110,7 +124,7 @@ async def create_session(request: Request) -> JSONResponse:
         raise UnsupportedMediaType("send the sign-in as application/json")
     body: LoginIn = await read_model(request, LoginIn, limit=SMALL_BODY)
     token, principal, expires = await sign_in(
-        request, username=body.username, password=body.password, totp=body.totp
+        request, db, username=body.username, password=body.password, totp=body.totp
     )
     content = {"token": token, "expires_at": expires.isoformat(), "role": principal.role.value}
     response = JSONResponse(content, status_code=201)
@@ -119,14 +133,12 @@ async def create_session(request: Request) -> JSONResponse:
 
 
 @router.delete("/session", status_code=204, response_class=Response, responses=STAFF_ERRORS)
-def delete_session(request: Request, principal: AnyStaff) -> Response:
+def delete_session(request: Request, principal: AnyStaff, db: Db) -> Response:
     """Sign out: the session is revoked on the server, the cookie cleared."""
     found = staff_token(request)
     if found is None:  # current_principal already required one
         raise Unauthorized("sign in as staff first")
-    factory = session_factory(request)
-    with transaction(factory) as session:
-        logout(session, found[0])
+    db.run(lambda session: logout(session, found[0]))
     response = Response(status_code=204)
     clear_staff_cookie(request, response)
     return response
@@ -139,17 +151,10 @@ def delete_session(request: Request, principal: AnyStaff) -> Response:
     responses={**STAFF_ERRORS, **BODY_ERRORS},
     openapi_extra=request_body(PasswordIn),
 )
-async def post_password(request: Request, principal: AnyStaff) -> Response:
+async def post_password(request: Request, principal: AnyStaff, db: Db) -> Response:
     """`{"old", "new"}`: re-seal this account's keys; every other session is signed out."""
     body: PasswordIn = await read_model(request, PasswordIn, limit=SMALL_BODY)
-    kdf = kdf_params(settings_of(request))
-    factory = session_factory(request)
-    with kdf_pool(request).slot():
-        await anyio.to_thread.run_sync(
-            lambda: change_password_in_transaction(
-                factory, principal, old=body.old, new=body.new, kdf=kdf
-            )
-        )
+    await change_password(request, db, principal, old=body.old, new=body.new)
     return Response(status_code=204)
 
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 
-from routes.api.schemas import STAFF_ERRORS, STORE_ERRORS
+from routes.api.schemas import STORE_ERRORS
 from routes.api.schemas_audit import Statistics
-from routes.deps import session_factory, transaction
+from routes.deps import Db
 from routes.staff_auth import ADMINS, AUDITORS, SUPERVISORS, require_roles
 from service.audit.log import record
 from service.audit.stats import as_json, stats
@@ -27,23 +27,20 @@ STATS_ROLES = (*AUDITORS, *SUPERVISORS, *ADMINS)
 MAX_WEEKS = 104
 
 router = APIRouter(
-    prefix="/api/v1",
-    tags=["stats"],
-    dependencies=[Depends(require_roles(*STATS_ROLES))],
-    responses=STAFF_ERRORS,
+    prefix="/api/v1", tags=["stats"], dependencies=[Depends(require_roles(*STATS_ROLES))]
 )
 Reader = Annotated[Principal, Depends(require_roles(*STATS_ROLES))]
 
 
 @router.get("/stats", response_model=Statistics, responses=STORE_ERRORS)
 def get_stats(
-    request: Request,
     principal: Reader,
+    db: Db,
     weeks: Annotated[int, Query(ge=1, le=MAX_WEEKS)] = 26,
 ) -> dict[str, Any]:
     """Tips per ISO week, time to acknowledge, deadline compliance, closures by reason and
     finding, open tips per status: overall and per compartment, counts only."""
-    with transaction(session_factory(request)) as session:
+    with db.transaction() as session:
         result = stats(session, today=utcnow().date(), weeks=weeks)
         record(
             session,

@@ -15,14 +15,12 @@ from dataclasses import asdict
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 from fastapi.responses import Response, StreamingResponse
-from sqlalchemy.orm import Session, sessionmaker
 
-from routes.api.schemas import STAFF_ERRORS, raw_answer
+from routes.api.schemas import raw_answer
 from routes.api.schemas_staff import Related, Tip
-from routes.deps import path_id, session_factory, transaction
-from routes.errors import errors
+from routes.deps import Db, UnitOfWork, path_id
 from routes.staff_auth import READERS, require_roles
 from service.audit.log import AuditRecord
 from service.blobs.store import iter_blob
@@ -41,12 +39,8 @@ __all__ = [
     "view_json",
 ]
 
-# Every route names a tip: outside the caller's audience is a 404, like a missing one.
 router = APIRouter(
-    prefix="/api/v1/tips",
-    tags=["tips"],
-    dependencies=[Depends(require_roles(*READERS))],
-    responses={**STAFF_ERRORS, **errors(404)},
+    prefix="/api/v1/tips", tags=["tips"], dependencies=[Depends(require_roles(*READERS))]
 )
 Reader = Annotated[Principal, Depends(require_roles(*READERS))]
 DOWNLOAD_CSP = "sandbox; default-src 'none'"
@@ -131,16 +125,16 @@ def view_json(view: TipView) -> dict[str, Any]:
 
 
 @router.get("/{tip_id}", response_model=Tip)
-def get_tip(tip_id: str, request: Request, principal: Reader) -> dict[str, Any]:
+def get_tip(tip_id: str, principal: Reader, db: Db) -> dict[str, Any]:
     """The report, priority reasons, evidence list, conversation, notes, history, related tips."""
-    with transaction(session_factory(request)) as session:
+    with db.transaction() as session:
         view = tip_view(session, principal, parse_id(tip_id))
     return view_json(view)
 
 
 @router.get("/{tip_id}/related", response_model=Related)
-def get_related(tip_id: str, request: Request, principal: Reader) -> dict[str, Any]:
-    with transaction(session_factory(request)) as session:
+def get_related(tip_id: str, principal: Reader, db: Db) -> dict[str, Any]:
+    with db.transaction() as session:
         related = related_tips(session, principal.staff_id, parse_id(tip_id))
     return {"related": related_json(related)}
 
@@ -149,24 +143,24 @@ def content_disposition(name: str) -> str:
     return "attachment; filename*=UTF-8''" + quote(name, safe=_ATTR_CHARS)
 
 
-def _chunks(factory: sessionmaker[Session], download: AttachmentDownload) -> Iterator[bytes]:
+def _chunks(db: UnitOfWork, download: AttachmentDownload) -> Iterator[bytes]:
     # A fresh read-only session: the audited transaction has already committed.
-    with factory() as session:
+    with db.reader() as session:
         yield from iter_blob(session, download.blob_id, [download.identity])
 
 
 def download_response(
-    factory: sessionmaker[Session], principal: Principal, tip_id: uuid.UUID, attachment_id: str
+    db: UnitOfWork, principal: Principal, tip_id: uuid.UUID, attachment_id: str
 ) -> StreamingResponse:
     """Shared with the staff tip page: audit and commit, then stream."""
     try:
         wanted = uuid.UUID(attachment_id)
     except ValueError:
         raise NotFound("no such attachment") from None
-    with transaction(factory) as session:
+    with db.transaction() as session:
         download = open_attachment(session, principal, tip_id, wanted)
     return StreamingResponse(
-        _chunks(factory, download),
+        _chunks(db, download),
         media_type="application/octet-stream",
         headers={
             "Content-Disposition": content_disposition(download.name),
@@ -183,7 +177,7 @@ def download_response(
     responses=raw_answer("application/octet-stream", "The file, sandboxed"),
 )
 def download_attachment(
-    tip_id: str, attachment_id: str, request: Request, principal: Reader
+    tip_id: str, attachment_id: str, principal: Reader, db: Db
 ) -> StreamingResponse:
     """One evidence file as cleaned at upload: `application/octet-stream`, sandboxed."""
-    return download_response(session_factory(request), principal, parse_id(tip_id), attachment_id)
+    return download_response(db, principal, parse_id(tip_id), attachment_id)

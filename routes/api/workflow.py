@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from functools import partial
 from typing import Annotated, Any, TypeVar
 
-import anyio
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import Field, StrictBool, StrictInt
@@ -44,7 +44,7 @@ from routes.api.schemas_staff import (
     TransitionPending,
 )
 from routes.api.tips import parse_id
-from routes.deps import read_model, run_transaction, session_factory
+from routes.deps import Db, read_model
 from routes.errors import errors
 from routes.staff_auth import READERS, require_roles
 from service.approvals import service as approvals
@@ -64,8 +64,8 @@ __all__ = [
     "PriorityIn",
     "TextIn",
     "TransitionIn",
+    "on_tip",
     "router",
-    "run_work",
 ]
 
 # Each route changes one tip: 404 outside the audience, 409 when its state forbids the change.
@@ -114,10 +114,12 @@ class ApprovalRequestIn(InputModel):
     compartment: str | None = Field(default=None, max_length=64)
 
 
-async def run_work(request: Request, work: Callable[[Session], T]) -> T:
-    """`work` in one transaction, off the event loop."""
-    factory = session_factory(request)
-    return await anyio.to_thread.run_sync(run_transaction, factory, work)
+def on_tip(
+    service: Callable[..., T], principal: Principal, tip_id: uuid.UUID, **options: Any
+) -> Callable[[Session], T]:
+    """The unit of work that calls `service` on a tip, now (shared with the staff pages). API
+    bodies name their fields as the service names its keywords: `**dict(body)`."""
+    return partial(service, principal=principal, tip_id=tip_id, now=utcnow(), **options)
 
 
 def _done_or_pending(content: dict[str, Any], approval_id: uuid.UUID | None) -> JSONResponse:
@@ -133,26 +135,22 @@ def _done_or_pending(content: dict[str, Any], approval_id: uuid.UUID | None) -> 
     responses=answer(202, TransitionPending, "Waits for a four-eyes approval"),
     openapi_extra=request_body(TransitionIn),
 )
-async def post_transition(tip_id: str, request: Request, principal: Reader) -> JSONResponse:
+async def post_transition(tip_id: str, request: Request, principal: Reader, db: Db) -> JSONResponse:
     """Move the tip (200), or file the approval the move needs (202)."""
     wanted = parse_id(tip_id)
     body = await read_model(request, TransitionIn, limit=SMALL_BODY)
-    result = await run_work(
-        request,
-        lambda s: transition(s, principal, wanted, to=body.to, reason=body.reason,
-                             findings=body.findings, message=body.message, now=utcnow()),
-    )  # fmt: skip
+    result = await db.run_in_thread(on_tip(transition, principal, wanted, **dict(body)))
     return _done_or_pending(
         {"outcome": result.outcome, "status": result.status}, result.approval_id
     )
 
 
 @router.put("/{tip_id}/assignee", response_model=Assignee, openapi_extra=request_body(AssigneeIn))
-async def put_assignee(tip_id: str, request: Request, principal: Reader) -> dict[str, Any]:
+async def put_assignee(tip_id: str, request: Request, principal: Reader, db: Db) -> dict[str, Any]:
     """Assign to a reviewer or supervisor of the tip's audience (422 otherwise), or to nobody."""
     wanted = parse_id(tip_id)
     body = await read_model(request, AssigneeIn, limit=SMALL_BODY)
-    await run_work(request, lambda s: casework.assign(s, principal, wanted, body.staff_id))
+    await db.run_in_thread(lambda s: casework.assign(s, principal, wanted, body.staff_id))
     return {"assignee": str(body.staff_id) if body.staff_id else None}
 
 
@@ -162,26 +160,22 @@ async def put_assignee(tip_id: str, request: Request, principal: Reader) -> dict
     response_model=Created,
     openapi_extra=request_body(TextIn),
 )
-async def post_message(tip_id: str, request: Request, principal: Reader) -> dict[str, str]:
+async def post_message(tip_id: str, request: Request, principal: Reader, db: Db) -> dict[str, str]:
     """A message the reporter reads on their status page."""
     wanted = parse_id(tip_id)
     body = await read_model(request, TextIn, limit=SMALL_BODY)
-    sent = await run_work(
-        request, lambda s: casework.send_message(s, principal, wanted, body.body, now=utcnow())
-    )
+    sent = await db.run_in_thread(on_tip(casework.send_message, principal, wanted, **dict(body)))
     return {"id": str(sent)}
 
 
 @router.post(
     "/{tip_id}/notes", status_code=201, response_model=Created, openapi_extra=request_body(TextIn)
 )
-async def post_note(tip_id: str, request: Request, principal: Reader) -> dict[str, str]:
+async def post_note(tip_id: str, request: Request, principal: Reader, db: Db) -> dict[str, str]:
     """An internal note, encrypted to the tip's case key."""
     wanted = parse_id(tip_id)
     body = await read_model(request, TextIn, limit=SMALL_BODY)
-    note = await run_work(
-        request, lambda s: casework.add_note(s, principal, wanted, body.body, now=utcnow())
-    )
+    note = await db.run_in_thread(on_tip(casework.add_note, principal, wanted, **dict(body)))
     return {"id": str(note)}
 
 
@@ -191,17 +185,13 @@ async def post_note(tip_id: str, request: Request, principal: Reader) -> dict[st
     responses=answer(202, FlagsPending, "Lifting the hold waits for a four-eyes approval"),
     openapi_extra=request_body(FlagsIn),
 )
-async def post_flags(tip_id: str, request: Request, principal: Reader) -> JSONResponse:
+async def post_flags(tip_id: str, request: Request, principal: Reader, db: Db) -> JSONResponse:
     """Set `urgent` and/or `legal_hold`; lifting a legal hold answers 202 (approval pending)."""
     wanted = parse_id(tip_id)
     body = await read_model(request, FlagsIn, limit=SMALL_BODY)
     if body.urgent is None and body.legal_hold is None:
         raise InvalidInput("give urgent and/or legal_hold", fields={"body": "empty"})
-    result = await run_work(
-        request,
-        lambda s: casework.set_flags(s, principal, wanted, urgent=body.urgent,
-                                     legal_hold=body.legal_hold, now=utcnow()),
-    )  # fmt: skip
+    result = await db.run_in_thread(on_tip(casework.set_flags, principal, wanted, **dict(body)))
     return _done_or_pending(
         {"urgent": result.urgent, "legal_hold": result.legal_hold}, result.approval_id
     )
@@ -210,15 +200,13 @@ async def post_flags(tip_id: str, request: Request, principal: Reader) -> JSONRe
 @router.post(
     "/{tip_id}/priority", response_model=PriorityOverridden, openapi_extra=request_body(PriorityIn)
 )
-async def post_priority(tip_id: str, request: Request, principal: Reader) -> dict[str, Any]:
+async def post_priority(tip_id: str, request: Request, principal: Reader, db: Db) -> dict[str, Any]:
     """Override the computed priority; the reason is stored encrypted (case key)."""
     wanted = parse_id(tip_id)
     body = await read_model(request, PriorityIn, limit=SMALL_BODY)
-    note = await run_work(
-        request,
-        lambda s: casework.override_priority(s, principal, wanted, priority=body.priority,
-                                             reason=body.reason, now=utcnow()),
-    )  # fmt: skip
+    note = await db.run_in_thread(
+        on_tip(casework.override_priority, principal, wanted, **dict(body))
+    )
     return {"priority": body.priority, "note_id": str(note)}
 
 
@@ -228,13 +216,11 @@ async def post_priority(tip_id: str, request: Request, principal: Reader) -> dic
     response_model=ApprovalRequested,
     openapi_extra=request_body(ApprovalRequestIn),
 )
-async def post_approval_request(tip_id: str, request: Request, principal: Reader) -> dict[str, str]:
+async def post_approval_request(
+    tip_id: str, request: Request, principal: Reader, db: Db
+) -> dict[str, str]:
     """Ask for a purge, export/referral, identity reveal, reroute or legal-hold lift."""
     wanted = parse_id(tip_id)
     body = await read_model(request, ApprovalRequestIn, limit=SMALL_BODY)
-    approval = await run_work(
-        request,
-        lambda s: approvals.request(s, principal, wanted, kind=body.kind, reason=body.reason,
-                                    compartment=body.compartment, now=utcnow()),
-    )  # fmt: skip
+    approval = await db.run_in_thread(on_tip(approvals.request, principal, wanted, **dict(body)))
     return {"approval_id": str(approval.id), "kind": approval.kind, "status": approval.status}

@@ -27,14 +27,13 @@ import uuid
 from collections.abc import Callable
 from typing import Annotated, Any
 
-import anyio
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from routes.api.access import CONFLICT_ROLES, ConflictIn, conflict_work
-from routes.deps import instance_context, run_transaction, session_factory
+from routes.deps import Db, instance_context, run_blocking
 from routes.i18n import pick_language
 from routes.pages.report_fields import one
 from routes.staff_auth import ADMINS, SUPERVISORS, StaffForm, csrf_token, require_roles
@@ -119,8 +118,8 @@ def _overview(principal: Principal) -> Callable[[Session], dict[str, Any]]:
 
 
 @access_pages.get("", response_class=HTMLResponse)
-def access_page(request: Request, principal: Viewer, pages: PagesDep) -> HTMLResponse:
-    context = run_transaction(session_factory(request), _overview(principal))
+def access_page(request: Request, principal: Viewer, pages: PagesDep, db: Db) -> HTMLResponse:
+    context = db.run(_overview(principal))
     notice = request.query_params.get("notice")
     context |= {
         "csrf": csrf_token(request, principal),
@@ -132,8 +131,8 @@ def access_page(request: Request, principal: Viewer, pages: PagesDep) -> HTMLRes
 
 
 @apply_pages.post("/apply")
-def apply_submit(request: Request, principal: Supervisor, form: StaffForm) -> Response:
-    count = run_transaction(session_factory(request), lambda s: apply_pending(s, principal))
+def apply_submit(request: Request, principal: Supervisor, form: StaffForm, db: Db) -> Response:
+    count = db.run(lambda s: apply_pending(s, principal))
     target = lang_url(f"/staff/access?applied={count}", pick_language(request))
     return RedirectResponse(target, status_code=303)
 
@@ -151,12 +150,11 @@ def _decided(request: Request, notice: str) -> Response:
 
 
 @apply_pages.post("/memberships")
-def membership_submit(request: Request, principal: Supervisor, form: StaffForm) -> Response:
+def membership_submit(request: Request, principal: Supervisor, form: StaffForm, db: Db) -> Response:
     approve = _decision(form)
     staff_id = _form_id(form, "staff_id", "membership request")
     compartment = one(form, "compartment")[:64]
-    run_transaction(
-        session_factory(request),
+    db.run(
         lambda s: decide_membership(
             s, principal, compartment=compartment, staff_id=staff_id, approve=approve
         ),
@@ -165,22 +163,22 @@ def membership_submit(request: Request, principal: Supervisor, form: StaffForm) 
 
 
 @apply_pages.post("/conflicts")
-def conflict_decision_submit(request: Request, principal: Supervisor, form: StaffForm) -> Response:
+def conflict_decision_submit(
+    request: Request, principal: Supervisor, form: StaffForm, db: Db
+) -> Response:
     approve = _decision(form)
     request_id = _form_id(form, "request_id", "conflict request")
-    run_transaction(
-        session_factory(request),
+    db.run(
         lambda s: decide_conflict(s, principal, request_id=request_id, approve=approve),
     )
     return _decided(request, "conflict_approved" if approve else "conflict_rejected")
 
 
 @apply_pages.post("/changes")
-def change_submit(request: Request, principal: Supervisor, form: StaffForm) -> Response:
+def change_submit(request: Request, principal: Supervisor, form: StaffForm, db: Db) -> Response:
     approve = _decision(form)
     request_id = _form_id(form, "request_id", "change request")
-    run_transaction(
-        session_factory(request),
+    db.run(
         lambda s: decide_change(s, principal, request_id=request_id, approve=approve),
     )
     return _decided(request, "change_approved" if approve else "change_rejected")
@@ -217,20 +215,25 @@ def conflicts_page(request: Request, principal: Registrar, pages: PagesDep) -> H
 
 @conflict_pages.post("", response_class=HTMLResponse)
 async def conflicts_submit(
-    request: Request, principal: Registrar, form: StaffForm, pages: PagesDep
+    request: Request, principal: Registrar, form: StaffForm, pages: PagesDep, db: Db
 ) -> Response:
     username, kind = one(form, "username")[:64], one(form, "kind")[:8]
     try:
         body = ConflictIn(username=username, kind=kind, value=one(form, "value"))
     except ValidationError:
         return _render_conflicts(
-            request, pages, principal, username=username, kind=kind, error="invalid",
+            request,
+            pages,
+            principal,
+            username=username,
+            kind=kind,
+            error="invalid",
             status_code=422,
-        )  # fmt: skip
-    ctx = await anyio.to_thread.run_sync(instance_context, request)
+        )
+    ctx = await run_blocking(instance_context, request)
     work = conflict_work(principal, ctx.index_key, body)
     try:
-        in_force = await anyio.to_thread.run_sync(run_transaction, session_factory(request), work)
+        in_force = await db.run_in_thread(work)
     except NotFound:
         return _render_conflicts(
             request, pages, principal, kind=kind, error="unknown_user", status_code=404
@@ -242,9 +245,14 @@ async def conflicts_submit(
     except InvalidInput as exc:
         error = "too_broad" if exc.fields.get("value") == "too_broad" else "invalid"
         return _render_conflicts(
-            request, pages, principal, username=username, kind=kind, error=error,
+            request,
+            pages,
+            principal,
+            username=username,
+            kind=kind,
+            error=error,
             status_code=422,
-        )  # fmt: skip
+        )
     notice = "registered" if in_force else "requested"
     target = lang_url(f"/staff/admin/conflicts?notice={notice}", pick_language(request))
     return RedirectResponse(target, status_code=303)

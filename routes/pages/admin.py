@@ -19,7 +19,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-from routes.deps import session_factory, transaction
+from routes.deps import Db, UnitOfWork
 from routes.i18n import pick_language
 from routes.pages.report_fields import one
 from routes.staff_auth import ADMINS, StaffForm, csrf_token, require_roles
@@ -99,6 +99,7 @@ PAGES: dict[str, tuple[str, Loader]] = {
 
 def _render(
     request: Request,
+    db: UnitOfWork,
     pages: Pages,
     principal: Principal,
     page: str,
@@ -106,7 +107,7 @@ def _render(
     error: ProbityError | None = None,
 ) -> HTMLResponse:
     template, load = PAGES[page]
-    with transaction(session_factory(request)) as session:
+    with db.transaction() as session:
         context = load(session)
     notice = request.query_params.get("notice")
     context.update(
@@ -119,6 +120,7 @@ def _render(
 
 def _change(
     request: Request,
+    db: UnitOfWork,
     pages: Pages,
     principal: Principal,
     page: str,
@@ -128,18 +130,18 @@ def _change(
     """Run one change in one transaction: 303 back to the list, or the list with the reason.
     A change that became a request for a supervisor says so ("waiting for approval")."""
     try:
-        with transaction(session_factory(request)) as session:
+        with db.transaction() as session:
             if isinstance(work(session), AdminRequest):
                 notice = "requested"
     except ProbityError as exc:
-        return _render(request, pages, principal, page, error=exc)
+        return _render(request, db, pages, principal, page, error=exc)
     target = lang_url(f"/staff/admin/{page}?notice={notice}", pick_language(request))
     return RedirectResponse(target, status_code=303)
 
 
 @router.get("", response_class=HTMLResponse)
-def admin_home(request: Request, principal: Admin, pages: PagesDep) -> Response:
-    with transaction(session_factory(request)) as session:
+def admin_home(request: Request, principal: Admin, pages: PagesDep, db: Db) -> Response:
+    with db.transaction() as session:
         counts = {
             "staff": len(list_staff(session)),
             "compartments": len(list_compartments(session)),
@@ -149,28 +151,30 @@ def admin_home(request: Request, principal: Admin, pages: PagesDep) -> Response:
 
 
 @router.get("/staff", response_class=HTMLResponse)
-def staff_page(request: Request, principal: Admin, pages: PagesDep) -> Response:
-    return _render(request, pages, principal, "staff")
+def staff_page(request: Request, principal: Admin, pages: PagesDep, db: Db) -> Response:
+    return _render(request, db, pages, principal, "staff")
 
 
 @router.get("/compartments", response_class=HTMLResponse)
-def compartments_page(request: Request, principal: Admin, pages: PagesDep) -> Response:
-    return _render(request, pages, principal, "compartments")
+def compartments_page(request: Request, principal: Admin, pages: PagesDep, db: Db) -> Response:
+    return _render(request, db, pages, principal, "compartments")
 
 
 @router.get("/agencies", response_class=HTMLResponse)
-def agencies_page(request: Request, principal: Admin, pages: PagesDep) -> Response:
-    return _render(request, pages, principal, "agencies")
+def agencies_page(request: Request, principal: Admin, pages: PagesDep, db: Db) -> Response:
+    return _render(request, db, pages, principal, "agencies")
 
 
 @router.post("/staff", response_class=HTMLResponse)
-def add_staff(request: Request, principal: Admin, form: StaffForm, pages: PagesDep) -> Response:
+def add_staff(
+    request: Request, principal: Admin, form: StaffForm, pages: PagesDep, db: Db
+) -> Response:
     """Create an account with no password and no keys; its one-time enrolment link is shown on
     this page only. The member chooses a password and gets their keys at /staff/enrol."""
     username, compartment = one(form, "username").strip(), one(form, "compartment")
     try:
         role = parse_role(one(form, "role"))
-        with transaction(session_factory(request)) as session:
+        with db.transaction() as session:
             token = admin.create_for_enrolment_as(
                 session,
                 principal.staff_id,
@@ -180,24 +184,24 @@ def add_staff(request: Request, principal: Admin, form: StaffForm, pages: PagesD
                 compartments=[compartment] if compartment else [],
             )
     except ProbityError as exc:
-        return _render(request, pages, principal, "staff", error=exc)
+        return _render(request, db, pages, principal, "staff", error=exc)
     return _enrolment_page(request, pages, username, role.value, token, status_code=201)
 
 
 @router.post("/staff/enrolment", response_class=HTMLResponse)
 def reissue_enrolment(
-    request: Request, principal: Admin, form: StaffForm, pages: PagesDep
+    request: Request, principal: Admin, form: StaffForm, pages: PagesDep, db: Db
 ) -> Response:
     """A new enrolment link, only for an account that never enrolled (the old link dies)."""
     username = one(form, "username")
     try:
-        with transaction(session_factory(request)) as session:
+        with db.transaction() as session:
             token = admin.reissue_enrolment_as(
                 session, principal.staff_id, username=username, now=utcnow()
             )
             role = next(m.role.value for m in list_staff(session) if m.username == username)
     except ProbityError as exc:
-        return _render(request, pages, principal, "staff", error=exc)
+        return _render(request, db, pages, principal, "staff", error=exc)
     return _enrolment_page(request, pages, username, role, token, status_code=200)
 
 
@@ -211,10 +215,13 @@ def _enrolment_page(
 
 
 @router.post("/staff/deactivate")
-def deactivate(request: Request, principal: Admin, form: StaffForm, pages: PagesDep) -> Response:
+def deactivate(
+    request: Request, principal: Admin, form: StaffForm, pages: PagesDep, db: Db
+) -> Response:
     username = one(form, "username")
     return _change(
         request,
+        db,
         pages,
         principal,
         "staff",
@@ -225,11 +232,12 @@ def deactivate(request: Request, principal: Admin, form: StaffForm, pages: Pages
 
 @router.post("/compartments")
 def add_compartment(
-    request: Request, principal: Admin, form: StaffForm, pages: PagesDep
+    request: Request, principal: Admin, form: StaffForm, pages: PagesDep, db: Db
 ) -> Response:
     name, oversight = one(form, "name"), one(form, "oversight") == "on"
     return _change(
         request,
+        db,
         pages,
         principal,
         "compartments",
@@ -241,15 +249,18 @@ def add_compartment(
 
 
 @router.post("/compartments/members")
-def change_member(request: Request, principal: Admin, form: StaffForm, pages: PagesDep) -> Response:
+def change_member(
+    request: Request, principal: Admin, form: StaffForm, pages: PagesDep, db: Db
+) -> Response:
     """`action=add|remove`, `compartment`, `username`."""
     compartment, username, action = (one(form, k) for k in ("compartment", "username", "action"))
     if action not in ("add", "remove"):
         error = InvalidInput("action must be add or remove", fields={"action": "choice"})
-        return _render(request, pages, principal, "compartments", error=error)
+        return _render(request, db, pages, principal, "compartments", error=error)
     change = memberships.remove_member_as if action == "remove" else memberships.add_member_as
     return _change(
         request,
+        db,
         pages,
         principal,
         "compartments",
@@ -259,10 +270,13 @@ def change_member(request: Request, principal: Admin, form: StaffForm, pages: Pa
 
 
 @router.post("/agencies")
-def add_agency(request: Request, principal: Admin, form: StaffForm, pages: PagesDep) -> Response:
+def add_agency(
+    request: Request, principal: Admin, form: StaffForm, pages: PagesDep, db: Db
+) -> Response:
     fields = {k: one(form, k) for k in ("slug", "name_en", "name_es", "compartment", "country")}
     return _change(
         request,
+        db,
         pages,
         principal,
         "agencies",
@@ -272,10 +286,13 @@ def add_agency(request: Request, principal: Admin, form: StaffForm, pages: Pages
 
 
 @router.post("/agencies/route")
-def route_agency(request: Request, principal: Admin, form: StaffForm, pages: PagesDep) -> Response:
+def route_agency(
+    request: Request, principal: Admin, form: StaffForm, pages: PagesDep, db: Db
+) -> Response:
     slug, compartment = one(form, "slug"), one(form, "compartment")
     return _change(
         request,
+        db,
         pages,
         principal,
         "agencies",

@@ -9,6 +9,7 @@ approve "1" or "0", reason, back "tip" to return to the tip page);
 from __future__ import annotations
 
 import uuid
+from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
@@ -16,8 +17,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from routes.api.approvals import after_decision
-from routes.api.workflow import run_work
-from routes.deps import run_transaction, session_factory
+from routes.deps import Db
 from routes.i18n import pick_language
 from routes.pages.report_fields import one
 from routes.pages.staff_actions import refusal
@@ -40,7 +40,7 @@ LIST = "/staff/approvals"
 
 
 @router.get("/staff/approvals", response_class=HTMLResponse)
-def approvals_page(request: Request, principal: Reader, pages: PagesDep) -> HTMLResponse:
+def approvals_page(request: Request, principal: Reader, pages: PagesDep, db: Db) -> HTMLResponse:
     Rows = list[approvals.PendingApproval]
 
     def load(session: Session) -> tuple[Rows, Rows, list[ContestedTip] | None]:
@@ -53,7 +53,7 @@ def approvals_page(request: Request, principal: Reader, pages: PagesDep) -> HTML
         decide = approvals.pending_for(session, principal)
         return decide, approvals.own_pending(session, principal), contested
 
-    to_decide, mine, contested = run_transaction(session_factory(request), load)
+    to_decide, mine, contested = db.run(load)
     context = {
         "to_decide": to_decide,
         "mine": mine,
@@ -66,7 +66,12 @@ def approvals_page(request: Request, principal: Reader, pages: PagesDep) -> HTML
 
 @router.post("/staff/approvals/{approval_id}/decision")
 async def post_decision(
-    approval_id: str, request: Request, principal: Supervisor, fields: StaffForm, pages: PagesDep
+    approval_id: str,
+    request: Request,
+    principal: Supervisor,
+    fields: StaffForm,
+    pages: PagesDep,
+    db: Db,
 ) -> Response:
     back = LIST
     try:
@@ -78,11 +83,15 @@ async def post_decision(
         if approve is None:
             raise InvalidInput("approve: 1 or 0", fields={"approve": "format"})
         reason = one(fields, "reason").strip() or None
-        decision = await run_work(
-            request,
-            lambda s: approvals.decide(s, principal, wanted, approve=approve, reason=reason,
-                                       now=utcnow()),
-        )  # fmt: skip
+        decide = partial(
+            approvals.decide,
+            principal=principal,
+            approval_id=wanted,
+            approve=approve,
+            reason=reason,
+            now=utcnow(),
+        )
+        decision = await db.run_in_thread(decide)
     except ProbityError as exc:
         return refusal(request, pages, exc, back)
     await after_decision(request, decision)
@@ -93,13 +102,18 @@ async def post_decision(
 
 @router.post("/staff/contested/{tip_id}/reroute")
 async def post_contested_reroute(
-    tip_id: str, request: Request, principal: Supervisor, fields: StaffForm, pages: PagesDep
+    tip_id: str,
+    request: Request,
+    principal: Supervisor,
+    fields: StaffForm,
+    pages: PagesDep,
+    db: Db,
 ) -> Response:
     """An oversight supervisor asks for a contested tip to be rerouted to oversight."""
     try:
         wanted = uuid.UUID(tip_id)
-        await run_work(
-            request, lambda s: request_oversight_reroute(s, principal, wanted, now=utcnow())
+        await db.run_in_thread(
+            lambda s: request_oversight_reroute(s, principal, wanted, now=utcnow())
         )
     except ValueError:
         return refusal(request, pages, NotFound("no such contested tip"), LIST)

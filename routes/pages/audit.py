@@ -23,7 +23,7 @@ from fastapi.responses import HTMLResponse
 from crypto.errors import CryptoError
 from crypto.note import Verifier
 from routes.api.stats import MAX_WEEKS, STATS_ROLES
-from routes.deps import session_factory, settings_of, transaction
+from routes.deps import Db, settings_of
 from routes.staff_auth import AUDITORS, require_roles
 from routes.svg import Point, bar_chart, step_chart
 from routes.templating import Pages, get_pages
@@ -77,15 +77,19 @@ def _verifier(request: Request) -> Verifier | None:
 
 
 @log_pages.get("", response_class=HTMLResponse)
-def overview(request: Request, principal: Auditor, pages: PagesDep) -> HTMLResponse:
+def overview(request: Request, principal: Auditor, pages: PagesDep, db: Db) -> HTMLResponse:
     verifier = _verifier(request)
-    with transaction(session_factory(request)) as session:
+    with db.transaction() as session:
         if verifier is None:
             status = CheckpointStatus(False, "no_log_key", 0)
         else:
             status = checkpoint_status(session, verifier)
-        record(session, actor=principal.staff_id, action="audit.read",
-               details={"view": "overview", "verified": status.verified})  # fmt: skip
+        record(
+            session,
+            actor=principal.staff_id,
+            action="audit.read",
+            details={"view": "overview", "verified": status.verified},
+        )
     return pages.render(request, "audit/overview.html", {"status": status})
 
 
@@ -124,6 +128,7 @@ def entries(
     request: Request,
     principal: Auditor,
     pages: PagesDep,
+    db: Db,
     actor: Annotated[str | None, _Q] = None,
     action: Annotated[str | None, _Q] = None,
     object_id: Annotated[str | None, Query(alias="object", max_length=128)] = None,
@@ -132,22 +137,43 @@ def entries(
     cursor: Annotated[int | None, Query(ge=0)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
 ) -> HTMLResponse:
-    form = {"actor": actor, "action": action, "object_id": object_id,
-            "date_from": date_from, "date_to": date_to}  # fmt: skip
+    form = {
+        "actor": actor,
+        "action": action,
+        "object_id": object_id,
+        "date_from": date_from,
+        "date_to": date_to,
+    }
     try:
         filters = _filters(form)
     except InvalidInput as exc:
         context = {"form": form, "errors": exc.fields, "page": None, "next_url": None}
         return pages.render(request, "audit/entries.html", context, status_code=422)
-    with transaction(session_factory(request)) as session:
+    with db.transaction() as session:
         page = list_entries(session, filters=filters, cursor=cursor, limit=limit)
-        record(session, actor=principal.staff_id, action="audit.read",
-               details={"view": "entries", **filters.details(), "cursor": cursor,
-                        "limit": limit, "shown": len(page.entries)})  # fmt: skip
+        record(
+            session,
+            actor=principal.staff_id,
+            action="audit.read",
+            details={
+                "view": "entries",
+                **filters.details(),
+                "cursor": cursor,
+                "limit": limit,
+                "shown": len(page.entries),
+            },
+        )
     next_url = None
     if page.next_cursor is not None:
-        params = {"actor": actor, "action": action, "object": object_id, "from": date_from,
-                  "to": date_to, "limit": limit, "cursor": page.next_cursor}  # fmt: skip
+        params = {
+            "actor": actor,
+            "action": action,
+            "object": object_id,
+            "from": date_from,
+            "to": date_to,
+            "limit": limit,
+            "cursor": page.next_cursor,
+        }
         kept = {k: v for k, v in params.items() if v not in (None, "")}
         next_url = "/audit/entries?" + urlencode(kept)
     context = {"form": form, "errors": {}, "page": page, "next_url": next_url}
@@ -167,12 +193,17 @@ def stats_page(
     request: Request,
     principal: StatsReader,
     pages: PagesDep,
+    db: Db,
     weeks: Annotated[int, Query(ge=1, le=MAX_WEEKS)] = 26,
 ) -> HTMLResponse:
-    with transaction(session_factory(request)) as session:
+    with db.transaction() as session:
         result = stats(session, today=utcnow().date(), weeks=weeks)
-        record(session, actor=principal.staff_id, action="stats.viewed",
-               details={"via": "page", "weeks": weeks})  # fmt: skip
+        record(
+            session,
+            actor=principal.staff_id,
+            action="stats.viewed",
+            details={"via": "page", "weeks": weeks},
+        )
     context: dict[str, Any] = {
         "stats": result,
         "bar_chart": bar_chart,

@@ -22,14 +22,14 @@ from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from routes.api.tips import parse_id
-from routes.api.workflow import run_work
+from routes.api.workflow import on_tip
+from routes.deps import Db, UnitOfWork
 from routes.i18n import pick_language
 from routes.pages.forms import Fields
 from routes.pages.report_fields import one
 from routes.staff_auth import READERS, StaffForm, require_roles
 from routes.templating import Pages, get_pages, lang_url
 from service.approvals import service as approvals
-from service.db import utcnow
 from service.errors import InvalidInput, ProbityError
 from service.staff.sessions import Principal
 from service.tips import casework
@@ -50,11 +50,11 @@ def refusal(request: Request, pages: Pages, exc: ProbityError, back: str) -> Res
 
 
 async def act(
-    request: Request, pages: Pages, back: str, work: Callable[[Session], Any]
+    request: Request, db: UnitOfWork, pages: Pages, back: str, work: Callable[[Session], Any]
 ) -> Response:
     """Run `work` in one transaction; 303 to `back` (in the page's language) or a refusal page."""
     try:
-        await run_work(request, work)
+        await db.run_in_thread(work)
     except ProbityError as exc:
         return refusal(request, pages, exc, back)
     return RedirectResponse(lang_url(back, pick_language(request)), status_code=303)
@@ -71,7 +71,7 @@ def _optional(fields: Fields, name: str) -> str | None:
 
 @router.post("/staff/tips/{tip_id}/transition")
 async def post_transition(
-    tip_id: str, request: Request, principal: Reader, fields: StaffForm, pages: PagesDep
+    tip_id: str, request: Request, principal: Reader, fields: StaffForm, pages: PagesDep, db: Db
 ) -> Response:
     wanted = parse_id(tip_id)
     to, reason, message = (
@@ -80,40 +80,35 @@ async def post_transition(
         _optional(fields, "message"),
     )
     findings = _findings(fields)
-    return await act(
-        request, pages, f"/staff/tips/{wanted}",
-        lambda s: transition(s, principal, wanted, to=to, reason=reason, findings=findings,
-                             message=message, now=utcnow()),
-    )  # fmt: skip
+    work = on_tip(
+        transition, principal, wanted, to=to, reason=reason, findings=findings, message=message
+    )
+    return await act(request, db, pages, f"/staff/tips/{wanted}", work)
 
 
 @router.post("/staff/tips/{tip_id}/message")
 async def post_message(
-    tip_id: str, request: Request, principal: Reader, fields: StaffForm, pages: PagesDep
+    tip_id: str, request: Request, principal: Reader, fields: StaffForm, pages: PagesDep, db: Db
 ) -> Response:
     wanted = parse_id(tip_id)
     body = one(fields, "body")
-    return await act(
-        request, pages, f"/staff/tips/{wanted}",
-        lambda s: casework.send_message(s, principal, wanted, body, now=utcnow()),
-    )  # fmt: skip
+    work = on_tip(casework.send_message, principal, wanted, body=body)
+    return await act(request, db, pages, f"/staff/tips/{wanted}", work)
 
 
 @router.post("/staff/tips/{tip_id}/note")
 async def post_note(
-    tip_id: str, request: Request, principal: Reader, fields: StaffForm, pages: PagesDep
+    tip_id: str, request: Request, principal: Reader, fields: StaffForm, pages: PagesDep, db: Db
 ) -> Response:
     wanted = parse_id(tip_id)
     body = one(fields, "body")
-    return await act(
-        request, pages, f"/staff/tips/{wanted}",
-        lambda s: casework.add_note(s, principal, wanted, body, now=utcnow()),
-    )  # fmt: skip
+    work = on_tip(casework.add_note, principal, wanted, body=body)
+    return await act(request, db, pages, f"/staff/tips/{wanted}", work)
 
 
 @router.post("/staff/tips/{tip_id}/assignee")
 async def post_assignee(
-    tip_id: str, request: Request, principal: Reader, fields: StaffForm, pages: PagesDep
+    tip_id: str, request: Request, principal: Reader, fields: StaffForm, pages: PagesDep, db: Db
 ) -> Response:
     wanted = parse_id(tip_id)
     back = f"/staff/tips/{wanted}"
@@ -124,7 +119,7 @@ async def post_assignee(
         error = InvalidInput("staff_id: not a staff member", fields={"staff_id": "format"})
         return refusal(request, pages, error, back)
     return await act(
-        request, pages, back, lambda s: casework.assign(s, principal, wanted, assignee)
+        request, db, pages, back, lambda s: casework.assign(s, principal, wanted, assignee)
     )
 
 
@@ -139,7 +134,7 @@ def _flag(fields: Fields, name: str) -> bool | None:
 
 @router.post("/staff/tips/{tip_id}/flags")
 async def post_flags(
-    tip_id: str, request: Request, principal: Reader, fields: StaffForm, pages: PagesDep
+    tip_id: str, request: Request, principal: Reader, fields: StaffForm, pages: PagesDep, db: Db
 ) -> Response:
     wanted = parse_id(tip_id)
     back = f"/staff/tips/{wanted}"
@@ -149,16 +144,13 @@ async def post_flags(
             raise InvalidInput("give urgent and/or legal_hold", fields={"flags": "empty"})
     except InvalidInput as exc:
         return refusal(request, pages, exc, back)
-    return await act(
-        request, pages, back,
-        lambda s: casework.set_flags(s, principal, wanted, urgent=urgent, legal_hold=hold,
-                                     now=utcnow()),
-    )  # fmt: skip
+    work = on_tip(casework.set_flags, principal, wanted, urgent=urgent, legal_hold=hold)
+    return await act(request, db, pages, back, work)
 
 
 @router.post("/staff/tips/{tip_id}/priority")
 async def post_priority(
-    tip_id: str, request: Request, principal: Reader, fields: StaffForm, pages: PagesDep
+    tip_id: str, request: Request, principal: Reader, fields: StaffForm, pages: PagesDep, db: Db
 ) -> Response:
     wanted = parse_id(tip_id)
     back = f"/staff/tips/{wanted}"
@@ -166,22 +158,18 @@ async def post_priority(
     if not raw.isdigit() or len(raw) > 6:
         error = InvalidInput("priority: a whole number", fields={"priority": "format"})
         return refusal(request, pages, error, back)
-    return await act(
-        request, pages, back,
-        lambda s: casework.override_priority(s, principal, wanted, priority=int(raw),
-                                             reason=reason, now=utcnow()),
-    )  # fmt: skip
+    work = on_tip(casework.override_priority, principal, wanted, priority=int(raw), reason=reason)
+    return await act(request, db, pages, back, work)
 
 
 @router.post("/staff/tips/{tip_id}/request")
 async def post_request(
-    tip_id: str, request: Request, principal: Reader, fields: StaffForm, pages: PagesDep
+    tip_id: str, request: Request, principal: Reader, fields: StaffForm, pages: PagesDep, db: Db
 ) -> Response:
     wanted = parse_id(tip_id)
     kind, reason = one(fields, "kind"), _optional(fields, "reason")
     compartment = _optional(fields, "compartment") if kind == "reroute" else None
-    return await act(
-        request, pages, f"/staff/tips/{wanted}",
-        lambda s: approvals.request(s, principal, wanted, kind=kind, reason=reason,
-                                    compartment=compartment, now=utcnow()),
-    )  # fmt: skip
+    work = on_tip(
+        approvals.request, principal, wanted, kind=kind, reason=reason, compartment=compartment
+    )
+    return await act(request, db, pages, f"/staff/tips/{wanted}", work)

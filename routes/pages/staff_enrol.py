@@ -11,15 +11,14 @@ Imports FastAPI, `routes.*` and `service.*`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from functools import partial
 from typing import Annotated, Any, TypeVar
 
-import anyio
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
 
 from routes import csrf
-from routes.deps import instance_context, session_factory, settings_of, transaction
+from routes.deps import Db, UnitOfWork, instance_context, run_blocking, settings_of
 from routes.pages.forms import Fields, read_small_form, refuse_cross_site
 from routes.pages.report_fields import one
 from routes.staff_auth import kdf_pool
@@ -66,26 +65,16 @@ def _invalid(request: Request, pages: Pages) -> HTMLResponse:
     return _render(request, pages, "invalid", status_code=404)
 
 
-async def _in_transaction(request: Request, work: Callable[[Any], T]) -> T:
-    factory = session_factory(request)
-
-    def run() -> T:
-        with transaction(factory) as session:
-            return work(session)
-
-    return await anyio.to_thread.run_sync(run)
-
-
 @router.get("/staff/enrol", response_class=HTMLResponse)
-async def enrol_form(request: Request, pages: PagesDep) -> Response:
+async def enrol_form(request: Request, pages: PagesDep, db: Db) -> Response:
     token = request.query_params.get("token", "")
     try:
-        user = await _in_transaction(
-            request, lambda s: enrolment.find_enrolment(s, token, now=utcnow()).username
+        user = await db.run_in_thread(
+            lambda s: enrolment.find_enrolment(s, token, now=utcnow()).username
         )
     except NotFound:
         return _invalid(request, pages)
-    return await anyio.to_thread.run_sync(
+    return await run_blocking(
         lambda: _render(request, pages, "password", token=token, username=user)
     )
 
@@ -94,24 +83,22 @@ async def _checked_form(request: Request) -> tuple[Fields, str]:
     refuse_cross_site(request)
     fields = await read_small_form(request)
     token = one(fields, "token")
-    ctx = await anyio.to_thread.run_sync(instance_context, request)
+    ctx = await run_blocking(instance_context, request)
     csrf.verify(ctx, one(fields, "csrf"), purpose=PURPOSE, binding=_binding(token), now=utcnow())
     return fields, token
 
 
 @router.post("/staff/enrol", response_class=HTMLResponse)
-async def enrol_submit(request: Request, pages: PagesDep) -> Response:
+async def enrol_submit(request: Request, pages: PagesDep, db: Db) -> Response:
     fields, token = await _checked_form(request)
     step = one(fields, "step")
     if step not in ("password", "confirm"):
         raise InvalidInput("step must be password or confirm", fields={"step": "choice"})
-    kdf = kdf_params(settings_of(request))
-    password = one(fields, "password")
     try:
         with kdf_pool(request).slot():
             if step == "password":
-                return await _choose(request, pages, fields, token, password, kdf)
-            return await _confirm(request, pages, fields, token, password, kdf)
+                return await _choose(request, db, pages, fields, token)
+            return await _confirm(request, db, pages, fields, token)
     except NotFound:
         return _invalid(request, pages)
     except Unavailable:
@@ -119,15 +106,14 @@ async def enrol_submit(request: Request, pages: PagesDep) -> Response:
 
 
 async def _choose(
-    request: Request, pages: Pages, fields: Fields, token: str, password: str, kdf: Any
+    request: Request, db: UnitOfWork, pages: Pages, fields: Fields, token: str
 ) -> Response:
+    password, kdf = one(fields, "password"), kdf_params(settings_of(request))
     if password != one(fields, "repeat"):
         return _render(request, pages, "password", token=token, error="mismatch", status_code=422)
     try:
-        keys = await _in_transaction(
-            request,
-            lambda s: enrolment.begin(s, token, password=password, kdf=kdf, now=utcnow()),
-        )
+        begin = partial(enrolment.begin, token=token, password=password, kdf=kdf, now=utcnow())
+        keys = await db.run_in_thread(begin)
     except InvalidInput as exc:
         error = "guessable" if exc.fields.get("password") == "guessable" else "weak"
         return _render(request, pages, "password", token=token, error=error, status_code=422)
@@ -135,18 +121,15 @@ async def _choose(
 
 
 async def _confirm(
-    request: Request, pages: Pages, fields: Fields, token: str, password: str, kdf: Any
+    request: Request, db: UnitOfWork, pages: Pages, fields: Fields, token: str
 ) -> Response:
+    password, kdf = one(fields, "password"), kdf_params(settings_of(request))
     code = one(fields, "code")
     try:
-        username = await _in_transaction(
-            request,
-            lambda s: (
-                enrolment.confirm(
-                    s, token, password=password, code=code, kdf=kdf, now=utcnow()
-                ).username
-            ),
+        confirm = partial(
+            enrolment.confirm, token=token, password=password, code=code, kdf=kdf, now=utcnow()
         )
+        username = (await db.run_in_thread(confirm)).username
     except Unauthorized:
         return _render(request, pages, "confirm", token=token, error="wrong", status_code=401)
     except Conflict:

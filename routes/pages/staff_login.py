@@ -13,13 +13,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-import anyio
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from routes import csrf
-from routes.api.staff import sign_in
-from routes.deps import instance_context, session_factory, settings_of, transaction
+from routes.api.staff import change_password, sign_in
+from routes.deps import Db, instance_context, run_blocking
 from routes.i18n import pick_language
 from routes.pages.forms import read_small_form, refuse_cross_site
 from routes.pages.report_fields import one
@@ -30,7 +29,6 @@ from routes.staff_auth import (
     StaffForm,
     clear_staff_cookie,
     csrf_token,
-    kdf_pool,
     require_roles,
     set_staff_cookie,
     staff_token,
@@ -38,8 +36,7 @@ from routes.staff_auth import (
 from routes.templating import Pages, get_pages, lang_url
 from service.db import utcnow
 from service.errors import InvalidInput, TooManyAttempts, Unauthorized, Unavailable
-from service.instance.setup import kdf_params
-from service.staff.sessions import Principal, change_password_in_transaction, logout
+from service.staff.sessions import Principal, logout
 
 __all__ = ["router"]
 
@@ -75,7 +72,7 @@ def _render_login(
 
 @router.get("/staff/login", response_class=HTMLResponse)
 async def login_form(request: Request, pages: Annotated[Pages, Depends(get_pages)]) -> Response:
-    ctx = await anyio.to_thread.run_sync(instance_context, request)
+    ctx = await run_blocking(instance_context, request)
     token = csrf.issue(ctx, purpose=LOGIN_PURPOSE, binding=LOGIN_BINDING, now=utcnow())
     return _render_login(request, pages, token)
 
@@ -85,10 +82,12 @@ def _retry(exc: TooManyAttempts | Unavailable) -> dict[str, str] | None:
 
 
 @router.post("/staff/login", response_class=HTMLResponse)
-async def login_submit(request: Request, pages: Annotated[Pages, Depends(get_pages)]) -> Response:
+async def login_submit(
+    request: Request, pages: Annotated[Pages, Depends(get_pages)], db: Db
+) -> Response:
     refuse_cross_site(request)
     fields = await read_small_form(request)
-    ctx = await anyio.to_thread.run_sync(instance_context, request)
+    ctx = await run_blocking(instance_context, request)
     now = utcnow()
     sent = one(fields, "csrf")
     csrf.verify(ctx, sent, purpose=LOGIN_PURPOSE, binding=LOGIN_BINDING, now=now)
@@ -96,7 +95,11 @@ async def login_submit(request: Request, pages: Annotated[Pages, Depends(get_pag
     username = one(fields, "username")[:64]
     try:
         token, _, _ = await sign_in(
-            request, username=username, password=one(fields, "password"), totp=one(fields, "totp")
+            request,
+            db,
+            username=username,
+            password=one(fields, "password"),
+            totp=one(fields, "totp"),
         )
     except Unauthorized:  # also a paused account: it must look like any other failure
         return _render_login(
@@ -119,10 +122,10 @@ def staff_home(request: Request, principal: AnyStaff) -> RedirectResponse:
 
 
 @router.post("/staff/logout")
-def logout_submit(request: Request, principal: AnyStaff, form: StaffForm) -> Response:
+def logout_submit(request: Request, principal: AnyStaff, form: StaffForm, db: Db) -> Response:
     found = staff_token(request)
     if found is not None:
-        with transaction(session_factory(request)) as session:
+        with db.transaction() as session:
             logout(session, found[0])
     target = lang_url(f"{LOGIN_PATH}?notice=signed_out", pick_language(request))
     response = RedirectResponse(target, status_code=303)
@@ -159,20 +162,14 @@ async def password_submit(
     principal: AnyStaff,
     form: StaffForm,
     pages: Annotated[Pages, Depends(get_pages)],
+    db: Db,
 ) -> Response:
     """Change the password; this session stays, every other one is signed out."""
     old, new, repeat = one(form, "old"), one(form, "new"), one(form, "repeat")
     if new != repeat:
         return _render_password(request, pages, principal, error="mismatch", status_code=422)
-    kdf = kdf_params(settings_of(request))
-    factory = session_factory(request)
     try:
-        with kdf_pool(request).slot():
-            await anyio.to_thread.run_sync(
-                lambda: change_password_in_transaction(
-                    factory, principal, old=old, new=new, kdf=kdf
-                )
-            )
+        await change_password(request, db, principal, old=old, new=new)
     except InvalidInput as exc:
         error = "guessable" if exc.fields.get("password") == "guessable" else "weak"
         return _render_password(request, pages, principal, error=error, status_code=422)

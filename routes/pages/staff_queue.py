@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 
-from routes.deps import session_factory, transaction
+from routes.deps import Db
 from routes.staff_auth import READERS, require_roles
 from routes.templating import Pages, get_pages
 from service.compartments.models import Compartment, Membership
@@ -45,7 +45,7 @@ def _yes_no(request: Request, name: str) -> bool | None:
 
 @router.get("/staff/queue", response_class=HTMLResponse)
 def queue(
-    request: Request, principal: Reader, pages: Annotated[Pages, Depends(get_pages)]
+    request: Request, principal: Reader, pages: Annotated[Pages, Depends(get_pages)], db: Db
 ) -> HTMLResponse:
     chosen = {name: _choice(request, name) for name in _FILTERS}
     filters = QueueFilters(
@@ -56,12 +56,16 @@ def queue(
         assignee=chosen["assignee"] or None,
     )
     cursor = request.query_params.get("cursor") or None
-    with transaction(session_factory(request)) as session:
+    with db.transaction() as session:
         today = utcnow().date()
         page = queue_page(
-            session, principal.staff_id, filters=filters, cursor=cursor, limit=PAGE_SIZE,
+            session,
+            principal.staff_id,
+            filters=filters,
+            cursor=cursor,
+            limit=PAGE_SIZE,
             today=today,
-        )  # fmt: skip
+        )
         # The reader's own compartments (their audiences are drawn from these).
         compartments = session.scalars(
             select(Compartment.name)

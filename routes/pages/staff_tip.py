@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from routes.api.tips import parse_id
-from routes.deps import session_factory, transaction
+from routes.deps import Db
 from routes.i18n import pick_language
 from routes.staff_auth import READERS, csrf_token, require_roles
 from routes.templating import Pages, get_pages
@@ -55,10 +55,14 @@ def _allegations(codes: list[str], lang: str) -> list[str]:
 
 @router.get("/staff/tips/{tip_id}", response_class=HTMLResponse)
 def tip_page(
-    tip_id: str, request: Request, principal: Reader, pages: Annotated[Pages, Depends(get_pages)]
+    tip_id: str,
+    request: Request,
+    principal: Reader,
+    pages: Annotated[Pages, Depends(get_pages)],
+    db: Db,
 ) -> HTMLResponse:
     wanted = parse_id(tip_id)
-    with transaction(session_factory(request)) as session:
+    with db.transaction() as session:
         view = tip_view(session, principal, wanted)
         actions = _actions(session, principal, wanted)
         lang = pick_language(request)

@@ -12,13 +12,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-import anyio
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from routes import csrf
 from routes.api.reporter import login
-from routes.deps import instance_context, session_factory, settings_of
+from routes.deps import Db, instance_context, run_blocking, settings_of
 from routes.i18n import pick_language
 from routes.pages.forms import Fields, read_small_form, refuse_cross_site
 from routes.pages.report_fields import one
@@ -122,26 +121,26 @@ def _render_login(
 @router.get("/status", response_class=HTMLResponse)
 async def status_login(request: Request, pages: Annotated[Pages, Depends(get_pages)]) -> Response:
     """The receipt form. Sets no cookie."""
-    ctx = await anyio.to_thread.run_sync(instance_context, request)
+    ctx = await run_blocking(instance_context, request)
     token = csrf.issue(ctx, purpose=LOGIN, binding=csrf.LOGIN_BINDING, now=utcnow())
     return _render_login(request, pages, token)
 
 
 @router.post("/status", response_class=HTMLResponse)
-async def status_sign_in(request: Request, pages: Annotated[Pages, Depends(get_pages)]) -> Response:
+async def status_sign_in(
+    request: Request, pages: Annotated[Pages, Depends(get_pages)], db: Db
+) -> Response:
     """Check the receipt; on success set the session cookie and go to the report."""
     refuse_cross_site(request)
     fields: Fields = await read_small_form(request)
-    ctx = await anyio.to_thread.run_sync(instance_context, request)
+    ctx = await run_blocking(instance_context, request)
     now = utcnow()
     sent = one(fields, "csrf")
     csrf.verify(ctx, sent, purpose=LOGIN, binding=csrf.LOGIN_BINDING, now=now)
     # Re-shown forms keep the token while it is young, so both 401s are byte-for-byte alike.
     again = csrf.refresh(ctx, sent, purpose=LOGIN, binding=csrf.LOGIN_BINDING, now=now)
     try:
-        token = await anyio.to_thread.run_sync(
-            login, session_factory(request), ctx, one(fields, "receipt")
-        )
+        token = await run_blocking(login, db.factory, ctx, one(fields, "receipt"))
     except Unauthorized:
         return _render_login(request, pages, again, error="not_found", status_code=401)
     except InvalidInput:
@@ -161,7 +160,7 @@ async def status_logout(request: Request) -> Response:
     """Forget the session in this browser (CSRF-protected while it is valid)."""
     refuse_cross_site(request)
     fields = await read_small_form(request)
-    ctx = await anyio.to_thread.run_sync(instance_context, request)
+    ctx = await run_blocking(instance_context, request)
     reporter = current_reporter(request, ctx)
     if reporter is not None:
         csrf.verify(

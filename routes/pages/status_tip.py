@@ -11,15 +11,15 @@ Imports FastAPI, `routes.*` and `service.*`.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated, Any
 
-import anyio
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
 from routes import csrf
-from routes.deps import IntakeGate, instance_context, intake_slot, run_transaction, session_factory
+from routes.deps import Db, IntakeGate, UnitOfWork, instance_context, intake_slot, run_blocking
 from routes.i18n import pick_language
 from routes.intake_flow import INTAKE_LIMITS, Fields, evidence_upload, receive
 from routes.pages.forms import drain, media_type, read_small_form, refuse_cross_site
@@ -46,11 +46,8 @@ NOTICES = frozenset({"sent", "contested"})
 CONTEST_FORM = 96 << 10
 
 
-def _view(request: Request, reporter: ReporterSession) -> ReporterView:
-    def work(session: Session) -> ReporterView:
-        return reporter_view(session, reporter, today=utcnow().date())
-
-    return run_transaction(session_factory(request), work)
+def _view(session: Session, reporter: ReporterSession) -> ReporterView:
+    return reporter_view(session, reporter, today=utcnow().date())
 
 
 def _view_context(view: ReporterView, lang: str) -> dict[str, Any]:
@@ -68,6 +65,7 @@ def _view_context(view: ReporterView, lang: str) -> dict[str, Any]:
 
 async def _render_tip(
     request: Request,
+    db: UnitOfWork,
     pages: Pages,
     ctx: InstanceContext,
     reporter: ReporterSession,
@@ -78,7 +76,7 @@ async def _render_tip(
     status_code: int | None = None,
 ) -> Response:
     try:
-        view = await anyio.to_thread.run_sync(_view, request, reporter)
+        view = await db.run_in_thread(partial(_view, reporter=reporter))
     except NotFound:  # the report is gone (e.g. purged): the session means nothing now
         return to_login(request, "expired", clear=True)
     now, binding = utcnow(), csrf.signed_in_binding(reporter)
@@ -102,14 +100,16 @@ async def _render_tip(
 
 
 @router.get("/status/tip", response_class=HTMLResponse)
-async def status_tip(request: Request, pages: Annotated[Pages, Depends(get_pages)]) -> Response:
+async def status_tip(
+    request: Request, pages: Annotated[Pages, Depends(get_pages)], db: Db
+) -> Response:
     """The report as the reporter may see it; without a valid session, back to the login."""
-    ctx = await anyio.to_thread.run_sync(instance_context, request)
+    ctx = await run_blocking(instance_context, request)
     reporter = current_reporter(request, ctx)
     if reporter is None:
         had_cookie = COOKIE in request.cookies
         return to_login(request, "expired" if had_cookie else "signin", clear=had_cookie)
-    return await _render_tip(request, pages, ctx, reporter)
+    return await _render_tip(request, db, pages, ctx, reporter)
 
 
 class _MessageHook:
@@ -136,12 +136,13 @@ async def status_message(
     request: Request,
     pages: Annotated[Pages, Depends(get_pages)],
     gate: Annotated[IntakeGate, Depends(intake_slot)],
+    db: Db,
 ) -> Response:
     """A message, files, or both, in one transaction; then back to the report."""
     refuse_cross_site(request)
     if media_type(request) != "multipart/form-data":
         raise UnsupportedMediaType("the message form is sent as multipart/form-data")
-    ctx = await anyio.to_thread.run_sync(instance_context, request)
+    ctx = await run_blocking(instance_context, request)
     reporter = current_reporter(request, ctx)
     if reporter is None:
         await drain(request, INTAKE_LIMITS.max_body)
@@ -153,9 +154,11 @@ async def status_message(
             result = await receive(request, gate, upload, fields_in=hook, drain_refused=True)
         except InvalidInput as exc:
             errors = dict(exc.fields) or {"form": "invalid"}
-            return await _render_tip(request, pages, ctx, reporter, errors=errors, body=hook.body)
+            return await _render_tip(
+                request, db, pages, ctx, reporter, errors=errors, body=hook.body
+            )
     if not result.message_stored and not result.attachments:
-        return await _render_tip(request, pages, ctx, reporter, errors={"body": "empty"})
+        return await _render_tip(request, db, pages, ctx, reporter, errors={"body": "empty"})
     target = lang_url("/status/tip?notice=sent", pick_language(request))
     response = RedirectResponse(target, status_code=303)
     keep_session(request, response, ctx, reporter)
@@ -163,11 +166,13 @@ async def status_message(
 
 
 @router.post("/status/contest", response_class=HTMLResponse)
-async def status_contest(request: Request, pages: Annotated[Pages, Depends(get_pages)]) -> Response:
+async def status_contest(
+    request: Request, pages: Annotated[Pages, Depends(get_pages)], db: Db
+) -> Response:
     """Contest the closure (once), with an optional message; then back to the report."""
     refuse_cross_site(request)
     fields = await read_small_form(request, CONTEST_FORM)
-    ctx = await anyio.to_thread.run_sync(instance_context, request)
+    ctx = await run_blocking(instance_context, request)
     reporter = current_reporter(request, ctx)
     if reporter is None:
         return to_login(request, "expired", clear=COOKIE in request.cookies)
@@ -179,11 +184,20 @@ async def status_contest(request: Request, pages: Annotated[Pages, Depends(get_p
         contest_closure(session, reporter, message, today=utcnow().date())
 
     try:
-        await anyio.to_thread.run_sync(run_transaction, session_factory(request), work)
+        await db.run_in_thread(work)
     except (InvalidInput, Conflict) as exc:
         code = "length" if isinstance(exc, InvalidInput) else exc.code
-        return await _render_tip(request, pages, ctx, reporter, errors={"message": code},
-                                 contest_message=message, status_code=exc.status)  # fmt: skip
+        errors = {"message": code}
+        return await _render_tip(
+            request,
+            db,
+            pages,
+            ctx,
+            reporter,
+            errors=errors,
+            contest_message=message,
+            status_code=exc.status,
+        )
     target = lang_url("/status/tip?notice=contested", pick_language(request))
     response = RedirectResponse(target, status_code=303)
     keep_session(request, response, ctx, reporter)

@@ -24,14 +24,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.access.deciders import deciders
-from service.access.envelopes import KeyHolder, begin_write
+from service.access.envelopes import KeyHolder
 from service.access.models import AdminRequest, RequestKind, RequestStatus
 from service.access.service import remove_member_with_access
 from service.agencies.models import Agency
 from service.audit.log import record
 from service.compartments.models import Compartment
 from service.compartments.repository import approved_supervisors, oversight_compartment
-from service.db import utcnow
+from service.db import lock_rows, utcnow
 from service.errors import Conflict, NotFound, NotPermitted
 from service.staff.models import Role, StaffUser
 
@@ -176,10 +176,7 @@ def decide_change(
     fits (nothing changes then and the request stays pending)."""
     if principal.role is not Role.SUPERVISOR:
         raise NotPermitted("only a supervisor decides change requests")
-    begin_write(session)
-    row = session.scalar(
-        select(AdminRequest).where(AdminRequest.id == request_id).with_for_update()
-    )
+    row = lock_rows(session, select(AdminRequest).where(AdminRequest.id == request_id)).scalar()
     if row is None:
         raise NotFound("no such change request")
     if principal.staff_id in _excluded(row):

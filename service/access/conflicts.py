@@ -21,13 +21,14 @@ from sqlalchemy.orm import Session, aliased
 
 from crypto.blind import INDEX_SIZE
 from service.access.conflict_values import ConflictValue, conflict_value
-from service.access.envelopes import KeyHolder, begin_write
+from service.access.envelopes import KeyHolder
 from service.access.memberships import check_conflict_registrar
 from service.access.models import ConflictRequest
 from service.access.readerless import is_oversight_supervisor
 from service.access.service import apply_conflict
 from service.audit.log import record
 from service.compartments.models import Membership
+from service.db import lock_for_write, lock_rows
 from service.errors import NotFound, NotPermitted
 from service.staff.models import Role, StaffConflict, StaffUser
 from service.staff.repository import get_staff
@@ -90,7 +91,7 @@ def request_conflict(
     requested_by: uuid.UUID | None,
 ) -> None:
     """File the pending request; a duplicate (or an already registered conflict) adds nothing."""
-    begin_write(session)
+    lock_for_write(session)
     kind, index = conflict.kind, conflict.whole
     registered = session.get(StaffConflict, (staff.id, kind, index)) is not None
     duplicate = session.scalar(select(ConflictRequest.id).where(_same(staff.id, kind, index)))
@@ -162,10 +163,8 @@ def decide_conflict(
     non-supervisor, the registrar or the member; 404 when missing, decided, or not theirs."""
     if principal.role is not Role.SUPERVISOR:
         raise NotPermitted("only a supervisor decides conflict requests")
-    begin_write(session)
-    request = session.scalar(
-        select(ConflictRequest).where(ConflictRequest.id == request_id).with_for_update()
-    )
+    found = select(ConflictRequest).where(ConflictRequest.id == request_id)
+    request = lock_rows(session, found).scalar()
     if request is None:
         raise NotFound("no such conflict request")
     if request.requested_by == principal.staff_id:

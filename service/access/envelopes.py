@@ -14,7 +14,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from crypto.age import rewrap_file
 from crypto.errors import CryptoError
 from service.access.models import IdentityGrant
-from service.db import lock_for_write
+from service.db import lock_for_write, lock_rows
 from service.errors import Conflict, NotInitialised
 from service.instance.models import RECOVERY_RECIPIENT, InstanceKey
 from service.staff.models import Role, StaffUser
@@ -34,7 +34,6 @@ __all__ = [
     "Holder",
     "KeyHolder",
     "Rewrite",
-    "begin_write",
     "current_holders",
     "lock_tips",
     "plan_rewrites",
@@ -72,22 +71,12 @@ class Rewrite:
     data: bytes
 
 
-def begin_write(session: Session) -> None:
-    """SQLite: take the write lock before reading what we will rewrite (PostgreSQL: see
-    `lock_tips`). A concurrent change then cannot slip between our read and our write."""
-    if session.get_bind().dialect.name != "sqlite":
-        return
-    raw: Any = session.connection().connection.driver_connection
-    if not raw.in_transaction:
-        lock_for_write(session)
-
-
 def lock_tips(session: Session, tip_ids: Collection[uuid.UUID]) -> None:
-    """PostgreSQL: lock the tip rows (in id order, so no deadlock) for the transaction."""
-    if tip_ids and session.get_bind().dialect.name != "sqlite":
-        session.execute(
-            select(Tip.id).where(Tip.id.in_(list(tip_ids))).order_by(Tip.id).with_for_update()
-        )
+    """Lock the tip rows for the transaction, in id order (so no deadlock); SQLite: the write
+    lock, taken before reading what we will rewrite."""
+    lock_for_write(session)
+    if tip_ids and session.get_bind().dialect.name != "sqlite":  # one lock covers SQLite
+        lock_rows(session, select(Tip.id).where(Tip.id.in_(list(tip_ids))).order_by(Tip.id))
 
 
 def recovery_recipient(session: Session) -> str:

@@ -12,7 +12,6 @@ from sqlalchemy.orm import Session
 
 from service.access.envelopes import (
     KeyHolder,
-    begin_write,
     current_holders,
     lock_tips,
     plan_rewrites,
@@ -22,6 +21,7 @@ from service.access.models import IdentityGrant
 from service.access.rewrite import move_tip
 from service.audit.log import record
 from service.compartments.repository import get_compartment
+from service.db import lock_for_write
 from service.errors import Conflict
 from service.tips.models import Envelope, EnvelopeKind, TipAudience
 from service.tips.repository import get_readable_tip
@@ -42,7 +42,7 @@ def reveal_identity(
     the approver is not a custodian or cannot open the envelope, or the requester is not in the
     audience or already holds the identity key.
     """
-    begin_write(session)
+    lock_for_write(session)
     get_readable_tip(session, approver.staff_id, tip_id)
     lock_tips(session, [tip_id])
     if session.get(Envelope, (tip_id, EnvelopeKind.IDENTITY.value)) is None:
@@ -82,7 +82,7 @@ def reroute_tip(
     Returns the size of the new audience. Identity reveals and pending changes of the old
     audience end with it.
     """
-    begin_write(session)
+    lock_for_write(session)
     tip = get_readable_tip(session, approver.staff_id, tip_id)
     lock_tips(session, [tip_id])
     target = get_compartment(session, compartment)

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from service.access.changes import check_oversight_keeps_a_supervisor, file_request
 from service.access.deciders import deciders
-from service.access.envelopes import KeyHolder, begin_write
+from service.access.envelopes import KeyHolder
 from service.access.models import AdminRequest, RequestKind
 from service.access.service import (
     add_member_with_access,
@@ -34,6 +34,7 @@ from service.access.service import (
 from service.audit.log import record
 from service.compartments.models import Compartment, Membership
 from service.compartments.repository import get_compartment
+from service.db import lock_for_write, lock_rows
 from service.errors import Conflict, NotFound, NotPermitted
 from service.staff.models import Role, StaffUser
 from service.staff.repository import get_staff
@@ -109,13 +110,14 @@ def decide_membership(
         raise NotPermitted("only a supervisor decides membership requests")
     if staff_id == principal.staff_id:
         raise NotPermitted("you cannot approve your own membership")
-    begin_write(session)
+    lock_for_write(session)
     compartment_id = _compartment_id(session, compartment)
-    membership = session.scalar(
-        select(Membership)
-        .where(Membership.compartment_id == compartment_id, Membership.staff_id == staff_id)
-        .with_for_update()
-    )
+    membership = lock_rows(
+        session,
+        select(Membership).where(
+            Membership.compartment_id == compartment_id, Membership.staff_id == staff_id
+        ),
+    ).scalar()
     if membership is None:
         raise NotFound("no such membership request")
     if membership.approved_at is not None:
@@ -175,7 +177,7 @@ def remove_member_as(
     """Remove a member at once (audited by service.access; 409 if a tip would lose its last
     reader) - except a supervisor whose membership is approved: that files a request a
     supervisor decides (service.access.changes), returned here."""
-    begin_write(session)
+    lock_for_write(session)
     staff = get_staff(session, username)
     target = get_compartment(session, compartment)
     membership = session.get(Membership, (target.id, staff.id))

@@ -16,11 +16,12 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.access.envelopes import begin_write, lock_tips, tip_subjects
+from service.access.envelopes import lock_tips, tip_subjects
 from service.access.models import PendingAccessChange
 from service.access.readerless import readerless_query
 from service.access.rewrite import move_tip, plan_tip, write_plans
 from service.compartments.models import Compartment
+from service.db import lock_for_write
 from service.errors import NotInitialised
 from service.tips.models import Tip
 from service.tips.routing import eligible_readers
@@ -41,7 +42,7 @@ def _readerless(session: Session) -> list[Tip]:
 
 def recover_with_key(session: Session, *, recovery_identity: str) -> RecoveryOutcome:
     """Apply every pending change and reroute reader-less tips, with the recovery identity."""
-    begin_write(session)
+    lock_for_write(session)
     pending = sorted(set(session.scalars(select(PendingAccessChange.tip_id))), key=str)
     lock_tips(session, pending)
     plans = [plan_tip(session, t, recovery_identity) for t in pending]

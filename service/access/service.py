@@ -31,7 +31,7 @@ from service.access.conflict_values import (
     conflict_value,
     store_conflict,
 )
-from service.access.envelopes import KeyHolder, begin_write, lock_tips
+from service.access.envelopes import KeyHolder, lock_tips
 from service.access.models import ChangeOp, ChangeReason, IdentityGrant, PendingAccessChange
 from service.access.readerless import hand_over, mark_readerless
 from service.access.rewrite import plan_tip, write_plans
@@ -40,7 +40,7 @@ from service.compartments.bootstrap import bootstrap_open, close_bootstrap
 from service.compartments.models import Membership
 from service.compartments.repository import get_compartment
 from service.compartments.service import add_member
-from service.db import utcnow
+from service.db import lock_for_write, utcnow
 from service.errors import Conflict, NotFound, NotPermitted
 from service.staff.models import Role, StaffConflict, StaffUser
 from service.tips.models import Envelope, EnvelopeKind, Tip, TipAudience
@@ -139,7 +139,7 @@ def add_member_with_access(
     until a supervisor approves it (service.access.memberships). Only while the instance has
     never had an approved supervisor (the bootstrap: service.compartments.bootstrap) is it
     approved at once. Returns how many key adds were queued (0 while pending)."""
-    begin_write(session)
+    lock_for_write(session)
     membership = add_member(session, compartment=compartment, staff=staff, approved=False)
     record(
         session,
@@ -195,7 +195,7 @@ def remove_member_with_access(
     envelope rewrites. Refuses (409, nothing changed) if a tip would be left with no reader.
     Admins and the CLI remove an approved supervisor only through a request a supervisor decides
     (service.access.memberships.remove_member_as, service.access.changes), which then calls this."""
-    begin_write(session)
+    lock_for_write(session)
     target = get_compartment(session, compartment)
     membership = session.get(Membership, (target.id, staff.id))
     if membership is None:
@@ -272,7 +272,7 @@ def apply_conflict(
     Registering the same conflict again succeeds and changes nothing, so the answer never tells
     whether a value was registered before.
     """
-    begin_write(session)
+    lock_for_write(session)
     store_conflict(session, staff.id, conflict)
     naming = tips_naming(conflict.kind, conflict.whole, conflict.tokens)
     held = _held(session, staff, naming)
@@ -350,7 +350,7 @@ def apply_pending(
     before anything is written: if one fails (409), nothing changes."""
     if principal.role is not Role.SUPERVISOR:
         raise NotPermitted("only a supervisor holding a tip's keys can apply access changes")
-    begin_write(session)
+    lock_for_write(session)
     candidates = set(session.scalars(_applicable(principal)))
     if tip_ids is not None:
         candidates &= set(tip_ids)

@@ -11,12 +11,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.access.changes import apply_route, file_request
-from service.access.envelopes import begin_write
 from service.access.models import AdminRequest, RequestKind
 from service.agencies.models import Agency
 from service.audit.log import record
 from service.compartments.bootstrap import bootstrap_open
 from service.compartments.repository import get_compartment
+from service.db import lock_for_write
 from service.errors import Conflict, InvalidInput, NotFound
 
 __all__ = ["OTHER_AGENCY", "add_agency", "add_agency_as", "route_agency"]
@@ -68,7 +68,7 @@ def add_agency_as(
     """Add an agency (admin pages and `probity agency add`). Once the bootstrap is over it is a
     new routing target, so it stays inactive - off the reporter form, no tips - until a
     supervisor approves the request returned here."""
-    begin_write(session)  # SQLite: the write lock before reading what we change
+    lock_for_write(session)  # SQLite: the write lock before reading what we change
     agency = add_agency(
         session,
         slug=slug,
@@ -103,7 +103,7 @@ def route_agency(
     """Ask to send the agency's future tips to another compartment: a request a supervisor of
     that compartment (or of oversight) decides, returned here; at once only during the
     bootstrap. Tips already in stay (moving them is a four-eyes reroute)."""
-    begin_write(session)  # SQLite: the write lock before reading what we change
+    lock_for_write(session)  # SQLite: the write lock before reading what we change
     agency = session.scalar(select(Agency).where(Agency.slug == slug))
     if agency is None:
         raise NotFound(f"no agency {slug!r}")

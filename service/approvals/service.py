@@ -31,6 +31,7 @@ from service.approvals.requests import REASON_MAX, file_request, write_case_text
 from service.audit.log import record
 from service.audit.staff_actions import record_as
 from service.compartments.models import Compartment
+from service.db import lock_rows
 from service.errors import Conflict, Forbidden, InvalidInput, NotFound
 from service.staff.models import Role, StaffUser
 from service.staff.sessions import Principal
@@ -231,7 +232,7 @@ def _lock_request(
         tip = lock_tip_for_oversight(session, found.tip_id)
     else:
         tip = lock_tip(session, principal, found.tip_id)
-    approval = session.scalar(select(Approval).where(Approval.id == approval_id).with_for_update())
+    approval = lock_rows(session, select(Approval).where(Approval.id == approval_id)).scalar()
     if approval is None:
         raise NotFound("no such request")
     # Re-checked under the locks: the audience may have gained a supervisor in between.

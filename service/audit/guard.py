@@ -29,8 +29,8 @@ from crypto.checkpoint import Checkpoint, open_checkpoint
 from crypto.errors import CryptoError
 from crypto.merkle import TreeBuilder, leaf_hash, subtrees
 from crypto.note import Verifier
+from service.audit.append import read_nodes
 from service.audit.entries import append_stored_entries
-from service.audit.log import read_nodes
 from service.audit.models import AuditCheckpoint, AuditEntry, AuditNode
 from service.audit.proofs import root
 from service.errors import HistoryMismatch

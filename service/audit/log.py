@@ -4,12 +4,12 @@ Appends are serialised so indices stay contiguous across requests and processes:
 write lock (BEGIN IMMEDIATE), PostgreSQL a transaction-scoped advisory lock. Each append reads the
 right edge of the tree (O(log n) stored subtree hashes), extends it and stores the entry with
 every subtree it completes. Nothing is cached between transactions, so several processes can
-append to one database.
+append to one database. The rows go in, and the hashes come out, through the measured fast path
+in service.audit.append.
 """
 
 from __future__ import annotations
 
-import functools
 import random
 import uuid
 from collections.abc import Mapping, Sequence
@@ -17,10 +17,11 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Table, delete, func, insert, select, text
+from sqlalchemy import delete, func, select, text
 from sqlalchemy.orm import Session
 
 from crypto.merkle import TreeBuilder, subtrees
+from service.audit.append import insert_rows, read_nodes
 from service.audit.canonical import (
     AuditRecord,
     actor_name,
@@ -28,7 +29,7 @@ from service.audit.canonical import (
     encode_entry,
     format_time,
 )
-from service.audit.models import AuditEntry, AuditNode, PendingAuditEntry
+from service.audit.models import AuditEntry, PendingAuditEntry
 from service.db import lock_for_write, utcnow
 
 __all__ = [
@@ -40,7 +41,6 @@ __all__ = [
     "lock_log",
     "log_size",
     "pending_count",
-    "read_nodes",
     "record",
     "record_many",
 ]
@@ -48,8 +48,6 @@ __all__ = [
 # pg_advisory_xact_lock key for appends: "PRBAUDIT" as a big-endian 63-bit integer.
 ADVISORY_LOCK_KEY = int.from_bytes(b"PRBAUDIT", "big") & (2**63 - 1)
 _PENDING_BATCH = 1000  # a killed worker loses at most this much work
-_ENTRIES: Table = AuditEntry.__table__  # type: ignore[assignment]
-_NODES: Table = AuditNode.__table__  # type: ignore[assignment]
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,14 +65,7 @@ class AuditEvent:
 def lock_log(session: Session) -> None:
     """Hold the log's append lock until the caller's transaction ends."""
     if session.get_bind().dialect.name == "sqlite":
-        # Pending ORM changes first: flushing them opens the transaction (and takes the write
-        # lock), after which BEGIN IMMEDIATE would fail.
-        session.flush()
-        raw: Any = session.connection().connection.driver_connection
-        # The sqlite3 module opens a transaction only at the first write, which already holds
-        # the write lock; otherwise take it now, before reading the head.
-        if not raw.in_transaction:
-            lock_for_write(session)
+        lock_for_write(session)  # before reading the head
     else:
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ADVISORY_LOCK_KEY})
 
@@ -82,33 +73,6 @@ def lock_log(session: Session) -> None:
 def log_size(session: Session) -> int:
     last = session.scalar(select(func.max(AuditEntry.index)))
     return 0 if last is None else last + 1
-
-
-@functools.lru_cache(maxsize=256)
-def _nodes_sql(count: int, paramstyle: str) -> str:
-    mark = "?" if paramstyle == "qmark" else "%s"
-    # OR of point lookups: SQLite searches the primary key for each (a row-value IN would scan
-    # the table). Written out because building it through the ORM costs ten times the query.
-    where = " OR ".join([f'(level = {mark} AND "index" = {mark})'] * count)
-    return f'SELECT level, "index", hash FROM audit_nodes WHERE {where}'  # noqa: S608  (no input)
-
-
-def read_nodes(
-    session: Session, positions: Sequence[tuple[int, int]]
-) -> dict[tuple[int, int], bytes]:
-    """Stored subtree hashes for `positions` [(level, index)], in one query."""
-    unique = list(dict.fromkeys(positions))
-    if not unique:
-        return {}
-    connection = session.connection()
-    sql = _nodes_sql(len(unique), connection.dialect.paramstyle)
-    params = tuple(value for position in unique for value in position)
-    rows = connection.exec_driver_sql(sql, params)
-    found = {(level, index): bytes(digest) for level, index, digest in rows}
-    missing = [p for p in unique if p not in found]
-    if missing:
-        raise LookupError(f"audit log: missing subtree hashes {missing[:4]}")
-    return found
 
 
 def _builder(session: Session, size: int) -> TreeBuilder:
@@ -151,10 +115,7 @@ def record_many(session: Session, events: Sequence[AuditEvent]) -> list[int]:
     for row in entries:
         for level, index, digest in builder.append(row["canonical"]):
             nodes.append({"level": level, "index": index, "hash": digest})
-    connection = session.connection()
-    # Core, and a plain execute for one row: the ORM and executemany paths cost more than the SQL.
-    connection.execute(insert(_ENTRIES), entries[0] if len(entries) == 1 else entries)
-    connection.execute(insert(_NODES), nodes[0] if len(nodes) == 1 else nodes)
+    insert_rows(session, entries, nodes)
     return [size + offset for offset in range(len(events))]
 
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from crypto.merkle import EMPTY_ROOT, consistency_plan, fold, inclusion_plan, subtrees
-from service.audit.log import log_size, read_nodes
+from service.audit.append import read_nodes
+from service.audit.log import log_size
 from service.errors import BadRange
 
 __all__ = ["consistency", "inclusion", "root"]

@@ -27,7 +27,7 @@ from sqlalchemy import Table
 from sqlalchemy.orm import Session
 
 from service.blobs.models import Blob, BlobChunk
-from service.db import pipelined
+from service.blobs.pipeline import pipelined
 from service.errors import InsufficientStorage
 
 __all__ = ["ChunkSpool", "keep_free"]

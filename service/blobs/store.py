@@ -27,8 +27,9 @@ from sqlalchemy.orm import Session
 from crypto.age import Decryptor, Encryptor, encrypt_bytes, rewrap_file
 from crypto.errors import DecryptionError, FormatError
 from service.blobs.models import Blob, BlobChunk
+from service.blobs.pipeline import PipelinedWrites
 from service.blobs.spool import ChunkSpool
-from service.db import PipelinedWrites, new_id
+from service.db import new_id
 from service.errors import BlobTooLarge, NotFound
 from service.tips.models import KeyKind
 

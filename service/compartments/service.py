@@ -9,12 +9,11 @@ import uuid
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.access.envelopes import begin_write
 from service.audit.log import record
 from service.compartments.bootstrap import close_bootstrap
 from service.compartments.models import Compartment, Membership
 from service.compartments.repository import get_compartment, oversight_compartment
-from service.db import utcnow
+from service.db import lock_for_write, utcnow
 from service.errors import Conflict, InvalidInput
 from service.staff.models import Role, StaffUser
 
@@ -50,7 +49,7 @@ def add_compartment_as(
     session: Session, actor: uuid.UUID | str, *, name: str, oversight: bool = False
 ) -> Compartment:
     """An admin's (or the operator's) new compartment, audited (`compartment.created`)."""
-    begin_write(session)  # SQLite: the write lock before reading what we change
+    lock_for_write(session)  # SQLite: the write lock before reading what we change
     compartment = add_compartment(session, name, oversight=oversight)
     record(
         session,

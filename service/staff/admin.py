@@ -19,10 +19,9 @@ from sqlalchemy.orm import Session
 
 from crypto.keys import KdfParams
 from service.access.changes import check_oversight_keeps_a_supervisor
-from service.access.envelopes import begin_write
 from service.access.service import add_member_with_access
 from service.audit.log import record
-from service.db import utcnow
+from service.db import lock_for_write, utcnow
 from service.errors import Conflict, InvalidInput
 from service.staff import enrolment
 from service.staff.models import Role, StaffSession, StaffUser
@@ -88,7 +87,7 @@ def create_for_enrolment_as(
     one-time enrolment token (returned once, stored only hashed) the member chooses them with.
     Memberships are requested now; the member gets tip keys only once enrolled."""
     _check_staff_compartments(role, compartments)
-    begin_write(session)
+    lock_for_write(session)
     user, token = enrolment.create_unenrolled(
         session, username=username, role=role, actor=actor, now=now
     )
@@ -101,7 +100,7 @@ def reissue_enrolment_as(
     session: Session, actor: uuid.UUID, *, username: str, now: datetime
 ) -> str:
     """A new link for an account that never enrolled (the old one stops working)."""
-    begin_write(session)
+    lock_for_write(session)
     return enrolment.issue_enrolment(session, get_staff(session, username), actor=actor, now=now)
 
 
@@ -133,7 +132,7 @@ def deactivate_staff(session: Session, actor: uuid.UUID, *, username: str) -> No
     """No more sign-ins, and every open session ends now. Memberships stay until removed
     (removing them queues the envelope rewrites). Refused (409) for the last active supervisor
     of oversight and for the last active reader of a tip."""
-    begin_write(session)  # SQLite: the write lock before reading what we change
+    lock_for_write(session)  # SQLite: the write lock before reading what we change
     user = get_staff(session, username)
     if user.id == actor:
         raise InvalidInput("you cannot deactivate your own account")

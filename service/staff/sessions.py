@@ -41,7 +41,7 @@ from crypto.keys import (
     seal,
 )
 from service.audit.log import record
-from service.db import session_scope, utcnow
+from service.db import lock_for_write, lock_rows, session_scope, utcnow
 from service.errors import TooManyAttempts, Unauthorized
 from service.staff.credentials import (
     TOTP_PERIOD,
@@ -62,7 +62,6 @@ from service.staff.throttle import (
     next_lock,
     purge_login_throttles,
     throttle_name,
-    write_lock,
 )
 
 __all__ = [
@@ -133,12 +132,8 @@ def parse_token(token: str) -> tuple[uuid.UUID, bytes]:
 
 
 def _user_for_update(session: Session, user_id: uuid.UUID) -> StaffUser:
-    user = session.scalar(
-        select(StaffUser)
-        .where(StaffUser.id == user_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
+    found = select(StaffUser).where(StaffUser.id == user_id)
+    user = lock_rows(session, found.execution_options(populate_existing=True)).scalar()
     if user is None:  # deleted meanwhile
         raise Unauthorized(INVALID_LOGIN)
     return user
@@ -218,7 +213,7 @@ def login(
     if secrets is not None and step is not None and user.active and user.sealed_secrets:
         if needs_rehash(SealedKey.deserialize(user.sealed_secrets), kdf):
             resealed = seal_secrets(user, secrets, password, kdf)
-    write_lock(session)
+    lock_for_write(session)
     user = _user_for_update(session, user.id)
     if _is_locked(user.locked_until, now):  # a concurrent attempt paused it meanwhile
         raise Unauthorized(INVALID_LOGIN)
@@ -369,7 +364,7 @@ def change_password(
     _raise_if_locked(user, now)
     secrets = verify_password(user, old, kdf)
     resealed = seal_secrets(user, secrets, new, kdf) if secrets is not None else None
-    write_lock(session)
+    lock_for_write(session)
     user = _user_for_update(session, user.id)
     if resealed is None:
         _fail(session, user, "password_change", now)

@@ -11,14 +11,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import delete, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from service.db import lock_for_write
+from service.db import lock_for_write, lock_rows
 from service.staff.models import LoginThrottle
 
 __all__ = [
@@ -31,22 +30,12 @@ __all__ = [
     "next_lock",
     "purge_login_throttles",
     "throttle_name",
-    "write_lock",
 ]
 
 FREE_FAILURES = 5
 FIRST_LOCK = timedelta(minutes=1)
 MAX_LOCK = timedelta(hours=1)
 THROTTLE_MEMORY = timedelta(days=1)
-
-
-def write_lock(session: Session) -> None:
-    """SQLite: the write lock (unless this transaction already wrote); PostgreSQL: row locks."""
-    if session.get_bind().dialect.name == "sqlite":
-        raw: Any = session.connection().connection.driver_connection
-        if raw.in_transaction:
-            return
-    lock_for_write(session)
 
 
 def next_lock(failures: int, now: datetime) -> datetime | None:
@@ -71,19 +60,23 @@ def name_paused(session: Session, name: bytes, now: datetime) -> bool:
 
 def count_unknown_failure(session: Session, name: bytes, now: datetime) -> None:
     """Count a failure of a name with no account, exactly as an account's are counted."""
-    write_lock(session)
+    lock_for_write(session)
     insert = sqlite_insert if session.get_bind().dialect.name == "sqlite" else pg_insert
     session.execute(
         insert(LoginThrottle)
         .values(name_hmac=name, failures=0, last_failed_at=now)
         .on_conflict_do_nothing(index_elements=["name_hmac"])
     )
-    row = session.scalars(
-        select(LoginThrottle)
-        .where(LoginThrottle.name_hmac == name)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).one()
+    row = (
+        lock_rows(
+            session,
+            select(LoginThrottle)
+            .where(LoginThrottle.name_hmac == name)
+            .execution_options(populate_existing=True),
+        )
+        .scalars()
+        .one()
+    )
     row.failures += 1
     row.last_failed_at = now
     row.locked_until = next_lock(row.failures, now) or row.locked_until

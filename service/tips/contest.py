@@ -17,11 +17,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.audit.pending import record_reporter_event
+from service.db import lock_rows
 from service.errors import AlreadyContested, NotClosed, NotFound
 from service.tips.conversation import add_reporter_message
 from service.tips.models import Status, Tip
 from service.tips.reporter_auth import ReporterSession
-from service.tips.workflow import write_lock
 
 __all__ = ["contest_closure"]
 
@@ -31,8 +31,7 @@ def contest_closure(
 ) -> None:
     """Mark the reporter's closed tip contested (409 when open or already contested); a
     non-blank `message` is checked and stored first, in the same transaction."""
-    write_lock(session)
-    tip = session.scalar(select(Tip).where(Tip.id == reporter.tip_id).with_for_update())
+    tip = lock_rows(session, select(Tip).where(Tip.id == reporter.tip_id)).scalar()
     if tip is None or tip.purged:
         raise NotFound("no such report")
     if tip.status != Status.CLOSED:

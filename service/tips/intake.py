@@ -28,9 +28,10 @@ from crypto.age import encrypt_bytes, generate_identity
 from crypto.receipt import Receipt, lookup_key, new_receipt, new_salt, reporter_recipient
 from service.agencies.service import OTHER_AGENCY
 from service.audit.pending import record_reporter_events
+from service.blobs.pipeline import pipelined
 from service.blobs.spool import ChunkSpool
 from service.blobs.store import small_blob_rows
-from service.db import pipelined, utcnow
+from service.db import utcnow
 from service.errors import InvalidInput
 from service.instance.context import InstanceContext
 from service.tips.attachments import AttachmentSummary, AttachmentWriter

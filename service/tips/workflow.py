@@ -36,7 +36,7 @@ from service.approvals.models import Approval, ApprovalKind, ApprovalStatus
 from service.approvals.requests import file_request
 from service.audit.log import history, record
 from service.blobs.store import read_blob
-from service.db import lock_for_write
+from service.db import lock_rows
 from service.errors import Conflict, InvalidInput, InvalidTransition, NotFound
 from service.staff.models import Role
 from service.staff.sessions import Principal
@@ -62,7 +62,6 @@ __all__ = [
     "tip_path",
     "transition",
     "validate_findings",
-    "write_lock",
 ]
 
 READER_ROLES = frozenset({Role.REVIEWER, Role.SUPERVISOR})
@@ -132,9 +131,8 @@ def lock_tip(session: Session, principal: Principal, tip_id: uuid.UUID) -> Tip:
     """The tip, if `principal` may change it, locked for this transaction (404 otherwise)."""
     if principal.role not in READER_ROLES:
         raise NotFound("no such tip")
-    write_lock(session)
-    stmt = readable_tips(principal.staff_id).where(Tip.id == tip_id).with_for_update(of=Tip)
-    tip = session.scalar(stmt)
+    stmt = readable_tips(principal.staff_id).where(Tip.id == tip_id)
+    tip = lock_rows(session, stmt, of=Tip).scalar()
     if tip is None:
         raise NotFound("no such tip")
     if tip.purged:
@@ -145,22 +143,12 @@ def lock_tip(session: Session, principal: Principal, tip_id: uuid.UUID) -> Tip:
 def lock_tip_for_oversight(session: Session, tip_id: uuid.UUID) -> Tip:
     """The tip, locked, for an oversight supervisor outside its audience deciding a closure
     (service.approvals.oversight has checked that they may): state only, no keys, no content."""
-    write_lock(session)
-    tip = session.scalar(select(Tip).where(Tip.id == tip_id).with_for_update(of=Tip))
+    tip = lock_rows(session, select(Tip).where(Tip.id == tip_id), of=Tip).scalar()
     if tip is None:
         raise NotFound("no such tip")
     if tip.purged:
         raise Conflict("the tip was purged; nothing can change it any more")
     return tip
-
-
-def write_lock(session: Session) -> None:
-    # SQLite: take the write lock before reading, unless this transaction already wrote (and so
-    # holds it). PostgreSQL: the row lock in `lock_tip` serialises writers of one tip.
-    if session.get_bind().dialect.name == "sqlite":
-        raw: Any = session.connection().connection.driver_connection
-        if not raw.in_transaction:
-            lock_for_write(session)
 
 
 Path = list[tuple[str, str]]

@@ -1,25 +1,15 @@
 from __future__ import annotations
 
 import time
-from contextlib import suppress
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, create_engine, text
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy import Engine, create_engine, select, text
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from service.config import Settings
-from service.db import (
-    PipelinedWrites,
-    checkpoint,
-    make_engine,
-    make_session_factory,
-    normalise_url,
-    pipelined,
-)
-
-insert_many = text("INSERT INTO piped (k, v) VALUES (:k, 'y')")
+from service.db import checkpoint, lock_for_write, lock_rows, make_engine, normalise_url
 
 
 def test_sqlite_runs_wal_with_foreign_keys_and_full_sync(tmp_path: Path) -> None:
@@ -66,90 +56,48 @@ def test_manual_checkpoints_leave_the_wal_to_checkpoint(tmp_path: Path) -> None:
     engine.dispose()
 
 
-def _table(engine: Engine) -> None:
-    with engine.begin() as conn:
-        conn.execute(text("CREATE TABLE piped (k INTEGER PRIMARY KEY, v VARCHAR(10))"))
+class _Base(DeclarativeBase):
+    pass
 
 
-def test_pipelined_writes_land_and_commit(empty_engine: Engine) -> None:
-    _table(empty_engine)
+class _Row(_Base):
+    __tablename__ = "locked"
+    k: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+
+
+def _kept_out(engine: Engine) -> bool:
+    """Whether another connection is kept, right now, from writing row 1 of `locked`."""
+    with engine.connect() as other:
+        try:
+            if engine.dialect.name == "sqlite":
+                other.exec_driver_sql("PRAGMA busy_timeout=0")
+                other.exec_driver_sql("BEGIN IMMEDIATE")
+            else:
+                other.execute(text("SELECT k FROM locked WHERE k = 1 FOR UPDATE NOWAIT"))
+        except OperationalError:
+            return True
+        other.rollback()
+    return False
+
+
+def test_the_write_lock_and_row_locks_are_safe_to_take_twice(empty_engine: Engine) -> None:
+    _Base.metadata.create_all(empty_engine)
     with Session(empty_engine) as session:
-        with pipelined(session):
-            for k in range(5):
-                session.execute(text("INSERT INTO piped VALUES (:k, 'x')"), {"k": k})
-            session.execute(insert_many, [{"k": k} for k in range(5, 9)])
+        session.add(_Row(k=1))
         session.commit()
-    with empty_engine.connect() as conn:
-        assert conn.execute(text("SELECT count(*) FROM piped")).scalar() == 9
-
-
-def _insert_in_pipeline(session: Session, rows: list[tuple[int, str]]) -> None:
-    with pipelined(session):
-        for k, v in rows:
-            session.execute(text("INSERT INTO piped VALUES (:k, :v)"), {"k": k, "v": v})
-
-
-def test_an_error_in_a_pipelined_block_is_a_sqlalchemy_error_and_nothing_lands(
-    empty_engine: Engine,
-) -> None:
-    _table(empty_engine)
     with Session(empty_engine) as session:
-        with pytest.raises(IntegrityError):
-            _insert_in_pipeline(session, [(1, "a"), (1, "b"), (2, "c")])  # 1 twice
-        session.rollback()
-        session.execute(text("INSERT INTO piped VALUES (3, 'd')"))  # the session still works
+        lock_for_write(session)
+        lock_for_write(session)
+        session.add(_Row(k=2))  # pending: the lock flushes it rather than BEGIN under it
+        lock_for_write(session)
+        first = lock_rows(session, select(_Row).where(_Row.k == 1)).scalar_one()
+        again = lock_rows(session, select(_Row).where(_Row.k == 1)).scalar_one()
+        assert first is again
+        assert _kept_out(empty_engine)
         session.commit()
-    with empty_engine.connect() as conn:
-        assert conn.execute(text("SELECT k FROM piped")).scalars().all() == [3]
-
-
-def _driver_in_pipeline(session: Session) -> bool:
-    driver = session.connection().connection.driver_connection
-    return getattr(driver, "_pipeline", None) is not None
-
-
-@pytest.mark.parametrize("fails", [False, True])
-def test_a_pipeline_left_open_is_ended_before_the_connection_is_reused(
-    empty_database_url: str, fails: bool
-) -> None:
-    engine = make_engine(empty_database_url, pool_size=1, max_overflow=0)
-    _table(engine)
-    factory = make_session_factory(engine)
-    with factory() as session:
-        writes = PipelinedWrites(session)
-        session.execute(text("INSERT INTO piped VALUES (1, 'a')"))
-        if fails:  # PostgreSQL: fails unseen until the pipeline syncs; SQLite: at once
-            with suppress(IntegrityError):
-                session.execute(text("INSERT INTO piped VALUES (1, 'b')"))
-        # The request fails here: `end()` is never called.
-        del writes
-        session.rollback()
-    with factory() as session:  # the same (only) connection
-        assert not _driver_in_pipeline(session)
-        with pytest.raises(IntegrityError):  # errors are immediate again, not deferred
-            session.execute(text("INSERT INTO piped VALUES (2, 'x'), (2, 'y')"))
-        session.rollback()
-        session.execute(text("INSERT INTO piped VALUES (3, 'c')"))
-        session.commit()
-    with engine.connect() as conn:
-        assert conn.execute(text("SELECT k FROM piped")).scalars().all() == [3]
-    engine.dispose()
-
-
-def _write_twice_and_end(session: Session) -> None:
-    writes = PipelinedWrites(session)
-    session.execute(text("INSERT INTO piped VALUES (1, 'a')"))
-    session.execute(text("INSERT INTO piped VALUES (1, 'b')"))  # PostgreSQL: seen only at end()
-    writes.end()
-
-
-def test_pipelined_writes_raise_the_first_error_by_their_end(empty_engine: Engine) -> None:
-    _table(empty_engine)
+    assert not _kept_out(empty_engine)  # released with the transaction
     with Session(empty_engine) as session:
-        with pytest.raises(IntegrityError):
-            _write_twice_and_end(session)
-        session.rollback()
-        assert not _driver_in_pipeline(session)
+        assert session.scalars(select(_Row.k).order_by(_Row.k)).all() == [1, 2]
 
 
 def _kill_backends(engine: Engine) -> None:
