@@ -20,6 +20,7 @@ from sqlalchemy.engine import make_url
 from service.config import KdfSettings, Settings
 from service.db import make_engine, normalise_url
 from service.migrations import upgrade
+from tests.clock import MovableClock
 
 PG_ENV = "PROBITY_TEST_DATABASE_URL"
 PG_SKIP = (
@@ -126,7 +127,9 @@ def empty_engine(empty_database_url: str) -> Iterator[Engine]:
 
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str) -> Settings:
-    return Settings(data_dir=tmp_path / "var", database_url=database_url, kdf=CHEAP_KDF)
+    return Settings(
+        data_dir=tmp_path / "var", database_url=database_url, kdf=CHEAP_KDF, clock=MovableClock()
+    )
 
 
 @pytest.fixture

@@ -1,21 +1,24 @@
 """Signing staff in from tests, through the real API and the real sign-in page.
 
 TOTP codes may be used once: each login uses the smallest step the server still accepts above the
-user's last used one (read from the app's database), waiting for the next 30-second period only
-when the three acceptable steps are already used.
+user's last used one (read from the app's database). When the three acceptable steps are already
+used, the app's clock (a `MovableClock` in `Settings.clock`) is moved to the next period: no test
+waits for the real clock.
 """
 
 from __future__ import annotations
 
 import re
-import time
+from datetime import UTC, datetime, timedelta
 
 import pyotp
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 
+from service.config import Clock
 from service.staff.models import StaffUser
 from service.staff.sessions import TOTP_PERIOD
+from tests.clock import MovableClock
 from tests.factories import StaffHandle
 
 __all__ = ["api_login", "login_body", "next_code", "page_login"]
@@ -31,20 +34,27 @@ def _last_step(engine: Engine, username: str) -> int | None:
         )
 
 
-def next_code(engine: Engine, who: StaffHandle) -> str:
-    """A code the server will accept now and that was not used before."""
-    totp = pyotp.TOTP(who.totp_secret)
-    while True:
-        current = int(time.time()) // TOTP_PERIOD
-        last = _last_step(engine, who.username)
-        step = current if last is None or last < current else last + 1
-        if step <= current + 1:
-            return totp.generate_otp(step)
-        time.sleep((current + 1) * TOTP_PERIOD - time.time() + 0.05)
+def _real_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+def next_code(engine: Engine, who: StaffHandle, clock: Clock = _real_clock) -> str:
+    """A code the server, whose clock is `clock`, accepts now and that was not used before.
+
+    A server in another process runs on the real clock: sign each member in there once."""
+    now = clock().timestamp()
+    current = int(now) // TOTP_PERIOD
+    last = _last_step(engine, who.username)
+    step = current if last is None or last < current else last + 1
+    if step > current + 1:
+        assert isinstance(clock, MovableClock), "only a MovableClock can reach the next step"
+        clock.advance(timedelta(seconds=(step - 1) * TOTP_PERIOD - now + 0.05))
+    return pyotp.TOTP(who.totp_secret).generate_otp(step)
 
 
 def login_body(client: TestClient, who: StaffHandle) -> dict[str, str]:
-    code = next_code(client.app.state.engine, who)  # type: ignore[attr-defined]
+    state = client.app.state  # type: ignore[attr-defined]
+    code = next_code(state.engine, who, state.settings.clock)
     return {"username": who.username, "password": who.password, "totp": code}
 
 

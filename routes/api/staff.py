@@ -34,7 +34,6 @@ from routes.staff_auth import (
     set_staff_cookie,
     staff_token,
 )
-from service.db import utcnow
 from service.errors import Unauthorized, UnsupportedMediaType
 from service.inputs import InputModel
 from service.instance.setup import kdf_params
@@ -70,8 +69,9 @@ async def sign_in(
     request: Request, *, username: str, password: str, totp: str
 ) -> tuple[str, Principal, datetime]:
     """Shared with the sign-in page: (token, principal, absolute expiry)."""
-    now = utcnow()
-    kdf = kdf_params(settings_of(request))
+    settings = settings_of(request)
+    now = settings.clock()
+    kdf = kdf_params(settings)
     factory = session_factory(request)
     ctx = await anyio.to_thread.run_sync(instance_context, request)
     key = hmac.new(ctx.index_key, THROTTLE_LABEL, hashlib.sha256).digest()
@@ -117,7 +117,7 @@ def delete_session(request: Request, principal: AnyStaff) -> Response:
         raise Unauthorized("sign in as staff first")
     factory = session_factory(request)
     with transaction(factory) as session:
-        logout(session, found[0])
+        logout(session, found[0], now=settings_of(request).clock())
     response = Response(status_code=204)
     clear_staff_cookie(request, response)
     return response
@@ -127,12 +127,13 @@ def delete_session(request: Request, principal: AnyStaff) -> Response:
 async def post_password(request: Request, principal: AnyStaff) -> Response:
     """`{"old", "new"}`: re-seal this account's keys; every other session is signed out."""
     body: PasswordIn = await read_model(request, PasswordIn, limit=SMALL_BODY)
-    kdf = kdf_params(settings_of(request))
+    settings = settings_of(request)
+    kdf, now = kdf_params(settings), settings.clock()
     factory = session_factory(request)
     with kdf_pool(request).slot():
         await anyio.to_thread.run_sync(
             lambda: change_password_in_transaction(
-                factory, principal, old=body.old, new=body.new, kdf=kdf
+                factory, principal, old=body.old, new=body.new, kdf=kdf, now=now
             )
         )
     return Response(status_code=204)

@@ -19,14 +19,13 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-from routes.deps import session_factory, transaction
+from routes.deps import session_factory, settings_of, transaction
 from routes.i18n import pick_language
 from routes.pages.report_fields import one
 from routes.staff_auth import ADMINS, StaffForm, csrf_token, require_roles
 from routes.templating import Pages, get_pages, lang_url
 from service.access.changes import pending_changes
 from service.access.models import AdminRequest, RequestKind
-from service.db import utcnow
 from service.errors import InvalidInput, ProbityError
 from service.staff import admin
 from service.staff.enrolment import ENROLMENT_TTL
@@ -170,7 +169,7 @@ def add_staff(request: Request, principal: Admin, form: StaffForm, pages: PagesD
                 principal.staff_id,
                 username=username,
                 role=role,
-                now=utcnow(),
+                now=settings_of(request).clock(),
                 compartments=[compartment] if compartment else [],
             )
     except ProbityError as exc:
@@ -187,7 +186,7 @@ def reissue_enrolment(
     try:
         with transaction(session_factory(request)) as session:
             token = admin.reissue_enrolment_as(
-                session, principal.staff_id, username=username, now=utcnow()
+                session, principal.staff_id, username=username, now=settings_of(request).clock()
             )
             role = next(m.role.value for m in admin.list_staff(session) if m.username == username)
     except ProbityError as exc:

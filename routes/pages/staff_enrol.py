@@ -17,6 +17,7 @@ from typing import Annotated, Any, TypeVar
 import anyio
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
+from sqlalchemy.orm import Session
 
 from routes import csrf
 from routes.deps import instance_context, session_factory, settings_of, transaction
@@ -80,8 +81,9 @@ async def _in_transaction(request: Request, work: Callable[[Any], T]) -> T:
 async def enrol_form(request: Request, pages: PagesDep) -> Response:
     token = request.query_params.get("token", "")
     try:
+        now = settings_of(request).clock()
         user = await _in_transaction(
-            request, lambda s: enrolment.find_enrolment(s, token, now=utcnow()).username
+            request, lambda s: enrolment.find_enrolment(s, token, now=now).username
         )
     except NotFound:
         return _invalid(request, pages)
@@ -123,10 +125,11 @@ async def _choose(
 ) -> Response:
     if password != one(fields, "repeat"):
         return _render(request, pages, "password", token=token, error="mismatch", status_code=422)
+    now = settings_of(request).clock()
     try:
         keys = await _in_transaction(
             request,
-            lambda s: enrolment.begin(s, token, password=password, kdf=kdf, now=utcnow()),
+            lambda s: enrolment.begin(s, token, password=password, kdf=kdf, now=now),
         )
     except InvalidInput as exc:
         error = "guessable" if exc.fields.get("password") == "guessable" else "weak"
@@ -137,16 +140,14 @@ async def _choose(
 async def _confirm(
     request: Request, pages: Pages, fields: Fields, token: str, password: str, kdf: Any
 ) -> Response:
-    code = one(fields, "code")
+    code, now = one(fields, "code"), settings_of(request).clock()
+
+    def confirm(session: Session) -> str:
+        member = enrolment.confirm(session, token, password=password, code=code, kdf=kdf, now=now)
+        return member.username
+
     try:
-        username = await _in_transaction(
-            request,
-            lambda s: (
-                enrolment.confirm(
-                    s, token, password=password, code=code, kdf=kdf, now=utcnow()
-                ).username
-            ),
-        )
+        username = await _in_transaction(request, confirm)
     except Unauthorized:
         return _render(request, pages, "confirm", token=token, error="wrong", status_code=401)
     except Conflict:

@@ -123,7 +123,7 @@ def logout_submit(request: Request, principal: AnyStaff, form: StaffForm) -> Res
     found = staff_token(request)
     if found is not None:
         with transaction(session_factory(request)) as session:
-            logout(session, found[0])
+            logout(session, found[0], now=settings_of(request).clock())
     target = lang_url(f"{LOGIN_PATH}?notice=signed_out", pick_language(request))
     response = RedirectResponse(target, status_code=303)
     clear_staff_cookie(request, response)
@@ -164,13 +164,14 @@ async def password_submit(
     old, new, repeat = one(form, "old"), one(form, "new"), one(form, "repeat")
     if new != repeat:
         return _render_password(request, pages, principal, error="mismatch", status_code=422)
-    kdf = kdf_params(settings_of(request))
+    settings = settings_of(request)
+    kdf, now = kdf_params(settings), settings.clock()
     factory = session_factory(request)
     try:
         with kdf_pool(request).slot():
             await anyio.to_thread.run_sync(
                 lambda: change_password_in_transaction(
-                    factory, principal, old=old, new=new, kdf=kdf
+                    factory, principal, old=old, new=new, kdf=kdf, now=now
                 )
             )
     except InvalidInput as exc:

@@ -12,13 +12,14 @@ from sqlalchemy import Engine
 
 from routes.app import create_app
 from service.config import Settings
+from tests.clock import MovableClock
 from tests.factories import Border, seed_border
 
 
 @pytest.fixture
 def app_settings(tmp_path: Path) -> Settings:
     # database_url="" wins over any PROBITY_DATABASE_URL in the environment: always the tmp file.
-    return Settings(data_dir=tmp_path, database_url="")
+    return Settings(data_dir=tmp_path, database_url="", clock=MovableClock())
 
 
 @pytest.fixture

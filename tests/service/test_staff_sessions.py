@@ -342,7 +342,7 @@ def test_password_change_reseals_keeps_identity_and_revokes_other_sessions(
     other, _ = sign_in(factory, settings, ana, now)
     new = "a brand new password"
     change_password_in_transaction(
-        factory, principal, old=ana.password, new=new, kdf=kdf_params(settings)
+        factory, principal, old=ana.password, new=new, kdf=kdf_params(settings), now=now
     )
     check(factory, token, utcnow())
     with pytest.raises(Unauthorized):
@@ -368,10 +368,11 @@ def test_password_change_refuses_a_wrong_old_password_and_counts_it(
             old="not my password",
             new="whatever long passphrase",
             kdf=kdf_params(settings),
+            now=T0,
         )
     with pytest.raises(InvalidInput):
         change_password_in_transaction(
-            factory, principal, old=ana.password, new="short", kdf=kdf_params(settings)
+            factory, principal, old=ana.password, new="short", kdf=kdf_params(settings), now=T0
         )
     user = user_row(factory, "ana")
     assert user.failed_logins == 1
