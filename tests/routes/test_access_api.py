@@ -17,8 +17,8 @@ from service.access.service import add_member_with_access
 from service.config import Settings
 from service.staff.models import Role, StaffConflict
 from service.tips.models import TipAudience
-from tests.factories import StaffHandle, add_staff
-from tests.service.access_util import World, audience, can_open, envelopes, in_tx, staff_row, world
+from tests.factories import StaffHandle, add_staff, in_tx
+from tests.service.access_util import World, audience, can_open, envelopes, staff_row, world
 from tests.staff_util import api_login, page_login
 
 _CSRF = re.compile(r'name="csrf" value="([^"]+)"')

@@ -18,8 +18,7 @@ from service.config import Settings
 from service.db import make_session_factory
 from service.staff.models import Role
 from service.tips.models import Message, Tip
-from tests.factories import Border, StaffHandle, add_staff
-from tests.service.workflow_util import new_tip
+from tests.factories import Border, StaffHandle, add_staff, submit
 from tests.staff_util import api_login
 
 MX = {"agency": "tijuana-municipal"}
@@ -51,7 +50,7 @@ def _closed(
     web: TestClient, engine: Engine, settings: Settings, border: Border
 ) -> tuple[uuid.UUID, str]:
     """A US tip closed as spam the only way there is now: asked by ana, approved by sam."""
-    tip_id, receipt = new_tip(engine, settings)
+    tip_id, receipt = submit(engine, settings)
     ana, sam = api_login(web, border.reviewer_us), api_login(web, border.supervisor_us)
     assert _move(web, ana, tip_id, to="triage").status_code == 200
     asked = _move(web, ana, tip_id, to="closed", reason="spam")
@@ -67,7 +66,7 @@ def otto(engine: Engine, settings: Settings, border: Border) -> StaffHandle:
 def test_received_triage_closed_spam_is_202_and_the_tip_stays_open_until_approved(
     web: TestClient, engine: Engine, settings: Settings, border: Border
 ) -> None:
-    tip_id, receipt = new_tip(engine, settings)
+    tip_id, receipt = submit(engine, settings)
     ana, sam = api_login(web, border.reviewer_us), api_login(web, border.supervisor_us)
     assert _move(web, ana, tip_id, to="triage").status_code == 200
     asked = _move(web, ana, tip_id, to="closed", reason="spam")
@@ -85,7 +84,7 @@ def test_received_triage_closed_spam_is_202_and_the_tip_stays_open_until_approve
 def test_a_supervisor_cannot_approve_the_closure_they_asked_for(
     web: TestClient, engine: Engine, settings: Settings, border: Border
 ) -> None:
-    tip_id, _ = new_tip(engine, settings)
+    tip_id, _ = submit(engine, settings)
     sam = api_login(web, border.supervisor_us)
     assert _move(web, sam, tip_id, to="triage").status_code == 200
     approval_id = _move(web, sam, tip_id, to="closed", reason="spam").json()["approval_id"]
@@ -97,7 +96,7 @@ def test_a_supervisor_cannot_approve_the_closure_they_asked_for(
 def test_oversight_decides_content_free_when_nobody_else_can(
     web: TestClient, engine: Engine, settings: Settings, border: Border, otto: StaffHandle
 ) -> None:
-    tip_id, _ = new_tip(engine, settings, **MX)  # mx: reviewer luis, no supervisor
+    tip_id, _ = submit(engine, settings, **MX)  # mx: reviewer luis, no supervisor
     luis, over = api_login(web, border.reviewer_mx), api_login(web, otto)
     assert _move(web, luis, tip_id, to="triage").status_code == 200
     approval_id = _move(web, luis, tip_id, to="closed", reason="spam").json()["approval_id"]
@@ -136,7 +135,7 @@ def test_a_reporter_contests_a_closure_once_with_a_message(
 def test_contesting_an_open_tip_or_without_a_session_or_badly_changes_nothing(
     web: TestClient, engine: Engine, settings: Settings, border: Border
 ) -> None:
-    tip_id, receipt = new_tip(engine, settings)
+    tip_id, receipt = submit(engine, settings)
     me = _reporter(web, receipt)
     refused = web.post("/api/v1/reporter/contest", json={"message": "Hello"}, headers=me)
     assert (refused.status_code, refused.json()["error"]) == (409, "not_closed")

@@ -14,10 +14,8 @@ from service.db import make_session_factory, utcnow
 from service.staff.models import Role
 from service.tips.models import Message, Tip
 from service.tips.workflow import transition
-from tests.factories import Border
+from tests.factories import Border, in_tx, principal, submit
 from tests.routes.reporter_pages_util import forms
-from tests.service.tips_util import principal
-from tests.service.workflow_util import in_tx, new_tip
 
 
 def _close(engine: Engine, border: Border, tip_id: uuid.UUID) -> None:
@@ -56,7 +54,7 @@ def _tip(engine: Engine, tip_id: uuid.UUID) -> Tip:
 def test_a_reporter_contests_a_closure_from_the_status_page_once(
     web: TestClient, engine: Engine, settings: Settings, border: Border, lang: str, done: str
 ) -> None:
-    tip_id, receipt = new_tip(engine, settings)
+    tip_id, receipt = submit(engine, settings)
     assert _contest_form(_sign_in(web, receipt, lang)) is None  # open: nothing to contest
     _close(engine, border, tip_id)
     page = web.get(f"/status/tip?lang={lang}").text
@@ -79,7 +77,7 @@ def test_a_reporter_contests_a_closure_from_the_status_page_once(
 def test_contesting_without_a_session_a_token_or_on_an_open_tip_changes_nothing(
     web: TestClient, engine: Engine, settings: Settings, border: Border
 ) -> None:
-    tip_id, receipt = new_tip(engine, settings)
+    tip_id, receipt = submit(engine, settings)
     _sign_in(web, receipt, "en")
     token = forms(web.get("/status/tip").text)[-1].value("csrf")  # the sign-out token
     assert web.post("/status/contest", data={"csrf": token}).status_code in (400, 403)
@@ -101,7 +99,7 @@ def test_contesting_without_a_session_a_token_or_on_an_open_tip_changes_nothing(
 def test_contesting_an_open_tip_from_a_stale_page_is_409(
     web: TestClient, engine: Engine, settings: Settings, border: Border
 ) -> None:
-    tip_id, receipt = new_tip(engine, settings)
+    tip_id, receipt = submit(engine, settings)
     _close(engine, border, tip_id)
     form = _contest_form(_sign_in(web, receipt, "en"))
     assert form is not None

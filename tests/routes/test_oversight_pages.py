@@ -21,8 +21,7 @@ from service.staff.models import Role
 from service.tips.contest import contest_closure
 from service.tips.models import Tip
 from service.tips.reporter_auth import ReporterSession
-from tests.factories import Border, add_staff
-from tests.service.workflow_util import in_tx, new_tip
+from tests.factories import Border, add_staff, in_tx, submit
 from tests.staff_util import page_login
 
 _CSRF = re.compile(r'name="csrf" value="([^"]+)"')
@@ -61,7 +60,7 @@ def _close_from_page(web: TestClient, tip_id: uuid.UUID) -> None:
 def test_closing_as_spam_from_the_tip_page_only_asks(
     web: TestClient, engine: Engine, settings: Settings, border: Border
 ) -> None:
-    tip_id, _ = new_tip(engine, settings)
+    tip_id, _ = submit(engine, settings)
     page_login(web, border.reviewer_us)
     _close_from_page(web, tip_id)
     assert _tip(engine, tip_id).status == "triage"
@@ -73,7 +72,7 @@ def test_closing_as_spam_from_the_tip_page_only_asks(
 def test_an_oversight_supervisor_decides_a_closure_nobody_else_can_without_a_tip_link(
     web: TestClient, engine: Engine, settings: Settings, border: Border, otto: TestClient
 ) -> None:
-    tip_id, _ = new_tip(engine, settings, agency="tijuana-municipal")  # no supervisor reads it
+    tip_id, _ = submit(engine, settings, agency="tijuana-municipal")  # no supervisor reads it
     page_login(web, border.reviewer_mx)
     _close_from_page(web, tip_id)
     mine = web.get("/staff/approvals").text
@@ -95,7 +94,7 @@ def test_an_oversight_supervisor_decides_a_closure_nobody_else_can_without_a_tip
 def test_oversight_lists_a_contested_closure_and_asks_for_a_reroute(
     web: TestClient, engine: Engine, settings: Settings, border: Border, otto: TestClient
 ) -> None:
-    tip_id, _ = new_tip(engine, settings, agency="tijuana-municipal")
+    tip_id, _ = submit(engine, settings, agency="tijuana-municipal")
     page_login(web, border.reviewer_mx)
     _close_from_page(web, tip_id)
     decide_page = otto.get("/staff/approvals").text

@@ -15,8 +15,8 @@ from service.config import Settings
 from service.db import make_session_factory
 from service.staff.models import Role
 from service.tips.models import Tip
-from tests.factories import Border, add_staff
-from tests.service.workflow_util import actions, new_tip
+from tests.factories import Border, add_staff, submit
+from tests.service.workflow_util import actions
 from tests.staff_util import page_login
 
 _CSRF = re.compile(r'name="csrf" value="([^"]+)"')
@@ -52,7 +52,7 @@ def sue(engine: Engine, settings: Settings, border: Border) -> Iterator[TestClie
 def test_a_reviewer_moves_a_tip_through_the_page_forms(
     web: TestClient, engine: Engine, settings: Settings, border: Border
 ) -> None:
-    tip_id, _ = new_tip(engine, settings)
+    tip_id, _ = submit(engine, settings)
     page_login(web, border.reviewer_us)
     page = web.get(f"/staff/tips/{tip_id}")
     assert page.status_code == 200
@@ -84,7 +84,7 @@ def test_a_reviewer_moves_a_tip_through_the_page_forms(
 def test_a_refused_action_shows_a_staff_error_page_and_changes_nothing(
     web: TestClient, engine: Engine, settings: Settings, border: Border
 ) -> None:
-    tip_id, _ = new_tip(engine, settings)
+    tip_id, _ = submit(engine, settings)
     page_login(web, border.reviewer_us)
     token = _csrf(web.get(f"/staff/tips/{tip_id}").text)
     illegal = web.post(
@@ -104,7 +104,7 @@ def test_a_refused_action_shows_a_staff_error_page_and_changes_nothing(
 def test_closing_with_findings_goes_through_another_supervisor_on_the_approvals_page(
     web: TestClient, engine: Engine, settings: Settings, border: Border, sue: TestClient
 ) -> None:
-    tip_id, _ = new_tip(engine, settings)
+    tip_id, _ = submit(engine, settings)
     with make_session_factory(engine)() as session:
         tip = session.get(Tip, tip_id)
         assert tip is not None
@@ -142,7 +142,7 @@ def test_closing_with_findings_goes_through_another_supervisor_on_the_approvals_
 def test_a_reviewer_sees_own_requests_but_cannot_decide(
     web: TestClient, engine: Engine, settings: Settings, border: Border
 ) -> None:
-    tip_id, _ = new_tip(engine, settings)
+    tip_id, _ = submit(engine, settings)
     page_login(web, border.reviewer_us)
     token = _csrf(web.get(f"/staff/tips/{tip_id}").text)
     sent = web.post(

@@ -17,23 +17,15 @@ from sqlalchemy import Engine
 from service.approvals.service import decide
 from service.config import Settings
 from service.db import make_session_factory, session_scope
-from service.instance.context import load_context
 from service.staff.models import Role
-from service.staff.sessions import Principal
 from service.tips.contest import contest_closure
-from service.tips.intake import begin_tip
 from service.tips.reporter_auth import ReporterSession
-from service.tips.schemas import TipSubmission
 from service.tips.workflow import transition
-from tests.factories import Border, StaffHandle, tip_json
+from tests.factories import Border, StaffHandle, principal, submit
 
 TODAY = date(2026, 11, 25)
 NARRATIVE = "Sergeant Ramirez takes cash to let trucks pass at the Ysleta crossing."
 SUBJECT = "Juan Ramírez"
-
-
-def principal(who: StaffHandle, role: Role) -> Principal:
-    return Principal(who.id, who.username, role, who.identity, uuid.uuid4())
 
 
 def at(day: str) -> datetime:
@@ -48,15 +40,10 @@ class History:
     receipts: list[str]
 
     def tip(self, received: str, *, agency: str = "el-paso-pd") -> uuid.UUID:
-        factory = make_session_factory(self.engine)
-        with session_scope(factory) as session:
-            ctx = load_context(session, self.settings)
-            submission = TipSubmission.model_validate(tip_json(agency=agency))
-            pending = begin_tip(session, ctx, submission, today=date.fromisoformat(received))
-            result = pending.finish()
-        assert result.tip_id is not None
-        self.receipts.append(result.receipt)
-        return result.tip_id
+        day = date.fromisoformat(received)
+        tip_id, receipt = submit(self.engine, self.settings, received_on=day, agency=agency)
+        self.receipts.append(receipt)
+        return tip_id
 
     def move(self, tip_id: uuid.UUID, who: StaffHandle, to: str, when: str, **kw: object) -> None:
         factory = make_session_factory(self.engine)

@@ -28,7 +28,7 @@ from service.errors import Conflict, InvalidInput, NotFound
 from service.instance.keys import load_blind_index_key
 from service.staff.models import Role, StaffConflict
 from service.tips.models import Tip, TipAudience
-from tests.factories import StaffHandle
+from tests.factories import StaffHandle, file_tip, in_tx, principal
 from tests.service.access_util import (
     World,
     apply_as,
@@ -36,9 +36,6 @@ from tests.service.access_util import (
     blob_bytes,
     can_open,
     envelopes,
-    file_tip,
-    in_tx,
-    principal,
     readable,
     staff_row,
     world,

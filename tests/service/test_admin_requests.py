@@ -26,8 +26,8 @@ from service.instance.models import BOOTSTRAP_CLOSED, InstanceKey
 from service.migrations import downgrade, upgrade
 from service.staff.admin import deactivate_staff, route_agency
 from service.staff.models import Role, StaffUser
-from tests.factories import StaffHandle, add_staff, init_instance
-from tests.service.access_util import World, in_tx, principal, staff_row, world
+from tests.factories import StaffHandle, add_staff, in_tx, init_instance, principal
+from tests.service.access_util import World, staff_row, world
 
 runner = CliRunner()
 

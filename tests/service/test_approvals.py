@@ -24,8 +24,8 @@ from service.tips.keys import open_identity_key, open_tip_keys
 from service.tips.models import Envelope, Status, Tip, TipFinding
 from service.tips.reporter_auth import login_with_receipt
 from service.tips.workflow import transition
-from tests.factories import add_staff
-from tests.service.workflow_util import Cast, actions, as_principal, cast, in_tx, new_tip
+from tests.factories import add_staff, in_tx, principal, submit
+from tests.service.workflow_util import Cast, actions, cast
 
 FINDINGS = {"bribery": "sustained", "leaking": "not_sustained"}
 
@@ -36,7 +36,7 @@ def crew(engine: Engine, settings: Settings) -> Cast:
 
 
 def _in_review(engine: Engine, settings: Settings, **overrides: object) -> uuid.UUID:
-    tip_id, _ = new_tip(engine, settings, **overrides)
+    tip_id, _ = submit(engine, settings, **overrides)
 
     def review(session: Session) -> None:
         tip = session.get(Tip, tip_id)
@@ -155,7 +155,7 @@ def test_a_decided_request_cannot_be_decided_again(
 def test_supervisors_outside_the_audience_neither_see_nor_decide(
     engine: Engine, settings: Settings, crew: Cast
 ) -> None:
-    mia = as_principal(add_staff(engine, settings, "mia", Role.SUPERVISOR, ["mx"]), Role.SUPERVISOR)
+    mia = principal(add_staff(engine, settings, "mia", Role.SUPERVISOR, ["mx"]), Role.SUPERVISOR)
     tip_id = _in_review(engine, settings)
     approval_id = _request_close(engine, crew, tip_id)
     assert in_tx(engine, lambda s: approvals.pending_for(s, mia)) == []
@@ -168,7 +168,7 @@ def test_supervisors_outside_the_audience_neither_see_nor_decide(
 
 
 def test_purge_is_refused_under_legal_hold(engine: Engine, settings: Settings, crew: Cast) -> None:
-    tip_id, _ = new_tip(engine, settings)
+    tip_id, _ = submit(engine, settings)
     approval_id = _ask(engine, crew.ana, tip_id, "purge").id
     in_tx(engine, lambda s: casework.set_flags(s, crew.ana, tip_id, legal_hold=True, now=utcnow()))
     with pytest.raises(Conflict) as caught:
@@ -185,7 +185,7 @@ def test_purge_is_refused_under_legal_hold(engine: Engine, settings: Settings, c
 def test_purge_shreds_the_keys_so_nobody_can_open_the_tip(
     engine: Engine, settings: Settings, crew: Cast
 ) -> None:
-    tip_id, receipt = new_tip(engine, settings, contact="Signal +1 555 0100")
+    tip_id, receipt = submit(engine, settings, contact="Signal +1 555 0100")
     approval_id = _ask(engine, crew.ana, tip_id, "purge", reason="Retention period over").id
     _ask(engine, crew.ana, tip_id, "export")
     _decide(engine, crew.sam, approval_id)
@@ -216,7 +216,7 @@ def test_purge_shreds_the_keys_so_nobody_can_open_the_tip(
 def test_lifting_a_legal_hold_takes_effect_on_approval(
     engine: Engine, settings: Settings, crew: Cast
 ) -> None:
-    tip_id, _ = new_tip(engine, settings)
+    tip_id, _ = submit(engine, settings)
     with pytest.raises(Conflict):
         _ask(engine, crew.ana, tip_id, "lift_legal_hold")
     in_tx(engine, lambda s: casework.set_flags(s, crew.ana, tip_id, legal_hold=True, now=utcnow()))
@@ -233,7 +233,7 @@ def test_lifting_a_legal_hold_takes_effect_on_approval(
 def test_export_approval_is_recorded_and_points_to_the_cli(
     engine: Engine, settings: Settings, crew: Cast
 ) -> None:
-    tip_id, _ = new_tip(engine, settings)
+    tip_id, _ = submit(engine, settings)
     approval = _ask(engine, crew.ana, tip_id, "export", reason="Refer to the state prosecutor")
     decision = _decide(engine, crew.sam, approval.id)
     assert decision.status == "approved"
@@ -263,7 +263,7 @@ def test_export_approval_is_recorded_and_points_to_the_cli(
 def test_bad_requests_are_refused_and_file_nothing(
     engine: Engine, settings: Settings, crew: Cast, kind: str, extra: dict[str, str], error: type
 ) -> None:
-    tip_id, _ = new_tip(engine, settings)
+    tip_id, _ = submit(engine, settings)
     with pytest.raises(error):
         _ask(engine, crew.ana, tip_id, kind, **extra)
     with make_session_factory(engine)() as session:
@@ -272,7 +272,7 @@ def test_bad_requests_are_refused_and_file_nothing(
 
 
 def test_outsiders_cannot_file_requests(engine: Engine, settings: Settings, crew: Cast) -> None:
-    tip_id, _ = new_tip(engine, settings)
+    tip_id, _ = submit(engine, settings)
     for who in (crew.carl, crew.luis):
         with pytest.raises(NotFound):
             _ask(engine, who, tip_id, "export")
@@ -282,7 +282,7 @@ def test_outsiders_cannot_file_requests(engine: Engine, settings: Settings, crew
 def test_identity_reveal_on_approval_gives_the_requester_the_contact_key(
     engine: Engine, settings: Settings, crew: Cast
 ) -> None:
-    tip_id, _ = new_tip(engine, settings, contact="Signal +1 555 0100")
+    tip_id, _ = submit(engine, settings, contact="Signal +1 555 0100")
     with make_session_factory(engine)() as session, pytest.raises(NotFound):
         open_identity_key(session, tip_id, crew.ana.identity)
     approval = _ask(engine, crew.ana, tip_id, "identity_reveal", reason="Need to call back")
@@ -300,7 +300,7 @@ def test_identity_reveal_on_approval_gives_the_requester_the_contact_key(
 def test_reroute_on_approval_moves_the_tip_and_its_audience(
     engine: Engine, settings: Settings, crew: Cast
 ) -> None:
-    tip_id, _ = new_tip(engine, settings)
+    tip_id, _ = submit(engine, settings)
     approval = _ask(engine, crew.ana, tip_id, "reroute", compartment="mx")
     assert approval.payload == {"compartment": "mx"}
     _decide(engine, crew.sue, approval.id)

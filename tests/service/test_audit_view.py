@@ -19,8 +19,7 @@ from service.config import Settings
 from service.errors import InvalidInput
 from service.instance.keys import load_log_signer
 from service.staff.models import Role
-from tests.factories import add_staff, init_instance
-from tests.service.audit_util import transaction
+from tests.factories import add_staff, init_instance, transaction
 
 TIP = uuid.uuid4()
 ATTACHMENT = uuid.uuid4()

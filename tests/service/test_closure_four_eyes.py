@@ -23,8 +23,8 @@ from service.tips.keys import open_tip_keys
 from service.tips.models import Tip
 from service.tips.repository import get_readable_tip
 from service.tips.workflow import TRANSITIONS, transition
-from tests.factories import add_conflict, add_staff
-from tests.service.workflow_util import Cast, actions, as_principal, cast, in_tx, new_tip
+from tests.factories import add_conflict, add_staff, in_tx, principal, submit
+from tests.service.workflow_util import Cast, actions, cast
 
 MX = {"agency": "tijuana-municipal"}
 
@@ -58,7 +58,7 @@ def _pending_ids(engine: Engine, who: Principal) -> set[uuid.UUID]:
 
 
 def _supervisor(engine: Engine, settings: Settings, name: str, compartment: str) -> Principal:
-    return as_principal(add_staff(engine, settings, name, Role.SUPERVISOR, [compartment]),
+    return principal(add_staff(engine, settings, name, Role.SUPERVISOR, [compartment]),
                         Role.SUPERVISOR)  # fmt: skip
 
 
@@ -71,7 +71,7 @@ def test_every_move_to_closed_in_the_table_needs_approval() -> None:
 def test_the_reviewed_sequence_received_triage_closed_spam_waits_for_another_supervisor(
     engine: Engine, settings: Settings, crew: Cast
 ) -> None:
-    tip_id, _ = new_tip(engine, settings)
+    tip_id, _ = submit(engine, settings)
     _move(engine, crew.ana, tip_id, "triage")
     result = _move(engine, crew.ana, tip_id, "closed", reason="spam")
     assert (result.outcome, result.status) == ("approval_requested", "triage")
@@ -86,7 +86,7 @@ def test_the_reviewed_sequence_received_triage_closed_spam_waits_for_another_sup
 def test_a_supervisor_cannot_approve_their_own_closure(
     engine: Engine, settings: Settings, crew: Cast
 ) -> None:
-    tip_id, _ = new_tip(engine, settings)
+    tip_id, _ = submit(engine, settings)
     _move(engine, crew.sam, tip_id, "triage")
     result = _move(engine, crew.sam, tip_id, "closed", reason="duplicate")
     assert result.approval_id not in _pending_ids(engine, crew.sam)
@@ -102,7 +102,7 @@ def test_oversight_decides_when_the_requester_is_the_only_supervisor_reader(
 ) -> None:
     otto = _supervisor(engine, settings, "otto", "oversight")
     mara = _supervisor(engine, settings, "mara", "mx")
-    tip_id, _ = new_tip(engine, settings, **MX)
+    tip_id, _ = submit(engine, settings, **MX)
     _move(engine, mara, tip_id, "triage")
     result = _move(engine, mara, tip_id, "closed", reason="spam")
     assert result.approval_id in _pending_ids(engine, otto)
@@ -129,7 +129,7 @@ def test_oversight_decides_when_no_supervisor_reads_the_tip(
     engine: Engine, settings: Settings, crew: Cast
 ) -> None:
     otto = _supervisor(engine, settings, "otto", "oversight")
-    tip_id, _ = new_tip(engine, settings, **MX)  # mx: reviewer luis only
+    tip_id, _ = submit(engine, settings, **MX)  # mx: reviewer luis only
     _move(engine, crew.luis, tip_id, "triage")
     result = _move(engine, crew.luis, tip_id, "closed", reason="out_of_scope")
     assert _pending_ids(engine, otto) == {result.approval_id}
@@ -141,7 +141,7 @@ def test_oversight_does_not_decide_while_another_audience_supervisor_can(
     engine: Engine, settings: Settings, crew: Cast
 ) -> None:
     otto = _supervisor(engine, settings, "otto", "oversight")
-    tip_id, _ = new_tip(engine, settings)
+    tip_id, _ = submit(engine, settings)
     _move(engine, crew.ana, tip_id, "triage")
     result = _move(engine, crew.ana, tip_id, "closed", reason="spam")
     assert result.approval_id not in _pending_ids(engine, otto)
@@ -155,7 +155,7 @@ def test_a_conflicted_oversight_supervisor_neither_sees_nor_decides(
 ) -> None:
     otto = _supervisor(engine, settings, "otto", "oversight")
     add_conflict(engine, settings, otto.staff_id, "name", "Juan Ramírez")
-    tip_id, _ = new_tip(engine, settings, **MX)
+    tip_id, _ = submit(engine, settings, **MX)
     _move(engine, crew.luis, tip_id, "triage")
     result = _move(engine, crew.luis, tip_id, "closed", reason="spam")
     assert _pending_ids(engine, otto) == set()
@@ -167,7 +167,7 @@ def test_a_conflicted_oversight_supervisor_neither_sees_nor_decides(
 def test_a_closure_nobody_can_decide_yet_waits_for_the_first_oversight_supervisor(
     engine: Engine, settings: Settings, crew: Cast
 ) -> None:
-    tip_id, _ = new_tip(engine, settings, **MX)
+    tip_id, _ = submit(engine, settings, **MX)
     _move(engine, crew.luis, tip_id, "triage")
     result = _move(engine, crew.luis, tip_id, "closed", reason="spam")
     with make_session_factory(engine)() as session:
@@ -181,7 +181,7 @@ def test_a_closure_nobody_can_decide_yet_waits_for_the_first_oversight_superviso
 
 def test_oversight_decides_only_closures(engine: Engine, settings: Settings, crew: Cast) -> None:
     otto = _supervisor(engine, settings, "otto", "oversight")
-    tip_id, _ = new_tip(engine, settings, **MX)
+    tip_id, _ = submit(engine, settings, **MX)
     asked = in_tx(engine, lambda s: approvals.request(s, crew.luis, tip_id, kind="export",
                                                       now=utcnow()))  # fmt: skip
     assert asked.id not in _pending_ids(engine, otto)

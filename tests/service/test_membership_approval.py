@@ -23,18 +23,8 @@ from service.compartments.service import add_compartment
 from service.config import Settings
 from service.errors import Conflict, NotFound
 from service.staff.models import Role, StaffUser
-from tests.factories import StaffHandle, add_staff, init_instance
-from tests.service.access_util import (
-    World,
-    apply_as,
-    audience,
-    file_tip,
-    in_tx,
-    principal,
-    readable,
-    staff_row,
-    world,
-)
+from tests.factories import StaffHandle, add_staff, file_tip, in_tx, init_instance, principal
+from tests.service.access_util import World, apply_as, audience, readable, staff_row, world
 
 
 @pytest.fixture

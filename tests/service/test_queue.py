@@ -26,8 +26,8 @@ from service.tips.queue import (
     queue_page,
 )
 from service.tips.workflow import transition
-from tests.factories import Border, add_conflict, seed_border
-from tests.service.tips_util import file_tip, moment, principal, set_tip
+from tests.factories import Border, add_conflict, file_tip, principal, seed_border
+from tests.service.tips_util import moment, set_tip
 
 DAY = date(2026, 11, 2)
 

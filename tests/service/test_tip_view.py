@@ -28,9 +28,16 @@ from service.tips.models import Envelope, Tip
 from service.tips.related import related_tips
 from service.tips.schemas import TipSubmission
 from service.tips.view import open_attachment, tip_view
-from tests.factories import Border, add_conflict, add_staff, seed_border, tip_json
+from tests.factories import (
+    Border,
+    add_conflict,
+    add_staff,
+    file_tip,
+    principal,
+    seed_border,
+    tip_json,
+)
 from tests.service.evidence_samples import SECRET, jpeg_file
-from tests.service.tips_util import file_tip, principal
 
 DAY = date(2026, 11, 2)
 

@@ -23,7 +23,8 @@ from service.tips.keys import open_tip_keys
 from service.tips.models import Note, Status, Tip
 from service.tips.reporter_auth import login_with_receipt, open_token
 from service.tips.workflow import TRANSITIONS, InvalidTransition, transition
-from tests.service.workflow_util import Cast, actions, cast, in_tx, new_tip
+from tests.factories import in_tx, submit
+from tests.service.workflow_util import Cast, actions, cast
 
 ALL_STATES = list(Status)
 ASK = "Could you tell us which shift this happened on?"
@@ -68,7 +69,7 @@ def _extras(rule: workflow.Transition) -> dict[str, object]:
 def test_every_legal_transition_applies_and_leaves_its_audit_entry(
     engine: Engine, settings: Settings, crew: Cast, rule: workflow.Transition
 ) -> None:
-    tip_id, _ = new_tip(engine, settings)
+    tip_id, _ = submit(engine, settings)
     before: list[str] = []
     if rule.resume_only:  # needs_info returns where it came from: enter it from there
         _set_status(engine, tip_id, rule.target)
@@ -92,7 +93,7 @@ def test_every_legal_transition_applies_and_leaves_its_audit_entry(
 def test_illegal_transitions_are_409_and_change_nothing(
     engine: Engine, settings: Settings, crew: Cast
 ) -> None:
-    tip_id, _ = new_tip(engine, settings)
+    tip_id, _ = submit(engine, settings)
     legal = {(t.source, t.target) for t in TRANSITIONS}
     for source in ALL_STATES:
         _set_status(engine, tip_id, source)
@@ -109,7 +110,7 @@ def test_illegal_transitions_are_409_and_change_nothing(
 def test_first_triage_acknowledges_and_the_reporter_sees_it(
     engine: Engine, settings: Settings, crew: Cast
 ) -> None:
-    tip_id, receipt = new_tip(engine, settings)
+    tip_id, receipt = submit(engine, settings)
     assert _reporter(engine, settings, receipt)["status"] == "received"
     _move(engine, crew, tip_id, "triage")
     first = _tip(engine, tip_id).acknowledged_at
@@ -134,7 +135,7 @@ def _reporter(engine: Engine, settings: Settings, receipt: str) -> dict[str, obj
 def test_needs_info_needs_a_message_and_the_reporter_reads_it(
     engine: Engine, settings: Settings, crew: Cast
 ) -> None:
-    tip_id, receipt = new_tip(engine, settings)
+    tip_id, receipt = submit(engine, settings)
     _move(engine, crew, tip_id, "triage")
     for missing in (None, "   "):
         with pytest.raises(InvalidInput):
@@ -148,7 +149,7 @@ def test_needs_info_needs_a_message_and_the_reporter_reads_it(
 def test_closing_from_triage_needs_a_known_reason_and_another_supervisor(
     engine: Engine, settings: Settings, crew: Cast
 ) -> None:
-    tip_id, _ = new_tip(engine, settings)
+    tip_id, _ = submit(engine, settings)
     _move(engine, crew, tip_id, "triage")
     for bad in (None, "findings", "bored"):
         with pytest.raises(InvalidInput):
@@ -183,7 +184,7 @@ def workflow_history(session: Session, tip_id: uuid.UUID) -> list:  # type: igno
 def test_closing_with_bad_findings_is_422_and_files_nothing(
     engine: Engine, settings: Settings, crew: Cast, findings: dict[str, str] | None
 ) -> None:
-    tip_id, _ = new_tip(engine, settings)
+    tip_id, _ = submit(engine, settings)
     _set_status(engine, tip_id, Status.DECISION_REVIEW)
     with pytest.raises(InvalidInput):
         _move(engine, crew, tip_id, "closed", findings=findings)
@@ -193,7 +194,7 @@ def test_closing_with_bad_findings_is_422_and_files_nothing(
 
 
 def test_unknown_state_is_422(engine: Engine, settings: Settings, crew: Cast) -> None:
-    tip_id, _ = new_tip(engine, settings)
+    tip_id, _ = submit(engine, settings)
     with pytest.raises(InvalidInput):
         _move(engine, crew, tip_id, "archived")
 
@@ -201,7 +202,7 @@ def test_unknown_state_is_422(engine: Engine, settings: Settings, crew: Cast) ->
 def test_leaving_decision_review_cancels_a_pending_closure(
     engine: Engine, settings: Settings, crew: Cast
 ) -> None:
-    tip_id, _ = new_tip(engine, settings)
+    tip_id, _ = submit(engine, settings)
     _set_status(engine, tip_id, Status.DECISION_REVIEW)
     _move(
         engine, crew, tip_id, "closed", findings={"bribery": "no_finding", "leaking": "unfounded"}
@@ -217,7 +218,7 @@ def test_leaving_decision_review_cancels_a_pending_closure(
 def test_conflicted_and_foreign_staff_get_404_on_every_change(
     engine: Engine, settings: Settings, crew: Cast
 ) -> None:
-    tip_id, _ = new_tip(engine, settings)
+    tip_id, _ = submit(engine, settings)
     now = utcnow()
     for who in (crew.carl, crew.luis):
         calls = [
@@ -238,7 +239,7 @@ def test_conflicted_and_foreign_staff_get_404_on_every_change(
 
 
 def test_assignee_must_be_in_the_audience(engine: Engine, settings: Settings, crew: Cast) -> None:
-    tip_id, _ = new_tip(engine, settings)
+    tip_id, _ = submit(engine, settings)
     now = utcnow()
     for outsider in (crew.carl.staff_id, crew.luis.staff_id, uuid.uuid4()):
         with pytest.raises(InvalidInput) as caught:
@@ -256,7 +257,7 @@ def test_assignee_must_be_in_the_audience(engine: Engine, settings: Settings, cr
 def test_flags_urgent_and_legal_hold_and_lifting_needs_approval(
     engine: Engine, settings: Settings, crew: Cast
 ) -> None:
-    tip_id, _ = new_tip(engine, settings)
+    tip_id, _ = submit(engine, settings)
     now = utcnow()
     in_tx(
         engine,
@@ -280,7 +281,7 @@ def test_flags_urgent_and_legal_hold_and_lifting_needs_approval(
 def test_priority_override_keeps_its_reason_encrypted(
     engine: Engine, settings: Settings, crew: Cast
 ) -> None:
-    tip_id, _ = new_tip(engine, settings)
+    tip_id, _ = submit(engine, settings)
     computed = _tip(engine, tip_id).priority
     reason = "Reporter says a raid is planned for Friday"
     note_id = in_tx(
@@ -323,7 +324,7 @@ def test_priority_override_keeps_its_reason_encrypted(
 def test_notes_are_encrypted_to_the_case_key(
     engine: Engine, settings: Settings, crew: Cast
 ) -> None:
-    tip_id, _ = new_tip(engine, settings)
+    tip_id, _ = submit(engine, settings)
     body = "Check the duty roster for the night of the 3rd"
     note_id = in_tx(engine, lambda s: casework.add_note(s, crew.ana, tip_id, body, now=utcnow()))
     for bad in ("", "x" * (casework.NOTE_MAX + 1)):
@@ -338,14 +339,14 @@ def test_notes_are_encrypted_to_the_case_key(
 
 
 def test_staff_message_reaches_the_reporter(engine: Engine, settings: Settings, crew: Cast) -> None:
-    tip_id, receipt = new_tip(engine, settings)
+    tip_id, receipt = submit(engine, settings)
     in_tx(engine, lambda s: casework.send_message(s, crew.sam, tip_id, ASK, now=utcnow()))
     assert _reporter(engine, settings, receipt)["messages"] == [ASK]
     assert actions(engine, tip_id) == ["message.sent"]
 
 
 def test_allowed_actions_follow_the_table(engine: Engine, settings: Settings, crew: Cast) -> None:
-    tip_id, _ = new_tip(engine, settings)
+    tip_id, _ = submit(engine, settings)
     tip = _tip(engine, tip_id)
     assert workflow.allowed_actions(tip, crew.ana)[:1] == ["to:triage"]
     assert "decide" not in workflow.allowed_actions(tip, crew.ana)
