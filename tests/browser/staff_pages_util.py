@@ -56,8 +56,12 @@ def file_tip(base: str, body: dict[str, object]) -> str:
     parts = urlsplit(base)
     conn = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=60)
     try:
-        conn.request("POST", "/api/v1/tips", body=json.dumps(body),
-                     headers={"content-type": "application/json"})  # fmt: skip
+        conn.request(
+            "POST",
+            "/api/v1/tips",
+            body=json.dumps(body),
+            headers={"content-type": "application/json"},
+        )
         response = conn.getresponse()
         answer = response.read()
     finally:

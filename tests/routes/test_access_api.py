@@ -13,12 +13,18 @@ from sqlalchemy import Engine, func, select
 
 from routes.app import create_app
 from service.access.memberships import decide_membership
-from service.access.service import add_member_with_access
 from service.config import Settings
 from service.staff.models import Role, StaffConflict
 from service.tips.models import TipAudience
 from tests.factories import StaffHandle, add_staff, in_tx
-from tests.service.access_util import World, audience, can_open, envelopes, staff_row, world
+from tests.service.access_util import (
+    World,
+    audience,
+    can_open,
+    envelopes,
+    request_membership,
+    world,
+)
 from tests.staff_util import api_login, page_login
 
 _CSRF = re.compile(r'name="csrf" value="([^"]+)"')
@@ -42,12 +48,7 @@ def admin(engine: Engine, settings: Settings, w: World) -> StaffHandle:
 
 
 def _request_rita(engine: Engine, w: World) -> None:
-    in_tx(
-        engine,
-        lambda s: add_member_with_access(
-            s, compartment="us", staff=staff_row(s, w.rita), actor="system"
-        ),
-    )
+    request_membership(engine, w.rita, "us")
 
 
 def _add_rita(engine: Engine, w: World) -> None:
@@ -219,8 +220,9 @@ def test_conflicts_page_registers_without_showing_the_value(
     assert unknown.status_code == 404
     foreign = client.post("/staff/admin/conflicts", data={**form, "username": "luis"})
     assert foreign.status_code == 403
-    own = client.post("/staff/admin/conflicts", data={**form, "username": "sam"},
-                      follow_redirects=True)  # fmt: skip
+    own = client.post(
+        "/staff/admin/conflicts", data={**form, "username": "sam"}, follow_redirects=True
+    )
     assert "The conflict was registered" in own.text
     assert _conflicts(engine) == 1
     access = client.get("/staff/access")  # counts over sam's own tips only
@@ -254,12 +256,7 @@ def test_membership_requests_are_decided_over_the_api_by_another_supervisor(
 def test_a_supervisor_cannot_approve_their_own_membership_over_http(
     client: TestClient, engine: Engine, w: World
 ) -> None:
-    in_tx(
-        engine,
-        lambda s: add_member_with_access(
-            s, compartment="us", staff=staff_row(s, w.sue), actor="system"
-        ),
-    )
+    request_membership(engine, w.sue, "us")
     sue = api_login(client, w.sue)
     url = f"/api/v1/access/memberships/us/{w.sue.id}/decision"
     assert client.post(url, json={"approve": True}, headers=sue).status_code == 403
@@ -284,8 +281,9 @@ def test_access_page_shows_who_is_being_added_and_approves_with_csrf(
         ).status_code
         == 422
     )
-    done = client.post("/staff/access/memberships", data={**form, "csrf": token},
-                       follow_redirects=True)  # fmt: skip
+    done = client.post(
+        "/staff/access/memberships", data={**form, "csrf": token}, follow_redirects=True
+    )
     assert done.status_code == 200
     assert "The membership is approved" in done.text
     assert "rita" not in done.text

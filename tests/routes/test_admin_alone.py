@@ -98,20 +98,26 @@ def _enrol(web: TestClient, link: str, token: str) -> pyotp.TOTP:
     chosen = member.post(
         "/staff/enrol",
         data={
-            "csrf": _csrf(page.text), "token": token, "step": "password",
-            "password": PUPPET_PASSWORD, "repeat": PUPPET_PASSWORD,
+            "csrf": _csrf(page.text),
+            "token": token,
+            "step": "password",
+            "password": PUPPET_PASSWORD,
+            "repeat": PUPPET_PASSWORD,
         },
-    )  # fmt: skip
+    )
     secret = _SECRET.search(chosen.text)
     assert secret is not None
     totp = pyotp.TOTP(secret.group(1))
     done = member.post(
         "/staff/enrol",
         data={
-            "csrf": _csrf(chosen.text), "token": token, "step": "confirm",
-            "password": PUPPET_PASSWORD, "code": totp.now(),
+            "csrf": _csrf(chosen.text),
+            "token": token,
+            "step": "confirm",
+            "password": PUPPET_PASSWORD,
+            "code": totp.now(),
         },
-    )  # fmt: skip
+    )
     assert done.status_code == 200, done.text[:300]
     return totp
 
@@ -189,10 +195,16 @@ def test_a_supervisor_of_the_target_decides_a_route_and_others_cannot(
     sam = api_login(web, demo.supervisors["sam"])
     [change] = web.get("/api/v1/access/changes", headers=sam).json()["changes"]
     assert change | {"id": None, "requested_at": None} == {
-        "id": None, "kind": "agency_route", "compartment": "us", "previous_compartment": "mx",
-        "agency": "tijuana-municipal", "agency_name": "Tijuana Municipal Police",
-        "username": None, "requested_by": "adam", "requested_at": None,
-    }  # fmt: skip
+        "id": None,
+        "kind": "agency_route",
+        "compartment": "us",
+        "previous_compartment": "mx",
+        "agency": "tijuana-municipal",
+        "agency_name": "Tijuana Municipal Police",
+        "username": None,
+        "requested_by": "adam",
+        "requested_at": None,
+    }
     decision = f"/api/v1/access/changes/{change['id']}/decision"
     for outsider in ("marta", "victor"):  # mx; oversight (us has its own supervisor)
         headers = api_login(web, demo.supervisors[outsider])
@@ -248,9 +260,13 @@ def test_a_new_agency_stays_off_the_report_form_until_approved(
 ) -> None:
     token = _csrf(web.get("/staff/admin/agencies").text)
     new = {
-        "csrf": token, "slug": "juarez-municipal", "name_en": "Juárez Municipal Police",
-        "name_es": "Policía Municipal de Juárez", "country": "MX", "compartment": "mx",
-    }  # fmt: skip
+        "csrf": token,
+        "slug": "juarez-municipal",
+        "name_en": "Juárez Municipal Police",
+        "name_es": "Policía Municipal de Juárez",
+        "country": "MX",
+        "compartment": "mx",
+    }
     added = web.post("/staff/admin/agencies", data=new)
     assert added.status_code == 200
     assert "not on the report form: waiting for approval" in added.text

@@ -146,8 +146,12 @@ def test_contesting_an_open_tip_or_without_a_session_or_badly_changes_nothing(
     mine = _reporter(web, closed_receipt)
     for bad in ({"message": "x" * 20_001}, {"note": "x"}, {"message": 3}):
         assert web.post("/api/v1/reporter/contest", json=bad, headers=mine).status_code == 422
-    assert web.post("/api/v1/reporter/contest", json={"message": "x" * 10_001},
-                    headers=mine).status_code == 422  # fmt: skip
+    assert (
+        web.post(
+            "/api/v1/reporter/contest", json={"message": "x" * 10_001}, headers=mine
+        ).status_code
+        == 422
+    )
     for tip in (tip_id, closed_id):
         assert _tip(engine, tip).contested_on is None
         assert _messages(engine, tip) == 0
@@ -165,8 +169,15 @@ def test_oversight_lists_contested_tips_and_asks_for_a_reroute_an_audience_super
     assert row["tip_id"] == str(tip_id)
     assert (row["compartment"], row["closure_reason"]) == ("us", "spam")
     assert row["reroute_pending"] is False
-    assert set(row) == {"tip_id", "compartment", "closure_reason", "closed_on", "contested_on",
-                        "in_oversight", "reroute_pending"}  # fmt: skip
+    assert set(row) == {
+        "tip_id",
+        "compartment",
+        "closure_reason",
+        "closed_on",
+        "contested_on",
+        "in_oversight",
+        "reroute_pending",
+    }
     assert web.get("/api/v1/approvals/contested", headers=sam).status_code == 403
     assert web.post(f"/api/v1/approvals/contested/{tip_id}/reroute", headers=sam).status_code == 403
     asked = web.post(f"/api/v1/approvals/contested/{tip_id}/reroute", headers=over)
@@ -192,8 +203,12 @@ def test_only_contested_tips_can_be_rerouted_by_oversight(
         response = web.post(f"/api/v1/approvals/contested/{target}/reroute", headers=over)
         assert response.status_code == 404
     with make_session_factory(engine)() as session:
-        assert session.scalar(select(func.count()).select_from(Approval).where(
-            Approval.kind == "reroute")) == 0  # fmt: skip
+        assert (
+            session.scalar(
+                select(func.count()).select_from(Approval).where(Approval.kind == "reroute")
+            )
+            == 0
+        )
 
 
 def _pending_entries(engine: Engine) -> set[str]:

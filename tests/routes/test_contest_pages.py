@@ -22,8 +22,9 @@ def _close(engine: Engine, border: Border, tip_id: uuid.UUID) -> None:
     ana = principal(border.reviewer_us)
     sam = principal(border.supervisor_us, Role.SUPERVISOR)
     in_tx(engine, lambda s: transition(s, ana, tip_id, to="triage", now=utcnow()))
-    asked = in_tx(engine, lambda s: transition(s, ana, tip_id, to="closed", reason="spam",
-                                               now=utcnow()))  # fmt: skip
+    asked = in_tx(
+        engine, lambda s: transition(s, ana, tip_id, to="closed", reason="spam", now=utcnow())
+    )
     approval_id = asked.approval_id
     assert approval_id is not None
     in_tx(engine, lambda s: decide(s, sam, approval_id, approve=True, now=utcnow()))
@@ -31,8 +32,9 @@ def _close(engine: Engine, border: Border, tip_id: uuid.UUID) -> None:
 
 def _sign_in(web: TestClient, receipt: str, lang: str) -> str:
     token = forms(web.get(f"/status?lang={lang}").text)[0].value("csrf")
-    signed = web.post(f"/status?lang={lang}", data={"csrf": token, "receipt": receipt},
-                      follow_redirects=False)  # fmt: skip
+    signed = web.post(
+        f"/status?lang={lang}", data={"csrf": token, "receipt": receipt}, follow_redirects=False
+    )
     assert signed.status_code == 303
     return web.get(f"/status/tip?lang={lang}").text
 
@@ -49,8 +51,9 @@ def _tip(engine: Engine, tip_id: uuid.UUID) -> Tip:
         return tip
 
 
-@pytest.mark.parametrize(("lang", "done"), [("en", "You contested this closure"),
-                                            ("es", "Usted impugnó este cierre")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("lang", "done"), [("en", "You contested this closure"), ("es", "Usted impugnó este cierre")]
+)
 def test_a_reporter_contests_a_closure_from_the_status_page_once(
     web: TestClient, engine: Engine, settings: Settings, border: Border, lang: str, done: str
 ) -> None:
@@ -60,8 +63,11 @@ def test_a_reporter_contests_a_closure_from_the_status_page_once(
     page = web.get(f"/status/tip?lang={lang}").text
     form = _contest_form(page)
     assert form is not None
-    answer = web.post(f"/status/contest?lang={lang}", data={**form, "message": "Not spam at all."},
-                      follow_redirects=False)  # fmt: skip
+    answer = web.post(
+        f"/status/contest?lang={lang}",
+        data={**form, "message": "Not spam at all."},
+        follow_redirects=False,
+    )
     assert answer.status_code == 303
     page = web.get(answer.headers["location"]).text
     assert done in page

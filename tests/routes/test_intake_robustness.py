@@ -60,8 +60,12 @@ def _post_json(base: str, body: dict[str, object]) -> tuple[int, str | None, byt
     """POST a JSON tip; returns the status, any Retry-After and the body."""
     conn = _connect(base)
     try:
-        conn.request("POST", "/api/v1/tips", body=json.dumps(body),
-                     headers={"content-type": "application/json"})  # fmt: skip
+        conn.request(
+            "POST",
+            "/api/v1/tips",
+            body=json.dumps(body),
+            headers={"content-type": "application/json"},
+        )
         response = conn.getresponse()
         return response.status, response.getheader("retry-after"), response.read()
     finally:
@@ -158,9 +162,15 @@ def test_concurrent_retries_with_one_key_store_one_tip(
         def post() -> None:
             conn = _connect(base)
             try:
-                conn.request("POST", "/api/v1/tips", body=body, headers={
-                    "content-type": "application/json",
-                    "idempotency-key": "double-click-7f3a9c1e22"})  # fmt: skip
+                conn.request(
+                    "POST",
+                    "/api/v1/tips",
+                    body=body,
+                    headers={
+                        "content-type": "application/json",
+                        "idempotency-key": "double-click-7f3a9c1e22",
+                    },
+                )
                 response = conn.getresponse()
                 answers.append((response.status, json.loads(response.read())))
             finally:
@@ -266,8 +276,12 @@ def test_a_receipt_survives_kill_9_of_the_server(
     with live_server(env, tmp_path / "second.log") as base:
         conn = _connect(base)
         try:
-            conn.request("POST", "/api/v1/reporter/session", body=json.dumps({"receipt": receipt}),
-                         headers={"content-type": "application/json"})  # fmt: skip
+            conn.request(
+                "POST",
+                "/api/v1/reporter/session",
+                body=json.dumps({"receipt": receipt}),
+                headers={"content-type": "application/json"},
+            )
             assert conn.getresponse().status == 200
         finally:
             conn.close()

@@ -52,8 +52,11 @@ def otto(engine: Engine, settings: Settings, border: Border) -> Iterator[TestCli
 def _close_from_page(web: TestClient, tip_id: uuid.UUID) -> None:
     for form in ({"to": "triage"}, {"to": "closed", "reason": "spam"}):
         page = web.get(f"/staff/tips/{tip_id}").text
-        sent = web.post(f"/staff/tips/{tip_id}/transition", data={"csrf": _csrf(page), **form},
-                        follow_redirects=False)  # fmt: skip
+        sent = web.post(
+            f"/staff/tips/{tip_id}/transition",
+            data={"csrf": _csrf(page), **form},
+            follow_redirects=False,
+        )
         assert sent.status_code == 303
 
 
@@ -83,9 +86,11 @@ def test_an_oversight_supervisor_decides_a_closure_nobody_else_can_without_a_tip
     assert "Sergeant" not in listing.text  # never content
     approval = re.search(r'action="/staff/approvals/([0-9a-f-]+)/decision', listing.text)
     assert approval is not None
-    decided = otto.post(f"/staff/approvals/{approval.group(1)}/decision",
-                        data={"csrf": _csrf(listing.text), "approve": "1"},
-                        follow_redirects=False)  # fmt: skip
+    decided = otto.post(
+        f"/staff/approvals/{approval.group(1)}/decision",
+        data={"csrf": _csrf(listing.text), "approve": "1"},
+        follow_redirects=False,
+    )
     assert decided.status_code == 303
     assert _tip(engine, tip_id).status == "closed"
     assert otto.get(f"/staff/tips/{tip_id}").status_code == 404
@@ -100,8 +105,10 @@ def test_oversight_lists_a_contested_closure_and_asks_for_a_reroute(
     decide_page = otto.get("/staff/approvals").text
     approval = re.search(r'action="/staff/approvals/([0-9a-f-]+)/decision', decide_page)
     assert approval is not None
-    otto.post(f"/staff/approvals/{approval.group(1)}/decision",
-              data={"csrf": _csrf(decide_page), "approve": "1"})  # fmt: skip
+    otto.post(
+        f"/staff/approvals/{approval.group(1)}/decision",
+        data={"csrf": _csrf(decide_page), "approve": "1"},
+    )
     assert "No closure is contested." in otto.get("/staff/approvals").text
     assert "Contested closures" not in web.get("/staff/approvals").text  # reviewers: no section
     reporter = ReporterSession(tip_id, "", utcnow())

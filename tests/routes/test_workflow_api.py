@@ -85,8 +85,11 @@ def test_a_tip_goes_from_triage_to_closed_with_four_eyes(
     assert listed.status_code == 200
     [item] = listed.json()["approvals"]
     assert (item["id"], item["tip_id"], item["kind"], item["requested_by"]) == (
-        approval_id, str(tip_id), "close_with_findings", "ana",
-    )  # fmt: skip
+        approval_id,
+        str(tip_id),
+        "close_with_findings",
+        "ana",
+    )
     assert item["payload"] == {"findings": FINDINGS}
     decided = web.post(
         f"/api/v1/approvals/{approval_id}/decision", json={"approve": True}, headers=team.sam
@@ -101,8 +104,10 @@ def test_a_tip_goes_from_triage_to_closed_with_four_eyes(
     assert again.status_code == 409
     assert web.get("/api/v1/approvals", headers=team.sue).json() == {"approvals": []}
     assert actions(engine, tip_id)[-3:] == [
-        "approval.requested", "approval.decided", "tip.transitioned",
-    ]  # fmt: skip
+        "approval.requested",
+        "approval.decided",
+        "tip.transitioned",
+    ]
 
 
 def test_illegal_transition_is_409_and_changes_nothing(
@@ -198,8 +203,11 @@ def test_assignment_notes_flags_and_priority_each_leave_their_entry(
     assert prio.status_code == 200
     assert prio.json()["priority"] == 80
     assert actions(engine, tip_id) == [
-        "tip.assigned", "note.added", "tip.flagged", "tip.priority_overridden",
-    ]  # fmt: skip
+        "tip.assigned",
+        "note.added",
+        "tip.flagged",
+        "tip.priority_overridden",
+    ]
     with make_session_factory(engine)() as session:
         blobs = session.scalars(select(Note.blob_id)).all()
         assert len(blobs) == 2

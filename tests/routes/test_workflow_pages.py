@@ -77,8 +77,11 @@ def test_a_reviewer_moves_a_tip_through_the_page_forms(
     )
     assert note.status_code == 303
     assert _changes(engine, tip_id) == [
-        "tip.transitioned", "message.sent", "tip.transitioned", "note.added",
-    ]  # fmt: skip
+        "tip.transitioned",
+        "message.sent",
+        "tip.transitioned",
+        "note.added",
+    ]
 
 
 def test_a_refused_action_shows_a_staff_error_page_and_changes_nothing(

@@ -8,10 +8,12 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
 
 from crypto.age import decrypt_bytes
 from crypto.errors import CryptoError
-from service.access.service import apply_pending
+from service.access.memberships import decide_membership
+from service.access.service import add_member_with_access, apply_pending
 from service.blobs.models import Blob, BlobChunk
 from service.config import Settings
 from service.errors import NotFound
@@ -27,14 +29,40 @@ __all__ = [
     "audience",
     "blob_bytes",
     "can_open",
+    "decide_as",
     "envelopes",
     "readable",
+    "request_membership",
     "staff_row",
     "world",
 ]
 
 T = TypeVar("T")
 CONTACT = "signal: +1 555 0100"
+
+
+def request_membership(engine: Engine, who: StaffHandle, compartment: str) -> int:
+    """An admin's request to add `who` to `compartment`: pending until a supervisor approves it
+    (returns the key adds queued, 0 while pending)."""
+
+    def request(session: Session) -> int:
+        staff = staff_row(session, who)
+        return add_member_with_access(session, compartment=compartment, staff=staff, actor="system")
+
+    return in_tx(engine, request)
+
+
+def decide_as(
+    engine: Engine, approver: Principal, who: StaffHandle, compartment: str = "us"
+) -> int:
+    """`approver` approves `who`'s pending membership; returns the key adds queued."""
+
+    def decide(session: Session) -> int:
+        return decide_membership(
+            session, approver, compartment=compartment, staff_id=who.id, approve=True
+        )
+
+    return in_tx(engine, decide)
 
 
 def apply_as(engine: Engine, who: Principal) -> int:

@@ -209,8 +209,11 @@ def test_purge_shreds_the_keys_so_nobody_can_open_the_tip(
     with pytest.raises(Conflict):
         in_tx(engine, lambda s: casework.add_note(s, crew.ana, tip_id, "late note", now=utcnow()))
     assert actions(engine, tip_id) == [
-        "approval.requested", "approval.requested", "approval.decided", "tip.purged",
-    ]  # fmt: skip
+        "approval.requested",
+        "approval.requested",
+        "approval.decided",
+        "tip.purged",
+    ]
 
 
 def test_lifting_a_legal_hold_takes_effect_on_approval(

@@ -58,8 +58,9 @@ def _pending_ids(engine: Engine, who: Principal) -> set[uuid.UUID]:
 
 
 def _supervisor(engine: Engine, settings: Settings, name: str, compartment: str) -> Principal:
-    return principal(add_staff(engine, settings, name, Role.SUPERVISOR, [compartment]),
-                        Role.SUPERVISOR)  # fmt: skip
+    return principal(
+        add_staff(engine, settings, name, Role.SUPERVISOR, [compartment]), Role.SUPERVISOR
+    )
 
 
 def test_every_move_to_closed_in_the_table_needs_approval() -> None:
@@ -182,8 +183,9 @@ def test_a_closure_nobody_can_decide_yet_waits_for_the_first_oversight_superviso
 def test_oversight_decides_only_closures(engine: Engine, settings: Settings, crew: Cast) -> None:
     otto = _supervisor(engine, settings, "otto", "oversight")
     tip_id, _ = submit(engine, settings, **MX)
-    asked = in_tx(engine, lambda s: approvals.request(s, crew.luis, tip_id, kind="export",
-                                                      now=utcnow()))  # fmt: skip
+    asked = in_tx(
+        engine, lambda s: approvals.request(s, crew.luis, tip_id, kind="export", now=utcnow())
+    )
     assert asked.id not in _pending_ids(engine, otto)
     with pytest.raises(NotFound):
         _decide(engine, otto, asked.id)

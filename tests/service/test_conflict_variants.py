@@ -13,7 +13,6 @@ from sqlalchemy import Engine, delete
 from crypto.blind import blind_index
 from service.access.grants import reroute_tip
 from service.access.memberships import decide_membership
-from service.access.service import add_member_with_access
 from service.config import Settings
 from service.errors import InvalidInput
 from service.instance.keys import load_blind_index_key
@@ -29,7 +28,13 @@ from tests.factories import (
     principal,
     seed_border,
 )
-from tests.service.access_util import apply_as, audience, can_open, readable, staff_row
+from tests.service.access_util import (
+    apply_as,
+    audience,
+    can_open,
+    readable,
+    request_membership,
+)
 
 VARIANTS = ["Unit 3 Bridge", "Bridge Unit No. 03", "Bridge Unit 03", "the Bridge Unit Nº 3"]
 NEIGHBOURS = ["Bridge Unit 4", "Bridge Unit 31", "Bridge Squad 3", "Harbour Unit 3"]
@@ -100,12 +105,7 @@ def test_membership_approval_skips_variant_tips(
     neighbour = _tip(engine, settings, unit="Bridge Unit 31")
     luis = border.reviewer_mx
     add_conflict(engine, settings, luis.id, "unit", "Bridge Unit No. 3")
-    in_tx(
-        engine,
-        lambda s: add_member_with_access(
-            s, compartment="us", staff=staff_row(s, luis), actor="system"
-        ),
-    )
+    request_membership(engine, luis, "us")
     sam = principal(border.supervisor_us, Role.SUPERVISOR)
     in_tx(
         engine,

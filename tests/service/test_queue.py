@@ -105,8 +105,9 @@ def test_each_filter_narrows_the_queue(engine: Engine, settings: Settings, borde
     late = file_tip(engine, settings, received_on=DAY - timedelta(days=30))
     mine = file_tip(engine, settings, received_on=DAY)
     theirs = file_tip(engine, settings, received_on=DAY)
-    set_tip(engine, mine, assignee_id=ana.id, status=Status.TRIAGE.value,
-            acknowledged_at=moment(DAY))  # fmt: skip
+    set_tip(
+        engine, mine, assignee_id=ana.id, status=Status.TRIAGE.value, acknowledged_at=moment(DAY)
+    )
     set_tip(engine, theirs, assignee_id=sam.id)
     everything = {plain, urgent, late, mine, theirs}
     assert set(ids(engine, ana.id)) == everything

@@ -36,9 +36,12 @@ def test_a_conflict_registered_while_the_body_arrives_keeps_the_reviewer_out(
     submission = TipSubmission.model_validate(tip_json())
     with session_scope(factory) as session:  # the fields have arrived
         pending = prepare_tip(
-            session, load_context(session, settings), submission, key=None,
+            session,
+            load_context(session, settings),
+            submission,
+            key=None,
             spool_dir=settings.data_dir,
-        )  # fmt: skip
+        )
     assert pending is not None
     writer = pending.add_attachment("video.bin")
     writer.write(b"evidence " * 1000)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from functools import partial
 from typing import Any
 
 import pytest
@@ -211,8 +212,10 @@ def test_leaving_decision_review_cancels_a_pending_closure(
     with make_session_factory(engine)() as session:
         assert session.scalar(select(Approval.status)) == ApprovalStatus.CANCELLED
     assert actions(engine, tip_id) == [
-        "approval.requested", "approval.cancelled", "tip.transitioned",
-    ]  # fmt: skip
+        "approval.requested",
+        "approval.cancelled",
+        "tip.transitioned",
+    ]
 
 
 def test_conflicted_and_foreign_staff_get_404_on_every_change(
@@ -220,14 +223,13 @@ def test_conflicted_and_foreign_staff_get_404_on_every_change(
 ) -> None:
     tip_id, _ = submit(engine, settings)
     now = utcnow()
+    reprioritise = partial(casework.override_priority, priority=9, reason="x", now=now)
     for who in (crew.carl, crew.luis):
         calls = [
             lambda s, p=who: transition(s, p, tip_id, to="triage", now=now),
             lambda s, p=who: casework.assign(s, p, tip_id, p.staff_id),
             lambda s, p=who: casework.set_flags(s, p, tip_id, urgent=True, now=now),
-            lambda s, p=who: casework.override_priority(
-                s, p, tip_id, priority=9, reason="x", now=now
-            ),
+            lambda s, p=who: reprioritise(s, p, tip_id),
             lambda s, p=who: casework.send_message(s, p, tip_id, ASK, now=now),
             lambda s, p=who: casework.add_note(s, p, tip_id, "a note", now=now),
         ]
@@ -272,8 +274,11 @@ def test_flags_urgent_and_legal_hold_and_lifting_needs_approval(
     assert (result.urgent, result.legal_hold) == (False, True)
     assert result.approval_id is not None
     assert actions(engine, tip_id) == [
-        "tip.flagged", "tip.flagged", "approval.requested", "tip.flagged",
-    ]  # fmt: skip
+        "tip.flagged",
+        "tip.flagged",
+        "approval.requested",
+        "tip.flagged",
+    ]
     with pytest.raises(Conflict):  # one pending request per kind
         in_tx(engine, lambda s: casework.set_flags(s, crew.ana, tip_id, legal_hold=False, now=now))
 
@@ -284,26 +289,20 @@ def test_priority_override_keeps_its_reason_encrypted(
     tip_id, _ = submit(engine, settings)
     computed = _tip(engine, tip_id).priority
     reason = "Reporter says a raid is planned for Friday"
-    note_id = in_tx(
-        engine,
-        lambda s: casework.override_priority(
-            s, crew.ana, tip_id, priority=90, reason=reason, now=utcnow()
-        ),
-    )
+
+    def override(priority: int, why: str) -> uuid.UUID:
+        def work(session: Session) -> uuid.UUID:
+            return casework.override_priority(
+                session, crew.ana, tip_id, priority=priority, reason=why, now=utcnow()
+            )
+
+        return in_tx(engine, work)
+
+    note_id = override(90, reason)
     with pytest.raises(InvalidInput):
-        in_tx(
-            engine,
-            lambda s: casework.override_priority(
-                s, crew.ana, tip_id, priority=-1, reason=reason, now=utcnow()
-            ),
-        )
+        override(-1, reason)
     with pytest.raises(InvalidInput):
-        in_tx(
-            engine,
-            lambda s: casework.override_priority(
-                s, crew.ana, tip_id, priority=5, reason=" ", now=utcnow()
-            ),
-        )
+        override(5, " ")
     with make_session_factory(engine)() as session:
         tip = session.get(Tip, tip_id)
         assert tip is not None

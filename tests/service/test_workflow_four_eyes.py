@@ -102,10 +102,14 @@ def test_closing_a_once_investigated_tip_from_triage_needs_another_supervisor(
     assert result.outcome == "approval_requested"
     assert _status(engine, tip2) == ("triage", None)
     with pytest.raises(Forbidden):
-        in_tx(engine, lambda s: approvals.decide(s, crew.sam, result.approval_id, approve=True,
-                                                 now=utcnow()))  # fmt: skip
-    in_tx(engine, lambda s: approvals.decide(s, crew.sue, result.approval_id, approve=True,
-                                             now=utcnow()))  # fmt: skip
+        in_tx(
+            engine,
+            lambda s: approvals.decide(s, crew.sam, result.approval_id, approve=True, now=utcnow()),
+        )
+    in_tx(
+        engine,
+        lambda s: approvals.decide(s, crew.sue, result.approval_id, approve=True, now=utcnow()),
+    )
     assert _status(engine, tip2) == ("closed", "spam")
 
 
