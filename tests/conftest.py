@@ -21,6 +21,7 @@ from service.config import KdfSettings, Settings
 from service.db import make_engine, normalise_url
 from service.migrations import upgrade
 from tests.clock import MovableClock
+from tests.factories import Border, seed_border
 
 PG_ENV = "PROBITY_TEST_DATABASE_URL"
 PG_SKIP = (
@@ -149,3 +150,9 @@ def cheap_kdf_env(monkeypatch: pytest.MonkeyPatch, settings: Settings) -> Settin
     monkeypatch.setenv("PROBITY_KDF__LANES", str(CHEAP_KDF.lanes))
     monkeypatch.setenv("PROBITY_KDF__RECOVERY_WORK_FACTOR", str(CHEAP_KDF.recovery_work_factor))
     return settings
+
+
+@pytest.fixture
+def border(engine: Engine, settings: Settings) -> Border:
+    """An initialised instance on both backends, with agencies and staff on both sides."""
+    return seed_border(engine, settings)

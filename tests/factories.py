@@ -27,6 +27,7 @@ from service.staff.models import Role, StaffUser
 from service.staff.service import create_staff, unseal_secrets
 from service.staff.sessions import Principal
 from service.tips.intake import begin_tip
+from service.tips.models import Tip
 from service.tips.schemas import TipSubmission
 
 T = TypeVar("T")
@@ -161,7 +162,7 @@ def transaction(engine: Engine) -> Iterator[Session]:
         yield session
 
 
-def in_tx(engine: Engine, fn: Callable[[Session], T]) -> T:
+def in_tx(engine: Engine, fn: Callable[..., T]) -> T:
     """Run `fn(session)` in one transaction: committed, or rolled back if it raises."""
     with transaction(engine) as session:
         return fn(session)
@@ -172,12 +173,16 @@ def principal(who: StaffHandle, role: Role = Role.REVIEWER) -> Principal:
     return Principal(who.id, who.username, role, who.identity, uuid.uuid4())
 
 
-def submit(
-    engine: Engine, settings: Settings, *, received_on: date | None = None, **overrides: Any
+def intake(
+    engine: Engine,
+    settings: Settings,
+    overrides: dict[str, Any] | None = None,
+    *,
+    received_on: date | None = None,
 ) -> tuple[uuid.UUID, str]:
     """(tip id, receipt) of a tip filed by the intake service as the API does, received on
     `received_on` (today by default); `overrides` change `tip_json`'s fields."""
-    submission = TipSubmission.model_validate(tip_json(**overrides))
+    submission = TipSubmission.model_validate(tip_json(**(overrides or {})))
     with transaction(engine) as session:
         ctx = load_context(session, settings)
         result = begin_tip(session, ctx, submission, today=received_on).finish()
@@ -185,8 +190,21 @@ def submit(
     return result.tip_id, result.receipt
 
 
+def submit(engine: Engine, settings: Settings, **overrides: Any) -> tuple[uuid.UUID, str]:
+    """(tip id, receipt) of a tip filed today (see `intake`)."""
+    return intake(engine, settings, overrides)
+
+
 def file_tip(
     engine: Engine, settings: Settings, *, received_on: date | None = None, **overrides: Any
 ) -> uuid.UUID:
-    """The id of a tip filed by the intake service (see `submit`)."""
-    return submit(engine, settings, received_on=received_on, **overrides)[0]
+    """The id of a tip filed by the intake service (see `intake`)."""
+    return intake(engine, settings, overrides, received_on=received_on)[0]
+
+
+def tip_row(engine: Engine, tip_id: uuid.UUID) -> Tip:
+    """The tip as stored now (detached: read its columns, not its relationships)."""
+    with make_session_factory(engine)() as session:
+        tip = session.get(Tip, tip_id)
+        assert tip is not None
+        return tip

@@ -21,10 +21,17 @@ from service.staff.sessions import TOTP_PERIOD
 from tests.clock import MovableClock
 from tests.factories import StaffHandle
 
-__all__ = ["api_login", "login_body", "next_code", "page_login"]
+__all__ = ["api_login", "csrf_of", "login_body", "next_code", "page_login"]
 
 COOKIE = "probity_staff"
 _CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+
+
+def csrf_of(html: str, index: int = 0) -> str:
+    """The page's `index`-th form CSRF token (-1: the last form's)."""
+    tokens = _CSRF.findall(html)
+    assert tokens, "no CSRF token on the page"
+    return str(tokens[index])
 
 
 def _last_step(engine: Engine, username: str) -> int | None:
@@ -75,9 +82,7 @@ def page_login(client: TestClient, who: StaffHandle) -> None:
     """Sign in through /staff/login; the client keeps the session cookie."""
     page = client.get("/staff/login")
     assert page.status_code == 200, page.status_code
-    match = _CSRF.search(page.text)
-    assert match is not None, "no CSRF token on the sign-in page"
-    form = {**login_body(client, who), "csrf": match.group(1)}
+    form = {**login_body(client, who), "csrf": csrf_of(page.text)}
     response = client.post("/staff/login", data=form, follow_redirects=False)
     assert response.status_code == 303, (response.status_code, response.text[:500])
     assert client.cookies.get("probity_staff"), "no session cookie after sign-in"

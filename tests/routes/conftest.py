@@ -8,12 +8,11 @@ from pathlib import Path
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine
 
 from routes.app import create_app
 from service.config import Settings
 from tests.clock import MovableClock
-from tests.factories import Border, seed_border
+from tests.factories import Border
 
 
 @pytest.fixture
@@ -31,12 +30,6 @@ def app(app_settings: Settings) -> FastAPI:
 def client(app: FastAPI) -> Iterator[TestClient]:
     with TestClient(app) as test_client:
         yield test_client
-
-
-@pytest.fixture
-def border(engine: Engine, settings: Settings) -> Border:
-    """An initialised instance on both backends, with agencies and staff on both sides."""
-    return seed_border(engine, settings)
 
 
 @pytest.fixture

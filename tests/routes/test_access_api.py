@@ -4,7 +4,6 @@ real API and the real pages."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 
 import pytest
@@ -25,9 +24,8 @@ from tests.service.access_util import (
     request_membership,
     world,
 )
-from tests.staff_util import api_login, page_login
+from tests.staff_util import api_login, csrf_of, page_login
 
-_CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 SECRET_VALUE = "Juan Ramírez"
 
 
@@ -192,7 +190,7 @@ def test_access_page_lists_counts_and_applies_with_csrf(
     assert page.status_code == 200
     assert str(w.tip)[:8] in page.text
     assert "Reescribir las llaves ahora" in page.text
-    token = _CSRF.findall(page.text)[-1]
+    token = csrf_of(page.text, -1)
     assert client.post("/staff/access/apply", data={"x": "1"}).status_code == 403
     assert not can_open(engine, w.tip, "staff", w.rita.identity)
     done = client.post("/staff/access/apply", data={"csrf": token}, follow_redirects=True)
@@ -207,7 +205,7 @@ def test_conflicts_page_registers_without_showing_the_value(
     page_login(client, w.border.supervisor_us)
     page = client.get("/staff/admin/conflicts")
     assert page.status_code == 200
-    token = _CSRF.findall(page.text)[-1]
+    token = csrf_of(page.text, -1)
     form = {"csrf": token, "username": "ana", "kind": "badge", "value": "4471"}
     done = client.post("/staff/admin/conflicts", data=form, follow_redirects=True)
     assert done.status_code == 200
@@ -272,7 +270,7 @@ def test_access_page_shows_who_is_being_added_and_approves_with_csrf(
     assert page.status_code == 200
     assert "rita" in page.text
     assert "Revisor" in page.text
-    token = _CSRF.findall(page.text)[0]
+    token = csrf_of(page.text, 0)
     form = {"compartment": "us", "staff_id": str(w.rita.id), "decision": "approve"}
     assert client.post("/staff/access/memberships", data=form).status_code == 403
     assert (
@@ -299,7 +297,7 @@ def test_a_too_broad_conflict_is_refused_with_its_reason(
     assert response.json()["error"] == "invalid_input"
     assert "too broad" in response.json()["detail"]
     page_login(client, w.border.supervisor_us)
-    token = _CSRF.findall(client.get("/staff/admin/conflicts").text)[-1]
+    token = csrf_of(client.get("/staff/admin/conflicts").text, -1)
     form = {"csrf": token, "username": "ana", "kind": "unit", "value": "3"}
     page = client.post("/staff/admin/conflicts?lang=es", data=form)
     assert page.status_code == 422

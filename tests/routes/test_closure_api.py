@@ -17,18 +17,11 @@ from service.audit.models import PendingAuditEntry
 from service.config import Settings
 from service.db import make_session_factory
 from service.staff.models import Role
-from service.tips.models import Message, Tip
-from tests.factories import Border, StaffHandle, add_staff, submit
+from service.tips.models import Message
+from tests.factories import Border, StaffHandle, add_staff, submit, tip_row
 from tests.staff_util import api_login
 
 MX = {"agency": "tijuana-municipal"}
-
-
-def _tip(engine: Engine, tip_id: uuid.UUID) -> Tip:
-    with make_session_factory(engine)() as session:
-        tip = session.get(Tip, tip_id)
-        assert tip is not None
-        return tip
 
 
 def _move(web: TestClient, who: dict[str, str], tip_id: uuid.UUID, **body: object) -> Response:
@@ -73,12 +66,13 @@ def test_received_triage_closed_spam_is_202_and_the_tip_stays_open_until_approve
     assert asked.status_code == 202, asked.text
     assert asked.json()["status"] == "triage"
     approval_id = asked.json()["approval_id"]
-    assert _tip(engine, tip_id).status == "triage"
+    assert tip_row(engine, tip_id).status == "triage"
     seen = web.get("/api/v1/reporter/tip", headers=_reporter(web, receipt)).json()
     assert seen["status"] != "closed"
     assert _decide(web, ana, approval_id).status_code == 403  # reviewers never decide
     assert _decide(web, sam, approval_id).status_code == 200
-    assert (_tip(engine, tip_id).status, _tip(engine, tip_id).closure_reason) == ("closed", "spam")
+    closed = tip_row(engine, tip_id)
+    assert (closed.status, closed.closure_reason) == ("closed", "spam")
 
 
 def test_a_supervisor_cannot_approve_the_closure_they_asked_for(
@@ -90,7 +84,7 @@ def test_a_supervisor_cannot_approve_the_closure_they_asked_for(
     approval_id = _move(web, sam, tip_id, to="closed", reason="spam").json()["approval_id"]
     assert web.get("/api/v1/approvals", headers=sam).json()["approvals"] == []
     assert _decide(web, sam, approval_id).status_code == 403
-    assert _tip(engine, tip_id).status == "triage"
+    assert tip_row(engine, tip_id).status == "triage"
 
 
 def test_oversight_decides_content_free_when_nobody_else_can(
@@ -108,7 +102,7 @@ def test_oversight_decides_content_free_when_nobody_else_can(
     )
     assert web.get(f"/api/v1/tips/{tip_id}", headers=over).status_code == 404
     assert _decide(web, over, approval_id).status_code == 200
-    assert _tip(engine, tip_id).status == "closed"
+    assert tip_row(engine, tip_id).status == "closed"
     assert web.get(f"/api/v1/tips/{tip_id}", headers=over).status_code == 404
 
 
@@ -120,7 +114,7 @@ def test_a_reporter_contests_a_closure_once_with_a_message(
     before = _pending_entries(engine)
     answer = web.post("/api/v1/reporter/contest", json={"message": "It was not spam."}, headers=me)
     assert answer.status_code == 200, answer.text
-    tip = _tip(engine, tip_id)
+    tip = tip_row(engine, tip_id)
     assert tip.contested_on is not None
     assert tip.status == "closed"
     assert _pending_entries(engine) - before == {"tip.contested", "message.from_reporter"}
@@ -153,7 +147,7 @@ def test_contesting_an_open_tip_or_without_a_session_or_badly_changes_nothing(
         == 422
     )
     for tip in (tip_id, closed_id):
-        assert _tip(engine, tip).contested_on is None
+        assert tip_row(engine, tip).contested_on is None
         assert _messages(engine, tip) == 0
     assert web.post("/api/v1/reporter/contest", headers=mine).status_code == 200  # no body: fine
 

@@ -14,7 +14,7 @@ from service.db import make_session_factory, utcnow
 from service.staff.models import Role
 from service.tips.models import Message, Tip
 from service.tips.workflow import transition
-from tests.factories import Border, in_tx, principal, submit
+from tests.factories import Border, in_tx, principal, submit, tip_row
 from tests.routes.reporter_pages_util import forms
 
 
@@ -44,13 +44,6 @@ def _contest_form(page: str) -> dict[str, str] | None:
     return {"csrf": found[0].value("csrf")} if found else None
 
 
-def _tip(engine: Engine, tip_id: uuid.UUID) -> Tip:
-    with make_session_factory(engine)() as session:
-        tip = session.get(Tip, tip_id)
-        assert tip is not None
-        return tip
-
-
 @pytest.mark.parametrize(
     ("lang", "done"), [("en", "You contested this closure"), ("es", "Usted impugnó este cierre")]
 )
@@ -73,7 +66,7 @@ def test_a_reporter_contests_a_closure_from_the_status_page_once(
     assert done in page
     assert "Not spam at all." in page
     assert _contest_form(page) is None
-    assert _tip(engine, tip_id).contested_on == utcnow().date()
+    assert tip_row(engine, tip_id).contested_on == utcnow().date()
     again = web.post(f"/status/contest?lang={lang}", data={**form, "message": "Again"})
     assert again.status_code == 409
     with make_session_factory(engine)() as session:
@@ -97,7 +90,7 @@ def test_contesting_without_a_session_a_token_or_on_an_open_tip_changes_nothing(
     anonymous = web.post("/status/contest", data=form, follow_redirects=False)
     assert anonymous.status_code == 303
     assert "/status" in anonymous.headers["location"]
-    assert _tip(engine, tip_id).contested_on is None
+    assert tip_row(engine, tip_id).contested_on is None
     with make_session_factory(engine)() as session:
         assert session.scalar(select(func.count()).where(Message.tip_id == tip_id)) == 0
 
@@ -118,4 +111,4 @@ def test_contesting_an_open_tip_from_a_stale_page_is_409(
     answer = web.post("/status/contest", data=form)
     assert answer.status_code == 409
     assert "Only a closed report can be contested." in answer.text
-    assert _tip(engine, tip_id).contested_on is None
+    assert tip_row(engine, tip_id).contested_on is None

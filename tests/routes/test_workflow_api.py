@@ -14,8 +14,8 @@ from service.approvals.models import Approval
 from service.config import Settings
 from service.db import make_session_factory
 from service.staff.models import Role
-from service.tips.models import Envelope, Note, Tip
-from tests.factories import Border, StaffHandle, add_conflict, add_staff, submit
+from service.tips.models import Envelope, Note
+from tests.factories import Border, StaffHandle, add_conflict, add_staff, submit, tip_row
 from tests.service.workflow_util import actions
 from tests.staff_util import api_login
 
@@ -43,13 +43,6 @@ def staff(engine: Engine, settings: Settings, border: Border) -> dict[str, Staff
 def _team(web: TestClient, staff: dict[str, StaffHandle]) -> Team:
     headers = {name: api_login(web, who) for name, who in staff.items()}
     return Team(headers["ana"], headers["sam"], headers["sue"], headers["carl"], staff["carl"].id)
-
-
-def _tip(engine: Engine, tip_id: uuid.UUID) -> Tip:
-    with make_session_factory(engine)() as session:
-        tip = session.get(Tip, tip_id)
-        assert tip is not None
-        return tip
 
 
 def _reporter(web: TestClient, receipt: str) -> dict[str, object]:
@@ -96,7 +89,7 @@ def test_a_tip_goes_from_triage_to_closed_with_four_eyes(
     )
     assert decided.status_code == 200, decided.text
     assert decided.json()["status"] == "approved"
-    assert _tip(engine, tip_id).status == "closed"
+    assert tip_row(engine, tip_id).status == "closed"
     assert _reporter(web, receipt)["status"] == "closed"
     again = web.post(
         f"/api/v1/approvals/{approval_id}/decision", json={"approve": False}, headers=team.sue
@@ -119,7 +112,7 @@ def test_illegal_transition_is_409_and_changes_nothing(
         response = _move(web, team.ana, tip_id, to=to, reason="spam")
         assert response.status_code == 409
         assert response.json()["error"] == "invalid_transition"
-    assert _tip(engine, tip_id).status == "received"
+    assert tip_row(engine, tip_id).status == "received"
     assert actions(engine, tip_id) == []
 
 
@@ -175,7 +168,7 @@ def test_purge_is_refused_under_legal_hold_and_shreds_keys_once_approved(
     assert web.post(decide, json={"approve": True}, headers=team.sue).status_code == 200
     with make_session_factory(engine)() as session:
         assert session.scalars(select(Envelope).where(Envelope.tip_id == tip_id)).all() == []
-    assert _tip(engine, tip_id).purged
+    assert tip_row(engine, tip_id).purged
     after = web.post(f"/api/v1/tips/{tip_id}/notes", json={"body": "late"}, headers=team.ana)
     assert after.status_code == 409
 
@@ -326,7 +319,7 @@ def test_a_reason_on_a_move_that_takes_none_is_422_not_500_and_writes_nothing(
     assert response.status_code == 422, response.text
     assert response.json()["error"] == "invalid_input"
     assert reason not in response.text
-    assert _tip(engine, tip_id).status == "received"
+    assert tip_row(engine, tip_id).status == "received"
     assert actions(engine, tip_id) == []
 
 
@@ -339,7 +332,7 @@ def test_the_reported_close_bypass_is_refused_over_the_api(
         assert _move(web, team.ana, tip_id, to=step).status_code == 200
     assert _move(web, team.ana, tip_id, to="needs_info", message=ASK).status_code == 200
     assert _move(web, team.ana, tip_id, to="triage").status_code == 409
-    assert _tip(engine, tip_id).status == "needs_info"
+    assert tip_row(engine, tip_id).status == "needs_info"
 
 
 def test_a_referral_from_triage_waits_for_another_supervisor(
@@ -357,5 +350,5 @@ def test_a_referral_from_triage_waits_for_another_supervisor(
         f"/api/v1/approvals/{approval_id}/decision", json={"approve": True}, headers=team.sam
     )
     assert decided.status_code == 200, decided.text
-    tip = _tip(engine, tip_id)
+    tip = tip_row(engine, tip_id)
     assert (tip.status, tip.closure_reason) == ("closed", "referred_out")

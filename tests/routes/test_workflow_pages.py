@@ -15,29 +15,14 @@ from service.config import Settings
 from service.db import make_session_factory
 from service.staff.models import Role
 from service.tips.models import Tip
-from tests.factories import Border, add_staff, submit
+from tests.factories import Border, add_staff, submit, tip_row
 from tests.service.workflow_util import actions
-from tests.staff_util import page_login
-
-_CSRF = re.compile(r'name="csrf" value="([^"]+)"')
-
-
-def _csrf(page: str) -> str:
-    match = _CSRF.search(page)
-    assert match is not None, "no CSRF token on the page"
-    return match.group(1)
+from tests.staff_util import csrf_of, page_login
 
 
 def _changes(engine: Engine, tip_id: uuid.UUID) -> list[str]:
     """The tip's audit entries other than page views."""
     return [a for a in actions(engine, tip_id) if a != "tip.viewed"]
-
-
-def _tip(engine: Engine, tip_id: uuid.UUID) -> Tip:
-    with make_session_factory(engine)() as session:
-        tip = session.get(Tip, tip_id)
-        assert tip is not None
-        return tip
 
 
 @pytest.fixture
@@ -57,7 +42,7 @@ def test_a_reviewer_moves_a_tip_through_the_page_forms(
     page = web.get(f"/staff/tips/{tip_id}")
     assert page.status_code == 200
     assert f'action="/staff/tips/{tip_id}/transition?lang=en"' in page.text
-    token = _csrf(page.text)
+    token = csrf_of(page.text)
     moved = web.post(
         f"/staff/tips/{tip_id}/transition?lang=es",
         data={"csrf": token, "to": "triage"},
@@ -65,7 +50,7 @@ def test_a_reviewer_moves_a_tip_through_the_page_forms(
     )
     assert moved.status_code == 303
     assert moved.headers["location"] == f"/staff/tips/{tip_id}?lang=es"
-    assert _tip(engine, tip_id).status == "triage"
+    assert tip_row(engine, tip_id).status == "triage"
     asked = web.post(
         f"/staff/tips/{tip_id}/transition",
         data={"csrf": token, "to": "needs_info", "message": "Which night?"},
@@ -89,7 +74,7 @@ def test_a_refused_action_shows_a_staff_error_page_and_changes_nothing(
 ) -> None:
     tip_id, _ = submit(engine, settings)
     page_login(web, border.reviewer_us)
-    token = _csrf(web.get(f"/staff/tips/{tip_id}").text)
+    token = csrf_of(web.get(f"/staff/tips/{tip_id}").text)
     illegal = web.post(
         f"/staff/tips/{tip_id}/transition?lang=es", data={"csrf": token, "to": "closed"}
     )
@@ -100,7 +85,7 @@ def test_a_refused_action_shows_a_staff_error_page_and_changes_nothing(
     assert bad.status_code == 422
     forged = web.post(f"/staff/tips/{tip_id}/note", data={"csrf": "forged", "body": "x"})
     assert forged.status_code == 403
-    assert _tip(engine, tip_id).status == "received"
+    assert tip_row(engine, tip_id).status == "received"
     assert _changes(engine, tip_id) == []
 
 
@@ -117,7 +102,7 @@ def test_closing_with_findings_goes_through_another_supervisor_on_the_approvals_
     page = web.get(f"/staff/tips/{tip_id}")
     assert 'name="finding:bribery"' in page.text
     assert 'name="finding:leaking"' in page.text
-    form = {"csrf": _csrf(page.text), "to": "closed"}
+    form = {"csrf": csrf_of(page.text), "to": "closed"}
     form |= {"finding:bribery": "sustained", "finding:leaking": "unfounded"}
     asked = web.post(f"/staff/tips/{tip_id}/transition", data=form, follow_redirects=False)
     assert asked.status_code == 303
@@ -129,15 +114,15 @@ def test_closing_with_findings_goes_through_another_supervisor_on_the_approvals_
     assert approval is not None
     decided = sue.post(
         f"/staff/approvals/{approval.group(1)}/decision?lang=es",
-        data={"csrf": _csrf(listing.text), "approve": "1", "back": "list"},
+        data={"csrf": csrf_of(listing.text), "approve": "1", "back": "list"},
         follow_redirects=False,
     )
     assert decided.status_code == 303
     assert decided.headers["location"] == "/staff/approvals?lang=es"
-    assert _tip(engine, tip_id).status == "closed"
+    assert tip_row(engine, tip_id).status == "closed"
     again = sue.post(
         f"/staff/approvals/{approval.group(1)}/decision",
-        data={"csrf": _csrf(listing.text), "approve": "0"},
+        data={"csrf": csrf_of(listing.text), "approve": "0"},
     )
     assert again.status_code == 409
 
@@ -147,7 +132,7 @@ def test_a_reviewer_sees_own_requests_but_cannot_decide(
 ) -> None:
     tip_id, _ = submit(engine, settings)
     page_login(web, border.reviewer_us)
-    token = _csrf(web.get(f"/staff/tips/{tip_id}").text)
+    token = csrf_of(web.get(f"/staff/tips/{tip_id}").text)
     sent = web.post(
         f"/staff/tips/{tip_id}/request",
         data={"csrf": token, "kind": "export", "reason": "Prosecutor"},

@@ -24,7 +24,7 @@ from service.tips.keys import open_identity_key, open_tip_keys
 from service.tips.models import Envelope, Status, Tip, TipFinding
 from service.tips.reporter_auth import login_with_receipt
 from service.tips.workflow import transition
-from tests.factories import add_staff, in_tx, principal, submit
+from tests.factories import add_staff, in_tx, principal, submit, tip_row
 from tests.service.workflow_util import Cast, actions, cast
 
 FINDINGS = {"bribery": "sustained", "leaking": "not_sustained"}
@@ -77,22 +77,15 @@ def _approval(engine: Engine, approval_id: uuid.UUID | None) -> Approval:
         return approval
 
 
-def _tip(engine: Engine, tip_id: uuid.UUID) -> Tip:
-    with make_session_factory(engine)() as session:
-        tip = session.get(Tip, tip_id)
-        assert tip is not None
-        return tip
-
-
 def test_approval_by_another_supervisor_closes_with_findings(
     engine: Engine, settings: Settings, crew: Cast
 ) -> None:
     tip_id = _in_review(engine, settings)
     approval_id = _request_close(engine, crew, tip_id)
-    assert _tip(engine, tip_id).status == Status.DECISION_REVIEW
+    assert tip_row(engine, tip_id).status == Status.DECISION_REVIEW
     decision = _decide(engine, crew.sam, approval_id, reason="Evidence is consistent")
     assert decision.status == "approved"
-    tip = _tip(engine, tip_id)
+    tip = tip_row(engine, tip_id)
     assert (tip.status, tip.closure_reason) == ("closed", "findings")
     assert tip.closed_at is not None
     with make_session_factory(engine)() as session:
@@ -134,7 +127,7 @@ def test_a_reviewer_cannot_approve(engine: Engine, settings: Settings, crew: Cas
         _decide(engine, crew.carl, approval_id)
     with pytest.raises(Forbidden):
         in_tx(engine, lambda s: approvals.pending_for(s, crew.ana))
-    assert _tip(engine, tip_id).status == Status.DECISION_REVIEW
+    assert tip_row(engine, tip_id).status == Status.DECISION_REVIEW
     assert actions(engine, tip_id) == ["approval.requested"]
 
 
@@ -144,11 +137,11 @@ def test_a_decided_request_cannot_be_decided_again(
     tip_id = _in_review(engine, settings)
     approval_id = _request_close(engine, crew, tip_id)
     assert _decide(engine, crew.sam, approval_id, approve=False).status == "rejected"
-    assert _tip(engine, tip_id).status == Status.DECISION_REVIEW
+    assert tip_row(engine, tip_id).status == Status.DECISION_REVIEW
     for who, approve in ((crew.sue, True), (crew.sam, True), (crew.sam, False)):
         with pytest.raises(Conflict):
             _decide(engine, who, approval_id, approve)
-    assert _tip(engine, tip_id).status == Status.DECISION_REVIEW
+    assert tip_row(engine, tip_id).status == Status.DECISION_REVIEW
     assert actions(engine, tip_id) == ["approval.requested", "approval.decided"]
 
 
@@ -177,7 +170,7 @@ def test_purge_is_refused_under_legal_hold(engine: Engine, settings: Settings, c
     with pytest.raises(Conflict, match="legal hold"):
         _decide(engine, crew.sam, approval_id)
     assert _approval(engine, approval_id).status == "pending"  # rolled back with the refusal
-    assert not _tip(engine, tip_id).purged
+    assert not tip_row(engine, tip_id).purged
     with make_session_factory(engine)() as session:
         assert session.scalars(select(Envelope).where(Envelope.tip_id == tip_id)).all()
 
@@ -229,7 +222,7 @@ def test_lifting_a_legal_hold_takes_effect_on_approval(
     assert flags.legal_hold is True
     assert flags.approval_id is not None
     _decide(engine, crew.sue, flags.approval_id)
-    assert _tip(engine, tip_id).legal_hold is False
+    assert tip_row(engine, tip_id).legal_hold is False
     assert actions(engine, tip_id)[-3:] == ["approval.requested", "approval.decided", "tip.flagged"]
 
 

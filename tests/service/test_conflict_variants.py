@@ -26,7 +26,6 @@ from tests.factories import (
     file_tip,
     in_tx,
     principal,
-    seed_border,
 )
 from tests.service.access_util import (
     apply_as,
@@ -38,11 +37,6 @@ from tests.service.access_util import (
 
 VARIANTS = ["Unit 3 Bridge", "Bridge Unit No. 03", "Bridge Unit 03", "the Bridge Unit Nº 3"]
 NEIGHBOURS = ["Bridge Unit 4", "Bridge Unit 31", "Bridge Squad 3", "Harbour Unit 3"]
-
-
-@pytest.fixture
-def border(engine: Engine, settings: Settings) -> Border:
-    return seed_border(engine, settings)
 
 
 def _tip(engine: Engine, settings: Settings, **subject: str) -> uuid.UUID:

@@ -26,15 +26,10 @@ from service.tips.queue import (
     queue_page,
 )
 from service.tips.workflow import transition
-from tests.factories import Border, add_conflict, file_tip, principal, seed_border
+from tests.factories import Border, add_conflict, file_tip, principal
 from tests.service.tips_util import moment, set_tip
 
 DAY = date(2026, 11, 2)
-
-
-@pytest.fixture
-def border(engine: Engine, settings: Settings) -> Border:
-    return seed_border(engine, settings)
 
 
 def page(

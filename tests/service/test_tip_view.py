@@ -34,17 +34,11 @@ from tests.factories import (
     add_staff,
     file_tip,
     principal,
-    seed_border,
     tip_json,
 )
 from tests.service.evidence_samples import SECRET, jpeg_file
 
 DAY = date(2026, 11, 2)
-
-
-@pytest.fixture
-def border(engine: Engine, settings: Settings) -> Border:
-    return seed_border(engine, settings)
 
 
 def file_with_photo(engine: Engine, settings: Settings, **overrides: object) -> uuid.UUID:

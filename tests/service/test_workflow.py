@@ -24,7 +24,7 @@ from service.tips.keys import open_tip_keys
 from service.tips.models import Note, Status, Tip
 from service.tips.reporter_auth import login_with_receipt, open_token
 from service.tips.workflow import TRANSITIONS, InvalidTransition, transition
-from tests.factories import in_tx, submit
+from tests.factories import in_tx, submit, tip_row
 from tests.service.workflow_util import Cast, actions, cast
 
 ALL_STATES = list(Status)
@@ -43,13 +43,6 @@ def _set_status(engine: Engine, tip_id: uuid.UUID, status: Status) -> None:
         tip.status = status.value
 
     in_tx(engine, change)
-
-
-def _tip(engine: Engine, tip_id: uuid.UUID) -> Tip:
-    with make_session_factory(engine)() as session:
-        tip = session.get(Tip, tip_id)
-        assert tip is not None
-        return tip
 
 
 def _move(engine: Engine, crew: Cast, tip_id: uuid.UUID, to: str, **kw: Any) -> Any:
@@ -79,7 +72,7 @@ def test_every_legal_transition_applies_and_leaves_its_audit_entry(
     else:
         _set_status(engine, tip_id, rule.source)
     result = _move(engine, crew, tip_id, rule.target.value, **_extras(rule))
-    tip = _tip(engine, tip_id)
+    tip = tip_row(engine, tip_id)
     if rule.needs_approval is not None:
         assert result.outcome == "approval_requested"
         assert tip.status == rule.source
@@ -104,7 +97,7 @@ def test_illegal_transitions_are_409_and_change_nothing(
             with pytest.raises(InvalidTransition) as caught:
                 _move(engine, crew, tip_id, target.value, reason="duplicate", message=ASK)
             assert caught.value.status == 409
-            assert _tip(engine, tip_id).status == source
+            assert tip_row(engine, tip_id).status == source
     assert actions(engine, tip_id) == []
 
 
@@ -114,12 +107,12 @@ def test_first_triage_acknowledges_and_the_reporter_sees_it(
     tip_id, receipt = submit(engine, settings)
     assert _reporter(engine, settings, receipt)["status"] == "received"
     _move(engine, crew, tip_id, "triage")
-    first = _tip(engine, tip_id).acknowledged_at
+    first = tip_row(engine, tip_id).acknowledged_at
     assert first is not None
     assert _reporter(engine, settings, receipt)["status"] == "acknowledged"
     _move(engine, crew, tip_id, "needs_info", message=ASK)
     _move(engine, crew, tip_id, "triage")
-    assert _tip(engine, tip_id).acknowledged_at == first  # only the first triage acknowledges
+    assert tip_row(engine, tip_id).acknowledged_at == first  # only the first triage acknowledges
 
 
 def _reporter(engine: Engine, settings: Settings, receipt: str) -> dict[str, object]:
@@ -141,7 +134,7 @@ def test_needs_info_needs_a_message_and_the_reporter_reads_it(
     for missing in (None, "   "):
         with pytest.raises(InvalidInput):
             _move(engine, crew, tip_id, "needs_info", message=missing)
-    assert _tip(engine, tip_id).status == Status.TRIAGE
+    assert tip_row(engine, tip_id).status == Status.TRIAGE
     _move(engine, crew, tip_id, "needs_info", message=ASK)
     seen = _reporter(engine, settings, receipt)
     assert seen == {"status": "in_review", "messages": [ASK]}
@@ -156,9 +149,9 @@ def test_closing_from_triage_needs_a_known_reason_and_another_supervisor(
         with pytest.raises(InvalidInput):
             _move(engine, crew, tip_id, "closed", reason=bad)
     asked = _move(engine, crew, tip_id, "closed", reason="spam")
-    assert (asked.outcome, _tip(engine, tip_id).status) == ("approval_requested", "triage")
+    assert (asked.outcome, tip_row(engine, tip_id).status) == ("approval_requested", "triage")
     in_tx(engine, lambda s: decide(s, crew.sam, asked.approval_id, approve=True, now=utcnow()))
-    tip = _tip(engine, tip_id)
+    tip = tip_row(engine, tip_id)
     assert (tip.status, tip.closure_reason) == ("closed", "spam")
     assert tip.closed_at is not None
     last = in_tx(engine, lambda s: workflow_history(s, tip_id))[-1]
@@ -237,7 +230,7 @@ def test_conflicted_and_foreign_staff_get_404_on_every_change(
             with pytest.raises(NotFound):
                 in_tx(engine, call)
     assert actions(engine, tip_id) == []
-    assert _tip(engine, tip_id).status == Status.RECEIVED
+    assert tip_row(engine, tip_id).status == Status.RECEIVED
 
 
 def test_assignee_must_be_in_the_audience(engine: Engine, settings: Settings, crew: Cast) -> None:
@@ -248,10 +241,10 @@ def test_assignee_must_be_in_the_audience(engine: Engine, settings: Settings, cr
             in_tx(engine, lambda s, o=outsider: casework.assign(s, crew.ana, tip_id, o))
         assert caught.value.status == 422
     in_tx(engine, lambda s: casework.assign(s, crew.ana, tip_id, crew.sam.staff_id))
-    assert _tip(engine, tip_id).assignee_id == crew.sam.staff_id
+    assert tip_row(engine, tip_id).assignee_id == crew.sam.staff_id
     in_tx(engine, lambda s: casework.assign(s, crew.ana, tip_id, crew.sam.staff_id))  # no change
     in_tx(engine, lambda s: casework.assign(s, crew.ana, tip_id, None))
-    assert _tip(engine, tip_id).assignee_id is None
+    assert tip_row(engine, tip_id).assignee_id is None
     assert actions(engine, tip_id) == ["tip.assigned", "tip.assigned"]
     del now
 
@@ -265,7 +258,7 @@ def test_flags_urgent_and_legal_hold_and_lifting_needs_approval(
         engine,
         lambda s: casework.set_flags(s, crew.ana, tip_id, urgent=True, legal_hold=True, now=now),
     )
-    tip = _tip(engine, tip_id)
+    tip = tip_row(engine, tip_id)
     assert (tip.urgent, tip.legal_hold) == (True, True)
     result = in_tx(
         engine,
@@ -287,7 +280,7 @@ def test_priority_override_keeps_its_reason_encrypted(
     engine: Engine, settings: Settings, crew: Cast
 ) -> None:
     tip_id, _ = submit(engine, settings)
-    computed = _tip(engine, tip_id).priority
+    computed = tip_row(engine, tip_id).priority
     reason = "Reporter says a raid is planned for Friday"
 
     def override(priority: int, why: str) -> uuid.UUID:
@@ -346,7 +339,7 @@ def test_staff_message_reaches_the_reporter(engine: Engine, settings: Settings, 
 
 def test_allowed_actions_follow_the_table(engine: Engine, settings: Settings, crew: Cast) -> None:
     tip_id, _ = submit(engine, settings)
-    tip = _tip(engine, tip_id)
+    tip = tip_row(engine, tip_id)
     assert workflow.allowed_actions(tip, crew.ana)[:1] == ["to:triage"]
     assert "decide" not in workflow.allowed_actions(tip, crew.ana)
     assert "decide" in workflow.allowed_actions(tip, crew.sam)
