@@ -146,7 +146,7 @@ def costly(settings: Settings) -> Settings:
 
 
 def _refusal_cpu(
-    factory: sessionmaker[Session], costly: Settings, who: StaffHandle, **overrides: str
+    factory: sessionmaker[Session], costly: Settings, who: StaffHandle, username: str | None = None
 ) -> float:
     """CPU seconds of this thread (the derivation runs here) for a refused sign-in, the least
     of three: other processes' load does not count."""
@@ -154,7 +154,7 @@ def _refusal_cpu(
     def once() -> float:
         start = time.thread_time()
         with pytest.raises(Unauthorized):
-            sign_in(factory, costly, who, T0, password="wrong password!", **overrides)
+            sign_in(factory, costly, who, T0, username=username, password="wrong password!")
         return time.thread_time() - start
 
     return min(once() for _ in range(3))
