@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
@@ -37,7 +37,6 @@ __all__ = [
     "world",
 ]
 
-T = TypeVar("T")
 CONTACT = "signal: +1 555 0100"
 
 

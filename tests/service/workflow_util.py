@@ -7,7 +7,6 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TypeVar
 
 from sqlalchemy import Engine
 
@@ -19,8 +18,6 @@ from service.staff.sessions import Principal
 from tests.factories import Border, StaffHandle, add_conflict, add_staff, principal, seed_border
 
 __all__ = ["Cast", "actions", "cast", "now"]
-
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
