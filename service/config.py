@@ -133,7 +133,7 @@ class Settings(BaseSettings):
     storage_reserve_mb: int = Field(default=64, ge=0)
     storage_ballast_mb: int = Field(default=64, ge=0)
     # "Now" for staff sign-in, TOTP steps, sessions and enrolment links: tests pass a clock they
-    # can move rather than waiting for the next TOTP step. Never read from the environment.
+    # can move rather than waiting for the next TOTP step. Set in code only, never by PROBITY_CLOCK.
     clock: Clock = Field(default=partial(datetime.now, UTC), exclude=True, repr=False)
 
     @property
