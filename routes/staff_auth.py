@@ -97,8 +97,9 @@ def current_principal(request: Request, db: Db) -> Principal:
     api = is_api_path(request.url.path)
     if api and from_cookie and request.method not in _SAFE_METHODS:
         raise LoginRequired("state-changing API calls need an Authorization: Bearer token")
+    now = settings_of(request).clock()
     try:
-        principal = db.run(lambda s: authenticate(s, token, now=utcnow()))
+        principal = db.run(lambda s: authenticate(s, token, now=now))
     except Unauthorized as exc:
         raise LoginRequired(exc.detail) from None
     request.state.principal = principal

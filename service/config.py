@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["DatabaseSettings", "KdfSettings", "Settings", "WalSettings"]
+__all__ = ["Clock", "DatabaseSettings", "KdfSettings", "Settings", "WalSettings"]
+
+
+# The current time, timezone-aware UTC.
+Clock = Callable[[], datetime]
 
 
 class KdfSettings(BaseModel):
@@ -125,6 +132,9 @@ class Settings(BaseSettings):
     # database's directory, deleted when a WAL checkpoint needs the room to finish.
     storage_reserve_mb: int = Field(default=64, ge=0)
     storage_ballast_mb: int = Field(default=64, ge=0)
+    # "Now" for staff sign-in, TOTP steps, sessions and enrolment links: tests pass a clock they
+    # can move rather than waiting for the next TOTP step. Set in code only, never by PROBITY_CLOCK.
+    clock: Clock = Field(default=partial(datetime.now, UTC), exclude=True, repr=False)
 
     @property
     def effective_database_url(self) -> str:

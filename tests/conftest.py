@@ -20,6 +20,8 @@ from sqlalchemy.engine import make_url
 from service.config import KdfSettings, Settings
 from service.db import make_engine, normalise_url
 from service.migrations import upgrade
+from tests.clock import MovableClock
+from tests.factories import Border, seed_border
 
 PG_ENV = "PROBITY_TEST_DATABASE_URL"
 PG_SKIP = (
@@ -126,7 +128,9 @@ def empty_engine(empty_database_url: str) -> Iterator[Engine]:
 
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str) -> Settings:
-    return Settings(data_dir=tmp_path / "var", database_url=database_url, kdf=CHEAP_KDF)
+    return Settings(
+        data_dir=tmp_path / "var", database_url=database_url, kdf=CHEAP_KDF, clock=MovableClock()
+    )
 
 
 @pytest.fixture
@@ -146,3 +150,9 @@ def cheap_kdf_env(monkeypatch: pytest.MonkeyPatch, settings: Settings) -> Settin
     monkeypatch.setenv("PROBITY_KDF__LANES", str(CHEAP_KDF.lanes))
     monkeypatch.setenv("PROBITY_KDF__RECOVERY_WORK_FACTOR", str(CHEAP_KDF.recovery_work_factor))
     return settings
+
+
+@pytest.fixture
+def border(engine: Engine, settings: Settings) -> Border:
+    """An initialised instance on both backends, with agencies and staff on both sides."""
+    return seed_border(engine, settings)

@@ -1,24 +1,36 @@
-"""Build test data through the service layer, so tests exercise the real rules."""
+"""Build test data through the service layer, so tests exercise the real rules; and the few
+helpers every test package shares (a transaction, a principal, a filed tip)."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
 from crypto.age import decrypt_with_passphrase
-from crypto.blind import blind_index
-from service.access.conflict_values import conflict_value, store_conflict
+from service.access.service import ConflictOutcome, register_conflict
 from service.agencies.service import add_agency
 from service.compartments.service import add_compartment
 from service.config import Settings
 from service.db import make_session_factory, session_scope
+from service.instance.context import load_context
 from service.instance.keys import load_blind_index_key
 from service.instance.setup import InitResult, initialise, kdf_params
-from service.staff.models import Role, StaffConflict
+from service.staff.models import Role, StaffUser
 from service.staff.service import create_staff, unseal_secrets
+from service.staff.sessions import Principal
+from service.tips.intake import begin_tip
+from service.tips.models import Tip
+from service.tips.schemas import TipSubmission
+
+T = TypeVar("T")
 
 ADMIN_PASSWORD = "correct horse battery"
 RECOVERY_PASSPHRASE = "recovery passphrase for tests"
@@ -68,22 +80,17 @@ def add_staff(
 
 
 def add_conflict(
-    engine: Engine,
-    settings: Settings,
-    staff_id: uuid.UUID,
-    kind: str,
-    value: str,
-    *,
-    tokens: bool = True,
-) -> None:
-    """A conflict as stored now; `tokens=False`: as stored before token sets (whole value)."""
+    engine: Engine, settings: Settings, staff_id: uuid.UUID, kind: str, value: str
+) -> ConflictOutcome:
+    """The member declares a conflict of their own: registered and applied at once, as
+    `register_conflict` does it (a conflict for someone else needs four eyes)."""
     key = load_blind_index_key(settings.effective_keys_dir)
-    with session_scope(make_session_factory(engine)) as session:
-        if tokens:
-            store_conflict(session, staff_id, conflict_value(kind, value, key))
-        else:
-            whole = blind_index(key, kind, value)
-            session.add(StaffConflict(staff_id=staff_id, kind=kind, value=whole))
+    with transaction(engine) as session:
+        staff = session.get(StaffUser, staff_id)
+        assert staff is not None
+        return register_conflict(
+            session, staff=staff, kind=kind, value=value, index_key=key, actor=staff_id
+        )
 
 
 @dataclass(frozen=True)
@@ -104,13 +111,21 @@ def seed_border(engine: Engine, settings: Settings) -> Border:
         add_compartment(session, "us")
         add_compartment(session, "mx")
         add_agency(
-            session, slug="el-paso-pd", name_en="El Paso Police Department",
-            name_es="Departamento de Policía de El Paso", compartment="us", country="US",
-        )  # fmt: skip
+            session,
+            slug="el-paso-pd",
+            name_en="El Paso Police Department",
+            name_es="Departamento de Policía de El Paso",
+            compartment="us",
+            country="US",
+        )
         add_agency(
-            session, slug="tijuana-municipal", name_en="Tijuana Municipal Police",
-            name_es="Policía Municipal de Tijuana", compartment="mx", country="MX",
-        )  # fmt: skip
+            session,
+            slug="tijuana-municipal",
+            name_en="Tijuana Municipal Police",
+            name_es="Policía Municipal de Tijuana",
+            compartment="mx",
+            country="MX",
+        )
     recovery = decrypt_with_passphrase(recovery_path(settings).read_bytes(), RECOVERY_PASSPHRASE)
     identity = next(
         line for line in recovery.decode().splitlines() if line.startswith("AGE-SECRET-KEY-")
@@ -138,3 +153,58 @@ def tip_json(**overrides: object) -> dict[str, object]:
     }
     body.update(overrides)
     return body
+
+
+@contextmanager
+def transaction(engine: Engine) -> Iterator[Session]:
+    """One committed transaction (rolled back if the block raises)."""
+    with session_scope(make_session_factory(engine)) as session:
+        yield session
+
+
+def in_tx(engine: Engine, fn: Callable[..., T]) -> T:
+    """Run `fn(session)` in one transaction: committed, or rolled back if it raises."""
+    with transaction(engine) as session:
+        return fn(session)
+
+
+def principal(who: StaffHandle, role: Role = Role.REVIEWER) -> Principal:
+    """The signed-in form of a test staff member (what a session yields)."""
+    return Principal(who.id, who.username, role, who.identity, uuid.uuid4())
+
+
+def intake(
+    engine: Engine,
+    settings: Settings,
+    overrides: dict[str, Any] | None = None,
+    *,
+    received_on: date | None = None,
+) -> tuple[uuid.UUID, str]:
+    """(tip id, receipt) of a tip filed by the intake service as the API does, received on
+    `received_on` (today by default); `overrides` change `tip_json`'s fields."""
+    submission = TipSubmission.model_validate(tip_json(**(overrides or {})))
+    with transaction(engine) as session:
+        ctx = load_context(session, settings)
+        result = begin_tip(session, ctx, submission, today=received_on).finish()
+    assert result.tip_id is not None
+    return result.tip_id, result.receipt
+
+
+def submit(engine: Engine, settings: Settings, **overrides: Any) -> tuple[uuid.UUID, str]:
+    """(tip id, receipt) of a tip filed today (see `intake`)."""
+    return intake(engine, settings, overrides)
+
+
+def file_tip(
+    engine: Engine, settings: Settings, *, received_on: date | None = None, **overrides: Any
+) -> uuid.UUID:
+    """The id of a tip filed by the intake service (see `intake`)."""
+    return intake(engine, settings, overrides, received_on=received_on)[0]
+
+
+def tip_row(engine: Engine, tip_id: uuid.UUID) -> Tip:
+    """The tip as stored now (detached: read its columns, not its relationships)."""
+    with make_session_factory(engine)() as session:
+        tip = session.get(Tip, tip_id)
+        assert tip is not None
+        return tip

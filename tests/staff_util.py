@@ -1,27 +1,37 @@
 """Signing staff in from tests, through the real API and the real sign-in page.
 
 TOTP codes may be used once: each login uses the smallest step the server still accepts above the
-user's last used one (read from the app's database), waiting for the next 30-second period only
-when the three acceptable steps are already used.
+user's last used one (read from the app's database). When the three acceptable steps are already
+used, the app's clock (a `MovableClock` in `Settings.clock`) is moved to the next period: no test
+waits for the real clock.
 """
 
 from __future__ import annotations
 
 import re
-import time
+from datetime import UTC, datetime, timedelta
 
 import pyotp
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 
+from service.config import Clock
 from service.staff.models import StaffUser
 from service.staff.sessions import TOTP_PERIOD
+from tests.clock import MovableClock
 from tests.factories import StaffHandle
 
-__all__ = ["api_login", "login_body", "next_code", "page_login"]
+__all__ = ["api_login", "csrf_of", "login_body", "next_code", "page_login"]
 
 COOKIE = "probity_staff"
 _CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+
+
+def csrf_of(html: str, index: int = 0) -> str:
+    """The page's `index`-th form CSRF token (-1: the last form's)."""
+    tokens = _CSRF.findall(html)
+    assert tokens, "no CSRF token on the page"
+    return str(tokens[index])
 
 
 def _last_step(engine: Engine, username: str) -> int | None:
@@ -31,20 +41,27 @@ def _last_step(engine: Engine, username: str) -> int | None:
         )
 
 
-def next_code(engine: Engine, who: StaffHandle) -> str:
-    """A code the server will accept now and that was not used before."""
-    totp = pyotp.TOTP(who.totp_secret)
-    while True:
-        current = int(time.time()) // TOTP_PERIOD
-        last = _last_step(engine, who.username)
-        step = current if last is None or last < current else last + 1
-        if step <= current + 1:
-            return totp.generate_otp(step)
-        time.sleep((current + 1) * TOTP_PERIOD - time.time() + 0.05)
+def _real_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+def next_code(engine: Engine, who: StaffHandle, clock: Clock = _real_clock) -> str:
+    """A code the server, whose clock is `clock`, accepts now and that was not used before.
+
+    A server in another process runs on the real clock: sign each member in there once."""
+    now = clock().timestamp()
+    current = int(now) // TOTP_PERIOD
+    last = _last_step(engine, who.username)
+    step = current if last is None or last < current else last + 1
+    if step > current + 1:
+        assert isinstance(clock, MovableClock), "only a MovableClock can reach the next step"
+        clock.advance(timedelta(seconds=(step - 1) * TOTP_PERIOD - now + 0.05))
+    return pyotp.TOTP(who.totp_secret).generate_otp(step)
 
 
 def login_body(client: TestClient, who: StaffHandle) -> dict[str, str]:
-    code = next_code(client.app.state.engine, who)  # type: ignore[attr-defined]
+    state = client.app.state  # type: ignore[attr-defined]
+    code = next_code(state.engine, who, state.settings.clock)
     return {"username": who.username, "password": who.password, "totp": code}
 
 
@@ -65,9 +82,7 @@ def page_login(client: TestClient, who: StaffHandle) -> None:
     """Sign in through /staff/login; the client keeps the session cookie."""
     page = client.get("/staff/login")
     assert page.status_code == 200, page.status_code
-    match = _CSRF.search(page.text)
-    assert match is not None, "no CSRF token on the sign-in page"
-    form = {**login_body(client, who), "csrf": match.group(1)}
+    form = {**login_body(client, who), "csrf": csrf_of(page.text)}
     response = client.post("/staff/login", data=form, follow_redirects=False)
     assert response.status_code == 303, (response.status_code, response.text[:500])
     assert client.cookies.get("probity_staff"), "no session cookie after sign-in"

@@ -216,8 +216,14 @@ def test_backends_terminated_during_requests_give_503_or_success_never_500(
         per_tip_with_file = _per_tip(client, pg_engine, _post_tip_with_file)
         before = _stored(pg_engine)
         stop = threading.Event()
-        callers = [("tip", client), ("tip", client), ("tip+file", client), ("tip+file", client),
-                   ("queue", staff), ("readyz", client)]  # fmt: skip
+        callers = [
+            ("tip", client),
+            ("tip", client),
+            ("tip+file", client),
+            ("tip+file", client),
+            ("queue", staff),
+            ("readyz", client),
+        ]
         threads = [
             threading.Thread(target=_hammer, args=(call, caller, stop, seen))
             for call, caller in callers

@@ -76,9 +76,15 @@ def test_proxy_refuses_connections_until_resumed(proxy: FaultProxy) -> None:
 
 def _kill9(**changes: Any) -> dict[str, Any]:
     result = {
-        "lost": 0, "duplicated": 0, "answers_500": 0, "half_stored_blobs": 0, "gave_up": 0,
-        "unreadable": 0, "mismatched": 0, "integrity_check": "ok",
-    }  # fmt: skip
+        "lost": 0,
+        "duplicated": 0,
+        "answers_500": 0,
+        "half_stored_blobs": 0,
+        "gave_up": 0,
+        "unreadable": 0,
+        "mismatched": 0,
+        "integrity_check": "ok",
+    }
     return {**result, **changes}
 
 

@@ -38,7 +38,6 @@ from routes.staff_auth import (
     set_staff_cookie,
     staff_token,
 )
-from service.db import utcnow
 from service.errors import Unauthorized, UnsupportedMediaType
 from service.inputs import InputModel
 from service.instance.setup import kdf_params
@@ -74,7 +73,7 @@ async def sign_in(
     request: Request, db: UnitOfWork, *, username: str, password: str, totp: str
 ) -> tuple[str, Principal, datetime]:
     """Shared with the sign-in page: (token, principal, absolute expiry)."""
-    now = utcnow()
+    now = settings_of(request).clock()
     login = partial(
         login_in_transaction,
         db.factory,
@@ -102,6 +101,7 @@ async def change_password(
         old=old,
         new=new,
         kdf=kdf_params(settings_of(request)),
+        now=settings_of(request).clock(),
     )
     with kdf_pool(request).slot():
         await run_blocking(change)
@@ -138,7 +138,7 @@ def delete_session(request: Request, principal: AnyStaff, db: Db) -> Response:
     found = staff_token(request)
     if found is None:  # current_principal already required one
         raise Unauthorized("sign in as staff first")
-    db.run(lambda session: logout(session, found[0]))
+    db.run(lambda session: logout(session, found[0], now=settings_of(request).clock()))
     response = Response(status_code=204)
     clear_staff_cookie(request, response)
     return response

@@ -19,7 +19,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
-from routes.deps import Db, UnitOfWork
+from routes.deps import Db, UnitOfWork, settings_of
 from routes.i18n import pick_language
 from routes.pages.report_fields import one
 from routes.staff_auth import ADMINS, StaffForm, csrf_token, require_roles
@@ -31,7 +31,6 @@ from service.agencies import service as agencies
 from service.agencies.repository import list_agencies
 from service.compartments import service as compartments
 from service.compartments.repository import list_compartments
-from service.db import utcnow
 from service.errors import InvalidInput, ProbityError
 from service.staff import admin
 from service.staff.enrolment import ENROLMENT_TTL
@@ -180,7 +179,7 @@ def add_staff(
                 principal.staff_id,
                 username=username,
                 role=role,
-                now=utcnow(),
+                now=settings_of(request).clock(),
                 compartments=[compartment] if compartment else [],
             )
     except ProbityError as exc:
@@ -197,7 +196,7 @@ def reissue_enrolment(
     try:
         with db.transaction() as session:
             token = admin.reissue_enrolment_as(
-                session, principal.staff_id, username=username, now=utcnow()
+                session, principal.staff_id, username=username, now=settings_of(request).clock()
             )
             role = next(m.role.value for m in list_staff(session) if m.username == username)
     except ProbityError as exc:

@@ -69,8 +69,9 @@ def _invalid(request: Request, pages: Pages) -> HTMLResponse:
 async def enrol_form(request: Request, pages: PagesDep, db: Db) -> Response:
     token = request.query_params.get("token", "")
     try:
+        now = settings_of(request).clock()
         user = await db.run_in_thread(
-            lambda s: enrolment.find_enrolment(s, token, now=utcnow()).username
+            lambda s: enrolment.find_enrolment(s, token, now=now).username
         )
     except NotFound:
         return _invalid(request, pages)
@@ -111,8 +112,9 @@ async def _choose(
     password, kdf = one(fields, "password"), kdf_params(settings_of(request))
     if password != one(fields, "repeat"):
         return _render(request, pages, "password", token=token, error="mismatch", status_code=422)
+    now = settings_of(request).clock()
     try:
-        begin = partial(enrolment.begin, token=token, password=password, kdf=kdf, now=utcnow())
+        begin = partial(enrolment.begin, token=token, password=password, kdf=kdf, now=now)
         keys = await db.run_in_thread(begin)
     except InvalidInput as exc:
         error = "guessable" if exc.fields.get("password") == "guessable" else "weak"
@@ -124,10 +126,10 @@ async def _confirm(
     request: Request, db: UnitOfWork, pages: Pages, fields: Fields, token: str
 ) -> Response:
     password, kdf = one(fields, "password"), kdf_params(settings_of(request))
-    code = one(fields, "code")
+    code, now = one(fields, "code"), settings_of(request).clock()
     try:
         confirm = partial(
-            enrolment.confirm, token=token, password=password, code=code, kdf=kdf, now=utcnow()
+            enrolment.confirm, token=token, password=password, code=code, kdf=kdf, now=now
         )
         username = (await db.run_in_thread(confirm)).username
     except Unauthorized:

@@ -18,7 +18,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from routes import csrf
 from routes.api.staff import change_password, sign_in
-from routes.deps import Db, instance_context, run_blocking
+from routes.deps import Db, instance_context, run_blocking, settings_of
 from routes.i18n import pick_language
 from routes.pages.forms import read_small_form, refuse_cross_site
 from routes.pages.report_fields import one
@@ -126,7 +126,7 @@ def logout_submit(request: Request, principal: AnyStaff, form: StaffForm, db: Db
     found = staff_token(request)
     if found is not None:
         with db.transaction() as session:
-            logout(session, found[0])
+            logout(session, found[0], now=settings_of(request).clock())
     target = lang_url(f"{LOGIN_PATH}?notice=signed_out", pick_language(request))
     response = RedirectResponse(target, status_code=303)
     clear_staff_cookie(request, response)

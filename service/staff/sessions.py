@@ -41,7 +41,7 @@ from crypto.keys import (
     seal,
 )
 from service.audit.log import record
-from service.db import lock_for_write, lock_rows, session_scope, utcnow
+from service.db import lock_for_write, lock_rows, session_scope
 from service.errors import TooManyAttempts, Unauthorized
 from service.staff.credentials import (
     TOTP_PERIOD,
@@ -270,7 +270,7 @@ def login_in_transaction(
     totp: str,
     kdf: KdfParams,
     throttle_key: bytes,
-    now: datetime | None = None,
+    now: datetime,
 ) -> tuple[str, Principal]:
     """`login` in its own transaction, committed also when the login is refused."""
     return _committing(
@@ -281,7 +281,7 @@ def login_in_transaction(
             password=password,
             totp=totp,
             kdf=kdf,
-            now=now or utcnow(),
+            now=now,
             throttle_key=throttle_key,
         ),
     )
@@ -326,9 +326,8 @@ def authenticate(session: Session, token: str, *, now: datetime) -> Principal:
     return _principal(user, identity.decode(), row.id)
 
 
-def logout(session: Session, token: str, *, now: datetime | None = None) -> None:
+def logout(session: Session, token: str, *, now: datetime) -> None:
     """Revoke the session server-side: the token is refused from now on, everywhere."""
-    now = now or utcnow()
     principal = authenticate(session, token, now=now)
     session.execute(
         update(StaffSession).where(StaffSession.id == principal.session_id).values(revoked_at=now)
@@ -349,14 +348,13 @@ def change_password(
     old: str,
     new: str,
     kdf: KdfParams,
-    now: datetime | None = None,
+    now: datetime,
 ) -> None:
     """Re-seal identity and TOTP secret under `new`; revoke the user's other sessions.
 
     A wrong `old` counts as a failed sign-in (a stolen session must not guess passwords freely);
     commit on Unauthorized as for `login`.
     """
-    now = now or utcnow()
     user = session.get(StaffUser, principal.staff_id)
     if user is None:
         raise Unauthorized(_SESSION_INVALID)
@@ -397,9 +395,12 @@ def change_password_in_transaction(
     old: str,
     new: str,
     kdf: KdfParams,
+    now: datetime,
 ) -> None:
     """`change_password`, committed also when the old password is refused (it counts)."""
-    _committing(factory, lambda s: change_password(s, principal, old=old, new=new, kdf=kdf))
+    _committing(
+        factory, lambda s: change_password(s, principal, old=old, new=new, kdf=kdf, now=now)
+    )
 
 
 def purge_ended_sessions(session: Session, *, now: datetime) -> int:

@@ -3,17 +3,15 @@ for what must never be shown), filing a tip over the API, and signing staff in t
 
 from __future__ import annotations
 
-import http.client
-import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
 
 from playwright.sync_api import Page, Response, expect
 from sqlalchemy import Engine
 
 from tests.factories import StaffHandle
+from tests.live import Client
 from tests.staff_util import next_code
 
 __all__ = ["Seen", "file_tip", "sign_in"]
@@ -53,17 +51,9 @@ def _compact(html: str) -> str:
 
 def file_tip(base: str, body: dict[str, object]) -> str:
     """File a tip through `POST /api/v1/tips` as an anonymous reporter; returns the receipt."""
-    parts = urlsplit(base)
-    conn = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=60)
-    try:
-        conn.request("POST", "/api/v1/tips", body=json.dumps(body),
-                     headers={"content-type": "application/json"})  # fmt: skip
-        response = conn.getresponse()
-        answer = response.read()
-    finally:
-        conn.close()
-    assert response.status == 201, (response.status, answer[:300])
-    receipt = json.loads(answer)["receipt"]
+    answer = Client(base, timeout=60).post("/api/v1/tips", body)
+    assert answer.status_code == 201, (answer.status_code, answer.text[:300])
+    receipt = answer.json()["receipt"]
     assert isinstance(receipt, str)
     return receipt
 

@@ -8,17 +8,17 @@ from pathlib import Path
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine
 
 from routes.app import create_app
 from service.config import Settings
-from tests.factories import Border, seed_border
+from tests.clock import MovableClock
+from tests.factories import Border
 
 
 @pytest.fixture
 def app_settings(tmp_path: Path) -> Settings:
     # database_url="" wins over any PROBITY_DATABASE_URL in the environment: always the tmp file.
-    return Settings(data_dir=tmp_path, database_url="")
+    return Settings(data_dir=tmp_path, database_url="", clock=MovableClock())
 
 
 @pytest.fixture
@@ -30,12 +30,6 @@ def app(app_settings: Settings) -> FastAPI:
 def client(app: FastAPI) -> Iterator[TestClient]:
     with TestClient(app) as test_client:
         yield test_client
-
-
-@pytest.fixture
-def border(engine: Engine, settings: Settings) -> Border:
-    """An initialised instance on both backends, with agencies and staff on both sides."""
-    return seed_border(engine, settings)
 
 
 @pytest.fixture

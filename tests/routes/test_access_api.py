@@ -4,7 +4,6 @@ real API and the real pages."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 
 import pytest
@@ -13,15 +12,20 @@ from sqlalchemy import Engine, func, select
 
 from routes.app import create_app
 from service.access.memberships import decide_membership
-from service.access.service import add_member_with_access
 from service.config import Settings
 from service.staff.models import Role, StaffConflict
 from service.tips.models import TipAudience
-from tests.factories import StaffHandle, add_staff
-from tests.service.access_util import World, audience, can_open, envelopes, in_tx, staff_row, world
-from tests.staff_util import api_login, page_login
+from tests.factories import StaffHandle, add_staff, in_tx
+from tests.service.access_util import (
+    World,
+    audience,
+    can_open,
+    envelopes,
+    request_membership,
+    world,
+)
+from tests.staff_util import api_login, csrf_of, page_login
 
-_CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 SECRET_VALUE = "Juan Ramírez"
 
 
@@ -42,12 +46,7 @@ def admin(engine: Engine, settings: Settings, w: World) -> StaffHandle:
 
 
 def _request_rita(engine: Engine, w: World) -> None:
-    in_tx(
-        engine,
-        lambda s: add_member_with_access(
-            s, compartment="us", staff=staff_row(s, w.rita), actor="system"
-        ),
-    )
+    request_membership(engine, w.rita, "us")
 
 
 def _add_rita(engine: Engine, w: World) -> None:
@@ -191,7 +190,7 @@ def test_access_page_lists_counts_and_applies_with_csrf(
     assert page.status_code == 200
     assert str(w.tip)[:8] in page.text
     assert "Reescribir las llaves ahora" in page.text
-    token = _CSRF.findall(page.text)[-1]
+    token = csrf_of(page.text, -1)
     assert client.post("/staff/access/apply", data={"x": "1"}).status_code == 403
     assert not can_open(engine, w.tip, "staff", w.rita.identity)
     done = client.post("/staff/access/apply", data={"csrf": token}, follow_redirects=True)
@@ -206,7 +205,7 @@ def test_conflicts_page_registers_without_showing_the_value(
     page_login(client, w.border.supervisor_us)
     page = client.get("/staff/admin/conflicts")
     assert page.status_code == 200
-    token = _CSRF.findall(page.text)[-1]
+    token = csrf_of(page.text, -1)
     form = {"csrf": token, "username": "ana", "kind": "badge", "value": "4471"}
     done = client.post("/staff/admin/conflicts", data=form, follow_redirects=True)
     assert done.status_code == 200
@@ -219,8 +218,9 @@ def test_conflicts_page_registers_without_showing_the_value(
     assert unknown.status_code == 404
     foreign = client.post("/staff/admin/conflicts", data={**form, "username": "luis"})
     assert foreign.status_code == 403
-    own = client.post("/staff/admin/conflicts", data={**form, "username": "sam"},
-                      follow_redirects=True)  # fmt: skip
+    own = client.post(
+        "/staff/admin/conflicts", data={**form, "username": "sam"}, follow_redirects=True
+    )
     assert "The conflict was registered" in own.text
     assert _conflicts(engine) == 1
     access = client.get("/staff/access")  # counts over sam's own tips only
@@ -254,12 +254,7 @@ def test_membership_requests_are_decided_over_the_api_by_another_supervisor(
 def test_a_supervisor_cannot_approve_their_own_membership_over_http(
     client: TestClient, engine: Engine, w: World
 ) -> None:
-    in_tx(
-        engine,
-        lambda s: add_member_with_access(
-            s, compartment="us", staff=staff_row(s, w.sue), actor="system"
-        ),
-    )
+    request_membership(engine, w.sue, "us")
     sue = api_login(client, w.sue)
     url = f"/api/v1/access/memberships/us/{w.sue.id}/decision"
     assert client.post(url, json={"approve": True}, headers=sue).status_code == 403
@@ -275,7 +270,7 @@ def test_access_page_shows_who_is_being_added_and_approves_with_csrf(
     assert page.status_code == 200
     assert "rita" in page.text
     assert "Revisor" in page.text
-    token = _CSRF.findall(page.text)[0]
+    token = csrf_of(page.text, 0)
     form = {"compartment": "us", "staff_id": str(w.rita.id), "decision": "approve"}
     assert client.post("/staff/access/memberships", data=form).status_code == 403
     assert (
@@ -284,8 +279,9 @@ def test_access_page_shows_who_is_being_added_and_approves_with_csrf(
         ).status_code
         == 422
     )
-    done = client.post("/staff/access/memberships", data={**form, "csrf": token},
-                       follow_redirects=True)  # fmt: skip
+    done = client.post(
+        "/staff/access/memberships", data={**form, "csrf": token}, follow_redirects=True
+    )
     assert done.status_code == 200
     assert "The membership is approved" in done.text
     assert "rita" not in done.text
@@ -301,7 +297,7 @@ def test_a_too_broad_conflict_is_refused_with_its_reason(
     assert response.json()["error"] == "invalid_input"
     assert "too broad" in response.json()["detail"]
     page_login(client, w.border.supervisor_us)
-    token = _CSRF.findall(client.get("/staff/admin/conflicts").text)[-1]
+    token = csrf_of(client.get("/staff/admin/conflicts").text, -1)
     form = {"csrf": token, "username": "ana", "kind": "unit", "value": "3"}
     page = client.post("/staff/admin/conflicts?lang=es", data=form)
     assert page.status_code == 422

@@ -24,9 +24,8 @@ from service.db import utcnow
 from service.staff.models import Role, StaffUser
 from service.tips.models import Tip, TipAudience
 from tests.factories import Border, StaffHandle, add_staff, seed_border, tip_json
-from tests.staff_util import api_login, page_login
+from tests.staff_util import api_login, csrf_of, page_login
 
-_CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 _LINK = re.compile(r"<code>http://testserver(/staff/enrol\?token=([\w-]+))</code>")
 _SECRET = re.compile(r"Authenticator secret</dt><dd><code>([A-Z2-7]+)</code>")
 PUPPET_PASSWORD = "puppet strings attached"
@@ -63,12 +62,6 @@ def adam(web: TestClient, engine: Engine, settings: Settings) -> StaffHandle:
     return who
 
 
-def _csrf(html: str) -> str:
-    match = _CSRF.search(html)
-    assert match is not None
-    return match.group(1)
-
-
 def _memberships(engine: Engine, compartment: str) -> dict[str, bool]:
     """username -> approved, for one compartment."""
     with engine.connect() as connection:
@@ -98,20 +91,26 @@ def _enrol(web: TestClient, link: str, token: str) -> pyotp.TOTP:
     chosen = member.post(
         "/staff/enrol",
         data={
-            "csrf": _csrf(page.text), "token": token, "step": "password",
-            "password": PUPPET_PASSWORD, "repeat": PUPPET_PASSWORD,
+            "csrf": csrf_of(page.text),
+            "token": token,
+            "step": "password",
+            "password": PUPPET_PASSWORD,
+            "repeat": PUPPET_PASSWORD,
         },
-    )  # fmt: skip
+    )
     secret = _SECRET.search(chosen.text)
     assert secret is not None
     totp = pyotp.TOTP(secret.group(1))
     done = member.post(
         "/staff/enrol",
         data={
-            "csrf": _csrf(chosen.text), "token": token, "step": "confirm",
-            "password": PUPPET_PASSWORD, "code": totp.now(),
+            "csrf": csrf_of(chosen.text),
+            "token": token,
+            "step": "confirm",
+            "password": PUPPET_PASSWORD,
+            "code": totp.now(),
         },
-    )  # fmt: skip
+    )
     assert done.status_code == 200, done.text[:300]
     return totp
 
@@ -128,7 +127,7 @@ def _puppet_token(web: TestClient, totp: pyotp.TOTP) -> dict[str, str]:
 def test_one_admin_alone_never_gets_a_puppet_reading_the_next_tip(
     web: TestClient, adam: StaffHandle, engine: Engine
 ) -> None:
-    token = _csrf(web.get("/staff/admin/compartments").text)
+    token = csrf_of(web.get("/staff/admin/compartments").text)
     # 1. Take the supervisors out of oversight: only a request now.
     for supervisor in ("victor", "vera"):
         leave = {"csrf": token, "action": "remove", "compartment": "oversight"}
@@ -181,7 +180,7 @@ def _audit_actions(engine: Engine) -> list[str]:
 def test_a_supervisor_of_the_target_decides_a_route_and_others_cannot(
     web: TestClient, adam: StaffHandle, engine: Engine, demo: Demo
 ) -> None:
-    token = _csrf(web.get("/staff/admin/agencies").text)
+    token = csrf_of(web.get("/staff/admin/agencies").text)
     route = {"csrf": token, "slug": "tijuana-municipal", "compartment": "us"}
     assert "waiting for approval" in web.post("/staff/admin/agencies/route", data=route).text
     again = web.post("/staff/admin/agencies/route", data=route)
@@ -189,10 +188,16 @@ def test_a_supervisor_of_the_target_decides_a_route_and_others_cannot(
     sam = api_login(web, demo.supervisors["sam"])
     [change] = web.get("/api/v1/access/changes", headers=sam).json()["changes"]
     assert change | {"id": None, "requested_at": None} == {
-        "id": None, "kind": "agency_route", "compartment": "us", "previous_compartment": "mx",
-        "agency": "tijuana-municipal", "agency_name": "Tijuana Municipal Police",
-        "username": None, "requested_by": "adam", "requested_at": None,
-    }  # fmt: skip
+        "id": None,
+        "kind": "agency_route",
+        "compartment": "us",
+        "previous_compartment": "mx",
+        "agency": "tijuana-municipal",
+        "agency_name": "Tijuana Municipal Police",
+        "username": None,
+        "requested_by": "adam",
+        "requested_at": None,
+    }
     decision = f"/api/v1/access/changes/{change['id']}/decision"
     for outsider in ("marta", "victor"):  # mx; oversight (us has its own supervisor)
         headers = api_login(web, demo.supervisors[outsider])
@@ -215,7 +220,7 @@ def test_a_supervisor_of_the_target_decides_a_route_and_others_cannot(
 def test_oversight_decides_a_supervisor_removal_never_the_supervisor_removed(
     web: TestClient, adam: StaffHandle, engine: Engine, demo: Demo
 ) -> None:
-    token = _csrf(web.get("/staff/admin/compartments").text)
+    token = csrf_of(web.get("/staff/admin/compartments").text)
     leave = {"csrf": token, "action": "remove", "compartment": "oversight", "username": "victor"}
     assert web.post("/staff/admin/compartments/members", data=leave).status_code == 200
     listed = web.get("/staff/access").text  # the admin's view
@@ -231,7 +236,7 @@ def test_oversight_decides_a_supervisor_removal_never_the_supervisor_removed(
     assert change_id is not None
     own = f"/api/v1/access/changes/{change_id.group(1)}/decision"
     assert web.post(own, json={"approve": True}, headers=victor).status_code == 403
-    form = {"csrf": _csrf(page), "request_id": change_id.group(1), "decision": "approve"}
+    form = {"csrf": csrf_of(page), "request_id": change_id.group(1), "decision": "approve"}
     done = vera_web.post("/staff/access/changes", data=form, follow_redirects=False)
     assert done.status_code == 303
     assert done.headers["location"] == "/staff/access?notice=change_approved&lang=en"
@@ -246,11 +251,15 @@ def test_oversight_decides_a_supervisor_removal_never_the_supervisor_removed(
 def test_a_new_agency_stays_off_the_report_form_until_approved(
     web: TestClient, adam: StaffHandle, engine: Engine, demo: Demo
 ) -> None:
-    token = _csrf(web.get("/staff/admin/agencies").text)
+    token = csrf_of(web.get("/staff/admin/agencies").text)
     new = {
-        "csrf": token, "slug": "juarez-municipal", "name_en": "Juárez Municipal Police",
-        "name_es": "Policía Municipal de Juárez", "country": "MX", "compartment": "mx",
-    }  # fmt: skip
+        "csrf": token,
+        "slug": "juarez-municipal",
+        "name_en": "Juárez Municipal Police",
+        "name_es": "Policía Municipal de Juárez",
+        "country": "MX",
+        "compartment": "mx",
+    }
     added = web.post("/staff/admin/agencies", data=new)
     assert added.status_code == 200
     assert "not on the report form: waiting for approval" in added.text

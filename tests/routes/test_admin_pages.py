@@ -17,9 +17,7 @@ from service.config import Settings
 from service.staff.models import Role, StaffUser
 from service.tips.models import TipAudience
 from tests.factories import Border, StaffHandle, add_staff, tip_json
-from tests.staff_util import api_login, page_login
-
-_CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+from tests.staff_util import api_login, csrf_of, page_login
 
 
 @pytest.fixture
@@ -31,9 +29,7 @@ def adam(web: TestClient, engine: Engine, settings: Settings) -> StaffHandle:
 
 
 def csrf(web: TestClient) -> str:
-    match = _CSRF.search(web.get("/staff/admin/staff").text)
-    assert match is not None
-    return match.group(1)
+    return csrf_of(web.get("/staff/admin/staff").text)
 
 
 def audit(engine: Engine, action: str) -> list[AuditRecord]:

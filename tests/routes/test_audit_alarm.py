@@ -16,8 +16,8 @@ from service.audit.models import AuditCheckpoint
 from service.config import Settings
 from service.errors import HistoryMismatch
 from service.staff.models import Role
-from tests.factories import Border, StaffHandle, add_staff
-from tests.service.audit_util import edit_entry, fill, transaction
+from tests.factories import Border, StaffHandle, add_staff, transaction
+from tests.service.audit_util import edit_entry, fill
 from tests.staff_util import page_login
 
 AUDIT_PAGES = ("/audit", "/audit/entries", "/audit/stats")

@@ -18,8 +18,8 @@ from service.audit.log import flush_pending, log_size, record
 from service.audit.pending import record_reporter_event
 from service.config import Settings
 from service.staff.models import Role
-from tests.factories import Border, add_staff
-from tests.service.audit_util import fill, transaction
+from tests.factories import Border, add_staff, transaction
+from tests.service.audit_util import fill
 from tests.staff_util import api_login
 
 ENTRIES = "/api/v1/audit/entries"

@@ -17,19 +17,11 @@ from service.audit.models import PendingAuditEntry
 from service.config import Settings
 from service.db import make_session_factory
 from service.staff.models import Role
-from service.tips.models import Message, Tip
-from tests.factories import Border, StaffHandle, add_staff
-from tests.service.workflow_util import new_tip
+from service.tips.models import Message
+from tests.factories import Border, StaffHandle, add_staff, submit, tip_row
 from tests.staff_util import api_login
 
 MX = {"agency": "tijuana-municipal"}
-
-
-def _tip(engine: Engine, tip_id: uuid.UUID) -> Tip:
-    with make_session_factory(engine)() as session:
-        tip = session.get(Tip, tip_id)
-        assert tip is not None
-        return tip
 
 
 def _move(web: TestClient, who: dict[str, str], tip_id: uuid.UUID, **body: object) -> Response:
@@ -51,7 +43,7 @@ def _closed(
     web: TestClient, engine: Engine, settings: Settings, border: Border
 ) -> tuple[uuid.UUID, str]:
     """A US tip closed as spam the only way there is now: asked by ana, approved by sam."""
-    tip_id, receipt = new_tip(engine, settings)
+    tip_id, receipt = submit(engine, settings)
     ana, sam = api_login(web, border.reviewer_us), api_login(web, border.supervisor_us)
     assert _move(web, ana, tip_id, to="triage").status_code == 200
     asked = _move(web, ana, tip_id, to="closed", reason="spam")
@@ -67,37 +59,38 @@ def otto(engine: Engine, settings: Settings, border: Border) -> StaffHandle:
 def test_received_triage_closed_spam_is_202_and_the_tip_stays_open_until_approved(
     web: TestClient, engine: Engine, settings: Settings, border: Border
 ) -> None:
-    tip_id, receipt = new_tip(engine, settings)
+    tip_id, receipt = submit(engine, settings)
     ana, sam = api_login(web, border.reviewer_us), api_login(web, border.supervisor_us)
     assert _move(web, ana, tip_id, to="triage").status_code == 200
     asked = _move(web, ana, tip_id, to="closed", reason="spam")
     assert asked.status_code == 202, asked.text
     assert asked.json()["status"] == "triage"
     approval_id = asked.json()["approval_id"]
-    assert _tip(engine, tip_id).status == "triage"
+    assert tip_row(engine, tip_id).status == "triage"
     seen = web.get("/api/v1/reporter/tip", headers=_reporter(web, receipt)).json()
     assert seen["status"] != "closed"
     assert _decide(web, ana, approval_id).status_code == 403  # reviewers never decide
     assert _decide(web, sam, approval_id).status_code == 200
-    assert (_tip(engine, tip_id).status, _tip(engine, tip_id).closure_reason) == ("closed", "spam")
+    closed = tip_row(engine, tip_id)
+    assert (closed.status, closed.closure_reason) == ("closed", "spam")
 
 
 def test_a_supervisor_cannot_approve_the_closure_they_asked_for(
     web: TestClient, engine: Engine, settings: Settings, border: Border
 ) -> None:
-    tip_id, _ = new_tip(engine, settings)
+    tip_id, _ = submit(engine, settings)
     sam = api_login(web, border.supervisor_us)
     assert _move(web, sam, tip_id, to="triage").status_code == 200
     approval_id = _move(web, sam, tip_id, to="closed", reason="spam").json()["approval_id"]
     assert web.get("/api/v1/approvals", headers=sam).json()["approvals"] == []
     assert _decide(web, sam, approval_id).status_code == 403
-    assert _tip(engine, tip_id).status == "triage"
+    assert tip_row(engine, tip_id).status == "triage"
 
 
 def test_oversight_decides_content_free_when_nobody_else_can(
     web: TestClient, engine: Engine, settings: Settings, border: Border, otto: StaffHandle
 ) -> None:
-    tip_id, _ = new_tip(engine, settings, **MX)  # mx: reviewer luis, no supervisor
+    tip_id, _ = submit(engine, settings, **MX)  # mx: reviewer luis, no supervisor
     luis, over = api_login(web, border.reviewer_mx), api_login(web, otto)
     assert _move(web, luis, tip_id, to="triage").status_code == 200
     approval_id = _move(web, luis, tip_id, to="closed", reason="spam").json()["approval_id"]
@@ -109,7 +102,7 @@ def test_oversight_decides_content_free_when_nobody_else_can(
     )
     assert web.get(f"/api/v1/tips/{tip_id}", headers=over).status_code == 404
     assert _decide(web, over, approval_id).status_code == 200
-    assert _tip(engine, tip_id).status == "closed"
+    assert tip_row(engine, tip_id).status == "closed"
     assert web.get(f"/api/v1/tips/{tip_id}", headers=over).status_code == 404
 
 
@@ -121,7 +114,7 @@ def test_a_reporter_contests_a_closure_once_with_a_message(
     before = _pending_entries(engine)
     answer = web.post("/api/v1/reporter/contest", json={"message": "It was not spam."}, headers=me)
     assert answer.status_code == 200, answer.text
-    tip = _tip(engine, tip_id)
+    tip = tip_row(engine, tip_id)
     assert tip.contested_on is not None
     assert tip.status == "closed"
     assert _pending_entries(engine) - before == {"tip.contested", "message.from_reporter"}
@@ -136,7 +129,7 @@ def test_a_reporter_contests_a_closure_once_with_a_message(
 def test_contesting_an_open_tip_or_without_a_session_or_badly_changes_nothing(
     web: TestClient, engine: Engine, settings: Settings, border: Border
 ) -> None:
-    tip_id, receipt = new_tip(engine, settings)
+    tip_id, receipt = submit(engine, settings)
     me = _reporter(web, receipt)
     refused = web.post("/api/v1/reporter/contest", json={"message": "Hello"}, headers=me)
     assert (refused.status_code, refused.json()["error"]) == (409, "not_closed")
@@ -147,10 +140,14 @@ def test_contesting_an_open_tip_or_without_a_session_or_badly_changes_nothing(
     mine = _reporter(web, closed_receipt)
     for bad in ({"message": "x" * 20_001}, {"note": "x"}, {"message": 3}):
         assert web.post("/api/v1/reporter/contest", json=bad, headers=mine).status_code == 422
-    assert web.post("/api/v1/reporter/contest", json={"message": "x" * 10_001},
-                    headers=mine).status_code == 422  # fmt: skip
+    assert (
+        web.post(
+            "/api/v1/reporter/contest", json={"message": "x" * 10_001}, headers=mine
+        ).status_code
+        == 422
+    )
     for tip in (tip_id, closed_id):
-        assert _tip(engine, tip).contested_on is None
+        assert tip_row(engine, tip).contested_on is None
         assert _messages(engine, tip) == 0
     assert web.post("/api/v1/reporter/contest", headers=mine).status_code == 200  # no body: fine
 
@@ -166,8 +163,15 @@ def test_oversight_lists_contested_tips_and_asks_for_a_reroute_an_audience_super
     assert row["tip_id"] == str(tip_id)
     assert (row["compartment"], row["closure_reason"]) == ("us", "spam")
     assert row["reroute_pending"] is False
-    assert set(row) == {"tip_id", "compartment", "closure_reason", "closed_on", "contested_on",
-                        "in_oversight", "reroute_pending"}  # fmt: skip
+    assert set(row) == {
+        "tip_id",
+        "compartment",
+        "closure_reason",
+        "closed_on",
+        "contested_on",
+        "in_oversight",
+        "reroute_pending",
+    }
     assert web.get("/api/v1/approvals/contested", headers=sam).status_code == 403
     assert web.post(f"/api/v1/approvals/contested/{tip_id}/reroute", headers=sam).status_code == 403
     asked = web.post(f"/api/v1/approvals/contested/{tip_id}/reroute", headers=over)
@@ -193,8 +197,12 @@ def test_only_contested_tips_can_be_rerouted_by_oversight(
         response = web.post(f"/api/v1/approvals/contested/{target}/reroute", headers=over)
         assert response.status_code == 404
     with make_session_factory(engine)() as session:
-        assert session.scalar(select(func.count()).select_from(Approval).where(
-            Approval.kind == "reroute")) == 0  # fmt: skip
+        assert (
+            session.scalar(
+                select(func.count()).select_from(Approval).where(Approval.kind == "reroute")
+            )
+            == 0
+        )
 
 
 def _pending_entries(engine: Engine) -> set[str]:

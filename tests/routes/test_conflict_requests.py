@@ -19,9 +19,8 @@ from service.config import Settings
 from service.staff.models import Role, StaffConflict
 from tests.factories import add_conflict, add_staff
 from tests.service.access_util import Cast, audience, can_open, make_cast
-from tests.staff_util import api_login, page_login
+from tests.staff_util import api_login, csrf_of, page_login
 
-_CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 UNIT = "Bridge Unit 3"
 
 
@@ -219,7 +218,7 @@ def test_access_page_lists_conflict_requests_and_decides_with_csrf(
 ) -> None:
     page_login(client, cast.w.border.supervisor_us)
     form_page = client.get("/staff/admin/conflicts")
-    token = _CSRF.findall(form_page.text)[-1]
+    token = csrf_of(form_page.text, -1)
     form = {"csrf": token, "username": "ana", "kind": "badge", "value": "4471"}
     done = client.post("/staff/admin/conflicts", data=form, follow_redirects=True)
     assert done.status_code == 200
@@ -233,7 +232,7 @@ def test_access_page_lists_conflict_requests_and_decides_with_csrf(
     assert "ana" in page.text
     assert "sam" in page.text
     assert "4471" not in page.text
-    token = _CSRF.findall(page.text)[0]
+    token = csrf_of(page.text, 0)
     otto = api_login(client, cast.otto)
     request_id = _pending_id(client, otto, "ana")
     decision = {"request_id": request_id, "decision": "approve"}

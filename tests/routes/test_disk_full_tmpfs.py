@@ -57,9 +57,12 @@ def disk(tmp_path: Path) -> Iterator[Path]:
 @pytest.fixture
 def on_disk(disk: Path) -> Iterator[tuple[Settings, Engine, Border]]:
     settings = Settings(
-        data_dir=disk / "var", database_url="", kdf=CHEAP_KDF,
-        storage_reserve_mb=1, storage_ballast_mb=0,
-    )  # fmt: skip
+        data_dir=disk / "var",
+        database_url="",
+        kdf=CHEAP_KDF,
+        storage_reserve_mb=1,
+        storage_ballast_mb=0,
+    )
     engine = make_engine(settings.effective_database_url)
     try:
         yield settings, engine, seed_border(engine, settings)

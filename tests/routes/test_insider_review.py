@@ -20,17 +20,8 @@ from service.config import Settings
 from service.errors import Conflict
 from service.staff import admin
 from service.staff.models import Role
-from tests.factories import add_staff
-from tests.service.access_util import (
-    Cast,
-    audience,
-    can_open,
-    file_tip,
-    in_tx,
-    make_cast,
-    principal,
-    readable,
-)
+from tests.factories import add_staff, file_tip, in_tx, principal
+from tests.service.access_util import Cast, audience, can_open, make_cast, readable
 from tests.staff_util import api_login
 
 

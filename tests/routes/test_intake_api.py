@@ -186,16 +186,30 @@ def test_bad_tips_get_a_clear_4xx_and_store_nothing(
 def test_malformed_oversized_and_wrongly_typed_bodies_are_refused(
     web: TestClient, engine: Engine
 ) -> None:
-    assert web.post("/api/v1/tips", content=b"{not json", headers={
-        "content-type": "application/json"}).status_code == 400  # fmt: skip
+    assert (
+        web.post(
+            "/api/v1/tips", content=b"{not json", headers={"content-type": "application/json"}
+        ).status_code
+        == 400
+    )
     huge = json.dumps(tip_json(narrative="x" * 300_000)).encode()
-    assert web.post("/api/v1/tips", content=huge, headers={
-        "content-type": "application/json"}).status_code == 413  # fmt: skip
+    assert (
+        web.post(
+            "/api/v1/tips", content=huge, headers={"content-type": "application/json"}
+        ).status_code
+        == 413
+    )
     chunked = (huge[i : i + 8192] for i in range(0, len(huge), 8192))
-    assert web.post("/api/v1/tips", content=chunked, headers={
-        "content-type": "application/json"}).status_code == 413  # fmt: skip
-    assert web.post("/api/v1/tips", content=b"a=b", headers={
-        "content-type": "text/plain"}).status_code == 415  # fmt: skip
+    assert (
+        web.post(
+            "/api/v1/tips", content=chunked, headers={"content-type": "application/json"}
+        ).status_code
+        == 413
+    )
+    assert (
+        web.post("/api/v1/tips", content=b"a=b", headers={"content-type": "text/plain"}).status_code
+        == 415
+    )
     bad_key = {"Idempotency-Key": "short"}
     assert web.post("/api/v1/tips", json=tip_json(), headers=bad_key).status_code == 422
     assert _tips(engine) == []
@@ -212,9 +226,14 @@ def test_openapi_documents_the_tip_body(web: TestClient) -> None:
 
 @pytest.mark.parametrize(
     ("rank", "compartment"),
-    [("Police Chief", "oversight"), ("Subsecretario de Seguridad", "oversight"),
-     ("Jefe de la Policía Municipal", "oversight"), ("Jefe de grupo", "us"), ("Sgt", "us")],
-)  # fmt: skip
+    [
+        ("Police Chief", "oversight"),
+        ("Subsecretario de Seguridad", "oversight"),
+        ("Jefe de la Policía Municipal", "oversight"),
+        ("Jefe de grupo", "us"),
+        ("Sgt", "us"),
+    ],
+)
 def test_a_subject_with_a_leadership_rank_routes_to_oversight(
     web: TestClient, engine: Engine, rank: str, compartment: str
 ) -> None:

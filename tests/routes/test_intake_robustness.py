@@ -24,7 +24,7 @@ from service.config import Settings
 from service.db import make_session_factory
 from service.tips.models import Tip
 from tests.factories import seed_border, tip_json
-from tests.live import live_process, live_server, server_env
+from tests.live import Answer, Client, live_process, live_server, server_env
 
 
 @pytest.fixture
@@ -56,16 +56,9 @@ def _begin_multipart(
     return conn
 
 
-def _post_json(base: str, body: dict[str, object]) -> tuple[int, str | None, bytes]:
-    """POST a JSON tip; returns the status, any Retry-After and the body."""
-    conn = _connect(base)
-    try:
-        conn.request("POST", "/api/v1/tips", body=json.dumps(body),
-                     headers={"content-type": "application/json"})  # fmt: skip
-        response = conn.getresponse()
-        return response.status, response.getheader("retry-after"), response.read()
-    finally:
-        conn.close()
+def _post_tip(base: str) -> Answer:
+    """POST a JSON tip over a fresh connection."""
+    return Client(base, timeout=60).post("/api/v1/tips", tip_json())
 
 
 def test_a_full_gate_answers_503_with_retry_after_and_never_hangs(
@@ -81,13 +74,13 @@ def test_a_full_gate_answers_503_with_retry_after_and_never_hangs(
         ).encode()
         tail = f"--{boundary}--\r\n".encode()
         slow = _begin_multipart(base, boundary, len(head) + len(tail), head)
-        busy: tuple[int, str | None, bytes] = (0, None, b"")
+        busy = Answer(0, {}, "")
         for _ in range(50):  # The slot is taken once the server has read the headers.
-            busy = _post_json(base, tip_json())
-            if busy[0] == 503:
+            busy = _post_tip(base)
+            if busy.status_code == 503:
                 break
-        assert busy[0] == 503, "the gate never filled"
-        assert busy[1]
+        assert busy.status_code == 503, "the gate never filled"
+        assert busy.headers.get("retry-after")
         slow.send(tail)
         finished = slow.getresponse()
         assert finished.status == 201, finished.read()
@@ -138,8 +131,8 @@ def test_a_file_arriving_slowly_does_not_hold_an_intake_thread(
         slow = _begin_multipart(base, boundary, len(head) + 2 * len(data) + len(tail), head + data)
         time.sleep(0.5)
         started = time.monotonic()
-        quick = _post_json(base, tip_json())  # the slow upload is paused mid-file
-        assert quick[0] == 201, quick
+        quick = _post_tip(base)  # the slow upload is paused mid-file
+        assert quick.status_code == 201, quick
         assert time.monotonic() - started < 5
         slow.send(data + tail)
         finished = slow.getresponse()
@@ -158,9 +151,15 @@ def test_concurrent_retries_with_one_key_store_one_tip(
         def post() -> None:
             conn = _connect(base)
             try:
-                conn.request("POST", "/api/v1/tips", body=body, headers={
-                    "content-type": "application/json",
-                    "idempotency-key": "double-click-7f3a9c1e22"})  # fmt: skip
+                conn.request(
+                    "POST",
+                    "/api/v1/tips",
+                    body=body,
+                    headers={
+                        "content-type": "application/json",
+                        "idempotency-key": "double-click-7f3a9c1e22",
+                    },
+                )
                 response = conn.getresponse()
                 answers.append((response.status, json.loads(response.read())))
             finally:
@@ -257,17 +256,21 @@ def test_a_receipt_survives_kill_9_of_the_server(
     """Guarantee 5: a receipt shown means the tip is on disk, even if the server dies at once."""
     env = server_env(seeded)
     with live_process(env, tmp_path / "first.log") as (base, server):
-        status, _, body = _post_json(base, tip_json())
-        assert status == 201
+        answer = _post_tip(base)
+        assert answer.status_code == 201
         server.send_signal(signal.SIGKILL)  # no shutdown, no flush: only what was committed
         server.wait(timeout=10)
-    receipt = json.loads(body)["receipt"]
+    receipt = answer.json()["receipt"]
     assert _tip_count(engine) == 1
     with live_server(env, tmp_path / "second.log") as base:
         conn = _connect(base)
         try:
-            conn.request("POST", "/api/v1/reporter/session", body=json.dumps({"receipt": receipt}),
-                         headers={"content-type": "application/json"})  # fmt: skip
+            conn.request(
+                "POST",
+                "/api/v1/reporter/session",
+                body=json.dumps({"receipt": receipt}),
+                headers={"content-type": "application/json"},
+            )
             assert conn.getresponse().status == 200
         finally:
             conn.close()
@@ -294,7 +297,7 @@ def test_a_stalled_body_gets_408_and_frees_its_slot(
             assert json.loads(response.read())["error"] == "request_timeout"
         finally:
             slow.close()
-        assert _post_json(base, tip_json())[0] == 201  # the only slot is free again
+        assert _post_tip(base).status_code == 201  # the only slot is free again
     assert _tip_count(engine) == 1
 
 
@@ -305,8 +308,8 @@ def test_a_slow_upload_does_not_hold_up_other_writers(
         slow = _start_slow_upload(base)
         try:
             started = time.perf_counter()
-            status, _, body = _post_json(base, tip_json())
-            assert status == 201, body
+            answer = _post_tip(base)
+            assert answer.status_code == 201, answer.text
             # Well under SQLite's 10 s busy timeout: the slow request holds no write lock.
             assert time.perf_counter() - started < 3
         finally:

@@ -197,9 +197,14 @@ def test_messages_written_while_serving_a_connection_are_only_counted(
     # What uvicorn's protocol layer writes on a malformed request, and an asyncio transport error.
     protocol_logger = logging.getLogger("uvicorn.error")
     record = protocol_logger.makeRecord(
-        "uvicorn.error", logging.WARNING, "/x/uvicorn/protocols/http/httptools_impl.py", 176,
-        "Invalid HTTP request received.", (), None,
-    )  # fmt: skip
+        "uvicorn.error",
+        logging.WARNING,
+        "/x/uvicorn/protocols/http/httptools_impl.py",
+        176,
+        "Invalid HTTP request received.",
+        (),
+        None,
+    )
     protocol_logger.handle(record)
     logging.getLogger("asyncio").error("socket.send() raised exception.")
     logging.getLogger("uvicorn.error").info("Application startup complete.")  # not a connection's

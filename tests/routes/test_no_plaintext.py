@@ -43,8 +43,9 @@ def _everything_at_rest(settings: Settings, tmp_path: Path) -> bytes:
             pytest.skip("pg_dump not installed: apt-get install postgresql-client")
         dump = subprocess.run(
             ["pg_dump", "--data-only", url.replace("+psycopg", "")],
-            capture_output=True, check=True,
-        )  # fmt: skip
+            capture_output=True,
+            check=True,
+        )
         blobs.append(dump.stdout)
     return b"\n".join(blobs)
 
@@ -62,9 +63,10 @@ def test_no_secret_reaches_disk_or_logs(
     page_subject = "Eulogio Cárdenas Villaseñor"
     page_message = "Respuesta desde la página RPL-UNIQUE"
     tip = tip_json(
-        narrative=narrative, contact=contact,
+        narrative=narrative,
+        contact=contact,
         subjects=[{"name": subject, "badge": "B-99817", "unit": "Unidad Fantasma 12"}],
-    )  # fmt: skip
+    )
     with TestClient(
         create_app(settings), client=(CLIENT_HOST, 50123), headers={"user-agent": CANARY_UA}
     ) as client:
@@ -87,15 +89,22 @@ def test_no_secret_reaches_disk_or_logs(
         # And the same through the pages: a form with a photo, a receipt login, a reply.
         page_photo = jpeg_with_exif()
         _, page_receipt = submit(
-            client, "es", files={"files": ("foto.jpg", page_photo, "image/jpeg")},
-            narrative=page_narrative, subject_name_1=page_subject,
-        )  # fmt: skip
-        signed_in = client.post("/status?lang=es", data={
-            "receipt": page_receipt, "csrf": _csrf(client, "/status?lang=es")})  # fmt: skip
+            client,
+            "es",
+            files={"files": ("foto.jpg", page_photo, "image/jpeg")},
+            narrative=page_narrative,
+            subject_name_1=page_subject,
+        )
+        signed_in = client.post(
+            "/status?lang=es",
+            data={"receipt": page_receipt, "csrf": _csrf(client, "/status?lang=es")},
+        )
         assert signed_in.status_code == 200, signed_in.text
-        reply = client.post("/status/messages?lang=es", data={
-            "body": page_message, "csrf": _csrf(client, "/status/tip?lang=es")},
-            files=NO_FILE)  # fmt: skip
+        reply = client.post(
+            "/status/messages?lang=es",
+            data={"body": page_message, "csrf": _csrf(client, "/status/tip?lang=es")},
+            files=NO_FILE,
+        )
         assert reply.status_code == 200, reply.text
         assert page_message in reply.text
     engine.dispose()

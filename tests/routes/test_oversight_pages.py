@@ -19,26 +19,9 @@ from service.config import Settings
 from service.db import make_session_factory, utcnow
 from service.staff.models import Role
 from service.tips.contest import contest_closure
-from service.tips.models import Tip
 from service.tips.reporter_auth import ReporterSession
-from tests.factories import Border, add_staff
-from tests.service.workflow_util import in_tx, new_tip
-from tests.staff_util import page_login
-
-_CSRF = re.compile(r'name="csrf" value="([^"]+)"')
-
-
-def _csrf(page: str) -> str:
-    match = _CSRF.search(page)
-    assert match is not None
-    return match.group(1)
-
-
-def _tip(engine: Engine, tip_id: uuid.UUID) -> Tip:
-    with make_session_factory(engine)() as session:
-        tip = session.get(Tip, tip_id)
-        assert tip is not None
-        return tip
+from tests.factories import Border, add_staff, in_tx, submit, tip_row
+from tests.staff_util import csrf_of, page_login
 
 
 @pytest.fixture
@@ -53,18 +36,21 @@ def otto(engine: Engine, settings: Settings, border: Border) -> Iterator[TestCli
 def _close_from_page(web: TestClient, tip_id: uuid.UUID) -> None:
     for form in ({"to": "triage"}, {"to": "closed", "reason": "spam"}):
         page = web.get(f"/staff/tips/{tip_id}").text
-        sent = web.post(f"/staff/tips/{tip_id}/transition", data={"csrf": _csrf(page), **form},
-                        follow_redirects=False)  # fmt: skip
+        sent = web.post(
+            f"/staff/tips/{tip_id}/transition",
+            data={"csrf": csrf_of(page), **form},
+            follow_redirects=False,
+        )
         assert sent.status_code == 303
 
 
 def test_closing_as_spam_from_the_tip_page_only_asks(
     web: TestClient, engine: Engine, settings: Settings, border: Border
 ) -> None:
-    tip_id, _ = new_tip(engine, settings)
+    tip_id, _ = submit(engine, settings)
     page_login(web, border.reviewer_us)
     _close_from_page(web, tip_id)
-    assert _tip(engine, tip_id).status == "triage"
+    assert tip_row(engine, tip_id).status == "triage"
     page = web.get(f"/staff/tips/{tip_id}").text
     assert "Waiting for approval" in page
     assert "Another supervisor must decide your request." in page
@@ -73,7 +59,7 @@ def test_closing_as_spam_from_the_tip_page_only_asks(
 def test_an_oversight_supervisor_decides_a_closure_nobody_else_can_without_a_tip_link(
     web: TestClient, engine: Engine, settings: Settings, border: Border, otto: TestClient
 ) -> None:
-    tip_id, _ = new_tip(engine, settings, agency="tijuana-municipal")  # no supervisor reads it
+    tip_id, _ = submit(engine, settings, agency="tijuana-municipal")  # no supervisor reads it
     page_login(web, border.reviewer_mx)
     _close_from_page(web, tip_id)
     mine = web.get("/staff/approvals").text
@@ -84,25 +70,29 @@ def test_an_oversight_supervisor_decides_a_closure_nobody_else_can_without_a_tip
     assert "Sergeant" not in listing.text  # never content
     approval = re.search(r'action="/staff/approvals/([0-9a-f-]+)/decision', listing.text)
     assert approval is not None
-    decided = otto.post(f"/staff/approvals/{approval.group(1)}/decision",
-                        data={"csrf": _csrf(listing.text), "approve": "1"},
-                        follow_redirects=False)  # fmt: skip
+    decided = otto.post(
+        f"/staff/approvals/{approval.group(1)}/decision",
+        data={"csrf": csrf_of(listing.text), "approve": "1"},
+        follow_redirects=False,
+    )
     assert decided.status_code == 303
-    assert _tip(engine, tip_id).status == "closed"
+    assert tip_row(engine, tip_id).status == "closed"
     assert otto.get(f"/staff/tips/{tip_id}").status_code == 404
 
 
 def test_oversight_lists_a_contested_closure_and_asks_for_a_reroute(
     web: TestClient, engine: Engine, settings: Settings, border: Border, otto: TestClient
 ) -> None:
-    tip_id, _ = new_tip(engine, settings, agency="tijuana-municipal")
+    tip_id, _ = submit(engine, settings, agency="tijuana-municipal")
     page_login(web, border.reviewer_mx)
     _close_from_page(web, tip_id)
     decide_page = otto.get("/staff/approvals").text
     approval = re.search(r'action="/staff/approvals/([0-9a-f-]+)/decision', decide_page)
     assert approval is not None
-    otto.post(f"/staff/approvals/{approval.group(1)}/decision",
-              data={"csrf": _csrf(decide_page), "approve": "1"})  # fmt: skip
+    otto.post(
+        f"/staff/approvals/{approval.group(1)}/decision",
+        data={"csrf": csrf_of(decide_page), "approve": "1"},
+    )
     assert "No closure is contested." in otto.get("/staff/approvals").text
     assert "Contested closures" not in web.get("/staff/approvals").text  # reviewers: no section
     reporter = ReporterSession(tip_id, "", utcnow())
@@ -112,7 +102,7 @@ def test_oversight_lists_a_contested_closure_and_asks_for_a_reroute(
     assert "Sergeant" not in listing.text
     action = f"/staff/contested/{tip_id}/reroute"
     assert action in listing.text
-    asked = otto.post(action, data={"csrf": _csrf(listing.text)}, follow_redirects=False)
+    asked = otto.post(action, data={"csrf": csrf_of(listing.text)}, follow_redirects=False)
     assert asked.status_code == 303
     assert "Reasignación solicitada" in otto.get("/staff/approvals?lang=es").text
     tip_page = web.get(f"/staff/tips/{tip_id}").text  # luis, in the audience
@@ -120,6 +110,6 @@ def test_oversight_lists_a_contested_closure_and_asks_for_a_reroute(
     with make_session_factory(engine)() as session:
         kinds = session.scalars(select(Approval.kind).where(Approval.tip_id == tip_id)).all()
     assert sorted(kinds) == ["close_with_reason", "reroute"]
-    again = otto.post(action, data={"csrf": _csrf(listing.text)})
+    again = otto.post(action, data={"csrf": csrf_of(listing.text)})
     assert again.status_code == 409
     assert otto.post(action, data={"csrf": "forged"}).status_code in (400, 403)

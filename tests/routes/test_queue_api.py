@@ -24,9 +24,20 @@ def test_a_reviewer_sees_only_the_tips_of_their_audience(web: TestClient, border
     assert tips[0]["urgent"]
     assert not tips[1]["urgent"]
     assert set(tips[0]) == {
-        "id", "short_id", "status", "urgent", "priority", "compartment", "received_on",
-        "ack_due", "feedback_due", "ack_overdue", "feedback_overdue", "overdue", "assignee",
-    }  # fmt: skip
+        "id",
+        "short_id",
+        "status",
+        "urgent",
+        "priority",
+        "compartment",
+        "received_on",
+        "ack_due",
+        "feedback_due",
+        "ack_overdue",
+        "feedback_overdue",
+        "overdue",
+        "assignee",
+    }
     assert "Ramirez" not in us.text
     mx = web.get("/api/v1/queue", headers=api_login(web, border.reviewer_mx)).json()["tips"]
     assert [t["compartment"] for t in mx] == ["mx"]
@@ -43,8 +54,14 @@ def test_filters_and_pages_over_http(web: TestClient, border: Border) -> None:
     assert (
         web.get("/api/v1/queue", params={"overdue": "true"}, headers=headers).json()["tips"] == []
     )
-    assert len(web.get("/api/v1/queue?status=received&assignee=none&compartment=us",
-                       headers=headers).json()["tips"]) == 5  # fmt: skip
+    assert (
+        len(
+            web.get(
+                "/api/v1/queue?status=received&assignee=none&compartment=us", headers=headers
+            ).json()["tips"]
+        )
+        == 5
+    )
     assert web.get("/api/v1/queue?assignee=me", headers=headers).json()["tips"] == []
     seen: list[str] = []
     cursor = None

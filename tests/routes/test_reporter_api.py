@@ -41,9 +41,12 @@ def test_reporter_reads_a_staff_message_and_answers(
     with session_scope(make_session_factory(engine)) as session:
         tip = session.scalars(select(Tip)).one()
         post_staff_message(
-            session, tip, "¿Puede decirnos la fecha?", staff_id=border.reviewer_us.id,
+            session,
+            tip,
+            "¿Puede decirnos la fecha?",
+            staff_id=border.reviewer_us.id,
             today=utcnow().date(),
-        )  # fmt: skip
+        )
     answer = web.post(
         "/api/v1/reporter/messages", json={"body": "El 3 de octubre."}, headers=headers
     )
@@ -107,9 +110,10 @@ def test_empty_and_oversized_messages_are_refused_and_not_stored(
 ) -> None:
     headers = _login(web, _file_tip(web))
     for body in ("", "   ", "x" * 10_001):
-        assert web.post(
-            "/api/v1/reporter/messages", json={"body": body}, headers=headers
-        ).status_code == 422  # fmt: skip
+        assert (
+            web.post("/api/v1/reporter/messages", json={"body": body}, headers=headers).status_code
+            == 422
+        )
     with make_session_factory(engine)() as session:
         assert session.scalar(select(func.count()).select_from(Message)) == 0
 

@@ -37,22 +37,36 @@ from tests.routes.reporter_pages_util import (
     [
         (
             "en",
-            ["Which police agency is this about?", "El Paso Police Department", "Bribery",
-             'label="United States"', 'label="Mexico"', "Other or unknown", "Leave this empty",
-             "Remove hidden information (metadata) from my files (recommended)",
-             "You can attach up to 20 files. Each file can be at most 100 MB",
-             "supervisors can ever see what you write here"],
+            [
+                "Which police agency is this about?",
+                "El Paso Police Department",
+                "Bribery",
+                'label="United States"',
+                'label="Mexico"',
+                "Other or unknown",
+                "Leave this empty",
+                "Remove hidden information (metadata) from my files (recommended)",
+                "You can attach up to 20 files. Each file can be at most 100 MB",
+                "supervisors can ever see what you write here",
+            ],
         ),
         (
             "es",
-            ["¿De qué corporación policial se trata?", "Departamento de Policía de El Paso",
-             "Soborno", 'label="Estados Unidos"', 'label="México"', "Otra o no sé",
-             "Deje esto vacío", "Eliminar la información oculta (metadatos)",
-             "Puede adjuntar hasta 20 archivos. Cada archivo puede pesar como máximo 100 MB",
-             "Solo los supervisores de la unidad"],
+            [
+                "¿De qué corporación policial se trata?",
+                "Departamento de Policía de El Paso",
+                "Soborno",
+                'label="Estados Unidos"',
+                'label="México"',
+                "Otra o no sé",
+                "Deje esto vacío",
+                "Eliminar la información oculta (metadatos)",
+                "Puede adjuntar hasta 20 archivos. Cada archivo puede pesar como máximo 100 MB",
+                "Solo los supervisores de la unidad",
+            ],
         ),
     ],
-)  # fmt: skip
+)
 def test_report_form_is_translated_and_lists_agencies(
     web: TestClient, lang: str, expected: list[str]
 ) -> None:
@@ -141,10 +155,16 @@ def test_mistakes_come_back_in_spanish_beside_each_field_with_the_text_kept(
     form = report_form(web, "es")
     story = "Muy <corto> & poco"
     data = report_data(
-        form, agency="", allegations=None, narrative=story, subject_name_1="",
-        subject_badge_1="", subject_unit_1="", subject_rank_1="Comandante",
+        form,
+        agency="",
+        allegations=None,
+        narrative=story,
+        subject_name_1="",
+        subject_badge_1="",
+        subject_unit_1="",
+        subject_rank_1="Comandante",
         location="Puente Zaragoza",
-    )  # fmt: skip
+    )
     response = web.post("/report?lang=es", data=data, files=NO_FILE)
     assert response.status_code == 422
     page = response.text

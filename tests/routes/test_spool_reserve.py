@@ -30,9 +30,12 @@ MIB = 1 << 20
 @pytest.fixture
 def web_on_disk(disk: Path) -> Iterator[tuple[TestClient, Settings]]:  # noqa: F811
     settings = Settings(
-        data_dir=disk / "var", database_url="", kdf=CHEAP_KDF,
-        storage_reserve_mb=2, storage_ballast_mb=0,
-    )  # fmt: skip
+        data_dir=disk / "var",
+        database_url="",
+        kdf=CHEAP_KDF,
+        storage_reserve_mb=2,
+        storage_ballast_mb=0,
+    )
     engine = make_engine(settings.effective_database_url)
     try:
         seed_border(engine, settings)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from contextlib import ExitStack
 from datetime import timedelta
 
@@ -16,15 +15,7 @@ from service.config import Settings
 from service.db import utcnow
 from service.staff.models import LoginThrottle, Role, StaffUser
 from tests.factories import Border, StaffHandle, add_staff
-from tests.staff_util import api_login, login_body, page_login
-
-_CSRF = re.compile(r'name="csrf" value="([^"]+)"')
-
-
-def csrf_of(html: str) -> str:
-    match = _CSRF.search(html)
-    assert match is not None
-    return match.group(1)
+from tests.staff_util import api_login, csrf_of, login_body, page_login
 
 
 def login(web: TestClient, who: StaffHandle, **override: str) -> tuple[int, str]:

@@ -23,9 +23,8 @@ from service.db import utcnow
 from service.staff.models import Role, StaffUser
 from service.tips.models import Envelope, TipAudience
 from tests.factories import Border, StaffHandle, add_staff, tip_json
-from tests.staff_util import page_login
+from tests.staff_util import csrf_of, page_login
 
-_CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 _LINK = re.compile(r"<code>http://testserver(/staff/enrol\?token=([\w-]+))</code>")
 _SECRET = re.compile(r"Authenticator secret</dt><dd><code>([A-Z2-7]+)</code>")
 PASSWORD = "my very own passphrase"
@@ -36,12 +35,6 @@ def adam(web: TestClient, engine: Engine, settings: Settings) -> StaffHandle:
     who = add_staff(engine, settings, "adam", Role.ADMIN, [])
     page_login(web, who)
     return who
-
-
-def csrf_of(html: str) -> str:
-    match = _CSRF.search(html)
-    assert match is not None
-    return match.group(1)
 
 
 def audit(engine: Engine, action: str) -> list[AuditRecord]:

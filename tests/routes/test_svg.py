@@ -65,8 +65,9 @@ def test_all_zero_series_draws_without_dividing_by_zero(chart):
 
 
 def test_bar_heights_follow_the_values():
-    root = parse(bar_chart([Point("a", 5), Point("b", 10)], chart_id="b", title="T",
-                           description="D"))  # fmt: skip
+    root = parse(
+        bar_chart([Point("a", 5), Point("b", 10)], chart_id="b", title="T", description="D")
+    )
     heights = [float(r.get("height") or "nan") for r in root.iter(f"{NS}rect")]
     assert heights[1] == pytest.approx(2 * heights[0])
 

@@ -185,8 +185,11 @@ def test_staff_outside_the_audience_and_admins_read_nothing(
     tip_id = only_tip(web, api_login(web, border.reviewer_us))
     with make_session_factory(engine)() as session:
         attachment_id = session.scalars(select(Attachment.id)).one()
-    paths = [f"/api/v1/tips/{tip_id}", f"/api/v1/tips/{tip_id}/related",
-             f"/api/v1/tips/{tip_id}/attachments/{attachment_id}"]  # fmt: skip
+    paths = [
+        f"/api/v1/tips/{tip_id}",
+        f"/api/v1/tips/{tip_id}/related",
+        f"/api/v1/tips/{tip_id}/attachments/{attachment_id}",
+    ]
     mx = api_login(web, border.reviewer_mx)
     admin = api_login(web, add_staff(engine, settings, "root2", Role.ADMIN, []))
     for path in paths:

@@ -79,8 +79,9 @@ class Flood:
         body = json.dumps(tip_json())
         try:
             while time.monotonic() < self.deadline:
-                conn.request("POST", "/api/v1/tips", body=body,
-                             headers={"content-type": "application/json"})  # fmt: skip
+                conn.request(
+                    "POST", "/api/v1/tips", body=body, headers={"content-type": "application/json"}
+                )
                 response = conn.getresponse()
                 self.count(response, response.read())
         finally:
@@ -113,8 +114,12 @@ class Flood:
 def _post_tip(base: str) -> tuple[int, bytes]:
     conn = _connect(base)
     try:
-        conn.request("POST", "/api/v1/tips", body=json.dumps(tip_json()),
-                     headers={"content-type": "application/json"})  # fmt: skip
+        conn.request(
+            "POST",
+            "/api/v1/tips",
+            body=json.dumps(tip_json()),
+            headers={"content-type": "application/json"},
+        )
         response = conn.getresponse()
         return response.status, response.read()
     finally:
@@ -136,9 +141,12 @@ def _read_back(base: str, receipts: list[str]) -> int:
     opened = 0
     try:
         for receipt in receipts:
-            conn.request("POST", "/api/v1/reporter/session",
-                         body=json.dumps({"receipt": receipt}),
-                         headers={"content-type": "application/json"})  # fmt: skip
+            conn.request(
+                "POST",
+                "/api/v1/reporter/session",
+                body=json.dumps({"receipt": receipt}),
+                headers={"content-type": "application/json"},
+            )
             token = json.loads(conn.getresponse().read())["token"]
             bearer = {"authorization": f"Bearer {token}"}
             conn.request("GET", "/api/v1/reporter/tip", headers=bearer)
@@ -215,8 +223,12 @@ GATED = [
 def test_every_gated_write_path_waits_then_turns_away_while_the_wal_is_over_its_limit(
     seeded: Settings, engine: Engine
 ) -> None:
-    wal = {"soft_limit_mib": SOFT_MIB, "hard_limit_mib": HARD_MIB, "check_seconds": 0.02,
-           "intake_wait_seconds": 0.1}  # fmt: skip
+    wal = {
+        "soft_limit_mib": SOFT_MIB,
+        "hard_limit_mib": HARD_MIB,
+        "check_seconds": 0.02,
+        "intake_wait_seconds": 0.1,
+    }
     settings = Settings.model_validate({**seeded.model_dump(), "wal": wal})
     with TestClient(create_app(settings)) as client:
         with _old_snapshot(seeded):

@@ -14,9 +14,9 @@ from service.approvals.models import Approval
 from service.config import Settings
 from service.db import make_session_factory
 from service.staff.models import Role
-from service.tips.models import Envelope, Note, Tip
-from tests.factories import Border, StaffHandle, add_conflict, add_staff
-from tests.service.workflow_util import actions, new_tip
+from service.tips.models import Envelope, Note
+from tests.factories import Border, StaffHandle, add_conflict, add_staff, submit, tip_row
+from tests.service.workflow_util import actions
 from tests.staff_util import api_login
 
 FINDINGS = {"bribery": "sustained", "leaking": "unfounded"}
@@ -45,13 +45,6 @@ def _team(web: TestClient, staff: dict[str, StaffHandle]) -> Team:
     return Team(headers["ana"], headers["sam"], headers["sue"], headers["carl"], staff["carl"].id)
 
 
-def _tip(engine: Engine, tip_id: uuid.UUID) -> Tip:
-    with make_session_factory(engine)() as session:
-        tip = session.get(Tip, tip_id)
-        assert tip is not None
-        return tip
-
-
 def _reporter(web: TestClient, receipt: str) -> dict[str, object]:
     token = web.post("/api/v1/reporter/session", json={"receipt": receipt}).json()["token"]
     tip = web.get("/api/v1/reporter/tip", headers={"Authorization": f"Bearer {token}"})
@@ -68,7 +61,7 @@ def test_a_tip_goes_from_triage_to_closed_with_four_eyes(
     web: TestClient, engine: Engine, settings: Settings, staff: dict[str, StaffHandle]
 ) -> None:
     team = _team(web, staff)
-    tip_id, receipt = new_tip(engine, settings)
+    tip_id, receipt = submit(engine, settings)
     assert _reporter(web, receipt)["status"] == "received"
     response = _move(web, team.ana, tip_id, to="triage")
     assert response.status_code == 200
@@ -85,15 +78,18 @@ def test_a_tip_goes_from_triage_to_closed_with_four_eyes(
     assert listed.status_code == 200
     [item] = listed.json()["approvals"]
     assert (item["id"], item["tip_id"], item["kind"], item["requested_by"]) == (
-        approval_id, str(tip_id), "close_with_findings", "ana",
-    )  # fmt: skip
+        approval_id,
+        str(tip_id),
+        "close_with_findings",
+        "ana",
+    )
     assert item["payload"] == {"findings": FINDINGS}
     decided = web.post(
         f"/api/v1/approvals/{approval_id}/decision", json={"approve": True}, headers=team.sam
     )
     assert decided.status_code == 200, decided.text
     assert decided.json()["status"] == "approved"
-    assert _tip(engine, tip_id).status == "closed"
+    assert tip_row(engine, tip_id).status == "closed"
     assert _reporter(web, receipt)["status"] == "closed"
     again = web.post(
         f"/api/v1/approvals/{approval_id}/decision", json={"approve": False}, headers=team.sue
@@ -101,20 +97,22 @@ def test_a_tip_goes_from_triage_to_closed_with_four_eyes(
     assert again.status_code == 409
     assert web.get("/api/v1/approvals", headers=team.sue).json() == {"approvals": []}
     assert actions(engine, tip_id)[-3:] == [
-        "approval.requested", "approval.decided", "tip.transitioned",
-    ]  # fmt: skip
+        "approval.requested",
+        "approval.decided",
+        "tip.transitioned",
+    ]
 
 
 def test_illegal_transition_is_409_and_changes_nothing(
     web: TestClient, engine: Engine, settings: Settings, staff: dict[str, StaffHandle]
 ) -> None:
     team = _team(web, staff)
-    tip_id, _ = new_tip(engine, settings)
+    tip_id, _ = submit(engine, settings)
     for to in ("closed", "investigating", "decision_review", "received"):
         response = _move(web, team.ana, tip_id, to=to, reason="spam")
         assert response.status_code == 409
         assert response.json()["error"] == "invalid_transition"
-    assert _tip(engine, tip_id).status == "received"
+    assert tip_row(engine, tip_id).status == "received"
     assert actions(engine, tip_id) == []
 
 
@@ -122,7 +120,7 @@ def test_needs_info_needs_a_message_which_the_reporter_reads(
     web: TestClient, engine: Engine, settings: Settings, staff: dict[str, StaffHandle]
 ) -> None:
     team = _team(web, staff)
-    tip_id, receipt = new_tip(engine, settings)
+    tip_id, receipt = submit(engine, settings)
     _move(web, team.ana, tip_id, to="triage")
     assert _move(web, team.ana, tip_id, to="needs_info").status_code == 422
     assert _move(web, team.ana, tip_id, to="needs_info", message=ASK).status_code == 200
@@ -137,7 +135,7 @@ def test_only_another_supervisor_decides(
     web: TestClient, engine: Engine, settings: Settings, staff: dict[str, StaffHandle]
 ) -> None:
     team = _team(web, staff)
-    tip_id, _ = new_tip(engine, settings)
+    tip_id, _ = submit(engine, settings)
     asked = web.post(f"/api/v1/tips/{tip_id}/approvals", json={"kind": "export"}, headers=team.sam)
     assert asked.status_code == 202, asked.text
     url = f"/api/v1/approvals/{asked.json()['approval_id']}/decision"
@@ -155,7 +153,7 @@ def test_purge_is_refused_under_legal_hold_and_shreds_keys_once_approved(
     web: TestClient, engine: Engine, settings: Settings, staff: dict[str, StaffHandle]
 ) -> None:
     team = _team(web, staff)
-    tip_id, _ = new_tip(engine, settings)
+    tip_id, _ = submit(engine, settings)
     hold = web.post(f"/api/v1/tips/{tip_id}/flags", json={"legal_hold": True}, headers=team.ana)
     assert hold.json() == {"urgent": False, "legal_hold": True}
     refused = web.post(f"/api/v1/tips/{tip_id}/approvals", json={"kind": "purge"}, headers=team.ana)
@@ -170,7 +168,7 @@ def test_purge_is_refused_under_legal_hold_and_shreds_keys_once_approved(
     assert web.post(decide, json={"approve": True}, headers=team.sue).status_code == 200
     with make_session_factory(engine)() as session:
         assert session.scalars(select(Envelope).where(Envelope.tip_id == tip_id)).all() == []
-    assert _tip(engine, tip_id).purged
+    assert tip_row(engine, tip_id).purged
     after = web.post(f"/api/v1/tips/{tip_id}/notes", json={"body": "late"}, headers=team.ana)
     assert after.status_code == 409
 
@@ -179,7 +177,7 @@ def test_assignment_notes_flags_and_priority_each_leave_their_entry(
     web: TestClient, engine: Engine, settings: Settings, staff: dict[str, StaffHandle]
 ) -> None:
     team = _team(web, staff)
-    tip_id, _ = new_tip(engine, settings)
+    tip_id, _ = submit(engine, settings)
     base = f"/api/v1/tips/{tip_id}"
     sam_id = str(staff["sam"].id)
     assert web.put(f"{base}/assignee", json={"staff_id": sam_id}, headers=team.ana).json() == {
@@ -198,8 +196,11 @@ def test_assignment_notes_flags_and_priority_each_leave_their_entry(
     assert prio.status_code == 200
     assert prio.json()["priority"] == 80
     assert actions(engine, tip_id) == [
-        "tip.assigned", "note.added", "tip.flagged", "tip.priority_overridden",
-    ]  # fmt: skip
+        "tip.assigned",
+        "note.added",
+        "tip.flagged",
+        "tip.priority_overridden",
+    ]
     with make_session_factory(engine)() as session:
         blobs = session.scalars(select(Note.blob_id)).all()
         assert len(blobs) == 2
@@ -209,7 +210,7 @@ def test_a_conflicted_reviewer_gets_404_on_every_workflow_route(
     web: TestClient, engine: Engine, settings: Settings, staff: dict[str, StaffHandle]
 ) -> None:
     team = _team(web, staff)
-    tip_id, _ = new_tip(engine, settings)
+    tip_id, _ = submit(engine, settings)
     base = f"/api/v1/tips/{tip_id}"
     calls = [
         ("post", f"{base}/transitions", {"to": "triage"}),
@@ -269,7 +270,7 @@ def test_malformed_bodies_are_422_and_change_nothing(
     body: dict[str, object],
 ) -> None:
     ana = api_login(web, border.reviewer_us)
-    tip_id, _ = new_tip(engine, settings)
+    tip_id, _ = submit(engine, settings)
     method = "put" if path == "assignee" else "post"
     response = web.request(method, f"/api/v1/tips/{tip_id}/{path}", json=body, headers=ana)
     assert response.status_code == 422, response.text
@@ -284,7 +285,7 @@ def test_broken_and_oversized_bodies_are_refused(
 ) -> None:
     ana = api_login(web, border.reviewer_us)
     sam = api_login(web, border.supervisor_us)
-    tip_id, _ = new_tip(engine, settings)
+    tip_id, _ = submit(engine, settings)
     url = f"/api/v1/tips/{tip_id}/notes"
     broken = web.post(
         url, content=b"{not json", headers={**ana, "Content-Type": "application/json"}
@@ -313,12 +314,12 @@ def test_a_reason_on_a_move_that_takes_none_is_422_not_500_and_writes_nothing(
     reason: str,
 ) -> None:
     team = _team(web, staff)
-    tip_id, _ = new_tip(engine, settings)
+    tip_id, _ = submit(engine, settings)
     response = _move(web, team.ana, tip_id, to="triage", reason=reason)
     assert response.status_code == 422, response.text
     assert response.json()["error"] == "invalid_input"
     assert reason not in response.text
-    assert _tip(engine, tip_id).status == "received"
+    assert tip_row(engine, tip_id).status == "received"
     assert actions(engine, tip_id) == []
 
 
@@ -326,19 +327,19 @@ def test_the_reported_close_bypass_is_refused_over_the_api(
     web: TestClient, engine: Engine, settings: Settings, staff: dict[str, StaffHandle]
 ) -> None:
     team = _team(web, staff)
-    tip_id, _ = new_tip(engine, settings)
+    tip_id, _ = submit(engine, settings)
     for step in ("triage", "investigating", "decision_review", "investigating"):
         assert _move(web, team.ana, tip_id, to=step).status_code == 200
     assert _move(web, team.ana, tip_id, to="needs_info", message=ASK).status_code == 200
     assert _move(web, team.ana, tip_id, to="triage").status_code == 409
-    assert _tip(engine, tip_id).status == "needs_info"
+    assert tip_row(engine, tip_id).status == "needs_info"
 
 
 def test_a_referral_from_triage_waits_for_another_supervisor(
     web: TestClient, engine: Engine, settings: Settings, staff: dict[str, StaffHandle]
 ) -> None:
     team = _team(web, staff)
-    tip_id, _ = new_tip(engine, settings)
+    tip_id, _ = submit(engine, settings)
     assert _move(web, team.ana, tip_id, to="triage").status_code == 200
     asked = _move(web, team.ana, tip_id, to="closed", reason="referred_out")
     assert asked.status_code == 202, asked.text
@@ -349,5 +350,5 @@ def test_a_referral_from_triage_waits_for_another_supervisor(
         f"/api/v1/approvals/{approval_id}/decision", json={"approve": True}, headers=team.sam
     )
     assert decided.status_code == 200, decided.text
-    tip = _tip(engine, tip_id)
+    tip = tip_row(engine, tip_id)
     assert (tip.status, tip.closure_reason) == ("closed", "referred_out")

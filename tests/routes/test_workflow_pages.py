@@ -15,29 +15,14 @@ from service.config import Settings
 from service.db import make_session_factory
 from service.staff.models import Role
 from service.tips.models import Tip
-from tests.factories import Border, add_staff
-from tests.service.workflow_util import actions, new_tip
-from tests.staff_util import page_login
-
-_CSRF = re.compile(r'name="csrf" value="([^"]+)"')
-
-
-def _csrf(page: str) -> str:
-    match = _CSRF.search(page)
-    assert match is not None, "no CSRF token on the page"
-    return match.group(1)
+from tests.factories import Border, add_staff, submit, tip_row
+from tests.service.workflow_util import actions
+from tests.staff_util import csrf_of, page_login
 
 
 def _changes(engine: Engine, tip_id: uuid.UUID) -> list[str]:
     """The tip's audit entries other than page views."""
     return [a for a in actions(engine, tip_id) if a != "tip.viewed"]
-
-
-def _tip(engine: Engine, tip_id: uuid.UUID) -> Tip:
-    with make_session_factory(engine)() as session:
-        tip = session.get(Tip, tip_id)
-        assert tip is not None
-        return tip
 
 
 @pytest.fixture
@@ -52,12 +37,12 @@ def sue(engine: Engine, settings: Settings, border: Border) -> Iterator[TestClie
 def test_a_reviewer_moves_a_tip_through_the_page_forms(
     web: TestClient, engine: Engine, settings: Settings, border: Border
 ) -> None:
-    tip_id, _ = new_tip(engine, settings)
+    tip_id, _ = submit(engine, settings)
     page_login(web, border.reviewer_us)
     page = web.get(f"/staff/tips/{tip_id}")
     assert page.status_code == 200
     assert f'action="/staff/tips/{tip_id}/transition?lang=en"' in page.text
-    token = _csrf(page.text)
+    token = csrf_of(page.text)
     moved = web.post(
         f"/staff/tips/{tip_id}/transition?lang=es",
         data={"csrf": token, "to": "triage"},
@@ -65,7 +50,7 @@ def test_a_reviewer_moves_a_tip_through_the_page_forms(
     )
     assert moved.status_code == 303
     assert moved.headers["location"] == f"/staff/tips/{tip_id}?lang=es"
-    assert _tip(engine, tip_id).status == "triage"
+    assert tip_row(engine, tip_id).status == "triage"
     asked = web.post(
         f"/staff/tips/{tip_id}/transition",
         data={"csrf": token, "to": "needs_info", "message": "Which night?"},
@@ -77,16 +62,19 @@ def test_a_reviewer_moves_a_tip_through_the_page_forms(
     )
     assert note.status_code == 303
     assert _changes(engine, tip_id) == [
-        "tip.transitioned", "message.sent", "tip.transitioned", "note.added",
-    ]  # fmt: skip
+        "tip.transitioned",
+        "message.sent",
+        "tip.transitioned",
+        "note.added",
+    ]
 
 
 def test_a_refused_action_shows_a_staff_error_page_and_changes_nothing(
     web: TestClient, engine: Engine, settings: Settings, border: Border
 ) -> None:
-    tip_id, _ = new_tip(engine, settings)
+    tip_id, _ = submit(engine, settings)
     page_login(web, border.reviewer_us)
-    token = _csrf(web.get(f"/staff/tips/{tip_id}").text)
+    token = csrf_of(web.get(f"/staff/tips/{tip_id}").text)
     illegal = web.post(
         f"/staff/tips/{tip_id}/transition?lang=es", data={"csrf": token, "to": "closed"}
     )
@@ -97,14 +85,14 @@ def test_a_refused_action_shows_a_staff_error_page_and_changes_nothing(
     assert bad.status_code == 422
     forged = web.post(f"/staff/tips/{tip_id}/note", data={"csrf": "forged", "body": "x"})
     assert forged.status_code == 403
-    assert _tip(engine, tip_id).status == "received"
+    assert tip_row(engine, tip_id).status == "received"
     assert _changes(engine, tip_id) == []
 
 
 def test_closing_with_findings_goes_through_another_supervisor_on_the_approvals_page(
     web: TestClient, engine: Engine, settings: Settings, border: Border, sue: TestClient
 ) -> None:
-    tip_id, _ = new_tip(engine, settings)
+    tip_id, _ = submit(engine, settings)
     with make_session_factory(engine)() as session:
         tip = session.get(Tip, tip_id)
         assert tip is not None
@@ -114,7 +102,7 @@ def test_closing_with_findings_goes_through_another_supervisor_on_the_approvals_
     page = web.get(f"/staff/tips/{tip_id}")
     assert 'name="finding:bribery"' in page.text
     assert 'name="finding:leaking"' in page.text
-    form = {"csrf": _csrf(page.text), "to": "closed"}
+    form = {"csrf": csrf_of(page.text), "to": "closed"}
     form |= {"finding:bribery": "sustained", "finding:leaking": "unfounded"}
     asked = web.post(f"/staff/tips/{tip_id}/transition", data=form, follow_redirects=False)
     assert asked.status_code == 303
@@ -126,15 +114,15 @@ def test_closing_with_findings_goes_through_another_supervisor_on_the_approvals_
     assert approval is not None
     decided = sue.post(
         f"/staff/approvals/{approval.group(1)}/decision?lang=es",
-        data={"csrf": _csrf(listing.text), "approve": "1", "back": "list"},
+        data={"csrf": csrf_of(listing.text), "approve": "1", "back": "list"},
         follow_redirects=False,
     )
     assert decided.status_code == 303
     assert decided.headers["location"] == "/staff/approvals?lang=es"
-    assert _tip(engine, tip_id).status == "closed"
+    assert tip_row(engine, tip_id).status == "closed"
     again = sue.post(
         f"/staff/approvals/{approval.group(1)}/decision",
-        data={"csrf": _csrf(listing.text), "approve": "0"},
+        data={"csrf": csrf_of(listing.text), "approve": "0"},
     )
     assert again.status_code == 409
 
@@ -142,9 +130,9 @@ def test_closing_with_findings_goes_through_another_supervisor_on_the_approvals_
 def test_a_reviewer_sees_own_requests_but_cannot_decide(
     web: TestClient, engine: Engine, settings: Settings, border: Border
 ) -> None:
-    tip_id, _ = new_tip(engine, settings)
+    tip_id, _ = submit(engine, settings)
     page_login(web, border.reviewer_us)
-    token = _csrf(web.get(f"/staff/tips/{tip_id}").text)
+    token = csrf_of(web.get(f"/staff/tips/{tip_id}").text)
     sent = web.post(
         f"/staff/tips/{tip_id}/request",
         data={"csrf": token, "kind": "export", "reason": "Prosecutor"},

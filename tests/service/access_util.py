@@ -4,27 +4,24 @@ and checks of who can open which envelope, read straight from storage."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
 
 from crypto.age import decrypt_bytes
 from crypto.errors import CryptoError
-from service.access.service import apply_pending
+from service.access.memberships import decide_membership
+from service.access.service import add_member_with_access, apply_pending
 from service.blobs.models import Blob, BlobChunk
 from service.config import Settings
-from service.db import make_session_factory, session_scope
 from service.errors import NotFound
-from service.instance.context import load_context
 from service.staff.models import Role, StaffUser
 from service.staff.sessions import Principal
-from service.tips.intake import begin_tip
 from service.tips.models import Envelope, TipAudience
 from service.tips.repository import get_readable_tip
-from service.tips.schemas import TipSubmission
-from tests.factories import Border, StaffHandle, add_staff, seed_border, tip_json
+from tests.factories import Border, StaffHandle, add_staff, file_tip, in_tx, principal, seed_border
 
 __all__ = [
     "World",
@@ -32,30 +29,39 @@ __all__ = [
     "audience",
     "blob_bytes",
     "can_open",
+    "decide_as",
     "envelopes",
-    "file_tip",
-    "in_tx",
-    "principal",
     "readable",
+    "request_membership",
     "staff_row",
     "world",
 ]
 
-T = TypeVar("T")
 CONTACT = "signal: +1 555 0100"
 
 
-def principal(who: StaffHandle, role: Role) -> Principal:
-    return Principal(
-        staff_id=who.id, username=who.username, role=role, identity=who.identity,
-        session_id=uuid.uuid4(),
-    )  # fmt: skip
+def request_membership(engine: Engine, who: StaffHandle, compartment: str) -> int:
+    """An admin's request to add `who` to `compartment`: pending until a supervisor approves it
+    (returns the key adds queued, 0 while pending)."""
+
+    def request(session: Session) -> int:
+        staff = staff_row(session, who)
+        return add_member_with_access(session, compartment=compartment, staff=staff, actor="system")
+
+    return in_tx(engine, request)
 
 
-def in_tx(engine: Engine, fn: Callable[[Any], T]) -> T:
-    """Run `fn(session)` in one transaction: committed, or rolled back if it raises."""
-    with session_scope(make_session_factory(engine)) as session:
-        return fn(session)
+def decide_as(
+    engine: Engine, approver: Principal, who: StaffHandle, compartment: str = "us"
+) -> int:
+    """`approver` approves `who`'s pending membership; returns the key adds queued."""
+
+    def decide(session: Session) -> int:
+        return decide_membership(
+            session, approver, compartment=compartment, staff_id=who.id, approve=True
+        )
+
+    return in_tx(engine, decide)
 
 
 def apply_as(engine: Engine, who: Principal) -> int:
@@ -68,14 +74,6 @@ def readable(engine: Engine, staff_id: uuid.UUID, tip_id: uuid.UUID) -> bool:
     except NotFound:
         return False
     return True
-
-
-def file_tip(engine: Engine, settings: Settings, **overrides: Any) -> uuid.UUID:
-    submission = TipSubmission.model_validate(tip_json(**overrides))
-    with session_scope(make_session_factory(engine)) as session:
-        result = begin_tip(session, load_context(session, settings), submission).finish()
-    assert result.tip_id is not None
-    return result.tip_id
 
 
 @dataclass(frozen=True)

@@ -4,30 +4,21 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 from sqlalchemy import Connection, Engine, text
-from sqlalchemy.orm import Session
 
 from crypto.merkle import TreeBuilder
 from crypto.note import Signer
 from service.audit.log import AuditEvent, record_many
 from service.config import Settings
-from service.db import make_session_factory, session_scope
 from service.instance.keys import create_instance_secrets
+from tests.factories import transaction
 
 LOG_NAME = "probity.test/audit"
 
 
 def make_log_key(settings: Settings) -> Signer:
     return create_instance_secrets(settings.effective_keys_dir, LOG_NAME)
-
-
-@contextmanager
-def transaction(engine: Engine) -> Iterator[Session]:
-    with session_scope(make_session_factory(engine)) as session:
-        yield session
 
 
 def fill(engine: Engine, count: int, *, action: str = "tip.viewed") -> None:

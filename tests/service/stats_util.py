@@ -17,23 +17,15 @@ from sqlalchemy import Engine
 from service.approvals.service import decide
 from service.config import Settings
 from service.db import make_session_factory, session_scope
-from service.instance.context import load_context
 from service.staff.models import Role
-from service.staff.sessions import Principal
 from service.tips.contest import contest_closure
-from service.tips.intake import begin_tip
 from service.tips.reporter_auth import ReporterSession
-from service.tips.schemas import TipSubmission
 from service.tips.workflow import transition
-from tests.factories import Border, StaffHandle, tip_json
+from tests.factories import Border, StaffHandle, intake, principal
 
 TODAY = date(2026, 11, 25)
 NARRATIVE = "Sergeant Ramirez takes cash to let trucks pass at the Ysleta crossing."
 SUBJECT = "Juan Ramírez"
-
-
-def principal(who: StaffHandle, role: Role) -> Principal:
-    return Principal(who.id, who.username, role, who.identity, uuid.uuid4())
 
 
 def at(day: str) -> datetime:
@@ -48,37 +40,32 @@ class History:
     receipts: list[str]
 
     def tip(self, received: str, *, agency: str = "el-paso-pd") -> uuid.UUID:
-        factory = make_session_factory(self.engine)
-        with session_scope(factory) as session:
-            ctx = load_context(session, self.settings)
-            submission = TipSubmission.model_validate(tip_json(agency=agency))
-            pending = begin_tip(session, ctx, submission, today=date.fromisoformat(received))
-            result = pending.finish()
-        assert result.tip_id is not None
-        self.receipts.append(result.receipt)
-        return result.tip_id
+        day = date.fromisoformat(received)
+        tip_id, receipt = intake(self.engine, self.settings, {"agency": agency}, received_on=day)
+        self.receipts.append(receipt)
+        return tip_id
 
     def move(self, tip_id: uuid.UUID, who: StaffHandle, to: str, when: str, **kw: object) -> None:
         factory = make_session_factory(self.engine)
         with session_scope(factory) as session:
             transition(session, principal(who, Role.REVIEWER), tip_id, to=to, now=at(when), **kw)  # type: ignore[arg-type]
 
-    def close_with_findings(self, tip_id: uuid.UUID, findings: dict[str, str], when: str) -> None:
-        factory = make_session_factory(self.engine)
-        ana = principal(self.border.reviewer_us, Role.REVIEWER)
-        with session_scope(factory) as session:
-            result = transition(session, ana, tip_id, to="closed", findings=findings, now=at(when))
-        assert result.approval_id is not None
-        sam = principal(self.border.supervisor_us, Role.SUPERVISOR)
-        with session_scope(factory) as session:
-            decide(session, sam, result.approval_id, approve=True, now=at(when))
-
-    def close(self, tip_id: uuid.UUID, reason: str, when: str) -> None:
+    def close(
+        self, tip_id: uuid.UUID, when: str, *, reason: str | None = None, **findings: str
+    ) -> None:
         """Every closure is four-eyes: ana asks, sam approves (the closing reviewer is ana)."""
         factory = make_session_factory(self.engine)
         ana = principal(self.border.reviewer_us, Role.REVIEWER)
         with session_scope(factory) as session:
-            result = transition(session, ana, tip_id, to="closed", reason=reason, now=at(when))
+            result = transition(
+                session,
+                ana,
+                tip_id,
+                to="closed",
+                reason=reason,
+                findings=findings or None,
+                now=at(when),
+            )
         assert result.approval_id is not None
         sam = principal(self.border.supervisor_us, Role.SUPERVISOR)
         with session_scope(factory) as session:
@@ -99,10 +86,10 @@ def build_history(engine: Engine, settings: Settings, border: Border) -> History
     h.move(t1, ana, "triage", "2026-11-05")
     h.move(t1, ana, "investigating", "2026-11-06")
     h.move(t1, ana, "decision_review", "2026-11-18")
-    h.close_with_findings(t1, {"bribery": "sustained", "leaking": "not_sustained"}, "2026-11-20")
+    h.close(t1, "2026-11-20", bribery="sustained", leaking="not_sustained")
     t2 = h.tip("2026-11-03")  # W45, acknowledged after 9 days (late), closed as a duplicate
     h.move(t2, ana, "triage", "2026-11-12")
-    h.close(t2, "duplicate", "2026-11-13")
+    h.close(t2, "2026-11-13", reason="duplicate")
     t3 = h.tip("2026-11-10")  # W46, acknowledged after 1 day, still in triage
     h.move(t3, ana, "triage", "2026-11-11")
     h.tip("2026-11-10")  # W46, never acknowledged: overdue
@@ -112,7 +99,7 @@ def build_history(engine: Engine, settings: Settings, border: Border) -> History
     h.move(t6, ana, "investigating", "2026-08-04")
     t7 = h.tip("2026-07-01")  # acknowledged after 1 day; closed as spam after the 3 months
     h.move(t7, ana, "triage", "2026-07-02")
-    h.close(t7, "spam", "2026-10-15")
+    h.close(t7, "2026-10-15", reason="spam")
     h.contest(t7, "2026-10-20")  # the reporter contests the closure
     m1 = h.tip("2026-11-17", agency="tijuana-municipal")  # W47, acknowledged on day 7: on time
     h.move(m1, luis, "triage", "2026-11-24")

@@ -3,19 +3,18 @@ immediate in the query and complete in storage after the rewrite; conflicts, rev
 
 from __future__ import annotations
 
+from functools import partial
+
 import pytest
 from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
 
 from service.access.grants import reroute_tip, reveal_identity
-from service.access.memberships import decide_membership
 from service.access.models import IdentityGrant, PendingAccessChange
 from service.access.readerless import Backlog, access_backlog
 from service.access.service import (
-    ConflictOutcome,
-    add_member_with_access,
     conflict_counts,
     pending_for,
-    register_conflict,
     remove_member_with_access,
 )
 from service.audit.log import history
@@ -24,21 +23,19 @@ from service.compartments.models import Membership
 from service.config import Settings
 from service.db import make_session_factory, session_scope
 from service.errors import Conflict, InvalidInput, NotFound, NotPermitted
-from service.instance.keys import load_blind_index_key
 from service.staff.models import Role, StaffConflict
 from service.tips.models import Tip, TipAudience
-from tests.factories import StaffHandle
+from tests.factories import StaffHandle, add_conflict, file_tip, in_tx, principal
 from tests.service.access_util import (
     World,
     apply_as,
     audience,
     blob_bytes,
     can_open,
+    decide_as,
     envelopes,
-    file_tip,
-    in_tx,
-    principal,
     readable,
+    request_membership,
     staff_row,
     world,
 )
@@ -53,40 +50,19 @@ def w(engine: Engine, settings: Settings) -> World:
 
 def _add(engine: Engine, w: World, who: StaffHandle, compartment: str = "us") -> int:
     """An admin's request, then sam's (us supervisor) four-eyes approval; the adds queued."""
-    pending = in_tx(
-        engine,
-        lambda s: add_member_with_access(
-            s, compartment=compartment, staff=staff_row(s, who), actor="system"
-        ),
-    )
+    pending = request_membership(engine, who, compartment)
     assert pending == 0
-    return in_tx(
-        engine,
-        lambda s: decide_membership(
-            s, w.sam, compartment=compartment, staff_id=who.id, approve=True
-        ),
-    )
+    return decide_as(engine, w.sam, who, compartment)
 
 
 def _remove(engine: Engine, who: StaffHandle, compartment: str = "us") -> int:
-    return in_tx(
-        engine,
-        lambda s: remove_member_with_access(
-            s, compartment=compartment, staff=staff_row(s, who), actor="system"
-        ),
-    )
+    def remove(session: Session) -> int:
+        staff = staff_row(session, who)
+        return remove_member_with_access(
+            session, compartment=compartment, staff=staff, actor="system"
+        )
 
-
-def _conflict(
-    engine: Engine, settings: Settings, who: StaffHandle, kind: str, value: str
-) -> ConflictOutcome:
-    key = load_blind_index_key(settings.effective_keys_dir)
-    return in_tx(
-        engine,
-        lambda s: register_conflict(
-            s, staff=staff_row(s, who), kind=kind, value=value, index_key=key, actor="system"
-        ),
-    )
+    return in_tx(engine, remove)
 
 
 def _pending_count(engine: Engine) -> int:
@@ -125,7 +101,7 @@ def test_added_member_is_skipped_on_tips_naming_their_conflict(
     engine: Engine, settings: Settings, w: World
 ) -> None:
     other = file_tip(engine, settings, subjects=[{"name": "Pedro Soto", "unit": "Night Shift"}])
-    _conflict(engine, settings, w.rita, "name", "juan ramirez")
+    add_conflict(engine, settings, w.rita.id, "name", "juan ramirez")
     assert _add(engine, w, w.rita) == 1  # `other` only
     apply_as(engine, w.sam)
     assert not readable(engine, w.rita.id, w.tip)
@@ -171,7 +147,7 @@ def test_conflicted_reviewer_gets_404_at_once_and_opens_no_envelope_afterapply_a
 ) -> None:
     ana = w.border.reviewer_us
     blobs_before = blob_bytes(engine, w.tip)
-    outcome = _conflict(engine, settings, ana, "name", "  JUAN   RAMIREZ ")
+    outcome = add_conflict(engine, settings, ana.id, "name", "  JUAN   RAMIREZ ")
     assert (outcome.tips_removed, outcome.left_without_reader) == (1, 0)
     assert not readable(engine, ana.id, w.tip)
     assert readable(engine, ana.id, w.mx_tip) is False  # never was hers
@@ -191,13 +167,9 @@ def test_conflicted_reviewer_gets_404_at_once_and_opens_no_envelope_afterapply_a
 def test_conflict_audit_entry_names_the_kind_but_never_the_value(
     engine: Engine, settings: Settings, w: World
 ) -> None:
-    _conflict(engine, settings, w.border.reviewer_us, "badge", "4471")
-    canonical = in_tx(
-        engine,
-        lambda s: s.scalar(
-            select(AuditEntry.canonical).where(AuditEntry.action == "conflict.registered")
-        ),
-    )
+    add_conflict(engine, settings, w.border.reviewer_us.id, "badge", "4471")
+    registered = select(AuditEntry.canonical).where(AuditEntry.action == "conflict.registered")
+    canonical = in_tx(engine, lambda s: s.scalar(registered))
     assert b'"kind":"badge"' in canonical
     assert b"4471" not in canonical
     counts = in_tx(engine, lambda s: conflict_counts(s, staff_row(s, w.border.reviewer_us)))
@@ -207,7 +179,7 @@ def test_conflict_audit_entry_names_the_kind_but_never_the_value(
 def test_conflict_removes_even_the_only_reader(
     engine: Engine, settings: Settings, w: World
 ) -> None:
-    outcome = _conflict(engine, settings, w.border.reviewer_mx, "unit", "bridge unit 3")
+    outcome = add_conflict(engine, settings, w.border.reviewer_mx.id, "unit", "bridge unit 3")
     assert (outcome.tips_removed, outcome.left_without_reader) == (1, 1)
     assert not readable(engine, w.border.reviewer_mx.id, w.mx_tip)
     assert can_open(engine, w.mx_tip, STAFF, w.border.recovery_identity)
@@ -216,12 +188,12 @@ def test_conflict_removes_even_the_only_reader(
 def test_registering_a_conflict_twice_is_quiet_and_bad_values_are_refused(
     engine: Engine, settings: Settings, w: World
 ) -> None:
-    _conflict(engine, settings, w.rita, "name", "Juan Ramírez")
-    again = _conflict(engine, settings, w.rita, "name", "juan ramirez")
+    add_conflict(engine, settings, w.rita.id, "name", "Juan Ramírez")
+    again = add_conflict(engine, settings, w.rita.id, "name", "juan ramirez")
     assert again.tips_removed == 0
     for kind, value in (("rank", "Sgt"), ("name", " ,. "), ("unit", "x" * 201)):
         with pytest.raises(InvalidInput):
-            _conflict(engine, settings, w.rita, kind, value)
+            add_conflict(engine, settings, w.rita.id, kind, value)
     rows = in_tx(engine, lambda s: s.scalar(select(func.count()).select_from(StaffConflict)))
     assert rows == 1
 
@@ -282,20 +254,19 @@ def test_reveal_refusals(
     engine: Engine, settings: Settings, w: World, who: str, tip: str, requester: str, error: type
 ) -> None:
     people = {
-        "ana": w.border.reviewer_us, "sam": w.border.supervisor_us,
-        "luis": w.border.reviewer_mx, "rita": w.rita,
-    }  # fmt: skip
+        "ana": w.border.reviewer_us,
+        "sam": w.border.supervisor_us,
+        "luis": w.border.reviewer_mx,
+        "rita": w.rita,
+    }
     tips = {"tip": w.tip, "plain": file_tip(engine, settings)}
     approver = principal(people[who], Role.SUPERVISOR)
-    before = envelopes(engine, tips[tip])
+    tip_id, requester_id = tips[tip], people[requester].id
+    before = envelopes(engine, tip_id)
+    reveal = partial(reveal_identity, tip_id=tip_id, approver=approver, requester_id=requester_id)
     with pytest.raises(error):
-        in_tx(
-            engine,
-            lambda s: reveal_identity(
-                s, tip_id=tips[tip], approver=approver, requester_id=people[requester].id
-            ),
-        )
-    assert envelopes(engine, tips[tip]) == before
+        in_tx(engine, reveal)
+    assert envelopes(engine, tip_id) == before
 
 
 def test_reroute_moves_the_tip_and_its_keys(engine: Engine, w: World) -> None:
@@ -321,7 +292,7 @@ def test_reroute_moves_the_tip_and_its_keys(engine: Engine, w: World) -> None:
 
 def test_reroute_refusals_change_nothing(engine: Engine, settings: Settings, w: World) -> None:
     before = envelopes(engine, w.tip)
-    _conflict(engine, settings, w.border.reviewer_mx, "name", "Juan Ramírez")
+    add_conflict(engine, settings, w.border.reviewer_mx.id, "name", "Juan Ramírez")
     cases = [
         ("us", w.sam, Conflict),  # already there
         ("mx", w.sam, Conflict),  # everyone in mx is conflicted
@@ -336,7 +307,7 @@ def test_reroute_refusals_change_nothing(engine: Engine, settings: Settings, w: 
 
 def test_a_conflict_cancels_a_pending_grant(engine: Engine, settings: Settings, w: World) -> None:
     _add(engine, w, w.rita)
-    _conflict(engine, settings, w.rita, "badge", "4471")
+    add_conflict(engine, settings, w.rita.id, "badge", "4471")
     assert _pending_count(engine) == 0
     _add(engine, w, w.sue)
     apply_as(engine, w.sam)
@@ -360,7 +331,8 @@ def test_backlog_counts_what_only_the_recovery_key_can_settle(
 ) -> None:
     assert in_tx(engine, access_backlog) == Backlog(0, 0, 0)
     _add(engine, w, w.rita)  # us: sam can apply
-    _conflict(engine, settings, w.border.reviewer_mx, "name", "Juan Ramírez")  # mx tip: nobody
+    # mx tip: nobody left to read it
+    add_conflict(engine, settings, w.border.reviewer_mx.id, "name", "Juan Ramírez")
     assert in_tx(engine, access_backlog) == Backlog(
         tips_waiting=2, without_supervisor=1, without_reader=1
     )

@@ -5,6 +5,7 @@ instance, and routing, new agencies and supervisor removals are requests a super
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, select
@@ -13,7 +14,7 @@ from typer.testing import CliRunner
 
 from service.access.changes import decidable_changes, decide_change, file_request
 from service.access.models import AdminRequest, RequestKind
-from service.access.service import add_member_with_access, remove_member_with_access
+from service.access.service import remove_member_with_access
 from service.agencies.models import Agency
 from service.agencies.service import route_agency
 from service.cli import app
@@ -26,8 +27,8 @@ from service.errors import Conflict, NotPermitted
 from service.instance.models import BOOTSTRAP_CLOSED, InstanceKey
 from service.staff.admin import deactivate_staff
 from service.staff.models import Role, StaffUser
-from tests.factories import StaffHandle, add_staff, init_instance
-from tests.service.access_util import World, in_tx, principal, staff_row, world
+from tests.factories import StaffHandle, add_staff, in_tx, init_instance, principal
+from tests.service.access_util import World, request_membership, staff_row, world
 
 runner = CliRunner()
 
@@ -38,12 +39,7 @@ def w(engine: Engine, settings: Settings) -> World:
 
 
 def _request(engine: Engine, who: StaffHandle, compartment: str) -> None:
-    in_tx(
-        engine,
-        lambda s: add_member_with_access(
-            s, compartment=compartment, staff=staff_row(s, who), actor="system"
-        ),
-    )
+    request_membership(engine, who, compartment)
 
 
 def _approved(engine: Engine, who: StaffHandle) -> list[bool]:
@@ -114,24 +110,20 @@ def test_nobody_decides_a_request_they_made_or_that_removes_them(
         return agency.id, us.id, agency.compartment_id
 
     agency_id, us_id, mx_id = in_tx(engine, ids)
-    own = in_tx(
-        engine,
-        lambda s: file_request(
-            s, kind=RequestKind.AGENCY_ROUTE, compartment_id=us_id, previous=mx_id,
-            agency_id=agency_id, actor=w.sam.staff_id,
-        ).id,
-    )  # fmt: skip
+
+    def file(session: Session, kind: RequestKind, **fields: Any) -> uuid.UUID:
+        return file_request(session, kind=kind, compartment_id=us_id, **fields).id
+
+    route = {"previous": mx_id, "agency_id": agency_id, "actor": w.sam.staff_id}
+    own = in_tx(engine, lambda s: file(s, RequestKind.AGENCY_ROUTE, **route))
     with pytest.raises(NotPermitted):
         in_tx(engine, lambda s: decide_change(s, w.sam, request_id=own, approve=True))
     with pytest.raises(NotPermitted):  # a reviewer
         in_tx(engine, lambda s: decide_change(s, w.ana, request_id=own, approve=True))
     removal = in_tx(
         engine,
-        lambda s: file_request(
-            s, kind=RequestKind.SUPERVISOR_REMOVAL, compartment_id=us_id,
-            staff_id=w.sam.staff_id, actor="system",
-        ).id,
-    )  # fmt: skip
+        lambda s: file(s, RequestKind.SUPERVISOR_REMOVAL, staff_id=w.sam.staff_id, actor="system"),
+    )
     with pytest.raises(NotPermitted):
         in_tx(engine, lambda s: decide_change(s, w.sam, request_id=removal, approve=True))
     statuses = in_tx(engine, lambda s: list(s.scalars(select(AdminRequest.status))))
@@ -157,17 +149,34 @@ def test_the_cli_files_the_same_requests_once_a_supervisor_exists(
     assert runner.invoke(app, ["compartment", "add", "evil"]).exit_code == 0
     added = runner.invoke(
         app,
-        ["agency", "add", "evil-pd", "--name-en", "Evil PD", "--name-es", "PD Malvada",
-         "--compartment", "evil"],
-    )  # fmt: skip
+        [
+            "agency",
+            "add",
+            "evil-pd",
+            "--name-en",
+            "Evil PD",
+            "--name-es",
+            "PD Malvada",
+            "--compartment",
+            "evil",
+        ],
+    )
     assert added.exit_code == 0, added.output
     assert "waiting for approval" in added.output
     puppet = runner.invoke(
         app,
-        ["staff", "add", "puppet", "--role", "reviewer", "--compartment", "evil",
-         "--password-stdin"],
+        [
+            "staff",
+            "add",
+            "puppet",
+            "--role",
+            "reviewer",
+            "--compartment",
+            "evil",
+            "--password-stdin",
+        ],
         input="puppet has a long password\n",
-    )  # fmt: skip
+    )
     assert puppet.exit_code == 0, puppet.output
     engine = make_engine(cheap_kdf_env.effective_database_url)
     try:

@@ -24,8 +24,8 @@ from service.tips.keys import open_identity_key, open_tip_keys
 from service.tips.models import Envelope, Status, Tip, TipFinding
 from service.tips.reporter_auth import login_with_receipt
 from service.tips.workflow import transition
-from tests.factories import add_staff
-from tests.service.workflow_util import Cast, actions, as_principal, cast, in_tx, new_tip
+from tests.factories import add_staff, in_tx, principal, submit, tip_row
+from tests.service.workflow_util import Cast, actions, cast
 
 FINDINGS = {"bribery": "sustained", "leaking": "not_sustained"}
 
@@ -36,7 +36,7 @@ def crew(engine: Engine, settings: Settings) -> Cast:
 
 
 def _in_review(engine: Engine, settings: Settings, **overrides: object) -> uuid.UUID:
-    tip_id, _ = new_tip(engine, settings, **overrides)
+    tip_id, _ = submit(engine, settings, **overrides)
 
     def review(session: Session) -> None:
         tip = session.get(Tip, tip_id)
@@ -77,22 +77,15 @@ def _approval(engine: Engine, approval_id: uuid.UUID | None) -> Approval:
         return approval
 
 
-def _tip(engine: Engine, tip_id: uuid.UUID) -> Tip:
-    with make_session_factory(engine)() as session:
-        tip = session.get(Tip, tip_id)
-        assert tip is not None
-        return tip
-
-
 def test_approval_by_another_supervisor_closes_with_findings(
     engine: Engine, settings: Settings, crew: Cast
 ) -> None:
     tip_id = _in_review(engine, settings)
     approval_id = _request_close(engine, crew, tip_id)
-    assert _tip(engine, tip_id).status == Status.DECISION_REVIEW
+    assert tip_row(engine, tip_id).status == Status.DECISION_REVIEW
     decision = _decide(engine, crew.sam, approval_id, reason="Evidence is consistent")
     assert decision.status == "approved"
-    tip = _tip(engine, tip_id)
+    tip = tip_row(engine, tip_id)
     assert (tip.status, tip.closure_reason) == ("closed", "findings")
     assert tip.closed_at is not None
     with make_session_factory(engine)() as session:
@@ -134,7 +127,7 @@ def test_a_reviewer_cannot_approve(engine: Engine, settings: Settings, crew: Cas
         _decide(engine, crew.carl, approval_id)
     with pytest.raises(Forbidden):
         in_tx(engine, lambda s: approvals.pending_for(s, crew.ana))
-    assert _tip(engine, tip_id).status == Status.DECISION_REVIEW
+    assert tip_row(engine, tip_id).status == Status.DECISION_REVIEW
     assert actions(engine, tip_id) == ["approval.requested"]
 
 
@@ -144,18 +137,18 @@ def test_a_decided_request_cannot_be_decided_again(
     tip_id = _in_review(engine, settings)
     approval_id = _request_close(engine, crew, tip_id)
     assert _decide(engine, crew.sam, approval_id, approve=False).status == "rejected"
-    assert _tip(engine, tip_id).status == Status.DECISION_REVIEW
+    assert tip_row(engine, tip_id).status == Status.DECISION_REVIEW
     for who, approve in ((crew.sue, True), (crew.sam, True), (crew.sam, False)):
         with pytest.raises(Conflict):
             _decide(engine, who, approval_id, approve)
-    assert _tip(engine, tip_id).status == Status.DECISION_REVIEW
+    assert tip_row(engine, tip_id).status == Status.DECISION_REVIEW
     assert actions(engine, tip_id) == ["approval.requested", "approval.decided"]
 
 
 def test_supervisors_outside_the_audience_neither_see_nor_decide(
     engine: Engine, settings: Settings, crew: Cast
 ) -> None:
-    mia = as_principal(add_staff(engine, settings, "mia", Role.SUPERVISOR, ["mx"]), Role.SUPERVISOR)
+    mia = principal(add_staff(engine, settings, "mia", Role.SUPERVISOR, ["mx"]), Role.SUPERVISOR)
     tip_id = _in_review(engine, settings)
     approval_id = _request_close(engine, crew, tip_id)
     assert in_tx(engine, lambda s: approvals.pending_for(s, mia)) == []
@@ -168,7 +161,7 @@ def test_supervisors_outside_the_audience_neither_see_nor_decide(
 
 
 def test_purge_is_refused_under_legal_hold(engine: Engine, settings: Settings, crew: Cast) -> None:
-    tip_id, _ = new_tip(engine, settings)
+    tip_id, _ = submit(engine, settings)
     approval_id = _ask(engine, crew.ana, tip_id, "purge").id
     in_tx(engine, lambda s: casework.set_flags(s, crew.ana, tip_id, legal_hold=True, now=utcnow()))
     with pytest.raises(Conflict) as caught:
@@ -177,7 +170,7 @@ def test_purge_is_refused_under_legal_hold(engine: Engine, settings: Settings, c
     with pytest.raises(Conflict, match="legal hold"):
         _decide(engine, crew.sam, approval_id)
     assert _approval(engine, approval_id).status == "pending"  # rolled back with the refusal
-    assert not _tip(engine, tip_id).purged
+    assert not tip_row(engine, tip_id).purged
     with make_session_factory(engine)() as session:
         assert session.scalars(select(Envelope).where(Envelope.tip_id == tip_id)).all()
 
@@ -185,7 +178,7 @@ def test_purge_is_refused_under_legal_hold(engine: Engine, settings: Settings, c
 def test_purge_shreds_the_keys_so_nobody_can_open_the_tip(
     engine: Engine, settings: Settings, crew: Cast
 ) -> None:
-    tip_id, receipt = new_tip(engine, settings, contact="Signal +1 555 0100")
+    tip_id, receipt = submit(engine, settings, contact="Signal +1 555 0100")
     approval_id = _ask(engine, crew.ana, tip_id, "purge", reason="Retention period over").id
     _ask(engine, crew.ana, tip_id, "export")
     _decide(engine, crew.sam, approval_id)
@@ -209,14 +202,17 @@ def test_purge_shreds_the_keys_so_nobody_can_open_the_tip(
     with pytest.raises(Conflict):
         in_tx(engine, lambda s: casework.add_note(s, crew.ana, tip_id, "late note", now=utcnow()))
     assert actions(engine, tip_id) == [
-        "approval.requested", "approval.requested", "approval.decided", "tip.purged",
-    ]  # fmt: skip
+        "approval.requested",
+        "approval.requested",
+        "approval.decided",
+        "tip.purged",
+    ]
 
 
 def test_lifting_a_legal_hold_takes_effect_on_approval(
     engine: Engine, settings: Settings, crew: Cast
 ) -> None:
-    tip_id, _ = new_tip(engine, settings)
+    tip_id, _ = submit(engine, settings)
     with pytest.raises(Conflict):
         _ask(engine, crew.ana, tip_id, "lift_legal_hold")
     in_tx(engine, lambda s: casework.set_flags(s, crew.ana, tip_id, legal_hold=True, now=utcnow()))
@@ -226,14 +222,14 @@ def test_lifting_a_legal_hold_takes_effect_on_approval(
     assert flags.legal_hold is True
     assert flags.approval_id is not None
     _decide(engine, crew.sue, flags.approval_id)
-    assert _tip(engine, tip_id).legal_hold is False
+    assert tip_row(engine, tip_id).legal_hold is False
     assert actions(engine, tip_id)[-3:] == ["approval.requested", "approval.decided", "tip.flagged"]
 
 
 def test_export_approval_is_recorded_and_points_to_the_cli(
     engine: Engine, settings: Settings, crew: Cast
 ) -> None:
-    tip_id, _ = new_tip(engine, settings)
+    tip_id, _ = submit(engine, settings)
     approval = _ask(engine, crew.ana, tip_id, "export", reason="Refer to the state prosecutor")
     decision = _decide(engine, crew.sam, approval.id)
     assert decision.status == "approved"
@@ -263,7 +259,7 @@ def test_export_approval_is_recorded_and_points_to_the_cli(
 def test_bad_requests_are_refused_and_file_nothing(
     engine: Engine, settings: Settings, crew: Cast, kind: str, extra: dict[str, str], error: type
 ) -> None:
-    tip_id, _ = new_tip(engine, settings)
+    tip_id, _ = submit(engine, settings)
     with pytest.raises(error):
         _ask(engine, crew.ana, tip_id, kind, **extra)
     with make_session_factory(engine)() as session:
@@ -272,7 +268,7 @@ def test_bad_requests_are_refused_and_file_nothing(
 
 
 def test_outsiders_cannot_file_requests(engine: Engine, settings: Settings, crew: Cast) -> None:
-    tip_id, _ = new_tip(engine, settings)
+    tip_id, _ = submit(engine, settings)
     for who in (crew.carl, crew.luis):
         with pytest.raises(NotFound):
             _ask(engine, who, tip_id, "export")
@@ -282,7 +278,7 @@ def test_outsiders_cannot_file_requests(engine: Engine, settings: Settings, crew
 def test_identity_reveal_on_approval_gives_the_requester_the_contact_key(
     engine: Engine, settings: Settings, crew: Cast
 ) -> None:
-    tip_id, _ = new_tip(engine, settings, contact="Signal +1 555 0100")
+    tip_id, _ = submit(engine, settings, contact="Signal +1 555 0100")
     with make_session_factory(engine)() as session, pytest.raises(NotFound):
         open_identity_key(session, tip_id, crew.ana.identity)
     approval = _ask(engine, crew.ana, tip_id, "identity_reveal", reason="Need to call back")
@@ -300,7 +296,7 @@ def test_identity_reveal_on_approval_gives_the_requester_the_contact_key(
 def test_reroute_on_approval_moves_the_tip_and_its_audience(
     engine: Engine, settings: Settings, crew: Cast
 ) -> None:
-    tip_id, _ = new_tip(engine, settings)
+    tip_id, _ = submit(engine, settings)
     approval = _ask(engine, crew.ana, tip_id, "reroute", compartment="mx")
     assert approval.payload == {"compartment": "mx"}
     _decide(engine, crew.sue, approval.id)

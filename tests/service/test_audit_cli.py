@@ -24,8 +24,8 @@ from service.audit.pending import record_reporter_event
 from service.cli import app
 from service.config import Settings
 from service.worker import run_forever
-from tests.factories import init_instance
-from tests.service.audit_util import fill, transaction
+from tests.factories import init_instance, transaction
+from tests.service.audit_util import fill
 
 runner = CliRunner()
 

@@ -17,8 +17,8 @@ from service.audit.pending import record_reporter_events
 from service.config import Settings
 from service.db import make_session_factory
 from service.worker import jobs, worker_engine
+from tests.factories import transaction
 from tests.pg_faults import faulty_proxy
-from tests.service.audit_util import transaction
 
 BACKLOG = 500
 BATCH = 100

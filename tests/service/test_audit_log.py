@@ -24,7 +24,8 @@ from service.audit.pending import record_reporter_events
 from service.config import Settings
 from service.db import make_engine
 from service.errors import BadRange
-from tests.service.audit_util import fill, make_log_key, reference_root, transaction
+from tests.factories import transaction
+from tests.service.audit_util import fill, make_log_key, reference_root
 
 
 def _canonicals(engine: Engine) -> list[bytes]:

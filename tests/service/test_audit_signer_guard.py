@@ -25,8 +25,8 @@ from service.config import Settings
 from service.errors import HistoryMismatch
 from service.logging import configure_logging
 from service.worker import run_once
-from tests.factories import init_instance
-from tests.service.audit_util import drop_triggers, edit_entry, fill, rebuild_nodes, transaction
+from tests.factories import init_instance, transaction
+from tests.service.audit_util import drop_triggers, edit_entry, fill, rebuild_nodes
 
 runner = CliRunner()
 

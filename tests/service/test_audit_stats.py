@@ -130,8 +130,12 @@ def test_a_single_hidden_cell_hides_the_weekly_total():
 def test_json_carries_hidden_cells_as_null_with_their_label(history_stats):
     body = as_json(history_stats)
     us = next(c for c in body["compartments"] if c["name"] == "us")
-    assert us["weekly"][0] == {"week": "2026-W45", "start": "2026-11-02", "count": None,
-                               "label": "<3"}  # fmt: skip
+    assert us["weekly"][0] == {
+        "week": "2026-W45",
+        "start": "2026-11-02",
+        "count": None,
+        "label": "<3",
+    }
     assert body["weekly"][3]["count"] == 1
     assert body["k"] == 3
     assert body["overall"]["acknowledgement"]["open_overdue"] == 2
@@ -149,8 +153,12 @@ def test_suppression_hides_a_second_cell_so_no_small_count_can_be_derived():
         assert sum(n is None for n, _ in row) != 1, key
     for w in range(4):
         assert sum(out[k][w][0] is None for k in out) != 1, w
-    assert all(small is False for k, row in out.items() for w, (_, small) in enumerate(row)
-               if (k, w) != ("a", 1))  # fmt: skip
+    assert all(
+        small is False
+        for k, row in out.items()
+        for w, (_, small) in enumerate(row)
+        if (k, w) != ("a", 1)
+    )
 
 
 def test_suppression_leaves_grids_without_small_counts_alone():

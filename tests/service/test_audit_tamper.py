@@ -20,8 +20,8 @@ from crypto.merkle import leaf_hash
 from service.audit.log import log_size
 from service.cli import app
 from service.config import Settings
-from tests.factories import init_instance
-from tests.service.audit_util import drop_triggers, fill, transaction
+from tests.factories import init_instance, transaction
+from tests.service.audit_util import drop_triggers, fill
 
 runner = CliRunner()
 SEEDS = [1, 2, 3]

@@ -19,8 +19,7 @@ from service.config import Settings
 from service.errors import InvalidInput
 from service.instance.keys import load_log_signer
 from service.staff.models import Role
-from tests.factories import add_staff, init_instance
-from tests.service.audit_util import transaction
+from tests.factories import add_staff, init_instance, transaction
 
 TIP = uuid.uuid4()
 ATTACHMENT = uuid.uuid4()
@@ -34,15 +33,32 @@ def staff_id(engine: Engine, settings: Settings) -> uuid.UUID:
 
 def fill_log(engine: Engine, staff_id: uuid.UUID) -> None:
     with transaction(engine) as session:
-        record_many(session, [
-            AuditEvent("system", "staff.created", objects={"staff": staff_id},
-                       time="2026-11-01T09:00:00Z"),
-            AuditEvent(staff_id, "tip.viewed", tip_id=TIP, time="2026-11-02T10:00:00Z"),
-            AuditEvent(staff_id, "attachment.downloaded", tip_id=TIP,
-                       objects={"attachment": ATTACHMENT}, time="2026-11-03T23:59:59Z"),
-            AuditEvent(staff_id, "tip.transitioned", tip_id=uuid.uuid4(),
-                       details={"from": "received", "to": "triage"}, time="2026-11-04T08:00:00Z"),
-        ])  # fmt: skip
+        record_many(
+            session,
+            [
+                AuditEvent(
+                    "system",
+                    "staff.created",
+                    objects={"staff": staff_id},
+                    time="2026-11-01T09:00:00Z",
+                ),
+                AuditEvent(staff_id, "tip.viewed", tip_id=TIP, time="2026-11-02T10:00:00Z"),
+                AuditEvent(
+                    staff_id,
+                    "attachment.downloaded",
+                    tip_id=TIP,
+                    objects={"attachment": ATTACHMENT},
+                    time="2026-11-03T23:59:59Z",
+                ),
+                AuditEvent(
+                    staff_id,
+                    "tip.transitioned",
+                    tip_id=uuid.uuid4(),
+                    details={"from": "received", "to": "triage"},
+                    time="2026-11-04T08:00:00Z",
+                ),
+            ],
+        )
         reporter = {"tip_id": str(TIP)}
         session.add(
             PendingAuditEntry(
@@ -77,8 +93,10 @@ def test_filters_by_action_and_prefix(engine: Engine, staff_id: uuid.UUID):
 def test_filters_by_tip_or_object_id(engine: Engine, staff_id: uuid.UUID):
     fill_log(engine, staff_id)
     assert actions(engine, object_id=str(TIP)) == [
-        "message.posted", "attachment.downloaded", "tip.viewed",
-    ]  # fmt: skip
+        "message.posted",
+        "attachment.downloaded",
+        "tip.viewed",
+    ]
     assert actions(engine, object_id=str(ATTACHMENT)) == ["attachment.downloaded"]
     # The actor's id is not an object of its own entries; the staff.created entry names it.
     assert actions(engine, object_id=str(staff_id)) == ["staff.created"]
@@ -108,11 +126,15 @@ def test_bad_filters_are_invalid_input(bad: dict[str, object]):
 def test_keyset_pages_cover_every_match_once_across_scan_batches(engine: Engine, staff_id):
     # 1200 entries, one in three about the tip: the object filter scans in batches of 500.
     with transaction(engine) as session:
-        record_many(session, [
-            AuditEvent(staff_id, "tip.viewed", tip_id=TIP if i % 3 == 0 else None,
-                       details={"n": i})
-            for i in range(1200)
-        ])  # fmt: skip
+        record_many(
+            session,
+            [
+                AuditEvent(
+                    staff_id, "tip.viewed", tip_id=TIP if i % 3 == 0 else None, details={"n": i}
+                )
+                for i in range(1200)
+            ],
+        )
     seen: list[int] = []
     cursor = None
     while True:
@@ -168,9 +190,12 @@ def test_honest_log_with_two_checkpoints_is_verified(engine: Engine, settings, s
     assert result.previous is not None
     assert (result.previous.size, result.newest.size) == (result.log_size - 6, result.log_size)
     assert result.checks == {
-        "signature": True, "within_log": True, "entries": True,
-        "previous_signature": True, "consistent": True,
-    }  # fmt: skip
+        "signature": True,
+        "within_log": True,
+        "entries": True,
+        "previous_signature": True,
+        "consistent": True,
+    }
 
 
 def test_no_checkpoint_is_its_own_state(engine: Engine, settings, staff_id):

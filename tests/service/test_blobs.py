@@ -138,20 +138,18 @@ def _delete_row(session: Session, blob_id: uuid.UUID, seq: int, *, recount: bool
         session.execute(update(Blob).where(Blob.id == blob_id).values(size=size, chunks=last))
 
 
+def _zero_row(session: Session, blob_id: uuid.UUID, seq: int) -> None:
+    where = (BlobChunk.blob_id == blob_id, BlobChunk.seq == seq)
+    session.execute(update(BlobChunk).where(*where).values(data=b"\x00" * ROW_SIZE))
+
+
 @pytest.mark.parametrize(
     "tamper",
     [
         pytest.param(lambda s, b: _swap_rows(s, b, 0, 1), id="reordered"),
         pytest.param(lambda s, b: _delete_row(s, b, 1, recount=False), id="middle-deleted"),
         pytest.param(lambda s, b: _delete_row(s, b, 2, recount=True), id="truncated"),
-        pytest.param(
-            lambda s, b: s.execute(
-                update(BlobChunk)
-                .where(BlobChunk.blob_id == b, BlobChunk.seq == 1)
-                .values(data=b"\x00" * ROW_SIZE)
-            ),
-            id="overwritten",
-        ),
+        pytest.param(lambda s, b: _zero_row(s, b, 1), id="overwritten"),
     ],
 )
 def test_tampered_rows_are_detected(session: Session, tamper: Any) -> None:

@@ -51,18 +51,34 @@ def test_init_then_staff_compartment_and_agency(cheap_kdf_env: Settings) -> None
     result = runner.invoke(
         app,
         [
-            "agency", "add", "tijuana-municipal", "--name-en", "Tijuana Municipal Police",
-            "--name-es", "Policía Municipal de Tijuana", "--compartment", "mx-asuntos-internos",
-            "--country", "MX",
+            "agency",
+            "add",
+            "tijuana-municipal",
+            "--name-en",
+            "Tijuana Municipal Police",
+            "--name-es",
+            "Policía Municipal de Tijuana",
+            "--compartment",
+            "mx-asuntos-internos",
+            "--country",
+            "MX",
         ],
-    )  # fmt: skip
+    )
     assert result.exit_code == 0, result.output
     result = runner.invoke(
         app,
-        ["staff", "add", "luis", "--role", "reviewer", "--compartment", "mx-asuntos-internos",
-         "--password-stdin"],
+        [
+            "staff",
+            "add",
+            "luis",
+            "--role",
+            "reviewer",
+            "--compartment",
+            "mx-asuntos-internos",
+            "--password-stdin",
+        ],
         input="luis has a long password\n",
-    )  # fmt: skip
+    )
     assert result.exit_code == 0, result.output
     assert "otpauth://totp/Probity:luis" in result.output
 
@@ -73,13 +89,26 @@ def test_bad_input_gives_one_clear_line(cheap_kdf_env: Settings) -> None:
     cases = [
         (["staff", "add", "x1", "--role", "sheriff", "--password-stdin"], "unknown role"),
         (["staff", "add", "admin", "--role", "reviewer", "--password-stdin"], "already exists"),
-        (["staff", "add", "x2", "--role", "reviewer", "--compartment", "nope",
-          "--password-stdin"], "no compartment named"),
+        (
+            [
+                "staff",
+                "add",
+                "x2",
+                "--role",
+                "reviewer",
+                "--compartment",
+                "nope",
+                "--password-stdin",
+            ],
+            "no compartment named",
+        ),
         (["compartment", "add", "oversight"], "already exists"),
-        (["agency", "add", "a1", "--name-en", "A", "--name-es", "A", "--compartment", "nope"],
-         "no compartment named"),
+        (
+            ["agency", "add", "a1", "--name-en", "A", "--name-es", "A", "--compartment", "nope"],
+            "no compartment named",
+        ),
         (["init", "--password-stdin"], "already initialised"),
-    ]  # fmt: skip
+    ]
     for argv, fragment in cases:
         _assert_one_line_error(runner.invoke(app, argv, input=pw + pw), fragment)
 
@@ -147,10 +176,18 @@ def test_a_member_added_by_the_cli_waits_for_a_supervisors_approval(
     assert runner.invoke(app, ["demo"]).exit_code == 0
     result = runner.invoke(
         app,
-        ["staff", "add", "nuevo", "--role", "reviewer", "--compartment", "us-border-integrity",
-         "--password-stdin"],
+        [
+            "staff",
+            "add",
+            "nuevo",
+            "--role",
+            "reviewer",
+            "--compartment",
+            "us-border-integrity",
+            "--password-stdin",
+        ],
         input="nuevo has a long password\n",
-    )  # fmt: skip
+    )
     assert result.exit_code == 0, result.output
     engine = make_engine(cheap_kdf_env.effective_database_url)
     try:

@@ -20,11 +20,10 @@ from service.errors import Forbidden, NotFound
 from service.staff.models import Role
 from service.staff.sessions import Principal
 from service.tips.keys import open_tip_keys
-from service.tips.models import Tip
 from service.tips.repository import get_readable_tip
 from service.tips.workflow import TRANSITIONS, transition
-from tests.factories import add_conflict, add_staff
-from tests.service.workflow_util import Cast, actions, as_principal, cast, in_tx, new_tip
+from tests.factories import add_conflict, add_staff, in_tx, principal, submit, tip_row
+from tests.service.workflow_util import Cast, actions, cast
 
 MX = {"agency": "tijuana-municipal"}
 
@@ -45,11 +44,18 @@ def _decide(engine: Engine, who: Principal, approval_id: uuid.UUID | None, **kw:
     )
 
 
+def _ask_to_close(
+    engine: Engine, settings: Settings, who: Principal, reason: str, **tip: str
+) -> tuple[uuid.UUID, Any]:
+    """A fresh tip that `who` triages, then asks to close (four eyes): (tip id, the answer)."""
+    tip_id, _ = submit(engine, settings, **tip)
+    _move(engine, who, tip_id, "triage")
+    return tip_id, _move(engine, who, tip_id, "closed", reason=reason)
+
+
 def _state(engine: Engine, tip_id: uuid.UUID) -> tuple[str, str | None]:
-    with make_session_factory(engine)() as session:
-        tip = session.get(Tip, tip_id)
-        assert tip is not None
-        return tip.status, tip.closure_reason
+    tip = tip_row(engine, tip_id)
+    return tip.status, tip.closure_reason
 
 
 def _pending_ids(engine: Engine, who: Principal) -> set[uuid.UUID]:
@@ -58,8 +64,9 @@ def _pending_ids(engine: Engine, who: Principal) -> set[uuid.UUID]:
 
 
 def _supervisor(engine: Engine, settings: Settings, name: str, compartment: str) -> Principal:
-    return as_principal(add_staff(engine, settings, name, Role.SUPERVISOR, [compartment]),
-                        Role.SUPERVISOR)  # fmt: skip
+    return principal(
+        add_staff(engine, settings, name, Role.SUPERVISOR, [compartment]), Role.SUPERVISOR
+    )
 
 
 def test_every_move_to_closed_in_the_table_needs_approval() -> None:
@@ -71,9 +78,7 @@ def test_every_move_to_closed_in_the_table_needs_approval() -> None:
 def test_the_reviewed_sequence_received_triage_closed_spam_waits_for_another_supervisor(
     engine: Engine, settings: Settings, crew: Cast
 ) -> None:
-    tip_id, _ = new_tip(engine, settings)
-    _move(engine, crew.ana, tip_id, "triage")
-    result = _move(engine, crew.ana, tip_id, "closed", reason="spam")
+    tip_id, result = _ask_to_close(engine, settings, crew.ana, "spam")
     assert (result.outcome, result.status) == ("approval_requested", "triage")
     assert _state(engine, tip_id) == ("triage", None)
     assert "approval.requested" in actions(engine, tip_id)
@@ -86,9 +91,7 @@ def test_the_reviewed_sequence_received_triage_closed_spam_waits_for_another_sup
 def test_a_supervisor_cannot_approve_their_own_closure(
     engine: Engine, settings: Settings, crew: Cast
 ) -> None:
-    tip_id, _ = new_tip(engine, settings)
-    _move(engine, crew.sam, tip_id, "triage")
-    result = _move(engine, crew.sam, tip_id, "closed", reason="duplicate")
+    tip_id, result = _ask_to_close(engine, settings, crew.sam, "duplicate")
     assert result.approval_id not in _pending_ids(engine, crew.sam)
     with pytest.raises(Forbidden):
         _decide(engine, crew.sam, result.approval_id)
@@ -102,9 +105,7 @@ def test_oversight_decides_when_the_requester_is_the_only_supervisor_reader(
 ) -> None:
     otto = _supervisor(engine, settings, "otto", "oversight")
     mara = _supervisor(engine, settings, "mara", "mx")
-    tip_id, _ = new_tip(engine, settings, **MX)
-    _move(engine, mara, tip_id, "triage")
-    result = _move(engine, mara, tip_id, "closed", reason="spam")
+    tip_id, result = _ask_to_close(engine, settings, mara, "spam", **MX)
     assert result.approval_id in _pending_ids(engine, otto)
     with pytest.raises(Forbidden):
         _decide(engine, mara, result.approval_id)
@@ -129,7 +130,7 @@ def test_oversight_decides_when_no_supervisor_reads_the_tip(
     engine: Engine, settings: Settings, crew: Cast
 ) -> None:
     otto = _supervisor(engine, settings, "otto", "oversight")
-    tip_id, _ = new_tip(engine, settings, **MX)  # mx: reviewer luis only
+    tip_id, _ = submit(engine, settings, **MX)  # mx: reviewer luis only
     _move(engine, crew.luis, tip_id, "triage")
     result = _move(engine, crew.luis, tip_id, "closed", reason="out_of_scope")
     assert _pending_ids(engine, otto) == {result.approval_id}
@@ -141,9 +142,7 @@ def test_oversight_does_not_decide_while_another_audience_supervisor_can(
     engine: Engine, settings: Settings, crew: Cast
 ) -> None:
     otto = _supervisor(engine, settings, "otto", "oversight")
-    tip_id, _ = new_tip(engine, settings)
-    _move(engine, crew.ana, tip_id, "triage")
-    result = _move(engine, crew.ana, tip_id, "closed", reason="spam")
+    tip_id, result = _ask_to_close(engine, settings, crew.ana, "spam")
     assert result.approval_id not in _pending_ids(engine, otto)
     with pytest.raises(NotFound):
         _decide(engine, otto, result.approval_id)
@@ -155,9 +154,7 @@ def test_a_conflicted_oversight_supervisor_neither_sees_nor_decides(
 ) -> None:
     otto = _supervisor(engine, settings, "otto", "oversight")
     add_conflict(engine, settings, otto.staff_id, "name", "Juan Ramírez")
-    tip_id, _ = new_tip(engine, settings, **MX)
-    _move(engine, crew.luis, tip_id, "triage")
-    result = _move(engine, crew.luis, tip_id, "closed", reason="spam")
+    tip_id, result = _ask_to_close(engine, settings, crew.luis, "spam", **MX)
     assert _pending_ids(engine, otto) == set()
     with pytest.raises(NotFound):
         _decide(engine, otto, result.approval_id)
@@ -167,9 +164,7 @@ def test_a_conflicted_oversight_supervisor_neither_sees_nor_decides(
 def test_a_closure_nobody_can_decide_yet_waits_for_the_first_oversight_supervisor(
     engine: Engine, settings: Settings, crew: Cast
 ) -> None:
-    tip_id, _ = new_tip(engine, settings, **MX)
-    _move(engine, crew.luis, tip_id, "triage")
-    result = _move(engine, crew.luis, tip_id, "closed", reason="spam")
+    tip_id, result = _ask_to_close(engine, settings, crew.luis, "spam", **MX)
     with make_session_factory(engine)() as session:
         mine = approvals.own_pending(session, crew.luis)
     assert [(p.id, p.decider) for p in mine] == [(result.approval_id, "none")]
@@ -181,9 +176,10 @@ def test_a_closure_nobody_can_decide_yet_waits_for_the_first_oversight_superviso
 
 def test_oversight_decides_only_closures(engine: Engine, settings: Settings, crew: Cast) -> None:
     otto = _supervisor(engine, settings, "otto", "oversight")
-    tip_id, _ = new_tip(engine, settings, **MX)
-    asked = in_tx(engine, lambda s: approvals.request(s, crew.luis, tip_id, kind="export",
-                                                      now=utcnow()))  # fmt: skip
+    tip_id, _ = submit(engine, settings, **MX)
+    asked = in_tx(
+        engine, lambda s: approvals.request(s, crew.luis, tip_id, kind="export", now=utcnow())
+    )
     assert asked.id not in _pending_ids(engine, otto)
     with pytest.raises(NotFound):
         _decide(engine, otto, asked.id)

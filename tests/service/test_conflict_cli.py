@@ -19,18 +19,11 @@ from tests.factories import (
     StaffHandle,
     add_conflict,
     add_staff,
-    recovery_path,
-)
-from tests.service.access_util import (
-    World,
-    apply_as,
-    can_open,
-    envelopes,
     in_tx,
     principal,
-    readable,
-    world,
+    recovery_path,
 )
+from tests.service.access_util import World, apply_as, can_open, envelopes, readable, world
 
 runner = CliRunner()
 

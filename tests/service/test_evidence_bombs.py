@@ -34,11 +34,21 @@ def _pdf_with_object_stream(inflated: int) -> bytes:
 
     add(2, b"<< /Type /Catalog /Pages 3 0 R >>")
     add(3, b"<< /Type /Pages /Kids [] /Count 0 >>")
-    add(4, b"<< /Type /ObjStm /N 1 /First 4 /Filter /FlateDecode /Length %d >>\nstream\n"
-        % len(packed) + packed + b"\nendstream")  # fmt: skip
+    add(
+        4,
+        b"<< /Type /ObjStm /N 1 /First 4 /Filter /FlateDecode /Length %d >>\nstream\n" % len(packed)
+        + packed
+        + b"\nendstream",
+    )
     xref_at = len(out)
-    rows = [(0, 0, 65535), (2, 4, 0), (1, offsets[2], 0), (1, offsets[3], 0), (1, offsets[4], 0),
-            (1, xref_at, 0)]  # fmt: skip
+    rows = [
+        (0, 0, 65535),
+        (2, 4, 0),
+        (1, offsets[2], 0),
+        (1, offsets[3], 0),
+        (1, offsets[4], 0),
+        (1, xref_at, 0),
+    ]
     table = b"".join(struct.pack(">BIH", *row) for row in rows)
     out.extend(
         b"5 0 obj\n<< /Type /XRef /Size 6 /W [1 4 2] /Root 2 0 R /Length %d >>\nstream\n"

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
 
 from service.access.memberships import (
     check_conflict_registrar,
@@ -15,7 +16,6 @@ from service.access.memberships import (
     pending_memberships,
 )
 from service.access.models import PendingAccessChange
-from service.access.service import add_member_with_access
 from service.audit.canonical import decode_entry
 from service.audit.models import AuditEntry
 from service.compartments.models import Membership
@@ -23,15 +23,14 @@ from service.compartments.service import add_compartment
 from service.config import Settings
 from service.errors import Conflict, NotFound, NotPermitted
 from service.staff.models import Role, StaffUser
-from tests.factories import StaffHandle, add_staff, init_instance
+from tests.factories import StaffHandle, add_staff, file_tip, in_tx, init_instance, principal
 from tests.service.access_util import (
     World,
     apply_as,
     audience,
-    file_tip,
-    in_tx,
-    principal,
+    decide_as,
     readable,
+    request_membership,
     staff_row,
     world,
 )
@@ -43,12 +42,7 @@ def w(engine: Engine, settings: Settings) -> World:
 
 
 def _request(engine: Engine, who: StaffHandle, compartment: str = "us") -> int:
-    return in_tx(
-        engine,
-        lambda s: add_member_with_access(
-            s, compartment=compartment, staff=staff_row(s, who), actor="system"
-        ),
-    )
+    return request_membership(engine, who, compartment)
 
 
 def _decide(engine: Engine, by: StaffHandle, who: StaffHandle, approve: bool, c: str = "us") -> int:
@@ -113,12 +107,7 @@ def test_nobody_approves_their_own_membership(engine: Engine, w: World) -> None:
 def test_outsiders_cannot_decide_and_a_decision_is_final(engine: Engine, w: World) -> None:
     _request(engine, w.rita)
     with pytest.raises(NotPermitted):  # a reviewer
-        in_tx(
-            engine,
-            lambda s: decide_membership(
-                s, w.ana, compartment="us", staff_id=w.rita.id, approve=True
-            ),
-        )
+        decide_as(engine, w.ana, w.rita)
     luis_sup = w.border.reviewer_mx  # mx: not a member of us
     with pytest.raises(NotFound):
         _decide(engine, luis_sup, w.rita, True)
@@ -176,12 +165,11 @@ def test_conflicts_over_http_are_for_oneself_or_a_supervisor_of_ones_compartment
     admin = add_staff(engine, settings, "adm", Role.ADMIN, [])
 
     def check(by: StaffHandle, role: Role, target: StaffHandle) -> None:
-        in_tx(
-            engine,
-            lambda s: check_conflict_registrar(
-                s, registrar_id=by.id, role=role, staff=staff_row(s, target)
-            ),
-        )
+        def registrar(session: Session) -> None:
+            staff = staff_row(session, target)
+            check_conflict_registrar(session, registrar_id=by.id, role=role, staff=staff)
+
+        in_tx(engine, registrar)
 
     check(ana, Role.REVIEWER, ana)
     check(sam, Role.SUPERVISOR, ana)

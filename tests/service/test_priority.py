@@ -21,16 +21,22 @@ def _tip(narrative: str, **extra: object) -> TipSubmission:
 @pytest.mark.parametrize(
     ("narrative", "expected"),
     [
-        ("They will KILL the witness tonight, they carry AK-47s.",
-         {"keyword:threat", "keyword:informant", "keyword:imminent_raid", "keyword:weapons"}),
-        ("Lo van a levantar; el comandante amenazó al soplón con un cuerno de chivo.",
-         {"keyword:threat", "keyword:informant", "keyword:weapons"}),
-        ("Filtraron el cateo de mañana a la célula; habrá represalias contra la madrina.",
-         {"keyword:imminent_raid", "keyword:informant"}),
+        (
+            "They will KILL the witness tonight, they carry AK-47s.",
+            {"keyword:threat", "keyword:informant", "keyword:imminent_raid", "keyword:weapons"},
+        ),
+        (
+            "Lo van a levantar; el comandante amenazó al soplón con un cuerno de chivo.",
+            {"keyword:threat", "keyword:informant", "keyword:weapons"},
+        ),
+        (
+            "Filtraron el cateo de mañana a la célula; habrá represalias contra la madrina.",
+            {"keyword:imminent_raid", "keyword:informant"},
+        ),
         ("Amenazas constantes al testigo protegido.", {"keyword:threat", "keyword:informant"}),
         ("The sergeant took cash and showed real skill at hiding it.", set()),
     ],
-)  # fmt: skip
+)
 def test_keywords_in_english_and_spanish(narrative: str, expected: set[str]) -> None:
     reasons = set(assess(_tip(narrative), has_evidence=False, today=TODAY).reasons)
     assert {r for r in reasons if r.startswith("keyword:")} == expected

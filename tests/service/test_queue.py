@@ -18,15 +18,10 @@ from service.staff.models import Role
 from service.tips.models import NO_DEADLINE, Status, Tip, add_months
 from service.tips.queue import QueueFilters, QueuePage, decode_cursor, encode_cursor, queue_page
 from service.tips.workflow import transition
-from tests.factories import Border, add_conflict, seed_border
-from tests.service.tips_util import file_tip, moment, principal, set_tip
+from tests.factories import Border, add_conflict, file_tip, principal
+from tests.service.tips_util import moment, set_tip
 
 DAY = date(2026, 11, 2)
-
-
-@pytest.fixture
-def border(engine: Engine, settings: Settings) -> Border:
-    return seed_border(engine, settings)
 
 
 def page(
@@ -97,8 +92,9 @@ def test_each_filter_narrows_the_queue(engine: Engine, settings: Settings, borde
     late = file_tip(engine, settings, received_on=DAY - timedelta(days=30))
     mine = file_tip(engine, settings, received_on=DAY)
     theirs = file_tip(engine, settings, received_on=DAY)
-    set_tip(engine, mine, assignee_id=ana.id, status=Status.TRIAGE.value,
-            acknowledged_at=moment(DAY))  # fmt: skip
+    set_tip(
+        engine, mine, assignee_id=ana.id, status=Status.TRIAGE.value, acknowledged_at=moment(DAY)
+    )
     set_tip(engine, theirs, assignee_id=sam.id)
     everything = {plain, urgent, late, mine, theirs}
     assert set(ids(engine, ana.id)) == everything

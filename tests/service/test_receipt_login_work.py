@@ -17,8 +17,7 @@ from service.db import make_session_factory, session_scope, utcnow
 from service.instance.context import load_context
 from service.tips.models import ReceiptLockout
 from service.tips.reporter_auth import login_with_receipt
-from tests.factories import seed_border
-from tests.service.workflow_util import new_tip
+from tests.factories import seed_border, submit
 
 
 @contextmanager
@@ -58,7 +57,7 @@ def test_a_taken_lookup_id_with_a_wrong_secret_does_the_work_of_an_unknown_one(
     engine: Engine, settings: Settings
 ) -> None:
     seed_border(engine, settings)
-    _, receipt_text = new_tip(engine, settings)
+    _, receipt_text = submit(engine, settings)
     real = parse_receipt(receipt_text)
     wrong_secret = Receipt(real.lookup_id, new_receipt().secret)
     unknown = new_receipt()

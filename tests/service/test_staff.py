@@ -66,9 +66,12 @@ def test_bad_staff_input_is_refused_and_stores_nothing(
 ) -> None:
     with pytest.raises(error), session_scope(make_session_factory(ready)) as session:
         create_staff(
-            session, username=username, role=Role.REVIEWER, password=password,
+            session,
+            username=username,
+            role=Role.REVIEWER,
+            password=password,
             kdf=kdf_params(settings),
-        )  # fmt: skip
+        )
     with make_session_factory(ready)() as session:
         from service.staff.models import StaffUser
 
@@ -83,9 +86,12 @@ def test_unknown_role_lists_the_valid_ones() -> None:
 def test_admins_and_auditors_never_join_an_audience(ready: Engine, settings: Settings) -> None:
     with session_scope(make_session_factory(ready)) as session:
         auditor = create_staff(
-            session, username="aud", role=Role.AUDITOR, password=PASSWORD,
+            session,
+            username="aud",
+            role=Role.AUDITOR,
+            password=PASSWORD,
             kdf=kdf_params(settings),
-        ).user  # fmt: skip
+        ).user
         with pytest.raises(InvalidInput, match="cannot be a compartment member"):
             add_member(session, compartment="oversight", staff=auditor)
 
@@ -94,9 +100,13 @@ def test_agencies_route_to_existing_compartments(ready: Engine) -> None:
     factory = make_session_factory(ready)
     with session_scope(factory) as session:
         agency = add_agency(
-            session, slug="el-paso-pd", name_en="El Paso Police Department",
-            name_es="Departamento de Policía de El Paso", compartment="oversight", country="us",
-        )  # fmt: skip
+            session,
+            slug="el-paso-pd",
+            name_en="El Paso Police Department",
+            name_es="Departamento de Policía de El Paso",
+            compartment="oversight",
+            country="us",
+        )
         assert agency.country == "US"
     cases = [
         ({"slug": "el-paso-pd", "compartment": "oversight"}, Conflict),

@@ -138,23 +138,34 @@ def test_wrong_password_code_or_unknown_user_get_the_same_refusal(
         assert user_row(factory, "ana").failed_logins == 1
 
 
-def test_unknown_user_costs_a_derivation_like_a_known_one(
-    engine: Engine, settings: Settings, factory: sessionmaker[Session]
-) -> None:
-    costly = settings.model_copy(
-        update={"kdf": settings.kdf.model_copy(update={"time_cost": 2, "memory_kib": 65536})}
-    )
-    who = add_staff(engine, costly, "slow", Role.REVIEWER, [])
+@pytest.fixture
+def costly(settings: Settings) -> Settings:
+    """Argon2id costly enough for one derivation to stand out in CPU time."""
+    kdf = settings.kdf.model_copy(update={"time_cost": 2, "memory_kib": 65536})
+    return settings.model_copy(update={"kdf": kdf})
 
-    def cpu_seconds(username: str) -> float:
-        # CPU time of this thread (the derivation runs here): other processes' load does not count.
+
+def _refusal_cpu(
+    factory: sessionmaker[Session], costly: Settings, who: StaffHandle, username: str | None = None
+) -> float:
+    """CPU seconds of this thread (the derivation runs here) for a refused sign-in, the least
+    of three: other processes' load does not count."""
+
+    def once() -> float:
         start = time.thread_time()
         with pytest.raises(Unauthorized):
             sign_in(factory, costly, who, T0, username=username, password="wrong password!")
         return time.thread_time() - start
 
-    known = min(cpu_seconds("slow") for _ in range(3))
-    unknown = min(cpu_seconds("nobody") for _ in range(3))
+    return min(once() for _ in range(3))
+
+
+def test_unknown_user_costs_a_derivation_like_a_known_one(
+    engine: Engine, costly: Settings, factory: sessionmaker[Session]
+) -> None:
+    who = add_staff(engine, costly, "slow", Role.REVIEWER, [])
+    known = _refusal_cpu(factory, costly, who)
+    unknown = _refusal_cpu(factory, costly, who, username="nobody")
     assert unknown > 0.5 * known
 
 
@@ -217,23 +228,13 @@ def test_a_name_with_no_account_is_paused_on_the_same_schedule(
 
 
 def test_a_paused_account_costs_a_derivation_like_any_attempt(
-    engine: Engine, settings: Settings, factory: sessionmaker[Session]
+    engine: Engine, costly: Settings, factory: sessionmaker[Session]
 ) -> None:
-    costly = settings.model_copy(
-        update={"kdf": settings.kdf.model_copy(update={"time_cost": 2, "memory_kib": 65536})}
-    )
     who = add_staff(engine, costly, "slow", Role.REVIEWER, [])
-
-    def cpu_seconds() -> float:
-        start = time.thread_time()
-        with pytest.raises(Unauthorized):
-            sign_in(factory, costly, who, T0, password="wrong password!")
-        return time.thread_time() - start
-
-    open_ = min(cpu_seconds() for _ in range(3))
+    open_ = _refusal_cpu(factory, costly, who)
     with session_scope(factory) as session:
         session.get_one(StaffUser, who.id).locked_until = T0 + timedelta(minutes=5)
-    paused = min(cpu_seconds() for _ in range(3))
+    paused = _refusal_cpu(factory, costly, who)
     assert paused > 0.5 * open_
 
 
@@ -342,7 +343,7 @@ def test_password_change_reseals_keeps_identity_and_revokes_other_sessions(
     other, _ = sign_in(factory, settings, ana, now)
     new = "a brand new password"
     change_password_in_transaction(
-        factory, principal, old=ana.password, new=new, kdf=kdf_params(settings)
+        factory, principal, old=ana.password, new=new, kdf=kdf_params(settings), now=now
     )
     check(factory, token, utcnow())
     with pytest.raises(Unauthorized):
@@ -368,10 +369,11 @@ def test_password_change_refuses_a_wrong_old_password_and_counts_it(
             old="not my password",
             new="whatever long passphrase",
             kdf=kdf_params(settings),
+            now=T0,
         )
     with pytest.raises(InvalidInput):
         change_password_in_transaction(
-            factory, principal, old=ana.password, new="short", kdf=kdf_params(settings)
+            factory, principal, old=ana.password, new="short", kdf=kdf_params(settings), now=T0
         )
     user = user_row(factory, "ana")
     assert user.failed_logins == 1

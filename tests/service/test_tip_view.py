@@ -28,16 +28,17 @@ from service.tips.models import Envelope, Tip
 from service.tips.related import related_tips
 from service.tips.schemas import TipSubmission
 from service.tips.view import open_attachment, tip_view
-from tests.factories import Border, add_conflict, add_staff, seed_border, tip_json
+from tests.factories import (
+    Border,
+    add_conflict,
+    add_staff,
+    file_tip,
+    principal,
+    tip_json,
+)
 from tests.service.evidence_samples import SECRET, jpeg_file
-from tests.service.tips_util import file_tip, principal
 
 DAY = date(2026, 11, 2)
-
-
-@pytest.fixture
-def border(engine: Engine, settings: Settings) -> Border:
-    return seed_border(engine, settings)
 
 
 def file_with_photo(engine: Engine, settings: Settings, **overrides: object) -> uuid.UUID:
@@ -87,8 +88,10 @@ def test_a_reader_sees_the_whole_tip_decrypted(
     assert evidence.kind
     (message,) = view.conversation
     assert (message.author, message.from_reporter, message.body) == (
-        "ana", False, "Can you say which day?",
-    )  # fmt: skip
+        "ana",
+        False,
+        "Can you say which day?",
+    )
     (note,) = view.notes
     assert (note.author, note.kind, note.body) == ("ana", "note", "Matches the 2025 complaint.")
     assert [h.action for h in view.history][-1] == "tip.viewed"
@@ -166,8 +169,11 @@ def test_staff_outside_the_audience_read_nothing(
 ) -> None:
     tip_id = file_tip(engine, settings, received_on=DAY)
     admin = add_staff(engine, settings, "root2", Role.ADMIN, [])
-    outsiders = [principal(border.reviewer_mx), principal(border.oversight),
-                 principal(admin, Role.ADMIN)]  # fmt: skip
+    outsiders = [
+        principal(border.reviewer_mx),
+        principal(border.oversight),
+        principal(admin, Role.ADMIN),
+    ]
     with make_session_factory(engine)() as session:
         for outsider in outsiders:
             with pytest.raises(NotFound):
@@ -182,9 +188,12 @@ def test_the_audience_check_is_also_cryptographic(
     """A principal whose key is not a recipient opens nothing, whatever the audience table says."""
     tip_id = file_tip(engine, settings, received_on=DAY)
     wrong_key = principal(border.reviewer_us).__class__(
-        staff_id=border.reviewer_us.id, username="ana", role=Role.REVIEWER,
-        identity=border.reviewer_mx.identity, session_id=uuid.uuid4(),
-    )  # fmt: skip
+        staff_id=border.reviewer_us.id,
+        username="ana",
+        role=Role.REVIEWER,
+        identity=border.reviewer_mx.identity,
+        session_id=uuid.uuid4(),
+    )
     with make_session_factory(engine)() as session, pytest.raises(NotFound):
         tip_view(session, wrong_key, tip_id)
 
@@ -227,10 +236,15 @@ def test_related_tips_share_a_subject_and_are_readable(
     engine: Engine, settings: Settings, border: Border
 ) -> None:
     first = file_tip(engine, settings, received_on=DAY)
-    same_badge = file_tip(engine, settings, received_on=DAY,
-                          subjects=[{"badge": "4471", "unit": "Other Unit"}])  # fmt: skip
-    same_unit = file_tip(engine, settings, received_on=DAY,
-                         subjects=[{"name": "Someone Else", "unit": "bridge  unit 3"}])  # fmt: skip
+    same_badge = file_tip(
+        engine, settings, received_on=DAY, subjects=[{"badge": "4471", "unit": "Other Unit"}]
+    )
+    same_unit = file_tip(
+        engine,
+        settings,
+        received_on=DAY,
+        subjects=[{"name": "Someone Else", "unit": "bridge  unit 3"}],
+    )
     unrelated = file_tip(engine, settings, received_on=DAY, subjects=[{"unit": "Harbour"}])
     in_mx = file_tip(engine, settings, received_on=DAY, agency="tijuana-municipal")
     with make_session_factory(engine)() as session:

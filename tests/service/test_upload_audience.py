@@ -22,12 +22,7 @@ from service.instance.context import load_context
 from service.tips.models import Envelope, TipAudience
 from service.tips.receiving import TipIntake
 from service.tips.schemas import TipSubmission
-from tests.factories import Border, add_conflict, seed_border, tip_json
-
-
-@pytest.fixture
-def border(engine: Engine, settings: Settings) -> Border:
-    return seed_border(engine, settings)
+from tests.factories import Border, add_conflict, tip_json
 
 
 def test_a_conflict_registered_while_the_body_arrives_keeps_the_reviewer_out(

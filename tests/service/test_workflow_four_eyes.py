@@ -19,7 +19,8 @@ from service.staff.sessions import Principal
 from service.tips import workflow
 from service.tips.models import Status, Tip
 from service.tips.workflow import transition
-from tests.service.workflow_util import Cast, actions, cast, in_tx, new_tip
+from tests.factories import in_tx, submit
+from tests.service.workflow_util import Cast, actions, cast
 
 ASK = "Which shift was it?"
 
@@ -48,7 +49,7 @@ def _to_decision_review(engine: Engine, crew: Cast, tip_id: uuid.UUID) -> None:
 def test_the_reported_bypass_cannot_close_a_worked_tip_alone(
     engine: Engine, settings: Settings, crew: Cast
 ) -> None:
-    tip_id, _ = new_tip(engine, settings)
+    tip_id, _ = submit(engine, settings)
     _to_decision_review(engine, crew, tip_id)
     _move(engine, crew.ana, tip_id, "investigating")
     _move(engine, crew.ana, tip_id, "needs_info", message=ASK)
@@ -62,7 +63,7 @@ def test_the_reported_bypass_cannot_close_a_worked_tip_alone(
 def test_needs_info_from_triage_returns_to_triage_only(
     engine: Engine, settings: Settings, crew: Cast
 ) -> None:
-    tip_id, _ = new_tip(engine, settings)
+    tip_id, _ = submit(engine, settings)
     _move(engine, crew.ana, tip_id, "triage")
     _move(engine, crew.ana, tip_id, "needs_info", message=ASK)
     with make_session_factory(engine)() as session:
@@ -80,7 +81,7 @@ def test_needs_info_from_triage_returns_to_triage_only(
 def test_closing_a_once_investigated_tip_from_triage_needs_another_supervisor(
     engine: Engine, settings: Settings, crew: Cast
 ) -> None:
-    tip_id, _ = new_tip(engine, settings)
+    tip_id, _ = submit(engine, settings)
     _move(engine, crew.ana, tip_id, "triage")
     _move(engine, crew.ana, tip_id, "investigating")
     _move(engine, crew.ana, tip_id, "needs_info", message=ASK)
@@ -88,7 +89,7 @@ def test_closing_a_once_investigated_tip_from_triage_needs_another_supervisor(
         _move(engine, crew.ana, tip_id, "triage")
     # Another worked path that does end in triage: a tip set back to triage by the table's
     # own rows is impossible now, so put one there by hand after real work.
-    tip2, _ = new_tip(engine, settings)
+    tip2, _ = submit(engine, settings)
     _move(engine, crew.sam, tip2, "triage")
     _move(engine, crew.sam, tip2, "investigating")
 
@@ -101,15 +102,19 @@ def test_closing_a_once_investigated_tip_from_triage_needs_another_supervisor(
     assert result.outcome == "approval_requested"
     assert _status(engine, tip2) == ("triage", None)
     with pytest.raises(Forbidden):
-        in_tx(engine, lambda s: approvals.decide(s, crew.sam, result.approval_id, approve=True,
-                                                 now=utcnow()))  # fmt: skip
-    in_tx(engine, lambda s: approvals.decide(s, crew.sue, result.approval_id, approve=True,
-                                             now=utcnow()))  # fmt: skip
+        in_tx(
+            engine,
+            lambda s: approvals.decide(s, crew.sam, result.approval_id, approve=True, now=utcnow()),
+        )
+    in_tx(
+        engine,
+        lambda s: approvals.decide(s, crew.sue, result.approval_id, approve=True, now=utcnow()),
+    )
     assert _status(engine, tip2) == ("closed", "spam")
 
 
 def test_a_referral_always_needs_approval(engine: Engine, settings: Settings, crew: Cast) -> None:
-    tip_id, _ = new_tip(engine, settings)
+    tip_id, _ = submit(engine, settings)
     _move(engine, crew.ana, tip_id, "triage")
     result = _move(engine, crew.ana, tip_id, "closed", reason="referred_out")
     assert result.outcome == "approval_requested"
@@ -131,7 +136,7 @@ def test_a_referral_always_needs_approval(engine: Engine, settings: Settings, cr
 def test_leaving_triage_cancels_a_pending_referral(
     engine: Engine, settings: Settings, crew: Cast
 ) -> None:
-    tip_id, _ = new_tip(engine, settings)
+    tip_id, _ = submit(engine, settings)
     _move(engine, crew.ana, tip_id, "triage")
     _move(engine, crew.ana, tip_id, "closed", reason="referred_out")
     _move(engine, crew.ana, tip_id, "investigating")
@@ -143,7 +148,7 @@ def test_leaving_triage_cancels_a_pending_referral(
 def test_a_reason_outside_closing_is_422_and_writes_nothing(
     engine: Engine, settings: Settings, crew: Cast, reason: str
 ) -> None:
-    tip_id, _ = new_tip(engine, settings)
+    tip_id, _ = submit(engine, settings)
     with pytest.raises(InvalidInput):
         _move(engine, crew.ana, tip_id, "triage", reason=reason)
     assert _status(engine, tip_id) == ("received", None)
@@ -154,7 +159,7 @@ def test_a_reason_outside_closing_is_422_and_writes_nothing(
 def test_a_closing_reason_must_be_a_known_code(
     engine: Engine, settings: Settings, crew: Cast, reason: str
 ) -> None:
-    tip_id, _ = new_tip(engine, settings)
+    tip_id, _ = submit(engine, settings)
     _move(engine, crew.ana, tip_id, "triage")
     with pytest.raises(InvalidInput):
         _move(engine, crew.ana, tip_id, "closed", reason=reason)

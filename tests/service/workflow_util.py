@@ -5,27 +5,19 @@ would build them."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TypeVar
 
 from sqlalchemy import Engine
-from sqlalchemy.orm import Session
 
 from service.audit.log import history
 from service.config import Settings
-from service.db import make_session_factory, session_scope, utcnow
-from service.instance.context import load_context
+from service.db import make_session_factory, utcnow
 from service.staff.models import Role
 from service.staff.sessions import Principal
-from service.tips.intake import submit_tip
-from service.tips.schemas import TipSubmission
-from tests.factories import Border, StaffHandle, add_conflict, add_staff, seed_border, tip_json
+from tests.factories import Border, StaffHandle, add_conflict, add_staff, principal, seed_border
 
-__all__ = ["Cast", "actions", "as_principal", "cast", "in_tx", "new_tip", "now"]
-
-T = TypeVar("T")
+__all__ = ["Cast", "actions", "cast", "now"]
 
 
 @dataclass(frozen=True)
@@ -40,10 +32,6 @@ class Cast:
     carl_handle: StaffHandle
 
 
-def as_principal(who: StaffHandle, role: Role) -> Principal:
-    return Principal(who.id, who.username, role, who.identity, uuid.uuid4())
-
-
 def cast(engine: Engine, settings: Settings) -> Cast:
     border = seed_border(engine, settings)
     sue = add_staff(engine, settings, "sue", Role.SUPERVISOR, ["us"])
@@ -51,32 +39,14 @@ def cast(engine: Engine, settings: Settings) -> Cast:
     add_conflict(engine, settings, carl.id, "name", "Juan Ramírez")
     return Cast(
         border=border,
-        ana=as_principal(border.reviewer_us, Role.REVIEWER),
-        sam=as_principal(border.supervisor_us, Role.SUPERVISOR),
-        sue=as_principal(sue, Role.SUPERVISOR),
-        luis=as_principal(border.reviewer_mx, Role.REVIEWER),
-        carl=as_principal(carl, Role.REVIEWER),
+        ana=principal(border.reviewer_us, Role.REVIEWER),
+        sam=principal(border.supervisor_us, Role.SUPERVISOR),
+        sue=principal(sue, Role.SUPERVISOR),
+        luis=principal(border.reviewer_mx, Role.REVIEWER),
+        carl=principal(carl, Role.REVIEWER),
         sue_handle=sue,
         carl_handle=carl,
     )
-
-
-def in_tx(engine: Engine, fn: Callable[..., T]) -> T:
-    """Run `fn(session)` in one committed transaction (rolled back if it raises)."""
-    with session_scope(make_session_factory(engine)) as session:
-        return fn(session)
-
-
-def new_tip(engine: Engine, settings: Settings, **overrides: object) -> tuple[uuid.UUID, str]:
-    """(tip id, receipt) of a tip submitted through the real intake."""
-
-    def submit(session: Session) -> tuple[uuid.UUID, str]:
-        ctx = load_context(session, settings)
-        result = submit_tip(session, ctx, TipSubmission.model_validate(tip_json(**overrides)))
-        assert result.tip_id is not None
-        return result.tip_id, result.receipt
-
-    return in_tx(engine, submit)
 
 
 def actions(engine: Engine, tip_id: uuid.UUID) -> list[str]:
