@@ -10,7 +10,6 @@ Imports `crypto`, `service.*`; never HTTP.
 
 from __future__ import annotations
 
-import secrets
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -47,7 +46,6 @@ __all__ = [
     "add_staff_as",
     "create_for_enrolment_as",
     "deactivate_staff",
-    "initial_password",
     "list_agencies",
     "list_compartments",
     "list_staff",
@@ -85,12 +83,6 @@ class AgencyRow:
     country: str
     compartment: str
     active: bool
-
-
-def initial_password() -> str:
-    """A random first password for `probity staff add` without --password-stdin (the operator at
-    the server's shell; the admin pages never make a password: they use enrolment)."""
-    return secrets.token_urlsafe(15)
 
 
 def _memberships(session: Session, *, pending: bool = False) -> list[tuple[str, str]]:
