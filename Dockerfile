@@ -8,12 +8,15 @@ RUN useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin probi
  && mkdir -p /app /data && chown probity:probity /data
 
 WORKDIR /app
+# Exact versions with hashes first (a layer that survives code changes), then the project itself.
+COPY requirements/lock.txt ./requirements/
+RUN pip install --no-cache-dir --require-hashes -r requirements/lock.txt
 COPY pyproject.toml README.md alembic.ini ./
 COPY crypto ./crypto
 COPY service ./service
 COPY routes ./routes
 COPY alembic ./alembic
-RUN pip install --no-cache-dir -e .
+RUN pip install --no-cache-dir --no-deps . && rm -rf build *.egg-info
 
 USER probity
 VOLUME ["/data"]

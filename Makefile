@@ -5,13 +5,15 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PROBITY_DATA_DIR ?= $(CURDIR)/var
 
-.PHONY: run test lint typecheck pytest durability clean
+.PHONY: run test lint typecheck pytest durability clean lock lock-check
 
-$(BIN)/.installed-dev: pyproject.toml
+# Exact versions with hashes from the dev lock, then the project itself (editable, no resolving).
+$(BIN)/.installed-dev: pyproject.toml requirements/dev-lock.txt
 	@command -v $(PYTHON) >/dev/null || { echo "error: Python 3.11+ not found"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet --require-hashes -r requirements/dev-lock.txt
+	$(BIN)/pip install --quiet --no-deps -e .
 	touch $@
 
 run: $(BIN)/.installed-dev
@@ -37,6 +39,18 @@ test: lint typecheck pytest
 # PROBITY_TEST_DATABASE_URL. DURABILITY_ARGS=--short for the CI-sized run.
 durability: $(BIN)/.installed-dev
 	$(BIN)/python -m bench.durability $(DURABILITY_ARGS)
+
+# requirements/lock.txt (runtime: Dockerfile) and dev-lock.txt (make, CI) from pyproject.toml.
+# `make lock` keeps the pinned versions that still fit; `make lock UPGRADE=--upgrade` takes the newest.
+LOCK = $(BIN)/uv pip compile --quiet pyproject.toml --python-version 3.11 --generate-hashes \
+	--custom-compile-command "make lock" $(UPGRADE)
+lock: $(BIN)/.installed-dev
+	$(LOCK) -o requirements/lock.txt
+	$(LOCK) --extra dev --constraint requirements/lock.txt -o requirements/dev-lock.txt
+
+# Fails (and leaves the refreshed locks to commit) when pyproject.toml and the locks disagree.
+lock-check: lock
+	git diff --exit-code -- requirements/
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache

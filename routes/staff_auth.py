@@ -155,13 +155,12 @@ async def check_staff_csrf(
     request: Request, principal: Annotated[Principal, Depends(current_principal)]
 ) -> Fields:
     """Dependency for every staff page POST: reads the small form, checks its `csrf` field
-    (403 when missing or forged) and returns the fields (also on `request.state.staff_form`)."""
+    (403 when missing or forged) and returns the fields."""
     refuse_cross_site(request)
     # Staff forms carry notes, messages and one finding per allegation: larger than reporter ones.
     fields = await read_small_form(request, 64 << 10, max_fields=40)
     sent = fields.get("csrf", [None])[0]
     verify_staff_csrf(request, principal, sent)
-    request.state.staff_form = fields
     return fields
 
 

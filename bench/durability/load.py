@@ -14,20 +14,13 @@ from typing import Any
 
 from bench.durability.client import Answer, Submission, submit
 
-__all__ = ["Load", "percentile", "status_label"]
+__all__ = ["Load", "status_label"]
 
 RETRY = {0, 408, 429}
 
 
 def status_label(answer: Answer) -> str:
     return str(answer.status) if answer.status else f"none:{answer.error}"
-
-
-def percentile(values: list[float], q: float) -> float:
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    return round(ordered[min(len(ordered) - 1, int(len(ordered) * q))], 3)
 
 
 class Load:

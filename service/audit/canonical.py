@@ -22,7 +22,6 @@ __all__ = [
     "actor_name",
     "decode_entry",
     "encode_entry",
-    "format_day",
     "format_time",
 ]
 
@@ -54,10 +53,6 @@ def format_time(moment: datetime) -> str:
     if moment.tzinfo is None:
         raise ValueError("naive datetime")
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def format_day(day: date) -> str:
-    return day.isoformat()
 
 
 def actor_name(actor: uuid.UUID | str) -> str:

@@ -26,10 +26,10 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter, defaultdict
-from collections.abc import Hashable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import and_, case, func, select
 from sqlalchemy.orm import Session
@@ -127,7 +127,6 @@ class Stats:
 # ---- Queries (each groups by compartment; None = all compartments after summing) ----
 
 _Key = uuid.UUID
-_G = TypeVar("_G", bound=Hashable)
 
 
 def _tip_counts(session: Session) -> dict[_Key, int]:

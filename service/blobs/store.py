@@ -21,10 +21,10 @@ import uuid
 from collections.abc import Iterator, Sequence
 from typing import cast
 
-from sqlalchemy import Table, delete, insert, select, update
+from sqlalchemy import Table, insert, select, update
 from sqlalchemy.orm import Session
 
-from crypto.age import Decryptor, Encryptor, encrypt_bytes, rewrap_file
+from crypto.age import Decryptor, Encryptor, encrypt_bytes
 from crypto.errors import DecryptionError, FormatError
 from service.blobs.models import Blob, BlobChunk
 from service.blobs.pipeline import PipelinedWrites
@@ -36,10 +36,8 @@ from service.tips.models import KeyKind
 __all__ = [
     "ROW_SIZE",
     "BlobWriter",
-    "delete_blob",
     "iter_blob",
     "read_blob",
-    "rewrap_blob",
     "small_blob_rows",
     "write_blob",
 ]
@@ -151,29 +149,6 @@ class BlobWriter:
         self._rows.add_chunk(self.blob_id, data)
         self._seq += 1
         self._size += len(data)
-
-
-def delete_blob(session: Session, blob_id: uuid.UUID) -> None:
-    """Delete a blob and its chunk rows (a copy written in this transaction and not needed)."""
-    session.execute(delete(BlobChunk).where(BlobChunk.blob_id == blob_id))
-    session.execute(delete(Blob).where(Blob.id == blob_id))
-
-
-def rewrap_blob(
-    session: Session, blob_id: uuid.UUID, identities: Sequence[str], recipients: Sequence[str]
-) -> None:
-    """Give exactly `recipients` the blob's file key, which `identities` can unwrap: only the age
-    header in the first row changes (its length may, and the blob's size with it)."""
-    first = session.execute(
-        select(BlobChunk.data).where(BlobChunk.blob_id == blob_id, BlobChunk.seq == 0)
-    ).scalar_one()
-    data = rewrap_file(first, identities, recipients)
-    session.execute(
-        update(BlobChunk).where(BlobChunk.blob_id == blob_id, BlobChunk.seq == 0).values(data=data)
-    )
-    session.execute(
-        update(Blob).where(Blob.id == blob_id).values(size=Blob.size + len(data) - len(first))
-    )
 
 
 def write_blob(

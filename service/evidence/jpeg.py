@@ -100,10 +100,6 @@ def _jfif_without_thumbnail(payload: bytes) -> bytes | None:
     return b"\xff\xe0" + (len(fields) + 2).to_bytes(2, "big") + fields
 
 
-def _is_metadata_marker(marker: int) -> bool:
-    return 0xE0 <= marker <= 0xEF or marker == _COM
-
-
 class JpegFilter(StreamingFilter):
     """Sanitiser for JPEG (see the module docstring); the input must start with FF D8."""
 

@@ -6,7 +6,7 @@ import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import Engine, inspect, select
+from sqlalchemy import Engine, inspect
 from sqlalchemy.orm import Session, sessionmaker
 
 from crypto.age import encrypt_with_passphrase, generate_identity
@@ -26,7 +26,7 @@ from service.migrations import upgrade
 from service.staff.models import Role
 from service.staff.service import create_staff
 
-__all__ = ["InitResult", "initialise", "instance_key", "is_initialised", "kdf_params"]
+__all__ = ["InitResult", "initialise", "is_initialised", "kdf_params"]
 
 MIN_PASSPHRASE_LENGTH = 12
 
@@ -119,7 +119,3 @@ def _refuse_to_overwrite(
             raise Conflict(f"{keys_dir / name} already exists; move it away or use another dir")
     if recovery_file.exists():
         raise Conflict(f"{recovery_file} already exists; it would be overwritten")
-
-
-def instance_key(session: Session, name: str) -> str | None:
-    return session.scalar(select(InstanceKey.value).where(InstanceKey.name == name))
