@@ -12,7 +12,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from functools import partial
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, TypeVar, TypeVarTuple
 
 import anyio
 from fastapi import Depends, Request
@@ -57,6 +57,7 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+Ts = TypeVarTuple("Ts")
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -107,7 +108,7 @@ def run_transaction(factory: sessionmaker[Session], work: Callable[[Session], T]
         return work(session)
 
 
-async def run_blocking(func: Callable[..., T], *args: Any) -> T:
+async def run_blocking(func: Callable[[*Ts], T], *args: *Ts) -> T:
     """The one way a route runs blocking work (the database, a KDF, a render): on a worker
     thread, so the event loop keeps serving other requests meanwhile."""
     return await anyio.to_thread.run_sync(func, *args)

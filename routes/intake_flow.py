@@ -17,16 +17,15 @@ from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Protocol, TypeVar
 
-import anyio
 from fastapi import Request
 
-from routes.deps import IntakeGate, instance_context, session_factory, settings_of, transaction
+from routes.deps import IntakeGate, UnitOfWork, instance_context, run_blocking, settings_of
 from routes.multipart import FileSink, Limits, stream_multipart
 from routes.pages.forms import drain
 from service.errors import CsrfRejected, InvalidInput
 from service.instance.context import InstanceContext
 from service.tips.attachments import AttachmentSummary
-from service.tips.receiving import EvidenceUpload, TipIntake, Transactions, replay_window
+from service.tips.receiving import EvidenceUpload, TipIntake, replay_window
 from service.tips.reporter_auth import ReporterSession
 from service.tips.schemas import LIMITS
 
@@ -67,19 +66,17 @@ async def intake_context(request: Request) -> InstanceContext:
     database)."""
     ctx: InstanceContext | None = getattr(request.app.state, "instance_context", None)
     if ctx is None:
-        ctx = await anyio.to_thread.run_sync(instance_context, request)
+        ctx = await run_blocking(instance_context, request)
     return ctx
 
 
-def _transactions(request: Request) -> Transactions:
-    return partial(transaction, session_factory(request))
-
-
-def tip_intake(request: Request, ctx: InstanceContext, *, key: str | None, form: bool) -> TipIntake:
+def tip_intake(
+    request: Request, db: UnitOfWork, ctx: InstanceContext, *, key: str | None, form: bool
+) -> TipIntake:
     """A tip arriving in this request; `form` for the HTML form's shorter replay window."""
     settings = settings_of(request)
     return TipIntake(
-        _transactions(request),
+        db.transaction,
         ctx,
         key=key,
         window=replay_window(settings, form=form),
@@ -88,10 +85,10 @@ def tip_intake(request: Request, ctx: InstanceContext, *, key: str | None, form:
 
 
 def evidence_upload(
-    request: Request, reporter: ReporterSession, *, files_required: bool
+    request: Request, db: UnitOfWork, reporter: ReporterSession, *, files_required: bool
 ) -> EvidenceUpload:
     return EvidenceUpload(
-        _transactions(request),
+        db.transaction,
         reporter,
         spool_dir=settings_of(request).data_dir,
         files_required=files_required,

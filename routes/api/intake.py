@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from routes.api.schemas import (
     BODY_ERRORS,
@@ -21,10 +21,10 @@ from routes.api.schemas import (
     request_body,
 )
 from routes.deps import (
+    Db,
     IntakeGate,
     intake_slot,
     read_body_limited,
-    session_factory,
 )
 from routes.errors import errors
 from routes.intake_flow import Fields, intake_context, receive, summaries_json, tip_intake
@@ -57,15 +57,14 @@ def _tip_part(intake: TipIntake, fields: Fields) -> None:
     intake.begin(parse_submission(parts[0]), fields)
 
 
-def _form_options(factory: sessionmaker[Session]) -> dict[str, Any]:
-    with factory() as session:
-        agencies = session.scalars(
-            select(Agency).where(Agency.active).order_by(Agency.country, Agency.name_en)
-        )
-        listed = [
-            {"slug": a.slug, "country": a.country, "name": {"en": a.name_en, "es": a.name_es}}
-            for a in agencies
-        ]
+def _form_options(session: Session) -> dict[str, Any]:
+    agencies = session.scalars(
+        select(Agency).where(Agency.active).order_by(Agency.country, Agency.name_en)
+    )
+    listed = [
+        {"slug": a.slug, "country": a.country, "name": {"en": a.name_en, "es": a.name_es}}
+        for a in agencies
+    ]
     listed.append(
         {
             "slug": OTHER_AGENCY,
@@ -83,10 +82,10 @@ def _form_options(factory: sessionmaker[Session]) -> dict[str, Any]:
 
 @router.get("/intake/form", response_model=IntakeForm)
 def intake_form(
-    factory: Annotated[sessionmaker[Session], Depends(session_factory)],
+    db: Db,
 ) -> dict[str, Any]:
     """Agencies, allegation types (English and Spanish labels) and the submission limits."""
-    return _form_options(factory)
+    return db.run(_form_options)
 
 
 # The body is read from the stream by hand (size limits, multipart without spooling).
@@ -101,7 +100,7 @@ _TIP_PARTS = {"tip": {"type": "string", "description": "The tip as JSON, first"}
     openapi_extra=request_body(TipSubmission, multipart=_TIP_PARTS),
 )
 async def submit_tip(
-    request: Request, gate: Annotated[IntakeGate, Depends(intake_slot)]
+    request: Request, gate: Annotated[IntakeGate, Depends(intake_slot)], db: Db
 ) -> JSONResponse:
     """A tip as JSON, or multipart with a `tip` JSON part followed by `files`.
 
@@ -112,12 +111,12 @@ async def submit_tip(
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     async with gate.slot():
         if content_type == "multipart/form-data":
-            intake = tip_intake(request, await intake_context(request), key=key, form=False)
+            intake = tip_intake(request, db, await intake_context(request), key=key, form=False)
             result = await receive(request, gate, intake, fields_in=partial(_tip_part, intake))
         elif content_type == "application/json":
             body = await read_body_limited(request, JSON_LIMIT)
             submission = parse_submission(body)
-            intake = tip_intake(request, await intake_context(request), key=key, form=False)
+            intake = tip_intake(request, db, await intake_context(request), key=key, form=False)
             intake.begin(submission, body)
             result = await gate.write(intake.finish)
         else:

@@ -6,11 +6,10 @@ from __future__ import annotations
 from functools import partial
 from typing import Annotated, Any
 
-import anyio
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import Field
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from routes.api.schemas import (
     BODY_ERRORS,
@@ -25,13 +24,14 @@ from routes.api.schemas import (
     request_body,
 )
 from routes.deps import (
+    Db,
     IntakeGate,
+    UnitOfWork,
     bearer_token,
     instance_context,
     intake_slot,
     read_model,
-    run_transaction,
-    session_factory,
+    run_blocking,
 )
 from routes.errors import errors
 from routes.intake_flow import Fields, evidence_upload, receive, summaries_json
@@ -74,11 +74,11 @@ def reporter_session(request: Request) -> ReporterSession:
     return open_token(instance_context(request), bearer_token(request), now=utcnow())
 
 
-def login(factory: sessionmaker[Session], ctx: InstanceContext, receipt: str) -> str:
+def login(db: UnitOfWork, ctx: InstanceContext, receipt: str) -> str:
     def work(session: Session) -> str | None:
         return login_with_receipt(session, ctx, receipt, now=utcnow()).token
 
-    token = run_transaction(factory, work)  # Failures are counted even though we refuse.
+    token = db.run(work)  # Failures are counted even though we refuse.
     if token is None:
         raise Unauthorized("receipt not recognised")
     return token
@@ -90,11 +90,11 @@ def login(factory: sessionmaker[Session], ctx: InstanceContext, receipt: str) ->
     responses={**errors(401, 429), **BODY_ERRORS},
     openapi_extra=request_body(ReceiptIn),
 )
-async def create_session(request: Request) -> dict[str, str]:
+async def create_session(request: Request, db: Db) -> dict[str, str]:
     """Sign in with a receipt. Unknown and wrong receipts get the same 401."""
     body: ReceiptIn = await read_model(request, ReceiptIn, limit=SMALL_BODY)
-    ctx = await anyio.to_thread.run_sync(instance_context, request)
-    token = await anyio.to_thread.run_sync(login, session_factory(request), ctx, body.receipt)
+    ctx = await run_blocking(instance_context, request)
+    token = await run_blocking(login, db, ctx, body.receipt)
     return {"token": token}
 
 
@@ -127,10 +127,10 @@ def view_json(view: ReporterView) -> dict[str, Any]:
 @router.get("/tip", response_model=ReporterTip, responses=_SIGNED_IN)
 def get_tip(
     reporter: Annotated[ReporterSession, Depends(reporter_session)],
-    factory: Annotated[sessionmaker[Session], Depends(session_factory)],
+    db: Db,
 ) -> dict[str, Any]:
     """The coarse status, the conversation and the evidence list."""
-    view = run_transaction(factory, lambda s: reporter_view(s, reporter, today=utcnow().date()))
+    view = db.run(partial(reporter_view, reporter=reporter, today=utcnow().date()))
     return view_json(view)
 
 
@@ -141,15 +141,13 @@ def get_tip(
     responses={**_SIGNED_IN, **BODY_ERRORS, **STORE_ERRORS},
     openapi_extra=request_body(MessageIn),
 )
-async def post_message(request: Request) -> dict[str, str]:
-    reporter = await anyio.to_thread.run_sync(reporter_session, request)
+async def post_message(request: Request, db: Db) -> dict[str, str]:
+    reporter = await run_blocking(reporter_session, request)
     body: MessageIn = await read_model(request, MessageIn, limit=SMALL_BODY)
-    factory = session_factory(request)
-    await anyio.to_thread.run_sync(
-        lambda: run_transaction(
-            factory, lambda s: add_reporter_message(s, reporter, body.body, today=utcnow().date())
-        )
+    message = partial(
+        add_reporter_message, reporter=reporter, body=body.body, today=utcnow().date()
     )
+    await db.run_in_thread(message)
     return {"status": "sent"}
 
 
@@ -159,17 +157,14 @@ async def post_message(request: Request) -> dict[str, str]:
     responses={**_SIGNED_IN, **errors(409), **BODY_ERRORS, **STORE_ERRORS},
     openapi_extra=request_body(ContestIn, required=False),
 )
-async def post_contest(request: Request) -> dict[str, str]:
+async def post_contest(request: Request, db: Db) -> dict[str, str]:
     """Contest the closure of this closed tip, once, with an optional message (`{}` or
     `{"message"}`): 409 while the tip is open or once contested."""
-    reporter = await anyio.to_thread.run_sync(reporter_session, request)
+    reporter = await run_blocking(reporter_session, request)
     body: ContestIn = await read_model(request, ContestIn, limit=SMALL_BODY, optional=True)
-    factory = session_factory(request)
     today = utcnow().date()
-    await anyio.to_thread.run_sync(
-        lambda: run_transaction(
-            factory, lambda s: contest_closure(s, reporter, body.message, today=today)
-        )
+    await db.run_in_thread(
+        partial(contest_closure, reporter=reporter, message=body.message, today=today)
     )
     return {"status": "contested", "contested_on": today.isoformat()}
 
@@ -182,13 +177,13 @@ async def post_contest(request: Request) -> dict[str, str]:
     openapi_extra=request_body(multipart={"files": FILES, "remove_metadata": _REMOVE_METADATA}),
 )
 async def post_attachments(
-    request: Request, gate: Annotated[IntakeGate, Depends(intake_slot)]
+    request: Request, gate: Annotated[IntakeGate, Depends(intake_slot)], db: Db
 ) -> JSONResponse:
     """Multipart `files` (and optionally `remove_metadata=false` first)."""
-    reporter = await anyio.to_thread.run_sync(reporter_session, request)
+    reporter = await run_blocking(reporter_session, request)
     if not request.headers.get("content-type", "").startswith("multipart/form-data"):
         raise Malformed("send multipart/form-data with 'files'")
-    upload = evidence_upload(request, reporter, files_required=True)
+    upload = evidence_upload(request, db, reporter, files_required=True)
     async with gate.slot():
         result = await receive(request, gate, upload, fields_in=partial(_options, upload))
     return JSONResponse({"attachments": summaries_json(result.attachments)}, status_code=201)

@@ -15,13 +15,12 @@ import re
 import secrets
 from typing import Annotated, Any
 
-import anyio
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 
 from routes import csrf
 from routes.api.intake import _form_options
-from routes.deps import IntakeGate, instance_context, intake_slot, session_factory
+from routes.deps import Db, IntakeGate, UnitOfWork, instance_context, intake_slot, run_blocking
 from routes.i18n import pick_language
 from routes.intake_flow import receive, tip_intake
 from routes.pages.forms import media_type, refuse_cross_site
@@ -81,6 +80,7 @@ def _values(fields: Fields) -> dict[str, Any]:
 
 async def _render_form(
     request: Request,
+    db: UnitOfWork,
     pages: Pages,
     *,
     nonce: str,
@@ -89,7 +89,7 @@ async def _render_form(
     errors: dict[str, str] | None = None,
 ) -> HTMLResponse:
     lang = pick_language(request)
-    options = await anyio.to_thread.run_sync(_form_options, session_factory(request))
+    options = await db.run_in_thread(_form_options)
     context = {
         "agency_groups": _agency_groups(options["agencies"], lang),
         "allegations": [(a["code"], a["label"][lang]) for a in options["allegations"]],
@@ -113,13 +113,13 @@ async def _render_form(
 
 @router.get("/report", response_class=HTMLResponse)
 async def report_form(
-    request: Request, pages: Annotated[Pages, Depends(get_pages)]
+    request: Request, pages: Annotated[Pages, Depends(get_pages)], db: Db
 ) -> HTMLResponse:
     """The empty form, with a fresh nonce and its CSRF token."""
-    ctx = await anyio.to_thread.run_sync(instance_context, request)
+    ctx = await run_blocking(instance_context, request)
     nonce = secrets.token_hex(16)
     token = csrf.issue(ctx, purpose=PURPOSE, binding=nonce, now=utcnow())
-    return await _render_form(request, pages, nonce=nonce, token=token)
+    return await _render_form(request, db, pages, nonce=nonce, token=token)
 
 
 class _Converter:
@@ -150,24 +150,30 @@ async def submit_report(
     request: Request,
     pages: Annotated[Pages, Depends(get_pages)],
     gate: Annotated[IntakeGate, Depends(intake_slot)],
+    db: Db,
 ) -> HTMLResponse:
     """Store the tip with its files in one transaction; show the receipt once."""
     refuse_cross_site(request)
     if media_type(request) != "multipart/form-data":
         raise UnsupportedMediaType("the report form is sent as multipart/form-data")
-    ctx = await anyio.to_thread.run_sync(instance_context, request)
-    intake = tip_intake(request, ctx, key=None, form=True)
+    ctx = await run_blocking(instance_context, request)
+    intake = tip_intake(request, db, ctx, key=None, form=True)
     convert = _Converter(ctx, pick_language(request), intake)
     async with gate.slot():
         try:
             result = await receive(request, gate, intake, fields_in=convert, drain_refused=True)
         except InvalidInput as exc:
-            return await _refused(request, pages, ctx, convert, exc)
+            return await _refused(request, db, pages, ctx, convert, exc)
     return _receipt_page(request, pages, result)
 
 
 async def _refused(
-    request: Request, pages: Pages, ctx: InstanceContext, convert: _Converter, exc: InvalidInput
+    request: Request,
+    db: UnitOfWork,
+    pages: Pages,
+    ctx: InstanceContext,
+    convert: _Converter,
+    exc: InvalidInput,
 ) -> HTMLResponse:
     errors = {error_field(name): code for name, code in exc.fields.items()} or {"form": "invalid"}
     nonce = convert.nonce
@@ -177,7 +183,7 @@ async def _refused(
     # Nothing was stored under this nonce, so the corrected form may reuse it.
     token = csrf.issue(ctx, purpose=PURPOSE, binding=nonce, now=utcnow())
     return await _render_form(
-        request, pages, nonce=nonce, token=token, fields=fields, errors=errors
+        request, db, pages, nonce=nonce, token=token, fields=fields, errors=errors
     )
 
 

@@ -140,7 +140,7 @@ async def status_sign_in(
     # Re-shown forms keep the token while it is young, so both 401s are byte-for-byte alike.
     again = csrf.refresh(ctx, sent, purpose=LOGIN, binding=csrf.LOGIN_BINDING, now=now)
     try:
-        token = await run_blocking(login, db.factory, ctx, one(fields, "receipt"))
+        token = await run_blocking(login, db, ctx, one(fields, "receipt"))
     except Unauthorized:
         return _render_login(request, pages, again, error="not_found", status_code=401)
     except InvalidInput:

@@ -147,7 +147,7 @@ async def status_message(
     if reporter is None:
         await drain(request, INTAKE_LIMITS.max_body)
         return to_login(request, "expired", clear=COOKIE in request.cookies)
-    upload = evidence_upload(request, reporter, files_required=False)
+    upload = evidence_upload(request, db, reporter, files_required=False)
     hook = _MessageHook(ctx, reporter, upload)
     async with gate.slot():
         try:
