@@ -8,8 +8,10 @@
 - queue.py, related.py, subjects.py, workflow_view.py (repository): queue pages, related tips,
   which tips name a subject, what the tip page's actions need.
 - workflow.py (service): the transition table, as data, and transitions.
-- intake.py, uploads.py, attachments.py, idempotency.py, routing.py, priority.py, keys.py
-  (service): the intake transaction and its parts.
+- receiving.py (service): intake's rules whatever carries it (idempotency, the receipt retry, the
+  one storing transaction), for tips and reporters' later evidence.
+- intake.py, intake_rows.py, uploads.py, attachments.py, idempotency.py, routing.py, priority.py,
+  keys.py (service): the intake transaction and its parts (intake_rows.py: its rows' fast path).
 - view.py, casework.py, conversation.py, contest.py, reporter_auth.py, purge.py (service): reading
   a tip (audited), staff casework, messages, contesting a closure, receipt login, purging.
 """
