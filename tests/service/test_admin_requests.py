@@ -28,14 +28,9 @@ from service.instance.models import BOOTSTRAP_CLOSED, InstanceKey
 from service.staff.admin import deactivate_staff
 from service.staff.models import Role, StaffUser
 from tests.factories import StaffHandle, add_staff, in_tx, init_instance, principal
-from tests.service.access_util import World, request_membership, staff_row, world
+from tests.service.access_util import World, request_membership, staff_row
 
 runner = CliRunner()
-
-
-@pytest.fixture
-def w(engine: Engine, settings: Settings) -> World:
-    return world(engine, settings)
 
 
 def _request(engine: Engine, who: StaffHandle, compartment: str) -> None:
