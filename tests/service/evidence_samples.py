@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import zipfile
+from collections.abc import Callable
 
 import pikepdf
 from PIL import Image, ImageCms
@@ -216,6 +217,18 @@ def odt_file() -> bytes:
         z.writestr("Pictures/photo.png", png_file())
         z.writestr("META-INF/manifest.xml", manifest)
     return out.getvalue()
+
+
+# Every kind the sanitiser cleans, each carrying identifying metadata.
+BY_KIND: dict[str, Callable[[], bytes]] = {
+    "jpeg": jpeg_file,
+    "png": png_file,
+    "webp": lambda: webp_file(lossless=True),
+    "pdf": pdf_file,
+    "docx": docx_file,
+    "xlsx": xlsx_file,
+    "odt": odt_file,
+}
 
 
 def docx_zip_bomb(inflated_mib: int = 100) -> bytes:
