@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 from fastapi.testclient import TestClient
+from httpx2 import Response
 from sqlalchemy import Engine, func, select
 
 from service.access.memberships import decide_membership
@@ -184,18 +185,24 @@ def test_access_page_lists_counts_and_applies_with_csrf(
     assert can_open(engine, w.tip, "staff", w.rita.identity)
 
 
+def file_badge_conflict(web: TestClient) -> tuple[dict[str, str], Response]:
+    """The signed-in supervisor files ana's badge 4471 on the conflicts page: (the form sent, the
+    page after the redirect, which never shows the value)."""
+    page = web.get("/staff/admin/conflicts")
+    assert page.status_code == 200
+    form = {"csrf": csrf_of(page.text, -1), "username": "ana", "kind": "badge", "value": "4471"}
+    done = web.post("/staff/admin/conflicts", data=form, follow_redirects=True)
+    assert done.status_code == 200
+    assert "4471" not in done.text
+    return form, done
+
+
 def test_conflicts_page_registers_without_showing_the_value(
     web: TestClient, engine: Engine, w: World
 ) -> None:
     page_login(web, w.border.supervisor_us)
-    page = web.get("/staff/admin/conflicts")
-    assert page.status_code == 200
-    token = csrf_of(page.text, -1)
-    form = {"csrf": token, "username": "ana", "kind": "badge", "value": "4471"}
-    done = web.post("/staff/admin/conflicts", data=form, follow_redirects=True)
-    assert done.status_code == 200
+    form, done = file_badge_conflict(web)
     assert "The conflict request was filed" in done.text
-    assert "4471" not in done.text
     bad = web.post("/staff/admin/conflicts", data={**form, "kind": "rank", "value": "Sgt X"})
     assert bad.status_code == 422
     assert "Sgt X" not in bad.text

@@ -15,6 +15,7 @@ from service.audit.models import AuditEntry
 from service.config import Settings
 from service.staff.models import Role, StaffConflict
 from tests.factories import add_conflict, add_staff
+from tests.routes.test_access_api import file_badge_conflict
 from tests.service.access_util import Cast, audience, can_open
 from tests.staff_util import api_login, csrf_of, page_login
 
@@ -40,6 +41,14 @@ def _request(web: TestClient, headers: dict[str, str], username: str) -> str:
     listed = web.get("/api/v1/access/conflicts", headers=headers)
     assert all(item["username"] != username for item in listed.json()["conflicts"])
     return username
+
+
+def _sam_requests(web: TestClient, cast: Cast, username: str) -> dict[str, str]:
+    """sam (a US supervisor) signs in over the API and asks for a conflict for `username`;
+    returns his headers."""
+    sam = api_login(web, cast.w.border.supervisor_us)
+    _request(web, sam, username)
+    return sam
 
 
 def _pending_id(web: TestClient, headers: dict[str, str], username: str) -> str:
@@ -92,8 +101,7 @@ def test_the_reviews_sequence_leaves_the_tip_readable_by_oversight(
 def test_neither_the_registrar_nor_the_conflicted_member_may_approve(
     web: TestClient, engine: Engine, cast: Cast
 ) -> None:
-    sam = api_login(web, cast.w.border.supervisor_us)
-    _request(web, sam, "sid")
+    sam = _sam_requests(web, cast, "sid")
     otto = api_login(web, cast.otto)
     url = f"/api/v1/access/conflicts/{_pending_id(web, otto, 'sid')}/decision"
     sid = api_login(web, cast.sid)
@@ -109,8 +117,7 @@ def test_neither_the_registrar_nor_the_conflicted_member_may_approve(
 
 
 def test_replays_and_bad_input_change_nothing(web: TestClient, engine: Engine, cast: Cast) -> None:
-    sam = api_login(web, cast.w.border.supervisor_us)
-    _request(web, sam, "ana")
+    sam = _sam_requests(web, cast, "ana")
     _request(web, sam, "ana")  # the same request again: one row, one audit entry
     assert _count(engine, ConflictRequest) == 1
     assert _audit(engine, "conflict.requested") == 1
@@ -140,8 +147,7 @@ def test_replays_and_bad_input_change_nothing(web: TestClient, engine: Engine, c
 def test_rejecting_a_request_deletes_it_and_changes_no_access(
     web: TestClient, engine: Engine, cast: Cast
 ) -> None:
-    sam = api_login(web, cast.w.border.supervisor_us)
-    _request(web, sam, "ana")
+    _sam_requests(web, cast, "ana")
     sid = api_login(web, cast.sid)  # another us supervisor has standing too
     url = f"/api/v1/access/conflicts/{_pending_id(web, sid, 'ana')}/decision"
     response = web.post(url, json={"approve": False}, headers=sid)
@@ -157,8 +163,7 @@ def test_a_supervisor_without_standing_sees_and_decides_nothing(
     web: TestClient, engine: Engine, settings: Settings, cast: Cast
 ) -> None:
     mara = add_staff(engine, settings, "mara", Role.SUPERVISOR, ["mx"])
-    sam = api_login(web, cast.w.border.supervisor_us)
-    _request(web, sam, "ana")
+    _sam_requests(web, cast, "ana")
     otto = api_login(web, cast.otto)
     url = f"/api/v1/access/conflicts/{_pending_id(web, otto, 'ana')}/decision"
     other = api_login(web, mara)
@@ -201,13 +206,8 @@ def test_access_page_lists_conflict_requests_and_decides_with_csrf(
     web: TestClient, engine: Engine, cast: Cast
 ) -> None:
     page_login(web, cast.w.border.supervisor_us)
-    form_page = web.get("/staff/admin/conflicts")
-    token = csrf_of(form_page.text, -1)
-    form = {"csrf": token, "username": "ana", "kind": "badge", "value": "4471"}
-    done = web.post("/staff/admin/conflicts", data=form, follow_redirects=True)
-    assert done.status_code == 200
+    _, done = file_badge_conflict(web)
     assert "another supervisor approves" in done.text
-    assert "4471" not in done.text
     assert _count(engine, ConflictRequest) == 1
     web.cookies.clear()
     page_login(web, cast.otto)
@@ -259,8 +259,7 @@ def test_a_last_readers_own_conflict_hands_the_tip_to_oversight_with_their_keys(
 def test_registering_ones_own_conflict_settles_a_pending_request_for_it(
     web: TestClient, engine: Engine, cast: Cast
 ) -> None:
-    sam = api_login(web, cast.w.border.supervisor_us)
-    _request(web, sam, "ana")
+    _sam_requests(web, cast, "ana")
     ana = api_login(web, cast.w.border.reviewer_us)
     own = {"username": "ana", "kind": "unit", "value": "bridge  unit 3"}
     assert web.post("/api/v1/conflicts", json=own, headers=ana).status_code == 201
