@@ -22,6 +22,7 @@ from service.db import make_engine, normalise_url
 from service.migrations import upgrade
 from tests.clock import MovableClock
 from tests.factories import Border, seed_border
+from tests.service.access_util import Cast, World, make_cast, world
 
 PG_ENV = "PROBITY_TEST_DATABASE_URL"
 PG_SKIP = (
@@ -156,3 +157,15 @@ def cheap_kdf_env(monkeypatch: pytest.MonkeyPatch, settings: Settings) -> Settin
 def border(engine: Engine, settings: Settings) -> Border:
     """An initialised instance on both backends, with agencies and staff on both sides."""
     return seed_border(engine, settings)
+
+
+@pytest.fixture
+def w(engine: Engine, settings: Settings, border: Border) -> World:
+    """The border instance with two members in no compartment yet and two tips (access changes)."""
+    return world(engine, settings, border)
+
+
+@pytest.fixture
+def cast(engine: Engine, settings: Settings, w: World) -> Cast:
+    """That world with enough supervisors for every four-eyes decision on conflicts."""
+    return make_cast(engine, settings, w)

@@ -155,6 +155,15 @@ def tip_json(**overrides: object) -> dict[str, object]:
     return body
 
 
+# A third agency, as an admin proposes it on /staff/admin/agencies (add csrf and country).
+JUAREZ_AGENCY = {
+    "slug": "juarez-municipal",
+    "name_en": "Juárez Municipal Police",
+    "name_es": "Policía Municipal de Juárez",
+    "compartment": "mx",
+}
+
+
 @contextmanager
 def transaction(engine: Engine) -> Iterator[Session]:
     """One committed transaction (rolled back if the block raises)."""

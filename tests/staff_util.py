@@ -9,19 +9,22 @@ waits for the real clock.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import pyotp
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 
-from service.config import Clock
+from routes.app import create_app
+from service.config import Clock, Settings
 from service.staff.models import StaffUser
 from service.staff.sessions import TOTP_PERIOD
 from tests.clock import MovableClock
 from tests.factories import StaffHandle
 
-__all__ = ["api_login", "csrf_of", "login_body", "next_code", "page_login"]
+__all__ = ["api_login", "csrf_of", "login_body", "next_code", "page_login", "signed_in"]
 
 COOKIE = "probity_staff"
 _CSRF = re.compile(r'name="csrf" value="([^"]+)"')
@@ -86,3 +89,11 @@ def page_login(client: TestClient, who: StaffHandle) -> None:
     response = client.post("/staff/login", data=form, follow_redirects=False)
     assert response.status_code == 303, (response.status_code, response.text[:500])
     assert client.cookies.get("probity_staff"), "no session cookie after sign-in"
+
+
+@contextmanager
+def signed_in(settings: Settings, who: StaffHandle) -> Iterator[TestClient]:
+    """A client of its own (lifespan running) with `who` signed in on the pages."""
+    with TestClient(create_app(settings)) as client:
+        page_login(client, who)
+        yield client

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from sqlalchemy import Engine
 
 from routes.app import create_app
 from service.config import Settings
 from tests.clock import MovableClock
-from tests.factories import Border
+from tests.factories import Border, submit
+from tests.staff_util import page_login
 
 
 @pytest.fixture
@@ -37,3 +40,12 @@ def web(settings: Settings, border: Border) -> Iterator[TestClient]:
     """A client of the app on the seeded instance (lifespan running)."""
     with TestClient(create_app(settings)) as test_client:
         yield test_client
+
+
+@pytest.fixture
+def ana_tip(web: TestClient, engine: Engine, settings: Settings, border: Border) -> uuid.UUID:
+    """A tip filed through intake, with ana (a US reviewer, so one of its readers) signed in on
+    `web`'s pages."""
+    tip_id, _ = submit(engine, settings)
+    page_login(web, border.reviewer_us)
+    return tip_id

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from html.parser import HTMLParser
 
 from fastapi.testclient import TestClient
+from httpx2 import Response
 from PIL import Image, PngImagePlugin
 from sqlalchemy import Engine, func, select
 
@@ -109,6 +110,12 @@ def report_form(client: TestClient, lang: str = "en") -> Form:
     response = client.get(f"/report?lang={lang}")
     assert response.status_code == 200
     return forms(response.text)[0]
+
+
+def send_report(client: TestClient, **overrides: object) -> Response:
+    """Fill in a fresh form (see `report_data`) and send it to /report with no file; the answer."""
+    form = report_form(client)
+    return client.post("/report", data=report_data(form, **overrides), files=NO_FILE)
 
 
 def submit(

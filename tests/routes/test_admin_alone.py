@@ -12,6 +12,7 @@ from datetime import timedelta
 import pyotp
 import pytest
 from fastapi.testclient import TestClient
+from httpx2 import Response
 from sqlalchemy import Engine, select
 
 from routes.app import create_app
@@ -23,7 +24,7 @@ from service.config import Settings
 from service.db import utcnow
 from service.staff.models import Role, StaffUser
 from service.tips.models import Tip, TipAudience
-from tests.factories import Border, StaffHandle, add_staff, seed_border, tip_json
+from tests.factories import JUAREZ_AGENCY, Border, StaffHandle, add_staff, seed_border, tip_json
 from tests.staff_util import api_login, csrf_of, page_login
 
 _LINK = re.compile(r"<code>http://testserver(/staff/enrol\?token=([\w-]+))</code>")
@@ -87,30 +88,17 @@ def _routed_to(engine: Engine, slug: str) -> str:
 
 def _enrol(web: TestClient, link: str, token: str) -> pyotp.TOTP:
     member = TestClient(web.app)
-    page = member.get(link)
-    chosen = member.post(
-        "/staff/enrol",
-        data={
-            "csrf": csrf_of(page.text),
-            "token": token,
-            "step": "password",
-            "password": PUPPET_PASSWORD,
-            "repeat": PUPPET_PASSWORD,
-        },
-    )
+
+    def step(page: Response, name: str, **fields: str) -> Response:
+        """Send the enrolment form's `name` step from `page`."""
+        form = {"csrf": csrf_of(page.text), "token": token, "step": name}
+        return member.post("/staff/enrol", data={**form, "password": PUPPET_PASSWORD, **fields})
+
+    chosen = step(member.get(link), "password", repeat=PUPPET_PASSWORD)
     secret = _SECRET.search(chosen.text)
     assert secret is not None
     totp = pyotp.TOTP(secret.group(1))
-    done = member.post(
-        "/staff/enrol",
-        data={
-            "csrf": csrf_of(chosen.text),
-            "token": token,
-            "step": "confirm",
-            "password": PUPPET_PASSWORD,
-            "code": totp.now(),
-        },
-    )
+    done = step(chosen, "confirm", code=totp.now())
     assert done.status_code == 200, done.text[:300]
     return totp
 
@@ -252,14 +240,7 @@ def test_a_new_agency_stays_off_the_report_form_until_approved(
     web: TestClient, adam: StaffHandle, engine: Engine, demo: Demo
 ) -> None:
     token = csrf_of(web.get("/staff/admin/agencies").text)
-    new = {
-        "csrf": token,
-        "slug": "juarez-municipal",
-        "name_en": "Juárez Municipal Police",
-        "name_es": "Policía Municipal de Juárez",
-        "country": "MX",
-        "compartment": "mx",
-    }
+    new = {"csrf": token, **JUAREZ_AGENCY, "country": "MX"}
     added = web.post("/staff/admin/agencies", data=new)
     assert added.status_code == 200
     assert "not on the report form: waiting for approval" in added.text

@@ -16,7 +16,7 @@ from service.compartments.models import Compartment, Membership
 from service.config import Settings
 from service.staff.models import Role, StaffUser
 from service.tips.models import TipAudience
-from tests.factories import Border, StaffHandle, add_staff, tip_json
+from tests.factories import JUAREZ_AGENCY, Border, StaffHandle, add_staff, tip_json
 from tests.staff_util import api_login, csrf_of, page_login
 
 
@@ -191,14 +191,7 @@ def test_agencies_and_routing_changes_wait_for_a_supervisor(
     web: TestClient, border: Border, adam: StaffHandle, engine: Engine
 ) -> None:
     token = csrf(web)
-    form = {
-        "csrf": token,
-        "slug": "juarez-municipal",
-        "name_en": "Juárez Municipal Police",
-        "name_es": "Policía Municipal de Juárez",
-        "country": "mx",
-        "compartment": "mx",
-    }
+    form = {"csrf": token, **JUAREZ_AGENCY, "country": "mx"}
     added = web.post("/staff/admin/agencies", data=form)
     assert added.status_code == 200
     assert "waiting for approval" in added.text

@@ -30,6 +30,11 @@ def _close(engine: Engine, border: Border, tip_id: uuid.UUID) -> None:
     in_tx(engine, lambda s: decide(s, sam, approval_id, approve=True, now=utcnow()))
 
 
+def _messages(engine: Engine, tip_id: uuid.UUID) -> int:
+    with make_session_factory(engine)() as session:
+        return session.scalar(select(func.count()).where(Message.tip_id == tip_id)) or 0
+
+
 def _sign_in(web: TestClient, receipt: str, lang: str) -> str:
     token = forms(web.get(f"/status?lang={lang}").text)[0].value("csrf")
     signed = web.post(
@@ -69,8 +74,7 @@ def test_a_reporter_contests_a_closure_from_the_status_page_once(
     assert tip_row(engine, tip_id).contested_on == utcnow().date()
     again = web.post(f"/status/contest?lang={lang}", data={**form, "message": "Again"})
     assert again.status_code == 409
-    with make_session_factory(engine)() as session:
-        assert session.scalar(select(func.count()).where(Message.tip_id == tip_id)) == 1
+    assert _messages(engine, tip_id) == 1
 
 
 def test_contesting_without_a_session_a_token_or_on_an_open_tip_changes_nothing(
@@ -91,8 +95,7 @@ def test_contesting_without_a_session_a_token_or_on_an_open_tip_changes_nothing(
     assert anonymous.status_code == 303
     assert "/status" in anonymous.headers["location"]
     assert tip_row(engine, tip_id).contested_on is None
-    with make_session_factory(engine)() as session:
-        assert session.scalar(select(func.count()).where(Message.tip_id == tip_id)) == 0
+    assert _messages(engine, tip_id) == 0
 
 
 def test_contesting_an_open_tip_from_a_stale_page_is_409(

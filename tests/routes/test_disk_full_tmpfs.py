@@ -54,15 +54,20 @@ def disk(tmp_path: Path) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
-@pytest.fixture
-def on_disk(disk: Path) -> Iterator[tuple[Settings, Engine, Border]]:
-    settings = Settings(
+def settings_on(disk: Path, *, reserve_mb: int) -> Settings:
+    """An instance whose data directory, SQLite database included, is on `disk`."""
+    return Settings(
         data_dir=disk / "var",
         database_url="",
         kdf=CHEAP_KDF,
-        storage_reserve_mb=1,
+        storage_reserve_mb=reserve_mb,
         storage_ballast_mb=0,
     )
+
+
+@pytest.fixture
+def on_disk(disk: Path) -> Iterator[tuple[Settings, Engine, Border]]:
+    settings = settings_on(disk, reserve_mb=1)
     engine = make_engine(settings.effective_database_url)
     try:
         yield settings, engine, seed_border(engine, settings)

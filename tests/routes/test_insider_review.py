@@ -4,13 +4,11 @@ sequence through the real API and pages and shows it refused or harmless."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 
-from routes.app import create_app
 from service.access import memberships
 from service.access.changes import decide_change
 from service.agencies import service as agencies
@@ -21,19 +19,8 @@ from service.errors import Conflict
 from service.staff import admin
 from service.staff.models import Role
 from tests.factories import add_staff, file_tip, in_tx, principal
-from tests.service.access_util import Cast, audience, can_open, make_cast, readable
+from tests.service.access_util import Cast, audience, can_open, readable
 from tests.staff_util import api_login
-
-
-@pytest.fixture
-def cast(engine: Engine, settings: Settings) -> Cast:
-    return make_cast(engine, settings)
-
-
-@pytest.fixture
-def client(settings: Settings, cast: Cast) -> Iterator[TestClient]:
-    with TestClient(create_app(settings)) as test_client:
-        yield test_client
 
 
 def _variant_tip(engine: Engine, settings: Settings, unit: str) -> uuid.UUID:
@@ -41,20 +28,20 @@ def _variant_tip(engine: Engine, settings: Settings, unit: str) -> uuid.UUID:
 
 
 def test_an_approved_conflict_request_matches_spelling_variants(
-    client: TestClient, engine: Engine, settings: Settings, cast: Cast
+    web: TestClient, engine: Engine, settings: Settings, cast: Cast
 ) -> None:
     """A conflict a second supervisor approved for a colleague must match like one the member
     registers: "Unit 3 Bridge" and later "Bridge Unit No. 03" are both out of ana's reach."""
     ana = cast.w.border.reviewer_us
     before = _variant_tip(engine, settings, "Unit 3 Bridge")
     assert ana.id in audience(engine, before)
-    sam = api_login(client, cast.w.border.supervisor_us)
+    sam = api_login(web, cast.w.border.supervisor_us)
     body = {"username": "ana", "kind": "unit", "value": "Bridge Unit 3"}
-    assert client.post("/api/v1/conflicts", json=body, headers=sam).status_code == 202
-    otto = api_login(client, cast.otto)
-    [item] = client.get("/api/v1/access/conflicts", headers=otto).json()["conflicts"]
+    assert web.post("/api/v1/conflicts", json=body, headers=sam).status_code == 202
+    otto = api_login(web, cast.otto)
+    [item] = web.get("/api/v1/access/conflicts", headers=otto).json()["conflicts"]
     url = f"/api/v1/access/conflicts/{item['id']}/decision"
-    assert client.post(url, json={"approve": True}, headers=otto).status_code == 200
+    assert web.post(url, json={"approve": True}, headers=otto).status_code == 200
     assert ana.id not in audience(engine, before)
     after = _variant_tip(engine, settings, "Bridge Unit No. 03")
     assert ana.id not in audience(engine, after)
@@ -83,21 +70,21 @@ def test_one_admin_cannot_leave_a_tip_with_only_deactivated_readers(
 
 
 def test_a_tip_left_with_only_deactivated_readers_is_listed_as_readerless(
-    client: TestClient, engine: Engine, settings: Settings, cast: Cast
+    web: TestClient, engine: Engine, settings: Settings, cast: Cast
 ) -> None:
     """sam is deactivated (ana still reads); a conflict request for ana is approved: nobody
     active reads the tip now, so oversight must see it on the reader-less list."""
     adam = add_staff(engine, settings, "adam", Role.ADMIN, [])
-    sid = api_login(client, cast.sid)
+    sid = api_login(web, cast.sid)
     in_tx(engine, lambda s: admin.deactivate_staff(s, adam.id, username="sam"))
     body = {"username": "ana", "kind": "unit", "value": "Bridge Unit 3"}
     tip = cast.w.tip  # names Bridge Unit 3; read by ana and sam only
-    assert client.post("/api/v1/conflicts", json=body, headers=sid).status_code == 202
-    otto = api_login(client, cast.otto)
-    [item] = client.get("/api/v1/access/conflicts", headers=otto).json()["conflicts"]
+    assert web.post("/api/v1/conflicts", json=body, headers=sid).status_code == 202
+    otto = api_login(web, cast.otto)
+    [item] = web.get("/api/v1/access/conflicts", headers=otto).json()["conflicts"]
     url = f"/api/v1/access/conflicts/{item['id']}/decision"
-    assert client.post(url, json={"approve": True}, headers=otto).status_code == 200
-    listed = client.get("/api/v1/access/readerless", headers=otto).json()["tips"]
+    assert web.post(url, json={"approve": True}, headers=otto).status_code == 200
+    listed = web.get("/api/v1/access/readerless", headers=otto).json()["tips"]
     assert str(tip) in {t["tip_id"] for t in listed}
 
 
@@ -126,22 +113,22 @@ def test_a_new_agency_routed_elsewhere_while_pending_is_not_activated_by_the_old
 
 
 def test_an_own_conflict_does_not_tell_oversight_what_an_unread_tip_names(
-    client: TestClient, cast: Cast
+    web: TestClient, cast: Cast
 ) -> None:
-    luis = api_login(client, cast.w.border.reviewer_mx)  # the mx tip's only reader
+    luis = api_login(web, cast.w.border.reviewer_mx)  # the mx tip's only reader
     tip = cast.w.mx_tip
-    assert client.post(f"/api/v1/tips/{tip}/transitions", json={"to": "triage"}, headers=luis)
+    assert web.post(f"/api/v1/tips/{tip}/transitions", json={"to": "triage"}, headers=luis)
     body = {"to": "closed", "reason": "spam"}
-    filed = client.post(f"/api/v1/tips/{tip}/transitions", json=body, headers=luis)
+    filed = web.post(f"/api/v1/tips/{tip}/transitions", json=body, headers=luis)
     assert filed.status_code == 202, filed.text
-    otto = api_login(client, cast.otto)
-    assert client.get(f"/api/v1/tips/{tip}", headers=otto).status_code == 404  # cannot read it
+    otto = api_login(web, cast.otto)
+    assert web.get(f"/api/v1/tips/{tip}", headers=otto).status_code == 404  # cannot read it
 
     def listed() -> set[str]:
-        approvals = client.get("/api/v1/approvals", headers=otto).json()["approvals"]
+        approvals = web.get("/api/v1/approvals", headers=otto).json()["approvals"]
         return {a["tip_id"] for a in approvals}
 
     assert str(tip) in listed()
     guess = {"username": "otto", "kind": "name", "value": "Juan Ramírez"}
-    assert client.post("/api/v1/conflicts", json=guess, headers=otto).status_code == 201
+    assert web.post("/api/v1/conflicts", json=guess, headers=otto).status_code == 201
     assert str(tip) in listed()  # was gone: otto learnt the tip names Juan Ramírez

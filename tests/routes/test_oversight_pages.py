@@ -13,7 +13,6 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 
-from routes.app import create_app
 from service.approvals.models import Approval
 from service.config import Settings
 from service.db import make_session_factory, utcnow
@@ -21,15 +20,14 @@ from service.staff.models import Role
 from service.tips.contest import contest_closure
 from service.tips.reporter_auth import ReporterSession
 from tests.factories import Border, add_staff, in_tx, submit, tip_row
-from tests.staff_util import csrf_of, page_login
+from tests.staff_util import csrf_of, page_login, signed_in
 
 
 @pytest.fixture
 def otto(engine: Engine, settings: Settings, border: Border) -> Iterator[TestClient]:
     """An oversight supervisor, signed in on his own client."""
     handle = add_staff(engine, settings, "otto", Role.SUPERVISOR, ["oversight"])
-    with TestClient(create_app(settings)) as client:
-        page_login(client, handle)
+    with signed_in(settings, handle) as client:
         yield client
 
 
@@ -45,13 +43,11 @@ def _close_from_page(web: TestClient, tip_id: uuid.UUID) -> None:
 
 
 def test_closing_as_spam_from_the_tip_page_only_asks(
-    web: TestClient, engine: Engine, settings: Settings, border: Border
+    web: TestClient, engine: Engine, ana_tip: uuid.UUID
 ) -> None:
-    tip_id, _ = submit(engine, settings)
-    page_login(web, border.reviewer_us)
-    _close_from_page(web, tip_id)
-    assert tip_row(engine, tip_id).status == "triage"
-    page = web.get(f"/staff/tips/{tip_id}").text
+    _close_from_page(web, ana_tip)
+    assert tip_row(engine, ana_tip).status == "triage"
+    page = web.get(f"/staff/tips/{ana_tip}").text
     assert "Waiting for approval" in page
     assert "Another supervisor must decide your request." in page
 

@@ -7,7 +7,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from service.tips.models import Tip
-from tests.routes.reporter_pages_util import NO_FILE, count, report_data, report_form
+from tests.routes.reporter_pages_util import count, report_form, send_report
 
 SENSITIVE = (
     "narrative",
@@ -33,9 +33,7 @@ def test_a_nul_in_a_field_is_marked_beside_it_and_nothing_is_stored(
     web: TestClient, engine: Engine
 ) -> None:
     for field, group in (("location", "location"), ("subject_badge_1", "subject_1")):
-        form = report_form(web)
-        data = report_data(form, **{field: "44\x0071"})
-        response = web.post("/report", data=data, files=NO_FILE)
+        response = send_report(web, **{field: "44\x0071"})
         assert response.status_code == 422, response.text[:300]
         assert f'id="{group}-error"' in response.text
         assert "control characters" in response.text
@@ -45,8 +43,7 @@ def test_a_nul_in_a_field_is_marked_beside_it_and_nothing_is_stored(
 def test_a_line_break_in_a_one_line_field_is_refused_with_the_text_kept(
     web: TestClient, engine: Engine
 ) -> None:
-    form = report_form(web)
-    response = web.post("/report", data=report_data(form, location="Ysleta\nbridge"), files=NO_FILE)
+    response = send_report(web, location="Ysleta\nbridge")
     assert response.status_code == 422
     assert 'id="location-error"' in response.text
     assert "Canary narrative" in response.text  # the reporter's text is kept

@@ -28,6 +28,7 @@ from tests.routes.reporter_pages_util import (
     receipt_in,
     report_data,
     report_form,
+    send_report,
     submit,
 )
 
@@ -189,8 +190,7 @@ def test_mistakes_come_back_in_spanish_beside_each_field_with_the_text_kept(
 
 
 def test_an_unknown_agency_is_marked_on_the_form(web: TestClient, engine: Engine) -> None:
-    form = report_form(web)
-    response = web.post("/report", data=report_data(form, agency="no-such-pd"), files=NO_FILE)
+    response = send_report(web, agency="no-such-pd")
     assert response.status_code == 422
     assert "This agency is no longer on our list" in response.text
     assert count(engine, Tip) == 0

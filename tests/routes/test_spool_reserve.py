@@ -19,23 +19,16 @@ from fastapi.testclient import TestClient
 from routes.app import create_app
 from service.config import Settings
 from service.db import make_engine
-from tests.conftest import CHEAP_KDF
 from tests.factories import seed_border, tip_json
 from tests.routes.asgi_stream import post_streamed, tip_with_files
-from tests.routes.test_disk_full_tmpfs import disk  # noqa: F401 (fixture)
+from tests.routes.test_disk_full_tmpfs import disk, settings_on  # noqa: F401 (fixture)
 
 MIB = 1 << 20
 
 
 @pytest.fixture
 def web_on_disk(disk: Path) -> Iterator[tuple[TestClient, Settings]]:  # noqa: F811
-    settings = Settings(
-        data_dir=disk / "var",
-        database_url="",
-        kdf=CHEAP_KDF,
-        storage_reserve_mb=2,
-        storage_ballast_mb=0,
-    )
+    settings = settings_on(disk, reserve_mb=2)
     engine = make_engine(settings.effective_database_url)
     try:
         seed_border(engine, settings)

@@ -27,7 +27,7 @@ from service.config import Settings
 from service.db import make_session_factory
 from service.staff.models import Role
 from service.tips.models import Attachment, Envelope
-from tests.factories import Border, add_conflict, add_staff, tip_json
+from tests.factories import Border, StaffHandle, add_conflict, add_staff, tip_json
 from tests.service.evidence_samples import SECRET, jpeg_file
 from tests.staff_util import api_login
 
@@ -51,6 +51,14 @@ def file(web: TestClient, *, photo: bool = False, **overrides: object) -> None:
 def only_tip(web: TestClient, headers: dict[str, str]) -> str:
     (tip,) = web.get("/api/v1/queue", headers=headers).json()["tips"]
     return str(tip["id"])
+
+
+def only_evidence(web: TestClient, who: StaffHandle) -> tuple[dict[str, str], str, dict[str, Any]]:
+    """`who` signs in over the API: (headers, the only tip's id, its one piece of evidence)."""
+    headers = api_login(web, who)
+    tip_id = only_tip(web, headers)
+    (evidence,) = view(web, tip_id, headers)["evidence"]
+    return headers, tip_id, evidence
 
 
 def actions(engine: Engine, tip_id: str, action: str) -> int:
@@ -96,9 +104,7 @@ def test_a_download_is_the_cleaned_file_with_strict_headers(
     web: TestClient, engine: Engine, border: Border
 ) -> None:
     file(web, photo=True)
-    headers = api_login(web, border.reviewer_us)
-    tip_id = only_tip(web, headers)
-    (evidence,) = view(web, tip_id, headers)["evidence"]
+    headers, tip_id, evidence = only_evidence(web, border.reviewer_us)
     url = f"/api/v1/tips/{tip_id}/attachments/{evidence['id']}"
     response = web.get(url, headers=headers)
     assert response.status_code == 200
@@ -132,9 +138,7 @@ def test_the_download_audit_entry_is_committed_before_any_byte(
 ) -> None:
     """Break the stored file: the stream fails, yet the download is on record."""
     file(web, photo=True)
-    headers = api_login(web, border.reviewer_us)
-    tip_id = only_tip(web, headers)
-    (evidence,) = view(web, tip_id, headers)["evidence"]
+    headers, tip_id, evidence = only_evidence(web, border.reviewer_us)
     with make_session_factory(engine)() as session:
         attachment = session.get(Attachment, uuid.UUID(evidence["id"]))
         assert attachment is not None

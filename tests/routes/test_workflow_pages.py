@@ -10,14 +10,13 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
-from routes.app import create_app
 from service.config import Settings
 from service.db import make_session_factory
 from service.staff.models import Role
 from service.tips.models import Tip
 from tests.factories import Border, add_staff, submit, tip_row
 from tests.service.workflow_util import actions
-from tests.staff_util import csrf_of, page_login
+from tests.staff_util import csrf_of, page_login, signed_in
 
 
 def _changes(engine: Engine, tip_id: uuid.UUID) -> list[str]:
@@ -29,39 +28,38 @@ def _changes(engine: Engine, tip_id: uuid.UUID) -> list[str]:
 def sue(engine: Engine, settings: Settings, border: Border) -> Iterator[TestClient]:
     """A second US supervisor, signed in on her own client (cookie session)."""
     handle = add_staff(engine, settings, "sue", Role.SUPERVISOR, ["us"])
-    with TestClient(create_app(settings)) as client:
-        page_login(client, handle)
+    with signed_in(settings, handle) as client:
         yield client
 
 
 def test_a_reviewer_moves_a_tip_through_the_page_forms(
-    web: TestClient, engine: Engine, settings: Settings, border: Border
+    web: TestClient, engine: Engine, ana_tip: uuid.UUID
 ) -> None:
-    tip_id, _ = submit(engine, settings)
-    page_login(web, border.reviewer_us)
-    page = web.get(f"/staff/tips/{tip_id}")
+    page = web.get(f"/staff/tips/{ana_tip}")
     assert page.status_code == 200
-    assert f'action="/staff/tips/{tip_id}/transition?lang=en"' in page.text
+    assert f'action="/staff/tips/{ana_tip}/transition?lang=en"' in page.text
     token = csrf_of(page.text)
     moved = web.post(
-        f"/staff/tips/{tip_id}/transition?lang=es",
+        f"/staff/tips/{ana_tip}/transition?lang=es",
         data={"csrf": token, "to": "triage"},
         follow_redirects=False,
     )
     assert moved.status_code == 303
-    assert moved.headers["location"] == f"/staff/tips/{tip_id}?lang=es"
-    assert tip_row(engine, tip_id).status == "triage"
+    assert moved.headers["location"] == f"/staff/tips/{ana_tip}?lang=es"
+    assert tip_row(engine, ana_tip).status == "triage"
     asked = web.post(
-        f"/staff/tips/{tip_id}/transition",
+        f"/staff/tips/{ana_tip}/transition",
         data={"csrf": token, "to": "needs_info", "message": "Which night?"},
         follow_redirects=False,
     )
     assert asked.status_code == 303
     note = web.post(
-        f"/staff/tips/{tip_id}/note", data={"csrf": token, "body": "Roster"}, follow_redirects=False
+        f"/staff/tips/{ana_tip}/note",
+        data={"csrf": token, "body": "Roster"},
+        follow_redirects=False,
     )
     assert note.status_code == 303
-    assert _changes(engine, tip_id) == [
+    assert _changes(engine, ana_tip) == [
         "tip.transitioned",
         "message.sent",
         "tip.transitioned",
@@ -70,23 +68,21 @@ def test_a_reviewer_moves_a_tip_through_the_page_forms(
 
 
 def test_a_refused_action_shows_a_staff_error_page_and_changes_nothing(
-    web: TestClient, engine: Engine, settings: Settings, border: Border
+    web: TestClient, engine: Engine, ana_tip: uuid.UUID
 ) -> None:
-    tip_id, _ = submit(engine, settings)
-    page_login(web, border.reviewer_us)
-    token = csrf_of(web.get(f"/staff/tips/{tip_id}").text)
+    token = csrf_of(web.get(f"/staff/tips/{ana_tip}").text)
     illegal = web.post(
-        f"/staff/tips/{tip_id}/transition?lang=es", data={"csrf": token, "to": "closed"}
+        f"/staff/tips/{ana_tip}/transition?lang=es", data={"csrf": token, "to": "closed"}
     )
     assert illegal.status_code == 409
     assert "Este cambio de estado no es posible ahora" in illegal.text
-    assert f'href="/staff/tips/{tip_id}?lang=es"' in illegal.text
-    bad = web.post(f"/staff/tips/{tip_id}/priority", data={"csrf": token, "priority": "high"})
+    assert f'href="/staff/tips/{ana_tip}?lang=es"' in illegal.text
+    bad = web.post(f"/staff/tips/{ana_tip}/priority", data={"csrf": token, "priority": "high"})
     assert bad.status_code == 422
-    forged = web.post(f"/staff/tips/{tip_id}/note", data={"csrf": "forged", "body": "x"})
+    forged = web.post(f"/staff/tips/{ana_tip}/note", data={"csrf": "forged", "body": "x"})
     assert forged.status_code == 403
-    assert tip_row(engine, tip_id).status == "received"
-    assert _changes(engine, tip_id) == []
+    assert tip_row(engine, ana_tip).status == "received"
+    assert _changes(engine, ana_tip) == []
 
 
 def test_closing_with_findings_goes_through_another_supervisor_on_the_approvals_page(
@@ -128,13 +124,11 @@ def test_closing_with_findings_goes_through_another_supervisor_on_the_approvals_
 
 
 def test_a_reviewer_sees_own_requests_but_cannot_decide(
-    web: TestClient, engine: Engine, settings: Settings, border: Border
+    web: TestClient, engine: Engine, ana_tip: uuid.UUID
 ) -> None:
-    tip_id, _ = submit(engine, settings)
-    page_login(web, border.reviewer_us)
-    token = csrf_of(web.get(f"/staff/tips/{tip_id}").text)
+    token = csrf_of(web.get(f"/staff/tips/{ana_tip}").text)
     sent = web.post(
-        f"/staff/tips/{tip_id}/request",
+        f"/staff/tips/{ana_tip}/request",
         data={"csrf": token, "kind": "export", "reason": "Prosecutor"},
         follow_redirects=False,
     )

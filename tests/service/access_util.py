@@ -21,7 +21,7 @@ from service.staff.models import Role, StaffUser
 from service.staff.sessions import Principal
 from service.tips.models import Envelope, TipAudience
 from service.tips.repository import get_readable_tip
-from tests.factories import Border, StaffHandle, add_staff, file_tip, in_tx, principal, seed_border
+from tests.factories import Border, StaffHandle, add_staff, file_tip, in_tx, principal
 
 __all__ = [
     "World",
@@ -93,8 +93,8 @@ class World:
         return principal(self.border.reviewer_us, Role.REVIEWER)
 
 
-def world(engine: Engine, settings: Settings) -> World:
-    border = seed_border(engine, settings)
+def world(engine: Engine, settings: Settings, border: Border) -> World:
+    """The access-change world on the seeded `border` instance."""
     return World(
         border=border,
         rita=add_staff(engine, settings, "rita", Role.REVIEWER, []),
@@ -157,8 +157,7 @@ class Cast:
     sid: StaffHandle  # second us supervisor
 
 
-def make_cast(engine: Engine, settings: Settings) -> Cast:
-    w = world(engine, settings)
+def make_cast(engine: Engine, settings: Settings, w: World) -> Cast:
     return Cast(
         w=w,
         otto=add_staff(engine, settings, "otto", Role.SUPERVISOR, ["oversight"]),

@@ -8,6 +8,8 @@ import zipfile
 
 import pikepdf
 
+from tests.service.evidence_samples import odt_package
+
 AUTHOR = "Agent Smith"
 EMAIL = "agent.smith@example.org"
 DIRECTORY_ID = "S::agent.smith@example.org::5f1c0b9e-7d1a-4c2e-9a3b-0d6e5f4a3b21"
@@ -264,9 +266,4 @@ def odt_with_review() -> bytes:
         '"application/vnd.oasis.opendocument.text"/><manifest:file-entry '
         'manifest:full-path="content.xml" manifest:media-type="text/xml"/></manifest:manifest>'
     )
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
-        z.writestr(zipfile.ZipInfo("mimetype"), "application/vnd.oasis.opendocument.text")
-        z.writestr("content.xml", content)
-        z.writestr("META-INF/manifest.xml", manifest)
-    return out.getvalue()
+    return odt_package({"content.xml": content, "META-INF/manifest.xml": manifest})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import zipfile
+from collections.abc import Callable
 
 import pikepdf
 from PIL import Image, ImageCms
@@ -170,6 +171,16 @@ def xlsx_file() -> bytes:
     return _ooxml("xl/workbook.xml", body, main_type)
 
 
+def odt_package(parts: dict[str, str | bytes]) -> bytes:
+    """An OpenDocument text: the uncompressed mimetype entry first, then `parts` in order."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr(zipfile.ZipInfo("mimetype"), "application/vnd.oasis.opendocument.text")
+        for name, data in parts.items():
+            z.writestr(name, data)
+    return out.getvalue()
+
+
 def odt_file() -> bytes:
     office = "urn:oasis:names:tc:opendocument:xmlns:office:1.0"
     meta_ns = "urn:oasis:names:tc:opendocument:xmlns:meta:1.0"
@@ -206,16 +217,28 @@ def odt_file() -> bytes:
         "</config:config-item></config:config-item-set></office:settings>"
         "</office:document-settings>"
     )
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
-        z.writestr(zipfile.ZipInfo("mimetype"), "application/vnd.oasis.opendocument.text")
-        z.writestr("content.xml", f'<office:document-content xmlns:office="{office}"/>')
-        z.writestr("meta.xml", meta)
-        z.writestr("settings.xml", settings)
-        z.writestr("Thumbnails/thumbnail.png", png_file())
-        z.writestr("Pictures/photo.png", png_file())
-        z.writestr("META-INF/manifest.xml", manifest)
-    return out.getvalue()
+    return odt_package(
+        {
+            "content.xml": f'<office:document-content xmlns:office="{office}"/>',
+            "meta.xml": meta,
+            "settings.xml": settings,
+            "Thumbnails/thumbnail.png": png_file(),
+            "Pictures/photo.png": png_file(),
+            "META-INF/manifest.xml": manifest,
+        }
+    )
+
+
+# Every kind the sanitiser cleans, each carrying identifying metadata.
+BY_KIND: dict[str, Callable[[], bytes]] = {
+    "jpeg": jpeg_file,
+    "png": png_file,
+    "webp": lambda: webp_file(lossless=True),
+    "pdf": pdf_file,
+    "docx": docx_file,
+    "xlsx": xlsx_file,
+    "odt": odt_file,
+}
 
 
 def docx_zip_bomb(inflated_mib: int = 100) -> bytes:

@@ -37,15 +37,9 @@ from tests.service.access_util import (
     readable,
     request_membership,
     staff_row,
-    world,
 )
 
 STAFF, IDENTITY = "staff", "identity"
-
-
-@pytest.fixture
-def w(engine: Engine, settings: Settings) -> World:
-    return world(engine, settings)
 
 
 def _add(engine: Engine, w: World, who: StaffHandle, compartment: str = "us") -> int:

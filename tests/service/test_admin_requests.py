@@ -28,14 +28,10 @@ from service.instance.models import BOOTSTRAP_CLOSED, InstanceKey
 from service.staff.admin import deactivate_staff
 from service.staff.models import Role, StaffUser
 from tests.factories import StaffHandle, add_staff, in_tx, init_instance, principal
-from tests.service.access_util import World, request_membership, staff_row, world
+from tests.service.access_util import World, request_membership, staff_row
+from tests.service.test_cli import add_reviewer
 
 runner = CliRunner()
-
-
-@pytest.fixture
-def w(engine: Engine, settings: Settings) -> World:
-    return world(engine, settings)
 
 
 def _request(engine: Engine, who: StaffHandle, compartment: str) -> None:
@@ -147,36 +143,11 @@ def test_the_cli_files_the_same_requests_once_a_supervisor_exists(
 ) -> None:
     assert runner.invoke(app, ["demo"]).exit_code == 0
     assert runner.invoke(app, ["compartment", "add", "evil"]).exit_code == 0
-    added = runner.invoke(
-        app,
-        [
-            "agency",
-            "add",
-            "evil-pd",
-            "--name-en",
-            "Evil PD",
-            "--name-es",
-            "PD Malvada",
-            "--compartment",
-            "evil",
-        ],
-    )
+    names = ["--name-en", "Evil PD", "--name-es", "PD Malvada"]
+    added = runner.invoke(app, ["agency", "add", "evil-pd", *names, "--compartment", "evil"])
     assert added.exit_code == 0, added.output
     assert "waiting for approval" in added.output
-    puppet = runner.invoke(
-        app,
-        [
-            "staff",
-            "add",
-            "puppet",
-            "--role",
-            "reviewer",
-            "--compartment",
-            "evil",
-            "--password-stdin",
-        ],
-        input="puppet has a long password\n",
-    )
+    puppet = add_reviewer("puppet", "evil")
     assert puppet.exit_code == 0, puppet.output
     engine = make_engine(cheap_kdf_env.effective_database_url)
     try:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pyotp
 import pytest
 from sqlalchemy import func, select
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from service.access.models import PendingAccessChange
 from service.audit.models import AuditEntry
@@ -33,6 +33,14 @@ def _init(settings: Settings) -> None:
     assert result.exit_code == 0, result.output
     assert "otpauth://totp/Probity:admin" in result.output
     assert recovery.exists()
+
+
+def add_reviewer(username: str, compartment: str) -> Result:
+    """`probity staff add` of a reviewer in `compartment`, the password on stdin."""
+    command = ["staff", "add", username, "--role", "reviewer", "--compartment", compartment]
+    return runner.invoke(
+        app, [*command, "--password-stdin"], input=f"{username} has a long password\n"
+    )
 
 
 def _assert_one_line_error(result: object, fragment: str) -> None:
@@ -65,20 +73,7 @@ def test_init_then_staff_compartment_and_agency(cheap_kdf_env: Settings) -> None
         ],
     )
     assert result.exit_code == 0, result.output
-    result = runner.invoke(
-        app,
-        [
-            "staff",
-            "add",
-            "luis",
-            "--role",
-            "reviewer",
-            "--compartment",
-            "mx-asuntos-internos",
-            "--password-stdin",
-        ],
-        input="luis has a long password\n",
-    )
+    result = add_reviewer("luis", "mx-asuntos-internos")
     assert result.exit_code == 0, result.output
     assert "otpauth://totp/Probity:luis" in result.output
 
@@ -174,20 +169,7 @@ def test_a_member_added_by_the_cli_waits_for_a_supervisors_approval(
     cheap_kdf_env: Settings,
 ) -> None:
     assert runner.invoke(app, ["demo"]).exit_code == 0
-    result = runner.invoke(
-        app,
-        [
-            "staff",
-            "add",
-            "nuevo",
-            "--role",
-            "reviewer",
-            "--compartment",
-            "us-border-integrity",
-            "--password-stdin",
-        ],
-        input="nuevo has a long password\n",
-    )
+    result = add_reviewer("nuevo", "us-border-integrity")
     assert result.exit_code == 0, result.output
     engine = make_engine(cheap_kdf_env.effective_database_url)
     try:

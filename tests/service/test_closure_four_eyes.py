@@ -69,6 +69,15 @@ def _supervisor(engine: Engine, settings: Settings, name: str, compartment: str)
     )
 
 
+def _cannot_decide(
+    engine: Engine, who: Principal, approval_id: uuid.UUID, tip_id: uuid.UUID
+) -> None:
+    """`who` gets a 404 on the approval, as on a missing one, and the tip stays in triage."""
+    with pytest.raises(NotFound):
+        _decide(engine, who, approval_id)
+    assert _state(engine, tip_id) == ("triage", None)
+
+
 def test_every_move_to_closed_in_the_table_needs_approval() -> None:
     closing = [t for t in TRANSITIONS if t.target == "closed"]
     assert closing
@@ -144,9 +153,7 @@ def test_oversight_does_not_decide_while_another_audience_supervisor_can(
     otto = _supervisor(engine, settings, "otto", "oversight")
     tip_id, result = _ask_to_close(engine, settings, crew.ana, "spam")
     assert result.approval_id not in _pending_ids(engine, otto)
-    with pytest.raises(NotFound):
-        _decide(engine, otto, result.approval_id)
-    assert _state(engine, tip_id) == ("triage", None)
+    _cannot_decide(engine, otto, result.approval_id, tip_id)
 
 
 def test_a_conflicted_oversight_supervisor_neither_sees_nor_decides(
@@ -156,9 +163,7 @@ def test_a_conflicted_oversight_supervisor_neither_sees_nor_decides(
     add_conflict(engine, settings, otto.staff_id, "name", "Juan Ramírez")
     tip_id, result = _ask_to_close(engine, settings, crew.luis, "spam", **MX)
     assert _pending_ids(engine, otto) == set()
-    with pytest.raises(NotFound):
-        _decide(engine, otto, result.approval_id)
-    assert _state(engine, tip_id) == ("triage", None)
+    _cannot_decide(engine, otto, result.approval_id, tip_id)
 
 
 def test_a_closure_nobody_can_decide_yet_waits_for_the_first_oversight_supervisor(

@@ -23,14 +23,11 @@ from tests.factories import (
     principal,
     recovery_path,
 )
-from tests.service.access_util import World, apply_as, can_open, envelopes, readable, world
+from tests.service.access_util import World, apply_as, can_open, envelopes, readable
 
 runner = CliRunner()
-
-
-@pytest.fixture
-def w(engine: Engine, cheap_kdf_env: Settings) -> World:
-    return world(engine, cheap_kdf_env)
+# The CLI reads its settings from the environment.
+pytestmark = pytest.mark.usefixtures("cheap_kdf_env")
 
 
 @pytest.fixture

@@ -49,17 +49,6 @@ def opens_as_image(data: bytes, fmt: str) -> Image.Image:
     return image
 
 
-ALL_SAMPLES = {
-    "jpeg": samples.jpeg_file,
-    "png": samples.png_file,
-    "webp": lambda: samples.webp_file(lossless=True),
-    "pdf": samples.pdf_file,
-    "docx": samples.docx_file,
-    "xlsx": samples.xlsx_file,
-    "odt": samples.odt_file,
-}
-
-
 def test_jpeg_loses_exif_gps_xmp_and_comments_but_keeps_pixels_and_colour() -> None:
     original = samples.jpeg_file()
     assert original.count(SECRET) == 3
@@ -160,7 +149,7 @@ def test_pdf_loses_document_info_xmp_piece_info_and_its_id() -> None:
     ("build", "main"), [("docx", "word/document.xml"), ("xlsx", "xl/workbook.xml")]
 )
 def test_ooxml_loses_properties_and_thumbnail_and_keeps_the_content(build: str, main: str) -> None:
-    original = ALL_SAMPLES[build]()
+    original = samples.BY_KIND[build]()
     out, report = clean(original)
     assert report.kind == "ooxml"
     assert report.cleaned
@@ -209,9 +198,9 @@ def test_odt_loses_meta_thumbnail_and_printer_but_stays_a_valid_package() -> Non
         opens_as_image(z.read("Pictures/photo.png"), "PNG")
 
 
-@pytest.mark.parametrize("kind", sorted(ALL_SAMPLES))
+@pytest.mark.parametrize("kind", sorted(samples.BY_KIND))
 def test_any_split_of_the_input_gives_the_same_output(kind: str) -> None:
-    original = ALL_SAMPLES[kind]()
+    original = samples.BY_KIND[kind]()
     whole, _ = clean(original)
     rng = random.Random(kind)
     assert clean_in_pieces(original, lambda: 1) == whole
@@ -228,7 +217,7 @@ def test_streaming_cleaners_emit_output_before_the_end() -> None:
 
 @pytest.mark.parametrize("kind", ["pdf", "docx", "odt", "webp"])
 def test_a_file_over_the_memory_limit_passes_through_unchanged(kind: str) -> None:
-    original = ALL_SAMPLES[kind]()
+    original = samples.BY_KIND[kind]()
     limit = len(original) // 2
     sanitiser = make_sanitiser(enabled=True, max_in_memory=limit)
     outputs = [sanitiser.feed(original[i : i + 100]) for i in range(0, len(original), 100)]
@@ -306,7 +295,7 @@ def test_a_plain_zip_is_not_mistaken_for_an_office_document() -> None:
 
 @pytest.mark.parametrize("kind", ["jpeg", "pdf", "docx"])
 def test_disabled_passes_everything_through(kind: str) -> None:
-    original = ALL_SAMPLES[kind]()
+    original = samples.BY_KIND[kind]()
     out, report = clean(original, enabled=False)
     assert out == original
     assert report.reason == "disabled"
@@ -315,7 +304,7 @@ def test_disabled_passes_everything_through(kind: str) -> None:
 
 
 def test_type_comes_from_magic_numbers() -> None:
-    assert [detect_kind(build()[:128]) for build in ALL_SAMPLES.values()] == [
+    assert [detect_kind(build()[:128]) for build in samples.BY_KIND.values()] == [
         "jpeg",
         "png",
         "webp",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import random
+import uuid
 import zipfile
 from collections.abc import Callable, Iterator
 
@@ -202,13 +203,7 @@ def test_a_webp_with_unknown_bytes_after_its_end_is_stored_exactly_as_received()
 
 
 SAMPLES: dict[str, Callable[[], bytes]] = {
-    "jpeg": samples.jpeg_file,
-    "png": samples.png_file,
-    "webp": lambda: samples.webp_file(lossless=True),
-    "pdf": samples.pdf_file,
-    "docx": samples.docx_file,
-    "xlsx": samples.xlsx_file,
-    "odt": samples.odt_file,
+    **samples.BY_KIND,
     "docx-review": review.docx_with_review,
     "xlsx-review": review.xlsx_with_comments,
     "pptx-review": review.pptx_with_comments,
@@ -280,19 +275,24 @@ def session(engine: Engine, settings: Settings) -> Iterator[Session]:
         yield session
 
 
+def photo_writer(spool: ChunkSpool, tip_id: uuid.UUID, max_in_memory: int) -> AttachmentWriter:
+    """A writer of a photo, metadata to be removed, into the tip's conversation."""
+    return AttachmentWriter(
+        spool,
+        tip_id=tip_id,
+        conversation_recipient=RECIPIENT,
+        filename="photo.jpg",
+        remove_metadata=True,
+        max_in_memory=max_in_memory,
+    )
+
+
 def write_attachment(
     session: Session, data: bytes, *, max_in_memory: int
 ) -> tuple[bytes, AttachmentSummary]:
     tip_id = make_tip(session)
     with ChunkSpool() as spool:
-        writer = AttachmentWriter(
-            spool,
-            tip_id=tip_id,
-            conversation_recipient=RECIPIENT,
-            filename="photo.jpg",
-            remove_metadata=True,
-            max_in_memory=max_in_memory,
-        )
+        writer = photo_writer(spool, tip_id, max_in_memory)
         for start in range(0, len(data), 333):
             writer.write(data[start : start + 333])
         writer.close()
@@ -338,14 +338,7 @@ def test_the_kept_original_is_readable_by_nobody_unless_it_is_stored(session: Se
     assert len(original) > 1 << 20  # so both copies have written a first row of chunks
     tip_id = make_tip(session)
     with ChunkSpool() as spool:
-        writer = AttachmentWriter(
-            spool,
-            tip_id=tip_id,
-            conversation_recipient=RECIPIENT,
-            filename="photo.jpg",
-            remove_metadata=True,
-            max_in_memory=256,
-        )
+        writer = photo_writer(spool, tip_id, 256)
         writer.write(original)
         spool.insert_into(session)  # both copies as far as they got, as the spool holds them
     first_rows = session.scalars(

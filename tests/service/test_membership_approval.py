@@ -32,13 +32,7 @@ from tests.service.access_util import (
     readable,
     request_membership,
     staff_row,
-    world,
 )
-
-
-@pytest.fixture
-def w(engine: Engine, settings: Settings) -> World:
-    return world(engine, settings)
 
 
 def _request(engine: Engine, who: StaffHandle, compartment: str = "us") -> int:
