@@ -239,9 +239,13 @@ def lock_rows(session: Session, statement: Select[*_Ts], *, of: Any = None) -> R
     """`statement`'s rows, locked until the transaction ends: the one row-lock helper.
 
     PostgreSQL: SELECT ... FOR UPDATE (`of`: the tables to lock, for a statement with outer
-    joins). SQLite has no row locks: the write lock instead, which covers every row."""
+    joins). SQLite has no row locks: the write lock instead, which covers every row.
+    The rows' objects are refreshed from what is read: one the session already held (read
+    before the lock) would otherwise keep its old values, e.g. a request decided meanwhile
+    still pending."""
     lock_for_write(session)
-    return session.execute(statement.with_for_update(of=of))
+    locked = statement.with_for_update(of=of).execution_options(populate_existing=True)
+    return session.execute(locked)
 
 
 def checkpoint(engine: Engine) -> None:

@@ -16,9 +16,11 @@ __all__ = ["alembic_config", "current_revision", "downgrade", "head_revision", "
 
 
 def _script_location() -> Path:
-    # The migrations live in the project's top-level alembic/ folder, beside the packages.
+    # The migrations live in the project's top-level alembic/ folder: beside the packages in a
+    # checkout, in the working directory once they are installed (the image's /app). There the
+    # folder beside them named alembic is the Alembic library: ours is the one with env.py.
     here = Path(__file__).resolve().parent.parent / "alembic"
-    if here.is_dir():
+    if (here / "env.py").is_file():
         return here
     return Path.cwd() / "alembic"
 

@@ -133,7 +133,7 @@ def parse_token(token: str) -> tuple[uuid.UUID, bytes]:
 
 def _user_for_update(session: Session, user_id: uuid.UUID) -> StaffUser:
     found = select(StaffUser).where(StaffUser.id == user_id)
-    user = lock_rows(session, found.execution_options(populate_existing=True)).scalar()
+    user = lock_rows(session, found).scalar()
     if user is None:  # deleted meanwhile
         raise Unauthorized(INVALID_LOGIN)
     return user

@@ -67,16 +67,8 @@ def count_unknown_failure(session: Session, name: bytes, now: datetime) -> None:
         .values(name_hmac=name, failures=0, last_failed_at=now)
         .on_conflict_do_nothing(index_elements=["name_hmac"])
     )
-    row = (
-        lock_rows(
-            session,
-            select(LoginThrottle)
-            .where(LoginThrottle.name_hmac == name)
-            .execution_options(populate_existing=True),
-        )
-        .scalars()
-        .one()
-    )
+    found = select(LoginThrottle).where(LoginThrottle.name_hmac == name)
+    row = lock_rows(session, found).scalars().one()
     row.failures += 1
     row.last_failed_at = now
     row.locked_until = next_lock(row.failures, now) or row.locked_until
