@@ -74,12 +74,17 @@ def _tip() -> bytes:
         "allegations": ["bribery", "leaking"],
         "narrative": _narrative(),
         "subjects": [
-            {"name": f"Officer {uuid.uuid4().hex[:6]}", "badge": str(random.randint(1000, 9999)),
-             "rank": "Sgt", "unit": "Bridge Unit 3"} for _ in range(3)
+            {
+                "name": f"Officer {uuid.uuid4().hex[:6]}",
+                "badge": str(random.randint(1000, 9999)),
+                "rank": "Sgt",
+                "unit": "Bridge Unit 3",
+            }
+            for _ in range(3)
         ],
         "incident_date": "2026-10",
         "location": "Ysleta port of entry",
-    }  # fmt: skip
+    }
     return json.dumps(body).encode()
 
 
@@ -88,8 +93,10 @@ class Server:
         self.port = _port()
         self.proc = subprocess.Popen(
             [PROBITY, "serve", "--port", str(self.port), "--workers", str(workers)],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         for _ in range(200):
             try:
                 if self.request("GET", "/readyz")[0] == 200:
@@ -119,8 +126,13 @@ class Server:
                     peak = max(peak, int(line.split()[1]))
         return peak / 1024
 
-    def request(self, method: str, path: str, body: bytes | None = None,
-                headers: dict[str, str] | None = None) -> tuple[int, bytes]:  # fmt: skip
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, bytes]:
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=120)
         try:
             conn.request(method, path, body=body, headers=headers or {})
@@ -150,8 +162,12 @@ def _load(server: Server, concurrency: int, total: int) -> dict[str, object]:
                 i = queue.pop()
             start = time.perf_counter()
             try:
-                conn.request("POST", "/api/v1/tips", body=bodies[i],
-                             headers={"content-type": "application/json"})  # fmt: skip
+                conn.request(
+                    "POST",
+                    "/api/v1/tips",
+                    body=bodies[i],
+                    headers={"content-type": "application/json"},
+                )
                 response = conn.getresponse()
                 response.read()
                 status = response.status
@@ -274,8 +290,14 @@ def run_backend(backend: str, tips: int, workers: int) -> dict[str, object]:
             if pg_name:
                 drop = f'DROP DATABASE "{pg_name}" WITH (FORCE)'
                 subprocess.run(["psql", PG_BASE + "/postgres", "-qc", drop], check=False)
-    return {"backend": backend, "workers": workers, "machine_ms": _machine_ms(), "load": load,
-            "upload_10mib": small, "upload_100mib": large}  # fmt: skip
+    return {
+        "backend": backend,
+        "workers": workers,
+        "machine_ms": _machine_ms(),
+        "load": load,
+        "upload_10mib": small,
+        "upload_100mib": large,
+    }
 
 
 def _machine_ms() -> float:
@@ -296,8 +318,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
     results = [run_backend(b, args.tips, args.workers) for b in args.backends.split(",")]
-    json.dump({"benchmark": "intake", "cores": os.cpu_count(), "results": results},
-              sys.stdout, indent=2)  # fmt: skip
+    json.dump(
+        {"benchmark": "intake", "cores": os.cpu_count(), "results": results}, sys.stdout, indent=2
+    )
     sys.stdout.write("\n")
 
 

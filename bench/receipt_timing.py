@@ -92,15 +92,23 @@ def _instance(data_dir: Path, database_url: str, tips: int) -> tuple[Settings, s
     engine = make_engine(settings.effective_database_url)
     upgrade(engine)
     initialise(
-        engine, settings, admin_username="admin", admin_password="correct horse battery",  # noqa: S106
-        recovery_file=data_dir / "recovery.age", recovery_passphrase="bench recovery",  # noqa: S106
-    )  # fmt: skip
+        engine,
+        settings,
+        admin_username="admin",
+        admin_password="correct horse battery",  # noqa: S106
+        recovery_file=data_dir / "recovery.age",
+        recovery_passphrase="bench recovery",  # noqa: S106
+    )
     with session_scope(make_session_factory(engine)) as session:
         add_compartment(session, "us")
         add_agency(
-            session, slug="el-paso-pd", name_en="El Paso PD", name_es="Policía de El Paso",
-            compartment="us", country="US",
-        )  # fmt: skip
+            session,
+            slug="el-paso-pd",
+            name_en="El Paso PD",
+            name_es="Policía de El Paso",
+            compartment="us",
+            country="US",
+        )
     with session_scope(make_session_factory(engine)) as session:
         ctx = load_context(session, settings)
         receipts = [

@@ -50,8 +50,11 @@ def _start(env: dict[str, str], workers: int, port: int) -> tuple[subprocess.Pop
     start = time.perf_counter()
     proc = subprocess.Popen(
         [PROBITY, "serve", "--port", str(port), "--workers", str(workers)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )  # fmt: skip
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     while time.perf_counter() - start < 120:
         try:
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
@@ -84,8 +87,12 @@ class Flood:
         while time.perf_counter() < self.deadline:
             i += 1
             try:
-                conn.request("POST", "/api/v1/tips", body=bodies[i % len(bodies)],
-                             headers={"content-type": "application/json"})  # fmt: skip
+                conn.request(
+                    "POST",
+                    "/api/v1/tips",
+                    body=bodies[i % len(bodies)],
+                    headers={"content-type": "application/json"},
+                )
                 response = conn.getresponse()
                 response.read()
                 status, retry = response.status, response.getheader("retry-after")
@@ -138,8 +145,12 @@ def _stored_tips(backend: str, db: Path, env: dict[str, str]) -> int:
     if backend == "sqlite":
         with sqlite3.connect(db) as conn:
             return int(conn.execute("SELECT count(*) FROM tips").fetchone()[0])
-    out = subprocess.run(["psql", env["PROBITY_DATABASE_URL"], "-tAc", "SELECT count(*) FROM tips"],
-                         check=True, capture_output=True, text=True)  # fmt: skip
+    out = subprocess.run(
+        ["psql", env["PROBITY_DATABASE_URL"], "-tAc", "SELECT count(*) FROM tips"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return int(out.stdout.strip())
 
 
@@ -147,8 +158,12 @@ def _db_mib(backend: str, db: Path, env: dict[str, str]) -> float:
     if backend == "sqlite":
         return round(db.stat().st_size / MIB, 1)
     query = "SELECT pg_database_size(current_database())"
-    out = subprocess.run(["psql", env["PROBITY_DATABASE_URL"], "-tAc", query],
-                         check=True, capture_output=True, text=True)  # fmt: skip
+    out = subprocess.run(
+        ["psql", env["PROBITY_DATABASE_URL"], "-tAc", query],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return round(int(out.stdout.strip()) / MIB, 1)
 
 
@@ -189,19 +204,25 @@ def run_backend(
             accepted = flood.statuses[201]
             stored = _stored_tips(backend, db, env)
             result = {
-                "backend": backend, "workers": workers, "clients": clients,
+                "backend": backend,
+                "workers": workers,
+                "clients": clients,
                 "pinned_s": pin_seconds if pin else 0,
                 "seconds": round(elapsed, 1),
                 "accepted_tips_per_s": round(accepted / elapsed, 1),
-                "accepted": accepted, "stored": stored, "lost": max(0, accepted - stored),
+                "accepted": accepted,
+                "stored": stored,
+                "lost": max(0, accepted - stored),
                 "status_counts": {str(k): v for k, v in sorted(flood.statuses.items())},
-                "count_503": flood.statuses[503], "count_500": flood.statuses[500],
+                "count_503": flood.statuses[503],
+                "count_500": flood.statuses[500],
                 "retry_after_values": dict(flood.retry_after),
                 "max_wal_mib": round(flood.max_wal / MIB, 2) if wal else None,
-                "wal_at_end_mib": wal_end, "wal_after_kill_mib": wal_after_kill,
+                "wal_at_end_mib": wal_end,
+                "wal_after_kill_mib": wal_after_kill,
                 "db_mib": _db_mib(backend, db, env),
                 "restart_to_ready_s": round(restart_s, 2),
-            }  # fmt: skip
+            }
         finally:
             if pg_name:
                 drop = f'DROP DATABASE "{pg_name}" WITH (FORCE)'
@@ -222,8 +243,11 @@ def main() -> None:
         run_backend(b, args.seconds, args.clients, args.workers, args.pin_seconds)
         for b in args.backends.split(",")
     ]
-    json.dump({"benchmark": "wal_flood", "cores": os.cpu_count(), "results": results},
-              sys.stdout, indent=2)  # fmt: skip
+    json.dump(
+        {"benchmark": "wal_flood", "cores": os.cpu_count(), "results": results},
+        sys.stdout,
+        indent=2,
+    )
     sys.stdout.write("\n")
 
 

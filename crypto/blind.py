@@ -135,14 +135,14 @@ def _mac(key: bytes, kind: str, separator: bytes, text: str) -> bytes:
 # Accent-free and lower case, as `normalise` leaves them. English and (Mexican) Spanish.
 FILLER_WORDS = frozenset({"the", "of", "and", "de", "del", "la", "las", "el", "los"})
 NUMBER_MARKERS = frozenset({"n", "no", "nos", "nr", "nro", "num", "number", "numero"})
-NAME_TITLES = frozenset({
-    "officer", "ofc", "ofcr", "agent", "deputy", "trooper", "patrolman", "detective", "det",
-    "sergeant", "sgt", "corporal", "cpl", "lieutenant", "lt", "captain", "capt", "cpt",
-    "commander", "cmdr", "inspector", "insp", "chief", "mr", "mrs", "ms", "dr",
-    "agente", "oficial", "policia", "patrullero", "sargento", "sgto", "cabo", "teniente", "tte",
-    "capitan", "comandante", "cmdte", "cte", "comisario", "jefe", "sr", "sra", "srta", "lic",
-    "licenciado", "licenciada", "ing",
-})  # fmt: skip
+NAME_TITLES = frozenset(
+    (
+        "officer ofc ofcr agent deputy trooper patrolman detective det sergeant sgt corporal cpl"
+        " lieutenant lt captain capt cpt commander cmdr inspector insp chief mr mrs ms dr"
+        " agente oficial policia patrullero sargento sgto cabo teniente tte capitan comandante"
+        " cmdte cte comisario jefe sr sra srta lic licenciado licenciada ing"
+    ).split()
+)
 _ORDINAL = re.compile(
     r"(\d+)(?:st|nd|rd|th|er|era|ero|ro|ra|do|da|to|ta|mo|ma|vo|va|no|na)", re.ASCII
 )

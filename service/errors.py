@@ -31,6 +31,8 @@ Messages never carry receipts, content or reporter data.
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
     "AlreadyContested",
     "BadRange",
@@ -65,34 +67,33 @@ class ProbityError(Exception):
     status = 500
     retry_after: int | None = None  # seconds, for 429 and 503
 
+    def __init_subclass__(cls, *, code: str = "", status: int = 0, **kwargs: Any) -> None:
+        # `class NotFound(ProbityError, code="not_found", status=404)`: what a subclass does not
+        # name it inherits.
+        super().__init_subclass__(**kwargs)
+        cls.code = code or cls.code
+        cls.status = status or cls.status
+
     def __init__(self, detail: str) -> None:
         super().__init__(detail)
         self.detail = detail
 
 
-class Malformed(ProbityError):
-    code = "malformed_request"
-    status = 400
+class Malformed(ProbityError, code="malformed_request", status=400): ...
 
 
-class BadRange(Malformed):
+class BadRange(Malformed, code="bad_range"):
     """An index or tree size outside the log as it stands."""
 
-    code = "bad_range"
 
-
-class Unauthorized(ProbityError):
-    code = "unauthorized"
-    status = 401
+class Unauthorized(ProbityError, code="unauthorized", status=401): ...
 
 
 class LoginRequired(Unauthorized):
     """No valid staff session: pages redirect to the sign-in form, the API answers 401."""
 
 
-class Forbidden(ProbityError):
-    code = "forbidden"
-    status = 403
+class Forbidden(ProbityError, code="forbidden", status=403): ...
 
 
 class NotPermitted(Forbidden):
@@ -103,71 +104,48 @@ class CsrfRejected(Forbidden):
     """The form did not come from one of our pages, or too long ago."""
 
 
-class NotFound(ProbityError):
-    code = "not_found"
-    status = 404
+class NotFound(ProbityError, code="not_found", status=404): ...
 
 
-class RequestTimeout(ProbityError):
-    code = "request_timeout"
-    status = 408
+class RequestTimeout(ProbityError, code="request_timeout", status=408): ...
 
 
-class Conflict(ProbityError):
-    code = "conflict"
-    status = 409
+class Conflict(ProbityError, code="conflict", status=409): ...
 
 
-class InvalidTransition(Conflict):
-    code = "invalid_transition"
+class InvalidTransition(Conflict, code="invalid_transition"): ...
 
 
-class NotClosed(Conflict):
-    code = "not_closed"
+class NotClosed(Conflict, code="not_closed"): ...
 
 
-class AlreadyContested(Conflict):
-    code = "already_contested"
+class AlreadyContested(Conflict, code="already_contested"): ...
 
 
-class ReplayExpired(ProbityError):
+class ReplayExpired(ProbityError, code="replay_expired", status=410):
     """The earlier submission's receipt is no longer given out; nothing new was stored."""
 
-    code = "replay_expired"
-    status = 410
+
+class PayloadTooLarge(ProbityError, code="payload_too_large", status=413): ...
 
 
-class PayloadTooLarge(ProbityError):
-    code = "payload_too_large"
-    status = 413
-
-
-class BlobTooLarge(PayloadTooLarge):
+class BlobTooLarge(PayloadTooLarge, code="blob_too_large"):
     """`read_blob` refused a blob whose plaintext exceeds the caller's `max_size`."""
 
-    code = "blob_too_large"
+
+class UnsupportedMediaType(ProbityError, code="unsupported_media_type", status=415): ...
 
 
-class UnsupportedMediaType(ProbityError):
-    code = "unsupported_media_type"
-    status = 415
-
-
-class InvalidInput(ProbityError):
-    code = "invalid_input"
-    status = 422
-
+class InvalidInput(ProbityError, code="invalid_input", status=422):
     def __init__(self, detail: str, *, fields: dict[str, str] | None = None) -> None:
         super().__init__(detail)
         # Field name -> error code, so pages can show the message beside the field.
         self.fields = fields or {}
 
 
-class VerificationError(InvalidInput):
+class VerificationError(InvalidInput, code="verification_failed"):
     """The export does not match the checkpoints. `index` is the first bad entry when it can be
     named; otherwise None, with `bad_range` = [start, end) when the fault lies somewhere inside."""
-
-    code = "verification_failed"
 
     def __init__(
         self, index: int | None, message: str, *, bad_range: tuple[int, int] | None = None
@@ -177,19 +155,15 @@ class VerificationError(InvalidInput):
         self.bad_range = bad_range
 
 
-class TooManyAttempts(ProbityError):
-    code = "too_many_attempts"
-    status = 429
+class TooManyAttempts(ProbityError, code="too_many_attempts", status=429):
     retry_after = 60
 
 
-class Unavailable(ProbityError):
-    code = "unavailable"
-    status = 503
+class Unavailable(ProbityError, code="unavailable", status=503):
     retry_after: int | None = 5
 
 
-class HistoryMismatch(Unavailable):
+class HistoryMismatch(Unavailable, code="audit_log_alarm"):
     """The log no longer matches what was signed: signing stops until an operator acts.
 
     `reason` is a short code (see docs/audit.md): checkpoint_signature_invalid,
@@ -198,7 +172,6 @@ class HistoryMismatch(Unavailable):
     alarm_file_unreadable.
     """
 
-    code = "audit_log_alarm"
     retry_after = None  # an operator must act first: retrying soon changes nothing
 
     def __init__(self, reason: str) -> None:
@@ -206,12 +179,8 @@ class HistoryMismatch(Unavailable):
         self.reason = reason
 
 
-class NotInitialised(ProbityError):
-    code = "not_initialised"
-    status = 503
+class NotInitialised(ProbityError, code="not_initialised", status=503): ...
 
 
-class InsufficientStorage(ProbityError):
-    code = "insufficient_storage"
-    status = 507
+class InsufficientStorage(ProbityError, code="insufficient_storage", status=507):
     retry_after = 60

@@ -108,9 +108,14 @@ class Instance:
 
     def run(self, args: list[str], **env: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [PROBITY, *args], env=self.env(**env), capture_output=True, text=True, check=False,
-            cwd=self.root, timeout=300,
-        )  # fmt: skip
+            [PROBITY, *args],
+            env=self.env(**env),
+            capture_output=True,
+            text=True,
+            check=False,
+            cwd=self.root,
+            timeout=300,
+        )
 
     def cleanup(self) -> None:
         for proc in self.procs:

@@ -11,10 +11,10 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 __all__ = [
     "AuditRecord",
@@ -26,6 +26,7 @@ __all__ = [
 ]
 
 Detail = str | int | bool | None
+_V = TypeVar("_V")
 
 VERSION = 1
 _ACTION = re.compile(r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+")
@@ -66,39 +67,44 @@ def actor_name(actor: uuid.UUID | str) -> str:
         raise ValueError("actor must be a staff id, 'system' or 'reporter'") from None
 
 
-def _objects(objects: Mapping[str, uuid.UUID | str] | None) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for key, value in (objects or {}).items():
-        if not isinstance(key, str) or not _KEY.fullmatch(key):
-            raise ValueError(f"bad object name {key!r}")
-        if isinstance(value, uuid.UUID):
-            out[key] = str(value)
-        elif isinstance(value, str) and _TOKEN.fullmatch(value):
-            out[key] = value
-        else:
-            raise ValueError(f"object {key} must be an id or a short token")
-    if len(out) > _MAX_ITEMS:
-        raise ValueError("too many objects")
-    return out
+def _id_or_token(value: object) -> str | None:
+    """`value` as an entry holds it when it is an id or a short token, else None."""
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, str) and _TOKEN.fullmatch(value):
+        return value
+    return None
 
 
-def _details(details: Mapping[str, Any] | None) -> dict[str, Detail]:
-    out: dict[str, Detail] = {}
-    for key, value in (details or {}).items():
+def _object_value(key: str, value: object) -> str:
+    text = _id_or_token(value)
+    if text is None:
+        raise ValueError(f"object {key} must be an id or a short token")
+    return text
+
+
+def _detail_value(key: str, value: object) -> Detail:
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int) and -_MAX_INT <= value <= _MAX_INT:
+        return value
+    text = _id_or_token(value)
+    if text is None:
+        raise ValueError(f"detail {key} must be a short token, an integer, a boolean or null")
+    return text
+
+
+def _checked(
+    kind: str, items: Mapping[str, object] | None, value: Callable[[str, object], _V]
+) -> dict[str, _V]:
+    """`items` with allowlisted names and values (`value` converts one or raises ValueError)."""
+    out: dict[str, _V] = {}
+    for key, item in (items or {}).items():
         if not isinstance(key, str) or not _KEY.fullmatch(key):
-            raise ValueError(f"bad detail name {key!r}")
-        if value is None or isinstance(value, bool):
-            out[key] = value
-        elif isinstance(value, int) and -_MAX_INT <= value <= _MAX_INT:
-            out[key] = value
-        elif isinstance(value, uuid.UUID):
-            out[key] = str(value)
-        elif isinstance(value, str) and _TOKEN.fullmatch(value):
-            out[key] = value
-        else:
-            raise ValueError(f"detail {key} must be a short token, an integer, a boolean or null")
+            raise ValueError(f"bad {kind} name {key!r}")
+        out[key] = value(key, item)
     if len(out) > _MAX_ITEMS:
-        raise ValueError("too many details")
+        raise ValueError(f"too many {kind}s")
     return out
 
 
@@ -126,8 +132,8 @@ def encode_entry(
         "actor": actor_name(actor),
         "action": action,
         "tip": str(tip_id) if tip_id is not None else None,
-        "objects": _objects(objects),
-        "details": _details(details),
+        "objects": _checked("object", objects, _object_value),
+        "details": _checked("detail", details, _detail_value),
     }
     return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
 

@@ -1,10 +1,12 @@
-"""Date arithmetic in SQL that means the same on SQLite and PostgreSQL (for service.audit.stats).
+"""Date arithmetic in SQL that means the same on SQLite and PostgreSQL (for service.audit.stats),
+and `compile_per_dialect` for such functions of one argument.
 
 Imports SQLAlchemy only.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from typing import Any
 
@@ -14,25 +16,31 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
 
-__all__ = ["_day", "_day_diff", "_utc_date", "_within_months"]
+__all__ = ["_day", "_day_diff", "_utc_date", "_within_months", "compile_per_dialect"]
+
+
+def compile_per_dialect(function: type[FunctionElement[Any]], **templates: str) -> None:
+    """Write `function(x)` as `templates[dialect].format(x)`, e.g. sqlite="date({})"."""
+    for dialect, template in templates.items():
+        compiles(function, dialect)(_from_template(template))
+
+
+def _from_template(template: str) -> Callable[..., str]:
+    def compile_one(element: FunctionElement[Any], compiler: SQLCompiler, **kw: Any) -> str:
+        return template.format(compiler.process(element.clauses, **kw))
+
+    return compile_one
 
 
 class _utc_date(FunctionElement[date]):
-    """The UTC calendar date of a timezone-aware timestamp column."""
+    """The UTC calendar date of a timezone-aware timestamp column (UTCDateTime binds UTC values,
+    stored on SQLite as 'YYYY-MM-DD HH:MM:SS...' text)."""
 
     type = Date()
     inherit_cache = True
 
 
-@compiles(_utc_date, "sqlite")
-def _utc_date_sqlite(element: _utc_date, compiler: SQLCompiler, **kw: Any) -> str:
-    # UTCDateTime binds UTC values, stored as 'YYYY-MM-DD HH:MM:SS...' text.
-    return f"date({compiler.process(element.clauses, **kw)})"
-
-
-@compiles(_utc_date, "postgresql")
-def _utc_date_pg(element: _utc_date, compiler: SQLCompiler, **kw: Any) -> str:
-    return f"CAST(timezone('UTC', {compiler.process(element.clauses, **kw)}) AS DATE)"
+compile_per_dialect(_utc_date, sqlite="date({})", postgresql="CAST(timezone('UTC', {}) AS DATE)")
 
 
 class _day_diff(FunctionElement[int]):

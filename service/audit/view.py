@@ -19,12 +19,9 @@ import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any
 
 from sqlalchemy import String, select
-from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
 
@@ -37,6 +34,7 @@ from service.audit.entries import append_stored_entries
 from service.audit.log import log_size
 from service.audit.models import AuditCheckpoint, AuditEntry
 from service.audit.proofs import consistency
+from service.audit.sql_dates import compile_per_dialect
 from service.errors import InvalidInput
 from service.staff.models import StaffUser
 
@@ -63,14 +61,9 @@ class _canonical_text(FunctionElement[str]):
     inherit_cache = True
 
 
-@compiles(_canonical_text, "sqlite")
-def _text_sqlite(element: _canonical_text, compiler: SQLCompiler, **kw: Any) -> str:
-    return f"CAST({compiler.process(element.clauses, **kw)} AS TEXT)"
-
-
-@compiles(_canonical_text, "postgresql")
-def _text_pg(element: _canonical_text, compiler: SQLCompiler, **kw: Any) -> str:
-    return f"convert_from({compiler.process(element.clauses, **kw)}, 'UTF8')"
+compile_per_dialect(
+    _canonical_text, sqlite="CAST({} AS TEXT)", postgresql="convert_from({}, 'UTF8')"
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,7 +26,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TypeVar
+from typing import Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -92,6 +92,7 @@ INVALID_LOGIN = "invalid username, password or code"
 _SESSION_INVALID = "the staff session is missing, expired or not valid; sign in again"
 _MAX_TOKEN = 200
 T = TypeVar("T")
+P = ParamSpec("P")
 
 
 @dataclass(frozen=True)
@@ -275,23 +276,27 @@ def login_in_transaction(
     """`login` in its own transaction, committed also when the login is refused."""
     return _committing(
         factory,
-        lambda s: login(
-            s,
-            username=username,
-            password=password,
-            totp=totp,
-            kdf=kdf,
-            now=now,
-            throttle_key=throttle_key,
-        ),
+        login,
+        username=username,
+        password=password,
+        totp=totp,
+        kdf=kdf,
+        now=now,
+        throttle_key=throttle_key,
     )
 
 
-def _committing(factory: sessionmaker[Session], work: Callable[[Session], T]) -> T:
+def _committing(
+    factory: sessionmaker[Session],
+    work: Callable[Concatenate[Session, P], T],
+    *args: P.args,
+    **kwargs: P.kwargs,
+) -> T:
+    """`work(session, ...)` in its own transaction, committed also when it refuses the caller."""
     refused: list[Unauthorized | TooManyAttempts] = []
     with session_scope(factory) as session:
         try:
-            return work(session)
+            return work(session, *args, **kwargs)
         except (Unauthorized, TooManyAttempts) as exc:
             refused.append(exc)  # leave the block normally so the failure count commits
     raise refused[0]
@@ -398,9 +403,7 @@ def change_password_in_transaction(
     now: datetime,
 ) -> None:
     """`change_password`, committed also when the old password is refused (it counts)."""
-    _committing(
-        factory, lambda s: change_password(s, principal, old=old, new=new, kdf=kdf, now=now)
-    )
+    _committing(factory, change_password, principal, old=old, new=new, kdf=kdf, now=now)
 
 
 def purge_ended_sessions(session: Session, *, now: datetime) -> int:

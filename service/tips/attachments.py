@@ -1,5 +1,6 @@
 """Evidence files: streamed through metadata removal and encryption into a spool of chunk rows
-(service.blobs.spool), which the upload's one transaction inserts (service.tips.uploads).
+(service.blobs.spool), which the request's one transaction inserts: `AttachmentBatch`, for a new tip
+(service.tips.intake) and for a return visit (service.tips.uploads).
 
 What is stored is the cleaned file or, when it cannot be cleaned, the file exactly as it came:
 a streamed image that turns out damaged is stored from the copy of the original kept beside it.
@@ -13,15 +14,19 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy.orm import Session
 
 from crypto.age import generate_identity, rewrap_file
 from service.blobs.spool import ChunkSpool
 from service.blobs.store import BlobWriter
 from service.db import new_id
 from service.evidence.sanitise import make_sanitiser, sanitise_filename
+from service.tips.intake_rows import insert_attachments
 from service.tips.models import KeyKind
 
-__all__ = ["MAX_CLEAN_IN_MEMORY", "AttachmentSummary", "AttachmentWriter"]
+__all__ = ["MAX_CLEAN_IN_MEMORY", "AttachmentBatch", "AttachmentSummary", "AttachmentWriter"]
 
 # Formats that must be parsed whole (PDF, Office, WebP) are cleaned in memory up to this size.
 MAX_CLEAN_IN_MEMORY = 32 << 20
@@ -142,3 +147,51 @@ class AttachmentWriter:
                 recipients=[throwaway],
             )
         self._original.write(original)
+
+
+class AttachmentBatch:
+    """One request's files for a tip: a FileSink each (`add`), encrypted into one spool that the
+    first file opens, then inserted together (`insert`); `close` frees the spool either way."""
+
+    def __init__(
+        self,
+        *,
+        tip_id: uuid.UUID,
+        conversation_recipient: str,
+        remove_metadata: bool,
+        spool_dir: Path | None,
+    ) -> None:
+        self._tip_id = tip_id
+        self._recipient = conversation_recipient
+        self._remove = remove_metadata
+        self._spool_dir = spool_dir
+        self._spool: ChunkSpool | None = None
+        self.writers: list[AttachmentWriter] = []
+
+    def add(self, filename: str) -> AttachmentWriter:
+        if self._spool is None:
+            self._spool = ChunkSpool(self._spool_dir)
+        writer = AttachmentWriter(
+            self._spool,
+            tip_id=self._tip_id,
+            conversation_recipient=self._recipient,
+            filename=filename,
+            remove_metadata=self._remove,
+        )
+        self.writers.append(writer)
+        return writer
+
+    def summaries(self) -> list[AttachmentSummary]:
+        """Of the files closed so far."""
+        return [w.summary for w in self.writers if w.summary is not None]
+
+    def insert(self, session: Session, *, first: int = 0) -> None:
+        """The files' chunks, then their rows numbered from `first` (nothing if there are none)."""
+        if self._spool is None:
+            return
+        self._spool.insert_into(session)
+        insert_attachments(session, [w.row(first + i) for i, w in enumerate(self.writers)])
+
+    def close(self) -> None:
+        if self._spool is not None:
+            self._spool.close()

@@ -29,13 +29,12 @@ from crypto.receipt import Receipt, lookup_key, new_receipt, new_salt, reporter_
 from service.agencies.service import OTHER_AGENCY
 from service.audit.pending import record_reporter_events
 from service.blobs.pipeline import pipelined
-from service.blobs.spool import ChunkSpool
 from service.blobs.store import small_blob_rows
 from service.db import utcnow
 from service.errors import InvalidInput
 from service.instance.context import InstanceContext
-from service.tips.attachments import AttachmentSummary, AttachmentWriter
-from service.tips.intake_rows import TipRows, insert_attachments
+from service.tips.attachments import AttachmentBatch, AttachmentSummary, AttachmentWriter
+from service.tips.intake_rows import TipRows
 from service.tips.models import EnvelopeKind, KeyKind, Tip
 from service.tips.priority import assess
 from service.tips.routing import (
@@ -120,9 +119,6 @@ class PendingTip:
         self._submission = submission
         self._today = today
         self._check_lookup = check_lookup
-        self._spool_dir = spool_dir
-        self._spool: ChunkSpool | None = None  # created by the first file
-        self._attachments: list[AttachmentWriter] = []
         self._events: list[tuple[str, dict[str, uuid.UUID]]] = []  # the audit's, by `finish`
         self._subjects = subject_keys(ctx.index_key, submission)
         audience = self._audience_now(session)
@@ -139,6 +135,12 @@ class PendingTip:
             conversation=self._keys[KeyKind.CONVERSATION],
             case=self._keys[KeyKind.CASE],
             identity=self._keys.get(KeyKind.IDENTITY),
+        )
+        self._files = AttachmentBatch(
+            tip_id=self.tip_id,
+            conversation_recipient=self._keys[KeyKind.CONVERSATION],
+            remove_metadata=submission.remove_metadata,
+            spool_dir=spool_dir,
         )
         self._wrap(audience)
         self._rows.add_subjects(self._subjects.indexes, self._subjects.tokens)
@@ -210,17 +212,7 @@ class PendingTip:
 
     def add_attachment(self, filename: str) -> AttachmentWriter:
         """A FileSink for one file: encrypted as it arrives into the spool, stored by `finish`."""
-        if self._spool is None:
-            self._spool = ChunkSpool(self._spool_dir)
-        writer = AttachmentWriter(
-            self._spool,
-            tip_id=self.tip_id,
-            conversation_recipient=self._keys[KeyKind.CONVERSATION],
-            filename=filename,
-            remove_metadata=self._submission.remove_metadata,
-        )
-        self._attachments.append(writer)
-        return writer
+        return self._files.add(filename)
 
     def finish(self, session: Session | None = None) -> IntakeResult:
         """Insert every row of the tip into `session` (by default the one it began in)."""
@@ -236,22 +228,18 @@ class PendingTip:
         result = self._score()
         with pipelined(session):
             self._rows.insert(session)
-            if self._spool is not None:
-                self._spool.insert_into(session)
-                rows = [w.row(seq) for seq, w in enumerate(self._attachments)]
-                insert_attachments(session, rows)
+            self._files.insert(session)
             record_reporter_events(session, self._events, day=self._today, tip_id=self.tip_id)
         self.close()  # the rows hold the files now
         return result
 
     def close(self) -> None:
         """Free the spool (the tip was stored, or will not be)."""
-        if self._spool is not None:
-            self._spool.close()
+        self._files.close()
 
     def _score(self) -> IntakeResult:
-        summaries = [w.summary for w in self._attachments if w.summary is not None]
-        if len(summaries) != len(self._attachments):
+        summaries = self._files.summaries()
+        if len(summaries) != len(self._files.writers):
             raise RuntimeError("an attachment was not closed before finish()")
         if not self._events:  # once: `finish` may run again after a rolled-back attempt
             priority = assess(self._submission, has_evidence=bool(summaries), today=self._today)

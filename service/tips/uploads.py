@@ -13,10 +13,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from service.audit.pending import record_reporter_event
-from service.blobs.spool import ChunkSpool
 from service.errors import InvalidInput, NotFound
-from service.tips.attachments import AttachmentSummary, AttachmentWriter
-from service.tips.intake_rows import insert_attachments
+from service.tips.attachments import AttachmentBatch, AttachmentSummary, AttachmentWriter
 from service.tips.models import Attachment, Tip
 from service.tips.reporter_auth import ReporterSession
 
@@ -39,39 +37,28 @@ class ReporterUpload:
         if tip is None:
             raise NotFound("no such report")
         self._tip_id = tip.id
-        self._public = tip.conversation_recipient
-        self._remove = remove_metadata
-        self._spool_dir = spool_dir
-        self._spool: ChunkSpool | None = None
-        self.writers: list[AttachmentWriter] = []
+        self._files = AttachmentBatch(
+            tip_id=tip.id,
+            conversation_recipient=tip.conversation_recipient,
+            remove_metadata=remove_metadata,
+            spool_dir=spool_dir,
+        )
 
     def add_attachment(self, filename: str) -> AttachmentWriter:
-        if self._spool is None:
-            self._spool = ChunkSpool(self._spool_dir)
-        writer = AttachmentWriter(
-            self._spool,
-            tip_id=self._tip_id,
-            conversation_recipient=self._public,
-            filename=filename,
-            remove_metadata=self._remove,
-        )
-        self.writers.append(writer)
-        return writer
+        return self._files.add(filename)
 
     def store(self, session: Session, *, today: date) -> list[AttachmentSummary]:
         """Insert every file, numbered after the tip's present ones, with its audit events."""
-        if self._spool is None:
+        if not self._files.writers:
             raise InvalidInput("files: attach at least one file", fields={"files": "required"})
         tip = session.get(Tip, self._tip_id)
         if tip is None:  # purged while the body arrived
             raise NotFound("no such report")
         count = select(func.count()).where(Attachment.tip_id == tip.id)
         first = session.scalar(count) or 0
-        self._spool.insert_into(session)
-        rows = [w.row(first + i) for i, w in enumerate(self.writers)]
-        insert_attachments(session, rows)
+        self._files.insert(session, first=first)
         tip.reporter_active_on = today
-        summaries = [w.summary for w in self.writers if w.summary is not None]
+        summaries = self._files.summaries()
         for summary in summaries:
             record_reporter_event(
                 session, "attachment.added", day=today, tip_id=tip.id, attachment_id=summary.id
@@ -81,5 +68,4 @@ class ReporterUpload:
 
     def close(self) -> None:
         """Free the spool (stored or abandoned)."""
-        if self._spool is not None:
-            self._spool.close()
+        self._files.close()

@@ -266,8 +266,13 @@ def transition(
         sent = post_staff_message(
             session, tip, message, staff_id=principal.staff_id, today=now.date()
         )
-        record(session, actor=principal.staff_id, action="message.sent", tip_id=tip.id,
-               objects={"message": sent.id})  # fmt: skip
+        record(
+            session,
+            actor=principal.staff_id,
+            action="message.sent",
+            tip_id=tip.id,
+            objects={"message": sent.id},
+        )
     _move(session, tip, rule.target, actor=principal.staff_id, reason=reason, now=now)
     return TransitionResult("applied", tip.status)
 
@@ -360,5 +365,11 @@ def _cancel_pending_closures(
     for approval in pending:
         approval.status = ApprovalStatus.CANCELLED.value
         approval.decided_at = now
-        record(session, actor=actor, action="approval.cancelled", tip_id=tip.id,
-               objects={"approval": approval.id}, details={"kind": approval.kind})  # fmt: skip
+        record(
+            session,
+            actor=actor,
+            action="approval.cancelled",
+            tip_id=tip.id,
+            objects={"approval": approval.id},
+            details={"kind": approval.kind},
+        )

@@ -56,7 +56,7 @@ def _capture(monkeypatch: pytest.MonkeyPatch) -> _Captured:
         insert_files(session, rows)
 
     monkeypatch.setattr(TipRows, "insert", record_tip)
-    monkeypatch.setattr("service.tips.intake.insert_attachments", record_files)
+    monkeypatch.setattr("service.tips.attachments.insert_attachments", record_files)
     return captured
 
 
