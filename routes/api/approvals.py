@@ -25,6 +25,7 @@ from pydantic import Field
 from routes.api.schemas import (
     BODY_ERRORS,
     SMALL_BODY,
+    STAFF_ERRORS,
     STORE_ERRORS,
     DecisionIn,
     request_body,
@@ -52,6 +53,7 @@ router = APIRouter(
     prefix="/api/v1/approvals",
     tags=["approvals"],
     dependencies=[Depends(require_roles(*SUPERVISORS))],
+    responses=STAFF_ERRORS,
 )
 Supervisor = Annotated[Principal, Depends(require_roles(*SUPERVISORS))]
 

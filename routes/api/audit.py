@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crypto.checkpoint import format_inclusion_proof
-from routes.api.schemas import STORE_ERRORS, raw_answer
+from routes.api.schemas import STAFF_ERRORS, STORE_ERRORS, raw_answer
 from routes.api.schemas_audit import Consistency, Entry, Inclusion
 from routes.deps import Db, UnitOfWork, settings_of
 from routes.errors import errors
@@ -38,7 +38,12 @@ Auditor = Annotated[Principal, Depends(_auditor)]
 # pages). Checkpoints, the key and proofs are hashes, for anyone checking the log.
 AuditorOnly = Annotated[Principal, Depends(require_roles(Role.AUDITOR))]
 
-router = APIRouter(prefix="/api/v1/audit", tags=["audit"], dependencies=[Depends(_auditor)])
+router = APIRouter(
+    prefix="/api/v1/audit",
+    tags=["audit"],
+    dependencies=[Depends(_auditor)],
+    responses=STAFF_ERRORS,
+)
 _TEXT = "text/plain; charset=utf-8"
 Position = Annotated[int, Query(ge=-(2**62), le=2**62)]
 

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 
 from routes.api import schemas_staff
+from routes.api.schemas import STAFF_ERRORS
 from routes.deps import Db
 from routes.errors import errors
 from routes.staff_auth import READERS, require_roles
@@ -21,7 +22,10 @@ from service.tips.queue import MAX_LIMIT, QueueFilters, QueuePage, QueueRow, que
 __all__ = ["page_json", "router", "row_json"]
 
 router = APIRouter(
-    prefix="/api/v1", tags=["queue"], dependencies=[Depends(require_roles(*READERS))]
+    prefix="/api/v1",
+    tags=["queue"],
+    dependencies=[Depends(require_roles(*READERS))],
+    responses=STAFF_ERRORS,
 )
 Reader = Annotated[Principal, Depends(require_roles(*READERS))]
 

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 
-from routes.api.schemas import STORE_ERRORS
+from routes.api.schemas import STAFF_ERRORS, STORE_ERRORS
 from routes.api.schemas_audit import Statistics
 from routes.deps import Db
 from routes.staff_auth import ADMINS, AUDITORS, SUPERVISORS, require_roles
@@ -27,7 +27,10 @@ STATS_ROLES = (*AUDITORS, *SUPERVISORS, *ADMINS)
 MAX_WEEKS = 104
 
 router = APIRouter(
-    prefix="/api/v1", tags=["stats"], dependencies=[Depends(require_roles(*STATS_ROLES))]
+    prefix="/api/v1",
+    tags=["stats"],
+    dependencies=[Depends(require_roles(*STATS_ROLES))],
+    responses=STAFF_ERRORS,
 )
 Reader = Annotated[Principal, Depends(require_roles(*STATS_ROLES))]
 

@@ -18,9 +18,10 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends
 from fastapi.responses import Response, StreamingResponse
 
-from routes.api.schemas import raw_answer
+from routes.api.schemas import STAFF_ERRORS, raw_answer
 from routes.api.schemas_staff import Related, Tip
 from routes.deps import Db, UnitOfWork, path_id
+from routes.errors import errors
 from routes.staff_auth import READERS, require_roles
 from service.audit.log import AuditRecord
 from service.blobs.store import iter_blob
@@ -40,7 +41,10 @@ __all__ = [
 ]
 
 router = APIRouter(
-    prefix="/api/v1/tips", tags=["tips"], dependencies=[Depends(require_roles(*READERS))]
+    prefix="/api/v1/tips",
+    tags=["tips"],
+    dependencies=[Depends(require_roles(*READERS))],
+    responses={**STAFF_ERRORS, **errors(404)},
 )
 Reader = Annotated[Principal, Depends(require_roles(*READERS))]
 DOWNLOAD_CSP = "sandbox; default-src 'none'"
