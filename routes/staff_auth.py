@@ -25,6 +25,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.responses import RedirectResponse, Response
 
 from routes import csrf
+from routes.cookies import clear_session_cookie, set_session_cookie
 from routes.deps import Db, instance_context, settings_of
 from routes.errors import is_api_path, probity_error_response
 from routes.i18n import pick_language
@@ -168,25 +169,11 @@ StaffForm = Annotated[Fields, Depends(check_staff_csrf)]
 
 
 def set_staff_cookie(request: Request, response: Response, token: str) -> None:
-    # No Max-Age: the cookie dies with the browser; the server ends the session anyway.
-    response.set_cookie(
-        COOKIE,
-        token,
-        path="/",
-        httponly=True,
-        samesite="strict",
-        secure=settings_of(request).secure_cookies,
-    )
+    set_session_cookie(request, response, COOKIE, token, path="/")
 
 
 def clear_staff_cookie(request: Request, response: Response) -> None:
-    response.delete_cookie(
-        COOKIE,
-        path="/",
-        httponly=True,
-        samesite="strict",
-        secure=settings_of(request).secure_cookies,
-    )
+    clear_session_cookie(request, response, COOKIE, path="/")
 
 
 def kdf_pool(request: Request) -> KdfPool:

@@ -35,7 +35,7 @@ from routes.api.schemas_staff import (
     PendingApprovals,
     RerouteRequested,
 )
-from routes.deps import Db, path_id, read_model, run_blocking
+from routes.deps import Db, listed, path_id, read_model, run_blocking
 from routes.errors import errors
 from routes.staff_auth import SUPERVISORS, require_roles
 from service.approvals import service as approvals
@@ -81,8 +81,7 @@ def pending_json(item: approvals.PendingApproval) -> dict[str, Any]:
 @router.get("", response_model=PendingApprovals)
 async def list_pending(principal: Supervisor, db: Db) -> dict[str, Any]:
     """Pending requests this supervisor may decide, oldest first."""
-    items = await db.run_in_thread(lambda s: approvals.pending_for(s, principal))
-    return {"approvals": [pending_json(i) for i in items]}
+    return {"approvals": await listed(db, approvals.pending_for, principal, pending_json)}
 
 
 @router.post(
@@ -123,8 +122,7 @@ def contested_json(item: ContestedTip) -> dict[str, Any]:
 @router.get("/contested", response_model=ContestedTips)
 async def list_contested(principal: Supervisor, db: Db) -> dict[str, Any]:
     """Closures reporters contested, most recent first (oversight supervisors only)."""
-    items = await db.run_in_thread(lambda s: contested_tips(s, principal))
-    return {"tips": [contested_json(i) for i in items]}
+    return {"tips": await listed(db, contested_tips, principal, contested_json)}
 
 
 @router.post(
@@ -136,7 +134,6 @@ async def list_contested(principal: Supervisor, db: Db) -> dict[str, Any]:
 async def post_contested_reroute(tip_id: str, principal: Supervisor, db: Db) -> JSONResponse:
     """Ask for the contested tip to be rerouted to oversight: 202 with the request's id."""
     wanted = path_id(tip_id, "contested tip")
-    approval = await db.run_in_thread(
-        lambda s: request_oversight_reroute(s, principal, wanted, now=utcnow())
-    )
+    reroute = partial(request_oversight_reroute, principal=principal, tip_id=wanted, now=utcnow())
+    approval = await db.run_in_thread(reroute)
     return JSONResponse({"approval_id": str(approval.id), "status": "pending"}, status_code=202)
