@@ -46,6 +46,7 @@ from routes.api.schemas import (
     STORE_ERRORS,
     DecisionIn,
     answer,
+    json_fields,
     request_body,
 )
 from routes.api.schemas_staff import (
@@ -109,51 +110,28 @@ class ConflictIn(InputModel):
 
 
 def rewrite_json(pending: PendingTip) -> dict[str, Any]:
-    return {"tip_id": str(pending.tip_id), "adds": pending.adds, "removes": pending.removes}
+    return json_fields(pending, "tip_id", "adds", "removes")
 
 
 def membership_json(pending: PendingMember) -> dict[str, Any]:
-    return {
-        "compartment": pending.compartment,
-        "staff_id": str(pending.staff_id),
-        "username": pending.username,
-        "role": pending.role,
-        "requested_at": pending.requested_at.isoformat(),
-    }
+    return json_fields(pending, "compartment", "staff_id", "username", "role", "requested_at")
 
 
 def change_json(change: ChangeView) -> dict[str, Any]:
-    return {
-        "id": str(change.id),
-        "kind": change.kind,
-        "compartment": change.compartment,
-        "previous_compartment": change.previous,
-        "agency": change.agency,
-        "agency_name": change.agency_name,
-        "username": change.username,
-        "requested_by": change.requested_by,
-        "requested_at": change.requested_at.isoformat(),
-    }
+    fields = json_fields(change, "id", "kind", "compartment", "agency", "agency_name", "username")
+    when = json_fields(change, "requested_by", "requested_at")
+    return {**fields, "previous_compartment": change.previous, **when}
 
 
 def conflict_json(pending: PendingConflict) -> dict[str, Any]:
-    return {
-        "id": str(pending.id),
-        "staff_id": str(pending.staff_id),
-        "username": pending.username,
-        "kind": pending.kind,
-        "requested_by": pending.requested_by,
-        "requested_at": pending.requested_at.isoformat(),
-    }
+    names = ("id", "staff_id", "username", "kind", "requested_by", "requested_at")
+    return json_fields(pending, *names)
 
 
 def readerless_json(tip: ReaderlessTip) -> dict[str, Any]:
-    since = tip.since.isoformat() if tip.since else None
     return {
-        "tip_id": str(tip.tip_id),
-        "compartment": tip.compartment,
-        "received_on": tip.received_on.isoformat(),
-        "readerless_since": since,
+        **json_fields(tip, "tip_id", "compartment", "received_on"),
+        "readerless_since": tip.since,
     }
 
 

@@ -27,6 +27,7 @@ from routes.api.schemas import (
     SMALL_BODY,
     STORE_ERRORS,
     DecisionIn,
+    json_fields,
     request_body,
 )
 from routes.api.schemas_staff import (
@@ -67,15 +68,8 @@ async def after_decision(request: Request, decision: approvals.Decision) -> None
 
 
 def pending_json(item: approvals.PendingApproval) -> dict[str, Any]:
-    return {
-        "id": str(item.id),
-        "tip_id": str(item.tip_id),
-        "kind": item.kind,
-        "requested_by": item.requested_by,
-        "requested_at": item.requested_at.isoformat(),
-        "payload": item.payload,
-        "decider": item.decider,
-    }
+    names = ("id", "tip_id", "kind", "requested_by", "requested_at", "payload", "decider")
+    return json_fields(item, *names)
 
 
 @router.get("", response_model=PendingApprovals)
@@ -99,24 +93,12 @@ async def post_decision(
     decide = partial(approvals.decide, principal=principal, approval_id=wanted, now=utcnow())
     decision = await db.run_in_thread(partial(decide, **dict(body)))
     await after_decision(request, decision)
-    return {
-        "id": str(decision.id),
-        "kind": decision.kind,
-        "status": decision.status,
-        "detail": decision.detail,
-    }
+    return json_fields(decision, "id", "kind", "status", "detail")
 
 
 def contested_json(item: ContestedTip) -> dict[str, Any]:
-    return {
-        "tip_id": str(item.tip_id),
-        "compartment": item.compartment,
-        "closure_reason": item.closure_reason,
-        "closed_on": item.closed_on.isoformat() if item.closed_on else None,
-        "contested_on": item.contested_on.isoformat(),
-        "in_oversight": item.in_oversight,
-        "reroute_pending": item.reroute_pending,
-    }
+    names = ("tip_id", "compartment", "closure_reason", "closed_on", "contested_on")
+    return json_fields(item, *names, "in_oversight", "reroute_pending")
 
 
 @router.get("/contested", response_model=ContestedTips)

@@ -37,8 +37,12 @@ def read_stats(db: UnitOfWork, principal: Principal, weeks: int, *, via: str) ->
     /audit/stats page: `via` says which)."""
     with db.transaction() as session:
         result = stats(session, today=utcnow().date(), weeks=weeks)
-        details = {"via": via, "weeks": weeks}
-        record(session, actor=principal.staff_id, action="stats.viewed", details=details)
+        record(
+            session,
+            actor=principal.staff_id,
+            action="stats.viewed",
+            details={"via": via, "weeks": weeks},
+        )
     return result
 
 

@@ -9,7 +9,7 @@ Imports FastAPI, `routes.*` and `service.*`.
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
@@ -25,8 +25,7 @@ from service.instance.context import InstanceContext
 __all__ = ["SignInForm", "checked_sign_in", "render_sign_in", "sign_in_token"]
 
 
-@dataclass(frozen=True)
-class SignInForm:
+class SignInForm(NamedTuple):
     """A sign-in form: its template, CSRF purpose and binding, and the notices it may show."""
 
     template: str

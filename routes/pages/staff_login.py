@@ -152,12 +152,6 @@ async def password_submit(
         )
     except Unavailable as exc:
         return _render_password(
-            request,
-            pages,
-            principal,
-            error="busy",
-            status_code=503,
-            headers=_retry(exc),
-            username="",
+            request, pages, principal, error="busy", status_code=503, headers=_retry(exc)
         )
     return _render_password(request, pages, principal, done=True)
