@@ -118,20 +118,20 @@ def membership_json(pending: PendingMember) -> dict[str, Any]:
 
 
 def change_json(change: ChangeView) -> dict[str, Any]:
-    fields = json_fields(change, "id", "kind", "compartment", "agency", "agency_name", "username")
-    when = json_fields(change, "requested_by", "requested_at")
-    return {**fields, "previous_compartment": change.previous, **when}
+    names = ("id", "kind", "compartment", "agency", "agency_name", "username", "requested_by")
+    return {**json_fields(change, *names, "requested_at"), "previous_compartment": change.previous}
 
 
 def conflict_json(pending: PendingConflict) -> dict[str, Any]:
-    names = ("id", "staff_id", "username", "kind", "requested_by", "requested_at")
-    return json_fields(pending, *names)
+    return json_fields(
+        pending, "id", "staff_id", "username", "kind", "requested_by", "requested_at"
+    )
 
 
 def readerless_json(tip: ReaderlessTip) -> dict[str, Any]:
     return {
         **json_fields(tip, "tip_id", "compartment", "received_on"),
-        "readerless_since": tip.since,
+        "readerless_since": tip.since.isoformat() if tip.since else None,
     }
 
 

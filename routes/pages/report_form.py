@@ -144,12 +144,7 @@ class _Converter:
 
 
 @router.post("/report", response_class=HTMLResponse)
-async def submit_report(
-    request: Request,
-    pages: PagesDep,
-    gate: Gate,
-    db: Db,
-) -> HTMLResponse:
+async def submit_report(request: Request, pages: PagesDep, gate: Gate, db: Db) -> HTMLResponse:
     """Store the tip with its files in one transaction; show the receipt once."""
     refuse_unless_multipart(request, "the report form")
     ctx = await run_blocking(instance_context, request)

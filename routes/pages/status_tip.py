@@ -138,12 +138,7 @@ class _MessageHook:
 
 
 @router.post("/status/messages", response_class=HTMLResponse)
-async def status_message(
-    request: Request,
-    pages: PagesDep,
-    gate: Gate,
-    db: Db,
-) -> Response:
+async def status_message(request: Request, pages: PagesDep, gate: Gate, db: Db) -> Response:
     """A message, files, or both, in one transaction; then back to the report."""
     refuse_unless_multipart(request, "the message form")
     ctx = await run_blocking(instance_context, request)
