@@ -26,7 +26,7 @@ from routes.pages.forms import drain, read_small_form, refuse_cross_site, refuse
 from routes.pages.report_fields import MAXIMA, one, remove_metadata_choice
 from routes.pages.status import COOKIE, LOGOUT, current_reporter, keep_session, to_login
 from routes.pages.views import attachment_rows, long_date
-from routes.templating import Pages, PagesDep, see_other
+from routes.templating import Pages, PagesDep, notice_of, see_other
 from service.db import utcnow
 from service.errors import Conflict, InvalidInput, NotFound
 from service.instance.context import InstanceContext
@@ -80,7 +80,6 @@ async def _render_tip(
     except NotFound:  # the report is gone (e.g. purged): the session means nothing now
         return to_login(request, "expired", clear=True)
     now, binding = utcnow(), csrf.signed_in_binding(reporter)
-    notice = request.query_params.get("notice")
     context = {
         **_view_context(view, pick_language(request)),
         "csrf_message": csrf.issue(ctx, purpose=MESSAGE, binding=binding, now=now),
@@ -89,7 +88,7 @@ async def _render_tip(
         "contest_message": contest_message,
         "errors": errors or {},
         "body": body,
-        "notice": notice if notice in NOTICES and not errors else None,
+        "notice": None if errors else notice_of(request, NOTICES),
         "limits": {**LIMITS, "file_max_mb": LIMITS["file_max_bytes"] >> 20},
         "maxima": MAXIMA,
     }
