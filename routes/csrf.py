@@ -30,14 +30,7 @@ from service.errors import CsrfRejected
 from service.instance.context import InstanceContext
 from service.tips.reporter_auth import ReporterSession
 
-__all__ = [
-    "LOGIN_BINDING",
-    "TTL",
-    "issue",
-    "refresh",
-    "signed_in_binding",
-    "verify",
-]
+__all__ = ["LOGIN_BINDING", "TTL", "issue", "refresh", "signed_in_binding", "verify"]
 
 TTL = timedelta(hours=2)
 # Clocks of several app instances may disagree a little; a token from the future is still forged.

@@ -9,7 +9,7 @@ is only ever sent for a commit that is on disk.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from functools import partial
 from typing import Annotated, TypeVar, TypeVarTuple
@@ -38,11 +38,13 @@ from service.storage import STORAGE_FULL, watch_of
 
 __all__ = [
     "Db",
+    "Gate",
     "IntakeGate",
     "UnitOfWork",
     "bearer_token",
     "instance_context",
     "intake_slot",
+    "listed",
     "path_id",
     "read_body_limited",
     "read_model",
@@ -58,6 +60,8 @@ __all__ = [
 
 T = TypeVar("T")
 Ts = TypeVarTuple("Ts")
+P = TypeVar("P")
+R = TypeVar("R")
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -145,6 +149,17 @@ class UnitOfWork:
         return await run_blocking(partial(self.run, work, write=write))
 
 
+async def listed(
+    db: UnitOfWork,
+    query: Callable[[Session, P], Iterable[T]],
+    principal: P,
+    shape: Callable[[T], R],
+) -> list[R]:
+    """What `query` finds for `principal`, read in one transaction, each row `shape`d."""
+    rows = await db.run_in_thread(lambda session: query(session, principal))
+    return [shape(row) for row in rows]
+
+
 async def unit_of_work(request: Request) -> UnitOfWork:
     # async: FastAPI would run a plain function on a worker thread, a hop per request.
     return UnitOfWork(session_factory(request))
@@ -223,6 +238,9 @@ async def intake_slot(request: Request) -> IntakeGate:
         )
         request.app.state.intake_gate = gate
     return gate
+
+
+Gate = Annotated[IntakeGate, Depends(intake_slot)]
 
 
 async def read_body_limited(request: Request, limit: int) -> bytes:

@@ -22,14 +22,14 @@ from functools import cache
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import Response
 
 from routes import csrf
+from routes.cookies import clear_session_cookie, set_session_cookie
 from routes.deps import Db, instance_context, settings_of
 from routes.errors import is_api_path, probity_error_response
-from routes.i18n import pick_language
 from routes.pages.forms import Fields, read_small_form, refuse_cross_site
-from routes.templating import lang_url
+from routes.templating import see_other
 from service.db import utcnow
 from service.errors import Forbidden, LoginRequired, Unauthorized
 from service.staff.kdf_pool import KdfPool
@@ -168,25 +168,11 @@ StaffForm = Annotated[Fields, Depends(check_staff_csrf)]
 
 
 def set_staff_cookie(request: Request, response: Response, token: str) -> None:
-    # No Max-Age: the cookie dies with the browser; the server ends the session anyway.
-    response.set_cookie(
-        COOKIE,
-        token,
-        path="/",
-        httponly=True,
-        samesite="strict",
-        secure=settings_of(request).secure_cookies,
-    )
+    set_session_cookie(request, response, COOKIE, token, path="/")
 
 
 def clear_staff_cookie(request: Request, response: Response) -> None:
-    response.delete_cookie(
-        COOKIE,
-        path="/",
-        httponly=True,
-        samesite="strict",
-        secure=settings_of(request).secure_cookies,
-    )
+    clear_session_cookie(request, response, COOKIE, path="/")
 
 
 def kdf_pool(request: Request) -> KdfPool:
@@ -202,7 +188,7 @@ async def _login_required(request: Request, exc: Exception) -> Response:
         raise exc
     if is_api_path(request.url.path):
         return probity_error_response(request, exc)
-    response = RedirectResponse(lang_url(LOGIN_PATH, pick_language(request)), status_code=303)
+    response = see_other(request, LOGIN_PATH)
     if request.cookies.get(COOKIE):
         clear_staff_cookie(request, response)
     return response

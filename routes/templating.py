@@ -9,20 +9,29 @@ Imports Jinja2, Starlette and `routes.i18n`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from functools import partial
 from pathlib import Path
-from typing import Any, cast
+from typing import Annotated, Any, cast
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import jinja2
-from fastapi import Request
-from fastapi.responses import HTMLResponse
+from fastapi import Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
 
 from routes.i18n import LANGUAGE_NAMES, SUPPORTED, get_translations, pick_language
 from service.tips.taxonomy import Allegation, label
 
-__all__ = ["TEMPLATE_DIR", "Pages", "get_pages", "lang_url", "safe_path"]
+__all__ = [
+    "TEMPLATE_DIR",
+    "Pages",
+    "PagesDep",
+    "get_pages",
+    "lang_url",
+    "notice_of",
+    "safe_path",
+    "see_other",
+]
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 # Characters a path keeps as they are; everything else (controls, spaces, backslashes) is encoded.
@@ -119,3 +128,17 @@ class Pages:
 async def get_pages(request: Request) -> Pages:
     """Dependency: the renderer built by `create_app` (async, so no worker thread is used)."""
     return cast(Pages, request.app.state.pages)
+
+
+PagesDep = Annotated[Pages, Depends(get_pages)]
+
+
+def see_other(request: Request, path: str) -> RedirectResponse:
+    """The answer to a page's form post: 303 to `path`, in the page's language."""
+    return RedirectResponse(lang_url(path, pick_language(request)), status_code=303)
+
+
+def notice_of(request: Request, notices: Collection[str]) -> str | None:
+    """The page's `?notice=`, only when on its closed list, so the URL cannot inject text."""
+    notice = request.query_params.get("notice")
+    return notice if notice in notices else None

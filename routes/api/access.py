@@ -32,7 +32,8 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from typing import Annotated, Any, Literal
+from functools import partial
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import Field
@@ -45,6 +46,7 @@ from routes.api.schemas import (
     STORE_ERRORS,
     DecisionIn,
     answer,
+    json_fields,
     request_body,
 )
 from routes.api.schemas_staff import (
@@ -58,15 +60,19 @@ from routes.api.schemas_staff import (
     ReaderlessTips,
     Rewritten,
 )
-from routes.deps import Db, instance_context, path_id, read_model, run_blocking
+from routes.deps import Db, UnitOfWork, instance_context, listed, path_id, read_model, run_blocking
 from routes.errors import errors
 from routes.staff_auth import READERS, SUPERVISORS, require_roles
 from service.access.changes import ChangeView, decidable_changes, decide_change
-from service.access.conflicts import decide_conflict, pending_conflicts, submit_conflict
-from service.access.memberships import decide_membership, pending_memberships
-from service.access.readerless import readerless_for
-from service.access.service import MAX_CONFLICT_VALUE, apply_pending, pending_for
-from service.errors import NotFound
+from service.access.conflicts import (
+    PendingConflict,
+    decide_conflict,
+    pending_conflicts,
+    submit_conflict,
+)
+from service.access.memberships import PendingMember, decide_membership, pending_memberships
+from service.access.readerless import ReaderlessTip, readerless_for
+from service.access.service import MAX_CONFLICT_VALUE, PendingTip, apply_pending, pending_for
 from service.inputs import InputModel
 from service.staff.sessions import Principal
 
@@ -90,6 +96,7 @@ conflicts_api = APIRouter(
 _DECISION = {**errors(404, 409), **BODY_ERRORS, **STORE_ERRORS}
 Supervisor = Annotated[Principal, Depends(require_roles(*SUPERVISORS))]
 ConflictRegistrar = Annotated[Principal, Depends(require_roles(*CONFLICT_ROLES))]
+T = TypeVar("T")
 
 
 class ApplyIn(InputModel):
@@ -102,12 +109,44 @@ class ConflictIn(InputModel):
     value: str = Field(max_length=MAX_CONFLICT_VALUE)
 
 
+def rewrite_json(pending: PendingTip) -> dict[str, Any]:
+    return json_fields(pending, "tip_id", "adds", "removes")
+
+
+def membership_json(pending: PendingMember) -> dict[str, Any]:
+    return json_fields(pending, "compartment", "staff_id", "username", "role", "requested_at")
+
+
+def change_json(change: ChangeView) -> dict[str, Any]:
+    names = ("id", "kind", "compartment", "agency", "agency_name", "username", "requested_by")
+    return {**json_fields(change, *names, "requested_at"), "previous_compartment": change.previous}
+
+
+def conflict_json(pending: PendingConflict) -> dict[str, Any]:
+    return json_fields(
+        pending, "id", "staff_id", "username", "kind", "requested_by", "requested_at"
+    )
+
+
+def readerless_json(tip: ReaderlessTip) -> dict[str, Any]:
+    return {
+        **json_fields(tip, "tip_id", "compartment", "received_on"),
+        "readerless_since": tip.since.isoformat() if tip.since else None,
+    }
+
+
+async def _decide(
+    request: Request, principal: Principal, db: UnitOfWork, decide: Callable[..., T], **target: Any
+) -> tuple[bool, T]:
+    """Read `{"approve": bool}` and decide the request `target` names, in one transaction."""
+    body = await read_model(request, DecisionIn, limit=SMALL_BODY)
+    work = partial(decide, principal=principal, approve=body.approve, **target)
+    return body.approve, await db.run_in_thread(work)
+
+
 @access_api.get("/pending", response_model=PendingRewrites)
 async def get_pending(principal: Supervisor, db: Db) -> dict[str, Any]:
-    pending = await db.run_in_thread(lambda s: pending_for(s, principal))
-    return {
-        "tips": [{"tip_id": str(p.tip_id), "adds": p.adds, "removes": p.removes} for p in pending]
-    }
+    return {"tips": await listed(db, pending_for, principal, rewrite_json)}
 
 
 @access_api.post(
@@ -118,25 +157,13 @@ async def get_pending(principal: Supervisor, db: Db) -> dict[str, Any]:
 )
 async def post_apply(request: Request, principal: Supervisor, db: Db) -> dict[str, int]:
     body = await read_model(request, ApplyIn, limit=SMALL_BODY, optional=True)
-    count = await db.run_in_thread(lambda s: apply_pending(s, principal, tip_ids=body.tip_ids))
-    return {"rewritten": count}
+    apply = partial(apply_pending, principal=principal, tip_ids=body.tip_ids)
+    return {"rewritten": await db.run_in_thread(apply)}
 
 
 @access_api.get("/memberships", response_model=PendingMemberships)
 async def get_memberships(principal: Supervisor, db: Db) -> dict[str, Any]:
-    pending = await db.run_in_thread(lambda s: pending_memberships(s, principal))
-    return {
-        "memberships": [
-            {
-                "compartment": p.compartment,
-                "staff_id": str(p.staff_id),
-                "username": p.username,
-                "role": p.role,
-                "requested_at": p.requested_at.isoformat(),
-            }
-            for p in pending
-        ]
-    }
+    return {"memberships": await listed(db, pending_memberships, principal, membership_json)}
 
 
 @access_api.post(
@@ -149,37 +176,16 @@ async def post_membership_decision(
     compartment: str, staff_id: str, request: Request, principal: Supervisor, db: Db
 ) -> dict[str, Any]:
     """Approve or reject a pending membership (403 own, 404 not yours to decide, 409 decided)."""
-    try:
-        staff = uuid.UUID(staff_id)
-    except ValueError:
-        raise NotFound("no such membership request") from None
-    body = await read_model(request, DecisionIn, limit=SMALL_BODY)
-    queued = await db.run_in_thread(
-        lambda s: decide_membership(
-            s, principal, compartment=compartment[:64], staff_id=staff, approve=body.approve
-        ),
+    staff = path_id(staff_id, "membership request")
+    approved, queued = await _decide(
+        request, principal, db, decide_membership, compartment=compartment[:64], staff_id=staff
     )
-    return {"approved": body.approve, "tips_queued": queued}
-
-
-def change_json(change: ChangeView) -> dict[str, Any]:
-    return {
-        "id": str(change.id),
-        "kind": change.kind,
-        "compartment": change.compartment,
-        "previous_compartment": change.previous,
-        "agency": change.agency,
-        "agency_name": change.agency_name,
-        "username": change.username,
-        "requested_by": change.requested_by,
-        "requested_at": change.requested_at.isoformat(),
-    }
+    return {"approved": approved, "tips_queued": queued}
 
 
 @access_api.get("/changes", response_model=AccessChanges)
 async def get_changes(principal: Supervisor, db: Db) -> dict[str, Any]:
-    changes = await db.run_in_thread(lambda s: decidable_changes(s, principal))
-    return {"changes": [change_json(c) for c in changes]}
+    return {"changes": await listed(db, decidable_changes, principal, change_json)}
 
 
 @access_api.post(
@@ -193,29 +199,13 @@ async def post_change_decision(
 ) -> dict[str, bool]:
     """Approve (the change happens now) or reject an admin's change request."""
     wanted = path_id(request_id, "change request")
-    body = await read_model(request, DecisionIn, limit=SMALL_BODY)
-    await db.run_in_thread(
-        lambda s: decide_change(s, principal, request_id=wanted, approve=body.approve)
-    )
-    return {"approved": body.approve}
+    approved, _ = await _decide(request, principal, db, decide_change, request_id=wanted)
+    return {"approved": approved}
 
 
 @access_api.get("/conflicts", response_model=ConflictRequests)
 async def get_conflicts(principal: Supervisor, db: Db) -> dict[str, Any]:
-    pending = await db.run_in_thread(lambda s: pending_conflicts(s, principal))
-    return {
-        "conflicts": [
-            {
-                "id": str(p.id),
-                "staff_id": str(p.staff_id),
-                "username": p.username,
-                "kind": p.kind,
-                "requested_by": p.requested_by,
-                "requested_at": p.requested_at.isoformat(),
-            }
-            for p in pending
-        ]
-    }
+    return {"conflicts": await listed(db, pending_conflicts, principal, conflict_json)}
 
 
 @access_api.post(
@@ -229,27 +219,13 @@ async def post_conflict_decision(
 ) -> dict[str, bool]:
     """Approve or reject a conflict request (403 own or about oneself, 404 not yours/decided)."""
     wanted = path_id(request_id, "conflict request")
-    body = await read_model(request, DecisionIn, limit=SMALL_BODY)
-    await db.run_in_thread(
-        lambda s: decide_conflict(s, principal, request_id=wanted, approve=body.approve),
-    )
-    return {"approved": body.approve}
+    approved, _ = await _decide(request, principal, db, decide_conflict, request_id=wanted)
+    return {"approved": approved}
 
 
 @access_api.get("/readerless", response_model=ReaderlessTips)
 async def get_readerless(principal: Supervisor, db: Db) -> dict[str, Any]:
-    tips = await db.run_in_thread(lambda s: readerless_for(s, principal))
-    return {
-        "tips": [
-            {
-                "tip_id": str(t.tip_id),
-                "compartment": t.compartment,
-                "received_on": t.received_on.isoformat(),
-                "readerless_since": t.since.isoformat() if t.since else None,
-            }
-            for t in tips
-        ]
-    }
+    return {"tips": await listed(db, readerless_for, principal, readerless_json)}
 
 
 def conflict_work(principal: Principal, key: bytes, body: ConflictIn) -> Callable[[Session], bool]:

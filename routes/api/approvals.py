@@ -28,6 +28,7 @@ from routes.api.schemas import (
     STAFF_ERRORS,
     STORE_ERRORS,
     DecisionIn,
+    json_fields,
     request_body,
 )
 from routes.api.schemas_staff import (
@@ -36,7 +37,7 @@ from routes.api.schemas_staff import (
     PendingApprovals,
     RerouteRequested,
 )
-from routes.deps import Db, path_id, read_model, run_blocking
+from routes.deps import Db, listed, path_id, read_model, run_blocking
 from routes.errors import errors
 from routes.staff_auth import SUPERVISORS, require_roles
 from service.approvals import service as approvals
@@ -69,22 +70,14 @@ async def after_decision(request: Request, decision: approvals.Decision) -> None
 
 
 def pending_json(item: approvals.PendingApproval) -> dict[str, Any]:
-    return {
-        "id": str(item.id),
-        "tip_id": str(item.tip_id),
-        "kind": item.kind,
-        "requested_by": item.requested_by,
-        "requested_at": item.requested_at.isoformat(),
-        "payload": item.payload,
-        "decider": item.decider,
-    }
+    names = ("id", "tip_id", "kind", "requested_by", "requested_at", "payload", "decider")
+    return json_fields(item, *names)
 
 
 @router.get("", response_model=PendingApprovals)
 async def list_pending(principal: Supervisor, db: Db) -> dict[str, Any]:
     """Pending requests this supervisor may decide, oldest first."""
-    items = await db.run_in_thread(lambda s: approvals.pending_for(s, principal))
-    return {"approvals": [pending_json(i) for i in items]}
+    return {"approvals": await listed(db, approvals.pending_for, principal, pending_json)}
 
 
 @router.post(
@@ -102,31 +95,18 @@ async def post_decision(
     decide = partial(approvals.decide, principal=principal, approval_id=wanted, now=utcnow())
     decision = await db.run_in_thread(partial(decide, **dict(body)))
     await after_decision(request, decision)
-    return {
-        "id": str(decision.id),
-        "kind": decision.kind,
-        "status": decision.status,
-        "detail": decision.detail,
-    }
+    return json_fields(decision, "id", "kind", "status", "detail")
 
 
 def contested_json(item: ContestedTip) -> dict[str, Any]:
-    return {
-        "tip_id": str(item.tip_id),
-        "compartment": item.compartment,
-        "closure_reason": item.closure_reason,
-        "closed_on": item.closed_on.isoformat() if item.closed_on else None,
-        "contested_on": item.contested_on.isoformat(),
-        "in_oversight": item.in_oversight,
-        "reroute_pending": item.reroute_pending,
-    }
+    names = ("tip_id", "compartment", "closure_reason", "closed_on", "contested_on")
+    return json_fields(item, *names, "in_oversight", "reroute_pending")
 
 
 @router.get("/contested", response_model=ContestedTips)
 async def list_contested(principal: Supervisor, db: Db) -> dict[str, Any]:
     """Closures reporters contested, most recent first (oversight supervisors only)."""
-    items = await db.run_in_thread(lambda s: contested_tips(s, principal))
-    return {"tips": [contested_json(i) for i in items]}
+    return {"tips": await listed(db, contested_tips, principal, contested_json)}
 
 
 @router.post(
@@ -138,7 +118,6 @@ async def list_contested(principal: Supervisor, db: Db) -> dict[str, Any]:
 async def post_contested_reroute(tip_id: str, principal: Supervisor, db: Db) -> JSONResponse:
     """Ask for the contested tip to be rerouted to oversight: 202 with the request's id."""
     wanted = path_id(tip_id, "contested tip")
-    approval = await db.run_in_thread(
-        lambda s: request_oversight_reroute(s, principal, wanted, now=utcnow())
-    )
+    reroute = partial(request_oversight_reroute, principal=principal, tip_id=wanted, now=utcnow())
+    approval = await db.run_in_thread(reroute)
     return JSONResponse({"approval_id": str(approval.id), "status": "pending"}, status_code=202)

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 
 from routes.api import schemas_staff
-from routes.api.schemas import STAFF_ERRORS
+from routes.api.schemas import STAFF_ERRORS, json_fields
 from routes.deps import Db
 from routes.errors import errors
 from routes.staff_auth import READERS, require_roles
@@ -31,21 +31,9 @@ Reader = Annotated[Principal, Depends(require_roles(*READERS))]
 
 
 def row_json(row: QueueRow) -> dict[str, Any]:
-    return {
-        "id": str(row.id),
-        "short_id": row.short_id,
-        "status": row.status,
-        "urgent": row.urgent,
-        "priority": row.priority,
-        "compartment": row.compartment,
-        "received_on": row.received_on.isoformat(),
-        "ack_due": row.ack_due.isoformat() if row.ack_due else None,
-        "feedback_due": row.feedback_due.isoformat() if row.feedback_due else None,
-        "ack_overdue": row.ack_overdue,
-        "feedback_overdue": row.feedback_overdue,
-        "overdue": row.overdue,
-        "assignee": row.assignee,
-    }
+    names = ("id", "short_id", "status", "urgent", "priority", "compartment", "received_on")
+    due = ("ack_due", "feedback_due", "ack_overdue", "feedback_overdue", "overdue", "assignee")
+    return json_fields(row, *names, *due)
 
 
 def page_json(page: QueuePage) -> dict[str, Any]:

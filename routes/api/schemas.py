@@ -11,6 +11,8 @@ Every error status is the one `routes.errors.ErrorBody`.
 
 from __future__ import annotations
 
+import uuid
+from datetime import date
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, StrictBool
@@ -39,6 +41,7 @@ __all__ = [
     "ReporterTip",
     "Token",
     "answer",
+    "json_fields",
     "raw_answer",
     "request_body",
 ]
@@ -175,3 +178,17 @@ class MessageSent(BaseModel):
 class ClosureContested(BaseModel):
     status: Literal["contested"]
     contested_on: str
+
+
+def json_fields(item: object, *names: str) -> dict[str, Any]:
+    """The fields `names` of `item` as JSON values: ids as strings, dates and times in ISO 8601,
+    the rest as they are. Naming each field keeps the answer an allowlist."""
+    return {name: _json_value(getattr(item, name)) for name in names}
+
+
+def _json_value(value: object) -> object:
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, date):  # datetime too
+        return value.isoformat()
+    return value

@@ -14,14 +14,14 @@ from fastapi import APIRouter, Depends, Query
 
 from routes.api.schemas import STAFF_ERRORS, STORE_ERRORS
 from routes.api.schemas_audit import Statistics
-from routes.deps import Db
+from routes.deps import Db, UnitOfWork
 from routes.staff_auth import ADMINS, AUDITORS, SUPERVISORS, require_roles
 from service.audit.log import record
-from service.audit.stats import as_json, stats
+from service.audit.stats import Stats, as_json, stats
 from service.db import utcnow
 from service.staff.sessions import Principal
 
-__all__ = ["MAX_WEEKS", "STATS_ROLES", "router"]
+__all__ = ["MAX_WEEKS", "STATS_ROLES", "read_stats", "router"]
 
 STATS_ROLES = (*AUDITORS, *SUPERVISORS, *ADMINS)
 MAX_WEEKS = 104
@@ -35,6 +35,20 @@ router = APIRouter(
 Reader = Annotated[Principal, Depends(require_roles(*STATS_ROLES))]
 
 
+def read_stats(db: UnitOfWork, principal: Principal, weeks: int, *, via: str) -> Stats:
+    """The figures, and the audit entry of who read them, in one transaction (shared with the
+    /audit/stats page: `via` says which)."""
+    with db.transaction() as session:
+        result = stats(session, today=utcnow().date(), weeks=weeks)
+        record(
+            session,
+            actor=principal.staff_id,
+            action="stats.viewed",
+            details={"via": via, "weeks": weeks},
+        )
+    return result
+
+
 @router.get("/stats", response_model=Statistics, responses=STORE_ERRORS)
 def get_stats(
     principal: Reader,
@@ -43,12 +57,4 @@ def get_stats(
 ) -> dict[str, Any]:
     """Tips per ISO week, time to acknowledge, deadline compliance, closures by reason and
     finding, open tips per status: overall and per compartment, counts only."""
-    with db.transaction() as session:
-        result = stats(session, today=utcnow().date(), weeks=weeks)
-        record(
-            session,
-            actor=principal.staff_id,
-            action="stats.viewed",
-            details={"via": "api", "weeks": weeks},
-        )
-    return as_json(result)
+    return as_json(read_stats(db, principal, weeks, via="api"))

@@ -18,7 +18,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends
 from fastapi.responses import Response, StreamingResponse
 
-from routes.api.schemas import STAFF_ERRORS, raw_answer
+from routes.api.schemas import STAFF_ERRORS, json_fields, raw_answer
 from routes.api.schemas_staff import Related, Tip
 from routes.deps import Db, UnitOfWork, path_id
 from routes.errors import errors
@@ -59,72 +59,36 @@ def parse_id(value: str) -> uuid.UUID:
 
 def related_json(related: list[RelatedTip]) -> list[dict[str, Any]]:
     return [
-        {
-            "id": str(r.id),
-            "short_id": r.short_id,
-            "status": r.status,
-            "received_on": r.received_on.isoformat(),
-            "matches": list(r.matches),
-        }
+        {**json_fields(r, "id", "short_id", "status", "received_on"), "matches": list(r.matches)}
         for r in related
     ]
 
 
 def _history_json(entry: AuditRecord, actors: dict[str, str]) -> dict[str, Any]:
-    return {
-        "index": entry.index,
-        "time": entry.time.isoformat(),
-        "actor": entry.actor,
-        "actor_name": actors.get(entry.actor),
-        "action": entry.action,
-        "objects": entry.objects,
-        "details": entry.details,
-    }
+    fields = json_fields(entry, "index", "time", "actor", "action", "objects", "details")
+    return {**fields, "actor_name": actors.get(entry.actor)}
+
+
+# Copied as they are (ids and dates as JSON strings); the lists are shaped in view_json.
+_VIEW_FIELDS = (
+    "id short_id status urgent legal_hold priority priority_reasons compartment received_on"
+    " acknowledged_at ack_due feedback_due assignee closure_reason contested_on report"
+    " contact_on_file purged"
+).split()
 
 
 def view_json(view: TipView) -> dict[str, Any]:
     return {
-        "id": str(view.id),
-        "short_id": view.short_id,
-        "status": view.status,
-        "urgent": view.urgent,
-        "legal_hold": view.legal_hold,
-        "priority": view.priority,
-        "priority_reasons": view.priority_reasons,
-        "compartment": view.compartment,
-        "received_on": view.received_on.isoformat(),
-        "acknowledged_at": view.acknowledged_at.isoformat() if view.acknowledged_at else None,
-        "ack_due": view.ack_due.isoformat(),
-        "feedback_due": view.feedback_due.isoformat() if view.feedback_due else None,
-        "assignee": view.assignee,
-        "closure_reason": view.closure_reason,
-        "contested_on": view.contested_on.isoformat() if view.contested_on else None,
-        "report": view.report,
+        **json_fields(view, *_VIEW_FIELDS),
         "evidence": [
             {**asdict(e), "id": str(e.id), "removed": list(e.removed)} for e in view.evidence
         ],
         "conversation": [
-            {
-                "author": m.author,
-                "from_reporter": m.from_reporter,
-                "sent_on": m.sent_on.isoformat(),
-                "body": m.body,
-            }
-            for m in view.conversation
+            json_fields(m, "author", "from_reporter", "sent_on", "body") for m in view.conversation
         ],
-        "notes": [
-            {
-                "author": n.author,
-                "kind": n.kind,
-                "created_at": n.created_at.isoformat(),
-                "body": n.body,
-            }
-            for n in view.notes
-        ],
+        "notes": [json_fields(n, "author", "kind", "created_at", "body") for n in view.notes],
         "history": [_history_json(h, view.actors) for h in view.history],
         "related": related_json(view.related),
-        "contact_on_file": view.contact_on_file,
-        "purged": view.purged,
     }
 
 

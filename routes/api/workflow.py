@@ -44,7 +44,7 @@ from routes.api.schemas_staff import (
     TransitionPending,
 )
 from routes.api.tips import parse_id
-from routes.deps import Db, read_model
+from routes.deps import Db, UnitOfWork, read_model
 from routes.errors import errors
 from routes.staff_auth import READERS, require_roles
 from service.approvals import service as approvals
@@ -77,6 +77,7 @@ router = APIRouter(
 )
 Reader = Annotated[Principal, Depends(require_roles(*READERS))]
 T = TypeVar("T")
+M = TypeVar("M", bound=InputModel)
 
 Code = Annotated[str, Field(max_length=32)]
 
@@ -122,6 +123,24 @@ def on_tip(
     return partial(service, principal=principal, tip_id=tip_id, now=utcnow(), **options)
 
 
+async def _apply(
+    tip_id: str,
+    request: Request,
+    principal: Principal,
+    db: UnitOfWork,
+    model: type[M],
+    service: Callable[..., T],
+    check: Callable[[M], None] | None = None,
+) -> tuple[M, T]:
+    """Parse the path, then the body as `model` (and `check` it), then call `service` with the
+    body's fields on the tip in one transaction."""
+    wanted = parse_id(tip_id)
+    body = await read_model(request, model, limit=SMALL_BODY)
+    if check is not None:
+        check(body)
+    return body, await db.run_in_thread(on_tip(service, principal, wanted, **dict(body)))
+
+
 def _done_or_pending(content: dict[str, Any], approval_id: uuid.UUID | None) -> JSONResponse:
     """200 when the change was made; 202 with the approval's id when it waits for four eyes."""
     if approval_id is None:
@@ -137,12 +156,8 @@ def _done_or_pending(content: dict[str, Any], approval_id: uuid.UUID | None) -> 
 )
 async def post_transition(tip_id: str, request: Request, principal: Reader, db: Db) -> JSONResponse:
     """Move the tip (200), or file the approval the move needs (202)."""
-    wanted = parse_id(tip_id)
-    body = await read_model(request, TransitionIn, limit=SMALL_BODY)
-    result = await db.run_in_thread(on_tip(transition, principal, wanted, **dict(body)))
-    return _done_or_pending(
-        {"outcome": result.outcome, "status": result.status}, result.approval_id
-    )
+    _, moved = await _apply(tip_id, request, principal, db, TransitionIn, transition)
+    return _done_or_pending({"outcome": moved.outcome, "status": moved.status}, moved.approval_id)
 
 
 @router.put("/{tip_id}/assignee", response_model=Assignee, openapi_extra=request_body(AssigneeIn))
@@ -150,8 +165,11 @@ async def put_assignee(tip_id: str, request: Request, principal: Reader, db: Db)
     """Assign to a reviewer or supervisor of the tip's audience (422 otherwise), or to nobody."""
     wanted = parse_id(tip_id)
     body = await read_model(request, AssigneeIn, limit=SMALL_BODY)
-    await db.run_in_thread(lambda s: casework.assign(s, principal, wanted, body.staff_id))
-    return {"assignee": str(body.staff_id) if body.staff_id else None}
+    staff_id = body.staff_id
+    await db.run_in_thread(
+        partial(casework.assign, principal=principal, tip_id=wanted, assignee_id=staff_id)
+    )
+    return {"assignee": str(staff_id) if staff_id else None}
 
 
 @router.post(
@@ -162,9 +180,7 @@ async def put_assignee(tip_id: str, request: Request, principal: Reader, db: Db)
 )
 async def post_message(tip_id: str, request: Request, principal: Reader, db: Db) -> dict[str, str]:
     """A message the reporter reads on their status page."""
-    wanted = parse_id(tip_id)
-    body = await read_model(request, TextIn, limit=SMALL_BODY)
-    sent = await db.run_in_thread(on_tip(casework.send_message, principal, wanted, **dict(body)))
+    _, sent = await _apply(tip_id, request, principal, db, TextIn, casework.send_message)
     return {"id": str(sent)}
 
 
@@ -173,10 +189,13 @@ async def post_message(tip_id: str, request: Request, principal: Reader, db: Db)
 )
 async def post_note(tip_id: str, request: Request, principal: Reader, db: Db) -> dict[str, str]:
     """An internal note, encrypted to the tip's case key."""
-    wanted = parse_id(tip_id)
-    body = await read_model(request, TextIn, limit=SMALL_BODY)
-    note = await db.run_in_thread(on_tip(casework.add_note, principal, wanted, **dict(body)))
+    _, note = await _apply(tip_id, request, principal, db, TextIn, casework.add_note)
     return {"id": str(note)}
+
+
+def _some_flag(body: FlagsIn) -> None:
+    if body.urgent is None and body.legal_hold is None:
+        raise InvalidInput("give urgent and/or legal_hold", fields={"body": "empty"})
 
 
 @router.post(
@@ -187,13 +206,9 @@ async def post_note(tip_id: str, request: Request, principal: Reader, db: Db) ->
 )
 async def post_flags(tip_id: str, request: Request, principal: Reader, db: Db) -> JSONResponse:
     """Set `urgent` and/or `legal_hold`; lifting a legal hold answers 202 (approval pending)."""
-    wanted = parse_id(tip_id)
-    body = await read_model(request, FlagsIn, limit=SMALL_BODY)
-    if body.urgent is None and body.legal_hold is None:
-        raise InvalidInput("give urgent and/or legal_hold", fields={"body": "empty"})
-    result = await db.run_in_thread(on_tip(casework.set_flags, principal, wanted, **dict(body)))
+    _, flags = await _apply(tip_id, request, principal, db, FlagsIn, casework.set_flags, _some_flag)
     return _done_or_pending(
-        {"urgent": result.urgent, "legal_hold": result.legal_hold}, result.approval_id
+        {"urgent": flags.urgent, "legal_hold": flags.legal_hold}, flags.approval_id
     )
 
 
@@ -202,11 +217,8 @@ async def post_flags(tip_id: str, request: Request, principal: Reader, db: Db) -
 )
 async def post_priority(tip_id: str, request: Request, principal: Reader, db: Db) -> dict[str, Any]:
     """Override the computed priority; the reason is stored encrypted (case key)."""
-    wanted = parse_id(tip_id)
-    body = await read_model(request, PriorityIn, limit=SMALL_BODY)
-    note = await db.run_in_thread(
-        on_tip(casework.override_priority, principal, wanted, **dict(body))
-    )
+    override = casework.override_priority
+    body, note = await _apply(tip_id, request, principal, db, PriorityIn, override)
     return {"priority": body.priority, "note_id": str(note)}
 
 
@@ -220,7 +232,5 @@ async def post_approval_request(
     tip_id: str, request: Request, principal: Reader, db: Db
 ) -> dict[str, str]:
     """Ask for a purge, export/referral, identity reveal, reroute or legal-hold lift."""
-    wanted = parse_id(tip_id)
-    body = await read_model(request, ApprovalRequestIn, limit=SMALL_BODY)
-    approval = await db.run_in_thread(on_tip(approvals.request, principal, wanted, **dict(body)))
+    _, approval = await _apply(tip_id, request, principal, db, ApprovalRequestIn, approvals.request)
     return {"approval_id": str(approval.id), "kind": approval.kind, "status": approval.status}

@@ -25,19 +25,21 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
 from routes.api.access import CONFLICT_ROLES, ConflictIn, conflict_work
 from routes.deps import Db, instance_context, run_blocking
-from routes.i18n import pick_language
+from routes.pages.forms import Fields
 from routes.pages.report_fields import one
-from routes.staff_auth import ADMINS, SUPERVISORS, StaffForm, csrf_token, require_roles
-from routes.templating import Pages, get_pages, lang_url
+from routes.pages.staff_post import StaffPost, staff_post
+from routes.staff_auth import ADMINS, SUPERVISORS, csrf_token, require_roles
+from routes.templating import Pages, PagesDep, notice_of, see_other
 from service.access.changes import decidable_changes, decide_change, pending_changes
 from service.access.conflicts import decide_conflict, pending_conflicts
 from service.access.memberships import decide_membership, pending_memberships
@@ -49,10 +51,10 @@ from service.staff.sessions import Principal
 __all__ = ["router"]
 
 ACCESS_ROLES = (*SUPERVISORS, *ADMINS)
-PagesDep = Annotated[Pages, Depends(get_pages)]
 Viewer = Annotated[Principal, Depends(require_roles(*ACCESS_ROLES))]
-Supervisor = Annotated[Principal, Depends(require_roles(*SUPERVISORS))]
 Registrar = Annotated[Principal, Depends(require_roles(*CONFLICT_ROLES))]
+SupervisorPost = Annotated[StaffPost, Depends(staff_post(*SUPERVISORS))]
+RegistrarPost = Annotated[StaffPost, Depends(staff_post(*CONFLICT_ROLES))]
 
 access_pages = APIRouter(
     prefix="/staff/access",
@@ -81,7 +83,10 @@ NOTICES = (
 )
 
 
-def _decision(form: StaffForm) -> bool:
+_VERDICTS = {True: "approved", False: "rejected"}
+
+
+def _decision(form: Fields) -> bool:
     decision = one(form, "decision")
     if decision not in ("approve", "reject"):
         raise InvalidInput("decision: approve or reject", fields={"decision": "invalid"})
@@ -120,68 +125,56 @@ def _overview(principal: Principal) -> Callable[[Session], dict[str, Any]]:
 @access_pages.get("", response_class=HTMLResponse)
 def access_page(request: Request, principal: Viewer, pages: PagesDep, db: Db) -> HTMLResponse:
     context = db.run(_overview(principal))
-    notice = request.query_params.get("notice")
     context |= {
         "csrf": csrf_token(request, principal),
         "supervisor": principal.role in SUPERVISORS,
         "applied": _count(request.query_params.get("applied")),
-        "notice": notice if notice in NOTICES else None,
+        "notice": notice_of(request, NOTICES),
     }
     return pages.render(request, "staff/access.html", context)
 
 
 @apply_pages.post("/apply")
-def apply_submit(request: Request, principal: Supervisor, form: StaffForm, db: Db) -> Response:
-    count = db.run(lambda s: apply_pending(s, principal))
-    target = lang_url(f"/staff/access?applied={count}", pick_language(request))
-    return RedirectResponse(target, status_code=303)
+def apply_submit(post: SupervisorPost) -> Response:
+    count = post.db.run(partial(apply_pending, principal=post.principal))
+    return see_other(post.request, f"/staff/access?applied={count}")
 
 
-def _form_id(form: StaffForm, field: str, what: str) -> uuid.UUID:
+def _form_id(form: Fields, field: str, what: str) -> uuid.UUID:
     try:
         return uuid.UUID(one(form, field))
     except ValueError:
         raise NotFound(f"no such {what}") from None
 
 
-def _decided(request: Request, notice: str) -> Response:
-    target = lang_url(f"/staff/access?notice={notice}", pick_language(request))
-    return RedirectResponse(target, status_code=303)
+def _decide(
+    post: StaffPost, decide: Callable[..., object], approve: bool, notices: str, **target: Any
+) -> Response:
+    """One decision in one transaction, then the page again with `<notices>approved|rejected`."""
+    post.db.run(partial(decide, principal=post.principal, approve=approve, **target))
+    return see_other(post.request, f"/staff/access?notice={notices}{_VERDICTS[approve]}")
 
 
 @apply_pages.post("/memberships")
-def membership_submit(request: Request, principal: Supervisor, form: StaffForm, db: Db) -> Response:
-    approve = _decision(form)
-    staff_id = _form_id(form, "staff_id", "membership request")
-    compartment = one(form, "compartment")[:64]
-    db.run(
-        lambda s: decide_membership(
-            s, principal, compartment=compartment, staff_id=staff_id, approve=approve
-        ),
-    )
-    return _decided(request, "approved" if approve else "rejected")
+def membership_submit(post: SupervisorPost) -> Response:
+    approve = _decision(post.fields)
+    staff_id = _form_id(post.fields, "staff_id", "membership request")
+    compartment = one(post.fields, "compartment")[:64]
+    return _decide(post, decide_membership, approve, "", compartment=compartment, staff_id=staff_id)
 
 
 @apply_pages.post("/conflicts")
-def conflict_decision_submit(
-    request: Request, principal: Supervisor, form: StaffForm, db: Db
-) -> Response:
-    approve = _decision(form)
-    request_id = _form_id(form, "request_id", "conflict request")
-    db.run(
-        lambda s: decide_conflict(s, principal, request_id=request_id, approve=approve),
-    )
-    return _decided(request, "conflict_approved" if approve else "conflict_rejected")
+def conflict_decision_submit(post: SupervisorPost) -> Response:
+    approve = _decision(post.fields)
+    request_id = _form_id(post.fields, "request_id", "conflict request")
+    return _decide(post, decide_conflict, approve, "conflict_", request_id=request_id)
 
 
 @apply_pages.post("/changes")
-def change_submit(request: Request, principal: Supervisor, form: StaffForm, db: Db) -> Response:
-    approve = _decision(form)
-    request_id = _form_id(form, "request_id", "change request")
-    db.run(
-        lambda s: decide_change(s, principal, request_id=request_id, approve=approve),
-    )
-    return _decided(request, "change_approved" if approve else "change_rejected")
+def change_submit(post: SupervisorPost) -> Response:
+    approve = _decision(post.fields)
+    request_id = _form_id(post.fields, "request_id", "change request")
+    return _decide(post, decide_change, approve, "change_", request_id=request_id)
 
 
 def _render_conflicts(
@@ -208,54 +201,44 @@ def _render_conflicts(
 
 @conflict_pages.get("", response_class=HTMLResponse)
 def conflicts_page(request: Request, principal: Registrar, pages: PagesDep) -> HTMLResponse:
-    notice = request.query_params.get("notice")
-    done = notice if notice in ("registered", "requested") else None
+    done = notice_of(request, ("registered", "requested"))
     return _render_conflicts(request, pages, principal, done=done)
 
 
+def _refused(post: StaffPost, username: str, kind: str, exc: Exception) -> HTMLResponse:
+    """The form again with why it was refused; the username only where it was not the fault."""
+    if isinstance(exc, NotFound):
+        error, status, keep = "unknown_user", 404, False
+    elif isinstance(exc, NotPermitted):
+        error, status, keep = "not_permitted", 403, False
+    else:  # the form's values (ValidationError, InvalidInput)
+        too_broad = isinstance(exc, InvalidInput) and exc.fields.get("value") == "too_broad"
+        error, status, keep = "too_broad" if too_broad else "invalid", 422, True
+    return _render_conflicts(
+        post.request,
+        post.pages,
+        post.principal,
+        username=username if keep else "",
+        kind=kind,
+        error=error,
+        status_code=status,
+    )
+
+
 @conflict_pages.post("", response_class=HTMLResponse)
-async def conflicts_submit(
-    request: Request, principal: Registrar, form: StaffForm, pages: PagesDep, db: Db
-) -> Response:
-    username, kind = one(form, "username")[:64], one(form, "kind")[:8]
+async def conflicts_submit(post: RegistrarPost) -> Response:
+    username, kind = one(post.fields, "username")[:64], one(post.fields, "kind")[:8]
     try:
-        body = ConflictIn(username=username, kind=kind, value=one(form, "value"))
-    except ValidationError:
-        return _render_conflicts(
-            request,
-            pages,
-            principal,
-            username=username,
-            kind=kind,
-            error="invalid",
-            status_code=422,
-        )
-    ctx = await run_blocking(instance_context, request)
-    work = conflict_work(principal, ctx.index_key, body)
+        body = ConflictIn(username=username, kind=kind, value=one(post.fields, "value"))
+    except ValidationError as exc:
+        return _refused(post, username, kind, exc)
+    ctx = await run_blocking(instance_context, post.request)
     try:
-        in_force = await db.run_in_thread(work)
-    except NotFound:
-        return _render_conflicts(
-            request, pages, principal, kind=kind, error="unknown_user", status_code=404
-        )
-    except NotPermitted:
-        return _render_conflicts(
-            request, pages, principal, kind=kind, error="not_permitted", status_code=403
-        )
-    except InvalidInput as exc:
-        error = "too_broad" if exc.fields.get("value") == "too_broad" else "invalid"
-        return _render_conflicts(
-            request,
-            pages,
-            principal,
-            username=username,
-            kind=kind,
-            error=error,
-            status_code=422,
-        )
+        in_force = await post.db.run_in_thread(conflict_work(post.principal, ctx.index_key, body))
+    except (NotFound, NotPermitted, InvalidInput) as exc:
+        return _refused(post, username, kind, exc)
     notice = "registered" if in_force else "requested"
-    target = lang_url(f"/staff/admin/conflicts?notice={notice}", pick_language(request))
-    return RedirectResponse(target, status_code=303)
+    return see_other(post.request, f"/staff/admin/conflicts?notice={notice}")
 
 
 router = APIRouter()

@@ -16,14 +16,14 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
 from routes.deps import Db, UnitOfWork, settings_of
-from routes.i18n import pick_language
 from routes.pages.report_fields import one
-from routes.staff_auth import ADMINS, StaffForm, csrf_token, require_roles
-from routes.templating import Pages, get_pages, lang_url
+from routes.pages.staff_post import StaffPost, staff_post
+from routes.staff_auth import ADMINS, csrf_token, require_roles
+from routes.templating import Pages, PagesDep, notice_of, see_other
 from service.access import memberships
 from service.access.changes import pending_changes
 from service.access.models import AdminRequest, RequestKind
@@ -46,7 +46,7 @@ router = APIRouter(
     include_in_schema=False,
 )
 Admin = Annotated[Principal, Depends(require_roles(*ADMINS))]
-PagesDep = Annotated[Pages, Depends(get_pages)]
+AdminPost = Annotated[StaffPost, Depends(staff_post(*ADMINS))]
 # Why a list page is shown again after a change; a closed list, so the URL cannot inject text.
 NOTICES = frozenset(
     {
@@ -108,34 +108,27 @@ def _render(
     template, load = PAGES[page]
     with db.transaction() as session:
         context = load(session)
-    notice = request.query_params.get("notice")
     context.update(
         csrf=csrf_token(request, principal),
         error=error.detail if error else None,
-        notice=notice if notice in NOTICES and error is None else None,
+        notice=None if error else notice_of(request, NOTICES),
     )
     return pages.render(request, template, context, status_code=error.status if error else 200)
 
 
 def _change(
-    request: Request,
-    db: UnitOfWork,
-    pages: Pages,
-    principal: Principal,
-    page: str,
-    work: Callable[[Session], object],
-    notice: str,
+    post: StaffPost, page: str, notice: str, service: Callable[..., object], **fields: Any
 ) -> Response:
-    """Run one change in one transaction: 303 back to the list, or the list with the reason.
-    A change that became a request for a supervisor says so ("waiting for approval")."""
+    """Run `service` as this admin in one transaction: 303 back to the list, or the list with
+    the reason. A change that became a request for a supervisor says so ("waiting for
+    approval")."""
     try:
-        with db.transaction() as session:
-            if isinstance(work(session), AdminRequest):
+        with post.db.transaction() as session:
+            if isinstance(service(session, actor=post.principal.staff_id, **fields), AdminRequest):
                 notice = "requested"
     except ProbityError as exc:
-        return _render(request, db, pages, principal, page, error=exc)
-    target = lang_url(f"/staff/admin/{page}?notice={notice}", pick_language(request))
-    return RedirectResponse(target, status_code=303)
+        return _render(post.request, post.db, post.pages, post.principal, page, error=exc)
+    return see_other(post.request, f"/staff/admin/{page}?notice={notice}")
 
 
 @router.get("", response_class=HTMLResponse)
@@ -165,15 +158,14 @@ def agencies_page(request: Request, principal: Admin, pages: PagesDep, db: Db) -
 
 
 @router.post("/staff", response_class=HTMLResponse)
-def add_staff(
-    request: Request, principal: Admin, form: StaffForm, pages: PagesDep, db: Db
-) -> Response:
+def add_staff(post: AdminPost) -> Response:
     """Create an account with no password and no keys; its one-time enrolment link is shown on
     this page only. The member chooses a password and gets their keys at /staff/enrol."""
+    request, form, principal = post.request, post.fields, post.principal
     username, compartment = one(form, "username").strip(), one(form, "compartment")
     try:
         role = parse_role(one(form, "role"))
-        with db.transaction() as session:
+        with post.db.transaction() as session:
             token = admin.create_for_enrolment_as(
                 session,
                 principal.staff_id,
@@ -183,25 +175,23 @@ def add_staff(
                 compartments=[compartment] if compartment else [],
             )
     except ProbityError as exc:
-        return _render(request, db, pages, principal, "staff", error=exc)
-    return _enrolment_page(request, pages, username, role.value, token, status_code=201)
+        return _render(request, post.db, post.pages, principal, "staff", error=exc)
+    return _enrolment_page(request, post.pages, username, role.value, token, status_code=201)
 
 
 @router.post("/staff/enrolment", response_class=HTMLResponse)
-def reissue_enrolment(
-    request: Request, principal: Admin, form: StaffForm, pages: PagesDep, db: Db
-) -> Response:
+def reissue_enrolment(post: AdminPost) -> Response:
     """A new enrolment link, only for an account that never enrolled (the old link dies)."""
-    username = one(form, "username")
+    request, principal, username = post.request, post.principal, one(post.fields, "username")
     try:
-        with db.transaction() as session:
+        with post.db.transaction() as session:
             token = admin.reissue_enrolment_as(
                 session, principal.staff_id, username=username, now=settings_of(request).clock()
             )
             role = next(m.role.value for m in list_staff(session) if m.username == username)
     except ProbityError as exc:
-        return _render(request, db, pages, principal, "staff", error=exc)
-    return _enrolment_page(request, pages, username, role, token, status_code=200)
+        return _render(request, post.db, post.pages, principal, "staff", error=exc)
+    return _enrolment_page(request, post.pages, username, role, token, status_code=200)
 
 
 def _enrolment_page(
@@ -214,87 +204,45 @@ def _enrolment_page(
 
 
 @router.post("/staff/deactivate")
-def deactivate(
-    request: Request, principal: Admin, form: StaffForm, pages: PagesDep, db: Db
-) -> Response:
-    username = one(form, "username")
-    return _change(
-        request,
-        db,
-        pages,
-        principal,
-        "staff",
-        lambda s: admin.deactivate_staff(s, principal.staff_id, username=username),
-        "deactivated",
-    )
+def deactivate(post: AdminPost) -> Response:
+    username = one(post.fields, "username")
+    return _change(post, "staff", "deactivated", admin.deactivate_staff, username=username)
 
 
 @router.post("/compartments")
-def add_compartment(
-    request: Request, principal: Admin, form: StaffForm, pages: PagesDep, db: Db
-) -> Response:
-    name, oversight = one(form, "name"), one(form, "oversight") == "on"
-    return _change(
-        request,
-        db,
-        pages,
-        principal,
-        "compartments",
-        lambda s: compartments.add_compartment_as(
-            s, principal.staff_id, name=name, oversight=oversight
-        ),
-        "compartment_added",
-    )
+def add_compartment(post: AdminPost) -> Response:
+    name, oversight = one(post.fields, "name"), one(post.fields, "oversight") == "on"
+    add = compartments.add_compartment_as
+    return _change(post, "compartments", "compartment_added", add, name=name, oversight=oversight)
 
 
 @router.post("/compartments/members")
-def change_member(
-    request: Request, principal: Admin, form: StaffForm, pages: PagesDep, db: Db
-) -> Response:
+def change_member(post: AdminPost) -> Response:
     """`action=add|remove`, `compartment`, `username`."""
-    compartment, username, action = (one(form, k) for k in ("compartment", "username", "action"))
+    compartment, username, action = (
+        one(post.fields, k) for k in ("compartment", "username", "action")
+    )
     if action not in ("add", "remove"):
         error = InvalidInput("action must be add or remove", fields={"action": "choice"})
-        return _render(request, db, pages, principal, "compartments", error=error)
-    change = memberships.remove_member_as if action == "remove" else memberships.add_member_as
-    return _change(
-        request,
-        db,
-        pages,
-        principal,
-        "compartments",
-        lambda s: change(s, principal.staff_id, compartment=compartment, username=username),
-        "member_removed" if action == "remove" else "member_added",
-    )
+        return _render(
+            post.request, post.db, post.pages, post.principal, "compartments", error=error
+        )
+    remove = action == "remove"
+    change = memberships.remove_member_as if remove else memberships.add_member_as
+    notice = "member_removed" if remove else "member_added"
+    return _change(post, "compartments", notice, change, compartment=compartment, username=username)
 
 
 @router.post("/agencies")
-def add_agency(
-    request: Request, principal: Admin, form: StaffForm, pages: PagesDep, db: Db
-) -> Response:
-    fields = {k: one(form, k) for k in ("slug", "name_en", "name_es", "compartment", "country")}
-    return _change(
-        request,
-        db,
-        pages,
-        principal,
-        "agencies",
-        lambda s: agencies.add_agency_as(s, principal.staff_id, **fields),
-        "agency_added",
-    )
+def add_agency(post: AdminPost) -> Response:
+    fields = {
+        k: one(post.fields, k) for k in ("slug", "name_en", "name_es", "compartment", "country")
+    }
+    return _change(post, "agencies", "agency_added", agencies.add_agency_as, **fields)
 
 
 @router.post("/agencies/route")
-def route_agency(
-    request: Request, principal: Admin, form: StaffForm, pages: PagesDep, db: Db
-) -> Response:
-    slug, compartment = one(form, "slug"), one(form, "compartment")
-    return _change(
-        request,
-        db,
-        pages,
-        principal,
-        "agencies",
-        lambda s: agencies.route_agency(s, principal.staff_id, slug=slug, compartment=compartment),
-        "agency_routed",
-    )
+def route_agency(post: AdminPost) -> Response:
+    slug, compartment = one(post.fields, "slug"), one(post.fields, "compartment")
+    route = agencies.route_agency
+    return _change(post, "agencies", "agency_routed", route, slug=slug, compartment=compartment)

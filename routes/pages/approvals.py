@@ -8,25 +8,23 @@ approve "1" or "0", reason, back "tip" to return to the tip page);
 
 from __future__ import annotations
 
-import uuid
 from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
 from routes.api.approvals import after_decision
-from routes.deps import Db
-from routes.i18n import pick_language
+from routes.deps import Db, path_id
 from routes.pages.report_fields import one
-from routes.pages.staff_actions import refusal
-from routes.staff_auth import READERS, SUPERVISORS, StaffForm, csrf_token, require_roles
-from routes.templating import Pages, get_pages, lang_url
+from routes.pages.staff_post import StaffPost, staff_post
+from routes.staff_auth import READERS, SUPERVISORS, csrf_token, require_roles
+from routes.templating import PagesDep, see_other
 from service.approvals import service as approvals
 from service.approvals.contested import ContestedTip, contested_tips, request_oversight_reroute
 from service.db import utcnow
-from service.errors import Forbidden, InvalidInput, NotFound, ProbityError
+from service.errors import Forbidden, InvalidInput, ProbityError
 from service.staff.models import Role
 from service.staff.sessions import Principal
 
@@ -34,8 +32,7 @@ __all__ = ["router"]
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(require_roles(*READERS))])
 Reader = Annotated[Principal, Depends(require_roles(*READERS))]
-Supervisor = Annotated[Principal, Depends(require_roles(*SUPERVISORS))]
-PagesDep = Annotated[Pages, Depends(get_pages)]
+SupervisorPost = Annotated[StaffPost, Depends(staff_post(*SUPERVISORS))]
 LIST = "/staff/approvals"
 
 
@@ -65,58 +62,35 @@ def approvals_page(request: Request, principal: Reader, pages: PagesDep, db: Db)
 
 
 @router.post("/staff/approvals/{approval_id}/decision")
-async def post_decision(
-    approval_id: str,
-    request: Request,
-    principal: Supervisor,
-    fields: StaffForm,
-    pages: PagesDep,
-    db: Db,
-) -> Response:
-    back = LIST
+async def post_decision(approval_id: str, post: SupervisorPost) -> Response:
     try:
-        wanted = uuid.UUID(approval_id)
-    except ValueError:
-        return refusal(request, pages, NotFound("no such request"), back)
-    try:
-        approve = {"1": True, "0": False}.get(one(fields, "approve"))
+        wanted = path_id(approval_id, "request")
+        approve = {"1": True, "0": False}.get(one(post.fields, "approve"))
         if approve is None:
             raise InvalidInput("approve: 1 or 0", fields={"approve": "format"})
-        reason = one(fields, "reason").strip() or None
+        reason = one(post.fields, "reason").strip() or None
         decide = partial(
             approvals.decide,
-            principal=principal,
+            principal=post.principal,
             approval_id=wanted,
             approve=approve,
             reason=reason,
             now=utcnow(),
         )
-        decision = await db.run_in_thread(decide)
+        decision = await post.db.run_in_thread(decide)
     except ProbityError as exc:
-        return refusal(request, pages, exc, back)
-    await after_decision(request, decision)
-    if one(fields, "back") == "tip":
-        back = f"/staff/tips/{decision.tip_id}"
-    return RedirectResponse(lang_url(back, pick_language(request)), status_code=303)
+        return post.refuse(exc, LIST)
+    await after_decision(post.request, decision)
+    back = f"/staff/tips/{decision.tip_id}" if one(post.fields, "back") == "tip" else LIST
+    return see_other(post.request, back)
 
 
 @router.post("/staff/contested/{tip_id}/reroute")
-async def post_contested_reroute(
-    tip_id: str,
-    request: Request,
-    principal: Supervisor,
-    fields: StaffForm,
-    pages: PagesDep,
-    db: Db,
-) -> Response:
+async def post_contested_reroute(tip_id: str, post: SupervisorPost) -> Response:
     """An oversight supervisor asks for a contested tip to be rerouted to oversight."""
     try:
-        wanted = uuid.UUID(tip_id)
-        await db.run_in_thread(
-            lambda s: request_oversight_reroute(s, principal, wanted, now=utcnow())
-        )
-    except ValueError:
-        return refusal(request, pages, NotFound("no such contested tip"), LIST)
+        wanted = path_id(tip_id, "contested tip")
     except ProbityError as exc:
-        return refusal(request, pages, exc, LIST)
-    return RedirectResponse(lang_url(LIST, pick_language(request)), status_code=303)
+        return post.refuse(exc, LIST)
+    work = partial(request_oversight_reroute, principal=post.principal, tip_id=wanted, now=utcnow())
+    return await post.act(LIST, work)

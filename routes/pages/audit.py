@@ -22,14 +22,14 @@ from fastapi.responses import HTMLResponse
 
 from crypto.errors import CryptoError
 from crypto.note import Verifier
-from routes.api.stats import MAX_WEEKS, STATS_ROLES
+from routes.api.stats import MAX_WEEKS, STATS_ROLES, read_stats
 from routes.deps import Db, settings_of
 from routes.staff_auth import AUDITORS, require_roles
 from routes.svg import Point, bar_chart, step_chart
 from routes.templating import Pages, get_pages
 from service.audit.alarm import read_alarm
 from service.audit.log import record
-from service.audit.stats import WeekCount, stats
+from service.audit.stats import WeekCount
 from service.audit.view import (
     MAX_LIMIT,
     CheckpointStatus,
@@ -37,7 +37,6 @@ from service.audit.view import (
     checkpoint_status,
     list_entries,
 )
-from service.db import utcnow
 from service.errors import InvalidInput
 from service.instance.keys import load_log_signer
 from service.staff.sessions import Principal
@@ -196,16 +195,8 @@ def stats_page(
     db: Db,
     weeks: Annotated[int, Query(ge=1, le=MAX_WEEKS)] = 26,
 ) -> HTMLResponse:
-    with db.transaction() as session:
-        result = stats(session, today=utcnow().date(), weeks=weeks)
-        record(
-            session,
-            actor=principal.staff_id,
-            action="stats.viewed",
-            details={"via": "page", "weeks": weeks},
-        )
     context: dict[str, Any] = {
-        "stats": result,
+        "stats": read_stats(db, principal, weeks, via="page"),
         "bar_chart": bar_chart,
         "step_chart": step_chart,
         "week_points": _week_points,

@@ -36,6 +36,7 @@ __all__ = [
     "read_small_form",
     "refuse_control_characters",
     "refuse_cross_site",
+    "refuse_unless_multipart",
 ]
 
 Fields = dict[str, list[str]]
@@ -59,6 +60,13 @@ def refuse_cross_site(request: Request) -> None:
     """
     if request.headers.get("sec-fetch-site", "").lower() in ("cross-site", "same-site"):
         raise CsrfRejected("forms may only be sent from this site's own pages")
+
+
+def refuse_unless_multipart(request: Request, form: str) -> None:
+    """A page's form with files: from this site, and multipart (`form` names it if refused)."""
+    refuse_cross_site(request)
+    if media_type(request) != "multipart/form-data":
+        raise UnsupportedMediaType(f"{form} is sent as multipart/form-data")
 
 
 async def read_small_form(

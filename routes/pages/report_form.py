@@ -13,17 +13,17 @@ from __future__ import annotations
 
 import re
 import secrets
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from routes import csrf
 from routes.api.intake import _form_options
-from routes.deps import Db, IntakeGate, UnitOfWork, instance_context, intake_slot, run_blocking
+from routes.deps import Db, Gate, UnitOfWork, instance_context, run_blocking
 from routes.i18n import pick_language
 from routes.intake_flow import receive, tip_intake
-from routes.pages.forms import media_type, refuse_cross_site
+from routes.pages.forms import refuse_unless_multipart
 from routes.pages.report_fields import (
     FLAGS,
     MAXIMA,
@@ -39,9 +39,9 @@ from routes.pages.report_fields import (
     to_submission,
 )
 from routes.pages.views import attachment_rows
-from routes.templating import Pages, get_pages
+from routes.templating import Pages, PagesDep
 from service.db import utcnow
-from service.errors import CsrfRejected, InvalidInput, UnsupportedMediaType
+from service.errors import CsrfRejected, InvalidInput
 from service.instance.context import InstanceContext
 from service.tips.intake import IntakeResult
 from service.tips.receiving import TipIntake
@@ -112,9 +112,7 @@ async def _render_form(
 
 
 @router.get("/report", response_class=HTMLResponse)
-async def report_form(
-    request: Request, pages: Annotated[Pages, Depends(get_pages)], db: Db
-) -> HTMLResponse:
+async def report_form(request: Request, pages: PagesDep, db: Db) -> HTMLResponse:
     """The empty form, with a fresh nonce and its CSRF token."""
     ctx = await run_blocking(instance_context, request)
     nonce = secrets.token_hex(16)
@@ -146,16 +144,9 @@ class _Converter:
 
 
 @router.post("/report", response_class=HTMLResponse)
-async def submit_report(
-    request: Request,
-    pages: Annotated[Pages, Depends(get_pages)],
-    gate: Annotated[IntakeGate, Depends(intake_slot)],
-    db: Db,
-) -> HTMLResponse:
+async def submit_report(request: Request, pages: PagesDep, gate: Gate, db: Db) -> HTMLResponse:
     """Store the tip with its files in one transaction; show the receipt once."""
-    refuse_cross_site(request)
-    if media_type(request) != "multipart/form-data":
-        raise UnsupportedMediaType("the report form is sent as multipart/form-data")
+    refuse_unless_multipart(request, "the report form")
     ctx = await run_blocking(instance_context, request)
     intake = tip_intake(request, db, ctx, key=None, form=True)
     convert = _Converter(ctx, pick_language(request), intake)

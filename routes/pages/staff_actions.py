@@ -7,57 +7,35 @@
 - `POST /staff/tips/{id}/priority` (priority, reason)
 - `POST /staff/tips/{id}/request` (kind, reason, compartment)
 
-Each checks the staff CSRF token (`StaffForm`), calls one service function in one transaction,
+Each checks the staff CSRF token (`StaffPost`), calls one service function in one transaction,
 and answers 303 back to the tip page; a refusal renders staff/action_error.html with its status.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
-from typing import Annotated, Any
+from functools import partial
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
-from fastapi.responses import RedirectResponse, Response
-from sqlalchemy.orm import Session
+from fastapi import APIRouter, Depends
+from fastapi.responses import Response
 
 from routes.api.tips import parse_id
 from routes.api.workflow import on_tip
-from routes.deps import Db, UnitOfWork
-from routes.i18n import pick_language
 from routes.pages.forms import Fields
 from routes.pages.report_fields import one
-from routes.staff_auth import READERS, StaffForm, require_roles
-from routes.templating import Pages, get_pages, lang_url
+from routes.pages.staff_post import StaffPost, staff_post
+from routes.staff_auth import READERS, require_roles
 from service.approvals import service as approvals
-from service.errors import InvalidInput, ProbityError
-from service.staff.sessions import Principal
+from service.errors import InvalidInput
 from service.tips import casework
 from service.tips.workflow import transition
 
-__all__ = ["act", "refusal", "router"]
+__all__ = ["router"]
 
 router = APIRouter(include_in_schema=False, dependencies=[Depends(require_roles(*READERS))])
-Reader = Annotated[Principal, Depends(require_roles(*READERS))]
-PagesDep = Annotated[Pages, Depends(get_pages)]
+ReaderPost = Annotated[StaffPost, Depends(staff_post(*READERS))]
 FINDING = "finding:"
-
-
-def refusal(request: Request, pages: Pages, exc: ProbityError, back: str) -> Response:
-    """The staff error page for a refused action, with a link back to where the form was."""
-    context = {"error": exc.code, "detail": exc.detail, "back": back}
-    return pages.render(request, "staff/action_error.html", context, status_code=exc.status)
-
-
-async def act(
-    request: Request, db: UnitOfWork, pages: Pages, back: str, work: Callable[[Session], Any]
-) -> Response:
-    """Run `work` in one transaction; 303 to `back` (in the page's language) or a refusal page."""
-    try:
-        await db.run_in_thread(work)
-    except ProbityError as exc:
-        return refusal(request, pages, exc, back)
-    return RedirectResponse(lang_url(back, pick_language(request)), status_code=303)
 
 
 def _findings(fields: Fields) -> dict[str, str] | None:
@@ -69,11 +47,13 @@ def _optional(fields: Fields, name: str) -> str | None:
     return one(fields, name).strip() or None
 
 
+def _back(tip: uuid.UUID) -> str:
+    return f"/staff/tips/{tip}"
+
+
 @router.post("/staff/tips/{tip_id}/transition")
-async def post_transition(
-    tip_id: str, request: Request, principal: Reader, fields: StaffForm, pages: PagesDep, db: Db
-) -> Response:
-    wanted = parse_id(tip_id)
+async def post_transition(tip_id: str, post: ReaderPost) -> Response:
+    wanted, fields = parse_id(tip_id), post.fields
     to, reason, message = (
         one(fields, "to"),
         _optional(fields, "reason"),
@@ -81,46 +61,38 @@ async def post_transition(
     )
     findings = _findings(fields)
     work = on_tip(
-        transition, principal, wanted, to=to, reason=reason, findings=findings, message=message
+        transition, post.principal, wanted, to=to, reason=reason, findings=findings, message=message
     )
-    return await act(request, db, pages, f"/staff/tips/{wanted}", work)
+    return await post.act(_back(wanted), work)
 
 
 @router.post("/staff/tips/{tip_id}/message")
-async def post_message(
-    tip_id: str, request: Request, principal: Reader, fields: StaffForm, pages: PagesDep, db: Db
-) -> Response:
+async def post_message(tip_id: str, post: ReaderPost) -> Response:
     wanted = parse_id(tip_id)
-    body = one(fields, "body")
-    work = on_tip(casework.send_message, principal, wanted, body=body)
-    return await act(request, db, pages, f"/staff/tips/{wanted}", work)
+    work = on_tip(casework.send_message, post.principal, wanted, body=one(post.fields, "body"))
+    return await post.act(_back(wanted), work)
 
 
 @router.post("/staff/tips/{tip_id}/note")
-async def post_note(
-    tip_id: str, request: Request, principal: Reader, fields: StaffForm, pages: PagesDep, db: Db
-) -> Response:
+async def post_note(tip_id: str, post: ReaderPost) -> Response:
     wanted = parse_id(tip_id)
-    body = one(fields, "body")
-    work = on_tip(casework.add_note, principal, wanted, body=body)
-    return await act(request, db, pages, f"/staff/tips/{wanted}", work)
+    body = one(post.fields, "body")
+    return await post.act(
+        _back(wanted), on_tip(casework.add_note, post.principal, wanted, body=body)
+    )
 
 
 @router.post("/staff/tips/{tip_id}/assignee")
-async def post_assignee(
-    tip_id: str, request: Request, principal: Reader, fields: StaffForm, pages: PagesDep, db: Db
-) -> Response:
+async def post_assignee(tip_id: str, post: ReaderPost) -> Response:
     wanted = parse_id(tip_id)
-    back = f"/staff/tips/{wanted}"
-    raw = one(fields, "staff_id").strip()
+    raw = one(post.fields, "staff_id").strip()
     try:
         assignee = uuid.UUID(raw) if raw else None
     except ValueError:
         error = InvalidInput("staff_id: not a staff member", fields={"staff_id": "format"})
-        return refusal(request, pages, error, back)
-    return await act(
-        request, db, pages, back, lambda s: casework.assign(s, principal, wanted, assignee)
-    )
+        return post.refuse(error, _back(wanted))
+    assign = partial(casework.assign, principal=post.principal, tip_id=wanted, assignee_id=assignee)
+    return await post.act(_back(wanted), assign)
 
 
 def _flag(fields: Fields, name: str) -> bool | None:
@@ -133,43 +105,36 @@ def _flag(fields: Fields, name: str) -> bool | None:
 
 
 @router.post("/staff/tips/{tip_id}/flags")
-async def post_flags(
-    tip_id: str, request: Request, principal: Reader, fields: StaffForm, pages: PagesDep, db: Db
-) -> Response:
+async def post_flags(tip_id: str, post: ReaderPost) -> Response:
     wanted = parse_id(tip_id)
-    back = f"/staff/tips/{wanted}"
     try:
-        urgent, hold = _flag(fields, "urgent"), _flag(fields, "legal_hold")
+        urgent, hold = _flag(post.fields, "urgent"), _flag(post.fields, "legal_hold")
         if urgent is None and hold is None:
             raise InvalidInput("give urgent and/or legal_hold", fields={"flags": "empty"})
     except InvalidInput as exc:
-        return refusal(request, pages, exc, back)
-    work = on_tip(casework.set_flags, principal, wanted, urgent=urgent, legal_hold=hold)
-    return await act(request, db, pages, back, work)
+        return post.refuse(exc, _back(wanted))
+    work = on_tip(casework.set_flags, post.principal, wanted, urgent=urgent, legal_hold=hold)
+    return await post.act(_back(wanted), work)
 
 
 @router.post("/staff/tips/{tip_id}/priority")
-async def post_priority(
-    tip_id: str, request: Request, principal: Reader, fields: StaffForm, pages: PagesDep, db: Db
-) -> Response:
+async def post_priority(tip_id: str, post: ReaderPost) -> Response:
     wanted = parse_id(tip_id)
-    back = f"/staff/tips/{wanted}"
-    raw, reason = one(fields, "priority").strip(), one(fields, "reason")
+    raw, reason = one(post.fields, "priority").strip(), one(post.fields, "reason")
     if not raw.isdigit() or len(raw) > 6:
         error = InvalidInput("priority: a whole number", fields={"priority": "format"})
-        return refusal(request, pages, error, back)
-    work = on_tip(casework.override_priority, principal, wanted, priority=int(raw), reason=reason)
-    return await act(request, db, pages, back, work)
+        return post.refuse(error, _back(wanted))
+    override = casework.override_priority
+    work = on_tip(override, post.principal, wanted, priority=int(raw), reason=reason)
+    return await post.act(_back(wanted), work)
 
 
 @router.post("/staff/tips/{tip_id}/request")
-async def post_request(
-    tip_id: str, request: Request, principal: Reader, fields: StaffForm, pages: PagesDep, db: Db
-) -> Response:
-    wanted = parse_id(tip_id)
+async def post_request(tip_id: str, post: ReaderPost) -> Response:
+    wanted, fields = parse_id(tip_id), post.fields
     kind, reason = one(fields, "kind"), _optional(fields, "reason")
     compartment = _optional(fields, "compartment") if kind == "reroute" else None
     work = on_tip(
-        approvals.request, principal, wanted, kind=kind, reason=reason, compartment=compartment
+        approvals.request, post.principal, wanted, kind=kind, reason=reason, compartment=compartment
     )
-    return await act(request, db, pages, f"/staff/tips/{wanted}", work)
+    return await post.act(_back(wanted), work)

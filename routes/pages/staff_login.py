@@ -16,12 +16,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from routes import csrf
 from routes.api.staff import change_password, sign_in
-from routes.deps import Db, instance_context, run_blocking, settings_of
-from routes.i18n import pick_language
-from routes.pages.forms import read_small_form, refuse_cross_site
+from routes.deps import Db, settings_of
 from routes.pages.report_fields import one
+from routes.pages.sign_in import SignInForm, checked_sign_in, render_sign_in, sign_in_token
 from routes.pages.staff_enrol import router as enrol_router
 from routes.staff_auth import (
     ALL_STAFF,
@@ -33,8 +31,7 @@ from routes.staff_auth import (
     set_staff_cookie,
     staff_token,
 )
-from routes.templating import Pages, get_pages, lang_url
-from service.db import utcnow
+from routes.templating import Pages, PagesDep, see_other
 from service.errors import InvalidInput, TooManyAttempts, Unauthorized, Unavailable
 from service.staff.sessions import Principal, logout
 
@@ -45,36 +42,14 @@ router.include_router(enrol_router)
 LOGIN_PURPOSE = "staff-login"
 LOGIN_BINDING = "staff-login"
 NOTICES = frozenset({"signed_out", "password_changed"})
+SIGN_IN = SignInForm("staff/login.html", LOGIN_PURPOSE, LOGIN_BINDING, NOTICES)
 AnyStaff = Annotated[Principal, Depends(require_roles(*ALL_STAFF))]
 
 
-def _render_login(
-    request: Request,
-    pages: Pages,
-    token: str,
-    *,
-    username: str = "",
-    error: str | None = None,
-    status_code: int = 200,
-    headers: dict[str, str] | None = None,
-) -> HTMLResponse:
-    notice = request.query_params.get("notice")
-    context = {
-        "csrf": token,
-        "error": error,
-        "username": username,
-        "notice": notice if notice in NOTICES and error is None else None,
-    }
-    return pages.render(
-        request, "staff/login.html", context, status_code=status_code, headers=headers
-    )
-
-
 @router.get("/staff/login", response_class=HTMLResponse)
-async def login_form(request: Request, pages: Annotated[Pages, Depends(get_pages)]) -> Response:
-    ctx = await run_blocking(instance_context, request)
-    token = csrf.issue(ctx, purpose=LOGIN_PURPOSE, binding=LOGIN_BINDING, now=utcnow())
-    return _render_login(request, pages, token)
+async def login_form(request: Request, pages: PagesDep) -> Response:
+    token = await sign_in_token(request, SIGN_IN)
+    return render_sign_in(request, pages, SIGN_IN, token, username="")
 
 
 def _retry(exc: TooManyAttempts | Unavailable) -> dict[str, str] | None:
@@ -82,16 +57,8 @@ def _retry(exc: TooManyAttempts | Unavailable) -> dict[str, str] | None:
 
 
 @router.post("/staff/login", response_class=HTMLResponse)
-async def login_submit(
-    request: Request, pages: Annotated[Pages, Depends(get_pages)], db: Db
-) -> Response:
-    refuse_cross_site(request)
-    fields = await read_small_form(request)
-    ctx = await run_blocking(instance_context, request)
-    now = utcnow()
-    sent = one(fields, "csrf")
-    csrf.verify(ctx, sent, purpose=LOGIN_PURPOSE, binding=LOGIN_BINDING, now=now)
-    again = csrf.refresh(ctx, sent, purpose=LOGIN_PURPOSE, binding=LOGIN_BINDING, now=now)
+async def login_submit(request: Request, pages: PagesDep, db: Db) -> Response:
+    fields, _, again = await checked_sign_in(request, SIGN_IN)
     username = one(fields, "username")[:64]
     try:
         token, _, _ = await sign_in(
@@ -102,14 +69,21 @@ async def login_submit(
             totp=one(fields, "totp"),
         )
     except Unauthorized:  # also a paused account: it must look like any other failure
-        return _render_login(
-            request, pages, again, username=username, error="invalid", status_code=401
+        return render_sign_in(
+            request, pages, SIGN_IN, again, error="invalid", status_code=401, username=username
         )
     except Unavailable as exc:
-        return _render_login(
-            request, pages, again, error="busy", status_code=503, headers=_retry(exc)
+        return render_sign_in(
+            request,
+            pages,
+            SIGN_IN,
+            again,
+            error="busy",
+            status_code=503,
+            headers=_retry(exc),
+            username="",
         )
-    response = RedirectResponse(lang_url("/staff", pick_language(request)), status_code=303)
+    response = see_other(request, "/staff")
     set_staff_cookie(request, response, token)
     return response
 
@@ -118,7 +92,7 @@ async def login_submit(
 def staff_home(request: Request, principal: AnyStaff) -> RedirectResponse:
     """Each role's landing page."""
     home = {"admin": "/staff/admin", "auditor": "/audit"}.get(principal.role.value, "/staff/queue")
-    return RedirectResponse(lang_url(home, pick_language(request)), status_code=303)
+    return see_other(request, home)
 
 
 @router.post("/staff/logout")
@@ -127,8 +101,7 @@ def logout_submit(request: Request, principal: AnyStaff, form: StaffForm, db: Db
     if found is not None:
         with db.transaction() as session:
             logout(session, found[0], now=settings_of(request).clock())
-    target = lang_url(f"{LOGIN_PATH}?notice=signed_out", pick_language(request))
-    response = RedirectResponse(target, status_code=303)
+    response = see_other(request, f"{LOGIN_PATH}?notice=signed_out")
     clear_staff_cookie(request, response)
     return response
 
@@ -150,9 +123,7 @@ def _render_password(
 
 
 @router.get("/staff/password", response_class=HTMLResponse)
-def password_form(
-    request: Request, principal: AnyStaff, pages: Annotated[Pages, Depends(get_pages)]
-) -> Response:
+def password_form(request: Request, principal: AnyStaff, pages: PagesDep) -> Response:
     return _render_password(request, pages, principal)
 
 
@@ -161,7 +132,7 @@ async def password_submit(
     request: Request,
     principal: AnyStaff,
     form: StaffForm,
-    pages: Annotated[Pages, Depends(get_pages)],
+    pages: PagesDep,
     db: Db,
 ) -> Response:
     """Change the password; this session stays, every other one is signed out."""

@@ -10,18 +10,17 @@ Imports FastAPI, `routes.*` and `service.*`.
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from routes import csrf
 from routes.api.reporter import login
-from routes.deps import Db, instance_context, run_blocking, settings_of
-from routes.i18n import pick_language
-from routes.pages.forms import Fields, read_small_form, refuse_cross_site
+from routes.cookies import clear_session_cookie, set_session_cookie
+from routes.deps import Db, instance_context, run_blocking
+from routes.pages.forms import read_small_form, refuse_cross_site
 from routes.pages.report_fields import one
-from routes.templating import Pages, get_pages, lang_url
+from routes.pages.sign_in import SignInForm, checked_sign_in, render_sign_in, sign_in_token
+from routes.templating import PagesDep, see_other
 from service.db import utcnow
 from service.errors import InvalidInput, TooManyAttempts, Unauthorized
 from service.instance.context import InstanceContext
@@ -44,6 +43,7 @@ LOGIN = "status-login"
 LOGOUT = "status-logout"
 # Why the login page is shown again; a closed list, so the query string cannot inject text.
 NOTICES = frozenset({"signin", "expired", "signed_out"})
+SIGN_IN = SignInForm("reporter/status_login.html", LOGIN, csrf.LOGIN_BINDING, NOTICES)
 
 
 def current_reporter(request: Request, ctx: InstanceContext) -> ReporterSession | None:
@@ -69,88 +69,42 @@ def keep_session(
 
 
 def _set_cookie(request: Request, response: Response, token: str) -> None:
-    response.set_cookie(
-        COOKIE,
-        token,
-        path=COOKIE_PATH,
-        httponly=True,
-        samesite="strict",
-        secure=settings_of(request).secure_cookies,
-    )
+    set_session_cookie(request, response, COOKIE, token, path=COOKIE_PATH)
 
 
 def clear_session(request: Request, response: Response) -> None:
-    response.delete_cookie(
-        COOKIE,
-        path=COOKIE_PATH,
-        httponly=True,
-        samesite="strict",
-        secure=settings_of(request).secure_cookies,
-    )
+    clear_session_cookie(request, response, COOKIE, path=COOKIE_PATH)
 
 
 def to_login(request: Request, notice: str, *, clear: bool) -> RedirectResponse:
-    lang = pick_language(request)
-    target = lang_url(f"/status?notice={notice}", lang)
-    response = RedirectResponse(target, status_code=303)
+    response = see_other(request, f"/status?notice={notice}")
     if clear:
         clear_session(request, response)
     return response
 
 
-def _render_login(
-    request: Request,
-    pages: Pages,
-    token: str,
-    *,
-    error: str | None = None,
-    status_code: int = 200,
-    headers: dict[str, str] | None = None,
-) -> HTMLResponse:
-    notice = request.query_params.get("notice")
-    context = {
-        "csrf": token,
-        "error": error,
-        "notice": notice if notice in NOTICES and error is None else None,
-    }
-    return pages.render(
-        request, "reporter/status_login.html", context, status_code=status_code, headers=headers
-    )
-
-
 @router.get("/status", response_class=HTMLResponse)
-async def status_login(request: Request, pages: Annotated[Pages, Depends(get_pages)]) -> Response:
+async def status_login(request: Request, pages: PagesDep) -> Response:
     """The receipt form. Sets no cookie."""
-    ctx = await run_blocking(instance_context, request)
-    token = csrf.issue(ctx, purpose=LOGIN, binding=csrf.LOGIN_BINDING, now=utcnow())
-    return _render_login(request, pages, token)
+    return render_sign_in(request, pages, SIGN_IN, await sign_in_token(request, SIGN_IN))
 
 
 @router.post("/status", response_class=HTMLResponse)
-async def status_sign_in(
-    request: Request, pages: Annotated[Pages, Depends(get_pages)], db: Db
-) -> Response:
+async def status_sign_in(request: Request, pages: PagesDep, db: Db) -> Response:
     """Check the receipt; on success set the session cookie and go to the report."""
-    refuse_cross_site(request)
-    fields: Fields = await read_small_form(request)
-    ctx = await run_blocking(instance_context, request)
-    now = utcnow()
-    sent = one(fields, "csrf")
-    csrf.verify(ctx, sent, purpose=LOGIN, binding=csrf.LOGIN_BINDING, now=now)
-    # Re-shown forms keep the token while it is young, so both 401s are byte-for-byte alike.
-    again = csrf.refresh(ctx, sent, purpose=LOGIN, binding=csrf.LOGIN_BINDING, now=now)
+    fields, ctx, again = await checked_sign_in(request, SIGN_IN)
     try:
         token = await run_blocking(login, db, ctx, one(fields, "receipt"))
     except Unauthorized:
-        return _render_login(request, pages, again, error="not_found", status_code=401)
+        return render_sign_in(request, pages, SIGN_IN, again, error="not_found", status_code=401)
     except InvalidInput:
-        return _render_login(request, pages, again, error="format", status_code=422)
+        return render_sign_in(request, pages, SIGN_IN, again, error="format", status_code=422)
     except TooManyAttempts as exc:
         headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
-        return _render_login(
-            request, pages, again, error="locked", status_code=429, headers=headers
+        return render_sign_in(
+            request, pages, SIGN_IN, again, error="locked", status_code=429, headers=headers
         )
-    response = RedirectResponse(lang_url("/status/tip", pick_language(request)), status_code=303)
+    response = see_other(request, "/status/tip")
     _set_cookie(request, response, token)
     return response
 

@@ -12,23 +12,23 @@ Imports FastAPI, `routes.*` and `service.*`.
 from __future__ import annotations
 
 from functools import partial
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
 from routes import csrf
-from routes.deps import Db, IntakeGate, UnitOfWork, instance_context, intake_slot, run_blocking
+from routes.deps import Db, Gate, UnitOfWork, instance_context, run_blocking
 from routes.i18n import pick_language
 from routes.intake_flow import INTAKE_LIMITS, Fields, evidence_upload, receive
-from routes.pages.forms import drain, media_type, read_small_form, refuse_cross_site
+from routes.pages.forms import drain, read_small_form, refuse_cross_site, refuse_unless_multipart
 from routes.pages.report_fields import MAXIMA, one, remove_metadata_choice
 from routes.pages.status import COOKIE, LOGOUT, current_reporter, keep_session, to_login
 from routes.pages.views import attachment_rows, long_date
-from routes.templating import Pages, get_pages, lang_url
+from routes.templating import Pages, PagesDep, notice_of, see_other
 from service.db import utcnow
-from service.errors import Conflict, InvalidInput, NotFound, UnsupportedMediaType
+from service.errors import Conflict, InvalidInput, NotFound
 from service.instance.context import InstanceContext
 from service.tips.contest import contest_closure
 from service.tips.conversation import ReporterView, reporter_view
@@ -80,7 +80,6 @@ async def _render_tip(
     except NotFound:  # the report is gone (e.g. purged): the session means nothing now
         return to_login(request, "expired", clear=True)
     now, binding = utcnow(), csrf.signed_in_binding(reporter)
-    notice = request.query_params.get("notice")
     context = {
         **_view_context(view, pick_language(request)),
         "csrf_message": csrf.issue(ctx, purpose=MESSAGE, binding=binding, now=now),
@@ -89,7 +88,7 @@ async def _render_tip(
         "contest_message": contest_message,
         "errors": errors or {},
         "body": body,
-        "notice": notice if notice in NOTICES and not errors else None,
+        "notice": None if errors else notice_of(request, NOTICES),
         "limits": {**LIMITS, "file_max_mb": LIMITS["file_max_bytes"] >> 20},
         "maxima": MAXIMA,
     }
@@ -99,10 +98,16 @@ async def _render_tip(
     return response
 
 
-@router.get("/status/tip", response_class=HTMLResponse)
-async def status_tip(
-    request: Request, pages: Annotated[Pages, Depends(get_pages)], db: Db
+def _back_to_tip(
+    request: Request, ctx: InstanceContext, reporter: ReporterSession, notice: str
 ) -> Response:
+    response = see_other(request, f"/status/tip?notice={notice}")
+    keep_session(request, response, ctx, reporter)
+    return response
+
+
+@router.get("/status/tip", response_class=HTMLResponse)
+async def status_tip(request: Request, pages: PagesDep, db: Db) -> Response:
     """The report as the reporter may see it; without a valid session, back to the login."""
     ctx = await run_blocking(instance_context, request)
     reporter = current_reporter(request, ctx)
@@ -132,16 +137,9 @@ class _MessageHook:
 
 
 @router.post("/status/messages", response_class=HTMLResponse)
-async def status_message(
-    request: Request,
-    pages: Annotated[Pages, Depends(get_pages)],
-    gate: Annotated[IntakeGate, Depends(intake_slot)],
-    db: Db,
-) -> Response:
+async def status_message(request: Request, pages: PagesDep, gate: Gate, db: Db) -> Response:
     """A message, files, or both, in one transaction; then back to the report."""
-    refuse_cross_site(request)
-    if media_type(request) != "multipart/form-data":
-        raise UnsupportedMediaType("the message form is sent as multipart/form-data")
+    refuse_unless_multipart(request, "the message form")
     ctx = await run_blocking(instance_context, request)
     reporter = current_reporter(request, ctx)
     if reporter is None:
@@ -159,16 +157,11 @@ async def status_message(
             )
     if not result.message_stored and not result.attachments:
         return await _render_tip(request, db, pages, ctx, reporter, errors={"body": "empty"})
-    target = lang_url("/status/tip?notice=sent", pick_language(request))
-    response = RedirectResponse(target, status_code=303)
-    keep_session(request, response, ctx, reporter)
-    return response
+    return _back_to_tip(request, ctx, reporter, "sent")
 
 
 @router.post("/status/contest", response_class=HTMLResponse)
-async def status_contest(
-    request: Request, pages: Annotated[Pages, Depends(get_pages)], db: Db
-) -> Response:
+async def status_contest(request: Request, pages: PagesDep, db: Db) -> Response:
     """Contest the closure (once), with an optional message; then back to the report."""
     refuse_cross_site(request)
     fields = await read_small_form(request, CONTEST_FORM)
@@ -198,7 +191,4 @@ async def status_contest(
             contest_message=message,
             status_code=exc.status,
         )
-    target = lang_url("/status/tip?notice=contested", pick_language(request))
-    response = RedirectResponse(target, status_code=303)
-    keep_session(request, response, ctx, reporter)
-    return response
+    return _back_to_tip(request, ctx, reporter, "contested")
