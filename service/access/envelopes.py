@@ -26,6 +26,7 @@ from service.db import lock_for_write, lock_rows
 from service.errors import Conflict, NotInitialised
 from service.instance.models import RECOVERY_RECIPIENT, InstanceKey
 from service.staff.models import Role, StaffUser
+from service.tips.keys import envelope_bytes, store_envelope
 from service.tips.models import Envelope, EnvelopeKind, Tip, TipAudience
 from service.tips.routing import Reader
 from service.tips.subjects import SubjectKeys, stored_keys
@@ -150,8 +151,9 @@ def plan_rewrites(
     plans = []
     for envelope in envelopes:
         recipients = _recipients(envelope.kind, holders, grants, recovery)
+        stored = envelope_bytes(session, tip_id, EnvelopeKind(envelope.kind))
         try:
-            data = rewrap_file(envelope.data, [identity], recipients)
+            data = rewrap_file(stored or b"", [identity], recipients)
         except CryptoError:
             raise Conflict(
                 f"you cannot open this tip's {envelope.kind} keys, so you cannot rewrite them"
@@ -162,8 +164,8 @@ def plan_rewrites(
 
 def write_rewrites(session: Session, rewrites: Iterable[Rewrite]) -> None:
     for rewrite in rewrites:
-        envelope = session.get(Envelope, (rewrite.tip_id, rewrite.kind))
-        if envelope is None:  # planned from this row in this transaction
+        kind = EnvelopeKind(rewrite.kind)
+        if envelope_bytes(session, rewrite.tip_id, kind) is None:  # planned from this row
             raise Conflict("the tip's keys changed while they were being rewritten")
-        envelope.data = rewrite.data
+        store_envelope(session, rewrite.tip_id, kind, rewrite.data)
     session.flush()

@@ -18,7 +18,7 @@ from crypto.errors import CryptoError
 from service.errors import NotFound
 from service.tips.models import Envelope, EnvelopeKind
 
-__all__ = ["TipKeys", "open_identity_key", "open_tip_keys"]
+__all__ = ["TipKeys", "envelope_bytes", "open_identity_key", "open_tip_keys", "store_envelope"]
 
 
 @dataclass(frozen=True)
@@ -27,12 +27,27 @@ class TipKeys:
     case: str
 
 
-def _open(session: Session, tip_id: uuid.UUID, kind: EnvelopeKind, identity: str) -> bytes:
+def envelope_bytes(session: Session, tip_id: uuid.UUID, kind: EnvelopeKind) -> bytes | None:
+    """The age file of one envelope, or None. Every reader of an envelope goes through here."""
+    envelope = session.get(Envelope, (tip_id, kind.value))
+    return None if envelope is None else envelope.data
+
+
+def store_envelope(session: Session, tip_id: uuid.UUID, kind: EnvelopeKind, data: bytes) -> None:
+    """Write (or replace) one envelope's age file. Every writer of an envelope goes through here."""
     envelope = session.get(Envelope, (tip_id, kind.value))
     if envelope is None:
+        session.add(Envelope(tip_id=tip_id, kind=kind.value, data=data))
+    else:
+        envelope.data = data
+
+
+def _open(session: Session, tip_id: uuid.UUID, kind: EnvelopeKind, identity: str) -> bytes:
+    data = envelope_bytes(session, tip_id, kind)
+    if data is None:
         raise NotFound("no such tip")
     try:
-        return decrypt_bytes(envelope.data, [identity])
+        return decrypt_bytes(data, [identity])
     except CryptoError:
         raise NotFound("no such tip") from None
 
