@@ -9,6 +9,7 @@
     │   ├── NotPermitted     403  a membership or conflict change this person may not make
     │   └── CsrfRejected     403  a form that did not come from our pages, or too long ago
     ├── NotFound             404  missing, or outside the caller's audience
+    ├── NotAcceptable        406  no answer in a media type the caller's Accept allows
     ├── RequestTimeout       408  the body stopped arriving (a slow or stalled client)
     ├── Conflict             409  duplicates, illegal transitions, replays with another body
     │   ├── InvalidTransition 409  a move the transition table does not allow
@@ -46,6 +47,7 @@ __all__ = [
     "InvalidTransition",
     "LoginRequired",
     "Malformed",
+    "NotAcceptable",
     "NotClosed",
     "NotFound",
     "NotInitialised",
@@ -105,6 +107,9 @@ class CsrfRejected(Forbidden):
 
 
 class NotFound(ProbityError, code="not_found", status=404): ...
+
+
+class NotAcceptable(ProbityError, code="not_acceptable", status=406): ...
 
 
 class RequestTimeout(ProbityError, code="request_timeout", status=408): ...

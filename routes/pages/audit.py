@@ -1,10 +1,11 @@
 """The auditor's pages: `/audit` (checkpoint status), `/audit/entries` (the log, filtered),
-`/audit/stats` (content-free statistics with SVG charts).
+`/audit/stats` (content-free statistics with SVG charts), `/audit/cases.csv` (the case list).
 
 Roles: the log pages are for auditors only; the statistics are also for supervisors (they watch
 deadlines) and admins, like `GET /api/v1/stats`. Reviewers get 403 everywhere here. Every page
-view is itself an audit entry (`audit.read` or `stats.viewed`, filters as scalar details) in the
-same transaction as the read. The log key used to check checkpoints comes from the key file, not
+view is itself an audit entry (`audit.read`, `stats.viewed` or `audit.cases_exported`, filters
+as scalar details) in the same transaction as the read (committed before the case list
+streams). The log key used to check checkpoints comes from the key file, not
 from the database, so a database rewrite cannot bring its own key.
 
 Imports FastAPI, `routes.*`, `service.*` and `crypto`.
@@ -18,10 +19,11 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, StreamingResponse
 
 from crypto.errors import CryptoError
 from crypto.note import Verifier
+from routes.api.audit_cases import CaseQuery, case_list_response
 from routes.api.stats import MAX_WEEKS, STATS_ROLES, read_stats
 from routes.deps import Db, settings_of
 from routes.staff_auth import AUDITORS, require_roles
@@ -177,6 +179,12 @@ def entries(
         next_url = "/audit/entries?" + urlencode(kept)
     context = {"form": form, "errors": {}, "page": page, "next_url": next_url}
     return pages.render(request, "audit/entries.html", context)
+
+
+@log_pages.get("/cases.csv")
+def cases_csv(principal: Auditor, filters: CaseQuery, db: Db) -> StreamingResponse:
+    """The content-free case list as CSV (the download link on the audit pages)."""
+    return case_list_response(db, principal, filters, via="page")
 
 
 def _week_points(series: Sequence[WeekCount]) -> list[Point]:

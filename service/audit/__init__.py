@@ -7,6 +7,7 @@ Reporter-caused events wait in a pending table, dated by day only.
   filtered pages, roots and proofs.
 - stats.py, closure_stats.py, sql_dates.py, suppression.py (repository): content-free statistics
   in SQL, with small-cell suppression.
+- cases.py (repository): the auditors' case list, one content-free row per tip, as CSV.
 - log.py, pending.py, staff_actions.py (service): appending, in the caller's transaction.
 - append.py (service): the append's fast path, rows in and subtree hashes out below the ORM.
 - checkpoints.py, guard.py, alarm.py, export.py (service): signing checkpoints, the signer's check

@@ -1,4 +1,5 @@
-"""`probity audit ...`: the log's key, export, offline verification and the signer's alarm.
+"""`probity audit ...`: the log's key, export, offline verification, the signer's alarm and the
+content-free case list.
 
 `verify` needs no database and no settings: only the export, a checkpoint and the public key.
 """
@@ -7,7 +8,10 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
+import sys
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, BinaryIO
 
@@ -16,11 +20,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from sqlalchemy.orm import Session
 
 from service.audit.alarm import clear_alarm, read_alarm
+from service.audit.cases import CaseFilters, case_csv, record_case_export
 from service.audit.checkpoints import resolve_alarm
 from service.audit.export import ExportResult, export_log
 from service.audit.verify import VerifyReport, verify_export
 from service.cli_common import cli_errors, err, fail, out, with_session
 from service.config import Settings
+from service.db import utcnow
 from service.errors import HistoryMismatch, VerificationError
 from service.instance.keys import load_log_signer
 
@@ -130,6 +136,70 @@ def verify(
         _say(f"Consistent with the trusted checkpoint of {report.trusted_size} entries.")
     if report.entries > report.size:
         _say(f"{report.entries - report.size} later entries are not covered by this checkpoint.")
+
+
+def _write_cases(session: Session, filters: CaseFilters, out_file: BinaryIO) -> int:
+    # Audited and committed before the first row is written, as over HTTP.
+    count = record_case_export(session, actor="system", filters=filters, via="cli")
+    session.commit()
+    with _progress() as bar:
+        task = bar.add_task("Writing the case list", total=count)
+        for chunk in case_csv(
+            session,
+            filters,
+            today=utcnow().date(),
+            progress=lambda done: bar.update(task, completed=done),
+        ):
+            out_file.write(chunk)
+    return count
+
+
+def _day_option(help_text: str) -> typer.models.OptionInfo:
+    option: typer.models.OptionInfo = typer.Option(
+        formats=["%Y-%m-%d"], show_default=False, metavar="YYYY-MM-DD", help=help_text
+    )
+    return option
+
+
+@app.command("cases")
+@cli_errors
+def cases(
+    file: Annotated[str, typer.Argument(help="Where to write the CSV; - for standard output.")],
+    compartment: Annotated[
+        str | None, typer.Option(help="Only this compartment (its name).")
+    ] = None,
+    closed_since: Annotated[
+        datetime | None, _day_option("Only tips closed on or after this UTC day.")
+    ] = None,
+    closed_until: Annotated[
+        datetime | None, _day_option("Only tips closed on or before this UTC day.")
+    ] = None,
+) -> None:
+    """Write the content-free case list as CSV: one row per tip (id, compartment, agency,
+    status, days received/acknowledged/closed, findings, deadlines, flags). Audited.
+
+    Example: probity audit cases cases.csv --compartment us --closed-since 2026-01-01
+    """
+    filters = CaseFilters(
+        compartment,
+        closed_since.date() if closed_since else None,
+        closed_until.date() if closed_until else None,
+    )
+    if file == "-":
+        with_session(lambda session, _: _write_cases(session, filters, sys.stdout.buffer))
+        sys.stdout.buffer.flush()
+        return
+    target = Path(file)
+    partial = target.with_name(target.name + ".partial")
+    try:
+        with partial.open("wb") as out_file:
+            count = with_session(lambda session, _: _write_cases(session, filters, out_file))
+            out_file.flush()
+            os.fsync(out_file.fileno())
+        os.replace(partial, target)
+    finally:
+        partial.unlink(missing_ok=True)  # a refused or failed run leaves no file behind
+    _say(f"Wrote {count} tips to {target}.")
 
 
 alarm_app = typer.Typer(help="The log signer's alarm (a rewritten history).", no_args_is_help=True)
