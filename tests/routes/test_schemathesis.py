@@ -88,7 +88,7 @@ class Callers:
         path = operation.path
         if path.startswith("/api/v1/reporter/"):
             return self.reporter
-        if path == "/api/v1/audit/entries":
+        if path in ("/api/v1/audit/entries", "/api/v1/audit/cases", "/api/v1/audit/cases.csv"):
             return self.auditor
         if path in ("/api/v1/staff/session", "/api/v1/staff/password"):
             return self.own_session
