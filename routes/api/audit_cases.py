@@ -76,11 +76,13 @@ def case_list_response(
 
 
 def _accepts_csv(accept: str | None) -> bool:
+    """No Accept, or a range that covers text/csv with a weight above zero."""
     if not accept:
         return True
     for part in accept.split(","):
-        kind = part.split(";")[0].strip().lower()
-        if kind in ("text/csv", "text/*", "*/*"):
+        kind, *params = (piece.strip().lower() for piece in part.split(";"))
+        refused = any(p.replace(" ", "") in ("q=0", "q=0.0", "q=0.00", "q=0.000") for p in params)
+        if kind in ("text/csv", "text/*", "*/*") and not refused:
             return True
     return False
 

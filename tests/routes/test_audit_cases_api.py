@@ -163,10 +163,27 @@ def test_other_media_types_get_406_and_nothing_is_recorded(
     web: TestClient, engine: Engine, auditor: StaffHandle
 ) -> None:
     headers = api_login(web, auditor)
-    response = web.get("/api/v1/audit/cases", headers={**headers, "Accept": "application/json"})
-    assert response.status_code == 406
-    assert response.json()["error"] == "not_acceptable"
+    for accept in ("application/json", "text/html, application/xml;q=0.9", "text/csv;q=0"):
+        response = web.get("/api/v1/audit/cases", headers={**headers, "Accept": accept})
+        assert response.status_code == 406, accept
+        assert response.json()["error"] == "not_acceptable"
     assert _exports(engine) == []
+    weighted = web.get(
+        "/api/v1/audit/cases", headers={**headers, "Accept": "application/json, text/*;q=0.5"}
+    )
+    assert weighted.status_code == 200
+    assert weighted.headers["content-type"] == "text/csv; charset=utf-8"
+
+
+def test_the_audit_pages_offer_the_download(web: TestClient, auditor: StaffHandle) -> None:
+    page_login(web, auditor)
+    overview = web.get("/audit").text
+    assert 'href="/audit/cases.csv"' in overview
+    assert 'action="/audit/cases.csv"' in overview
+    assert 'name="closed_since"' in overview
+    refused = web.get("/audit/cases.csv?compartment=nowhere")
+    assert refused.status_code == 422
+    assert "text/html" in refused.headers["content-type"]
 
 
 def test_filters_and_refused_filters(
