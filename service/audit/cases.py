@@ -180,7 +180,7 @@ def _conditions(session: Session, filters: CaseFilters) -> list[ColumnElement[bo
         out.append(Tip.compartment_id == _compartment_id(session, filters.compartment))
     if filters.closed_since is not None:
         out.append(Tip.closed_at >= datetime.combine(filters.closed_since, time(), UTC))
-    if filters.closed_until is not None:
+    if filters.closed_until is not None and filters.closed_until < date.max:  # no day after
         end = datetime.combine(filters.closed_until + timedelta(days=1), time(), UTC)
         out.append(Tip.closed_at < end)
     if filters.closed_since is not None or filters.closed_until is not None:
