@@ -24,7 +24,7 @@ from service.access.envelopes import (
     write_rewrites,
 )
 from service.access.models import ChangeOp, IdentityGrant, PendingAccessChange
-from service.access.rotation import Rotation, plan_rotation, write_rotation
+from service.access.rotation import Rotation, has_keys, plan_rotation, write_rotation
 from service.audit.log import record
 from service.compartments.models import Compartment
 from service.errors import Conflict, NotFound
@@ -67,7 +67,8 @@ def plan_tip(session: Session, tip_id: uuid.UUID, identity: str) -> TipPlan:
             present.add(reader.id)
     removed = sum(1 for c in changes if c.op == ChangeOp.REMOVE.value)
     audience = [*holders, *added]
-    rotation = plan_rotation(session, tip_id, identity, audience) if removed else None
+    rotating = removed > 0 and has_keys(session, tip_id)
+    rotation = plan_rotation(session, tip_id, identity, audience) if rotating else None
     return TipPlan(
         tip_id=tip_id,
         change_ids=[c.id for c in changes],
@@ -119,7 +120,9 @@ def move_tip(
     if not any(r.role in (Role.REVIEWER, Role.SUPERVISOR) for r in readers):
         raise Conflict(f"{target.name!r} has no eligible reviewer for this tip")
     holders = [Holder(staff=r, custodian=r.role is Role.SUPERVISOR) for r in readers]
-    rotation = plan_rotation(session, tip.id, identity, holders, granted=())
+    rotation = None
+    if has_keys(session, tip.id):  # a purged tip has nothing left to rotate
+        rotation = plan_rotation(session, tip.id, identity, holders, granted=())
     for model in (TipAudience, IdentityGrant, PendingAccessChange):
         session.execute(delete(model).where(model.tip_id == tip.id))
     session.add_all(
@@ -144,5 +147,6 @@ def move_tip(
         objects={"from": previous, "to": target.id},
         details=details,
     )
-    write_rotation(session, rotation, actor=actor, by_recovery=by_recovery)
+    if rotation is not None:
+        write_rotation(session, rotation, actor=actor, by_recovery=by_recovery)
     return len(holders)

@@ -43,7 +43,14 @@ from service.errors import Conflict, NotFound
 from service.tips.keys import envelope_bytes, store_envelope
 from service.tips.models import EnvelopeKind, KeyKind, Tip
 
-__all__ = ["BlobHeader", "Rotation", "plan_rotation", "rotate_tip_keys", "write_rotation"]
+__all__ = [
+    "BlobHeader",
+    "Rotation",
+    "has_keys",
+    "plan_rotation",
+    "rotate_tip_keys",
+    "write_rotation",
+]
 
 
 @dataclass(frozen=True)
@@ -61,6 +68,11 @@ class Rotation:
     recipients: dict[KeyKind, str]  # the new public keys
     envelopes: dict[EnvelopeKind, bytes]
     headers: list[BlobHeader]
+
+
+def has_keys(session: Session, tip_id: uuid.UUID) -> bool:
+    """False once purged (the envelopes are gone): nothing left to rotate."""
+    return envelope_bytes(session, tip_id, EnvelopeKind.STAFF) is not None
 
 
 def _old_keys(session: Session, tip: Tip, identity: str) -> dict[KeyKind, str]:

@@ -26,6 +26,7 @@ from service.errors import Conflict, Unauthorized
 from service.staff.models import Role
 from service.tips.conversation import reporter_view
 from service.tips.models import Envelope, EnvelopeKind, Tip
+from service.tips.purge import shred_tip
 from tests.factories import Border, add_conflict, add_staff, in_tx, principal, submit
 from tests.service.access_util import CONTACT, apply_as, blob_payloads, envelopes, staff_row
 from tests.service.rotation_util import (
@@ -202,3 +203,14 @@ def test_a_corrupt_blob_header_refuses_the_rotation_with_nothing_written(
         ),
     )
     assert stored == before["reporter"]
+
+
+def test_a_purged_tip_with_a_queued_removal_is_applied_without_a_rotation(
+    engine: Engine, settings: Settings, border: Border
+) -> None:
+    tip_id, _ = submit(engine, settings)
+    _remove_ana(engine, border)
+    in_tx(engine, lambda s: shred_tip(s, s.get_one(Tip, tip_id)))
+    assert apply_as(engine, principal(border.supervisor_us, Role.SUPERVISOR)) == 1
+    assert _rotations(engine, tip_id) == []
+    assert envelopes(engine, tip_id) == {}
