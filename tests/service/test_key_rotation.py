@@ -24,6 +24,7 @@ from service.config import Settings
 from service.db import utcnow
 from service.errors import Conflict, Unauthorized
 from service.staff.models import Role
+from service.tips.contest import contest_closure
 from service.tips.conversation import reporter_view
 from service.tips.models import Envelope, EnvelopeKind, Tip
 from service.tips.purge import shred_tip
@@ -80,6 +81,8 @@ def test_old_keys_open_nothing_after_a_removal_and_everyone_left_opens_everythin
         in_tx(engine, lambda s: reporter_view(s, reporter, today=utcnow().date()))
     with pytest.raises(Unauthorized):
         reporter_upload(engine, settings, reporter, b"refused file")
+    with pytest.raises(Unauthorized):
+        in_tx(engine, lambda s: contest_closure(s, reporter, "late", today=utcnow().date()))
     again = reporter_login(engine, settings, receipt)  # the receipt opens the new envelope
     reporter_upload(engine, settings, again, b"second file", message="after")
 
