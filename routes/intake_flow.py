@@ -22,7 +22,7 @@ from fastapi import Request
 from routes.deps import IntakeGate, UnitOfWork, instance_context, run_blocking, settings_of
 from routes.multipart import FileSink, Limits, stream_multipart
 from routes.pages.forms import drain
-from service.errors import CsrfRejected, InvalidInput
+from service.errors import CsrfRejected, InvalidInput, Unauthorized
 from service.instance.context import InstanceContext
 from service.tips.attachments import AttachmentSummary
 from service.tips.receiving import EvidenceUpload, TipIntake, replay_window
@@ -147,7 +147,8 @@ async def receive(
 
     `fields_in(fields)` gets every text field once they are all in (CSRF, parsing, then the
     receiver's `begin`), before any file is opened. `drain_refused` (pages): after a refusal
-    (422, a CSRF 403) read the rest of the body, so that the browser gets the answer."""
+    (422, a CSRF 403, a reporter session ended by a key rotation) read the rest of the body, so
+    that the browser gets the answer."""
     parts = _Parts(gate, receiver.open_file, fields_in)
     try:
         await stream_multipart(
@@ -159,7 +160,7 @@ async def receive(
         )
         await parts.end()
         return await gate.write(receiver.finish)
-    except (InvalidInput, CsrfRejected):
+    except (InvalidInput, CsrfRejected, Unauthorized):
         if drain_refused:
             await drain(request, INTAKE_LIMITS.max_body)
         raise

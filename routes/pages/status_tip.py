@@ -28,7 +28,7 @@ from routes.pages.status import COOKIE, LOGOUT, current_reporter, keep_session, 
 from routes.pages.views import attachment_rows, long_date
 from routes.templating import Pages, PagesDep, notice_of, see_other
 from service.db import utcnow
-from service.errors import Conflict, InvalidInput, NotFound
+from service.errors import Conflict, InvalidInput, NotFound, Unauthorized
 from service.instance.context import InstanceContext
 from service.tips.contest import contest_closure
 from service.tips.conversation import ReporterView, reporter_view
@@ -77,8 +77,8 @@ async def _render_tip(
 ) -> Response:
     try:
         view = await db.run_in_thread(partial(_view, reporter=reporter))
-    except NotFound:  # the report is gone (e.g. purged): the session means nothing now
-        return to_login(request, "expired", clear=True)
+    except (NotFound, Unauthorized):  # the report is gone (e.g. purged), or its keys rotated:
+        return to_login(request, "expired", clear=True)  # the session means nothing now
     now, binding = utcnow(), csrf.signed_in_binding(reporter)
     context = {
         **_view_context(view, pick_language(request)),
@@ -150,6 +150,8 @@ async def status_message(request: Request, pages: PagesDep, gate: Gate, db: Db) 
     async with gate.slot():
         try:
             result = await receive(request, gate, upload, fields_in=hook, drain_refused=True)
+        except Unauthorized:  # the tip's keys rotated: nothing was stored, sign in again
+            return to_login(request, "expired", clear=True)
         except InvalidInput as exc:
             errors = dict(exc.fields) or {"form": "invalid"}
             return await _render_tip(
@@ -178,6 +180,8 @@ async def status_contest(request: Request, pages: PagesDep, db: Db) -> Response:
 
     try:
         await db.run_in_thread(work)
+    except Unauthorized:  # the tip's keys rotated since sign-in
+        return to_login(request, "expired", clear=True)
     except (InvalidInput, Conflict) as exc:
         code = "length" if isinstance(exc, InvalidInput) else exc.code
         errors = {"message": code}

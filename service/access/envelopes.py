@@ -36,6 +36,8 @@ __all__ = [
     "KeyHolder",
     "Rewrite",
     "current_holders",
+    "envelope_recipients",
+    "identity_grants",
     "lock_tips",
     "plan_rewrites",
     "recovery_recipient",
@@ -107,7 +109,7 @@ def current_holders(session: Session, tip_id: uuid.UUID) -> list[Holder]:
     return [Holder(staff=Reader(*row[:4]), custodian=row[4]) for row in rows]
 
 
-def _granted(session: Session, tip_id: uuid.UUID) -> set[uuid.UUID]:
+def identity_grants(session: Session, tip_id: uuid.UUID) -> set[uuid.UUID]:
     return set(
         session.scalars(select(IdentityGrant.staff_id).where(IdentityGrant.tip_id == tip_id))
     )
@@ -117,7 +119,7 @@ def _unique(recipients: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(recipients))
 
 
-def _recipients(
+def envelope_recipients(
     kind: str, holders: Sequence[Holder], granted: Collection[uuid.UUID], recovery: str
 ) -> list[str]:
     if kind == EnvelopeKind.STAFF.value:
@@ -141,7 +143,7 @@ def plan_rewrites(
     `identity` cannot open one of the envelopes.
     """
     recovery = recovery_recipient(session)
-    grants = _granted(session, tip_id) if granted is None else granted
+    grants = identity_grants(session, tip_id) if granted is None else granted
     envelopes = session.scalars(
         select(Envelope).where(
             Envelope.tip_id == tip_id,
@@ -150,7 +152,7 @@ def plan_rewrites(
     )
     plans = []
     for envelope in envelopes:
-        recipients = _recipients(envelope.kind, holders, grants, recovery)
+        recipients = envelope_recipients(envelope.kind, holders, grants, recovery)
         stored = envelope_bytes(session, tip_id, EnvelopeKind(envelope.kind))
         try:
             data = rewrap_file(stored or b"", [identity], recipients)

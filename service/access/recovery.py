@@ -6,7 +6,8 @@ tips are listed by service.access.readerless until this runs), and a tip whose a
 supervisor to apply changes. An operator who brings the recovery key (never stored on the
 server) runs `probity access recover`: every pending change is applied with the recovery identity,
 and every tip still left with no reader is rerouted to the oversight compartment's eligible
-members. Each rewrite and move is audited with `by_recovery`.
+members. Each rewrite and move is audited with `by_recovery`; a queued removal and every move
+rotate the tip's keys (service.access.rotation), so the one who left keeps nothing usable.
 """
 
 from __future__ import annotations

@@ -1,6 +1,10 @@
 """Carrying out queued access changes and moves, with whatever identity holds the tip's keys
 (a supervisor's, or the offline recovery key's). Plans are made first - every decryption that
-can fail happens there - and written afterwards, so a failure leaves nothing half-done."""
+can fail happens there - and written afterwards, so a failure leaves nothing half-done.
+
+When someone loses access (a queued removal or conflict, a reroute or hand-over) the tip's keys
+are rotated (service.access.rotation) instead of only rewriting the envelope headers: they may
+have kept the old keys. Adds alone only rewrite the headers."""
 
 from __future__ import annotations
 
@@ -20,6 +24,7 @@ from service.access.envelopes import (
     write_rewrites,
 )
 from service.access.models import ChangeOp, IdentityGrant, PendingAccessChange
+from service.access.rotation import Rotation, has_keys, plan_rotation, write_rotation
 from service.audit.log import record
 from service.compartments.models import Compartment
 from service.errors import Conflict, NotFound
@@ -37,11 +42,13 @@ class TipPlan:
     added: list[Holder]
     removed: int
     rewrites: list[Rewrite] = field(default_factory=list)
+    rotation: Rotation | None = None  # someone left: new keys instead of rewritten headers
 
 
 def plan_tip(session: Session, tip_id: uuid.UUID, identity: str) -> TipPlan:
     """The tip's pending changes: adds still eligible now (member, active, not conflicted), and
-    both envelopes rewritten for the resulting audience with `identity`."""
+    both envelopes rewritten for the resulting audience with `identity` - or, when a removal or
+    a conflict is among them, the tip's keys rotated for that audience."""
     tip = session.get(Tip, tip_id)
     if tip is None:  # locked by the caller; a deleted tip takes its pending rows with it
         raise NotFound("no such tip")
@@ -59,12 +66,16 @@ def plan_tip(session: Session, tip_id: uuid.UUID, identity: str) -> TipPlan:
             added.append(Holder(staff=reader, custodian=reader.role is Role.SUPERVISOR))
             present.add(reader.id)
     removed = sum(1 for c in changes if c.op == ChangeOp.REMOVE.value)
+    audience = [*holders, *added]
+    rotating = removed > 0 and has_keys(session, tip_id)
+    rotation = plan_rotation(session, tip_id, identity, audience) if rotating else None
     return TipPlan(
         tip_id=tip_id,
         change_ids=[c.id for c in changes],
         added=added,
         removed=removed,
-        rewrites=plan_rewrites(session, tip_id, identity, [*holders, *added]),
+        rewrites=[] if rotation else plan_rewrites(session, tip_id, identity, audience),
+        rotation=rotation,
     )
 
 
@@ -86,6 +97,8 @@ def write_plans(
         record(
             session, actor=actor, action="tip.access_rewritten", tip_id=plan.tip_id, details=details
         )
+        if plan.rotation is not None:
+            write_rotation(session, plan.rotation, actor=actor, by_recovery=by_recovery)
     session.flush()
 
 
@@ -99,15 +112,17 @@ def move_tip(
     by_recovery: bool = False,
     handover: bool = False,
 ) -> int:
-    """Give the tip to `target`'s eligible members (conflicts apply, as at intake): both envelopes
-    rewritten for them with `identity`, the audience replaced, old reveals and pending changes
-    dropped. Returns the new audience's size; 409 (nothing changed) if it would have no reader."""
+    """Give the tip to `target`'s eligible members (conflicts apply, as at intake): the tip's
+    keys rotated for them with `identity` (the old audience leaves it), the audience replaced,
+    old reveals and pending changes dropped. Returns the new audience's size; 409 (nothing
+    changed) if it would have no reader."""
     readers = eligible_readers(session, target.id, tip_subjects(session, tip.id))
     if not any(r.role in (Role.REVIEWER, Role.SUPERVISOR) for r in readers):
         raise Conflict(f"{target.name!r} has no eligible reviewer for this tip")
     holders = [Holder(staff=r, custodian=r.role is Role.SUPERVISOR) for r in readers]
-    rewrites = plan_rewrites(session, tip.id, identity, holders, granted=())
-    write_rewrites(session, rewrites)
+    rotation = None
+    if has_keys(session, tip.id):  # a purged tip has nothing left to rotate
+        rotation = plan_rotation(session, tip.id, identity, holders, granted=())
     for model in (TipAudience, IdentityGrant, PendingAccessChange):
         session.execute(delete(model).where(model.tip_id == tip.id))
     session.add_all(
@@ -132,4 +147,6 @@ def move_tip(
         objects={"from": previous, "to": target.id},
         details=details,
     )
+    if rotation is not None:
+        write_rotation(session, rotation, actor=actor, by_recovery=by_recovery)
     return len(holders)

@@ -3,7 +3,8 @@
 Removing access is immediate in the query: the member's TipAudience rows go, so the tip is a 404
 for them at once; the envelope headers still list them until a supervisor holding the tip's keys
 applies the queued rewrite. Granting access is queued: nobody but a key holder can add a
-recipient. `apply_pending` rewrites the staff and identity envelopes to the current audience.
+recipient. `apply_pending` rewrites the staff and identity envelopes to the current audience, and
+rotates the tip's keys when a removal or conflict is among the changes (service.access.rotation).
 
 Decision on removals that would leave a tip with no reader: `remove_member_with_access` refuses
 (409) - the last reader must stay until another member has been granted the keys or the tip has

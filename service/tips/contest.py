@@ -13,15 +13,13 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.audit.pending import record_reporter_event
-from service.db import lock_rows
 from service.errors import AlreadyContested, NotClosed, NotFound
 from service.tips.conversation import add_reporter_message
-from service.tips.models import Status, Tip
-from service.tips.reporter_auth import ReporterSession
+from service.tips.models import Status
+from service.tips.reporter_auth import ReporterSession, reporter_tip
 
 __all__ = ["contest_closure"]
 
@@ -31,8 +29,8 @@ def contest_closure(
 ) -> None:
     """Mark the reporter's closed tip contested (409 when open or already contested); a
     non-blank `message` is checked and stored first, in the same transaction."""
-    tip = lock_rows(session, select(Tip).where(Tip.id == reporter.tip_id)).scalar()
-    if tip is None or tip.purged:
+    tip = reporter_tip(session, reporter, lock=True)  # 401 once the tip's keys rotated
+    if tip.purged:
         raise NotFound("no such report")
     if tip.status != Status.CLOSED:
         raise NotClosed("only a closed report can be contested")

@@ -1,7 +1,9 @@
 """What a reporter sees when they come back, and the messages of both sides.
 
-Writing needs only the tip's conversation public key; reading needs its private key, which a
-reporter session carries (opened from the envelope with the receipt).
+Writing needs only the tip's conversation public key, read under the tip's lock (staff callers
+lock it with workflow.lock_tip, reporter writes here) so a key rotation cannot slip in between;
+reading needs its private key, which a reporter session carries (opened from the envelope with
+the receipt) until the keys rotate.
 """
 
 from __future__ import annotations
@@ -16,9 +18,9 @@ from sqlalchemy.orm import Session
 
 from service.audit.pending import record_reporter_event
 from service.blobs.store import read_blob, write_blob
-from service.errors import InvalidInput, NotFound
+from service.errors import InvalidInput
 from service.tips.models import Attachment, KeyKind, Message, Status, Tip
-from service.tips.reporter_auth import ReporterSession
+from service.tips.reporter_auth import ReporterSession, reporter_tip
 from service.tips.schemas import LIMITS
 
 __all__ = [
@@ -65,13 +67,6 @@ def coarse_status(tip: Tip) -> str:
     return "acknowledged" if tip.acknowledged_at is not None else "received"
 
 
-def _tip(session: Session, tip_id: uuid.UUID) -> Tip:
-    tip = session.get(Tip, tip_id)
-    if tip is None:
-        raise NotFound("no such report")
-    return tip
-
-
 def _add_message(
     session: Session, tip: Tip, body: str, *, author_id: uuid.UUID | None, today: date
 ) -> Message:
@@ -97,7 +92,7 @@ def _add_message(
 def add_reporter_message(
     session: Session, reporter: ReporterSession, body: str, *, today: date
 ) -> None:
-    tip = _tip(session, reporter.tip_id)
+    tip = reporter_tip(session, reporter, lock=True)
     message = _add_message(session, tip, body, author_id=None, today=today)
     tip.reporter_active_on = today
     record_reporter_event(
@@ -108,12 +103,13 @@ def add_reporter_message(
 def post_staff_message(
     session: Session, tip: Tip, body: str, *, staff_id: uuid.UUID, today: date
 ) -> Message:
-    """A message the reporter will read on their status page (staff workflow calls this)."""
+    """A message the reporter will read on their status page (staff workflow calls this, with
+    `tip` locked by workflow.lock_tip)."""
     return _add_message(session, tip, body, author_id=staff_id, today=today)
 
 
 def reporter_view(session: Session, reporter: ReporterSession, *, today: date) -> ReporterView:
-    tip = _tip(session, reporter.tip_id)
+    tip = reporter_tip(session, reporter)
     identities = [reporter.conversation_identity]
     messages = [
         MessageView(

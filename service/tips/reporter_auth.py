@@ -4,7 +4,10 @@ Unknown and wrong receipts cost the same work and get the same answer: both read
 an unknown lookup id, its neighbour's), derive a key, try a real reporter envelope, and count a
 failure against the lookup id (no per-address state); bench/receipt_timing.py measures it.
 Tokens are sealed, stateless and held only by the reporter's browser: the server stores no
-session row, so nothing records when a reporter came back.
+session row, so nothing records when a reporter came back. A token carries the conversation key
+it was opened with; once the tip's keys rotate (service.access.rotation) it no longer matches the
+tip's recipient and every use is a 401 (`reporter_tip`): the reporter signs in again with the
+receipt, which opens the new reporter envelope.
 """
 
 from __future__ import annotations
@@ -21,13 +24,13 @@ from functools import cache
 from sqlalchemy import and_, literal, select, true
 from sqlalchemy.orm import Session
 
-from crypto.age import decrypt_bytes, encrypt_bytes, generate_identity
+from crypto.age import decrypt_bytes, encrypt_bytes, generate_identity, recipient_of
 from crypto.errors import CryptoError, DecryptionError, FormatError
 from crypto.keys import open_sealed, seal
 from crypto.receipt import lookup_key, new_salt, parse_receipt, reporter_identity
 from service.audit.pending import record_reporter_event
-from service.db import lock_for_write
-from service.errors import InvalidInput, TooManyAttempts, Unauthorized
+from service.db import lock_for_write, lock_rows
+from service.errors import InvalidInput, NotFound, TooManyAttempts, Unauthorized
 from service.instance.context import InstanceContext
 from service.tips.models import Envelope, EnvelopeKind, ReceiptLockout, Tip
 
@@ -38,6 +41,7 @@ __all__ = [
     "issue_token",
     "login_with_receipt",
     "open_token",
+    "reporter_tip",
 ]
 
 IDLE_TIMEOUT = timedelta(minutes=15)
@@ -198,3 +202,20 @@ def open_token(ctx: InstanceContext, token: str, *, now: datetime) -> ReporterSe
     if now >= expires or now >= started + ABSOLUTE_TIMEOUT:
         raise Unauthorized("your session has expired; sign in with your receipt again")
     return session
+
+
+def reporter_tip(session: Session, reporter: ReporterSession, *, lock: bool = False) -> Tip:
+    """The reporter's tip (locked for this transaction with `lock`: every writer of reporter
+    content reads the tip's recipient under it, so a rotation cannot slip in between). 404 when
+    it is gone; 401 when the session's key is no longer the tip's (rotated since sign-in)."""
+    query = select(Tip).where(Tip.id == reporter.tip_id)
+    tip = lock_rows(session, query).scalar() if lock else session.scalar(query)
+    if tip is None:
+        raise NotFound("no such report")
+    try:
+        current = recipient_of(reporter.conversation_identity)
+    except (CryptoError, ValueError):
+        current = ""
+    if not hmac.compare_digest(current, tip.conversation_recipient):
+        raise Unauthorized("your session has ended; sign in with your receipt again")
+    return tip

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from crypto.age import decrypt_bytes
+from crypto.age import decrypt_bytes, parse_header
 from crypto.errors import CryptoError
 from service.access.memberships import decide_membership
 from service.access.service import add_member_with_access, apply_pending
@@ -28,6 +28,7 @@ __all__ = [
     "apply_as",
     "audience",
     "blob_bytes",
+    "blob_payloads",
     "can_open",
     "decide_as",
     "envelopes",
@@ -145,6 +146,14 @@ def blob_bytes(engine: Engine, tip_id: uuid.UUID) -> list[tuple[str, int, bytes]
             .order_by(BlobChunk.blob_id, BlobChunk.seq)
         )
         return [(str(blob_id), seq, data) for blob_id, seq, data in rows]
+
+
+def blob_payloads(engine: Engine, tip_id: uuid.UUID) -> list[tuple[str, int, bytes]]:
+    """`blob_bytes` without the age headers: what a key rotation must leave untouched."""
+    return [
+        (blob_id, seq, data[parse_header(data)[1] :] if seq == 0 else data)
+        for blob_id, seq, data in blob_bytes(engine, tip_id)
+    ]
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ from tests.service.access_util import (
     apply_as,
     audience,
     blob_bytes,
+    blob_payloads,
     can_open,
     decide_as,
     envelopes,
@@ -140,7 +141,7 @@ def test_conflicted_reviewer_gets_404_at_once_and_opens_no_envelope_afterapply_a
     engine: Engine, settings: Settings, w: World
 ) -> None:
     ana = w.border.reviewer_us
-    blobs_before = blob_bytes(engine, w.tip)
+    blobs_before, payloads_before = blob_bytes(engine, w.tip), blob_payloads(engine, w.tip)
     outcome = add_conflict(engine, settings, ana.id, "name", "  JUAN   RAMIREZ ")
     assert (outcome.tips_removed, outcome.left_without_reader) == (1, 0)
     assert not readable(engine, ana.id, w.tip)
@@ -155,7 +156,9 @@ def test_conflicted_reviewer_gets_404_at_once_and_opens_no_envelope_afterapply_a
     for kind in (STAFF, IDENTITY):
         assert can_open(engine, w.tip, kind, w.border.recovery_identity)
     assert can_open(engine, w.tip, STAFF, w.border.supervisor_us.identity)
-    assert blob_bytes(engine, w.tip) == blobs_before
+    # The keys rotated: every header is new, every payload as it was.
+    assert blob_payloads(engine, w.tip) == payloads_before
+    assert all(a[2] != b[2] for a, b in zip(blob_bytes(engine, w.tip), blobs_before, strict=True))
 
 
 def test_conflict_audit_entry_names_the_kind_but_never_the_value(
@@ -265,7 +268,7 @@ def test_reveal_refusals(
 
 def test_reroute_moves_the_tip_and_its_keys(engine: Engine, w: World) -> None:
     _add(engine, w, w.rita)  # pending on the old audience: superseded by the reroute
-    blobs_before = blob_bytes(engine, w.tip)
+    payloads_before = blob_payloads(engine, w.tip)
     size = in_tx(engine, lambda s: reroute_tip(s, tip_id=w.tip, compartment="mx", approver=w.sam))
     assert size == 1
     luis = w.border.reviewer_mx
@@ -280,7 +283,7 @@ def test_reroute_moves_the_tip_and_its_keys(engine: Engine, w: World) -> None:
     tip = in_tx(engine, lambda s: s.get(Tip, w.tip).compartment_id)
     mx = in_tx(engine, lambda s: s.get(Tip, w.mx_tip).compartment_id)
     assert tip == mx
-    assert blob_bytes(engine, w.tip) == blobs_before
+    assert blob_payloads(engine, w.tip) == payloads_before  # keys rotated, payloads untouched
     assert _pending_count(engine) == 0
 
 
@@ -316,8 +319,8 @@ def test_every_key_operation_is_in_the_tip_history(engine: Engine, w: World) -> 
     in_tx(engine, lambda s: reveal_identity(s, tip_id=w.tip, approver=w.sam, requester_id=ana.id))
     in_tx(engine, lambda s: reroute_tip(s, tip_id=w.tip, compartment="mx", approver=w.sam))
     actions = [e.action for e in in_tx(engine, lambda s: history(s, w.tip))]
-    tail = ["tip.access_rewritten", "tip.identity_revealed", "tip.rerouted"]
-    assert actions[-3:] == tail
+    tail = ["tip.access_rewritten", "tip.identity_revealed", "tip.rerouted", "tip.keys_rotated"]
+    assert actions[-4:] == tail
 
 
 def test_backlog_counts_what_only_the_recovery_key_can_settle(

@@ -305,4 +305,5 @@ def test_reroute_on_approval_moves_the_tip_and_its_audience(
     with pytest.raises(NotFound):
         in_tx(engine, lambda s: casework.add_note(s, crew.ana, tip_id, "still mine?", now=utcnow()))
     in_tx(engine, lambda s: casework.add_note(s, crew.luis, tip_id, "now mine", now=utcnow()))
-    assert actions(engine, tip_id)[-3:] == ["approval.decided", "tip.rerouted", "note.added"]
+    tail = ["approval.decided", "tip.rerouted", "tip.keys_rotated", "note.added"]
+    assert actions(engine, tip_id)[-4:] == tail

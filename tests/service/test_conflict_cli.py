@@ -24,6 +24,7 @@ from tests.factories import (
     recovery_path,
 )
 from tests.service.access_util import World, apply_as, can_open, envelopes, readable
+from tests.service.rotation_util import blob_ids, keys_of, opens
 
 runner = CliRunner()
 # The CLI reads its settings from the environment.
@@ -148,6 +149,7 @@ def test_recovery_key_reroutes_a_tip_left_without_reader_to_oversight(
     engine: Engine, cheap_kdf_env: Settings, w: World, otto: StaffHandle
 ) -> None:
     luis, olga = w.border.reviewer_mx, w.border.oversight
+    old = keys_of(engine, w.mx_tip, luis.identity)  # copied while luis still read the tip
     _conflict(engine, otto, "luis", "--name", "Juan Ramírez")
     assert not readable(engine, olga.id, w.mx_tip)
     result = _recover(cheap_kdf_env)
@@ -158,6 +160,11 @@ def test_recovery_key_reroutes_a_tip_left_without_reader_to_oversight(
     assert can_open(engine, w.mx_tip, "staff", olga.identity)
     assert not can_open(engine, w.mx_tip, "staff", luis.identity)
     assert can_open(engine, w.mx_tip, "staff", w.border.recovery_identity)
+    # The keys rotated: luis's copy opens none of the tip's blobs, olga's keys open them all.
+    new = keys_of(engine, w.mx_tip, olga.identity)
+    for blob_id in blob_ids(engine, w.mx_tip):
+        assert not opens(engine, blob_id, old.all())
+        assert opens(engine, blob_id, new.all())
 
 
 def test_recovery_with_a_wrong_passphrase_changes_nothing(
