@@ -28,6 +28,7 @@ from routes import health
 from routes.api import access as access_api
 from routes.api import approvals as approvals_api
 from routes.api import audit as audit_api
+from routes.api import exports as exports_api
 from routes.api import intake as intake_api
 from routes.api import queue as queue_api
 from routes.api import reporter as reporter_api
@@ -150,6 +151,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         queue_api,
         tips_api,
         workflow_api,
+        exports_api,
         approvals_api,
         audit_api,
         stats_api,
