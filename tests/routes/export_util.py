@@ -11,13 +11,17 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 
 from crypto.age import generate_identity
+from service.config import Settings
 from service.db import make_session_factory
+from service.staff.models import Role
 from service.tips.models import Tip
-from tests.factories import tip_json
+from tests.factories import Border, StaffHandle, add_staff, tip_json
+from tests.staff_util import api_login
 
 AGE = "/usr/bin/age"
 CONTACT = "Call Maria on +52 664 555 0101 after 8pm"
@@ -98,3 +102,25 @@ def newest_checkpoint(web: TestClient, who: dict[str, str], tmp: Path, name: str
     cp = tmp / name
     cp.write_text(web.get("/api/v1/audit/checkpoint", headers=who).text)
     return cp
+
+
+@dataclass(frozen=True)
+class Team:
+    ana: dict[str, str]  # reviewer, us
+    sam: dict[str, str]  # supervisor, us (an identity custodian)
+    sue: dict[str, str]  # supervisor, us
+    rita: dict[str, str]  # reviewer, us: neither requester nor approver
+    luis: dict[str, str]  # reviewer, mx: not in the audience
+
+
+@pytest.fixture
+def export_team(web: TestClient, engine: Engine, settings: Settings, border: Border) -> Team:
+    sue: StaffHandle = add_staff(engine, settings, "sue", Role.SUPERVISOR, ["us"])
+    rita = add_staff(engine, settings, "rita", Role.REVIEWER, ["us"])
+    return Team(
+        api_login(web, border.reviewer_us),
+        api_login(web, border.supervisor_us),
+        api_login(web, sue),
+        api_login(web, rita),
+        api_login(web, border.reviewer_mx),
+    )

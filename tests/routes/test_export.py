@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import shutil
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -21,11 +20,10 @@ from service.cli import app
 from service.config import Settings
 from service.db import make_session_factory
 from service.export.models import TipExport
-from service.staff.models import Role
-from tests.factories import Border, StaffHandle, add_staff
 from tests.routes.export_util import (
     CONTACT,
     FILE_NAME,
+    Team,
     approve,
     decrypt_and_unpack,
     file_tip,
@@ -35,38 +33,17 @@ from tests.routes.export_util import (
     request_export,
 )
 from tests.service.evidence_samples import jpeg_file
-from tests.staff_util import api_login
 
 runner = CliRunner()
 
 
-@dataclass(frozen=True)
-class Team:
-    ana: dict[str, str]  # reviewer, us
-    sam: dict[str, str]  # supervisor, us (an identity custodian)
-    sue: dict[str, str]  # supervisor, us
-    rita: dict[str, str]  # reviewer, us: neither requester nor approver
-    luis: dict[str, str]  # reviewer, mx: not in the audience
-
-
 @pytest.fixture
-def team(web: TestClient, engine: Engine, settings: Settings, border: Border) -> Team:
-    sue: StaffHandle = add_staff(engine, settings, "sue", Role.SUPERVISOR, ["us"])
-    rita = add_staff(engine, settings, "rita", Role.REVIEWER, ["us"])
-    return Team(
-        api_login(web, border.reviewer_us),
-        api_login(web, border.supervisor_us),
-        api_login(web, sue),
-        api_login(web, rita),
-        api_login(web, border.reviewer_mx),
-    )
-
-
-@pytest.fixture
-def tip(web: TestClient, engine: Engine, team: Team) -> uuid.UUID:
+def tip(web: TestClient, engine: Engine, export_team: Team) -> uuid.UUID:
     tip_id = file_tip(web, engine, jpeg_file())
     sent = web.post(
-        f"/api/v1/tips/{tip_id}/messages", json={"body": "Which night was it?"}, headers=team.ana
+        f"/api/v1/tips/{tip_id}/messages",
+        json={"body": "Which night was it?"},
+        headers=export_team.ana,
     )
     assert sent.status_code == 201, sent.text
     return tip_id
@@ -101,20 +78,20 @@ def _files(root: Path) -> dict[str, bytes]:
 def test_a_full_bundle_by_the_approver_verifies_and_carries_what_was_chosen(
     web: TestClient,
     engine: Engine,
-    team: Team,
+    export_team: Team,
     tip: uuid.UUID,
     tmp_path: Path,
     cheap_kdf_env: Settings,
 ) -> None:
-    chosen = _note(web, team.ana, tip, "Cash counted at the bridge: 4000 USD")
-    _note(web, team.ana, tip, "Left out of the bundle")
+    chosen = _note(web, export_team.ana, tip, "Cash counted at the bridge: 4000 USD")
+    _note(web, export_team.ana, tip, "Left out of the bundle")
     who = new_recipient(tmp_path)
-    approval = request_export(web, team.ana, tip, who.recipient, notes=[chosen])
-    listed = web.get("/api/v1/approvals", headers=team.sam).json()["approvals"]
+    approval = request_export(web, export_team.ana, tip, who.recipient, notes=[chosen])
+    listed = web.get("/api/v1/approvals", headers=export_team.sam).json()["approvals"]
     (shown,) = [a for a in listed if a["id"] == approval]
     assert shown["payload"] == {"recipient": who.recipient, "variant": "full", "notes": [chosen]}
-    approve(web, team.sam, approval)
-    bundle = _download(web, team.sam, tip, approval, tmp_path / "referral.age")
+    approve(web, export_team.sam, approval)
+    bundle = _download(web, export_team.sam, tip, approval, tmp_path / "referral.age")
     root = decrypt_and_unpack(bundle, who.key_file, tmp_path / "bundle")
     files = _files(root)
     manifest = json.loads(files["manifest.json"])
@@ -133,14 +110,14 @@ def test_a_full_bundle_by_the_approver_verifies_and_carries_what_was_chosen(
     assert files[f"evidence/01-{FILE_NAME}"][:2] == b"\xff\xd8"
     history = json.loads(files["history.json"])
     assert "tip.export_started" in {h["action"] for h in history}
-    key = log_key(web, team.sam, tmp_path)
+    key = log_key(web, export_team.sam, tmp_path)
     code, output = _verify(root, key, root / "audit" / "checkpoint")
     assert code == 0, output
     assert f"tip {tip}" in output
     assert "by sam" in output
     assert manifest["exported_at"] in output
     # The approval is used up: a second download, by either of them, is refused.
-    again = web.post(f"/api/v1/tips/{tip}/exports/{approval}", headers=team.ana)
+    again = web.post(f"/api/v1/tips/{tip}/exports/{approval}", headers=export_team.ana)
     assert again.status_code == 409
     with make_session_factory(engine)() as session:
         assert session.scalar(select(func.count()).select_from(TipExport)) == 1
@@ -183,14 +160,14 @@ def _flip_proof(text: str) -> str:
 
 
 def test_any_tampering_fails_verification(
-    web: TestClient, team: Team, tip: uuid.UUID, tmp_path: Path, cheap_kdf_env: Settings
+    web: TestClient, export_team: Team, tip: uuid.UUID, tmp_path: Path, cheap_kdf_env: Settings
 ) -> None:
     who = new_recipient(tmp_path)
-    approval = request_export(web, team.ana, tip, who.recipient)
-    approve(web, team.sue, approval)
-    bundle = _download(web, team.ana, tip, approval, tmp_path / "referral.age")
+    approval = request_export(web, export_team.ana, tip, who.recipient)
+    approve(web, export_team.sue, approval)
+    bundle = _download(web, export_team.ana, tip, approval, tmp_path / "referral.age")
     root = decrypt_and_unpack(bundle, who.key_file, tmp_path / "bundle")
-    key = log_key(web, team.sam, tmp_path)
+    key = log_key(web, export_team.sam, tmp_path)
     cp = root / "audit" / "checkpoint"
     assert _verify(root, key, cp)[0] == 0
     for name, tamper in _tamper_cases(root).items():
@@ -209,16 +186,16 @@ def test_any_tampering_fails_verification(
 
 
 def test_a_newer_checkpoint_needs_a_consistency_proof(
-    web: TestClient, team: Team, tip: uuid.UUID, tmp_path: Path, cheap_kdf_env: Settings
+    web: TestClient, export_team: Team, tip: uuid.UUID, tmp_path: Path, cheap_kdf_env: Settings
 ) -> None:
     who = new_recipient(tmp_path)
-    approval = request_export(web, team.ana, tip, who.recipient)
-    approve(web, team.sam, approval)
-    bundle = _download(web, team.ana, tip, approval, tmp_path / "referral.age")
+    approval = request_export(web, export_team.ana, tip, who.recipient)
+    approve(web, export_team.sam, approval)
+    bundle = _download(web, export_team.ana, tip, approval, tmp_path / "referral.age")
     root = decrypt_and_unpack(bundle, who.key_file, tmp_path / "bundle")
-    _note(web, team.ana, tip, "after the export")  # the log grows
-    key = log_key(web, team.sam, tmp_path)
-    newer = newest_checkpoint(web, team.sam, tmp_path, "newer.checkpoint")
+    _note(web, export_team.ana, tip, "after the export")  # the log grows
+    key = log_key(web, export_team.sam, tmp_path)
+    newer = newest_checkpoint(web, export_team.sam, tmp_path, "newer.checkpoint")
     code, output = _verify(root, key, newer)
     assert code == 1
     assert "--consistency-proof" in output
@@ -226,7 +203,7 @@ def test_a_newer_checkpoint_needs_a_consistency_proof(
     second = int(newer.read_text().split("\n")[1])
     assert second > first
     proof = web.get(
-        f"/api/v1/audit/proofs/consistency?first={first}&second={second}", headers=team.sam
+        f"/api/v1/audit/proofs/consistency?first={first}&second={second}", headers=export_team.sam
     )
     proof_file = tmp_path / "consistency.json"
     proof_file.write_text(proof.text)
