@@ -51,6 +51,7 @@ def export_response(
             tip_id=tip_id,
             approval_id=approval_id,
             exporter=Exporter.staff(principal),
+            settings=settings,
             principal=principal,
         )
     origin = load_log_signer(settings.effective_keys_dir).name

@@ -176,7 +176,12 @@ def export_tip(
             approval = find_approval(session, wanted, order)
             exporter = Exporter(None, "operator", identity)
             plan = begin_export(
-                session, tip_id=wanted, approval_id=approval, exporter=exporter, expect=order
+                session,
+                tip_id=wanted,
+                approval_id=approval,
+                exporter=exporter,
+                settings=settings,
+                expect=order,
             )
         _stream(factory, settings, plan, target)
     finally:

@@ -29,13 +29,14 @@ from sqlalchemy.orm import Session
 from crypto.checkpoint import format_inclusion_proof
 from crypto.note import sign_note
 from service.approvals.models import Approval, ApprovalKind, ApprovalStatus
+from service.audit.alarm import read_alarm
 from service.audit.canonical import format_time
 from service.audit.checkpoints import sign_new_checkpoint
 from service.audit.log import AuditEvent, record, record_many
 from service.audit.models import AuditEntry
 from service.audit.proofs import inclusion
 from service.config import Settings
-from service.errors import Conflict, Forbidden, InvalidInput, NotFound
+from service.errors import Conflict, Forbidden, HistoryMismatch, InvalidInput, NotFound
 from service.export.content import Contents, gather
 from service.export.models import TipExport
 from service.export.repository import (
@@ -180,12 +181,17 @@ def begin_export(
     tip_id: uuid.UUID,
     approval_id: uuid.UUID,
     exporter: Exporter,
+    settings: Settings,
     principal: Principal | None = None,
     expect: ExportOrder | None = None,
 ) -> ExportPlan:
     """Check and audit an export, and gather its contents (step 1; the caller commits). Staff:
     404 outside the audience, 403 unless the requester or the approver; 409 for an approval not
-    approved, already used, or for another recipient or variant than `expect`."""
+    approved, already used, or for another recipient or variant than `expect`; 503 while the
+    audit log's alarm is on (the seal could not sign a checkpoint: refuse before streaming)."""
+    alarm = read_alarm(settings.effective_keys_dir)
+    if alarm is not None:
+        raise HistoryMismatch(alarm.reason)
     if principal is not None:
         tip = lock_tip(session, principal, tip_id)
     else:

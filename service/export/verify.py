@@ -92,7 +92,14 @@ def _sha256(path: Path) -> tuple[str, int]:
 
 
 def _check_files(root: Path, manifest: dict[str, Any]) -> None:
-    listed = {str(f["path"]): f for f in manifest["files"]}
+    try:
+        listed = {str(f["path"]): f for f in manifest["files"]}
+    except (TypeError, KeyError):
+        raise _fail(f"{MANIFEST_FILE}: a file entry without a path") from None
+    for path in listed:
+        parts = Path(path).parts
+        if Path(path).is_absolute() or ".." in parts or not parts:
+            raise _fail(f"{MANIFEST_FILE}: {path!r} points outside the bundle")
     present = {
         p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file() or p.is_symlink()
     }
@@ -105,7 +112,7 @@ def _check_files(root: Path, manifest: dict[str, Any]) -> None:
         if target.is_symlink() or not target.is_file():
             raise _fail(f"{path}: not a regular file")
         digest, size = _sha256(target)
-        if size != item["size"] or digest != item["sha256"]:
+        if size != item.get("size") or digest != item.get("sha256"):
             raise _fail(f"{path}: altered (its SHA-256 or size differs from the manifest)")
 
 

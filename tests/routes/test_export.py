@@ -142,6 +142,9 @@ def _tamper_cases(root: Path) -> dict[str, object]:
         "entry edited": lambda d: (d / "audit" / "entry.json").write_bytes(
             (d / "audit" / "entry.json").read_bytes().replace(b'"tip.exported"', b'"tip.exportee"')
         ),
+        "manifest points outside": lambda d: (d / "manifest.json").write_text(
+            (d / "manifest.json").read_text().replace('"path": "report.json"', '"path": "../x"')
+        ),
         "proof edited": lambda d: (d / "audit" / "inclusion-proof").write_text(
             _flip_proof((d / "audit" / "inclusion-proof").read_text())
         ),

@@ -9,7 +9,9 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
 
+from service.audit.alarm import clear_alarm, raise_alarm
 from service.audit.models import AuditEntry
+from service.config import Settings
 from service.db import make_session_factory
 from service.export.models import TipExport
 from tests.factories import REFERRAL_RECIPIENT, submit
@@ -100,3 +102,18 @@ def test_malformed_requests_are_refused_and_file_nothing(
     with make_session_factory(engine)() as session:
         requested = select(func.count()).where(AuditEntry.action == "approval.requested")
         assert session.scalar(requested) == 0
+
+
+def test_no_bundle_while_the_audit_log_alarm_is_on(
+    web: TestClient, engine: Engine, settings: Settings, export_team: Team, tmp_path: Path
+) -> None:
+    tip_id = file_tip(web, engine, jpeg_file())
+    approval = request_export(web, export_team.ana, tip_id, new_recipient(tmp_path).recipient)
+    approve(web, export_team.sam, approval)
+    raise_alarm(settings.effective_keys_dir, "entry_altered", 1)
+    answer = web.post(f"/api/v1/tips/{tip_id}/exports/{approval}", headers=export_team.ana)
+    assert answer.status_code == 503  # refused before the first byte: no checkpoint to sign
+    assert answer.json()["error"] == "audit_log_alarm"
+    _nothing_exported(engine)
+    clear_alarm(settings.effective_keys_dir)
+    assert _export(web, export_team.ana, tip_id, approval) == 200
