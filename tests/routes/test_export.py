@@ -85,6 +85,8 @@ def test_a_full_bundle_by_the_approver_verifies_and_carries_what_was_chosen(
 ) -> None:
     chosen = _note(web, export_team.ana, tip, "Cash counted at the bridge: 4000 USD")
     _note(web, export_team.ana, tip, "Left out of the bundle")
+    view = web.get(f"/api/v1/tips/{tip}", headers=export_team.ana).json()
+    assert chosen in {n["id"] for n in view["notes"]}  # what an API client chooses from
     who = new_recipient(tmp_path)
     approval = request_export(web, export_team.ana, tip, who.recipient, notes=[chosen])
     listed = web.get("/api/v1/approvals", headers=export_team.sam).json()["approvals"]
@@ -173,6 +175,7 @@ def test_any_tampering_fails_verification(
     key = log_key(web, export_team.sam, tmp_path)
     cp = root / "audit" / "checkpoint"
     assert _verify(root, key, cp)[0] == 0
+    assert not (root / "contact.json").exists()  # ana is no identity custodian
     for name, tamper in _tamper_cases(root).items():
         copy = tmp_path / name.replace(" ", "-")
         shutil.copytree(root, copy)
