@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import tarfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -75,7 +75,7 @@ class BundleStream:
     progress: Callable[[int], None] | None = None
     files: list[dict[str, Any]] = field(default_factory=list)
 
-    def chunks(self) -> Iterator[bytes]:
+    def chunks(self) -> Generator[bytes, None, None]:
         encryptor = Encryptor([self.plan.order.recipient])
         yield encryptor.start()
         out = bytearray()

@@ -227,7 +227,10 @@ def begin_export(
 def seal_export(
     session: Session, settings: Settings, plan: ExportPlan, manifest: bytes, exported_at: datetime
 ) -> Seal:
-    """Consume the approval and log the export (step 3; the caller commits)."""
+    """Consume the approval and log the export (step 3; the caller commits). Locks in the order
+    every four-eyes step takes (tip, request, log): no deadlock with a decision; 409 if the tip
+    was purged meanwhile."""
+    lock_tip_for_oversight(session, plan.tip_id)
     approval = _checked(session, plan.approval_id, plan.tip_id)
     digest = sha256_hex(manifest)
     event = AuditEvent(
