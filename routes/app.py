@@ -29,6 +29,7 @@ from routes.api import access as access_api
 from routes.api import approvals as approvals_api
 from routes.api import audit as audit_api
 from routes.api import audit_cases as audit_cases_api
+from routes.api import exports as exports_api
 from routes.api import intake as intake_api
 from routes.api import queue as queue_api
 from routes.api import reporter as reporter_api
@@ -151,6 +152,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         queue_api,
         tips_api,
         workflow_api,
+        exports_api,
         approvals_api,
         audit_api,
         audit_cases_api,

@@ -15,6 +15,7 @@ from service.agencies.cli import agency_app
 from service.audit.cli import app as audit_app
 from service.compartments.cli import compartment_app
 from service.config import Settings
+from service.export.cli import export_app
 from service.instance.cli import db_app, demo_app, init, serve, worker
 from service.logging import configure_logging
 from service.staff.cli import staff_app
@@ -46,3 +47,4 @@ app.add_typer(demo_app, name="demo")
 app.add_typer(audit_app, name="audit")
 app.add_typer(conflict_app, name="conflict")
 app.add_typer(access_app, name="access")
+app.add_typer(export_app, name="export")

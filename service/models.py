@@ -7,6 +7,7 @@ from service.audit.models import AuditCheckpoint, AuditEntry, AuditNode, Pending
 from service.blobs.models import Blob, BlobChunk
 from service.compartments.models import Compartment, Membership
 from service.db import Base
+from service.export.models import TipExport
 from service.instance.models import InstanceKey
 from service.staff.models import ConflictToken, Role, StaffConflict, StaffSession, StaffUser
 from service.tips.models import (
@@ -55,5 +56,6 @@ __all__ = [
     "SubjectToken",
     "Tip",
     "TipAudience",
+    "TipExport",
     "TipFinding",
 ]

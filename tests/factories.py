@@ -34,6 +34,8 @@ T = TypeVar("T")
 
 ADMIN_PASSWORD = "correct horse battery"
 RECOVERY_PASSPHRASE = "recovery passphrase for tests"
+# An external age recipient for export requests (its private key is not kept: nothing decrypts).
+REFERRAL_RECIPIENT = "age1sjjtgq9488p9d3xeczsz5qvx7zx93xzapquy0jxpcmtgusssx59se00r06"
 
 
 def init_instance(engine: Engine, settings: Settings) -> InitResult:

@@ -116,6 +116,7 @@ class ConversationMessage(BaseModel):
 
 
 class Note(BaseModel):
+    id: str | None  # to choose notes for a referral export
     author: str | None
     kind: str
     created_at: str

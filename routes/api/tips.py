@@ -86,7 +86,7 @@ def view_json(view: TipView) -> dict[str, Any]:
         "conversation": [
             json_fields(m, "author", "from_reporter", "sent_on", "body") for m in view.conversation
         ],
-        "notes": [json_fields(n, "author", "kind", "created_at", "body") for n in view.notes],
+        "notes": [json_fields(n, "id", "author", "kind", "created_at", "body") for n in view.notes],
         "history": [_history_json(h, view.actors) for h in view.history],
         "related": related_json(view.related),
     }

@@ -7,7 +7,8 @@
 - `POST /api/v1/tips/{id}/messages` {"body"} (to the reporter), `.../notes` {"body"} (internal);
 - `POST /api/v1/tips/{id}/flags` {"urgent"?, "legal_hold"?} (lifting a hold: 202, approval);
 - `POST /api/v1/tips/{id}/priority` {"priority", "reason"};
-- `POST /api/v1/tips/{id}/approvals` {"kind", "reason"?, "compartment"?}: 202, a pending request.
+- `POST /api/v1/tips/{id}/approvals` {"kind", "reason"?, "compartment"?, "recipient"?,
+  "redacted"?, "notes"?}: 202, a pending request (an export names recipient, variant, notes).
 
 Bodies are small JSON objects (64 KiB at most, unknown fields refused). Thin handlers: parse,
 then one service call in one transaction (service.tips.workflow / casework, service.approvals).
@@ -113,6 +114,10 @@ class ApprovalRequestIn(InputModel):
     kind: Code
     reason: Annotated[str | None, MULTILINE] = Field(default=None, max_length=REASON_MAX)
     compartment: str | None = Field(default=None, max_length=64)
+    # Export only: the external age recipient, the variant and the notes to include.
+    recipient: str | None = Field(default=None, max_length=100)
+    redacted: StrictBool = False
+    notes: list[Annotated[str, Field(max_length=36)]] | None = Field(default=None, max_length=200)
 
 
 def on_tip(

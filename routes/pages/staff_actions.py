@@ -5,7 +5,10 @@
 - `POST /staff/tips/{id}/assignee` (staff_id, empty for nobody)
 - `POST /staff/tips/{id}/flags` (urgent and/or legal_hold: "1" or "0")
 - `POST /staff/tips/{id}/priority` (priority, reason)
-- `POST /staff/tips/{id}/request` (kind, reason, compartment)
+- `POST /staff/tips/{id}/request` (kind, reason, compartment; for an export: recipient,
+  redacted "1", note (repeated note ids))
+- `POST /staff/tips/{id}/exports/{approval_id}`: the one-time referral bundle download
+  (routes.api.exports.export_response), for the requester or the approver
 
 Each checks the staff CSRF token (`StaffPost`), calls one service function in one transaction,
 and answers 303 back to the tip page; a refusal renders staff/action_error.html with its status.
@@ -15,19 +18,21 @@ from __future__ import annotations
 
 import uuid
 from functools import partial
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import Response
 
+from routes.api.exports import export_response
 from routes.api.tips import parse_id
 from routes.api.workflow import on_tip
+from routes.deps import run_blocking, settings_of
 from routes.pages.forms import Fields
 from routes.pages.report_fields import one
 from routes.pages.staff_post import StaffPost, staff_post
 from routes.staff_auth import READERS, require_roles
 from service.approvals import service as approvals
-from service.errors import InvalidInput
+from service.errors import InvalidInput, ProbityError
 from service.tips import casework
 from service.tips.workflow import transition
 
@@ -134,7 +139,32 @@ async def post_request(tip_id: str, post: ReaderPost) -> Response:
     wanted, fields = parse_id(tip_id), post.fields
     kind, reason = one(fields, "kind"), _optional(fields, "reason")
     compartment = _optional(fields, "compartment") if kind == "reroute" else None
+    export: dict[str, Any] = {}
+    if kind == "export":
+        export = {
+            "recipient": _optional(fields, "recipient") or "",
+            "redacted": one(fields, "redacted") == "1",
+            "notes": list(fields.get("note", [])),
+        }
     work = on_tip(
-        approvals.request, post.principal, wanted, kind=kind, reason=reason, compartment=compartment
+        approvals.request,
+        post.principal,
+        wanted,
+        kind=kind,
+        reason=reason,
+        compartment=compartment,
+        **export,
     )
     return await post.act(_back(wanted), work)
+
+
+@router.post("/staff/tips/{tip_id}/exports/{approval_id}", response_model=None)
+async def post_export(tip_id: str, approval_id: str, post: ReaderPost) -> Response:
+    wanted = parse_id(tip_id)
+    settings = settings_of(post.request)
+    try:
+        return await run_blocking(
+            export_response, post.db, settings, post.principal, wanted, approval_id
+        )
+    except ProbityError as exc:
+        return post.refuse(exc, _back(wanted))

@@ -23,6 +23,8 @@ from routes.i18n import pick_language
 from routes.staff_auth import READERS, csrf_token, require_roles
 from routes.templating import Pages, get_pages
 from service.agencies.models import Agency
+from service.approvals.models import Approval
+from service.export.service import usable_exports
 from service.staff.sessions import Principal
 from service.tips.repository import get_readable_tip
 from service.tips.taxonomy import LABELS, Allegation
@@ -39,6 +41,17 @@ def _actions(session: Session, principal: Principal, tip_id: uuid.UUID) -> dict[
     """The workflow's context for its actions partial (from the readable statement, as it asks)."""
     tip = get_readable_tip(session, principal.staff_id, tip_id)
     return action_context(session, principal, tip)
+
+
+def _export_row(approval: Approval) -> dict[str, Any]:
+    """An approved export the reader may download once: ids and codes only."""
+    payload = approval.payload
+    return {
+        "id": approval.id,
+        "recipient": payload.get("recipient"),
+        "variant": payload.get("variant"),
+        "notes": len(payload.get("notes", [])),
+    }
 
 
 def _agency_name(session: Session, slug: object, lang: str) -> str | None:
@@ -67,11 +80,13 @@ def tip_page(
         actions = _actions(session, principal, wanted)
         lang = pick_language(request)
         agency_name = _agency_name(session, view.report.get("agency"), lang)
+        exports = [_export_row(a) for a in usable_exports(session, principal, wanted)]
     context = {
         "tip": view,
         "allegations": _allegations(list(view.report.get("allegations", [])), lang),
         "csrf": csrf_token(request, principal),
         "agency_name": agency_name,
+        "exports": exports,
         **actions,
     }
     return pages.render(request, "staff/tip.html", context)

@@ -33,6 +33,7 @@ from service.audit.staff_actions import record_as
 from service.compartments.models import Compartment
 from service.db import lock_rows
 from service.errors import Conflict, Forbidden, InvalidInput, NotFound
+from service.export.service import request_payload
 from service.staff.models import Role, StaffUser
 from service.staff.sessions import Principal
 from service.tips.models import Tip
@@ -59,7 +60,8 @@ REQUESTABLE = (
     ApprovalKind.REROUTE,
 )
 EXPORT_DETAIL = (
-    "approved; the referral bundle is produced with `probity export` by an administrator"
+    "approved; the requester or the approver can now download the referral bundle once "
+    "(the tip page, the API or `probity export`)"
 )
 
 
@@ -95,9 +97,13 @@ def request(
     kind: str,
     reason: str | None = None,
     compartment: str | None = None,
+    recipient: str | None = None,
+    redacted: bool = False,
+    notes: list[str] | None = None,
     now: datetime,
 ) -> Approval:
-    """File a request of `kind` (one of REQUESTABLE) on a tip the requester can read."""
+    """File a request of `kind` (one of REQUESTABLE) on a tip the requester can read. An export
+    names the recipient's age key, the variant and the notes (service.export.service)."""
     try:
         wanted = ApprovalKind(kind)
     except ValueError:
@@ -119,6 +125,12 @@ def request(
         payload["compartment"] = _target_compartment(session, tip, compartment)
     elif compartment is not None:
         raise InvalidInput("compartment: only for reroute", fields={"compartment": "unexpected"})
+    if wanted is ApprovalKind.EXPORT:
+        payload = request_payload(
+            session, tip, recipient=recipient, redacted=redacted, notes=notes or []
+        )
+    elif recipient is not None or redacted or notes:
+        raise InvalidInput("recipient, redacted, notes: only for export", fields={"kind": "export"})
     return file_request(
         session, principal, tip, kind=wanted, payload=payload, reason=reason, now=now
     )

@@ -81,6 +81,7 @@ class NoteItem:
     kind: str
     created_at: datetime
     body: str
+    id: uuid.UUID | None = None  # to choose notes for a referral export
 
 
 @dataclass(frozen=True)
@@ -272,6 +273,7 @@ def tip_view(session: Session, principal: Principal, tip_id: uuid.UUID) -> TipVi
                 kind=n["kind"],
                 created_at=n["at"],
                 body=_note_text(blobs.json(n["blob_id"], keys.case)),
+                id=n["id"],
             )
             for n in notes
         ],

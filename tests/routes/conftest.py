@@ -15,6 +15,7 @@ from routes.app import create_app
 from service.config import Settings
 from tests.clock import MovableClock
 from tests.factories import Border, submit
+from tests.routes.export_util import export_team  # noqa: F401 - a fixture of the export tests
 from tests.staff_util import page_login
 
 

@@ -23,7 +23,7 @@ from routes.app import create_app
 from service.config import Settings
 from service.models import Base
 from service.staff.models import Role
-from tests.factories import Border, StaffHandle, add_staff, tip_json
+from tests.factories import REFERRAL_RECIPIENT, Border, StaffHandle, add_staff, tip_json
 from tests.routes.reporter_pages_util import Form, forms
 from tests.routes.test_role_matrix import PUBLIC, endpoints
 from tests.staff_util import api_login, page_login
@@ -129,7 +129,11 @@ class Callers:
         # Something pending, so the supervisor's decision form is on the approvals page.
         asked = web.post(
             f"/api/v1/tips/{self.tip_id}/approvals",
-            json={"kind": "export", "reason": "for the prosecutor"},
+            json={
+                "kind": "export",
+                "reason": "for the prosecutor",
+                "recipient": REFERRAL_RECIPIENT,
+            },
             headers=self.headers[Role.REVIEWER],
         )
         assert asked.status_code == 202, asked.text
@@ -280,6 +284,7 @@ UNSHOWN = [
     "/staff/access/changes",
     "/staff/access/conflicts",
     "/staff/contested/{tip_id}/reroute",
+    "/staff/tips/{tip_id}/exports/{approval_id}",  # shown once an export is approved
     "/status/contest",
 ]
 
@@ -332,5 +337,6 @@ def test_a_nul_in_any_page_form_field_is_refused_and_stores_nothing(
                 failures.append(f"{e.path}: {sent.status_code} changed={changed}")
     assert failures == []
     # Each waits for something the seeded instance does not have (a closed or contested tip, a
-    # pending conflict or change request); the supervisor ones got a poisoned field above.
+    # pending conflict or change request, an approved export); the supervisor ones got a
+    # poisoned field above.
     assert sorted(unshown) == sorted(UNSHOWN)

@@ -15,12 +15,21 @@ from service.config import Settings
 from service.db import make_session_factory
 from service.staff.models import Role
 from service.tips.models import Envelope, Note
-from tests.factories import Border, StaffHandle, add_conflict, add_staff, submit, tip_row
+from tests.factories import (
+    REFERRAL_RECIPIENT,
+    Border,
+    StaffHandle,
+    add_conflict,
+    add_staff,
+    submit,
+    tip_row,
+)
 from tests.service.workflow_util import actions
 from tests.staff_util import api_login
 
 FINDINGS = {"bribery": "sustained", "leaking": "unfounded"}
 ASK = "Which night was it?"
+EXPORT = {"kind": "export", "recipient": REFERRAL_RECIPIENT}
 
 
 @dataclass(frozen=True)
@@ -136,7 +145,11 @@ def test_only_another_supervisor_decides(
 ) -> None:
     team = _team(web, staff)
     tip_id, _ = submit(engine, settings)
-    asked = web.post(f"/api/v1/tips/{tip_id}/approvals", json={"kind": "export"}, headers=team.sam)
+    asked = web.post(
+        f"/api/v1/tips/{tip_id}/approvals",
+        json=EXPORT,
+        headers=team.sam,
+    )
     assert asked.status_code == 202, asked.text
     url = f"/api/v1/approvals/{asked.json()['approval_id']}/decision"
     own = web.post(url, json={"approve": True}, headers=team.sam)
@@ -219,7 +232,7 @@ def test_a_conflicted_reviewer_gets_404_on_every_workflow_route(
         ("post", f"{base}/notes", {"body": "hello"}),
         ("post", f"{base}/flags", {"urgent": True}),
         ("post", f"{base}/priority", {"priority": 1, "reason": "r"}),
-        ("post", f"{base}/approvals", {"kind": "export"}),
+        ("post", f"{base}/approvals", EXPORT),
     ]
     for method, url, body in calls:
         response = web.request(method, url, json=body, headers=team.carl)
@@ -229,7 +242,11 @@ def test_a_conflicted_reviewer_gets_404_on_every_workflow_route(
             method, url.replace(str(tip_id), str(uuid.uuid4())), json=body, headers=team.carl
         )
         assert missing.json() == response.json()  # the same as a tip that does not exist
-    asked = web.post(f"{base}/approvals", json={"kind": "export"}, headers=team.ana)
+    asked = web.post(
+        f"{base}/approvals",
+        json=EXPORT,
+        headers=team.ana,
+    )
     carl_supervisor = web.post(
         f"/api/v1/approvals/{asked.json()['approval_id']}/decision",
         json={"approve": True},

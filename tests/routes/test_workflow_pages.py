@@ -14,7 +14,7 @@ from service.config import Settings
 from service.db import make_session_factory
 from service.staff.models import Role
 from service.tips.models import Tip
-from tests.factories import Border, add_staff, submit, tip_row
+from tests.factories import REFERRAL_RECIPIENT, Border, add_staff, submit, tip_row
 from tests.service.workflow_util import actions
 from tests.staff_util import csrf_of, page_login, signed_in
 
@@ -129,7 +129,12 @@ def test_a_reviewer_sees_own_requests_but_cannot_decide(
     token = csrf_of(web.get(f"/staff/tips/{ana_tip}").text)
     sent = web.post(
         f"/staff/tips/{ana_tip}/request",
-        data={"csrf": token, "kind": "export", "reason": "Prosecutor"},
+        data={
+            "csrf": token,
+            "kind": "export",
+            "reason": "Prosecutor",
+            "recipient": REFERRAL_RECIPIENT,
+        },
         follow_redirects=False,
     )
     assert sent.status_code == 303

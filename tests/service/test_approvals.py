@@ -24,7 +24,7 @@ from service.tips.keys import open_identity_key, open_tip_keys
 from service.tips.models import Envelope, Status, Tip, TipFinding
 from service.tips.reporter_auth import login_with_receipt
 from service.tips.workflow import transition
-from tests.factories import add_staff, in_tx, principal, submit, tip_row
+from tests.factories import REFERRAL_RECIPIENT, add_staff, in_tx, principal, submit, tip_row
 from tests.service.workflow_util import Cast, actions, cast
 
 FINDINGS = {"bribery": "sustained", "leaking": "not_sustained"}
@@ -67,6 +67,8 @@ def _decide(
 
 
 def _ask(engine: Engine, who: Principal, tip_id: uuid.UUID, kind: str, **kw: Any) -> Approval:
+    if kind == "export":  # an export names its external recipient (service.export)
+        kw.setdefault("recipient", REFERRAL_RECIPIENT)
     return in_tx(engine, lambda s: approvals.request(s, who, tip_id, kind=kind, now=utcnow(), **kw))
 
 
@@ -254,6 +256,13 @@ def test_export_approval_is_recorded_and_points_to_the_cli(
         ("export", {"compartment": "mx"}, InvalidInput),
         ("identity_reveal", {}, Conflict),  # no contact details were given
         ("export", {"reason": "x" * 2001}, InvalidInput),
+        ("export", {"recipient": ""}, InvalidInput),
+        ("export", {"recipient": "age1notarecipient"}, InvalidInput),
+        ("export", {"recipient": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAA"}, InvalidInput),
+        ("export", {"recipient": REFERRAL_RECIPIENT[:-1] + "q"}, InvalidInput),  # checksum
+        ("export", {"notes": [str(uuid.uuid4())]}, InvalidInput),  # not a note of this tip
+        ("export", {"notes": ["not-an-id"]}, InvalidInput),
+        ("purge", {"recipient": REFERRAL_RECIPIENT}, InvalidInput),
     ],
 )
 def test_bad_requests_are_refused_and_file_nothing(

@@ -22,7 +22,15 @@ from service.staff.sessions import Principal
 from service.tips.keys import open_tip_keys
 from service.tips.repository import get_readable_tip
 from service.tips.workflow import TRANSITIONS, transition
-from tests.factories import add_conflict, add_staff, in_tx, principal, submit, tip_row
+from tests.factories import (
+    REFERRAL_RECIPIENT,
+    add_conflict,
+    add_staff,
+    in_tx,
+    principal,
+    submit,
+    tip_row,
+)
 from tests.service.workflow_util import Cast, actions, cast
 
 MX = {"agency": "tijuana-municipal"}
@@ -183,7 +191,10 @@ def test_oversight_decides_only_closures(engine: Engine, settings: Settings, cre
     otto = _supervisor(engine, settings, "otto", "oversight")
     tip_id, _ = submit(engine, settings, **MX)
     asked = in_tx(
-        engine, lambda s: approvals.request(s, crew.luis, tip_id, kind="export", now=utcnow())
+        engine,
+        lambda s: approvals.request(
+            s, crew.luis, tip_id, kind="export", recipient=REFERRAL_RECIPIENT, now=utcnow()
+        ),
     )
     assert asked.id not in _pending_ids(engine, otto)
     with pytest.raises(NotFound):

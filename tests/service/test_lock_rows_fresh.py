@@ -15,7 +15,7 @@ from service.audit.log import history
 from service.config import Settings
 from service.db import make_session_factory, utcnow
 from service.errors import Conflict
-from tests.factories import in_tx, submit
+from tests.factories import REFERRAL_RECIPIENT, in_tx, submit
 from tests.service.workflow_util import Cast, cast
 
 
@@ -29,7 +29,10 @@ def test_a_request_decided_while_another_supervisor_waits_is_not_decided_twice(
 ) -> None:
     tip_id, _ = submit(engine, settings)
     request = in_tx(
-        engine, lambda s: approvals.request(s, crew.ana, tip_id, kind="export", now=utcnow())
+        engine,
+        lambda s: approvals.request(
+            s, crew.ana, tip_id, kind="export", recipient=REFERRAL_RECIPIENT, now=utcnow()
+        ),
     )
     session = make_session_factory(engine)()
     raced = False
