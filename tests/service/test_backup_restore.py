@@ -1,0 +1,161 @@
+"""`probity backup` while tips arrive, the instance destroyed, `probity restore`: every tip in
+the backup opens for its audience and its receipt, the log verifies against the checkpoint
+published before, and no tip whose receipt was shown before the backup began is missing."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from pathlib import Path
+
+from sqlalchemy import Engine, select
+
+from service.audit.checkpoints import current_checkpoint
+from service.cli import app
+from service.config import Settings
+from service.db import make_engine, make_session_factory, session_scope, utcnow
+from service.instance.context import load_context
+from service.tips.models import Tip
+from service.tips.reporter_auth import login_with_receipt
+from service.tips.view import tip_view
+from tests.factories import Border, in_tx, intake, principal
+from tests.service.backup_util import (
+    backup,
+    decrypt_with_age_cli,
+    destroy,
+    members,
+    restore,
+    runner,
+)
+
+NARRATIVE = "Lieutenant Quiroga-Vance sells the detainee lists, case {n}"
+
+
+class _Reporters(threading.Thread):
+    """Submits tips one after another until stopped; remembers each receipt once shown."""
+
+    def __init__(self, engine: Engine, settings: Settings) -> None:
+        super().__init__(daemon=True)
+        self.engine, self.settings = engine, settings
+        self.shown: dict[uuid.UUID, tuple[str, str]] = {}  # tip id -> (receipt, narrative)
+        self.stop = threading.Event()
+        self.started_two = threading.Event()
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        n = 0
+        try:
+            while not self.stop.is_set():
+                narrative = NARRATIVE.format(n=n)
+                tip_id, receipt = intake(self.engine, self.settings, {"narrative": narrative})
+                self.shown[tip_id] = (receipt, narrative)
+                n += 1
+                if n >= 2:
+                    self.started_two.set()
+        except BaseException as exc:  # reported by the test
+            self.error = exc
+            self.started_two.set()
+
+
+def _published_checkpoint(engine: Engine, settings: Settings, path: Path) -> Path:
+    note = in_tx(engine, lambda session: current_checkpoint(session, settings))
+    path.write_text(note, encoding="utf-8")
+    return path
+
+
+def _verify_log(tmp: Path, trusted: Path) -> str:
+    key, export = tmp / "log.pub", tmp / "audit.jsonl"
+    result = runner.invoke(app, ["audit", "key"])
+    assert result.exit_code == 0, result.output
+    key.write_text(result.output)
+    result = runner.invoke(app, ["audit", "export", str(export)])
+    assert result.exit_code == 0, result.output
+    argv = ["audit", "verify", str(export), "--checkpoint", f"{export}.checkpoint"]
+    result = runner.invoke(app, [*argv, "--key", str(key), "--trusted", str(trusted)])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def _backup_while_reporting(
+    engine: Engine, settings: Settings, file: Path
+) -> tuple[_Reporters, set[uuid.UUID]]:
+    reporters = _Reporters(engine, settings)
+    reporters.start()
+    assert reporters.started_two.wait(60)
+    shown_before = set(reporters.shown)  # receipts already shown when the backup begins
+    try:
+        result = backup(file)
+        assert result.exit_code == 0, result.output
+    finally:
+        reporters.stop.set()
+        reporters.join(60)
+    assert reporters.error is None, reporters.error
+    return reporters, shown_before
+
+
+def _check_restored_tips(
+    settings: Settings, border: Border, reporters: _Reporters, shown_before: set[uuid.UUID]
+) -> set[uuid.UUID]:
+    engine = make_engine(settings.effective_database_url)
+    try:
+        with session_scope(make_session_factory(engine)) as session:
+            restored = set(session.scalars(select(Tip.id)))
+        # Every tip whose receipt was shown before the backup began is there...
+        assert shown_before <= restored
+        # ... and the backup holds no tip the reporters did not get a receipt for.
+        assert restored <= set(reporters.shown)
+        for tip_id in restored:
+            receipt, narrative = reporters.shown[tip_id]
+            with session_scope(make_session_factory(engine)) as session:
+                view = tip_view(session, principal(border.reviewer_us), tip_id)
+                assert view.report["narrative"] == narrative
+            with session_scope(make_session_factory(engine)) as session:
+                ctx = load_context(session, settings)
+                outcome = login_with_receipt(session, ctx, receipt, now=utcnow())
+                assert outcome.token is not None
+    finally:
+        engine.dispose()
+    return restored
+
+
+def test_a_backup_taken_while_tips_arrive_restores_every_tip_it_holds(
+    cheap_kdf_env: Settings, engine: Engine, border: Border, tmp_path: Path
+) -> None:
+    settings = cheap_kdf_env
+    published = _published_checkpoint(engine, settings, tmp_path / "published.cp")
+    file = tmp_path / "backups" / "probity.age"
+    file.parent.mkdir()
+    reporters, shown_before = _backup_while_reporting(engine, settings, file)
+    assert not Path(f"{file}.tmp").exists()
+    assert oct(file.stat().st_mode & 0o777) == "0o600"
+    assert not list(settings.data_dir.glob(".backup-*"))  # the snapshot was deleted
+    engine.dispose()
+
+    destroy(settings)
+    result = restore(settings, file, "--last-checkpoint", str(published))
+    assert result.exit_code == 0, result.output
+    assert "Restored the backup" in result.output
+
+    restored = _check_restored_tips(settings, border, reporters, shown_before)
+    assert len(restored) >= 2
+    assert "OK:" in _verify_log(tmp_path, published)
+    assert oct(settings.effective_keys_dir.stat().st_mode & 0o777) == "0o700"
+    assert not list(settings.data_dir.glob(".restore-*"))
+
+
+def test_the_backup_holds_no_tip_plaintext_only_ciphertext(
+    cheap_kdf_env: Settings, engine: Engine, border: Border, tmp_path: Path
+) -> None:
+    narrative = "Comandante Ibarra-Lentz hides the seized rifles in warehouse nine"
+    intake(engine, cheap_kdf_env, {"narrative": narrative})
+    file = tmp_path / "b.age"
+    assert backup(file).exit_code == 0
+    plaintext = decrypt_with_age_cli(file, border.recovery_identity, tmp_path)
+    found = members(plaintext)
+    assert {"manifest.json", "keys/log-signing.key", "keys/blind-index.key"} <= set(found)
+    assert any(name.startswith("database/") for name in found)
+    for needle in (narrative, "Ibarra-Lentz", "warehouse nine"):
+        assert needle.encode() not in plaintext
+        assert needle.encode("utf-16-le") not in plaintext
+    # The encrypted backup itself says nothing either.
+    assert b"Ibarra" not in file.read_bytes()
