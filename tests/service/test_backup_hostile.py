@@ -4,18 +4,22 @@ a file that is not a backup. And what a backup leaves out on purpose."""
 
 from __future__ import annotations
 
+import io
+import json
 import sqlite3
+import tarfile
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, func, select
 
 import service.instance.backup as backup_module
-from crypto.age import encrypt_bytes, generate_identity
+from crypto.age import encrypt_bytes, generate_identity, recipient_of
 from service.config import Settings
 from service.db import make_engine, make_session_factory
 from service.instance.backup import create_backup
 from service.instance.snapshot import postgres_is_empty
+from service.migrations import current_revision, downgrade, head_revision
 from service.tips.models import Tip
 from tests.conftest import CHEAP_KDF
 from tests.factories import Border, init_instance, intake, recovery_path
@@ -140,8 +144,6 @@ def test_another_instances_backup_is_refused(
     cheap_kdf_env: Settings, border: Border, engine: Engine, tmp_path: Path
 ) -> None:
     engine.dispose()
-    from crypto.age import recipient_of
-
     ours = recipient_of(border.recovery_identity)
     plain = _backup_of(_other_instance(tmp_path / "a"), tmp_path / "plain.age")
     # Encrypted to our recovery key as an extra recipient: it opens, but is not ours.
@@ -160,8 +162,6 @@ def test_another_instances_backup_is_refused(
 def test_files_that_are_not_backups_are_refused(
     cheap_kdf_env: Settings, border: Border, engine: Engine, tmp_path: Path
 ) -> None:
-    from crypto.age import recipient_of
-
     engine.dispose()
     ours = recipient_of(border.recovery_identity)
     cases = {
@@ -269,3 +269,86 @@ def test_backup_without_pg_dump_says_how_to_install_it(
     assert "apt-get install postgresql-client" in result.output
     assert not (tmp_path / "b.age").exists()
     assert not list(cheap_kdf_env.data_dir.glob(".backup-*"))
+
+
+def _rebuild(plain: dict[str, bytes], manifest: dict[str, object]) -> bytes:
+    """A tar stream like the backup's, with `manifest` and the members in `plain`."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        items = {"manifest.json": json.dumps(manifest).encode(), **plain}
+        for name, data in items.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def test_an_older_backup_is_migrated_to_head_on_restore(
+    cheap_kdf_env: Settings, border: Border, engine: Engine, tmp_path: Path
+) -> None:
+    if not cheap_kdf_env.effective_database_url.startswith("sqlite"):
+        pytest.skip("the older schema is made by downgrading the SQLite file")
+    intake(engine, cheap_kdf_env)
+    engine.dispose()
+    assert backup(tmp_path / "b.age").exit_code == 0
+    found = members(decrypt_with_age_cli(tmp_path / "b.age", border.recovery_identity, tmp_path))
+    old_db = tmp_path / "old.db"
+    old_db.write_bytes(found.pop("database/probity.db"))
+    old_engine = make_engine(f"sqlite:///{old_db}")
+    downgrade(old_engine, "-1")
+    older = current_revision(old_engine)
+    old_engine.dispose()
+    if older is None:  # base13 has one migration; the helpers' land on top of it at merge
+        pytest.skip("needs a second migration to restore an older schema")
+    assert older != head_revision()
+    manifest = json.loads(found.pop("manifest.json"))
+    manifest["schema_revision"] = older
+    found["database/probity.db"] = old_db.read_bytes()
+    ours = recipient_of(border.recovery_identity)
+    (tmp_path / "old.age").write_bytes(encrypt_bytes(_rebuild(found, manifest), [ours]))
+    destroy(cheap_kdf_env)
+    result = restore(cheap_kdf_env, tmp_path / "old.age")
+    assert result.exit_code == 0, result.output
+    assert f"Migrated its schema from {older}" in result.output
+    restored = make_engine(cheap_kdf_env.effective_database_url)
+    try:
+        assert current_revision(restored) == head_revision()
+    finally:
+        restored.dispose()
+    assert _tip_count(cheap_kdf_env) == 1
+
+
+def test_a_backup_from_newer_code_is_refused(
+    cheap_kdf_env: Settings, border: Border, engine: Engine, tmp_path: Path
+) -> None:
+    engine.dispose()
+    assert backup(tmp_path / "b.age").exit_code == 0
+    found = members(decrypt_with_age_cli(tmp_path / "b.age", border.recovery_identity, tmp_path))
+    manifest = json.loads(found.pop("manifest.json"))
+    manifest["schema_revision"] = "ffffffffffff"
+    ours = recipient_of(border.recovery_identity)
+    (tmp_path / "new.age").write_bytes(encrypt_bytes(_rebuild(found, manifest), [ours]))
+    destroy(cheap_kdf_env)
+    result = restore(cheap_kdf_env, tmp_path / "new.age")
+    assert result.exit_code == 1
+    assert "newer than this Probity" in result.output
+    _assert_nothing_restored(cheap_kdf_env)
+
+
+def test_members_outside_the_manifest_or_with_paths_are_refused(
+    cheap_kdf_env: Settings, border: Border, engine: Engine, tmp_path: Path
+) -> None:
+    engine.dispose()
+    assert backup(tmp_path / "b.age").exit_code == 0
+    found = members(decrypt_with_age_cli(tmp_path / "b.age", border.recovery_identity, tmp_path))
+    manifest = json.loads(found.pop("manifest.json"))
+    ours = recipient_of(border.recovery_identity)
+    destroy(cheap_kdf_env)
+    for extra in ("keys/../../escape", "keys/unlisted.key", "other/file"):
+        tampered = {**found, extra: b"x"}
+        (tmp_path / "t.age").write_bytes(encrypt_bytes(_rebuild(tampered, manifest), [ours]))
+        result = restore(cheap_kdf_env, tmp_path / "t.age")
+        assert result.exit_code == 1, extra
+        assert "not a Probity backup" in result.output, (extra, result.output)
+        _assert_nothing_restored(cheap_kdf_env)
+        assert not (tmp_path / "escape").exists()
