@@ -22,11 +22,14 @@ from typing import IO, BinaryIO
 
 from sqlalchemy import Engine
 
+from service.audit.alarm import ALARM_FILE, SIGNED_RECORD_FILE
+from service.audit.statements import record_restore
 from service.config import Settings
 from service.db import make_engine, make_session_factory, session_scope
 from service.errors import Conflict, InvalidInput
 from service.instance.archive import Manifest, NoProgress, Progress, open_archive
 from service.instance.backup import EXCLUDED_KEY_FILES, backend_of, recovery_identity_matches
+from service.instance.keys import LOG_SIGNING_FILE
 from service.instance.snapshot import (
     empty_postgres,
     load_postgres,
@@ -160,6 +163,7 @@ def _apply(
     # The restore statement is written with the staged keys, so the signer's own record of
     # what it signed lands there too and moves into place with them.
     staged_settings = settings.model_copy(update={"keys_dir": staged.keys})
+    _carry_over(settings.effective_keys_dir, staged.keys)
     if backend_of(settings) == "sqlite":
         url = f"sqlite:///{staged.database.resolve()}"
         result = _migrate_and_record(staged_settings, url, staged.manifest, last_checkpoint)
@@ -177,6 +181,22 @@ def _apply(
             empty_postgres(url)
         raise
     return result
+
+
+def _carry_over(old: Path, staged: Path) -> None:
+    """Restoring over the same instance (--force): keep what its signer remembers and any
+    evidence beside it. The remembered checkpoint is never older than the backup's, so the
+    restore statement names it as the last head, and record_restore files it (and an alarm)
+    away as evidence instead of leaving the signer to raise its alarm."""
+    if not (old / LOG_SIGNING_FILE).is_file():
+        return
+    if (old / LOG_SIGNING_FILE).read_bytes() != (staged / LOG_SIGNING_FILE).read_bytes():
+        return  # another instance's keys: replaced, not merged
+    for path in old.iterdir():
+        if path.name.startswith(".") or not path.is_file() or path.name in EXCLUDED_KEY_FILES:
+            continue
+        if path.name in (SIGNED_RECORD_FILE, ALARM_FILE) or not (staged / path.name).exists():
+            shutil.copy2(path, staged / path.name)
 
 
 def _migrate_and_record(
@@ -198,8 +218,6 @@ def _migrate_and_record(
 def _record(
     engine: Engine, settings: Settings, manifest: Manifest, last_checkpoint: str | None
 ) -> str:
-    from service.audit.statements import record_restore  # h/logkey's; see the report
-
     with session_scope(make_session_factory(engine)) as session:
         return record_restore(
             session,

@@ -15,8 +15,9 @@ from sqlalchemy import Engine, func, select
 
 import service.instance.backup as backup_module
 from crypto.age import encrypt_bytes, generate_identity, recipient_of
+from service.audit.checkpoints import current_checkpoint
 from service.config import Settings
-from service.db import make_engine, make_session_factory
+from service.db import make_engine, make_session_factory, session_scope
 from service.instance.backup import create_backup
 from service.instance.snapshot import postgres_is_empty
 from service.migrations import current_revision, downgrade, head_revision
@@ -352,3 +353,22 @@ def test_members_outside_the_manifest_or_with_paths_are_refused(
         assert "not a Probity backup" in result.output, (extra, result.output)
         _assert_nothing_restored(cheap_kdf_env)
         assert not (tmp_path / "escape").exists()
+
+
+def test_a_last_checkpoint_from_another_log_undoes_the_whole_restore(
+    cheap_kdf_env: Settings, backed_up: Path, tmp_path: Path
+) -> None:
+    # Refused by record_restore after the database was loaded: it must be emptied again.
+    other = _other_instance(tmp_path)
+    engine = make_engine(other.effective_database_url)
+    try:
+        with session_scope(make_session_factory(engine)) as session:
+            foreign = current_checkpoint(session, other)
+    finally:
+        engine.dispose()
+    (tmp_path / "foreign.cp").write_text(foreign)
+    destroy(cheap_kdf_env)
+    result = restore(cheap_kdf_env, backed_up, "--last-checkpoint", str(tmp_path / "foreign.cp"))
+    assert result.exit_code == 1
+    assert "not a checkpoint signed by this log's key" in result.output
+    _assert_nothing_restored(cheap_kdf_env)

@@ -8,8 +8,10 @@ import threading
 import uuid
 from pathlib import Path
 
+import pytest
 from sqlalchemy import Engine, select
 
+from service.audit.alarm import read_alarm
 from service.audit.checkpoints import current_checkpoint
 from service.cli import app
 from service.config import Settings
@@ -19,6 +21,7 @@ from service.tips.models import Tip
 from service.tips.reporter_auth import login_with_receipt
 from service.tips.view import tip_view
 from tests.factories import Border, in_tx, intake, principal
+from tests.service.audit_util import fill
 from tests.service.backup_util import (
     backup,
     decrypt_with_age_cli,
@@ -63,17 +66,19 @@ def _published_checkpoint(engine: Engine, settings: Settings, path: Path) -> Pat
     return path
 
 
-def _verify_log(tmp: Path, trusted: Path) -> str:
+def _verify_log(tmp: Path, trusted: Path) -> tuple[int, str]:
+    """`probity audit export` of the restored log, then `audit verify --trusted`."""
     key, export = tmp / "log.pub", tmp / "audit.jsonl"
     result = runner.invoke(app, ["audit", "key"])
     assert result.exit_code == 0, result.output
     key.write_text(result.output)
+    export.unlink(missing_ok=True)
+    Path(f"{export}.checkpoint").unlink(missing_ok=True)
     result = runner.invoke(app, ["audit", "export", str(export)])
     assert result.exit_code == 0, result.output
     argv = ["audit", "verify", str(export), "--checkpoint", f"{export}.checkpoint"]
     result = runner.invoke(app, [*argv, "--key", str(key), "--trusted", str(trusted)])
-    assert result.exit_code == 0, result.output
-    return result.output
+    return result.exit_code, result.output
 
 
 def _backup_while_reporting(
@@ -138,7 +143,9 @@ def test_a_backup_taken_while_tips_arrive_restores_every_tip_it_holds(
 
     restored = _check_restored_tips(settings, border, reporters, shown_before)
     assert len(restored) >= 2
-    assert "OK:" in _verify_log(tmp_path, published)
+    code, output = _verify_log(tmp_path, published)
+    assert code == 0, output
+    assert "OK:" in output
     assert oct(settings.effective_keys_dir.stat().st_mode & 0o777) == "0o700"
     assert not list(settings.data_dir.glob(".restore-*"))
 
@@ -159,3 +166,45 @@ def test_the_backup_holds_no_tip_plaintext_only_ciphertext(
         assert needle.encode("utf-16-le") not in plaintext
     # The encrypted backup itself says nothing either.
     assert b"Ibarra" not in file.read_bytes()
+
+
+def _size_of(note: str) -> int:
+    return int(note.splitlines()[1])
+
+
+@pytest.mark.parametrize("how", ["destroyed", "force"])
+def test_a_restore_older_than_the_last_signature_says_what_was_lost(
+    cheap_kdf_env: Settings, engine: Engine, border: Border, tmp_path: Path, how: str
+) -> None:
+    settings = cheap_kdf_env
+    _published_checkpoint(engine, settings, tmp_path / "before.cp")
+    file = tmp_path / "b.age"
+    assert backup(file).exit_code == 0
+    fill(engine, 5)  # written after the backup, then lost with the instance
+    published = _published_checkpoint(engine, settings, tmp_path / "published.cp")
+    lost_size = _size_of(published.read_text())
+    engine.dispose()
+    if how == "destroyed":
+        destroy(settings)  # the operator still has the published checkpoint
+        result = restore(settings, file, "--last-checkpoint", str(published))
+    else:  # the keys directory remembers the last signature by itself
+        result = restore(settings, file, "--force")
+    assert result.exit_code == 0, result.output
+    assert "probity-log-restore/1" in result.output
+    assert f"last {lost_size} " in result.output
+    keys = settings.effective_keys_dir
+    assert len(list(keys.glob("audit-restore-*.note"))) == 1
+    assert len(list(keys.glob("audit-last-signed.note.restored-*"))) == (how == "force")
+    # The restored instance signs again, with no alarm, and the log verifies from before the
+    # backup; against the lost checkpoint it cannot.
+    restored = make_engine(settings.effective_database_url)
+    try:
+        note = in_tx(restored, lambda session: current_checkpoint(session, settings))
+    finally:
+        restored.dispose()
+    assert read_alarm(keys) is None
+    assert _size_of(note) < lost_size
+    code, output = _verify_log(tmp_path, tmp_path / "before.cp")
+    assert code == 0, output
+    code, output = _verify_log(tmp_path, published)
+    assert code == 1, output
