@@ -72,6 +72,18 @@ class Manifest:
     database: str  # the database member's name
     keys: list[str]  # the keys directory's members
 
+    def _well_typed(self) -> bool:
+        texts = (self.format, self.backend, self.created_at, self.log_vkey)
+        optional = (self.schema_revision, self.checkpoint)
+        return (
+            all(isinstance(t, str) for t in (*texts, self.recovery_recipient, self.database))
+            and all(t is None or isinstance(t, str) for t in optional)
+            and isinstance(self.version, int)
+            and isinstance(self.keys, list)
+            and all(isinstance(k, str) and member_name_ok(k) for k in self.keys)
+            and member_name_ok(self.database)
+        )
+
     def to_json(self) -> bytes:
         return json.dumps(asdict(self), sort_keys=True, indent=1).encode()
 
@@ -82,6 +94,8 @@ class Manifest:
             manifest = cls(**raw)
         except (ValueError, TypeError):
             raise InvalidInput("not a Probity backup: its manifest is unreadable") from None
+        if not manifest._well_typed():
+            raise InvalidInput("not a Probity backup: its manifest is malformed")
         if manifest.format != BACKUP_FORMAT:
             raise InvalidInput("not a Probity backup")
         if manifest.version != BACKUP_VERSION:

@@ -144,7 +144,9 @@ def _check_manifest(data: bytes, identity: str, backend: str) -> Manifest:
             f"this is a {manifest.backend} backup; the configured database is {backend}"
         )
     revision = manifest.schema_revision
-    if revision is None or not is_known_revision(revision):
+    if revision is None:
+        raise InvalidInput("not a Probity backup: its database has no schema revision")
+    if not is_known_revision(revision):
         raise InvalidInput("this backup's schema is newer than this Probity: upgrade it first")
     return manifest
 
