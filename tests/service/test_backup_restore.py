@@ -4,6 +4,7 @@ published before, and no tip whose receipt was shown before the backup began is 
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import uuid
 from pathlib import Path
@@ -208,3 +209,34 @@ def test_a_restore_older_than_the_last_signature_says_what_was_lost(
     assert code == 0, output
     code, output = _verify_log(tmp_path, published)
     assert code == 1, output
+
+
+def test_tips_still_in_the_sqlite_wal_are_in_the_backup(
+    cheap_kdf_env: Settings, engine: Engine, border: Border, tmp_path: Path
+) -> None:
+    settings = cheap_kdf_env
+    if not settings.effective_database_url.startswith("sqlite"):
+        pytest.skip("the WAL is SQLite's")
+    engine.dispose()
+    server = make_engine(settings.effective_database_url, manual_checkpoints=True)  # as served
+    try:
+        in_tx(server, lambda s: s.connection().exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)"))
+        tips = {intake(server, settings)[0] for _ in range(3)}
+        db = Path(settings.effective_database_url.removeprefix("sqlite:///"))
+        assert Path(f"{db}-wal").stat().st_size > 0
+        # What a plain file copy would hold: the database file without its WAL.
+        copy = tmp_path / "copy.db"
+        copy.write_bytes(db.read_bytes())
+        with sqlite3.connect(copy) as conn:
+            assert conn.execute("SELECT count(*) FROM tips").fetchone() == (0,)
+        assert backup(tmp_path / "b.age").exit_code == 0
+    finally:
+        server.dispose()
+    destroy(settings)
+    assert restore(settings, tmp_path / "b.age").exit_code == 0
+    restored = make_engine(settings.effective_database_url)
+    try:
+        with session_scope(make_session_factory(restored)) as session:
+            assert set(session.scalars(select(Tip.id))) == tips
+    finally:
+        restored.dispose()
