@@ -38,13 +38,22 @@ class _Bar:
         self._task: TaskID | None = None
 
     def begin(self, description: str, total: int) -> None:
-        if self._task is not None:
-            self._progress.update(self._task, completed=self._progress.tasks[-1].total or 0)
-        self._task = self._progress.add_task(description, total=total or None)
+        self.done()
+        if total == 0:  # a step with nothing to count: a line, not a bar
+            self._progress.console.print(f"{description}...", highlight=False)
+            return
+        self._task = self._progress.add_task(description, total=total)
 
     def advance(self, amount: int) -> None:
         if self._task is not None:
             self._progress.advance(self._task, amount)
+
+    def done(self) -> None:
+        """Show the running bar as complete (its total is an estimate: tar adds headers)."""
+        if self._task is not None:
+            task = self._progress.tasks[-1]
+            self._progress.update(self._task, total=task.completed, completed=task.completed)
+            self._task = None
 
 
 @contextmanager
@@ -57,7 +66,9 @@ def _bar() -> Iterator[_Bar]:
         TimeElapsedColumn(),
     )
     with Progress(*columns, console=err, transient=False) as progress:
-        yield _Bar(progress)
+        bar = _Bar(progress)
+        yield bar
+        bar.done()
 
 
 @cli_errors
