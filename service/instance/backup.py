@@ -55,7 +55,8 @@ __all__ = [
     "recovery_identity_matches",
 ]
 
-# Tables whose rows never go into a backup (their structure does).
+# Tables whose rows never go into a backup (their structure does). No foreign key may point at
+# them: PostgreSQL would refuse to re-create it over the missing rows on restore.
 EXCLUDED_TABLES: tuple[str, ...] = ()
 # Files of the keys directory never put into a backup.
 EXCLUDED_KEY_FILES: tuple[str, ...] = ("retention-keyring.age",)
