@@ -128,7 +128,7 @@ def open_checkpoint_by_any(note: str, verifiers: Sequence[Verifier]) -> tuple[Ch
     for verifier in verifiers:
         if (verifier.name, verifier.id) in signed:
             return open_checkpoint(note, verifier), verifier
-    raise FormatError("no signature from a trusted key")
+    raise FormatError("no signature from the trusted key")
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,9 @@ Reporter-caused events wait in a pending table, dated by day only.
 - append.py (service): the append's fast path, rows in and subtree hashes out below the ORM.
 - checkpoints.py, guard.py, alarm.py, export.py (service): signing checkpoints, the signer's check
   and alarm, the export.
-- statements.py (service): the log's signed statements (a restore from backup, a
+- statements.py, rotation.py (service): the log's signed statements (a restore from backup, a
   log key rotation).
-- verify.py (service): the offline verifier (no database).
+- verify.py, verify_chain.py (service): the offline verifier (no database), and its reading of
+  the key rotations and restores.
 - cli.py (cli): `probity audit ...`.
 """
