@@ -14,6 +14,7 @@ from sqlalchemy import Engine, select
 
 from service.audit.alarm import read_alarm
 from service.audit.checkpoints import current_checkpoint
+from service.audit.rotation import rotate_log_key
 from service.cli import app
 from service.config import Settings
 from service.db import make_engine, make_session_factory, session_scope, utcnow
@@ -21,7 +22,7 @@ from service.instance.context import load_context
 from service.tips.models import Tip
 from service.tips.reporter_auth import login_with_receipt
 from service.tips.view import tip_view
-from tests.factories import Border, in_tx, intake, principal
+from tests.factories import Border, in_tx, intake, principal, transaction
 from tests.service.audit_util import fill
 from tests.service.backup_util import (
     backup,
@@ -67,12 +68,17 @@ def _published_checkpoint(engine: Engine, settings: Settings, path: Path) -> Pat
     return path
 
 
-def _verify_log(tmp: Path, trusted: Path) -> tuple[int, str]:
-    """`probity audit export` of the restored log, then `audit verify --trusted`."""
-    key, export = tmp / "log.pub", tmp / "audit.jsonl"
+def _log_key(path: Path) -> Path:
     result = runner.invoke(app, ["audit", "key"])
     assert result.exit_code == 0, result.output
-    key.write_text(result.output)
+    path.write_text(result.output)
+    return path
+
+
+def _verify_log(tmp: Path, trusted: Path, pinned: Path | None = None) -> tuple[int, str]:
+    """`probity audit export` of the restored log, then `audit verify --trusted` (the key
+    pinned: `pinned`, else the current one)."""
+    key, export = pinned or _log_key(tmp / "log.pub"), tmp / "audit.jsonl"
     export.unlink(missing_ok=True)
     Path(f"{export}.checkpoint").unlink(missing_ok=True)
     result = runner.invoke(app, ["audit", "export", str(export)])
@@ -244,3 +250,28 @@ def test_tips_still_in_the_sqlite_wal_are_in_the_backup(
             assert set(session.scalars(select(Tip.id))) == tips
     finally:
         restored.dispose()
+
+
+def test_a_rotated_log_key_is_backed_up_with_the_retired_one(
+    cheap_kdf_env: Settings, engine: Engine, border: Border, tmp_path: Path
+) -> None:
+    settings = cheap_kdf_env
+    fill(engine, 4)
+    before = _published_checkpoint(engine, settings, tmp_path / "before.cp")  # old key
+    pinned = _log_key(tmp_path / "old.pub")
+    with transaction(engine) as session:
+        rotate_log_key(session, settings)
+    fill(engine, 2)
+    engine.dispose()
+    keys = settings.effective_keys_dir
+    retired = {p.name: p.read_bytes() for p in keys.glob("log-signing.*.retired.key")}
+    current = (keys / "log-signing.key").read_bytes()
+    assert len(retired) == 1
+    assert backup(tmp_path / "b.age").exit_code == 0
+    destroy(settings)
+    assert restore(settings, tmp_path / "b.age").exit_code == 0
+    assert (keys / "log-signing.key").read_bytes() == current
+    assert {p.name: p.read_bytes() for p in keys.glob("log-signing.*.retired.key")} == retired
+    code, output = _verify_log(tmp_path, before, pinned)  # the chain leads to the new key
+    assert code == 0, output
+    assert "OK:" in output
