@@ -18,9 +18,9 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from crypto.errors import CheckpointError
+from crypto.errors import CheckpointError, FormatError
 from crypto.merkle import HASH_SIZE, verify_inclusion
-from crypto.note import Signer, Verifier, sign_note, verify_note
+from crypto.note import Signer, Verifier, sign_note, signature_keys, verify_note
 
 __all__ = [
     "PROOF_HEADER",
@@ -30,6 +30,7 @@ __all__ = [
     "format_body",
     "format_inclusion_proof",
     "open_checkpoint",
+    "open_checkpoint_by_any",
     "open_inclusion_proof",
     "parse_body",
     "parse_inclusion_proof",
@@ -118,6 +119,16 @@ def open_checkpoint(note: str, verifier: Verifier, *, origin: str | None = None)
     if cp.origin != expected:
         raise CheckpointError("checkpoint is for another log origin")
     return cp
+
+
+def open_checkpoint_by_any(note: str, verifiers: Sequence[Verifier]) -> tuple[Checkpoint, Verifier]:
+    """Open `note` with the first of `verifiers` whose signature is on it (a log whose key was
+    rotated has several); returns the checkpoint and that key. FormatError if none signed it."""
+    signed = set(signature_keys(note))
+    for verifier in verifiers:
+        if (verifier.name, verifier.id) in signed:
+            return open_checkpoint(note, verifier), verifier
+    raise FormatError("no signature from the trusted key")
 
 
 @dataclass(frozen=True)

@@ -20,11 +20,13 @@ from crypto.errors import FormatError
 __all__ = [
     "Signer",
     "Verifier",
+    "add_signature",
     "generate_signer",
     "key_id",
     "parse_signer",
     "parse_verifier",
     "sign_note",
+    "signature_keys",
     "verify_note",
 ]
 
@@ -114,35 +116,68 @@ def parse_signer(text: str) -> Signer:
     return signer
 
 
+def _signature_line(text: str, signer: Signer) -> str:
+    signature = Ed25519PrivateKey.from_private_bytes(signer.private).sign(text.encode())
+    blob = signer.verifier.id.to_bytes(4, "big") + signature
+    return f"\u2014 {signer.name} {base64.b64encode(blob).decode()}\n"
+
+
 def sign_note(text: str, signer: Signer) -> str:
     """Return `text` followed by a blank line and one signature line."""
     if not text.endswith("\n"):
         raise FormatError("note text must end with a newline")
     if any(ord(c) < 0x20 and c != "\n" for c in text):
         raise FormatError("note text must not contain control characters")
-    signature = Ed25519PrivateKey.from_private_bytes(signer.private).sign(text.encode())
-    blob = signer.verifier.id.to_bytes(4, "big") + signature
-    return f"{text}\n\u2014 {signer.name} {base64.b64encode(blob).decode()}\n"
+    return f"{text}\n{_signature_line(text, signer)}"
 
 
-def verify_note(note: str, verifier: Verifier) -> str:
-    """Return the note's text if `verifier` signed it; FormatError otherwise."""
+def _split_note(note: str) -> tuple[str, list[str]]:
+    """(text, signature lines) of a note; FormatError if it has no signature block."""
     head, sep, sigs = note.rpartition("\n\n")
     if not sep or not sigs.endswith("\n"):
         raise FormatError("note has no signature block")
     lines = sigs[:-1].split("\n")
     if len(lines) > _MAX_SIGNATURES:
         raise FormatError("too many signatures")
-    text = head + "\n"
+    return head + "\n", lines
+
+
+def add_signature(note: str, signer: Signer) -> str:
+    """`note` with one more signature line, by `signer`, over the same text (a cosignature)."""
+    text, lines = _split_note(note)
+    if len(lines) >= _MAX_SIGNATURES:
+        raise FormatError("too many signatures")
+    return note + _signature_line(text, signer)
+
+
+def _parse_line(line: str) -> tuple[str, bytes]:
+    prefix, _, rest = line.partition(" ")
+    name, _, b64 = rest.partition(" ")
+    if prefix != "\u2014" or not name or not b64:
+        raise FormatError("malformed signature line")
+    try:
+        return name, base64.b64decode(b64, validate=True)
+    except binascii.Error as exc:
+        raise FormatError("malformed signature encoding") from exc
+
+
+def signature_keys(note: str) -> list[tuple[str, int]]:
+    """(key name, key id) of every signature line, unverified: which keys claim to have signed."""
+    _, lines = _split_note(note)
+    keys = []
     for line in lines:
-        prefix, _, rest = line.partition(" ")
-        name, _, b64 = rest.partition(" ")
-        if prefix != "\u2014" or not name or not b64:
-            raise FormatError("malformed signature line")
-        try:
-            blob = base64.b64decode(b64, validate=True)
-        except binascii.Error as exc:
-            raise FormatError("malformed signature encoding") from exc
+        name, blob = _parse_line(line)
+        if len(blob) < 4:
+            raise FormatError("malformed signature encoding")
+        keys.append((name, int.from_bytes(blob[:4], "big")))
+    return keys
+
+
+def verify_note(note: str, verifier: Verifier) -> str:
+    """Return the note's text if `verifier` signed it; FormatError otherwise."""
+    text, lines = _split_note(note)
+    for line in lines:
+        name, blob = _parse_line(line)
         if name != verifier.name or blob[:4] != verifier.id.to_bytes(4, "big"):
             continue  # Unknown keys are ignored, as the spec requires.
         try:

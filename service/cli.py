@@ -16,6 +16,7 @@ from service.audit.cli import app as audit_app
 from service.compartments.cli import compartment_app
 from service.config import Settings
 from service.export.cli import export_app
+from service.instance.backup_cli import backup, restore
 from service.instance.cli import db_app, demo_app, init, serve, worker
 from service.logging import configure_logging
 from service.staff.cli import staff_app
@@ -39,6 +40,8 @@ def _configure() -> None:
 app.command()(init)
 app.command()(serve)
 app.command()(worker)
+app.command()(backup)
+app.command()(restore)
 app.add_typer(db_app, name="db")
 app.add_typer(staff_app, name="staff")
 app.add_typer(compartment_app, name="compartment")

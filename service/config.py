@@ -127,6 +127,9 @@ class Settings(BaseSettings):
     # 10-minute slot; an API retry with the same Idempotency-Key, for this many hours.
     form_replay_minutes: int = Field(default=10, ge=1, le=60)
     api_replay_hours: int = Field(default=24, ge=1, le=168)
+    # `probity backup`: age recipients (comma-separated `age1...`) that can open a backup
+    # besides the organisation recovery key, e.g. an off-site restore team's key.
+    backup_recipients: str = ""
     # Disk full (SQLite; docs/operations.md): /readyz says "storage low" below this much free
     # space for the database, and the server keeps a reserve file of `storage_ballast_mb` in the
     # database's directory, deleted when a WAL checkpoint needs the room to finish.
@@ -141,6 +144,10 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'probity.db').resolve()}"
+
+    @property
+    def backup_recipient_list(self) -> list[str]:
+        return [r.strip() for r in self.backup_recipients.split(",") if r.strip()]
 
     @property
     def effective_keys_dir(self) -> Path:

@@ -24,6 +24,8 @@ from service.audit import proofs
 from service.audit.checkpoints import current_checkpoint
 from service.audit.entries import StoredEntry, read_entries
 from service.audit.models import AuditCheckpoint
+from service.audit.statements import list_statements
+from service.audit.verify import export_statement
 from service.errors import Unavailable
 from service.instance.keys import load_log_signer
 from service.staff.models import Role
@@ -82,6 +84,18 @@ def key(request: Request) -> PlainTextResponse:
     except FileNotFoundError:
         raise Unavailable("the audit log's signing key is missing") from None
     return PlainTextResponse(signer.verifier.encode() + "\n", media_type=_TEXT)
+
+
+@router.get(
+    "/statements",
+    response_class=Response,
+    responses={**raw_answer("text/plain", "One JSON line per statement"), **STORE_ERRORS},
+)
+def statements(db: Db) -> PlainTextResponse:
+    """The log's signed statements (key rotations, restores), oldest first: one
+    `{"statement": "<signed note>"}` line each, exactly as `probity audit export` writes them."""
+    notes = db.run(lambda s: [row.note for row in list_statements(s)])
+    return PlainTextResponse("".join(export_statement(n) for n in notes), media_type=_TEXT)
 
 
 def _entry_json(entry: StoredEntry) -> dict[str, Any]:

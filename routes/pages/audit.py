@@ -40,7 +40,7 @@ from service.audit.view import (
     list_entries,
 )
 from service.errors import InvalidInput
-from service.instance.keys import load_log_signer
+from service.instance.keys import log_verifiers
 from service.staff.sessions import Principal
 
 __all__ = ["router"]
@@ -70,9 +70,9 @@ stats_pages = APIRouter(
 )
 
 
-def _verifier(request: Request) -> Verifier | None:
+def _verifier(request: Request) -> list[Verifier] | None:
     try:
-        return load_log_signer(settings_of(request).effective_keys_dir).verifier
+        return log_verifiers(settings_of(request).effective_keys_dir)
     except (OSError, ValueError, CryptoError):
         return None
 

@@ -1,7 +1,8 @@
 """The tamper-evident audit log (a Merkle tree), its checkpoints and the auditors' statistics.
 Reporter-caused events wait in a pending table, dated by day only.
 
-- models.py (models): entries, interior nodes, checkpoints, the pending table.
+- models.py (models): entries, interior nodes, checkpoints, statements, log keys, the pending
+  table.
 - canonical.py (schemas): an entry's canonical bytes and their validation.
 - entries.py, view.py, proofs.py (repository): entry ranges and export lines, the auditor's
   filtered pages, roots and proofs.
@@ -12,6 +13,9 @@ Reporter-caused events wait in a pending table, dated by day only.
 - append.py (service): the append's fast path, rows in and subtree hashes out below the ORM.
 - checkpoints.py, guard.py, alarm.py, export.py (service): signing checkpoints, the signer's check
   and alarm, the export.
-- verify.py (service): the offline verifier (no database).
+- statements.py, rotation.py (service): the log's signed statements (a restore from backup, a
+  log key rotation).
+- verify.py, verify_chain.py (service): the offline verifier (no database), and its reading of
+  the key rotations and restores.
 - cli.py (cli): `probity audit ...`.
 """

@@ -32,7 +32,7 @@ from service.audit.models import AuditCheckpoint
 from service.config import Settings
 from service.db import utcnow
 from service.errors import HistoryMismatch
-from service.instance.keys import load_log_signer
+from service.instance.keys import load_log_signer, log_verifiers
 from service.logging import get_logger
 
 __all__ = [
@@ -61,7 +61,7 @@ def _checked_root(session: Session, signer: Signer, keys_dir: Path, size: int) -
         if alarm is not None:
             raise HistoryMismatch(alarm.reason)
         remembered = read_signed_record(keys_dir)
-        return verified_root(session, signer.verifier, size, remembered=remembered)
+        return verified_root(session, log_verifiers(keys_dir), size, remembered=remembered)
     except HistoryMismatch as exc:
         raise_alarm(keys_dir, exc.reason, size)
         raise
@@ -76,14 +76,13 @@ def resolve_alarm(session: Session, settings: Settings, *, accept_current: bool)
     reason being cleared; raises HistoryMismatch while the check still fails.
     """
     keys_dir = settings.effective_keys_dir
-    signer = load_log_signer(keys_dir)
     lock_log(session)
     size = log_size(session)
     if accept_current:
         record = keys_dir / SIGNED_RECORD_FILE
         if record.exists():
             record.replace(record.with_name(record.name + ".superseded"))
-    verified_root(session, signer.verifier, size, remembered=read_signed_record(keys_dir))
+    verified_root(session, log_verifiers(keys_dir), size, remembered=read_signed_record(keys_dir))
     alarm = read_alarm(keys_dir)
     reason = alarm.reason if alarm is not None else "none"
     if not _TOKEN.fullmatch(reason):

@@ -23,6 +23,7 @@ from service.audit.alarm import clear_alarm, read_alarm
 from service.audit.cases import CaseFilters, case_csv, record_case_export
 from service.audit.checkpoints import resolve_alarm
 from service.audit.export import ExportResult, export_log
+from service.audit.rotation import rotate_log_key
 from service.audit.verify import VerifyReport, verify_export
 from service.cli_common import cli_errors, err, fail, out, with_session
 from service.config import Settings
@@ -120,6 +121,12 @@ def verify(
     """Check an export offline: every entry, the checkpoint's signature and root, and
     consistency with an older trusted checkpoint. Exit 1 names the first bad entry.
 
+    --key is the key you pinned, possibly an old one: the export's key rotations (each signed
+    by both keys, its root checked against the log) lead from it to the key that signs the
+    checkpoint, and the chain followed is printed. A trusted checkpoint the log no longer
+    contains passes only with a restore statement naming it; the lost entries are then printed
+    as a WARNING (exit 0).
+
     Example: probity audit verify audit.jsonl --checkpoint audit.jsonl.checkpoint
     --key probity-log.pub --trusted last-month.checkpoint
     """
@@ -130,6 +137,12 @@ def verify(
             report = _verify(stream, note, key_text.strip(), old)
     except VerificationError as exc:
         raise fail(f"verification failed: {exc.detail}") from None
+    _say("Key chain followed:")
+    for step in report.chain:
+        _say(f"  {step}")
+    _say(f"The checkpoint is signed by {report.checkpoint_key}.")
+    for warning in report.warnings:
+        _say(f"WARNING: {warning}")
     _say(f"OK: {report.size} entries of {report.origin} match the signed checkpoint.")
     _say(f"Root {report.root_hex}")
     if report.trusted_size is not None:
@@ -200,6 +213,28 @@ def cases(
     finally:
         partial.unlink(missing_ok=True)  # a refused or failed run leaves no file behind
     _say(f"Wrote {count} tips to {target}.")
+
+
+@app.command("rotate-key")
+@cli_errors
+def rotate_key() -> None:
+    """Make a new log signing key (same name, new key id) and switch to it. The log is signed
+    once more with the old key; a rotation statement naming both keys and that tree head, signed
+    by both, is stored, logged and exported; the old private key is kept aside as
+    log-signing.<id>.retired.key. Auditors holding the old key follow the statement
+    (`probity audit verify`); give them the new key too. Prints the statement.
+
+    Example: probity audit rotate-key > rotation.note && probity audit key > probity-log.pub
+    """
+    result = with_session(rotate_log_key)
+    typer.echo(result.statement, nl=False)
+    err.print(
+        f"Rotated the log key at tree size {result.size}: {result.old.id:08x} -> "
+        f"{result.new.id:08x}. New verifier key: {result.new.encode()}",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 alarm_app = typer.Typer(help="The log signer's alarm (a rewritten history).", no_args_is_help=True)

@@ -1,5 +1,8 @@
 """`probity audit export`: the log as JSON Lines plus the signed checkpoint it matches.
 
+The log's signed statements (key rotations, restores: service.audit.statements) follow the
+header, so an auditor can follow the key chain and see restores before reading the entries.
+
 The checkpoint is signed (or reused; while the signer's alarm is on, the last one it signed) and
 committed first, so the long read that follows holds no
 lock: entries below a signed size never change.
@@ -15,16 +18,16 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
-from crypto.checkpoint import parse_body
-from crypto.note import verify_note
+from crypto.checkpoint import open_checkpoint_by_any
 from service.audit.alarm import read_signed_record
 from service.audit.checkpoints import current_checkpoint, latest_checkpoint
 from service.audit.entries import iter_stored
 from service.audit.log import record
-from service.audit.verify import export_header
+from service.audit.statements import list_statements
+from service.audit.verify import export_header, export_statement
 from service.config import Settings
 from service.errors import HistoryMismatch
-from service.instance.keys import load_log_signer
+from service.instance.keys import log_verifiers
 
 __all__ = ["ExportResult", "checkpoint_path", "export_line", "export_log"]
 
@@ -73,10 +76,12 @@ def export_log(
     """Write entries [0, size) of the newest checkpoint to `path` and the checkpoint beside it."""
     note = _checkpoint_to_export(session, settings)
     session.commit()
-    cp = parse_body(verify_note(note, load_log_signer(settings.effective_keys_dir).verifier))
+    cp = open_checkpoint_by_any(note, log_verifiers(settings.effective_keys_dir))[0]
+    statements = [row.note for row in list_statements(session)]
     partial = path.with_name(path.name + ".partial")
     with partial.open("w", encoding="utf-8", newline="\n") as out:
-        out.write(export_header(cp.origin, cp.size))
+        out.write(export_header(cp.origin, cp.size, len(statements)))
+        out.writelines(export_statement(s) for s in statements)
         for index, canonical, leaf in iter_stored(session, cp.size):
             out.write(export_line(index, canonical, leaf))
             if progress is not None and index % 8192 == 0:

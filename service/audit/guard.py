@@ -21,11 +21,12 @@ Cost: O(log n) + O(n - m) + SPOT_CHECK per signature (bench/audit.py `signer_gua
 from __future__ import annotations
 
 import secrets
+from collections.abc import Sequence
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from crypto.checkpoint import Checkpoint, open_checkpoint
+from crypto.checkpoint import Checkpoint, open_checkpoint_by_any
 from crypto.errors import CryptoError
 from crypto.merkle import TreeBuilder, leaf_hash, subtrees
 from crypto.note import Verifier
@@ -40,9 +41,9 @@ __all__ = ["SPOT_CHECK", "verified_root"]
 SPOT_CHECK = 10_000
 
 
-def _open(note: str, verifier: Verifier, size: int | None, reason: str) -> Checkpoint:
+def _open(note: str, verifiers: Sequence[Verifier], size: int | None, reason: str) -> Checkpoint:
     try:
-        cp = open_checkpoint(note, verifier)
+        cp, _ = open_checkpoint_by_any(note, verifiers)
     except CryptoError:
         raise HistoryMismatch(reason) from None
     if size is not None and cp.size != size:
@@ -50,7 +51,9 @@ def _open(note: str, verifier: Verifier, size: int | None, reason: str) -> Check
     return cp
 
 
-def _anchor(session: Session, verifier: Verifier, remembered: str | None) -> Checkpoint | None:
+def _anchor(
+    session: Session, verifier: Sequence[Verifier], remembered: str | None
+) -> Checkpoint | None:
     """The newest stored checkpoint, after checking it and the remembered one."""
     row = session.scalars(
         select(AuditCheckpoint).order_by(AuditCheckpoint.size.desc()).limit(1)
@@ -107,13 +110,20 @@ def _spot_check(session: Session, signed_size: int) -> None:
 
 
 def verified_root(
-    session: Session, verifier: Verifier, size: int, *, remembered: str | None
+    session: Session,
+    verifier: Verifier | Sequence[Verifier],
+    size: int,
+    *,
+    remembered: str | None,
 ) -> bytes:
     """The root of the first `size` entries, checked as above; raises HistoryMismatch.
 
+    `verifier`: the log key, or every key that signed it (the current one and those rotated out,
+    service.instance.keys.log_verifiers), all read from the keys directory.
     The caller holds the append lock (service.audit.log.lock_log).
     """
-    anchor = _anchor(session, verifier, remembered)
+    keys = [verifier] if isinstance(verifier, Verifier) else list(verifier)
+    anchor = _anchor(session, keys, remembered)
     if anchor is None:
         builder = TreeBuilder()
     elif anchor.size > size:

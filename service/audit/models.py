@@ -16,7 +16,14 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from service.db import Base, UTCDateTime, new_id, utcnow
 
-__all__ = ["AuditCheckpoint", "AuditEntry", "AuditNode", "PendingAuditEntry"]
+__all__ = [
+    "AuditCheckpoint",
+    "AuditEntry",
+    "AuditLogKey",
+    "AuditNode",
+    "AuditStatement",
+    "PendingAuditEntry",
+]
 
 # 64-bit on PostgreSQL; on SQLite an INTEGER primary key is the rowid itself (and 64-bit anyway).
 _Position = BigInteger().with_variant(Integer(), "sqlite")
@@ -66,3 +73,27 @@ class PendingAuditEntry(Base):
     action: Mapped[str] = mapped_column(String(64))
     # Object ids and allowlisted details only; never content or reporter data.
     details: Mapped[dict[str, str]] = mapped_column(JSON)
+
+
+class AuditStatement(Base):
+    """A signed statement about the log itself (crypto.statement): a key rotation or a restore
+    from backup. Exported with the entries; append-only like the log."""
+
+    __tablename__ = "audit_statements"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(32))  # "key_rotation" | "restore"
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    note: Mapped[str] = mapped_column(Text)
+
+
+class AuditLogKey(Base):
+    """Every public key that ever signed the log (the signature line of a checkpoint names its
+    key by name and id); `from_size` is the first tree size it signs beyond. Append-only."""
+
+    __tablename__ = "audit_log_keys"
+
+    key_id: Mapped[str] = mapped_column(String(8), primary_key=True)  # hex, as in the key text
+    verifier: Mapped[str] = mapped_column(Text)
+    from_size: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,10 +1,14 @@
 """Offline verification of an audit-log export against signed checkpoints (no database).
 
 Export format (JSON Lines, UTF-8), written by `probity audit export`:
-    {"format": "probity-audit-export/1", "origin": "<log origin>", "size": N}
+    {"format": "probity-audit-export/2", "origin": "<log origin>", "size": N, "statements": k}
+    {"statement": "<signed note>"}   ... k lines: the log's key rotations and restores, in order
     {"index": i, "entry": "<base64 canonical entry>", "leaf_hash": "<base64 stored leaf hash>"}
     ... one line per entry, in index order. The canonical entry is compact sorted-key JSON with
-    at least "index": i; the rest is opaque here.
+    at least "index": i; the rest is opaque here. Format /1 (no statements) is still read.
+
+The key passed in is the auditor's pinned key; the statements lead from it to the key signing
+the checkpoint, and may explain a trusted checkpoint lost in a restore (service.audit.verify_chain).
 
 `verify_export` streams the lines (O(log n) memory), recomputes every leaf hash and the roots at
 the checkpoints' sizes, and raises `VerificationError` naming the first bad index it can prove.
@@ -21,10 +25,18 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from crypto.checkpoint import Checkpoint, open_checkpoint
+from crypto.checkpoint import Checkpoint
 from crypto.errors import FormatError
 from crypto.merkle import EMPTY_ROOT, TreeBuilder, leaf_hash
 from crypto.note import Verifier, parse_verifier
+from service.audit.verify_chain import (
+    KeyChain,
+    check_rotations,
+    explain_loss,
+    follow_chain,
+    key_label,
+    rotation_stops,
+)
 from service.errors import VerificationError
 
 __all__ = [
@@ -32,10 +44,13 @@ __all__ = [
     "VerifyReport",
     "export_header",
     "export_line",
+    "export_statement",
     "verify_export",
 ]
 
-EXPORT_FORMAT = "probity-audit-export/1"
+EXPORT_FORMAT = "probity-audit-export/2"
+_FORMATS = frozenset({"probity-audit-export/1", EXPORT_FORMAT})
+_MAX_STATEMENTS = 10_000
 _LINE_KEYS = frozenset({"index", "entry", "leaf_hash"})
 _PROGRESS_EVERY = 8192
 _DECODER = json.JSONDecoder()
@@ -53,11 +68,20 @@ class VerifyReport:
     root_hex: str
     trusted_size: int | None  # size of the older trusted checkpoint it is consistent with
     entries: int  # entry lines in the export (more than `size` if it outran the checkpoint)
+    chain: tuple[str, ...] = ()  # the keys followed from the pinned one
+    checkpoint_key: str = ""  # name+id of the key that signed the checkpoint
+    warnings: tuple[str, ...] = ()  # e.g. entries lost in a restore
 
 
-def export_header(origin: str, size: int) -> str:
+def export_header(origin: str, size: int, statements: int = 0) -> str:
     """The export's first line, newline included."""
-    return json.dumps({"format": EXPORT_FORMAT, "origin": origin, "size": size}) + "\n"
+    header = {"format": EXPORT_FORMAT, "origin": origin, "size": size, "statements": statements}
+    return json.dumps(header) + "\n"
+
+
+def export_statement(note: str) -> str:
+    """One statement line (a signed note), newline included."""
+    return json.dumps({"statement": note}) + "\n"
 
 
 def export_line(index: int, entry: bytes, stored_leaf_hash: bytes) -> str:
@@ -70,33 +94,18 @@ def export_line(index: int, entry: bytes, stored_leaf_hash: bytes) -> str:
     return json.dumps(record) + "\n"
 
 
-def _open(note: str, verifier: Verifier, what: str) -> Checkpoint:
-    try:
-        cp = open_checkpoint(note, verifier)
-    except FormatError as exc:
-        raise VerificationError(None, f"{what}: {exc}") from None
+def _open(chain: KeyChain, note: str, what: str) -> tuple[Checkpoint, Verifier]:
+    cp, key = chain.open(note, what)
     if cp.size == 0 and cp.root != EMPTY_ROOT:
         raise VerificationError(None, f"{what}: the empty log has another root")
-    return cp
+    return cp, key
 
 
-def _signed_checkpoints(
-    checkpoint: str, key: str, trusted: str | None
-) -> tuple[Checkpoint, Checkpoint | None]:
+def _pinned(key: str) -> Verifier:
     try:
-        verifier = parse_verifier(key)
+        return parse_verifier(key)
     except FormatError as exc:
         raise VerificationError(None, f"log key: {exc}") from None
-    cp = _open(checkpoint, verifier, "checkpoint")
-    old = _open(trusted, verifier, "trusted checkpoint") if trusted is not None else None
-    if old is not None:
-        if old.size > cp.size:
-            raise VerificationError(None, "the trusted checkpoint is larger than the checkpoint")
-        if old.size == cp.size and old.root != cp.root:
-            raise VerificationError(
-                None, "two signed checkpoints of the same size differ: the log forked"
-            )
-    return cp, old
 
 
 def _json(line: bytes | str) -> Any:
@@ -106,17 +115,29 @@ def _json(line: bytes | str) -> Any:
         return None
 
 
-def _read_header(lines: Iterator[bytes | str], cp: Checkpoint) -> int:
+def _read_header(lines: Iterator[bytes | str], origin: str) -> tuple[int, list[str]]:
+    """The declared size and the statements of the export."""
     first = next(lines, None)
     header = None if first is None else _json(first)
-    if not isinstance(header, dict) or header.get("format") != EXPORT_FORMAT:
+    if not isinstance(header, dict) or header.get("format") not in _FORMATS:
         raise VerificationError(None, f"not a {EXPORT_FORMAT} file (bad first line)")
-    size = header.get("size")
-    if header.get("origin") != cp.origin:
+    size, count = header.get("size"), header.get("statements", 0)
+    if header.get("origin") != origin:
         raise VerificationError(None, "the export is from another log than the checkpoint")
     if type(size) is not int or size < 0:
         raise VerificationError(None, "the export header has no valid size")
-    return size
+    if type(count) is not int or not 0 <= count <= _MAX_STATEMENTS:
+        raise VerificationError(None, "the export header has no valid statement count")
+    notes = []
+    for number in range(1, count + 1):
+        line = next(lines, None)
+        record = None if line is None else _json(line)
+        if not isinstance(record, dict) or record.keys() != {"statement"}:
+            raise VerificationError(None, f"statement {number}: malformed line")
+        if not isinstance(record["statement"], str):
+            raise VerificationError(None, f"statement {number}: malformed line")
+        notes.append(record["statement"])
+    return size, notes
 
 
 def _malformed(index: int, what: str) -> VerificationError:
@@ -237,6 +258,41 @@ def _judge(cp: Checkpoint, old: Checkpoint | None, roots: dict[int, bytes], coun
         )
 
 
+def _trusted(
+    chain: KeyChain, cp: Checkpoint, old: Checkpoint | None, roots: dict[int, bytes]
+) -> tuple[Checkpoint | None, str | None]:
+    """The trusted checkpoint left for `_judge`, or None and a warning when a restore statement
+    explains why the new history no longer contains it."""
+    if old is None:
+        return None, None
+    diverged = (
+        old.size > cp.size
+        or (old.size == cp.size and old.root != cp.root)
+        or (old.size in roots and roots[old.size] != old.root)
+    )
+    if not diverged:
+        return old, None
+    warning = explain_loss(chain, old, roots)
+    if warning is not None:
+        return None, warning
+    unexplained = "; no restore statement signed by the log key explains it"
+    if chain.ignored_restores:
+        unexplained += f" ({chain.ignored_restores} restore statement(s) not signed by it ignored)"
+    if old.size > cp.size:
+        raise VerificationError(
+            None,
+            "the trusted checkpoint is larger than the checkpoint: an older export, or the log "
+            f"rewrote its history{unexplained}",
+        )
+    if old.size == cp.size:
+        raise VerificationError(
+            None,
+            "two signed checkpoints of the same size differ: the log forked (it rewrote its "
+            f"history){unexplained}",
+        )
+    return old, None
+
+
 def verify_export(
     lines: Iterable[bytes | str],
     *,
@@ -246,19 +302,29 @@ def verify_export(
     progress: Callable[[int], None] | None = None,
 ) -> VerifyReport:
     """Verify an export against a signed checkpoint (and an older trusted one); raise
-    `VerificationError` on the first fault. `progress` gets the count of entries read so far."""
-    cp, old = _signed_checkpoints(checkpoint, key, trusted)
+    `VerificationError` on the first fault. `key` is the auditor's pinned key: the export's
+    statements may lead from it to the key that signed `checkpoint`. `progress` gets the count
+    of entries read so far."""
+    pinned = _pinned(key)
     it = iter(lines)
-    declared = _read_header(it, cp)
-    stops = {cp.size} if old is None else {cp.size, old.size}
+    declared, notes = _read_header(it, pinned.name)
+    chain = follow_chain(pinned, notes)
+    cp, cp_key = _open(chain, checkpoint, "checkpoint")
+    old = _open(chain, trusted, "trusted checkpoint")[0] if trusted is not None else None
+    stops = {cp.size} | rotation_stops(chain) | ({old.size} if old is not None else set())
     count, roots = _stream(it, declared, stops, progress or (lambda _: None))
-    _judge(cp, old, roots, count)
+    checked, warning = _trusted(chain, cp, old, roots)
+    _judge(cp, checked, roots, count)
     if count < declared:
         raise _malformed(count, f"missing: the export header declares {declared} entries")
+    check_rotations(chain, roots)
     return VerifyReport(
         origin=cp.origin,
         size=cp.size,
         root_hex=cp.root_hex,
-        trusted_size=old.size if old is not None else None,
+        trusted_size=checked.size if checked is not None else None,
         entries=count,
+        chain=tuple(chain.steps()),
+        checkpoint_key=key_label(cp_key),
+        warnings=(warning,) if warning is not None else (),
     )

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
@@ -25,7 +26,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
 
-from crypto.checkpoint import Checkpoint, open_checkpoint
+from crypto.checkpoint import Checkpoint, open_checkpoint_by_any
 from crypto.errors import CryptoError, ProofError
 from crypto.merkle import TreeBuilder, verify_consistency
 from crypto.note import Verifier
@@ -240,9 +241,11 @@ class CheckpointStatus:
     checks: dict[str, bool] = field(default_factory=dict)
 
 
-def _open(row: AuditCheckpoint, verifier: Verifier) -> tuple[Checkpoint | None, CheckpointInfo]:
+def _open(
+    row: AuditCheckpoint, verifiers: Sequence[Verifier]
+) -> tuple[Checkpoint | None, CheckpointInfo]:
     try:
-        cp = open_checkpoint(row.note, verifier)
+        cp = open_checkpoint_by_any(row.note, verifiers)[0]
     except CryptoError:
         return None, CheckpointInfo(row.size, row.created_at, None, False)
     # The row's size column must say what the signed note says.
@@ -256,16 +259,20 @@ def _root_from_entries(session: Session, size: int) -> bytes | None:
     return builder.root() if append_stored_entries(session, builder, size) else None
 
 
-def checkpoint_status(session: Session, verifier: Verifier) -> CheckpointStatus:
-    """Verify the newest stored checkpoint (and its consistency with the previous one)."""
+def checkpoint_status(
+    session: Session, verifier: Verifier | Sequence[Verifier]
+) -> CheckpointStatus:
+    """Verify the newest stored checkpoint (and its consistency with the previous one);
+    `verifier` may be every key the log was signed with (service.instance.keys.log_verifiers)."""
+    keys = [verifier] if isinstance(verifier, Verifier) else list(verifier)
     size = log_size(session)
     rows = list(
         session.scalars(select(AuditCheckpoint).order_by(AuditCheckpoint.size.desc()).limit(2))
     )
     if not rows:
         return CheckpointStatus(False, "no_checkpoint", size)
-    newest_cp, newest = _open(rows[0], verifier)
-    previous_cp, previous = _open(rows[1], verifier) if len(rows) > 1 else (None, None)
+    newest_cp, newest = _open(rows[0], keys)
+    previous_cp, previous = _open(rows[1], keys) if len(rows) > 1 else (None, None)
     checks: dict[str, bool] = {"signature": newest_cp is not None}
 
     def result(problem: str | None) -> CheckpointStatus:

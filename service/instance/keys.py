@@ -1,7 +1,9 @@
 """Instance secrets kept out of the database: the audit log's signing key and the blind-index key.
 
 Both live as 0600 files in the keys directory, so a database dump alone can neither forge a
-checkpoint nor test guesses against the blind indexes.
+checkpoint nor test guesses against the blind indexes. A rotated-out log key is kept beside them
+as `log-signing.<keyid>.retired.key` (0600): its public half still opens the checkpoints it
+signed (service.audit.rotation).
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import os
 from pathlib import Path
 
 from crypto.blind import new_index_key
-from crypto.note import Signer, generate_signer, parse_signer
+from crypto.note import Signer, Verifier, generate_signer, parse_signer
 
 __all__ = [
     "BLIND_INDEX_FILE",
@@ -18,6 +20,8 @@ __all__ = [
     "create_instance_secrets",
     "load_blind_index_key",
     "load_log_signer",
+    "log_verifiers",
+    "retired_key_path",
     "write_secret_file",
 ]
 
@@ -49,6 +53,21 @@ def create_instance_secrets(keys_dir: Path, log_name: str) -> Signer:
 
 def load_log_signer(keys_dir: Path) -> Signer:
     return parse_signer((keys_dir / LOG_SIGNING_FILE).read_text())
+
+
+def retired_key_path(keys_dir: Path, key_id: int) -> Path:
+    return keys_dir / f"log-signing.{key_id:08x}.retired.key"
+
+
+def log_verifiers(keys_dir: Path) -> list[Verifier]:
+    """The current log key's public half first, then those of the retired keys in the keys
+    directory: every key whose checkpoints the signer may still find stored."""
+    current = load_log_signer(keys_dir).verifier
+    retired = [
+        parse_signer(path.read_text()).verifier
+        for path in sorted(keys_dir.glob("log-signing.*.retired.key"))
+    ]
+    return [current, *(v for v in retired if v != current)]
 
 
 def load_blind_index_key(keys_dir: Path) -> bytes:

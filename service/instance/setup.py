@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from crypto.age import encrypt_with_passphrase, generate_identity
 from crypto.keys import KdfParams
+from service.audit.models import AuditLogKey
 from service.compartments.service import add_compartment
 from service.config import Settings
 from service.db import make_session_factory, session_scope
@@ -93,6 +94,13 @@ def initialise(
                 kdf=kdf_params(settings),
             )
             session.add(InstanceKey(name=AUDIT_LOG_VKEY, value=signer.verifier.encode()))
+            session.add(
+                AuditLogKey(
+                    key_id=f"{signer.verifier.id:08x}",
+                    verifier=signer.verifier.encode(),
+                    from_size=0,
+                )
+            )
             session.add(InstanceKey(name=RECOVERY_RECIPIENT, value=recovery_recipient))
     except BaseException:
         for path in created:

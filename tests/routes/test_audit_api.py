@@ -14,8 +14,10 @@ from sqlalchemy import Engine
 from crypto.checkpoint import open_checkpoint, open_inclusion_proof
 from crypto.merkle import leaf_hash, verify_consistency, verify_inclusion
 from crypto.note import parse_verifier
+from crypto.statement import open_rotation
 from service.audit.log import flush_pending, log_size, record
 from service.audit.pending import record_reporter_event
+from service.audit.rotation import rotate_log_key
 from service.config import Settings
 from service.staff.models import Role
 from tests.factories import Border, add_staff, transaction
@@ -29,6 +31,7 @@ AUDIT_PATHS = [
     f"{ENTRIES}?start=0&end=1",
     "/api/v1/audit/proofs/inclusion?index=0&tree_size=1",
     "/api/v1/audit/proofs/consistency?first=0&second=1",
+    "/api/v1/audit/statements",
 ]
 
 
@@ -180,3 +183,25 @@ def test_staff_actions_recorded_by_the_service_appear_in_the_log(
     entry = web.get(f"{ENTRIES}?start={index}&end={index + 1}", headers=auditor).json()[0]
     assert entry["actor"] == str(border.supervisor_us.id)
     assert entry["tip"] is None
+
+
+def test_statements_after_a_key_rotation_lead_from_the_old_key_to_the_new_checkpoint(
+    web: TestClient, engine: Engine, settings: Settings, auditor: dict[str, str]
+) -> None:
+    empty = web.get("/api/v1/audit/statements", headers=auditor)
+    assert empty.status_code == 200
+    assert empty.headers["content-type"].startswith("text/plain")
+    assert empty.text == ""
+    old = web.get("/api/v1/audit/key", headers=auditor).text
+    with transaction(engine) as session:
+        rotate_log_key(session, settings)
+    answer = web.get("/api/v1/audit/statements", headers=auditor)
+    assert answer.status_code == 200
+    [line] = answer.text.splitlines()
+    rotation = open_rotation(json.loads(line)["statement"])
+    assert rotation.old == parse_verifier(old)
+    new = web.get("/api/v1/audit/key", headers=auditor).text
+    assert rotation.new == parse_verifier(new)
+    note = web.get("/api/v1/audit/checkpoint", headers=auditor).text
+    cp = open_checkpoint(note, rotation.new)  # signed by the new key, at the rotation's size + 1
+    assert cp.size == rotation.head.size + 1

@@ -55,7 +55,12 @@ def test_key_export_and_verify_round_trip(audited: Settings, tmp_path: Path) -> 
     cp = open_checkpoint(Path(f"{file}.checkpoint").read_text(), verifier)
     lines = file.read_text(encoding="utf-8").splitlines()
     header = json.loads(lines[0])
-    assert header == {"format": "probity-audit-export/1", "origin": cp.origin, "size": cp.size}
+    assert header == {
+        "format": "probity-audit-export/2",
+        "origin": cp.origin,
+        "size": cp.size,
+        "statements": 0,
+    }
     assert len(lines) == cp.size + 1
     assert set(json.loads(lines[1])) == {"index", "entry", "leaf_hash"}
     argv = ["audit", "verify", str(file), "--checkpoint", f"{file}.checkpoint", "--key", str(key)]

@@ -330,3 +330,43 @@ def test_memory_stays_flat_while_streaming_a_large_export() -> None:
         tracemalloc.stop()
     assert report.size == size
     assert peak < 256 * 1024  # a few hashes and one line at a time, not the log
+
+
+# --- statements (issue 13) ------------------------------------------------------------------------
+
+
+def test_an_export_in_the_first_format_still_verifies() -> None:
+    lines = export(ENTRIES)
+    lines[0] = json.dumps({"format": "probity-audit-export/1", "origin": ORIGIN, "size": N}) + "\n"
+    report = verify_export(lines, checkpoint=signed(ENTRIES), key=KEY)
+    assert report.size == N
+    assert report.chain == (f"pinned key {ORIGIN}+{SIGNER.verifier.id:08x}",)
+
+
+@pytest.mark.parametrize("count", [-1, "1", 10_001, None])
+def test_a_bad_statement_count_is_refused(count: object) -> None:
+    lines = export(ENTRIES)
+    header = {"format": EXPORT_FORMAT, "origin": ORIGIN, "size": N, "statements": count}
+    lines[0] = json.dumps(header) + "\n"
+    assert "statement count" in fails(lines).detail
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        '{"statement": 7}\n',
+        '{"statement": "x", "more": 1}\n',
+        "not json\n",
+        json.dumps({"statement": "hello\n\n\u2014 probity.example/audit AAAA\n"}) + "\n",
+    ],
+)
+def test_malformed_statement_lines_are_refused(line: str) -> None:
+    lines = export(ENTRIES)
+    lines[0] = export_header(ORIGIN, N, 1)
+    assert fails([lines[0], line, *lines[1:]]).detail.startswith("statement 1: malformed")
+
+
+def test_a_declared_statement_that_is_missing_is_refused() -> None:
+    lines = export(ENTRIES)
+    lines[0] = export_header(ORIGIN, N, 1)
+    assert fails(lines).detail.startswith("statement 1: malformed")

@@ -1,0 +1,155 @@
+"""The offline verifier's reading of the log's signed statements (crypto.statement): the chain of
+log keys from the auditor's pinned key to the key signing the checkpoint, and the restores that
+may explain a trusted checkpoint the new history no longer contains. No database.
+
+A key rotation is followed only from the key reached so far and only when BOTH keys signed it;
+one that starts from that key but is not signed by both is refused outright (a forged step).
+Each rotation point's root is checked against the export afterwards (`check_rotations`). A
+restore statement counts only when a key of the chain signed it; `explain_loss` accepts one only
+if its `last` tree head is exactly the trusted checkpoint and its `backup` root matches the log.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from crypto.checkpoint import Checkpoint, open_checkpoint_by_any
+from crypto.errors import FormatError
+from crypto.note import Verifier, signature_keys
+from crypto.statement import (
+    Restore,
+    Rotation,
+    TreeHead,
+    open_restore,
+    open_rotation,
+    parse_statement,
+)
+from service.errors import VerificationError
+
+__all__ = [
+    "KeyChain",
+    "check_rotations",
+    "explain_loss",
+    "follow_chain",
+    "key_label",
+    "rotation_stops",
+]
+
+
+def key_label(key: Verifier) -> str:
+    return f"{key.name}+{key.id:08x}"
+
+
+@dataclass
+class KeyChain:
+    keys: list[Verifier]  # the pinned key first, then each key rotated to
+    rotations: list[Rotation] = field(default_factory=list)
+    restores: list[Restore] = field(default_factory=list)
+    ignored_restores: int = 0  # restore statements no key of the chain signed
+
+    def steps(self) -> list[str]:
+        lines = [f"pinned key {key_label(self.keys[0])}"]
+        for r in self.rotations:
+            lines.append(
+                f"-> {key_label(r.new)} from tree size {r.head.size} "
+                "(rotation signed by both keys; its root matches the log)"
+            )
+        for s in self.restores:
+            last = f"{s.last.size} entries" if s.last is not None else "not known"
+            lines.append(
+                f"restore on {s.date}: the log continues from a backup of {s.backup.size} "
+                f"entries (newest tree head signed before the loss: {last})"
+            )
+        return lines
+
+    def open(self, note: str, what: str) -> tuple[Checkpoint, Verifier]:
+        try:
+            return open_checkpoint_by_any(note, self.keys)
+        except FormatError as exc:
+            raise VerificationError(
+                None, f"{what}: {exc} (the pinned key or a key it was rotated to)"
+            ) from None
+
+
+def _text(note: str) -> str:
+    head, sep, _ = note.rpartition("\n\n")
+    if not sep:
+        raise FormatError("note has no signature block")
+    return head + "\n"
+
+
+def _restore(note: str, keys: list[Verifier]) -> Restore | None:
+    signed = set(signature_keys(note))
+    for key in keys:
+        if (key.name, key.id) in signed:
+            try:
+                return open_restore(note, key)
+            except FormatError:
+                return None
+    return None
+
+
+def follow_chain(pinned: Verifier, notes: list[str]) -> KeyChain:
+    """Walk the statements in order from the pinned key; raise on a forged step."""
+    chain = KeyChain([pinned])
+    restores: list[str] = []
+    for number, note in enumerate(notes, start=1):
+        try:
+            statement = parse_statement(_text(note))
+        except FormatError as exc:
+            raise VerificationError(None, f"statement {number}: malformed ({exc})") from None
+        if isinstance(statement, Restore):
+            restores.append(note)
+            continue
+        if statement.old != chain.keys[-1]:
+            continue  # not a step from the key reached so far (e.g. older than the pinned key)
+        try:
+            rotation = open_rotation(note)
+        except FormatError as exc:
+            raise VerificationError(
+                None,
+                f"statement {number}: a key rotation from {key_label(statement.old)} that is "
+                f"not signed by both keys ({exc}): refused",
+            ) from None
+        if rotation.origin != pinned.name:
+            raise VerificationError(None, f"statement {number}: a rotation of another log")
+        chain.rotations.append(rotation)
+        chain.keys.append(rotation.new)
+    for note in restores:  # restores may be signed by any key of the chain, even a later one
+        found = _restore(note, chain.keys)
+        if found is None or found.origin != pinned.name:
+            chain.ignored_restores += 1
+        else:
+            chain.restores.append(found)
+    return chain
+
+
+def rotation_stops(chain: KeyChain) -> set[int]:
+    return {r.head.size for r in chain.rotations} | {r.backup.size for r in chain.restores}
+
+
+def check_rotations(chain: KeyChain, roots: dict[int, bytes]) -> None:
+    """Every rotation followed must sit on the log: its root is the export's at that size."""
+    for r in chain.rotations:
+        if roots.get(r.head.size) != r.head.root:
+            raise VerificationError(
+                None,
+                f"the key rotation to {key_label(r.new)} at tree size {r.head.size} does not "
+                "match the log: refused",
+            )
+
+
+def explain_loss(chain: KeyChain, old: Checkpoint, roots: dict[int, bytes]) -> str | None:
+    """The warning for a trusted checkpoint lost in a restore, or None if no statement explains
+    it: the restore's `last` must be the trusted tree head and its `backup` must be on the log."""
+    trusted = TreeHead(old.size, old.root)
+    for r in chain.restores:
+        b = r.backup
+        if r.last == trusted and b.size < old.size and roots.get(b.size) == b.root:
+            return (
+                f"entries {b.size}..{old.size - 1} were lost in a restore on {r.date}: the "
+                f"trusted checkpoint of {old.size} entries is not part of the new history, which "
+                f"continues from the backup's {b.size} entries (restore statement signed by the "
+                "log key)"
+            )
+    return None
