@@ -1,7 +1,7 @@
 """Referral exports: one row per used export approval (issue 13)
 
 Revision ID: 5e7a1c0de13b
-Revises: cfd568e41520
+Revises: 7c3e91a2d5b4
 Create Date: 2026-12-03 18:30:00
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "5e7a1c0de13b"
-down_revision: str | None = "cfd568e41520"
+down_revision: str | None = "7c3e91a2d5b4"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
