@@ -68,6 +68,9 @@ def test_rotation_switches_the_signer_and_keeps_the_old_key_aside(
         rotation = open_rotation(row.note)
         assert (rotation.old.encode(), rotation.new.encode()) == (old, new)
         assert row.kind == "key_rotation"
+        copy = keys / f"log-rotation-{rotation.new.id:08x}.note"  # for a restore from backup
+        assert copy.read_text() == row.note
+        assert stat.S_IMODE(copy.stat().st_mode) == 0o600
         stored = {k.verifier: k.from_size for k in session.scalars(select(AuditLogKey))}
         assert stored == {old: 0, new: rotation.head.size}
         entry = session.scalars(
@@ -153,6 +156,7 @@ def test_a_failed_rotation_leaves_the_old_key_signing(settings: Settings, engine
     assert (keys / LOG_SIGNING_FILE).read_text() == before
     assert not (keys / NEXT_KEY_FILE).exists()
     assert not list(keys.glob("*.retired.key"))
+    assert not list(keys.glob("log-rotation-*"))
     with transaction(engine) as session:
         assert session.scalar(select(func.count()).select_from(AuditStatement)) == 0
 
