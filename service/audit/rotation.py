@@ -6,7 +6,9 @@ made, and a `probity-log-key-rotation/1` statement naming both keys and that tre
 by BOTH keys and stored; the new public key goes into `audit_log_keys` and `instance_keys`, and
 `audit.key_rotated` is appended. The new private key waits as `log-signing.key.next` (0600) until
 the transaction commits; then the old key is kept aside as `log-signing.<id>.retired.key` and
-the new one takes its place, so the next checkpoint is signed by the new key. A rolled-back
+the new one takes its place, so the next checkpoint is signed by the new key. A copy of the
+statement stays in the keys directory (`log-rotation-<id>.note`) for a restore from a backup
+older than the rotation (service.audit.statements). A rolled-back
 rotation deletes the waiting file; one interrupted between the commit and the switch is
 finished by the next `rotate-key` (`finish_rotation`), which then stops there.
 """
@@ -34,12 +36,18 @@ from service.instance.keys import (
     LOG_SIGNING_FILE,
     load_log_signer,
     retired_key_path,
+    rotation_copy_path,
     write_secret_file,
 )
 from service.instance.models import AUDIT_LOG_VKEY, InstanceKey
 from service.logging import get_logger
 
-__all__ = ["NEXT_KEY_FILE", "RotationResult", "finish_rotation", "rotate_log_key"]
+__all__ = [
+    "NEXT_KEY_FILE",
+    "RotationResult",
+    "finish_rotation",
+    "rotate_log_key",
+]
 
 NEXT_KEY_FILE = "log-signing.key.next"
 _PENDING = "probity.audit.rotation"
@@ -133,28 +141,33 @@ def rotate_log_key(session: Session, settings: Settings) -> RotationResult:
         "new_key": f"{new.verifier.id:08x}",
     }
     record(session, actor="system", action="audit.key_rotated", details=details)
-    _wait(session, keys_dir, new)
+    _wait(session, keys_dir, new, note)
     return RotationResult(note, old.verifier, new.verifier, head.size)
 
 
-def _wait(session: Session, keys_dir: Path, new: Signer) -> None:
+def _wait(session: Session, keys_dir: Path, new: Signer, note: str) -> None:
     write_secret_file(keys_dir / NEXT_KEY_FILE, (new.encode() + "\n").encode())
-    session.info[_PENDING] = keys_dir
+    copy = rotation_copy_path(keys_dir, new.verifier.id)
+    copy.unlink(missing_ok=True)  # left by an attempt that never committed
+    write_secret_file(copy, note.encode())
+    session.info[_PENDING] = (keys_dir, new.verifier.id)
 
 
 @event.listens_for(Session, "after_commit")
 def _switch(session: Session) -> None:
-    keys_dir = session.info.pop(_PENDING, None)
-    if keys_dir is None:
+    pending = session.info.pop(_PENDING, None)
+    if pending is None:
         return
     try:
-        finish_rotation(keys_dir)
+        finish_rotation(pending[0])
     except OSError as exc:  # the next rotate-key finishes it; the old key signs meanwhile
         _log.error("log key switch not finished", error=type(exc).__name__)
 
 
 @event.listens_for(Session, "after_rollback")
 def _drop(session: Session) -> None:
-    keys_dir = session.info.pop(_PENDING, None)
-    if keys_dir is not None:
+    pending = session.info.pop(_PENDING, None)
+    if pending is not None:
+        keys_dir, key_id = pending
         (keys_dir / NEXT_KEY_FILE).unlink(missing_ok=True)
+        rotation_copy_path(keys_dir, key_id).unlink(missing_ok=True)

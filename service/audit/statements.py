@@ -8,7 +8,9 @@ no longer contains would make the signer raise its alarm at the next signature; 
 the transaction has committed, it is moved aside as evidence
 (`audit-last-signed.note.restored-<time>`), an alarm already raised is moved aside the same way,
 and the statement itself is written beside them (`audit-restore-<time>.note`): nothing is
-dropped, and the log says what happened. A rolled-back restore touches no file.
+dropped, and the log says what happened. A rolled-back restore touches no file. Key rotations
+made after the backup was taken are put back from the keys directory's copies, so the restored
+log's key chain still reaches the key that signs now.
 """
 
 from __future__ import annotations
@@ -22,16 +24,17 @@ from sqlalchemy.orm import Session
 from crypto.checkpoint import Checkpoint, open_checkpoint_by_any
 from crypto.errors import CryptoError
 from crypto.note import Verifier
-from crypto.statement import Restore, TreeHead, sign_restore
+from crypto.statement import Restore, Rotation, TreeHead, open_rotation, sign_restore
 from service.audit.alarm import ALARM_FILE, SIGNED_RECORD_FILE, read_alarm, read_signed_record
 from service.audit.guard import verified_root
 from service.audit.log import lock_log, log_size, record
-from service.audit.models import AuditCheckpoint, AuditStatement
+from service.audit.models import AuditCheckpoint, AuditLogKey, AuditStatement
 from service.audit.proofs import root
 from service.config import Settings
 from service.db import utcnow
 from service.errors import InvalidInput
 from service.instance.keys import load_log_signer, log_verifiers, write_secret_file
+from service.instance.models import AUDIT_LOG_VKEY, InstanceKey
 from service.logging import get_logger
 
 __all__ = ["KIND_RESTORE", "KIND_ROTATION", "list_statements", "record_restore", "store_statement"]
@@ -103,6 +106,35 @@ def _last_head(
     return _Last(TreeHead(newest.size, newest.root), remembered_lost)
 
 
+def _recover_rotations(session: Session, keys_dir: Path, current: Verifier) -> int:
+    """Put back the rotations made after the backup was taken (the keys directory keeps a copy
+    of each), oldest first, so the key chain still leads to the key that signs from now on."""
+    stored = {row.note for row in list_statements(session) if row.kind == KIND_ROTATION}
+    found: list[tuple[int, str, Rotation]] = []
+    for path in keys_dir.glob("log-rotation-*.note"):
+        note = path.read_text(encoding="utf-8")
+        try:
+            rotation = open_rotation(note)
+        except CryptoError:
+            _log.warning("unreadable rotation copy ignored", file=path.name)
+            continue
+        if note not in stored:
+            found.append((rotation.head.size, note, rotation))
+    for _, note, rotation in sorted(found, key=lambda item: item[0]):
+        store_statement(session, KIND_ROTATION, note)
+        key_id = f"{rotation.new.id:08x}"
+        if session.get(AuditLogKey, key_id) is None:
+            session.add(
+                AuditLogKey(
+                    key_id=key_id, verifier=rotation.new.encode(), from_size=rotation.head.size
+                )
+            )
+    vkey = session.get(InstanceKey, AUDIT_LOG_VKEY)
+    if vkey is not None and vkey.value != current.encode():
+        vkey.value = current.encode()  # the restored row named the key of the backup's day
+    return len(found)
+
+
 def record_restore(
     session: Session,
     settings: Settings,
@@ -132,12 +164,14 @@ def record_restore(
     backup = TreeHead(size, verified_root(session, keys, size, remembered=None))
     remembered = read_signed_record(keys_dir)
     last = _last_head(session, keys, size, last_checkpoint, remembered)
+    recovered = _recover_rotations(session, keys_dir, signer.verifier)
     day = utcnow().date().isoformat()
     note = sign_restore(Restore(signer.name, backup, last.head, day), signer)
     store_statement(session, KIND_RESTORE, note)
     details: dict[str, str | int | bool | None] = {
         "backup_size": size,
         "last_size": last.head.size if last.head is not None else None,
+        "rotations_restored": recovered,
     }
     record(session, actor="system", action="instance.restored", details=details)
     session.info[_PENDING] = (keys_dir, note, last.remembered_lost)

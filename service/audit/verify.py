@@ -317,7 +317,8 @@ def verify_export(
     _judge(cp, checked, roots, count)
     if count < declared:
         raise _malformed(count, f"missing: the export header declares {declared} entries")
-    check_rotations(chain, roots)
+    lost_rotations = check_rotations(chain, roots)
+    warnings = ([warning] if warning is not None else []) + lost_rotations
     return VerifyReport(
         origin=cp.origin,
         size=cp.size,
@@ -326,5 +327,5 @@ def verify_export(
         entries=count,
         chain=tuple(chain.steps()),
         checkpoint_key=key_label(cp_key),
-        warnings=(warning,) if warning is not None else (),
+        warnings=tuple(warnings),
     )

@@ -128,15 +128,36 @@ def rotation_stops(chain: KeyChain) -> set[int]:
     return {r.head.size for r in chain.rotations} | {r.backup.size for r in chain.restores}
 
 
-def check_rotations(chain: KeyChain, roots: dict[int, bytes]) -> None:
-    """Every rotation followed must sit on the log: its root is the export's at that size."""
+def _lost_in(chain: KeyChain, size: int, roots: dict[int, bytes]) -> Restore | None:
+    """A restore (on the log) whose lost range holds tree size `size`."""
+    for s in chain.restores:
+        lost_to = s.last.size if s.last is not None else None
+        if s.backup.size < size and (lost_to is None or size <= lost_to):
+            if roots.get(s.backup.size) == s.backup.root:
+                return s
+    return None
+
+
+def check_rotations(chain: KeyChain, roots: dict[int, bytes]) -> list[str]:
+    """Every rotation followed must sit on the log: its root is the export's at that size.
+    One whose point was lost in a restore cannot be checked: it stands on its two signatures,
+    and the returned warning says so."""
+    warnings = []
     for r in chain.rotations:
-        if roots.get(r.head.size) != r.head.root:
+        if roots.get(r.head.size) == r.head.root:
+            continue
+        restore = _lost_in(chain, r.head.size, roots)
+        if restore is None:
             raise VerificationError(
                 None,
                 f"the key rotation to {key_label(r.new)} at tree size {r.head.size} does not "
                 "match the log: refused",
             )
+        warnings.append(
+            f"the key rotation to {key_label(r.new)} at tree size {r.head.size} lies in entries "
+            f"lost in the restore on {restore.date}: it rests on its two signatures alone"
+        )
+    return warnings
 
 
 def explain_loss(chain: KeyChain, old: Checkpoint, roots: dict[int, bytes]) -> str | None:

@@ -22,6 +22,7 @@ __all__ = [
     "load_log_signer",
     "log_verifiers",
     "retired_key_path",
+    "rotation_copy_path",
     "write_secret_file",
 ]
 
@@ -57,6 +58,12 @@ def load_log_signer(keys_dir: Path) -> Signer:
 
 def retired_key_path(keys_dir: Path, key_id: int) -> Path:
     return keys_dir / f"log-signing.{key_id:08x}.retired.key"
+
+
+def rotation_copy_path(keys_dir: Path, key_id: int) -> Path:
+    """The keys directory's copy of the rotation statement that made log key `key_id`: a restore
+    from a backup older than the rotation puts it back in the log."""
+    return keys_dir / f"log-rotation-{key_id:08x}.note"
 
 
 def log_verifiers(keys_dir: Path) -> list[Verifier]:

@@ -14,18 +14,24 @@ from typer.testing import CliRunner
 from crypto.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
 from crypto.note import generate_signer, parse_signer, sign_note
 from crypto.statement import Rotation, TreeHead, format_rotation, open_rotation, sign_rotation
-from service.audit.alarm import read_alarm
+from service.audit.alarm import raise_alarm, read_alarm
 from service.audit.checkpoints import latest_checkpoint
 from service.audit.export import export_log
 from service.audit.models import AuditEntry, AuditLogKey, AuditStatement
 from service.audit.rotation import NEXT_KEY_FILE, rotate_log_key
 from service.audit.statements import list_statements
 from service.audit.verify import verify_export
+from service.audit.view import checkpoint_status
 from service.cli import app
 from service.config import Settings
-from service.errors import VerificationError
+from service.errors import HistoryMismatch, VerificationError
 from service.health import readiness_problems
-from service.instance.keys import LOG_SIGNING_FILE, load_log_signer, retired_key_path
+from service.instance.keys import (
+    LOG_SIGNING_FILE,
+    load_log_signer,
+    log_verifiers,
+    retired_key_path,
+)
 from tests.factories import init_instance, transaction
 from tests.service.audit_util import fill
 from tests.service.restore_util import sign
@@ -68,6 +74,9 @@ def test_rotation_switches_the_signer_and_keeps_the_old_key_aside(
         rotation = open_rotation(row.note)
         assert (rotation.old.encode(), rotation.new.encode()) == (old, new)
         assert row.kind == "key_rotation"
+        copy = keys / f"log-rotation-{rotation.new.id:08x}.note"  # for a restore from backup
+        assert copy.read_text() == row.note
+        assert stat.S_IMODE(copy.stat().st_mode) == 0o600
         stored = {k.verifier: k.from_size for k in session.scalars(select(AuditLogKey))}
         assert stored == {old: 0, new: rotation.head.size}
         entry = session.scalars(
@@ -153,6 +162,7 @@ def test_a_failed_rotation_leaves_the_old_key_signing(settings: Settings, engine
     assert (keys / LOG_SIGNING_FILE).read_text() == before
     assert not (keys / NEXT_KEY_FILE).exists()
     assert not list(keys.glob("*.retired.key"))
+    assert not list(keys.glob("log-rotation-*"))
     with transaction(engine) as session:
         assert session.scalar(select(func.count()).select_from(AuditStatement)) == 0
 
@@ -226,3 +236,27 @@ def test_rotation_text_names_the_format_origin_keys_and_tree_head() -> None:
         "size",
         "root",
     ]
+
+
+def test_the_audit_page_status_opens_checkpoints_of_both_keys(
+    settings: Settings, engine: Engine, rotated: tuple[str, str]
+) -> None:
+    sign(engine, settings)  # newest by the new key, the one before by the old key
+    keys = settings.effective_keys_dir
+    with transaction(engine) as session:
+        status = checkpoint_status(session, log_verifiers(keys))
+        assert status.verified, status.problem
+        assert status.checks["previous_signature"]
+        only_new = checkpoint_status(session, load_log_signer(keys).verifier)
+        assert only_new.problem == "previous_bad_signature"
+
+
+def test_no_rotation_while_the_alarm_is_on(settings: Settings, engine: Engine) -> None:
+    init_instance(engine, settings)
+    keys = settings.effective_keys_dir
+    raise_alarm(keys, "entry_altered", 3)
+    before = (keys / LOG_SIGNING_FILE).read_text()
+    with pytest.raises(HistoryMismatch), transaction(engine) as session:
+        rotate_log_key(session, settings)
+    assert (keys / LOG_SIGNING_FILE).read_text() == before
+    assert not (keys / NEXT_KEY_FILE).exists()
