@@ -55,6 +55,8 @@ ALLOWED_KEYS = frozenset(
         "revision",
         "tree_size",
         "dropped",
+        "remembered_moved",  # a restore moved the signer's remembered checkpoint aside (bool)
+        "alarm_moved",  # and the alarm it cleared (its reason code)
     }
 )
 
