@@ -150,7 +150,8 @@ def test_a_supervisor_who_lost_their_password_regains_exactly_their_access(
     with Session(engine) as session:
         assert open_identity_key(session, uuid.UUID(tip_id), identity).startswith("AGE-SECRET")
         assert open_tip_keys(session, uuid.UUID(tip_id), identity).case.startswith("AGE-SECRET")
-    assert user.recovered_identity is None and user.enrolled_at is not None
+    assert user.recovered_identity is None
+    assert user.enrolled_at is not None
     # Exactly the access sam had: not a reader of the Mexican tips.
     mx = web.get("/api/v1/queue", headers=headers).json()["tips"]
     assert [t["id"] for t in mx] == [tip_id]
@@ -167,7 +168,8 @@ def test_the_password_page_can_also_replace_the_identity(
     headers, tip_id, evidence = only_evidence(web, sam)
     other = api_login(web, sam)  # a second session: it ends
     body = {"old": sam.password, "new": NEW_PASSWORD, "new_identity": True}
-    wrong = web.post("/api/v1/staff/password", json={**body, "old": "not it at all"}, headers=headers)
+    bad = {**body, "old": "not it at all"}
+    wrong = web.post("/api/v1/staff/password", json=bad, headers=headers)
     assert wrong.status_code == 401
     assert opens(engine, tip_id, "staff", sam.identity)  # nothing changed
     changed = web.post("/api/v1/staff/password", json=body, headers=headers)
@@ -184,9 +186,7 @@ def test_the_password_page_can_also_replace_the_identity(
     assert identity != sam.identity
     assert opens(engine, tip_id, "identity", identity)
     with Session(engine) as session:
-        keys = json.loads(
-            decrypt_bytes(envelopes(engine, uuid.UUID(tip_id))["staff"], [identity])
-        )
+        keys = json.loads(decrypt_bytes(envelopes(engine, uuid.UUID(tip_id))["staff"], [identity]))
         assert set(keys) == {"conversation", "case"}
         assert open_identity_key(session, uuid.UUID(tip_id), identity)
     # ana, a reviewer, rotates too: only the staff envelope names her.
