@@ -186,12 +186,13 @@ def begin(
     user.sealed_secrets = sealed.serialize()
     user.recipient = recipient
     user.totp_last_step = None
+    details = {"recovery": True} if user.recovered_identity is not None else {}
     record(
         session,
         actor=user.id,
         action="staff.enrolment_started",
         objects={"staff": user.id},
-        details={"recovery": user.recovered_identity is not None},
+        details=details,
     )
     session.flush()
     uri = pyotp.TOTP(totp_secret).provisioning_uri(name=user.username, issuer_name=TOTP_ISSUER)
@@ -214,15 +215,12 @@ def confirm(
     user.enrolment_hash = None
     user.enrolment_expires_at = None
     user.totp_last_step = step
-    recovery = user.recovered_identity is not None
+    details: dict[str, int | bool] = {"tips_queued": _queue_compartment_tips(session, user)}
+    if user.recovered_identity is not None:  # re-enrolled after `probity staff recover`
+        details["recovery"] = True
     user.recovered_identity = None
-    queued = _queue_compartment_tips(session, user)
     record(
-        session,
-        actor=user.id,
-        action="staff.enrolled",
-        objects={"staff": user.id},
-        details={"tips_queued": queued, "recovery": recovery},
+        session, actor=user.id, action="staff.enrolled", objects={"staff": user.id}, details=details
     )
     session.flush()
     return user

@@ -29,7 +29,7 @@ from service.tips.models import EnvelopeKind
 from tests.factories import RECOVERY_PASSPHRASE, Border, StaffHandle, add_staff, recovery_path
 from tests.routes.test_tip_view_api import file, only_evidence
 from tests.service.access_util import envelopes
-from tests.staff_util import api_login, csrf_of, next_code
+from tests.staff_util import api_login, csrf_of, next_code, page_login
 
 runner = CliRunner()
 pytestmark = pytest.mark.usefixtures("cheap_kdf_env")
@@ -197,3 +197,53 @@ def test_the_password_page_can_also_replace_the_identity(
     assert web.get(url, headers=ana_headers).status_code == 200
     assert not opens(engine, tip_id, "staff", ana.identity)
     assert opens(engine, tip_id, EnvelopeKind.IDENTITY.value, identity)  # sam's still opens
+
+
+def test_an_admin_files_the_request_in_the_admin_pages_and_cannot_approve_it(
+    web: TestClient, engine: Engine, settings: Settings, border: Border, otto: StaffHandle
+) -> None:
+    adam = add_staff(engine, settings, "adam", Role.ADMIN, [])
+    page_login(web, adam)
+    page = web.get("/staff/admin/staff")
+    assert "Request recovery" in page.text
+    form = {"csrf": csrf_of(page.text), "username": "ana"}
+    filed = web.post("/staff/admin/staff/recovery", data=form, follow_redirects=False)
+    assert filed.status_code == 303
+    listed = web.get("/staff/admin/staff")
+    assert "Recover ana, who lost their password" in listed.text
+    forged = web.post("/staff/admin/staff/recovery", data={**form, "csrf": "x"})
+    assert forged.status_code == 403
+    unknown = web.post("/staff/admin/staff/recovery", data={**form, "username": "nobody"})
+    assert unknown.status_code == 404
+    with Session(engine) as session:
+        [row_] = session.scalars(select(AdminRequest)).all()
+    assert row_.requested_by == adam.id
+    assert row_.status == "pending"
+    # Not the admin (no supervisor), only a supervisor other than ana decides it.
+    admin_headers = api_login(web, adam)
+    url = f"/api/v1/access/changes/{row_.id}/decision"
+    assert web.post(url, json={"approve": True}, headers=admin_headers).status_code == 403
+    assert approve(web, otto, "ana") == 200
+
+
+def test_the_password_page_offers_a_new_identity(
+    web: TestClient, engine: Engine, border: Border
+) -> None:
+    file(web)
+    sam = border.supervisor_us
+    page_login(web, sam)
+    page = web.get("/staff/password")
+    assert 'name="new_identity"' in page.text
+    form = {
+        "csrf": csrf_of(page.text),
+        "old": sam.password,
+        "new": NEW_PASSWORD,
+        "repeat": NEW_PASSWORD,
+        "new_identity": "on",
+    }
+    done = web.post("/staff/password", data=form)
+    assert done.status_code == 200, done.text[:300]
+    [tip] = web.get("/api/v1/queue").json()["tips"]  # the same cookie session goes on
+    assert not opens(engine, str(tip["id"]), "staff", sam.identity)
+    identity = unseal_secrets(row(engine, "sam"), NEW_PASSWORD).identity
+    assert opens(engine, str(tip["id"]), "staff", identity)
