@@ -266,8 +266,8 @@ def _approve_recovery(session: Session, row: AdminRequest, decider: uuid.UUID) -
     """Nothing changes yet: the operator carries it out once with the recovery key
     (service.staff.recovery), which checks the account again then."""
     staff = session.get(StaffUser, row.staff_id) if row.staff_id else None
-    if staff is None or not staff.active or staff.enrolled_at is None:
-        raise Conflict("the member no longer has an account to recover: reject this request")
+    if staff is None or not staff.active:
+        raise Conflict("the member no longer has an active account: reject this request")
 
 
 def check_oversight_keeps_a_supervisor(

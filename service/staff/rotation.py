@@ -37,6 +37,7 @@ from service.staff.sessions import (
     Principal,
     commit_refusals,
     count_failure,
+    parse_token,
     raise_if_locked,
     reseal_session,
     user_for_update,
@@ -98,7 +99,7 @@ def rotate_identity(
     Returns how many tips were re-addressed. A wrong `old` counts as a failed sign-in (commit
     on Unauthorized, as for `change_password`)."""
     user = session.get(StaffUser, principal.staff_id)
-    if user is None:
+    if user is None or parse_token(token)[0] != principal.session_id:
         raise Unauthorized("sign in again")
     check_new_password(new, user_inputs=[user.username])
     raise_if_locked(user, now)

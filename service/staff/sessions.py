@@ -42,7 +42,7 @@ from crypto.keys import (
 )
 from service.audit.log import record
 from service.db import lock_for_write, lock_rows, session_scope
-from service.errors import TooManyAttempts, Unauthorized
+from service.errors import Conflict, TooManyAttempts, Unauthorized
 from service.staff.credentials import (
     TOTP_PERIOD,
     decoy_derivation,
@@ -442,5 +442,6 @@ def reseal_session(session: Session, token: str, principal: Principal, identity:
     session_id, key = parse_token(token)
     row = session.get(StaffSession, session_id)
     if row is None or session_id != principal.session_id or row.staff_id != principal.staff_id:
-        raise Unauthorized(_SESSION_INVALID)
+        # Not Unauthorized: callers commit on that, and nothing of the change may stay.
+        raise Conflict("this session changed meanwhile; sign in again")
     row.sealed_identity = seal(key, identity.encode(), aad=_session_aad(row.id, row.staff_id))

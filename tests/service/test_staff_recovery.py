@@ -254,3 +254,22 @@ def test_the_command_line_says_what_to_give(border: Border) -> None:
     helped = runner.invoke(app, ["staff", "recover", "--help"])
     assert helped.exit_code == 0
     assert "Example: " in helped.output
+
+
+def test_an_unused_link_can_be_replaced_by_a_second_approved_recovery(
+    engine: Engine, settings: Settings, border: Border, otto: StaffHandle
+) -> None:
+    tip = file_tip(engine, settings)
+    decide(engine, otto, file_request(engine, "ana"))
+    first = recover(engine, "ana", border.recovery_identity)
+    late = utcnow() + timedelta(hours=73)
+    with pytest.raises(NotFound):  # the link expired
+        in_tx(engine, lambda s: enrolment.find_enrolment(s, first.token, now=late))
+    decide(engine, otto, file_request(engine, "ana"))
+    second = recover(engine, "ana", border.recovery_identity)
+    with pytest.raises(NotFound):  # the first link no longer works
+        in_tx(engine, lambda s: enrolment.find_enrolment(s, first.token, now=utcnow()))
+    reenrol(engine, settings, second.token)
+    identity = unseal_secrets(user(engine, "ana"), PASSWORD).identity
+    assert can_open(engine, tip, "staff", identity)
+    assert not can_open(engine, tip, "staff", border.reviewer_us.identity)
