@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Callable
 from datetime import datetime
 from functools import partial
 from typing import Annotated
@@ -41,6 +42,7 @@ from routes.staff_auth import (
 from service.errors import Unauthorized, UnsupportedMediaType
 from service.inputs import InputModel
 from service.instance.setup import kdf_params
+from service.staff.rotation import rotate_identity_in_transaction
 from service.staff.sessions import (
     ABSOLUTE_TIMEOUT,
     Principal,
@@ -67,6 +69,9 @@ class LoginIn(InputModel):
 class PasswordIn(InputModel):
     old: str = Field(max_length=1024)
     new: str = Field(max_length=1024)
+    # Also replace the X25519 identity: every envelope the member is in is re-addressed to a
+    # new one, so a copy of the old sealed record and the old password opens nothing new.
+    new_identity: bool = False
 
 
 async def sign_in(
@@ -91,18 +96,42 @@ async def sign_in(
 
 
 async def change_password(
-    request: Request, db: UnitOfWork, principal: Principal, *, old: str, new: str
+    request: Request,
+    db: UnitOfWork,
+    principal: Principal,
+    *,
+    old: str,
+    new: str,
+    new_identity: bool = False,
 ) -> None:
-    """Shared with the password page: re-seal the keys, committed even when refused."""
-    change = partial(
-        change_password_in_transaction,
-        db.factory,
-        principal,
-        old=old,
-        new=new,
-        kdf=kdf_params(settings_of(request)),
-        now=settings_of(request).clock(),
-    )
+    """Shared with the password page: re-seal the keys (under a new identity on request:
+    service.staff.rotation), committed even when refused."""
+    kdf, now = kdf_params(settings_of(request)), settings_of(request).clock()
+    change: Callable[[], object]
+    if new_identity:
+        found = staff_token(request)
+        if found is None:  # the principal came from it
+            raise Unauthorized("sign in as staff first")
+        change = partial(
+            rotate_identity_in_transaction,
+            db.factory,
+            principal,
+            token=found[0],
+            old=old,
+            new=new,
+            kdf=kdf,
+            now=now,
+        )
+    else:
+        change = partial(
+            change_password_in_transaction,
+            db.factory,
+            principal,
+            old=old,
+            new=new,
+            kdf=kdf,
+            now=now,
+        )
     with kdf_pool(request).slot():
         await run_blocking(change)
 
@@ -152,9 +181,13 @@ def delete_session(request: Request, principal: AnyStaff, db: Db) -> Response:
     openapi_extra=request_body(PasswordIn),
 )
 async def post_password(request: Request, principal: AnyStaff, db: Db) -> Response:
-    """`{"old", "new"}`: re-seal this account's keys; every other session is signed out."""
+    """`{"old", "new", "new_identity"}`: re-seal this account's keys (with `new_identity`, under
+    a new identity every envelope of the member is re-addressed to); every other session is
+    signed out, this one goes on."""
     body: PasswordIn = await read_model(request, PasswordIn, limit=SMALL_BODY)
-    await change_password(request, db, principal, old=body.old, new=body.new)
+    await change_password(
+        request, db, principal, old=body.old, new=body.new, new_identity=body.new_identity
+    )
     return Response(status_code=204)
 
 

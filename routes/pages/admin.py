@@ -32,7 +32,7 @@ from service.agencies.repository import list_agencies
 from service.compartments import service as compartments
 from service.compartments.repository import list_compartments
 from service.errors import InvalidInput, ProbityError
-from service.staff import admin
+from service.staff import admin, recovery
 from service.staff.enrolment import ENROLMENT_TTL
 from service.staff.repository import list_staff
 from service.staff.service import parse_role
@@ -63,10 +63,12 @@ Loader = Callable[[Session], dict[str, Any]]
 
 
 def _load_staff(session: Session) -> dict[str, Any]:
+    recoveries = RequestKind.STAFF_RECOVERY.value
     return {
         "members": list_staff(session),
         "compartments": list_compartments(session),
         "roles": ["reviewer", "supervisor", "admin", "auditor"],
+        "changes": [c for c in pending_changes(session) if c.kind == recoveries],
     }
 
 
@@ -80,11 +82,11 @@ def _load_compartments(session: Session) -> dict[str, Any]:
 
 
 def _load_agencies(session: Session) -> dict[str, Any]:
-    removals = RequestKind.SUPERVISOR_REMOVAL.value
+    others = (RequestKind.SUPERVISOR_REMOVAL.value, RequestKind.STAFF_RECOVERY.value)
     return {
         "agencies": list_agencies(session),
         "compartments": list_compartments(session),
-        "changes": [c for c in pending_changes(session) if c.kind != removals],
+        "changes": [c for c in pending_changes(session) if c.kind not in others],
     }
 
 
@@ -207,6 +209,14 @@ def _enrolment_page(
 def deactivate(post: AdminPost) -> Response:
     username = one(post.fields, "username")
     return _change(post, "staff", "deactivated", admin.deactivate_staff, username=username)
+
+
+@router.post("/staff/recovery")
+def request_staff_recovery(post: AdminPost) -> Response:
+    """File a recovery request for a member who lost their password: a supervisor of oversight
+    approves it, then the operator carries it out with the recovery key (service.staff.recovery)."""
+    username = one(post.fields, "username")
+    return _change(post, "staff", "requested", recovery.request_recovery, username=username)
 
 
 @router.post("/compartments")

@@ -135,12 +135,14 @@ async def password_submit(
     pages: PagesDep,
     db: Db,
 ) -> Response:
-    """Change the password; this session stays, every other one is signed out."""
+    """Change the password (and, if ticked, the identity); this session stays, every other one
+    is signed out."""
     old, new, repeat = one(form, "old"), one(form, "new"), one(form, "repeat")
+    rotate = one(form, "new_identity") == "on"
     if new != repeat:
         return _render_password(request, pages, principal, error="mismatch", status_code=422)
     try:
-        await change_password(request, db, principal, old=old, new=new)
+        await change_password(request, db, principal, old=old, new=new, new_identity=rotate)
     except InvalidInput as exc:
         error = "guessable" if exc.fields.get("password") == "guessable" else "weak"
         return _render_password(request, pages, principal, error=error, status_code=422)

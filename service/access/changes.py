@@ -1,11 +1,13 @@
 """Admins' change requests: instance-level changes that would change who reads future tips.
 
-Routing an agency to another compartment, adding an agency (a new routing target) and removing
-a supervisor from a compartment are not done by the admin (or the operator at the CLI) alone:
-they file an `AdminRequest` here, and a supervisor decides it - one of the compartment concerned
-or, when it has no approved active supervisor, of oversight (service.access.deciders); never the
-requester nor the supervisor being removed. Filing and deciding are both audited. An added agency
-stays off the reporter form and receives no tip until approved.
+Routing an agency to another compartment, adding an agency (a new routing target), removing
+a supervisor from a compartment and recovering a staff member who lost their password
+(`staff_recovery`, decided in oversight; carried out by service.staff.recovery) are not done by
+the admin (or the operator at the CLI) alone: they file an `AdminRequest` here, and a supervisor
+decides it - one of the compartment concerned or, when it has no approved active supervisor, of
+oversight (service.access.deciders); never the requester nor the member the request is about.
+Filing and deciding are both audited. An added agency stays off the reporter form and receives
+no tip until approved.
 
 Tip-bound four-eyes requests (closures, reveals, reroutes) live in service.approvals; these have
 no tip. Only during the membership bootstrap (no supervisor approved yet, nobody to ask) do the
@@ -76,7 +78,7 @@ def file_request(
     same = select(AdminRequest.id).where(
         AdminRequest.status == RequestStatus.PENDING.value, AdminRequest.kind == kind.value
     )
-    if kind is RequestKind.SUPERVISOR_REMOVAL:
+    if kind in (RequestKind.SUPERVISOR_REMOVAL, RequestKind.STAFF_RECOVERY):
         same = same.where(
             AdminRequest.staff_id == staff_id, AdminRequest.compartment_id == compartment_id
         )
@@ -260,6 +262,14 @@ def _approve_removal(session: Session, row: AdminRequest, decider: uuid.UUID) ->
     remove_member_with_access(session, compartment=compartment.name, staff=staff, actor=decider)
 
 
+def _approve_recovery(session: Session, row: AdminRequest, decider: uuid.UUID) -> None:
+    """Nothing changes yet: the operator carries it out once with the recovery key
+    (service.staff.recovery), which checks the account again then."""
+    staff = session.get(StaffUser, row.staff_id) if row.staff_id else None
+    if staff is None or not staff.active:
+        raise Conflict("the member no longer has an active account: reject this request")
+
+
 def check_oversight_keeps_a_supervisor(
     session: Session, *, staff: StaffUser, compartment_id: uuid.UUID | None = None
 ) -> None:
@@ -281,4 +291,5 @@ _APPLY = {
     RequestKind.AGENCY_ROUTE: _approve_route,
     RequestKind.AGENCY_ADD: _approve_agency,
     RequestKind.SUPERVISOR_REMOVAL: _approve_removal,
+    RequestKind.STAFF_RECOVERY: _approve_recovery,
 }

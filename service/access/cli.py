@@ -27,7 +27,7 @@ from service.config import Settings
 from service.instance.keys import load_blind_index_key
 from service.staff.repository import get_staff
 
-__all__ = ["access_app", "conflict_app"]
+__all__ = ["access_app", "conflict_app", "read_recovery_identity"]
 
 conflict_app = typer.Typer(help="The conflicts register.", no_args_is_help=True)
 access_app = typer.Typer(help="Access to tip keys.", no_args_is_help=True)
@@ -121,7 +121,9 @@ def access_status() -> None:
     _print_status(backlog, tips)
 
 
-def _recovery_identity(path: Path, from_stdin: bool) -> str:
+def read_recovery_identity(path: Path, from_stdin: bool) -> str:
+    """The AGE-SECRET-KEY in the passphrase-protected recovery file (passphrase from stdin or a
+    prompt); also used by `probity staff recover`."""
     if from_stdin:
         passphrase = sys.stdin.readline().rstrip("\n")
     else:
@@ -147,7 +149,7 @@ def access_recover(
     Example: echo "$RECOVERY_PASSPHRASE" | probity access recover --recovery-file
     /media/offline/probity-recovery-key.age --password-stdin
     """
-    identity = _recovery_identity(recovery_file, password_stdin)
+    identity = read_recovery_identity(recovery_file, password_stdin)
     outcome: RecoveryOutcome = with_session(
         lambda session, _s: recover_with_key(session, recovery_identity=identity)
     )

@@ -136,18 +136,20 @@ def plan_rewrites(
     holders: Sequence[Holder],
     *,
     granted: Collection[uuid.UUID] | None = None,
+    kinds: Collection[EnvelopeKind] = (EnvelopeKind.STAFF, EnvelopeKind.IDENTITY),
 ) -> list[Rewrite]:
     """New staff and identity envelopes for `holders` (+ recovery), unwrapped with `identity`.
 
-    `granted` defaults to the stored identity grants. Raises Conflict (nothing written) when
-    `identity` cannot open one of the envelopes.
+    `granted` defaults to the stored identity grants; `kinds` limits the envelopes rewritten (a
+    member who is no custodian rewrites only the staff envelope). Raises Conflict (nothing
+    written) when `identity` cannot open one of the envelopes.
     """
     recovery = recovery_recipient(session)
     grants = identity_grants(session, tip_id) if granted is None else granted
     envelopes = session.scalars(
         select(Envelope).where(
             Envelope.tip_id == tip_id,
-            Envelope.kind.in_([EnvelopeKind.STAFF.value, EnvelopeKind.IDENTITY.value]),
+            Envelope.kind.in_([kind.value for kind in kinds]),
         )
     )
     plans = []

@@ -79,12 +79,16 @@ class RequestKind(StrEnum):
     AGENCY_ADD = "agency_add"  # a new agency (inactive until approved) routing to `compartment`
     AGENCY_ROUTE = "agency_route"  # `agency` from `previous_compartment` to `compartment`
     SUPERVISOR_REMOVAL = "supervisor_removal"  # `staff` leaves `compartment`
+    # `staff` gets a new identity with the recovery key (`probity staff recover`); `compartment`
+    # is oversight, whose supervisors decide. Approved, it waits for the operator's one run.
+    STAFF_RECOVERY = "staff_recovery"
 
 
 class RequestStatus(StrEnum):
     PENDING = "pending"
     APPROVED = "approved"
     REJECTED = "rejected"
+    USED = "used"  # an approved staff recovery that was carried out (single use)
 
 
 class AdminRequest(Base):

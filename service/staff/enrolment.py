@@ -10,6 +10,10 @@ hand over out of band; it expires after `ENROLMENT_TTL` and works once). With th
    (`enrolled_at`), the token is spent, and the member is queued for the tips of their
    compartments (a supervisor applies the envelope rewrites, as for any new member).
 
+After `probity staff recover` (service.staff.recovery) the same link re-enrols a member: the
+identity is not generated at `begin` but opened from `recovered_identity` with a key derived from
+the token (the envelopes already name it); the TOTP secret and password are new.
+
 Until then the account cannot sign in (refused like a wrong password) and routing gives it no tip
 keys. Steps are audited: staff.created, staff.enrolment_issued, staff.enrolment_started,
 staff.enrolled. Imports `crypto`, `service.*`; never HTTP.
@@ -29,7 +33,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crypto.age import generate_identity
-from crypto.keys import KdfParams, seal_under_password
+from crypto.keys import KdfParams, open_sealed, seal, seal_under_password
 from service.access.models import ChangeOp, ChangeReason, PendingAccessChange
 from service.audit.log import record
 from service.compartments.models import Membership
@@ -54,6 +58,8 @@ __all__ = [
     "create_unenrolled",
     "find_enrolment",
     "issue_enrolment",
+    "open_recovered_identity",
+    "seal_recovered_identity",
     "token_hash",
 ]
 
@@ -76,6 +82,28 @@ def token_hash(token: str) -> bytes:
     return hashlib.sha256(b"probity/v1/enrolment/" + token.encode()).digest()
 
 
+def _recovered_key(token: str) -> bytes:
+    # The token has 256 random bits, so a hash is a sound key; its own label, so the stored
+    # `token_hash` is not this key.
+    return hashlib.sha256(b"probity/v1/recovered-identity/" + token.encode()).digest()
+
+
+def _recovered_aad(staff_id: uuid.UUID) -> bytes:
+    return b"probity/v1/recovered-identity/" + staff_id.bytes
+
+
+def seal_recovered_identity(staff_id: uuid.UUID, token: str, identity: str) -> bytes:
+    """The identity service.staff.recovery made, sealed so only the link's holder opens it."""
+    return seal(_recovered_key(token), identity.encode(), aad=_recovered_aad(staff_id))
+
+
+def open_recovered_identity(user: StaffUser, token: str) -> str:
+    if user.recovered_identity is None:
+        raise ValueError("this account is not being recovered")
+    key = _recovered_key(token)
+    return open_sealed(key, user.recovered_identity, aad=_recovered_aad(user.id)).decode()
+
+
 def issue_enrolment(
     session: Session, user: StaffUser, *, actor: uuid.UUID | str, now: datetime
 ) -> str:
@@ -85,6 +113,10 @@ def issue_enrolment(
         raise Conflict(f"{user.username!r} has already enrolled; a new link is not possible")
     if not user.active:
         raise Conflict(f"{user.username!r} is deactivated")
+    if user.recovered_identity is not None:  # a new link would strand the recovered identity
+        raise Conflict(
+            f"{user.username!r} is being recovered; only `probity staff recover` gives a new link"
+        )
     token = secrets.token_urlsafe(32)
     user.enrolment_hash = token_hash(token)
     user.enrolment_expires_at = now + ENROLMENT_TTL
@@ -144,14 +176,24 @@ def begin(
     Choosing again before confirming replaces the keys (the earlier ones were never usable)."""
     user = find_enrolment(session, token, now=now)
     check_password(password, user_inputs=[user.username])
-    identity, recipient = generate_identity()
+    if user.recovered_identity is not None:  # envelopes already name its recipient
+        identity, recipient = open_recovered_identity(user, token), user.recipient
+    else:
+        identity, recipient = generate_identity()
     totp_secret = pyotp.random_base32()
     payload = json.dumps({"identity": identity, "totp": totp_secret}).encode()
     sealed = seal_under_password(payload, password, kdf, aad=secrets_aad(user.id))
     user.sealed_secrets = sealed.serialize()
     user.recipient = recipient
     user.totp_last_step = None
-    record(session, actor=user.id, action="staff.enrolment_started", objects={"staff": user.id})
+    details = {"recovery": True} if user.recovered_identity is not None else {}
+    record(
+        session,
+        actor=user.id,
+        action="staff.enrolment_started",
+        objects={"staff": user.id},
+        details=details,
+    )
     session.flush()
     uri = pyotp.TOTP(totp_secret).provisioning_uri(name=user.username, issuer_name=TOTP_ISSUER)
     return EnrolmentKeys(username=user.username, totp_secret=totp_secret, totp_uri=uri)
@@ -173,13 +215,12 @@ def confirm(
     user.enrolment_hash = None
     user.enrolment_expires_at = None
     user.totp_last_step = step
-    queued = _queue_compartment_tips(session, user)
+    details: dict[str, int | bool] = {"tips_queued": _queue_compartment_tips(session, user)}
+    if user.recovered_identity is not None:  # re-enrolled after `probity staff recover`
+        details["recovery"] = True
+    user.recovered_identity = None
     record(
-        session,
-        actor=user.id,
-        action="staff.enrolled",
-        objects={"staff": user.id},
-        details={"tips_queued": queued},
+        session, actor=user.id, action="staff.enrolled", objects={"staff": user.id}, details=details
     )
     session.flush()
     return user

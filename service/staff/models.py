@@ -58,6 +58,9 @@ class StaffUser(Base):
     # SHA-256 of the one-time enrolment token (the token itself is shown once, never stored).
     enrolment_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32), unique=True, default=None)
     enrolment_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    # After `probity staff recover`: the member's new identity sealed under a key derived from
+    # the re-enrolment token (service.staff.recovery); opened and cleared when they re-enrol.
+    recovered_identity: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
     totp_last_step: Mapped[int | None] = mapped_column(Integer, default=None)
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)

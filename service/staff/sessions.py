@@ -42,7 +42,7 @@ from crypto.keys import (
 )
 from service.audit.log import record
 from service.db import lock_for_write, lock_rows, session_scope
-from service.errors import TooManyAttempts, Unauthorized
+from service.errors import Conflict, TooManyAttempts, Unauthorized
 from service.staff.credentials import (
     TOTP_PERIOD,
     decoy_derivation,
@@ -75,14 +75,19 @@ __all__ = [
     "authenticate",
     "change_password",
     "change_password_in_transaction",
+    "commit_refusals",
+    "count_failure",
     "login",
     "login_in_transaction",
     "logout",
     "parse_token",
     "purge_ended_sessions",
     "purge_login_throttles",
+    "raise_if_locked",
+    "reseal_session",
     "throttle_name",
     "totp_step",
+    "user_for_update",
 ]
 
 IDLE_TIMEOUT = timedelta(minutes=30)
@@ -422,3 +427,21 @@ def purge_ended_sessions(session: Session, *, now: datetime) -> int:
         )
     )
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+# For service.staff.rotation, which changes a password the same way with a new identity.
+commit_refusals = _committing
+count_failure = _fail
+raise_if_locked = _raise_if_locked
+user_for_update = _user_for_update
+
+
+def reseal_session(session: Session, token: str, principal: Principal, identity: str) -> None:
+    """Seal `identity` in the principal's own session (its key is in `token`), so the session
+    goes on after the member's identity changed."""
+    session_id, key = parse_token(token)
+    row = session.get(StaffSession, session_id)
+    if row is None or session_id != principal.session_id or row.staff_id != principal.staff_id:
+        # Not Unauthorized: callers commit on that, and nothing of the change may stay.
+        raise Conflict("this session changed meanwhile; sign in again")
+    row.sealed_identity = seal(key, identity.encode(), aad=_session_aad(row.id, row.staff_id))
