@@ -31,6 +31,7 @@ from routes.api import audit as audit_api
 from routes.api import intake as intake_api
 from routes.api import queue as queue_api
 from routes.api import reporter as reporter_api
+from routes.api import retention as retention_api
 from routes.api import staff as staff_api
 from routes.api import stats as stats_api
 from routes.api import tips as tips_api
@@ -151,6 +152,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         tips_api,
         workflow_api,
         approvals_api,
+        retention_api,
         audit_api,
         stats_api,
         access_api,

@@ -17,6 +17,7 @@ from service.compartments.cli import compartment_app
 from service.config import Settings
 from service.instance.cli import db_app, demo_app, init, serve, worker
 from service.logging import configure_logging
+from service.retention.cli import compartment_retention
 from service.staff.cli import staff_app
 
 __all__ = ["app"]
@@ -40,6 +41,7 @@ app.command()(serve)
 app.command()(worker)
 app.add_typer(db_app, name="db")
 app.add_typer(staff_app, name="staff")
+compartment_app.command("retention")(compartment_retention)
 app.add_typer(compartment_app, name="compartment")
 app.add_typer(agency_app, name="agency")
 app.add_typer(demo_app, name="demo")

@@ -132,6 +132,14 @@ class Settings(BaseSettings):
     # database's directory, deleted when a WAL checkpoint needs the room to finish.
     storage_reserve_mb: int = Field(default=64, ge=0)
     storage_ballast_mb: int = Field(default=64, ge=0)
+    # Retention (service.retention): a closed tip is kept this many days (a compartment may set
+    # its own, `probity compartment retention`), then its purge is requested by "system"; its
+    # supervisors see it listed this many days before.
+    retention_days: int = Field(default=365, ge=1, le=36_500)
+    retention_warning_days: int = Field(default=30, ge=0, le=3_650)
+    # age recipients (comma-separated) the retention keyring escrow is encrypted to, besides
+    # the organisation recovery key (service.retention.keyring).
+    backup_recipients: str = ""
     # "Now" for staff sign-in, TOTP steps, sessions and enrolment links: tests pass a clock they
     # can move rather than waiting for the next TOTP step. Set in code only, never by PROBITY_CLOCK.
     clock: Clock = Field(default=partial(datetime.now, UTC), exclude=True, repr=False)

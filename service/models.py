@@ -8,6 +8,7 @@ from service.blobs.models import Blob, BlobChunk
 from service.compartments.models import Compartment, Membership
 from service.db import Base
 from service.instance.models import InstanceKey
+from service.retention.models import RetentionKey
 from service.staff.models import ConflictToken, Role, StaffConflict, StaffSession, StaffUser
 from service.tips.models import (
     Attachment,
@@ -47,6 +48,7 @@ __all__ = [
     "PendingAccessChange",
     "PendingAuditEntry",
     "ReceiptLockout",
+    "RetentionKey",
     "Role",
     "StaffConflict",
     "StaffSession",

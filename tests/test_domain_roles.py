@@ -28,7 +28,9 @@ def _listed_roles(domain: str) -> dict[str, list[str]]:
 
 
 def test_the_domains_are_the_ones_we_expect() -> None:
-    expected = "access agencies approvals audit blobs compartments evidence instance staff tips"
+    expected = (
+        "access agencies approvals audit blobs compartments evidence instance retention staff tips"
+    )
     assert expected.split() == DOMAINS
 
 
