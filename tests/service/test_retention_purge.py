@@ -13,7 +13,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
 from crypto.age import decrypt_bytes
@@ -24,13 +24,15 @@ from service.config import Settings
 from service.db import make_session_factory, utcnow
 from service.errors import NotFound
 from service.instance.context import load_context
-from service.retention.buckets import open_bucket, unseal
+from service.retention.buckets import UNSEALED, open_bucket, unseal
 from service.retention.keyring import keyring_path, read_keyring, write_keyring_escrow
+from service.retention.models import RetentionKey
 from service.retention.sweep import purge_job
 from service.tips.keys import open_tip_keys
+from service.tips.models import Envelope
 from service.tips.reporter_auth import login_with_receipt
 from tests.factories import in_tx, submit, tip_row
-from tests.service.retention_util import RawEnvelope, key_table, raw_envelopes
+from tests.service.retention_util import RawEnvelope, key_table, raw_envelopes, run_sweep
 from tests.service.workflow_util import Cast, cast
 
 
@@ -138,3 +140,36 @@ def test_the_keyring_escrow_is_a_0600_age_file_the_age_cli_opens_with_the_recove
     )
     assert open_bucket(utcnow().date()).encode() in opened.stdout
     assert [p.name for p in path.parent.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_envelopes_stored_before_buckets_open_until_the_sweep_seals_them(
+    engine: Engine, settings: Settings, crew: Cast
+) -> None:
+    tip_id, receipt = submit(engine, settings)
+    with make_session_factory(engine)() as session:  # what the migration leaves: age files as-is
+        legacy = {r.kind: _age_file(session, r) for r in raw_envelopes(engine, tip_id)}
+    with engine.begin() as connection:
+        for kind, data in legacy.items():
+            connection.execute(
+                update(Envelope)
+                .where(Envelope.tip_id == tip_id, Envelope.kind == kind)
+                .values(bucket=UNSEALED, data=data)
+            )
+
+    def reporter(session: Session) -> str | None:
+        ctx = load_context(session, settings)
+        return login_with_receipt(session, ctx, receipt, now=utcnow()).token
+
+    assert in_tx(engine, reporter) is not None
+    with make_session_factory(engine)() as session:
+        assert open_tip_keys(session, tip_id, crew.sam.identity)
+    assert run_sweep(engine, settings, utcnow()).moved == 2
+    assert {r.bucket for r in raw_envelopes(engine, tip_id)} == {open_bucket(utcnow().date())}
+    assert in_tx(engine, reporter) is not None
+    with make_session_factory(engine)() as session:
+        assert open_tip_keys(session, tip_id, crew.sam.identity)
+
+
+def _age_file(session: Session, row: RawEnvelope) -> bytes:
+    key = session.get_one(RetentionKey, row.bucket).key
+    return unseal(key, row.tip_id, row.kind, row.bucket, row.data)
