@@ -15,8 +15,14 @@ from service.cli import app
 from service.config import Settings
 from service.db import make_session_factory, session_scope
 from service.errors import Conflict, InvalidInput
-from service.retention.keyring import load_keyring, read_keyring, write_keyring_escrow
+from service.retention.keyring import (
+    keyring_path,
+    load_keyring,
+    read_keyring,
+    write_keyring_escrow,
+)
 from service.retention.models import RetentionKey
+from service.worker import run_once
 from tests.factories import Border, submit
 from tests.service.retention_util import key_table
 
@@ -91,3 +97,14 @@ def test_compartment_retention_cli_shows_sets_and_resets(
     with make_session_factory(engine)() as session:
         count = select(func.count()).where(AuditEntry.action == "compartment.retention_set")
         assert session.scalar(count) == 2
+
+
+def test_the_worker_runs_the_retention_jobs_and_keeps_the_escrow_current(
+    engine: Engine, settings: Settings, border: Border
+) -> None:
+    submit(engine, settings)
+    done = run_once(engine, settings)
+    assert {"retention.purge", "retention.sweep"} <= set(done)
+    keys = key_table(engine)
+    assert len(keys) == 2  # this month's bucket (and next month's, made ahead)
+    assert read_keyring(keyring_path(settings), [border.recovery_identity]) == keys
