@@ -14,6 +14,7 @@ tip or bucket does not open.
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import date
@@ -23,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from crypto.errors import CryptoError
 from crypto.keys import open_sealed, seal
-from service.retention.repository import bucket_key, key_for_writing
+from service.retention.repository import KEY_SIZE, bucket_key, held_key, key_for_writing
 from service.tips.models import Envelope, EnvelopeKind, Tip, add_months
 
 __all__ = [
@@ -50,6 +51,7 @@ class BucketKey:
     name: str
     key: bytes
     created: bool = False  # created by this transaction: the keyring escrow needs rewriting
+    provisional: bool = False  # not stored: what a tip begun before its key existed holds
 
 
 def open_bucket(received: date) -> str:
@@ -97,10 +99,18 @@ def writable(session: Session, bucket: str) -> BucketKey:
     return BucketKey(bucket, key, created)
 
 
-def intake_bucket(session: Session, today: date) -> BucketKey:
+def intake_bucket(session: Session, today: date, *, create: bool = True) -> BucketKey:
     """The bucket a new tip's envelopes go to: one key lookup (the worker creates this and
-    next month's keys ahead, so intake creates one only when the worker has not run)."""
-    return writable(session, open_bucket(today))
+    next month's keys ahead, so intake creates one only when the worker has not run).
+    `create=False` only reads: a missing key is stood in for by a provisional one, never
+    stored (`BucketKey.provisional`), to be replaced by the storing transaction."""
+    name = open_bucket(today)
+    if create:
+        return writable(session, name)
+    key = held_key(session, name)
+    if key is None:
+        return BucketKey(name, secrets.token_bytes(KEY_SIZE), provisional=True)
+    return BucketKey(name, key)
 
 
 def reseal_tip(session: Session, tip_id: uuid.UUID, target: str) -> int:

@@ -25,6 +25,7 @@ __all__ = [
     "bucket_key",
     "bucket_names",
     "envelopes_in",
+    "held_key",
     "key_for_writing",
     "lock_key",
     "tip_buckets",
@@ -46,16 +47,26 @@ def _create(session: Session, bucket: str) -> None:
     session.execute(insert(RetentionKey).values(values).on_conflict_do_nothing())
 
 
+def _held(bucket: str) -> Select[RetentionKey]:
+    query = select(RetentionKey).where(RetentionKey.bucket == bucket)
+    return query.with_for_update(key_share=True).execution_options(populate_existing=True)
+
+
+def held_key(session: Session, bucket: str) -> bytes | None:
+    """The key of `bucket` held against destruction until the transaction ends (None when
+    there is none). Reads only: no write lock on SQLite."""
+    row = session.scalar(_held(bucket))
+    return None if row is None else row.key
+
+
 def key_for_writing(session: Session, bucket: str) -> tuple[bytes, bool]:
     """(The key of `bucket`, whether it was created now), held against destruction until the
     transaction ends. A new key must reach the keyring escrow (the worker rewrites it)."""
-    query = select(RetentionKey).where(RetentionKey.bucket == bucket)
-    query = query.with_for_update(key_share=True).execution_options(populate_existing=True)
-    row = session.scalar(query)
-    if row is not None:
-        return row.key, False
+    key = held_key(session, bucket)
+    if key is not None:
+        return key, False
     _create(session, bucket)
-    row = session.scalar(query)
+    row = session.scalar(_held(bucket))
     if row is None:  # pragma: no cover - destroyed between the two statements
         raise RuntimeError(f"bucket key {bucket} vanished while being created")
     return row.key, True

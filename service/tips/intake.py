@@ -125,7 +125,8 @@ class PendingTip:
         audience = self._audience_now(session)
         self.tip_id = uuid.uuid4()
         self._rows = TipRows(self.tip_id, today=today)
-        self._rows.set_bucket(intake_bucket(session, today))  # the one key lookup
+        # The one key lookup; reads only (beginning a tip writes nothing).
+        self._rows.set_bucket(intake_bucket(session, today, create=False))
         # Without the check (a query less), a taken lookup id fails the insert instead: see
         # `is_lookup_collision`, for callers that can simply try again.
         self._set_receipt(_new_receipt(session) if check_lookup else new_receipt())
@@ -228,6 +229,8 @@ class PendingTip:
             if _who(audience) != self._audience:
                 self._wrap(audience)
         session = session if session is not None else self._session
+        if self._rows.bucket_provisional:  # no key yet when the tip began: create it now
+            self._rows.set_bucket(intake_bucket(session, self._today))
         result = self._score()
         with pipelined(session):
             self._rows.insert(session)

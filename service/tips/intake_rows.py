@@ -104,6 +104,10 @@ class TipRows:
             for staff in readers
         ]
 
+    @property
+    def bucket_provisional(self) -> bool:
+        return self._bucket is None or self._bucket.provisional
+
     def set_bucket(self, bucket: BucketKey) -> None:
         """The retention bucket the envelopes are sealed under (before `set_envelope`; again in
         the storing transaction, which re-seals what is staged if the key changed meanwhile)."""
