@@ -117,8 +117,10 @@ def expiring_tips(
     ]
     requested = set(
         session.scalars(
-            select(Approval.tip_id).where(
-                Approval.tip_id.in_([t.tip_id for t in tips]),
+            select(Approval.tip_id)
+            .join(Tip, Tip.id == Approval.tip_id)
+            .where(
+                Tip.purged.is_(False),
                 Approval.kind == ApprovalKind.PURGE.value,
                 Approval.status.in_([ApprovalStatus.PENDING.value, ApprovalStatus.APPROVED.value]),
             )

@@ -38,7 +38,7 @@ from service.retention.keyring import write_keyring_escrow
 from service.retention.repository import bucket_names, tip_buckets
 from service.retention.service import closed_tips
 from service.retention.shred import compact_key_table, destroy_bucket_key, live_open_buckets
-from service.tips.models import Envelope, Tip
+from service.tips.models import Envelope, Status, Tip
 from service.tips.purge import shred_tip
 
 __all__ = [
@@ -76,9 +76,13 @@ def sweep(session: Session, settings: Settings, *, now: datetime) -> SweepResult
     for bucket in sorted(live_open_buckets(today)):
         writable(session, bucket)
     tips = closed_tips(session, settings)
-    where = Envelope.tip_id.in_([t.tip_id for t in tips])
+    closed = (
+        select(Envelope.tip_id, Envelope.bucket)
+        .join(Tip, Tip.id == Envelope.tip_id)
+        .where(Tip.status == Status.CLOSED.value, Tip.purged.is_(False))
+    )
     current: dict[uuid.UUID, set[str]] = {}
-    for tip_id, bucket in session.execute(select(Envelope.tip_id, Envelope.bucket).where(where)):
+    for tip_id, bucket in session.execute(closed):
         current.setdefault(tip_id, set()).add(bucket)
     for tip in tips:
         held_past = tip.legal_hold and tip.expires_on <= today
@@ -97,8 +101,10 @@ def _request_purges(session: Session, tip_ids: list[uuid.UUID], *, now: datetime
     live = (ApprovalStatus.PENDING.value, ApprovalStatus.APPROVED.value)
     asked = set(
         session.scalars(
-            select(Approval.tip_id).where(
-                Approval.tip_id.in_(tip_ids),
+            select(Approval.tip_id)
+            .join(Tip, Tip.id == Approval.tip_id)
+            .where(
+                Tip.purged.is_(False),
                 Approval.kind == ApprovalKind.PURGE.value,
                 Approval.status.in_(live) | (Approval.requested_at >= recent),
             )
