@@ -33,6 +33,7 @@ from routes.api import exports as exports_api
 from routes.api import intake as intake_api
 from routes.api import queue as queue_api
 from routes.api import reporter as reporter_api
+from routes.api import retention as retention_api
 from routes.api import staff as staff_api
 from routes.api import stats as stats_api
 from routes.api import tips as tips_api
@@ -154,6 +155,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         workflow_api,
         exports_api,
         approvals_api,
+        retention_api,
         audit_api,
         audit_cases_api,
         stats_api,

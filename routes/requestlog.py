@@ -47,6 +47,7 @@ _IMMEDIATE_TREES = (
     "/api/v1/staff",
     "/api/v1/queue",
     "/api/v1/approvals",
+    "/api/v1/retention",
     "/api/v1/audit",
     "/api/v1/stats",
 )

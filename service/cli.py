@@ -19,6 +19,7 @@ from service.export.cli import export_app
 from service.instance.backup_cli import backup, restore
 from service.instance.cli import db_app, demo_app, init, serve, worker
 from service.logging import configure_logging
+from service.retention.cli import compartment_retention
 from service.staff.cli import staff_app
 
 __all__ = ["app"]
@@ -44,6 +45,7 @@ app.command()(backup)
 app.command()(restore)
 app.add_typer(db_app, name="db")
 app.add_typer(staff_app, name="staff")
+compartment_app.command("retention")(compartment_retention)
 app.add_typer(compartment_app, name="compartment")
 app.add_typer(agency_app, name="agency")
 app.add_typer(demo_app, name="demo")

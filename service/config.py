@@ -127,14 +127,20 @@ class Settings(BaseSettings):
     # 10-minute slot; an API retry with the same Idempotency-Key, for this many hours.
     form_replay_minutes: int = Field(default=10, ge=1, le=60)
     api_replay_hours: int = Field(default=24, ge=1, le=168)
-    # `probity backup`: age recipients (comma-separated `age1...`) that can open a backup
-    # besides the organisation recovery key, e.g. an off-site restore team's key.
+    # `probity backup` and the retention keyring escrow: age recipients (comma-separated
+    # `age1...`) that can open them besides the organisation recovery key, e.g. an off-site
+    # restore team's key.
     backup_recipients: str = ""
     # Disk full (SQLite; docs/operations.md): /readyz says "storage low" below this much free
     # space for the database, and the server keeps a reserve file of `storage_ballast_mb` in the
     # database's directory, deleted when a WAL checkpoint needs the room to finish.
     storage_reserve_mb: int = Field(default=64, ge=0)
     storage_ballast_mb: int = Field(default=64, ge=0)
+    # Retention (service.retention): a closed tip is kept this many days (a compartment may set
+    # its own, `probity compartment retention`), then its purge is requested by "system"; its
+    # supervisors see it listed this many days before.
+    retention_days: int = Field(default=365, ge=1, le=36_500)
+    retention_warning_days: int = Field(default=30, ge=0, le=3_650)
     # "Now" for staff sign-in, TOTP steps, sessions and enrolment links: tests pass a clock they
     # can move rather than waiting for the next TOTP step. Set in code only, never by PROBITY_CLOCK.
     clock: Clock = Field(default=partial(datetime.now, UTC), exclude=True, repr=False)

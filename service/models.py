@@ -9,6 +9,7 @@ from service.compartments.models import Compartment, Membership
 from service.db import Base
 from service.export.models import TipExport
 from service.instance.models import InstanceKey
+from service.retention.models import RetentionKey
 from service.staff.models import ConflictToken, Role, StaffConflict, StaffSession, StaffUser
 from service.tips.models import (
     Attachment,
@@ -48,6 +49,7 @@ __all__ = [
     "PendingAccessChange",
     "PendingAuditEntry",
     "ReceiptLockout",
+    "RetentionKey",
     "Role",
     "StaffConflict",
     "StaffSession",

@@ -6,7 +6,9 @@ sign a new audit checkpoint every `checkpoint_seconds` when the log grew, and de
 session rows that ended (logged out, idle or expired) and stale sign-in failure counters every
 ten minutes, and idempotency rows whose replay window closed (`tips.idempotency`). Each job runs in
 its own transaction (the flush, one per batch); several workers may run at once (the audit append
-lock serialises them).
+lock serialises them). Retention (service.retention.sweep): approved purges are carried out
+every minute, and every ten minutes the sweep re-buckets closed tips, files purge requests for
+expired ones and rewrites the keyring escrow.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from service.audit.log import flush_batch, pending_count
 from service.config import Settings
 from service.db import make_engine, make_session_factory, session_scope, utcnow
 from service.logging import get_logger
+from service.retention.sweep import purge_job, retention_job
 from service.staff.sessions import purge_ended_sessions
 from service.staff.throttle import purge_login_throttles
 from service.tips.idempotency import purge_expired
@@ -34,6 +37,8 @@ __all__ = ["Job", "jobs", "run_forever", "run_once", "worker_engine"]
 _log = get_logger("probity.worker")
 _rng = random.SystemRandom()
 SESSION_PURGE_SECONDS = 600.0
+RETENTION_PURGE_SECONDS = 60.0
+RETENTION_SWEEP_SECONDS = 600.0
 
 
 @dataclass(frozen=True)
@@ -90,6 +95,9 @@ def jobs(settings: Settings) -> list[Job]:
         Job("audit.checkpoint", settings.checkpoint_seconds, _one_transaction(_checkpoint)),
         Job("staff.sessions", SESSION_PURGE_SECONDS, _one_transaction(_sessions)),
         Job("tips.idempotency", SESSION_PURGE_SECONDS, _one_transaction(_idempotency)),
+        # Approved purges before the sweep, so the sweep's escrow already lacks their keys.
+        Job("retention.purge", RETENTION_PURGE_SECONDS, purge_job),
+        Job("retention.sweep", RETENTION_SWEEP_SECONDS, retention_job),
     ]
 
 

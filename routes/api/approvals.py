@@ -64,7 +64,8 @@ class ApprovalDecisionIn(DecisionIn):
 
 
 async def after_decision(request: Request, decision: approvals.Decision) -> None:
-    """After the commit: a purge also truncates SQLite's WAL, where the purged pages linger."""
+    """After the commit of an approved purge: truncate SQLite's WAL (cheap, and harmless before
+    the worker's purge; the worker truncates it again once the tip and its key are gone)."""
     if decision.kind == "purge" and decision.status == "approved":
         await run_blocking(shrink_wal, request.app.state.engine)
 
@@ -89,7 +90,8 @@ async def list_pending(principal: Supervisor, db: Db) -> dict[str, Any]:
 async def post_decision(
     approval_id: str, request: Request, principal: Supervisor, db: Db
 ) -> dict[str, str]:
-    """Approve (the action is carried out at once) or reject a pending request."""
+    """Approve (the action is carried out at once; a purge by the worker within a minute) or
+    reject a pending request."""
     wanted = path_id(approval_id, "request")
     body = await read_model(request, ApprovalDecisionIn, limit=SMALL_BODY)
     decide = partial(approvals.decide, principal=principal, approval_id=wanted, now=utcnow())

@@ -22,6 +22,8 @@ __all__ = [
     "Created",
     "Decided",
     "Evidence",
+    "ExpiringTip",
+    "ExpiringTips",
     "Flags",
     "FlagsPending",
     "HistoryEntry",
@@ -237,6 +239,19 @@ class ContestedTip(BaseModel):
 
 class ContestedTips(BaseModel):
     tips: list[ContestedTip]
+
+
+class ExpiringTip(BaseModel):
+    tip_id: str
+    compartment: str
+    closed_on: str
+    expires_on: str
+    legal_hold: bool
+    purge_requested: bool
+
+
+class ExpiringTips(BaseModel):
+    tips: list[ExpiringTip]
 
 
 # ---- Answers: access changes (supervisors) ----

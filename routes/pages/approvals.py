@@ -1,6 +1,7 @@
 """`GET /staff/approvals`: the four-eyes requests a supervisor may decide (tips in their audience,
 filed by others, and closures they decide as oversight) with approve/reject forms, the reader's
-own requests still waiting, and - for oversight supervisors - contested closures. Ids, kinds,
+own requests still waiting, closed tips whose retention ends soon (supervisors of their
+compartment), and - for oversight supervisors - contested closures. Ids, kinds,
 requesters and dates only: never content. `POST /staff/approvals/{id}/decision` (supervisors;
 approve "1" or "0", reason, back "tip" to return to the tip page);
 `POST /staff/contested/{tip_id}/reroute` (oversight supervisors: ask for a reroute to oversight).
@@ -16,7 +17,7 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy.orm import Session
 
 from routes.api.approvals import after_decision
-from routes.deps import Db, path_id
+from routes.deps import Db, path_id, settings_of
 from routes.pages.report_fields import one
 from routes.pages.staff_post import StaffPost, staff_post
 from routes.staff_auth import READERS, SUPERVISORS, csrf_token, require_roles
@@ -25,6 +26,7 @@ from service.approvals import service as approvals
 from service.approvals.contested import ContestedTip, contested_tips, request_oversight_reroute
 from service.db import utcnow
 from service.errors import Forbidden, InvalidInput, ProbityError
+from service.retention.service import ExpiringTip, expiring_tips
 from service.staff.models import Role
 from service.staff.sessions import Principal
 
@@ -40,21 +42,26 @@ LIST = "/staff/approvals"
 def approvals_page(request: Request, principal: Reader, pages: PagesDep, db: Db) -> HTMLResponse:
     Rows = list[approvals.PendingApproval]
 
-    def load(session: Session) -> tuple[Rows, Rows, list[ContestedTip] | None]:
+    Expiring = list[ExpiringTip] | None
+    settings = settings_of(request)
+
+    def load(session: Session) -> tuple[Rows, Rows, list[ContestedTip] | None, Expiring]:
         if principal.role is not Role.SUPERVISOR:
-            return [], approvals.own_pending(session, principal), None
+            return [], approvals.own_pending(session, principal), None, None
         try:
             contested: list[ContestedTip] | None = contested_tips(session, principal)
         except Forbidden:  # not an oversight supervisor: no such section
             contested = None
         decide = approvals.pending_for(session, principal)
-        return decide, approvals.own_pending(session, principal), contested
+        expiring = expiring_tips(session, principal, settings, today=utcnow().date())
+        return decide, approvals.own_pending(session, principal), contested, expiring
 
-    to_decide, mine, contested = db.run(load)
+    to_decide, mine, contested, expiring = db.run(load)
     context = {
         "to_decide": to_decide,
         "mine": mine,
         "contested": contested,
+        "expiring": expiring,
         "can_decide": principal.role is Role.SUPERVISOR,
         "csrf": csrf_token(request, principal),
     }

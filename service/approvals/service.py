@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.orm import Session
 
 from service.access.grants import reroute_tip, reveal_identity
@@ -37,7 +37,6 @@ from service.export.service import request_payload
 from service.staff.models import Role, StaffUser
 from service.staff.sessions import Principal
 from service.tips.models import Tip
-from service.tips.purge import shred_tip
 from service.tips.repository import readable_tips
 from service.tips.workflow import apply_closure, apply_findings, lock_tip, lock_tip_for_oversight
 
@@ -59,6 +58,7 @@ REQUESTABLE = (
     ApprovalKind.LIFT_LEGAL_HOLD,
     ApprovalKind.REROUTE,
 )
+PURGE_DETAIL = "approved; the worker purges the tip and destroys its keys within minutes"
 EXPORT_DETAIL = (
     "approved; the requester or the approver can now download the referral bundle once "
     "(the tip page, the API or `probity export`)"
@@ -152,7 +152,8 @@ def pending_for(session: Session, principal: Principal) -> list[PendingApproval]
     closures they decide as oversight (outside the audience, content-free)."""
     if principal.role is not Role.SUPERVISOR:
         raise Forbidden("only supervisors decide requests")
-    mine = _pending(session, principal, Approval.requested_by != principal.staff_id)
+    others = or_(Approval.requested_by.is_(None), Approval.requested_by != principal.staff_id)
+    mine = _pending(session, principal, others)
     oversight = oversight_requests(session, principal)
     return mine + [_pending_row(session, a, decider="oversight") for a in oversight]
 
@@ -177,7 +178,7 @@ def _pending(
             a.id,
             a.tip_id,
             a.kind,
-            name or "",
+            name or ("system" if a.requested_by is None else ""),
             a.requested_at,
             dict(a.payload),
             decider(session, a),
@@ -279,8 +280,11 @@ def _carry_out(
         )
         return "approved; the legal hold is lifted"
     if kind is ApprovalKind.PURGE:
-        _purge(session, tip, actor=actor)
-        return "approved; the tip is purged"
+        if tip.legal_hold:
+            raise Conflict("the tip is under legal hold; it cannot be purged")
+        # Carried out by the worker (service.retention.sweep.run_approved_purges): destroying
+        # the bucket key re-seals other tips, which is no work for a request.
+        return PURGE_DETAIL
     if kind is ApprovalKind.IDENTITY_REVEAL:
         if approval.requested_by is None:
             raise Conflict("the requester no longer exists")
@@ -294,20 +298,3 @@ def _carry_out(
         )
         return "approved; the tip is rerouted"
     return EXPORT_DETAIL
-
-
-def _purge(session: Session, tip: Tip, *, actor: uuid.UUID) -> None:
-    """Crypto-shredding: without its envelopes no payload of the tip can be opened, by anyone
-    (the recovery key included); the payloads are deleted too (service.tips.purge)."""
-    if tip.legal_hold:
-        raise Conflict("the tip is under legal hold; it cannot be purged")
-    shred_tip(session, tip)
-    others = session.scalars(
-        select(Approval).where(
-            Approval.tip_id == tip.id, Approval.status == ApprovalStatus.PENDING.value
-        )
-    ).all()
-    for other in others:  # nothing else can be done to a purged tip
-        other.status = ApprovalStatus.CANCELLED.value
-    session.flush()
-    record(session, actor=actor, action="tip.purged", tip_id=tip.id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, String, Uuid
+from sqlalchemy import Boolean, ForeignKey, Integer, String, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from service.db import Base, UTCDateTime, new_id, utcnow
@@ -22,6 +22,8 @@ class Compartment(Base):
     oversight: Mapped[bool] = mapped_column(Boolean, default=False)
     # Where tips about an "other/unknown" agency go (exactly one compartment after init).
     is_default: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Days a closed tip is kept before its purge is requested; None: PROBITY_RETENTION_DAYS.
+    retention_days: Mapped[int | None] = mapped_column(Integer, default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 

@@ -33,6 +33,7 @@ from service.blobs.store import small_blob_rows
 from service.db import utcnow
 from service.errors import InvalidInput
 from service.instance.context import InstanceContext
+from service.retention.buckets import intake_bucket
 from service.tips.attachments import AttachmentBatch, AttachmentSummary, AttachmentWriter
 from service.tips.intake_rows import TipRows
 from service.tips.models import EnvelopeKind, KeyKind, Tip
@@ -124,6 +125,8 @@ class PendingTip:
         audience = self._audience_now(session)
         self.tip_id = uuid.uuid4()
         self._rows = TipRows(self.tip_id, today=today)
+        # The one key lookup; reads only (beginning a tip writes nothing).
+        self._rows.set_bucket(intake_bucket(session, today, create=False))
         # Without the check (a query less), a taken lookup id fails the insert instead: see
         # `is_lookup_collision`, for callers that can simply try again.
         self._set_receipt(_new_receipt(session) if check_lookup else new_receipt())
@@ -221,10 +224,13 @@ class PendingTip:
                 self._take_free_lookup(session)
             # A conflict registered, or staff moved, while the body arrived: wrap for who may
             # read it now.
+            self._rows.set_bucket(intake_bucket(session, self._today))
             audience = self._audience_now(session)
             if _who(audience) != self._audience:
                 self._wrap(audience)
         session = session if session is not None else self._session
+        if self._rows.bucket_provisional:  # no key yet when the tip began: create it now
+            self._rows.set_bucket(intake_bucket(session, self._today))
         result = self._score()
         with pipelined(session):
             self._rows.insert(session)

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from service.blobs.models import Blob, BlobChunk
 from service.db import Base
+from service.retention.buckets import BucketKey, seal_envelope
 from service.tips.models import (
     Attachment,
     Envelope,
@@ -72,6 +73,8 @@ class TipRows:
             "reporter_active_on": today,
         }
         self.staged: dict[type[Base], list[Row]] = {model: [] for model in INSERT_ORDER[1:]}
+        self._bucket: BucketKey | None = None
+        self._age_files: dict[EnvelopeKind, bytes] = {}
 
     @property
     def lookup_id(self) -> object:
@@ -101,10 +104,29 @@ class TipRows:
             for staff in readers
         ]
 
+    @property
+    def bucket_provisional(self) -> bool:
+        return self._bucket is None or self._bucket.provisional
+
+    def set_bucket(self, bucket: BucketKey) -> None:
+        """The retention bucket the envelopes are sealed under (before `set_envelope`; again in
+        the storing transaction, which re-seals what is staged if the key changed meanwhile)."""
+        if self._bucket is not None and self._bucket.key == bucket.key:
+            return  # same key (a key is never reused across buckets)
+        self._bucket = bucket
+        for kind, age_file in list(self._age_files.items()):
+            self.set_envelope(kind, age_file)
+
     def set_envelope(self, kind: EnvelopeKind, data: bytes) -> None:
-        """The sealed key of `kind`, replacing any earlier one."""
+        """The key of `kind` as an age file, replacing any earlier one; staged sealed under the
+        bucket key (service.retention.buckets)."""
+        if self._bucket is None:
+            raise RuntimeError("set_bucket before set_envelope")
+        self._age_files[kind] = data
+        sealed = seal_envelope(self._bucket, self.tip_id, kind.value, data)
+        row = {"tip_id": self.tip_id, "kind": kind.value, "data": sealed}
         kept = [e for e in self.staged[Envelope] if e["kind"] != kind.value]
-        self.staged[Envelope] = [*kept, {"tip_id": self.tip_id, "kind": kind.value, "data": data}]
+        self.staged[Envelope] = [*kept, {**row, "bucket": self._bucket.name}]
 
     def add_subjects(
         self, indexes: list[tuple[str, bytes]], tokens: list[tuple[str, bytes]]

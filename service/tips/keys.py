@@ -1,7 +1,9 @@
 """Opening a tip's private keys with a staff identity (the envelopes of design section 3).
 
-The staff envelope holds the conversation and case keys for the audience and recovery; the
-identity envelope the identity key for the custodians and recovery. Access is checked in the
+Envelopes are stored sealed under their retention bucket's key (service.retention.buckets);
+`envelope_bytes` and `store_envelope` are the one way in and out. The staff envelope holds the
+conversation and case keys for the audience and recovery; the identity envelope the identity key
+for the custodians and recovery. Access is checked in the
 query first (service.tips.repository); failing to open an envelope is also a 404.
 """
 
@@ -15,7 +17,9 @@ from sqlalchemy.orm import Session
 
 from crypto.age import decrypt_bytes
 from crypto.errors import CryptoError
+from service.db import utcnow
 from service.errors import NotFound
+from service.retention.buckets import open_envelope, store_sealed
 from service.tips.models import Envelope, EnvelopeKind
 
 __all__ = ["TipKeys", "envelope_bytes", "open_identity_key", "open_tip_keys", "store_envelope"]
@@ -28,18 +32,16 @@ class TipKeys:
 
 
 def envelope_bytes(session: Session, tip_id: uuid.UUID, kind: EnvelopeKind) -> bytes | None:
-    """The age file of one envelope, or None. Every reader of an envelope goes through here."""
+    """The age file of one envelope, unsealed from its retention bucket, or None (no envelope,
+    or its bucket key was destroyed). Every reader of an envelope goes through here."""
     envelope = session.get(Envelope, (tip_id, kind.value))
-    return None if envelope is None else envelope.data
+    return None if envelope is None else open_envelope(session, envelope)
 
 
 def store_envelope(session: Session, tip_id: uuid.UUID, kind: EnvelopeKind, data: bytes) -> None:
-    """Write (or replace) one envelope's age file. Every writer of an envelope goes through here."""
-    envelope = session.get(Envelope, (tip_id, kind.value))
-    if envelope is None:
-        session.add(Envelope(tip_id=tip_id, kind=kind.value, data=data))
-    else:
-        envelope.data = data
+    """Write (or replace) one envelope's age file, sealed under its retention bucket's key.
+    Every writer of an envelope goes through here."""
+    store_sealed(session, tip_id, kind, data, today=utcnow().date())
 
 
 def _open(session: Session, tip_id: uuid.UUID, kind: EnvelopeKind, identity: str) -> bytes:

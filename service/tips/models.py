@@ -271,7 +271,11 @@ class Envelope(Base):
         ForeignKey("tips.id", ondelete="CASCADE"), primary_key=True
     )
     kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    # The age file sealed under the retention bucket's key (service.retention.buckets): only
+    # read and written through service.tips.keys (and intake's and receipt login's fast paths).
     data: Mapped[bytes] = mapped_column(LargeBinary)
+    # Its retention bucket (service.retention.models.RetentionKey.bucket).
+    bucket: Mapped[str] = mapped_column(String(40), index=True)
 
 
 class TipAudience(Base):

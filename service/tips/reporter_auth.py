@@ -16,6 +16,7 @@ import base64
 import binascii
 import hmac
 import json
+import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -25,13 +26,15 @@ from sqlalchemy import and_, literal, select, true
 from sqlalchemy.orm import Session
 
 from crypto.age import decrypt_bytes, encrypt_bytes, generate_identity, recipient_of
-from crypto.errors import CryptoError, DecryptionError, FormatError
+from crypto.errors import CryptoError, FormatError
 from crypto.keys import open_sealed, seal
 from crypto.receipt import lookup_key, new_salt, parse_receipt, reporter_identity
 from service.audit.pending import record_reporter_event
 from service.db import lock_for_write, lock_rows
 from service.errors import InvalidInput, NotFound, TooManyAttempts, Unauthorized
 from service.instance.context import InstanceContext
+from service.retention.buckets import UNSEALED, BucketKey, seal_envelope, unseal
+from service.retention.models import RetentionKey
 from service.tips.models import Envelope, EnvelopeKind, ReceiptLockout, Tip
 
 __all__ = [
@@ -64,13 +67,28 @@ class LoginOutcome:
     token: str | None  # None: refused (the caller commits the failure count, then answers 401)
 
 
+@dataclass(frozen=True)
+class _Decoy:
+    """What stands in for an unknown lookup id: a salt, a recipient and a reporter envelope
+    (one stanza, to the reporter) sealed under a bucket key, as a real one is."""
+
+    salt: bytes
+    recipient: str
+    tip_id: uuid.UUID
+    bucket: str
+    key: bytes
+    envelope: bytes
+
+
 @cache
-def _decoy() -> tuple[bytes, str, bytes]:
-    """A salt, recipient and envelope standing in for an unknown lookup id (shaped like a
-    reporter envelope: one stanza, to the reporter)."""
+def _decoy() -> _Decoy:
     _, recipient = generate_identity()
     identity, _ = generate_identity()
-    return new_salt(), recipient, encrypt_bytes(identity.encode(), [recipient])
+    tip_id, bucket = uuid.uuid4(), BucketKey("open-0000-00", secrets.token_bytes(32))
+    age_file = encrypt_bytes(identity.encode(), [recipient])
+    kind = EnvelopeKind.REPORTER.value
+    sealed = seal_envelope(bucket, tip_id, kind, age_file)
+    return _Decoy(new_salt(), recipient, tip_id, bucket.name, bucket.key, sealed)
 
 
 def _locked(session: Session, lookup_id: str, now: datetime) -> bool:
@@ -109,6 +127,8 @@ class _Credentials:
     salt: bytes | None
     recipient: str | None
     envelope: bytes | None
+    bucket: str | None
+    key: bytes | None  # the bucket's key (None once destroyed)
 
 
 def _credentials(session: Session, lookup_id: str) -> _Credentials:
@@ -130,6 +150,8 @@ def _credentials(session: Session, lookup_id: str) -> _Credentials:
             nearest.c.reporter_salt,
             nearest.c.reporter_recipient,
             Envelope.data,
+            Envelope.bucket,
+            RetentionKey.key,
         )
         .select_from(select(literal(1).label("one")).subquery())
         .outerjoin(nearest, true())
@@ -137,8 +159,27 @@ def _credentials(session: Session, lookup_id: str) -> _Credentials:
             Envelope,
             and_(Envelope.tip_id == nearest.c.id, Envelope.kind == EnvelopeKind.REPORTER.value),
         )
+        .outerjoin(RetentionKey, RetentionKey.bucket == Envelope.bucket)
     )
     return _Credentials(*session.execute(statement).one())
+
+
+def _open_reporter_envelope(found: _Credentials, identity: str) -> bytes:
+    """The conversation key, or b"": the same two steps (unseal from the bucket, then age) for
+    a real envelope, a neighbour's and the decoy, so that all take the same time."""
+    decoy = _decoy()
+    real = found.envelope is not None and found.key is not None and found.tip_id is not None
+    tip_id = found.tip_id if real and found.tip_id is not None else decoy.tip_id
+    bucket = found.bucket if real and found.bucket is not None else decoy.bucket
+    key = found.key if real and found.key is not None else decoy.key
+    sealed = found.envelope if real and found.envelope is not None else decoy.envelope
+    # Stored before buckets and not sealed by the worker yet: the decoy's unseal, same work.
+    legacy = found.bucket == UNSEALED and found.envelope is not None
+    try:
+        age_file = unseal(key, tip_id, EnvelopeKind.REPORTER.value, bucket, sealed)
+        return decrypt_bytes(found.envelope if legacy and found.envelope else age_file, [identity])
+    except CryptoError:
+        return b""
 
 
 def login_with_receipt(
@@ -155,14 +196,9 @@ def login_with_receipt(
     if _locked(session, lookup_id, now):
         raise TooManyAttempts("too many attempts for this receipt; try again later")
     found = _credentials(session, lookup_id)
-    decoy_salt, decoy_recipient, decoy_envelope = _decoy()
-    identity, recipient = reporter_identity(receipt.secret, found.salt or decoy_salt)
-    matches = hmac.compare_digest(recipient, found.recipient or decoy_recipient)
-    try:
-        envelope = found.envelope if found.envelope is not None else decoy_envelope
-        conversation = decrypt_bytes(envelope, [identity])
-    except DecryptionError:
-        conversation = b""
+    identity, recipient = reporter_identity(receipt.secret, found.salt or _decoy().salt)
+    matches = hmac.compare_digest(recipient, found.recipient or _decoy().recipient)
+    conversation = _open_reporter_envelope(found, identity)
     same_id = hmac.compare_digest(found.lookup_id or "", lookup_id)
     if found.tip_id is None or not same_id or not matches or not conversation:
         _fail(session, lookup_id, now)

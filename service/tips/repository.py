@@ -31,6 +31,7 @@ from service.blobs.models import Blob, BlobChunk
 from service.compartments.models import Compartment
 from service.db import UTCDateTime
 from service.errors import NotFound
+from service.retention.models import RetentionKey
 from service.tips.models import (
     Attachment,
     Envelope,
@@ -76,22 +77,25 @@ class ReadableTip:
     # Loaded with the tip so open_tip_keys finds it in the session without another round trip;
     # held here because the session's identity map is weak and would otherwise drop it.
     staff_envelope: Envelope | None
+    # ... and the key of its retention bucket, which envelope_bytes unseals it with.
+    bucket_key: RetentionKey | None = None
 
 
 def readable_tip_for_view(session: Session, staff_id: uuid.UUID, tip_id: uuid.UUID) -> ReadableTip:
-    """The tip, its compartment's name, whether the reader is an identity custodian and the staff
-    envelope: the readable statement, one round trip."""
+    """The tip, its compartment's name, whether the reader is an identity custodian, the staff
+    envelope and its bucket key: the readable statement, one round trip."""
     staff_envelope = and_(Envelope.tip_id == Tip.id, Envelope.kind == EnvelopeKind.STAFF.value)
     row = session.execute(
         readable_tips(staff_id)
-        .add_columns(Compartment.name, TipAudience.identity_custodian, Envelope)
+        .add_columns(Compartment.name, TipAudience.identity_custodian, Envelope, RetentionKey)
         .join(Compartment, Compartment.id == Tip.compartment_id)
         .outerjoin(Envelope, staff_envelope)
+        .outerjoin(RetentionKey, RetentionKey.bucket == Envelope.bucket)
         .where(Tip.id == tip_id)
     ).one_or_none()
     if row is None:
         raise NotFound("no such tip")
-    return ReadableTip(row[0], row[1], bool(row[2]), row[3])
+    return ReadableTip(row[0], row[1], bool(row[2]), row[3], row[4])
 
 
 # The statements below are built once, at import: constructing them costs more than running them.

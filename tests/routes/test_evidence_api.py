@@ -14,7 +14,8 @@ from sqlalchemy import Engine
 from crypto.age import decrypt_bytes
 from service.blobs.store import read_blob
 from service.db import make_session_factory
-from service.tips.models import Attachment, Envelope
+from service.tips.keys import envelope_bytes
+from service.tips.models import Attachment, EnvelopeKind
 from tests.factories import Border, tip_json
 from tests.routes.reporter_pages_util import report_data, report_form
 from tests.routes.test_tip_view_api import only_evidence
@@ -38,8 +39,9 @@ def submit(web: TestClient, name: str, data: bytes) -> list[dict[str, object]]:
 def stored_file(engine: Engine, border: Border, tip_id: str, attachment_id: str) -> bytes:
     with make_session_factory(engine)() as session:
         attachment = session.get_one(Attachment, uuid.UUID(attachment_id))
-        envelope = session.get_one(Envelope, (uuid.UUID(tip_id), "staff"))
-        keys = json.loads(decrypt_bytes(envelope.data, [border.recovery_identity]))
+        envelope = envelope_bytes(session, uuid.UUID(tip_id), EnvelopeKind.STAFF)
+        assert envelope is not None
+        keys = json.loads(decrypt_bytes(envelope, [border.recovery_identity]))
         return read_blob(session, attachment.blob_id, [keys["conversation"]])
 
 

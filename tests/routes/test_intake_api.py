@@ -17,7 +17,8 @@ from service.compartments.models import Compartment
 from service.config import Settings
 from service.db import make_session_factory
 from service.tips import intake
-from service.tips.models import Envelope, SubjectIndex, SubjectToken, Tip, TipAudience
+from service.tips.keys import envelope_bytes
+from service.tips.models import EnvelopeKind, SubjectIndex, SubjectToken, Tip, TipAudience
 from tests.factories import Border, add_conflict, tip_json
 
 
@@ -34,9 +35,10 @@ def _count(engine: Engine, model: type) -> int:
 def _open(engine: Engine, tip: Tip, kind: str, identity: str) -> str:
     """A tip private key: conversation and case from the staff envelope, identity from its own."""
     with make_session_factory(engine)() as session:
-        envelope = session.get(Envelope, (tip.id, "identity" if kind == "identity" else "staff"))
+        wanted = EnvelopeKind.IDENTITY if kind == "identity" else EnvelopeKind.STAFF
+        envelope = envelope_bytes(session, tip.id, wanted)
         assert envelope is not None
-        data = decrypt_bytes(envelope.data, [identity]).decode()
+        data = decrypt_bytes(envelope, [identity]).decode()
     return data if kind == "identity" else str(json.loads(data)[kind])
 
 

@@ -10,6 +10,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, func, select
 
 from service.blobs.models import Blob, BlobChunk
+from service.config import Settings
+from service.db import make_session_factory
+from service.retention.sweep import purge_job
 from service.tips.models import Envelope, Message, Tip
 from tests.factories import Border, tip_json
 from tests.staff_util import api_login
@@ -22,7 +25,7 @@ def _on_disk(engine: Engine) -> bytes:
 
 
 def test_an_approved_purge_leaves_no_key_and_no_ciphertext(
-    web: TestClient, engine: Engine, border: Border
+    web: TestClient, engine: Engine, settings: Settings, border: Border
 ) -> None:
     assert web.post("/api/v1/tips", json=tip_json()).status_code == 201
     ana, sam = api_login(web, border.reviewer_us), api_login(web, border.supervisor_us)
@@ -46,6 +49,7 @@ def test_an_approved_purge_leaves_no_key_and_no_ciphertext(
         json={"approve": True},
     )
     assert decided.status_code == 200, decided.text
+    assert purge_job(make_session_factory(engine), settings) == 1  # the worker carries it out
     with engine.connect() as connection:
         for model in (Envelope, Blob, Message):
             count = select(func.count()).select_from(model).where(model.tip_id == tip_id)

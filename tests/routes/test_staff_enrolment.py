@@ -23,6 +23,7 @@ from service.db import utcnow
 from service.staff.models import Role, StaffUser
 from service.tips.models import Envelope, TipAudience
 from tests.factories import Border, StaffHandle, add_staff, tip_json
+from tests.service.access_util import envelopes
 from tests.staff_util import csrf_of, page_login
 
 _LINK = re.compile(r"<code>http://testserver(/staff/enrol\?token=([\w-]+))</code>")
@@ -215,7 +216,9 @@ def test_a_member_who_has_not_enrolled_gets_no_tip_keys_until_enrolled(
     with engine.connect() as connection:
         rosa_id = connection.scalar(select(StaffUser.id).where(StaffUser.username == "rosa"))
         audience = set(connection.scalars(select(TipAudience.staff_id)))
-        envelope = connection.scalar(select(Envelope.data).where(Envelope.kind == "staff"))
+        tip_id = connection.scalar(select(Envelope.tip_id).where(Envelope.kind == "staff"))
+    assert tip_id is not None
+    envelope = envelopes(engine, tip_id).get("staff")
     assert audience == {border.reviewer_us.id, border.supervisor_us.id}
     assert rosa_id not in audience
     assert envelope is not None

@@ -26,8 +26,9 @@ from service.blobs.store import read_blob
 from service.config import Settings
 from service.db import make_session_factory
 from service.staff.models import Role
-from service.tips.models import Attachment, Envelope
+from service.tips.models import Attachment
 from tests.factories import Border, StaffHandle, add_conflict, add_staff, tip_json
+from tests.service.access_util import envelopes
 from tests.service.evidence_samples import SECRET, jpeg_file
 from tests.staff_util import api_login
 
@@ -121,10 +122,9 @@ def test_a_download_is_the_cleaned_file_with_strict_headers(
     # The bytes are what intake stored after cleaning, read back with the recovery key.
     with make_session_factory(engine)() as session:
         attachment = session.get(Attachment, uuid.UUID(evidence["id"]))
-        envelope = session.get(Envelope, (uuid.UUID(tip_id), "staff"))
         assert attachment is not None
-        assert envelope is not None
-        keys = json.loads(decrypt_bytes(envelope.data, [border.recovery_identity]))
+        staff = envelopes(engine, uuid.UUID(tip_id))["staff"]
+        keys = json.loads(decrypt_bytes(staff, [border.recovery_identity]))
         stored = read_blob(session, attachment.blob_id, [keys["conversation"]])
     assert response.content == stored
     assert response.content[:2] == b"\xff\xd8"
@@ -170,14 +170,11 @@ def test_a_conflicted_reviewer_gets_404_everywhere_and_holds_no_key(
         assert response.status_code == 404, path
         assert response.json()["error"] == "not_found"
     assert web.get("/api/v1/queue", headers=ana).json()["tips"] == []
-    with make_session_factory(engine)() as session:
-        envelopes = session.scalars(
-            select(Envelope).where(Envelope.tip_id == uuid.UUID(tip_id))
-        ).all()
-    assert len(envelopes) == 3
-    for envelope in envelopes:
+    opened = envelopes(engine, uuid.UUID(tip_id))
+    assert len(opened) == 3
+    for data in opened.values():
         with pytest.raises(DecryptionError):
-            decrypt_bytes(envelope.data, [border.reviewer_us.identity])
+            decrypt_bytes(data, [border.reviewer_us.identity])
     assert actions(engine, tip_id, "tip.viewed") == 1  # the supervisor's only
     assert actions(engine, tip_id, "attachment.downloaded") == 0
 

@@ -13,6 +13,7 @@ from sqlalchemy import Engine, select
 from service.approvals.models import Approval
 from service.config import Settings
 from service.db import make_session_factory
+from service.retention.sweep import purge_job
 from service.staff.models import Role
 from service.tips.models import Envelope, Note
 from tests.factories import (
@@ -179,6 +180,7 @@ def test_purge_is_refused_under_legal_hold_and_shreds_keys_once_approved(
     assert purge.status_code == 202
     decide = f"/api/v1/approvals/{purge.json()['approval_id']}/decision"
     assert web.post(decide, json={"approve": True}, headers=team.sue).status_code == 200
+    assert purge_job(make_session_factory(engine), settings) == 1  # the worker carries it out
     with make_session_factory(engine)() as session:
         assert session.scalars(select(Envelope).where(Envelope.tip_id == tip_id)).all() == []
     assert tip_row(engine, tip_id).purged

@@ -19,7 +19,8 @@ from service.config import Settings
 from service.errors import NotFound
 from service.staff.models import Role, StaffUser
 from service.staff.sessions import Principal
-from service.tips.models import Envelope, TipAudience
+from service.tips.keys import envelope_bytes
+from service.tips.models import Envelope, EnvelopeKind, TipAudience
 from service.tips.repository import get_readable_tip
 from tests.factories import Border, StaffHandle, add_staff, file_tip, in_tx, principal
 
@@ -112,11 +113,11 @@ def staff_row(session: Any, who: StaffHandle) -> StaffUser:
 
 
 def envelopes(engine: Engine, tip_id: uuid.UUID) -> dict[str, bytes]:
-    with engine.connect() as connection:
-        rows = connection.execute(
-            select(Envelope.kind, Envelope.data).where(Envelope.tip_id == tip_id)
-        )
-        return {kind: data for kind, data in rows}
+    """The tip's envelopes as age files (unsealed from their retention bucket)."""
+    with Session(engine) as session:
+        kinds = session.scalars(select(Envelope.kind).where(Envelope.tip_id == tip_id)).all()
+        opened = {kind: envelope_bytes(session, tip_id, EnvelopeKind(kind)) for kind in kinds}
+    return {kind: data for kind, data in opened.items() if data is not None}
 
 
 def can_open(engine: Engine, tip_id: uuid.UUID, kind: str, identity: str) -> bool:

@@ -17,6 +17,7 @@ from service.config import Settings
 from service.db import make_session_factory, utcnow
 from service.errors import Conflict, Forbidden, InvalidInput, NotFound
 from service.instance.context import load_context
+from service.retention.sweep import purge_job
 from service.staff.models import Role
 from service.staff.sessions import Principal
 from service.tips import casework
@@ -184,6 +185,8 @@ def test_purge_shreds_the_keys_so_nobody_can_open_the_tip(
     approval_id = _ask(engine, crew.ana, tip_id, "purge", reason="Retention period over").id
     _ask(engine, crew.ana, tip_id, "export")
     _decide(engine, crew.sam, approval_id)
+    assert not tip_row(engine, tip_id).purged  # the worker carries it out
+    assert purge_job(make_session_factory(engine), settings) == 1
     with make_session_factory(engine)() as session:
         assert session.scalars(select(Envelope).where(Envelope.tip_id == tip_id)).all() == []
         tip = session.get(Tip, tip_id)

@@ -24,7 +24,8 @@ from service.staff.models import Role
 from service.tips.casework import add_note
 from service.tips.conversation import post_staff_message
 from service.tips.intake import begin_tip
-from service.tips.models import Envelope, Tip
+from service.tips.keys import envelope_bytes
+from service.tips.models import Envelope, EnvelopeKind, Tip
 from service.tips.related import related_tips
 from service.tips.schemas import TipSubmission
 from service.tips.view import open_attachment, tip_view
@@ -36,6 +37,7 @@ from tests.factories import (
     principal,
     tip_json,
 )
+from tests.service.access_util import envelopes
 from tests.service.evidence_samples import SECRET, jpeg_file
 
 DAY = date(2026, 11, 2)
@@ -156,11 +158,11 @@ def test_a_conflicted_reviewer_gets_404_and_cannot_open_any_envelope(
             open_attachment(session, ana, tip_id, attachment_id)
         with pytest.raises(NotFound):
             related_tips(session, ana.staff_id, tip_id)
-        envelopes = session.scalars(select(Envelope).where(Envelope.tip_id == tip_id)).all()
-    assert {e.kind for e in envelopes} == {"staff", "reporter", "identity"}
-    for envelope in envelopes:
+    opened = envelopes(engine, tip_id)
+    assert set(opened) == {"staff", "reporter", "identity"}
+    for data in opened.values():
         with pytest.raises(DecryptionError):
-            decrypt_bytes(envelope.data, [border.reviewer_us.identity])
+            decrypt_bytes(data, [border.reviewer_us.identity])
     assert entries(engine, tip_id, "tip.viewed") == 0
 
 
@@ -265,7 +267,10 @@ def test_the_stored_report_is_ciphertext(
         envelope = session.get(Envelope, (tip_id, "staff"))
         assert envelope is not None
         assert b"Ramirez" not in envelope.data
-        keys = json.loads(decrypt_bytes(envelope.data, [border.reviewer_us.identity]))
+        assert envelope.bucket == "open-" + DAY.strftime("%Y-%m")
+        staff = envelope_bytes(session, tip_id, EnvelopeKind.STAFF)
+        assert staff is not None
+        keys = json.loads(decrypt_bytes(staff, [border.reviewer_us.identity]))
     assert set(keys) == {"conversation", "case"}
 
 

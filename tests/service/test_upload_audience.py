@@ -19,10 +19,11 @@ from crypto.errors import DecryptionError
 from service.config import Settings
 from service.db import make_session_factory, session_scope
 from service.instance.context import load_context
-from service.tips.models import Envelope, TipAudience
+from service.tips.models import TipAudience
 from service.tips.receiving import TipIntake
 from service.tips.schemas import TipSubmission
 from tests.factories import Border, add_conflict, tip_json
+from tests.service.access_util import envelopes
 
 
 def test_a_conflict_registered_while_the_body_arrives_keeps_the_reviewer_out(
@@ -50,9 +51,11 @@ def test_a_conflict_registered_while_the_body_arrives_keeps_the_reviewer_out(
         readers = set(
             session.scalars(select(TipAudience.staff_id).where(TipAudience.tip_id == result.tip_id))
         )
-        envelopes = session.scalars(select(Envelope).where(Envelope.tip_id == result.tip_id)).all()
+    assert result.tip_id is not None
+    opened = envelopes(engine, result.tip_id)
     assert border.reviewer_us.id not in readers
     assert border.supervisor_us.id in readers
-    for envelope in envelopes:
+    assert opened
+    for data in opened.values():
         with pytest.raises(DecryptionError):
-            decrypt_bytes(envelope.data, [border.reviewer_us.identity])
+            decrypt_bytes(data, [border.reviewer_us.identity])
