@@ -52,8 +52,8 @@ def downgrade() -> None:
             f"{sealed} envelopes are sealed under retention keys; downgrading would strand them"
         )
     op.drop_index(op.f("ix_envelopes_bucket"), table_name="envelopes")
-    with op.batch_alter_table("envelopes") as batch:
-        batch.drop_column("bucket")
-    with op.batch_alter_table("compartments") as batch:
-        batch.drop_column("retention_days")
+    # Plain DROP COLUMN (SQLite 3.35+): a batch would rebuild `compartments`, which other
+    # tables' rows reference, and fail on any database that has data.
+    op.drop_column("envelopes", "bucket")
+    op.drop_column("compartments", "retention_days")
     op.drop_table("retention_keys")

@@ -26,7 +26,7 @@ from crypto.age import recipient_of
 from crypto.age_keys import X25519Recipient
 from crypto.errors import CryptoError
 from service.config import Settings
-from service.db import make_session_factory
+from service.db import make_session_factory, session_scope
 from service.errors import Conflict, InvalidInput, NotInitialised
 from service.instance.archive import (
     BACKUP_FORMAT,
@@ -45,6 +45,7 @@ from service.instance.snapshot import (
     sqlite_path,
     sqlite_snapshot,
 )
+from service.retention.keyring import write_keyring_escrow
 
 __all__ = [
     "EXCLUDED_KEY_FILES",
@@ -57,7 +58,7 @@ __all__ = [
 
 # Tables whose rows never go into a backup (their structure does). No foreign key may point at
 # them: PostgreSQL would refuse to re-create it over the missing rows on restore.
-EXCLUDED_TABLES: tuple[str, ...] = ()
+EXCLUDED_TABLES: tuple[str, ...] = ("retention_keys",)
 # Files of the keys directory never put into a backup.
 EXCLUDED_KEY_FILES: tuple[str, ...] = ("retention-keyring.age",)
 
@@ -67,6 +68,7 @@ class BackupResult:
     path: Path
     size: int
     manifest: Manifest
+    keyring: Path  # the keyring escrow, rewritten now: copy it off the server too
 
 
 def backend_of(settings: Settings) -> str:
@@ -162,7 +164,10 @@ def create_backup(
         _write_atomically(target, recipients, manifest, members, progress)
     finally:
         snapshot.unlink(missing_ok=True)
-    return BackupResult(target, target.stat().st_size, manifest)
+    # Written after the snapshot, so it holds every bucket key the snapshot's envelopes use.
+    with session_scope(make_session_factory(engine)) as session:
+        keyring = write_keyring_escrow(session, settings)
+    return BackupResult(target, target.stat().st_size, manifest, keyring)
 
 
 def _total(members: list[tuple[str, Path | bytes]]) -> int:

@@ -91,6 +91,11 @@ def backup(
     size = checkpoint.splitlines()[1] if checkpoint else "none"
     out.print(f"Backup written to {result.path} ({result.size} bytes).", highlight=False)
     out.print(f"Newest audit checkpoint inside: tree size {size}.", highlight=False)
+    out.print(
+        f"The retention keyring escrow is {result.keyring}: copy it off the server too, "
+        "replacing your previous copy (a restore needs it; old copies undo purges).",
+        highlight=False,
+    )
 
 
 def _recovery_identity(path: Path, passphrase: str) -> str:
@@ -117,6 +122,13 @@ def restore(
             "what the backup holds)."
         ),
     ] = None,
+    keyring: Annotated[
+        Path | None,
+        typer.Option(
+            help="The newest retention keyring escrow (retention-keyring.age) kept off the "
+            "server; backups do not hold the bucket keys. Default: the keys directory's own."
+        ),
+    ] = None,
     force: Annotated[
         bool, typer.Option(help="Replace a database and keys directory that are not empty.")
     ] = False,
@@ -126,8 +138,8 @@ def restore(
     stopped; records the restore in the audit log.
 
     Example: echo "$RECOVERY_PASSPHRASE" | probity restore /backups/probity-2026-12-03.age
-    --recovery-file /media/offline/probity-recovery-key.age --last-checkpoint published.cp
-    --password-stdin
+    --recovery-file /media/offline/probity-recovery-key.age
+    --keyring /media/offline/retention-keyring.age --last-checkpoint published.cp --password-stdin
     """
     if password_stdin:
         passphrase = sys.stdin.readline().rstrip("\n")
@@ -141,10 +153,18 @@ def restore(
             file,
             recovery_identity=identity,
             last_checkpoint=last,
+            keyring=keyring,
             force=force,
             progress=bar,
         )
     out.print(f"Restored the backup of {result.manifest.created_at}.", highlight=False)
     if result.migrated_from is not None:
         out.print(f"Migrated its schema from {result.migrated_from} to the newest.")
+    out.print(f"Put back {result.keys_loaded} retention bucket keys from the keyring.")
+    if result.envelopes_without_key:
+        out.print(
+            f"WARNING: {result.envelopes_without_key} key envelopes have no bucket key in this "
+            "keyring and will not open (purged after the backup, or an older keyring).",
+            highlight=False,
+        )
     out.print(result.statement, highlight=False, soft_wrap=True)

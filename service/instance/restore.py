@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, BinaryIO
 
-from sqlalchemy import Engine
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from service.audit.alarm import ALARM_FILE, SIGNED_RECORD_FILE
 from service.audit.statements import record_restore
@@ -37,6 +38,10 @@ from service.instance.snapshot import (
     sqlite_path,
 )
 from service.migrations import current_revision, head_revision, is_known_revision, upgrade
+from service.retention.buckets import UNSEALED
+from service.retention.keyring import KEYRING_FILE, load_keyring, read_keyring
+from service.retention.models import RetentionKey
+from service.tips.models import Envelope
 
 __all__ = ["RestoreResult", "restore_backup"]
 
@@ -48,6 +53,10 @@ class RestoreResult:
     manifest: Manifest
     migrated_from: str | None  # the backup's schema revision when it was older than head
     statement: str  # what record_restore wrote into the audit log
+    # Bucket keys put back from the keyring escrow, and envelopes whose bucket's key is in
+    # no keyring given (destroyed by a purge after the backup, or a keyring older than it).
+    keys_loaded: int = 0
+    envelopes_without_key: int = 0
 
 
 @dataclass(frozen=True)
@@ -70,10 +79,13 @@ def restore_backup(
     *,
     recovery_identity: str,
     last_checkpoint: str | None = None,
+    keyring: Path | None = None,
     force: bool = False,
     progress: Progress | None = None,
 ) -> RestoreResult:
-    """Restore `source` into the configured database and keys directory."""
+    """Restore `source` into the configured database and keys directory. Backups hold no
+    retention bucket key: they come from `keyring` (the escrow copy kept off the server), or
+    else from the keys directory's escrow when restoring over the same instance."""
     progress = progress or NoProgress()
     backend = backend_of(settings)
     if not force:
@@ -87,13 +99,42 @@ def restore_backup(
         with source.open("rb") as src:
             staged = _unpack(src, root, recovery_identity, backend, progress)
         progress.begin("Restoring", 0)
-        return _apply(settings, staged, last_checkpoint=last_checkpoint, force=force)
+        # The backup is authenticated first (a foreign or damaged file is the clearer error).
+        escrow = _read_escrow(settings, keyring, recovery_identity)
+        _put_escrow(escrow, staged.keys)
+        return _apply(settings, staged, escrow.keys, last_checkpoint=last_checkpoint, force=force)
     except BaseException:
         if created:
             shutil.rmtree(data_dir, ignore_errors=True)
         raise
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class _Escrow:
+    data: bytes
+    keys: dict[str, bytes]
+
+
+def _read_escrow(settings: Settings, keyring: Path | None, identity: str) -> _Escrow:
+    """The keyring escrow, read and checked before anything is touched."""
+    path = keyring if keyring is not None else settings.effective_keys_dir / KEYRING_FILE
+    if not path.is_file():
+        raise InvalidInput(
+            "no retention keyring: pass --keyring with the newest copy of "
+            f"{KEYRING_FILE} kept off the server (backups do not hold the bucket keys)",
+            fields={"keyring": "required"},
+        )
+    return _Escrow(path.read_bytes(), read_keyring(path, [identity]))
+
+
+def _put_escrow(escrow: _Escrow, staged_keys: Path) -> None:
+    """The restored keys directory keeps the escrow it was restored with."""
+    path = staged_keys / KEYRING_FILE
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as file:
+        file.write(escrow.data)
 
 
 def _refuse_non_empty(settings: Settings, backend: str) -> None:
@@ -160,7 +201,12 @@ def _copy_private(file: IO[bytes], dest: Path) -> None:
 
 
 def _apply(
-    settings: Settings, staged: _Staged, *, last_checkpoint: str | None, force: bool
+    settings: Settings,
+    staged: _Staged,
+    bucket_keys: dict[str, bytes],
+    *,
+    last_checkpoint: str | None,
+    force: bool,
 ) -> RestoreResult:
     # The restore statement is written with the staged keys, so the signer's own record of
     # what it signed lands there too and moves into place with them.
@@ -168,7 +214,9 @@ def _apply(
     _carry_over(settings.effective_keys_dir, staged.keys)
     if backend_of(settings) == "sqlite":
         url = f"sqlite:///{staged.database.resolve()}"
-        result = _migrate_and_record(staged_settings, url, staged.manifest, last_checkpoint)
+        result = _migrate_and_record(
+            staged_settings, url, staged.manifest, bucket_keys, last_checkpoint
+        )
         _settle_sqlite(staged.database)
         _place_keys(staged.keys, settings.effective_keys_dir)
         _place_file(staged.database, sqlite_path(settings.effective_database_url))
@@ -176,7 +224,9 @@ def _apply(
     url = settings.effective_database_url
     load_postgres(url, staged.database, replace=force)
     try:
-        result = _migrate_and_record(staged_settings, url, staged.manifest, last_checkpoint)
+        result = _migrate_and_record(
+            staged_settings, url, staged.manifest, bucket_keys, last_checkpoint
+        )
         _place_keys(staged.keys, settings.effective_keys_dir)
     except BaseException:
         if not force:  # it was empty: leave it so, not half restored
@@ -202,7 +252,11 @@ def _carry_over(old: Path, staged: Path) -> None:
 
 
 def _migrate_and_record(
-    settings: Settings, url: str, manifest: Manifest, last_checkpoint: str | None
+    settings: Settings,
+    url: str,
+    manifest: Manifest,
+    bucket_keys: dict[str, bytes],
+    last_checkpoint: str | None,
 ) -> RestoreResult:
     engine = make_engine(url)
     try:
@@ -211,22 +265,32 @@ def _migrate_and_record(
         if before != head_revision():
             upgrade(engine)
             migrated_from = before
-        statement = _record(engine, settings, manifest, last_checkpoint)
+        with session_scope(make_session_factory(engine)) as session:
+            loaded = load_keyring(session, bucket_keys)
+            keyless = _envelopes_without_key(session)
+            statement = record_restore(
+                session,
+                settings,
+                backup_checkpoint=manifest.checkpoint,
+                last_checkpoint=last_checkpoint,
+            )
     finally:
         engine.dispose()
-    return RestoreResult(manifest, migrated_from, statement)
+    return RestoreResult(manifest, migrated_from, statement, loaded, keyless)
 
 
-def _record(
-    engine: Engine, settings: Settings, manifest: Manifest, last_checkpoint: str | None
-) -> str:
-    with session_scope(make_session_factory(engine)) as session:
-        return record_restore(
-            session,
-            settings,
-            backup_checkpoint=manifest.checkpoint,
-            last_checkpoint=last_checkpoint,
+def _envelopes_without_key(session: Session) -> int:
+    """Envelopes that will not open: their bucket key is in no keyring given (a purge after
+    the backup destroyed it, or the keyring is older than the backup). Said, never silent."""
+    known = select(RetentionKey.bucket)
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(Envelope)
+            .where(Envelope.bucket != UNSEALED, Envelope.bucket.not_in(known))
         )
+        or 0
+    )
 
 
 def _settle_sqlite(path: Path) -> None:

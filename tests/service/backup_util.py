@@ -21,6 +21,11 @@ from tests.factories import RECOVERY_PASSPHRASE, recovery_path
 runner = CliRunner()
 
 
+def offsite_keyring(settings: Settings) -> Path:
+    """Where `destroy` keeps the keyring escrow, as an operator keeps its copy off the server."""
+    return settings.data_dir.with_name(settings.data_dir.name + "-offsite-keyring.age")
+
+
 def backup(file: Path) -> Result:
     return runner.invoke(app, ["backup", str(file)])
 
@@ -34,11 +39,17 @@ def restore(
 ) -> Result:
     recovery = recovery_file or recovery_path(settings)
     argv = ["restore", str(file), "--recovery-file", str(recovery), "--password-stdin", *extra]
+    if "--keyring" not in extra and offsite_keyring(settings).exists():
+        argv += ["--keyring", str(offsite_keyring(settings))]
     return runner.invoke(app, argv, input=passphrase + "\n")
 
 
 def destroy(settings: Settings) -> None:
-    """Lose the instance: its data directory, and its database (dropped and created empty)."""
+    """Lose the instance: its data directory, and its database (dropped and created empty).
+    The keyring escrow survives off the server (`offsite_keyring`), as the operator keeps it."""
+    escrow = settings.effective_keys_dir / "retention-keyring.age"
+    if escrow.exists():
+        shutil.copy2(escrow, offsite_keyring(settings))
     shutil.rmtree(settings.data_dir)
     url = make_url(normalise_url(settings.effective_database_url))
     if url.get_backend_name() == "sqlite":

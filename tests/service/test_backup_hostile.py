@@ -8,12 +8,12 @@ import io
 import json
 import sqlite3
 import tarfile
+import uuid
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, text
 
-import service.instance.backup as backup_module
 from crypto.age import encrypt_bytes, generate_identity, recipient_of
 from service.audit.checkpoints import current_checkpoint
 from service.config import Settings
@@ -21,6 +21,8 @@ from service.db import make_engine, make_session_factory, session_scope
 from service.instance.backup import create_backup
 from service.instance.snapshot import postgres_is_empty
 from service.migrations import current_revision, downgrade, head_revision
+from service.retention.buckets import unseal
+from service.retention.keyring import read_keyring
 from service.tips.models import Tip
 from tests.conftest import CHEAP_KDF
 from tests.factories import Border, init_instance, intake, recovery_path
@@ -29,6 +31,7 @@ from tests.service.backup_util import (
     decrypt_with_age_cli,
     destroy,
     members,
+    offsite_keyring,
     pg_dump_plain,
     restore,
     state_of,
@@ -212,31 +215,60 @@ def test_excluded_tables_and_key_files_stay_out_of_the_backup(
     border: Border,
     engine: Engine,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(backup_module, "EXCLUDED_TABLES", ("agencies",))
-    keyring = cheap_kdf_env.effective_keys_dir / "retention-keyring.age"
-    keyring.write_bytes(b"escrowed elsewhere")
+    intake(engine, cheap_kdf_env)  # a tip: its envelopes' bucket has a key
+    with engine.connect() as conn:
+        keys = [bytes(k) for k in conn.execute(text("SELECT key FROM retention_keys")).scalars()]
+    assert keys
     assert backup(tmp_path / "b.age").exit_code == 0
+    keyring = cheap_kdf_env.effective_keys_dir / "retention-keyring.age"
+    escrowed = keyring.read_bytes()  # the backup rewrote the escrow, holding every key
+    assert sorted(read_keyring(keyring, [border.recovery_identity]).values()) == sorted(keys)
     found = members(decrypt_with_age_cli(tmp_path / "b.age", border.recovery_identity, tmp_path))
     assert "keys/retention-keyring.age" not in found
     if "database/probity.db" in found:
         db = tmp_path / "snapshot.db"
         db.write_bytes(found["database/probity.db"])
         with sqlite3.connect(db) as conn:
-            assert conn.execute("SELECT count(*) FROM agencies").fetchone() == (0,)
+            assert conn.execute("SELECT count(*) FROM retention_keys").fetchone() == (0,)
             assert conn.execute("SELECT count(*) FROM compartments").fetchone()[0] > 0
-        assert b"Tijuana Municipal" not in db.read_bytes()  # no page of the rows left
+        snapshot = db.read_bytes()
     else:
         sql = pg_dump_plain(found["database/probity.pgdump"], tmp_path)
-        assert "CREATE TABLE public.agencies" in sql
-        assert "Tijuana Municipal" not in sql
+        assert "CREATE TABLE public.retention_keys" in sql
+        assert "COPY public.retention_keys" not in sql
         assert "COPY public.compartments" in sql
-    # A restore over the instance keeps the escrowed keyring it found there.
+        snapshot = found["database/probity.pgdump"]
+    for key in keys:  # no page of the rows left, in any encoding the dump could use
+        assert key not in snapshot
+        assert key.hex().encode() not in snapshot
+    # A restore over the instance keeps the escrowed keyring it found there, and loads it.
     engine.dispose()
     result = restore(cheap_kdf_env, tmp_path / "b.age", "--force")
     assert result.exit_code == 0, result.output
-    assert keyring.read_bytes() == b"escrowed elsewhere"
+    assert keyring.read_bytes() == escrowed
+    assert f"Put back {len(keys)} retention bucket keys" in result.output
+    assert "WARNING" not in result.output
+
+
+def test_restore_without_a_keyring_is_refused_and_restores_nothing(
+    cheap_kdf_env: Settings, border: Border, engine: Engine, tmp_path: Path
+) -> None:
+    intake(engine, cheap_kdf_env)
+    assert backup(tmp_path / "b.age").exit_code == 0
+    engine.dispose()
+    destroy(cheap_kdf_env)
+    offsite_keyring(cheap_kdf_env).unlink()  # the operator lost the off-site copy
+    result = restore(cheap_kdf_env, tmp_path / "b.age")
+    assert result.exit_code == 1
+    assert "no retention keyring: pass --keyring" in result.output
+    _assert_nothing_restored(cheap_kdf_env)
+    other = tmp_path / "forged.age"
+    other.write_bytes(b"age-encryption.org/v1\n")
+    result = restore(cheap_kdf_env, tmp_path / "b.age", "--keyring", str(other))
+    assert result.exit_code == 1
+    assert "keyring escrow does not open" in result.output
+    _assert_nothing_restored(cheap_kdf_env)
 
 
 def test_restore_refuses_a_backup_of_the_other_backend(
@@ -284,6 +316,22 @@ def _rebuild(plain: dict[str, bytes], manifest: dict[str, object]) -> bytes:
     return buffer.getvalue()
 
 
+def _unseal_all(engine: Engine, settings: Settings, identity: str) -> None:
+    """Envelopes as a database from before retention buckets held them (the newest migration
+    refuses to go down over sealed envelopes)."""
+    keys = read_keyring(settings.effective_keys_dir / "retention-keyring.age", [identity])
+    with engine.begin() as conn:
+        rows = conn.execute(text("SELECT tip_id, kind, bucket, data FROM envelopes")).all()
+        for tip_id, kind, bucket, data in rows:
+            age_file = unseal(keys[bucket], uuid.UUID(str(tip_id)), kind, bucket, data)
+            conn.execute(
+                text(
+                    "UPDATE envelopes SET data = :d, bucket = 'unsealed' WHERE tip_id = :t AND kind = :k"
+                ),
+                {"d": age_file, "t": tip_id, "k": kind},
+            )
+
+
 def test_an_older_backup_is_migrated_to_head_on_restore(
     cheap_kdf_env: Settings, border: Border, engine: Engine, tmp_path: Path
 ) -> None:
@@ -296,6 +344,7 @@ def test_an_older_backup_is_migrated_to_head_on_restore(
     old_db = tmp_path / "old.db"
     old_db.write_bytes(found.pop("database/probity.db"))
     old_engine = make_engine(f"sqlite:///{old_db}")
+    _unseal_all(old_engine, cheap_kdf_env, border.recovery_identity)  # as before buckets
     downgrade(old_engine, "-1")
     older = current_revision(old_engine)
     old_engine.dispose()

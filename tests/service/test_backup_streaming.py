@@ -13,7 +13,7 @@ from service.db import make_engine
 from service.instance.backup import create_backup
 from service.instance.restore import restore_backup
 from tests.factories import Border
-from tests.service.backup_util import destroy
+from tests.service.backup_util import destroy, offsite_keyring
 
 MIB = 1 << 20
 ROWS = 24  # one MiB of random bytes each: incompressible, like ciphertext
@@ -43,7 +43,10 @@ def test_a_large_database_is_backed_up_and_restored_in_bounded_memory(
     assert peak < 6 * MIB, peak
     destroy(cheap_kdf_env)
     identity = border.recovery_identity
-    peak = _peak(lambda: restore_backup(cheap_kdf_env, file, recovery_identity=identity))
+    keyring = offsite_keyring(cheap_kdf_env)
+    peak = _peak(
+        lambda: restore_backup(cheap_kdf_env, file, recovery_identity=identity, keyring=keyring)
+    )
     assert peak < 6 * MIB, peak
     restored = make_engine(cheap_kdf_env.effective_database_url)
     try:
