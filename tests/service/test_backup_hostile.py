@@ -316,6 +316,9 @@ def _rebuild(plain: dict[str, bytes], manifest: dict[str, object]) -> bytes:
     return buffer.getvalue()
 
 
+_UNSEAL = "UPDATE envelopes SET data = :d, bucket = 'unsealed' WHERE tip_id = :t AND kind = :k"
+
+
 def _unseal_all(engine: Engine, settings: Settings, identity: str) -> None:
     """Envelopes as a database from before retention buckets held them (the newest migration
     refuses to go down over sealed envelopes)."""
@@ -325,9 +328,7 @@ def _unseal_all(engine: Engine, settings: Settings, identity: str) -> None:
         for tip_id, kind, bucket, data in rows:
             age_file = unseal(keys[bucket], uuid.UUID(str(tip_id)), kind, bucket, data)
             conn.execute(
-                text(
-                    "UPDATE envelopes SET data = :d, bucket = 'unsealed' WHERE tip_id = :t AND kind = :k"
-                ),
+                text(_UNSEAL),
                 {"d": age_file, "t": tip_id, "k": kind},
             )
 
