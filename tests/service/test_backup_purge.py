@@ -75,8 +75,8 @@ def test_a_pre_purge_backup_restores_without_the_purged_tip_s_keys(
                 assert open_envelope(session, envelope) is None
             view = tip_view(session, principal(border.reviewer_us), kept)
             assert view.report["narrative"] == "kept: the escort schedule"
-            staff = session.get_one(Envelope, (kept, "staff"))
-            age_file = open_envelope(session, staff)
+            kept_staff = session.get_one(Envelope, (kept, "staff"))
+            age_file = open_envelope(session, kept_staff)
             assert age_file is not None
             assert decrypt_bytes(age_file, [border.recovery_identity])
         with session_scope(make_session_factory(restored)) as session:
