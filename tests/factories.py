@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -28,6 +28,7 @@ from service.staff.service import create_staff, unseal_secrets
 from service.staff.sessions import Principal
 from service.tips.intake import begin_tip
 from service.tips.models import Tip
+from service.tips.reporter_auth import ReporterSession, login_with_receipt, open_token
 from service.tips.schemas import TipSubmission
 
 T = TypeVar("T")
@@ -219,3 +220,16 @@ def tip_row(engine: Engine, tip_id: uuid.UUID) -> Tip:
         tip = session.get(Tip, tip_id)
         assert tip is not None
         return tip
+
+
+def reporter_session(
+    engine: Engine, settings: Settings, receipt: str, *, now: datetime
+) -> ReporterSession:
+    """A reporter signed in with their receipt, as the status pages do (the session carries the
+    tip's current conversation key, which every reporter action checks)."""
+    factory = make_session_factory(engine)
+    with session_scope(factory) as session:
+        ctx = load_context(session, settings)
+        token = login_with_receipt(session, ctx, receipt, now=now).token
+    assert token is not None, "the receipt did not sign in"
+    return open_token(ctx, token, now=now)

@@ -26,7 +26,8 @@ from service.audit.cases import COLUMNS, CaseFilters, case_csv
 from service.audit.models import AuditEntry
 from service.cli import app as cli_app
 from service.config import Settings
-from service.db import utcnow
+from service.db import make_session_factory, utcnow
+from service.retention.sweep import purge_job
 from service.staff.models import Role
 from tests.factories import Border, StaffHandle, add_staff, intake, tip_json, transaction
 from tests.service.stats_util import build_history
@@ -115,6 +116,7 @@ def test_auditor_gets_the_same_list_from_all_three_and_each_read_is_recorded(
     asked = web.post(f"/api/v1/tips/{doomed}/approvals", headers=ana, json={"kind": "purge"})
     decision = f"/api/v1/approvals/{asked.json()['approval_id']}/decision"
     assert web.post(decision, headers=sam, json={"approve": True}).status_code == 200
+    assert purge_job(make_session_factory(engine), settings) == 1  # the worker carries it out
 
     headers = api_login(web, auditor)
     by_path = web.get("/api/v1/audit/cases.csv", headers=headers)

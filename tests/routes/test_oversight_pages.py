@@ -18,8 +18,7 @@ from service.config import Settings
 from service.db import make_session_factory, utcnow
 from service.staff.models import Role
 from service.tips.contest import contest_closure
-from service.tips.reporter_auth import ReporterSession
-from tests.factories import Border, add_staff, in_tx, submit, tip_row
+from tests.factories import Border, add_staff, in_tx, reporter_session, submit, tip_row
 from tests.staff_util import csrf_of, page_login, signed_in
 
 
@@ -79,7 +78,7 @@ def test_an_oversight_supervisor_decides_a_closure_nobody_else_can_without_a_tip
 def test_oversight_lists_a_contested_closure_and_asks_for_a_reroute(
     web: TestClient, engine: Engine, settings: Settings, border: Border, otto: TestClient
 ) -> None:
-    tip_id, _ = submit(engine, settings, agency="tijuana-municipal")
+    tip_id, receipt = submit(engine, settings, agency="tijuana-municipal")
     page_login(web, border.reviewer_mx)
     _close_from_page(web, tip_id)
     decide_page = otto.get("/staff/approvals").text
@@ -91,7 +90,7 @@ def test_oversight_lists_a_contested_closure_and_asks_for_a_reroute(
     )
     assert "No closure is contested." in otto.get("/staff/approvals").text
     assert "Contested closures" not in web.get("/staff/approvals").text  # reviewers: no section
-    reporter = ReporterSession(tip_id, "", utcnow())
+    reporter = reporter_session(engine, settings, receipt, now=utcnow())
     in_tx(engine, lambda s: contest_closure(s, reporter, None, today=utcnow().date()))
     listing = otto.get("/staff/approvals?lang=es")
     assert "Cierres impugnados" in listing.text

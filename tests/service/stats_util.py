@@ -9,7 +9,7 @@ Today is Wednesday 2026-11-25 (ISO week 2026-W48); with weeks=4 the series cover
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
 from sqlalchemy import Engine
@@ -19,9 +19,8 @@ from service.config import Settings
 from service.db import make_session_factory, session_scope
 from service.staff.models import Role
 from service.tips.contest import contest_closure
-from service.tips.reporter_auth import ReporterSession
 from service.tips.workflow import transition
-from tests.factories import Border, StaffHandle, intake, principal
+from tests.factories import Border, StaffHandle, intake, principal, reporter_session
 
 TODAY = date(2026, 11, 25)
 NARRATIVE = "Sergeant Ramirez takes cash to let trucks pass at the Ysleta crossing."
@@ -38,11 +37,13 @@ class History:
     settings: Settings
     border: Border
     receipts: list[str]
+    receipt_of: dict[uuid.UUID, str] = field(default_factory=dict)
 
     def tip(self, received: str, *, agency: str = "el-paso-pd") -> uuid.UUID:
         day = date.fromisoformat(received)
         tip_id, receipt = intake(self.engine, self.settings, {"agency": agency}, received_on=day)
         self.receipts.append(receipt)
+        self.receipt_of[tip_id] = receipt
         return tip_id
 
     def move(self, tip_id: uuid.UUID, who: StaffHandle, to: str, when: str, **kw: object) -> None:
@@ -72,8 +73,10 @@ class History:
             decide(session, sam, result.approval_id, approve=True, now=at(when))
 
     def contest(self, tip_id: uuid.UUID, when: str) -> None:
-        """The reporter contests the closure (no message: no conversation key needed)."""
-        reporter = ReporterSession(tip_id, "", at(when))
+        """The reporter signs in with the receipt and contests the closure (no message)."""
+        reporter = reporter_session(
+            self.engine, self.settings, self.receipt_of[tip_id], now=at(when)
+        )
         with session_scope(make_session_factory(self.engine)) as session:
             contest_closure(session, reporter, None, today=date.fromisoformat(when))
 

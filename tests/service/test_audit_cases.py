@@ -38,8 +38,9 @@ from service.audit.stats import stats
 from service.cli import app
 from service.compartments.models import Compartment
 from service.config import Settings
-from service.db import utcnow
+from service.db import make_session_factory, utcnow
 from service.errors import InvalidInput
+from service.retention.sweep import purge_job
 from service.staff.models import Role
 from service.tips import casework
 from tests.factories import Border, in_tx, intake, principal, seed_border, transaction
@@ -80,6 +81,7 @@ def history(engine: Engine, settings: Settings) -> tuple[Border, dict[str, uuid.
     purged = h.tip("2026-11-20")
     asked = in_tx(engine, lambda s: approvals.request(s, ana, purged, kind="purge", now=utcnow()))
     in_tx(engine, lambda s: approvals.decide(s, sam, asked.id, approve=True, now=utcnow()))
+    assert purge_job(make_session_factory(engine), settings) == 1  # the worker carries it out
     return border, {"held": held, "purged": purged}
 
 
