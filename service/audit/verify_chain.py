@@ -4,6 +4,10 @@ may explain a trusted checkpoint the new history no longer contains. No database
 
 A key rotation is followed only from the key reached so far and only when BOTH keys signed it;
 one that starts from that key but is not signed by both is refused outright (a forged step).
+A second, different rotation from a key of the chain (a fork: the thief of a retired key making
+their own) and a rotation back to a key of the chain (a loop) are refused too. A key rotated
+away opens no checkpoint past its rotation point (`KeyChain.open`): the retired key stays on
+disk, and whoever copies it must not be able to sign a new history with it.
 Each rotation point's root is checked against the export afterwards (`check_rotations`). A
 restore statement counts only when a key of the chain signed it; `explain_loss` accepts one only
 if its `last` tree head is exactly the trusted checkpoint and its `backup` root matches the log.
@@ -64,11 +68,20 @@ class KeyChain:
 
     def open(self, note: str, what: str) -> tuple[Checkpoint, Verifier]:
         try:
-            return open_checkpoint_by_any(note, self.keys)
+            cp, key = open_checkpoint_by_any(note, self.keys)
         except FormatError as exc:
             raise VerificationError(
                 None, f"{what}: {exc} (the pinned key or a key it was rotated to)"
             ) from None
+        for r in self.rotations:
+            if r.old == key and cp.size > r.head.size:
+                raise VerificationError(
+                    None,
+                    f"{what}: signed by {key_label(key)}, which was rotated away at tree size "
+                    f"{r.head.size}, for {cp.size} entries: a retired key signs nothing past its "
+                    "rotation point: refused",
+                )
+        return cp, key
 
 
 def _text(note: str) -> str:
@@ -89,6 +102,23 @@ def _restore(note: str, keys: list[Verifier]) -> Restore | None:
     return None
 
 
+def _check_fork(chain: KeyChain, statement: Rotation, note: str, number: int) -> None:
+    """A rotation from a key already rotated away must be that same rotation (a stored copy);
+    a different one signed by both its keys is a fork of the chain."""
+    followed = next((r for r in chain.rotations if r.old == statement.old), None)
+    if followed is None or followed == statement:
+        return
+    try:
+        open_rotation(note)
+    except FormatError:
+        return  # not signed by both keys it names: it leads nowhere
+    raise VerificationError(
+        None,
+        f"statement {number}: a second key rotation from {key_label(statement.old)} (to "
+        f"{key_label(statement.new)}, besides {key_label(followed.new)}): the key chain forked",
+    )
+
+
 def follow_chain(pinned: Verifier, notes: list[str]) -> KeyChain:
     """Walk the statements in order from the pinned key; raise on a forged step."""
     chain = KeyChain([pinned])
@@ -102,6 +132,7 @@ def follow_chain(pinned: Verifier, notes: list[str]) -> KeyChain:
             restores.append(note)
             continue
         if statement.old != chain.keys[-1]:
+            _check_fork(chain, statement, note, number)
             continue  # not a step from the key reached so far (e.g. older than the pinned key)
         try:
             rotation = open_rotation(note)
@@ -113,6 +144,12 @@ def follow_chain(pinned: Verifier, notes: list[str]) -> KeyChain:
             ) from None
         if rotation.origin != pinned.name:
             raise VerificationError(None, f"statement {number}: a rotation of another log")
+        if rotation.new in chain.keys:
+            raise VerificationError(
+                None,
+                f"statement {number}: a key rotation back to the earlier key "
+                f"{key_label(rotation.new)} (a loop): refused",
+            )
         chain.rotations.append(rotation)
         chain.keys.append(rotation.new)
     for note in restores:  # restores may be signed by any key of the chain, even a later one

@@ -1,0 +1,103 @@
+"""Attacks on the log key chain (review of issue 13): a rotated-away key - kept on disk as
+`log-signing.<id>.retired.key`, so a thief of the keys directory or of an old escrow copy has it -
+must not sign checkpoints past its rotation point, and a chain that forks or loops is refused."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+
+from crypto.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
+from crypto.note import Signer, generate_signer, parse_signer
+from crypto.statement import Rotation, open_rotation, sign_rotation
+from service.audit.export import export_log
+from service.audit.rotation import rotate_log_key
+from service.audit.verify import verify_export
+from service.config import Settings
+from service.errors import VerificationError
+from service.instance.keys import load_log_signer
+from tests.factories import init_instance, transaction
+from tests.service.audit_util import fill
+
+
+@pytest.fixture
+def exported(settings: Settings, engine: Engine, tmp_path: Path) -> tuple[list[str], str, Signer]:
+    """(export lines, checkpoint, the retired key) of a log rotated once at 30-odd entries."""
+    init_instance(engine, settings)
+    fill(engine, 30)
+    with transaction(engine) as session:
+        rotate_log_key(session, settings)
+    fill(engine, 5)
+    path = tmp_path / "audit.jsonl"
+    with transaction(engine) as session:
+        export_log(session, settings, path)
+    retired = parse_signer(next(settings.effective_keys_dir.glob("*.retired.key")).read_text())
+    checkpoint = Path(f"{path}.checkpoint").read_text()
+    return path.read_text().splitlines(keepends=True), checkpoint, retired
+
+
+def _resign(note: str, signer: Signer, settings: Settings) -> str:
+    body = open_checkpoint(note, load_log_signer(settings.effective_keys_dir).verifier)
+    return sign_checkpoint(Checkpoint(body.origin, body.size, body.root), signer)
+
+
+def test_a_retired_key_cannot_sign_past_its_rotation_point(
+    settings: Settings, exported: tuple[list[str], str, Signer]
+) -> None:
+    lines, checkpoint, retired = exported
+    rotation = open_rotation(json.loads(lines[1])["statement"])
+    by_old = _resign(checkpoint, retired, settings)
+    assert open_checkpoint(by_old, retired.verifier).size > rotation.head.size
+    with pytest.raises(VerificationError, match="rotated away"):
+        verify_export(lines, checkpoint=by_old, key=retired.verifier.encode())
+    genuine = verify_export(lines, checkpoint=checkpoint, key=retired.verifier.encode())
+    with pytest.raises(VerificationError, match="rotated away"):  # nor as the trusted one
+        verify_export(lines, checkpoint=checkpoint, trusted=by_old, key=retired.verifier.encode())
+    assert genuine.size > rotation.head.size
+
+
+def _with_statements(lines: list[str], notes: list[str]) -> list[str]:
+    header = json.loads(lines[0])
+    old_count = header["statements"]
+    header["statements"] = len(notes)
+    statements = [json.dumps({"statement": n}) + "\n" for n in notes]
+    return [json.dumps(header) + "\n", *statements, *lines[1 + old_count :]]
+
+
+def test_a_second_rotation_from_the_same_key_is_a_fork(
+    settings: Settings, exported: tuple[list[str], str, Signer]
+) -> None:
+    """A thief of the old key makes their own rotation from it, at the genuine point."""
+    lines, checkpoint, retired = exported
+    real = json.loads(lines[1])["statement"]
+    head = open_rotation(real).head
+    thief = generate_signer(retired.name)
+    fork = Rotation(retired.name, retired.verifier, thief.verifier, head)
+    forged = sign_rotation(fork, retired, thief)
+    by_thief = _resign(checkpoint, thief, settings)
+    for notes in ([forged, real], [real, forged]):
+        with pytest.raises(VerificationError, match="forked"):
+            verify_export(
+                _with_statements(lines, notes), checkpoint=by_thief, key=retired.verifier.encode()
+            )
+
+
+def test_a_rotation_back_to_an_earlier_key_is_refused(
+    settings: Settings, engine: Engine, exported: tuple[list[str], str, Signer]
+) -> None:
+    """A loop would bring the retired key back to life past its rotation point."""
+    lines, checkpoint, retired = exported
+    real = json.loads(lines[1])["statement"]
+    first = open_rotation(real)
+    current = load_log_signer(settings.effective_keys_dir)
+    back = Rotation(retired.name, current.verifier, retired.verifier, first.head)
+    loop = sign_rotation(back, current, retired)
+    with pytest.raises(VerificationError, match="earlier key"):
+        verify_export(
+            _with_statements(lines, [real, loop]),
+            checkpoint=_resign(checkpoint, retired, settings),
+            key=retired.verifier.encode(),
+        )
