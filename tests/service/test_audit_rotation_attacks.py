@@ -14,13 +14,14 @@ from crypto.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
 from crypto.note import Signer, generate_signer, parse_signer
 from crypto.statement import Rotation, open_rotation, sign_rotation
 from service.audit.export import export_log
-from service.audit.rotation import rotate_log_key
+from service.audit.rotation import NEXT_KEY_FILE, rotate_log_key
 from service.audit.verify import verify_export
 from service.config import Settings
 from service.errors import VerificationError
-from service.instance.keys import load_log_signer
+from service.instance.keys import LOG_SIGNING_FILE, load_log_signer, retired_key_path
 from tests.factories import init_instance, transaction
 from tests.service.audit_util import fill
+from tests.service.restore_util import sign
 
 
 @pytest.fixture
@@ -101,3 +102,27 @@ def test_a_rotation_back_to_an_earlier_key_is_refused(
             checkpoint=_resign(checkpoint, retired, settings),
             key=retired.verifier.encode(),
         )
+
+
+def test_after_an_interrupted_switch_the_new_key_signs(
+    settings: Settings, engine: Engine, tmp_path: Path
+) -> None:
+    """The rotation committed but the key files were not switched (a crash right after the
+    commit): the next checkpoint must not be signed by the key the log says was rotated away."""
+    init_instance(engine, settings)
+    keys = settings.effective_keys_dir
+    with transaction(engine) as session:
+        result = rotate_log_key(session, settings)
+    current = keys / LOG_SIGNING_FILE
+    current.replace(keys / NEXT_KEY_FILE)
+    retired_key_path(keys, result.old.id).replace(current)
+    fill(engine, 3)
+    note = sign(engine, settings)
+    assert open_checkpoint(note, result.new).size > result.size
+    assert load_log_signer(keys).verifier == result.new
+    path = tmp_path / "audit.jsonl"
+    with transaction(engine) as session:
+        export_log(session, settings, path)
+    lines = path.read_text().splitlines(keepends=True)
+    checkpoint = Path(f"{path}.checkpoint").read_text()
+    verify_export(lines, checkpoint=checkpoint, key=result.old.encode())
