@@ -119,9 +119,23 @@ def _check_fork(chain: KeyChain, statement: Rotation, note: str, number: int) ->
     )
 
 
-def follow_chain(pinned: Verifier, notes: list[str]) -> KeyChain:
-    """Walk the statements in order from the pinned key; raise on a forged step."""
-    chain = KeyChain([pinned])
+def _step(pinned: Verifier, number: int, note: str, statement: Rotation) -> Rotation:
+    """A rotation from the key reached so far: it must be signed by both keys it names."""
+    try:
+        rotation = open_rotation(note)
+    except FormatError as exc:
+        raise VerificationError(
+            None,
+            f"statement {number}: a key rotation from {key_label(statement.old)} that is "
+            f"not signed by both keys ({exc}): refused",
+        ) from None
+    if rotation.origin != pinned.name:
+        raise VerificationError(None, f"statement {number}: a rotation of another log")
+    return rotation
+
+
+def _parse(notes: list[str]) -> tuple[list[tuple[int, str, Rotation]], list[str]]:
+    rotations: list[tuple[int, str, Rotation]] = []
     restores: list[str] = []
     for number, note in enumerate(notes, start=1):
         try:
@@ -130,20 +144,23 @@ def follow_chain(pinned: Verifier, notes: list[str]) -> KeyChain:
             raise VerificationError(None, f"statement {number}: malformed ({exc})") from None
         if isinstance(statement, Restore):
             restores.append(note)
-            continue
-        if statement.old != chain.keys[-1]:
-            _check_fork(chain, statement, note, number)
-            continue  # not a step from the key reached so far (e.g. older than the pinned key)
-        try:
-            rotation = open_rotation(note)
-        except FormatError as exc:
-            raise VerificationError(
-                None,
-                f"statement {number}: a key rotation from {key_label(statement.old)} that is "
-                f"not signed by both keys ({exc}): refused",
-            ) from None
-        if rotation.origin != pinned.name:
-            raise VerificationError(None, f"statement {number}: a rotation of another log")
+        else:
+            rotations.append((number, note, statement))
+    return rotations, restores
+
+
+def follow_chain(pinned: Verifier, notes: list[str]) -> KeyChain:
+    """Follow the rotations from the pinned key, each from the key reached so far (in whatever
+    order they are listed: a restore puts back the ones it lost in order of tree size); raise
+    on a forged step, a fork or a loop."""
+    chain = KeyChain([pinned])
+    rotations, restores = _parse(notes)
+    while True:
+        step = next(((n, t, s) for n, t, s in rotations if s.old == chain.keys[-1]), None)
+        if step is None:
+            break
+        number, note, statement = step
+        rotation = _step(pinned, number, note, statement)
         if rotation.new in chain.keys:
             raise VerificationError(
                 None,
@@ -152,6 +169,8 @@ def follow_chain(pinned: Verifier, notes: list[str]) -> KeyChain:
             )
         chain.rotations.append(rotation)
         chain.keys.append(rotation.new)
+    for number, note, statement in rotations:  # the rest: copies, older keys, or a fork
+        _check_fork(chain, statement, note, number)
     for note in restores:  # restores may be signed by any key of the chain, even a later one
         found = _restore(note, chain.keys)
         if found is None or found.origin != pinned.name:

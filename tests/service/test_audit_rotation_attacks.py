@@ -126,3 +126,24 @@ def test_after_an_interrupted_switch_the_new_key_signs(
     lines = path.read_text().splitlines(keepends=True)
     checkpoint = Path(f"{path}.checkpoint").read_text()
     verify_export(lines, checkpoint=checkpoint, key=result.old.encode())
+
+
+def test_the_chain_is_followed_whatever_order_the_statements_come_in(
+    settings: Settings, engine: Engine, tmp_path: Path
+) -> None:
+    """A restore puts rotations made after its backup back in order of their tree size, which
+    after an earlier restore need not be the order they were made in."""
+    init_instance(engine, settings)
+    first = load_log_signer(settings.effective_keys_dir).verifier
+    for _ in range(2):
+        fill(engine, 4)
+        with transaction(engine) as session:
+            rotate_log_key(session, settings)
+    path = tmp_path / "audit.jsonl"
+    with transaction(engine) as session:
+        export_log(session, settings, path)
+    lines = path.read_text().splitlines(keepends=True)
+    checkpoint = Path(f"{path}.checkpoint").read_text()
+    swapped = [lines[0], lines[2], lines[1], *lines[3:]]
+    report = verify_export(swapped, checkpoint=checkpoint, key=first.encode())
+    assert len(report.chain) == 3
