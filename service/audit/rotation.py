@@ -82,6 +82,7 @@ def _interrupted(session: Session, keys_dir: Path) -> None:
             f"finished an interrupted rotation to key {new.id:08x}; run again to rotate once more"
         )
     waiting.unlink()
+    rotation_copy_path(keys_dir, new.id).unlink(missing_ok=True)  # it never committed
 
 
 def _tree_head(session: Session, settings: Settings) -> TreeHead:

@@ -15,13 +15,14 @@ from crypto.note import Signer, generate_signer, parse_signer
 from crypto.statement import Rotation, open_rotation, sign_rotation
 from service.audit.export import export_log
 from service.audit.rotation import NEXT_KEY_FILE, rotate_log_key
+from service.audit.statements import record_restore
 from service.audit.verify import verify_export
 from service.config import Settings
 from service.errors import VerificationError
 from service.instance.keys import LOG_SIGNING_FILE, load_log_signer, retired_key_path
 from tests.factories import init_instance, transaction
 from tests.service.audit_util import fill
-from tests.service.restore_util import sign
+from tests.service.restore_util import roll_back_log, sign
 
 
 @pytest.fixture
@@ -147,3 +148,52 @@ def test_the_chain_is_followed_whatever_order_the_statements_come_in(
     swapped = [lines[0], lines[2], lines[1], *lines[3:]]
     report = verify_export(swapped, checkpoint=checkpoint, key=first.encode())
     assert len(report.chain) == 3
+
+
+def test_a_rotation_that_never_committed_is_not_put_back_by_a_restore(
+    settings: Settings, engine: Engine, tmp_path: Path
+) -> None:
+    """A crash inside the rotation's transaction leaves its statement copy in the keys
+    directory; a later restore must not put back a rotation to a key that never signed."""
+    init_instance(engine, settings)
+    keys = settings.effective_keys_dir
+    pinned = load_log_signer(keys).verifier
+    fill(engine, 8)
+    backup = sign(engine, settings)
+    with pytest.raises(RuntimeError), transaction(engine) as session:  # noqa: PT012
+        rotate_log_key(session, settings)
+        session.info.pop("probity.audit.rotation")  # killed: no rollback hook ran
+        raise RuntimeError("killed")
+    assert list(keys.glob("log-rotation-*.note"))
+    fill(engine, 3)
+    sign(engine, settings)
+    roll_back_log(engine, open_checkpoint(backup, pinned).size)
+    with transaction(engine) as session:
+        record_restore(session, settings, backup_checkpoint=backup, last_checkpoint=None)
+    fill(engine, 2)
+    path = tmp_path / "audit.jsonl"
+    with transaction(engine) as session:
+        export_log(session, settings, path)
+    lines = path.read_text().splitlines(keepends=True)
+    checkpoint = Path(f"{path}.checkpoint").read_text()
+    report = verify_export(lines, checkpoint=checkpoint, key=pinned.encode())
+    assert report.chain[0] == f"pinned key {pinned.name}+{pinned.id:08x}"
+    assert not any("rotation" in step for step in report.chain)
+
+
+def test_the_next_rotation_drops_the_copy_a_killed_one_left(
+    settings: Settings, engine: Engine
+) -> None:
+    init_instance(engine, settings)
+    keys = settings.effective_keys_dir
+    with pytest.raises(RuntimeError), transaction(engine) as session:  # noqa: PT012
+        rotate_log_key(session, settings)
+        session.info.pop("probity.audit.rotation")  # killed: no rollback hook ran
+        raise RuntimeError("killed")
+    [stale] = keys.glob("log-rotation-*.note")
+    with transaction(engine) as session:
+        result = rotate_log_key(session, settings)
+    assert [p.name for p in keys.glob("log-rotation-*.note")] == [
+        f"log-rotation-{result.new.id:08x}.note"
+    ]
+    assert not stale.exists()
