@@ -8,7 +8,11 @@ A second, different rotation from a key of the chain (a fork: the thief of a ret
 their own) and a rotation back to a key of the chain (a loop) are refused too. A key rotated
 away opens no checkpoint past its rotation point (`KeyChain.open`): the retired key stays on
 disk, and whoever copies it must not be able to sign a new history with it.
-Each rotation point's root is checked against the export afterwards (`check_rotations`). A
+Each rotation point's root is checked against the export afterwards (`check_rotations`).
+A restore is signed by the key current when it happened, so it explains only the loss of what
+was signed before it: a checkpoint (or rotation) of a key no later in the chain than its own, in
+a history then signed by its key or a later one - never a retired key's word about the newer
+keys' tree heads. A
 restore statement counts only when a key of the chain signed it; `explain_loss` accepts one only
 if its `last` tree head is exactly the trusted checkpoint and its `backup` root matches the log.
 """
@@ -50,6 +54,11 @@ class KeyChain:
     rotations: list[Rotation] = field(default_factory=list)
     restores: list[Restore] = field(default_factory=list)
     ignored_restores: int = 0  # restore statements no key of the chain signed
+    restore_ranks: list[int] = field(default_factory=list)  # each restore's key, in `keys`
+
+    def rank(self, key: Verifier) -> int:
+        """Where `key` sits in the chain (0: the pinned key)."""
+        return self.keys.index(key)
 
     def steps(self) -> list[str]:
         lines = [f"pinned key {key_label(self.keys[0])}"]
@@ -91,12 +100,14 @@ def _text(note: str) -> str:
     return head + "\n"
 
 
-def _restore(note: str, keys: list[Verifier]) -> Restore | None:
+def _restore(note: str, keys: list[Verifier]) -> tuple[Restore, int] | None:
+    """The restore and the rank of the (latest) chain key that signed it."""
     signed = set(signature_keys(note))
-    for key in keys:
+    for rank in range(len(keys) - 1, -1, -1):
+        key = keys[rank]
         if (key.name, key.id) in signed:
             try:
-                return open_restore(note, key)
+                return open_restore(note, key), rank
             except FormatError:
                 return None
     return None
@@ -173,10 +184,11 @@ def follow_chain(pinned: Verifier, notes: list[str]) -> KeyChain:
         _check_fork(chain, statement, note, number)
     for note in restores:  # restores may be signed by any key of the chain, even a later one
         found = _restore(note, chain.keys)
-        if found is None or found.origin != pinned.name:
+        if found is None or found[0].origin != pinned.name:
             chain.ignored_restores += 1
         else:
-            chain.restores.append(found)
+            chain.restores.append(found[0])
+            chain.restore_ranks.append(found[1])
     return chain
 
 
@@ -184,10 +196,15 @@ def rotation_stops(chain: KeyChain) -> set[int]:
     return {r.head.size for r in chain.rotations} | {r.backup.size for r in chain.restores}
 
 
-def _lost_in(chain: KeyChain, size: int, roots: dict[int, bytes]) -> Restore | None:
-    """A restore (on the log) whose lost range holds tree size `size`."""
-    for s in chain.restores:
+def _lost_in(
+    chain: KeyChain, size: int, roots: dict[int, bytes], *, earliest: int
+) -> Restore | None:
+    """A restore (on the log), signed by the key of rank `earliest` or a later one, whose lost
+    range holds tree size `size`."""
+    for s, rank in zip(chain.restores, chain.restore_ranks, strict=True):
         lost_to = s.last.size if s.last is not None else None
+        if rank < earliest:
+            continue  # signed before that tree head existed: it cannot have lost it
         if s.backup.size < size and (lost_to is None or size <= lost_to):
             if roots.get(s.backup.size) == s.backup.root:
                 return s
@@ -202,7 +219,7 @@ def check_rotations(chain: KeyChain, roots: dict[int, bytes]) -> list[str]:
     for r in chain.rotations:
         if roots.get(r.head.size) == r.head.root:
             continue
-        restore = _lost_in(chain, r.head.size, roots)
+        restore = _lost_in(chain, r.head.size, roots, earliest=chain.rank(r.new))
         if restore is None:
             raise VerificationError(
                 None,
@@ -216,12 +233,19 @@ def check_rotations(chain: KeyChain, roots: dict[int, bytes]) -> list[str]:
     return warnings
 
 
-def explain_loss(chain: KeyChain, old: Checkpoint, roots: dict[int, bytes]) -> str | None:
+def explain_loss(
+    chain: KeyChain, old: Checkpoint, roots: dict[int, bytes], *, ranks: tuple[int, int]
+) -> str | None:
     """The warning for a trusted checkpoint lost in a restore, or None if no statement explains
-    it: the restore's `last` must be the trusted tree head and its `backup` must be on the log."""
+    it: the restore's `last` must be the trusted tree head and its `backup` must be on the log,
+    and its key (rank) must lie between the trusted checkpoint's and the checkpoint's (`ranks`):
+    a restore comes after what it lost and before what was signed since."""
     trusted = TreeHead(old.size, old.root)
-    for r in chain.restores:
+    low, high = ranks
+    for r, rank in zip(chain.restores, chain.restore_ranks, strict=True):
         b = r.backup
+        if not low <= rank <= high:
+            continue
         if r.last == trusted and b.size < old.size and roots.get(b.size) == b.root:
             return (
                 f"entries {b.size}..{old.size - 1} were lost in a restore on {r.date}: the "

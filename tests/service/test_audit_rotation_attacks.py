@@ -4,6 +4,7 @@ must not sign checkpoints past its rotation point, and a chain that forks or loo
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 
@@ -11,8 +12,9 @@ import pytest
 from sqlalchemy import Engine
 
 from crypto.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
+from crypto.merkle import TreeBuilder
 from crypto.note import Signer, generate_signer, parse_signer
-from crypto.statement import Rotation, open_rotation, sign_rotation
+from crypto.statement import Restore, Rotation, TreeHead, open_rotation, sign_restore, sign_rotation
 from service.audit.export import export_log
 from service.audit.rotation import NEXT_KEY_FILE, rotate_log_key
 from service.audit.statements import record_restore
@@ -197,3 +199,32 @@ def test_the_next_rotation_drops_the_copy_a_killed_one_left(
         f"log-rotation-{result.new.id:08x}.note"
     ]
     assert not stale.exists()
+
+
+def test_a_retired_key_cannot_explain_away_a_newer_checkpoint_with_a_restore(
+    settings: Settings, exported: tuple[list[str], str, Signer]
+) -> None:
+    """The thief of the retired key shows the auditor the log's first entries and a 'restore'
+    signed by the retired key that claims the rest (trusted, signed by the new key) was lost."""
+    lines, trusted, retired = exported
+    count = json.loads(lines[0])["statements"]
+    real_rotation = json.loads(lines[1])["statement"]
+    entries = lines[1 + count :]
+    keep = 10
+    builder = TreeBuilder()
+    for line in entries[:keep]:
+        builder.add_hash(base64.b64decode(json.loads(line)["leaf_hash"]))
+    head = TreeHead(keep, builder.root())
+    genuine = open_checkpoint(trusted, load_log_signer(settings.effective_keys_dir).verifier)
+    claim = Restore(retired.name, head, TreeHead(genuine.size, genuine.root), "2026-12-03")
+    header = json.loads(lines[0])
+    header.update(size=keep, statements=2)
+    forged = [
+        json.dumps(header) + "\n",
+        json.dumps({"statement": real_rotation}) + "\n",
+        json.dumps({"statement": sign_restore(claim, retired)}) + "\n",
+        *entries[:keep],
+    ]
+    checkpoint = sign_checkpoint(Checkpoint(retired.name, keep, head.root), retired)
+    with pytest.raises(VerificationError, match="no restore statement"):
+        verify_export(forged, checkpoint=checkpoint, key=retired.verifier.encode(), trusted=trusted)
