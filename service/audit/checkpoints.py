@@ -5,7 +5,9 @@ yet, under the append lock, so every stored checkpoint is a prefix of the next. 
 service.audit.guard checks the log against the newest stored checkpoint and the one this keys
 directory remembers signing; on a mismatch nothing is signed and the alarm is raised
 (service.audit.alarm). The remembered checkpoint is written only once the signing transaction
-has committed, so a rolled-back signature is never remembered.
+has committed, so a rolled-back signature is never remembered. A log key rotation that committed
+but was not switched on disk (a crash right after its commit) is switched before signing: the
+key the log says was rotated away never signs past its rotation point (service.audit.rotation).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from sqlalchemy import Table, event, insert, select
 from sqlalchemy.orm import Session
 
 from crypto.checkpoint import Checkpoint, sign_checkpoint
-from crypto.note import Signer
+from crypto.note import Signer, parse_signer
 from service.audit.alarm import (
     SIGNED_RECORD_FILE,
     raise_alarm,
@@ -31,8 +33,9 @@ from service.audit.log import record as record_entry
 from service.audit.models import AuditCheckpoint
 from service.config import Settings
 from service.db import utcnow
-from service.errors import HistoryMismatch
-from service.instance.keys import load_log_signer, log_verifiers
+from service.errors import Conflict, HistoryMismatch
+from service.instance.keys import NEXT_KEY_FILE, load_log_signer, log_verifiers, switch_log_key
+from service.instance.models import AUDIT_LOG_VKEY, InstanceKey
 from service.logging import get_logger
 
 __all__ = [
@@ -132,7 +135,31 @@ def sign_new_checkpoint(session: Session, settings: Settings) -> AuditCheckpoint
     """Check the log, then sign it at its current size unless a checkpoint of that size exists
     (None). Raises HistoryMismatch, signing nothing, when the check fails or an alarm is on."""
     keys_dir = settings.effective_keys_dir
-    return _sign(session, load_log_signer(keys_dir), keys_dir)
+    lock_log(session)
+    return _sign(session, _current_signer(session, keys_dir), keys_dir)
+
+
+def _current_signer(session: Session, keys_dir: Path) -> Signer:
+    """The log key to sign with: the one `instance_keys` names, switched in first if it is still
+    waiting beside the retired one; Conflict rather than a signature by a rotated-away key."""
+    signer = load_log_signer(keys_dir)
+    waiting = keys_dir / NEXT_KEY_FILE
+    vkey = session.get(InstanceKey, AUDIT_LOG_VKEY)
+    if vkey is None or vkey.value == signer.verifier.encode() or not waiting.exists():
+        return signer
+    if parse_signer(waiting.read_text()).verifier.encode() != vkey.value:
+        return signer  # a rotation still in progress (or rolled back): the old key is current
+    try:
+        switch_log_key(keys_dir)
+    except OSError:  # another process switching it at the same moment
+        pass
+    signer = load_log_signer(keys_dir)
+    _log.warning("audit_log_key_rotated", key_id=f"{signer.verifier.id:08x}", finished=True)
+    if signer.verifier.encode() != vkey.value:
+        raise Conflict(
+            "the log key rotation is not finished on disk: run `probity audit rotate-key`"
+        )
+    return signer
 
 
 def current_checkpoint(session: Session, settings: Settings) -> str:

@@ -15,7 +15,6 @@ finished by the next `rotate-key` (`finish_rotation`), which then stops there.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,10 +32,10 @@ from service.audit.statements import KIND_ROTATION, store_statement
 from service.config import Settings
 from service.errors import Conflict, HistoryMismatch
 from service.instance.keys import (
-    LOG_SIGNING_FILE,
+    NEXT_KEY_FILE,
     load_log_signer,
-    retired_key_path,
     rotation_copy_path,
+    switch_log_key,
     write_secret_file,
 )
 from service.instance.models import AUDIT_LOG_VKEY, InstanceKey
@@ -49,7 +48,6 @@ __all__ = [
     "rotate_log_key",
 ]
 
-NEXT_KEY_FILE = "log-signing.key.next"
 _PENDING = "probity.audit.rotation"
 _log = get_logger("probity.audit.signer")
 
@@ -65,26 +63,10 @@ class RotationResult:
 def finish_rotation(keys_dir: Path) -> Verifier | None:
     """Switch to the waiting new key: keep the current key aside (retired), then move the new
     one in. Returns the new key, or None if none was waiting."""
-    waiting = keys_dir / NEXT_KEY_FILE
-    if not waiting.exists():
-        return None
-    new = parse_signer(waiting.read_text())
-    current = keys_dir / LOG_SIGNING_FILE
-    old = parse_signer(current.read_text())
-    if old.verifier != new.verifier:
-        retired = retired_key_path(keys_dir, old.verifier.id)
-        if not retired.exists():
-            os.link(current, retired)  # same inode: still 0600
-        os.replace(waiting, current)
-    else:
-        waiting.unlink()
-    directory = os.open(keys_dir, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
-    _log.warning("audit_log_key_rotated", key_id=f"{new.verifier.id:08x}")
-    return new.verifier
+    new = switch_log_key(keys_dir)
+    if new is not None:
+        _log.warning("audit_log_key_rotated", key_id=f"{new.id:08x}")
+    return new
 
 
 def _interrupted(session: Session, keys_dir: Path) -> None:
@@ -100,6 +82,7 @@ def _interrupted(session: Session, keys_dir: Path) -> None:
             f"finished an interrupted rotation to key {new.id:08x}; run again to rotate once more"
         )
     waiting.unlink()
+    rotation_copy_path(keys_dir, new.id).unlink(missing_ok=True)  # it never committed
 
 
 def _tree_head(session: Session, settings: Settings) -> TreeHead:

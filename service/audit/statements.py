@@ -108,8 +108,12 @@ def _last_head(
 
 def _recover_rotations(session: Session, keys_dir: Path, current: Verifier) -> int:
     """Put back the rotations made after the backup was taken (the keys directory keeps a copy
-    of each), oldest first, so the key chain still leads to the key that signs from now on."""
+    of each), oldest first, so the key chain still leads to the key that signs from now on.
+    A copy whose new key is neither the current nor a retired one is left out: its rotation
+    never committed (killed before its rollback could delete the copy), and that key never
+    signed anything."""
     stored = {row.note for row in list_statements(session) if row.kind == KIND_ROTATION}
+    known = log_verifiers(keys_dir)
     found: list[tuple[int, str, Rotation]] = []
     for path in keys_dir.glob("log-rotation-*.note"):
         note = path.read_text(encoding="utf-8")
@@ -117,6 +121,9 @@ def _recover_rotations(session: Session, keys_dir: Path, current: Verifier) -> i
             rotation = open_rotation(note)
         except CryptoError:
             _log.warning("unreadable rotation copy ignored", file=path.name)
+            continue
+        if rotation.new not in known:
+            _log.warning("rotation copy of a key never used ignored", file=path.name)
             continue
         if note not in stored:
             found.append((rotation.head.size, note, rotation))

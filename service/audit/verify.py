@@ -259,12 +259,16 @@ def _judge(cp: Checkpoint, old: Checkpoint | None, roots: dict[int, bytes], coun
 
 
 def _trusted(
-    chain: KeyChain, cp: Checkpoint, old: Checkpoint | None, roots: dict[int, bytes]
+    chain: KeyChain,
+    signed: tuple[Checkpoint, Verifier],
+    trusted: tuple[Checkpoint, Verifier] | None,
+    roots: dict[int, bytes],
 ) -> tuple[Checkpoint | None, str | None]:
     """The trusted checkpoint left for `_judge`, or None and a warning when a restore statement
     explains why the new history no longer contains it."""
-    if old is None:
+    if trusted is None:
         return None, None
+    (cp, cp_key), (old, old_key) = signed, trusted
     diverged = (
         old.size > cp.size
         or (old.size == cp.size and old.root != cp.root)
@@ -272,7 +276,7 @@ def _trusted(
     )
     if not diverged:
         return old, None
-    warning = explain_loss(chain, old, roots)
+    warning = explain_loss(chain, old, roots, ranks=(chain.rank(old_key), chain.rank(cp_key)))
     if warning is not None:
         return None, warning
     unexplained = "; no restore statement signed by the log key explains it"
@@ -310,10 +314,11 @@ def verify_export(
     declared, notes = _read_header(it, pinned.name)
     chain = follow_chain(pinned, notes)
     cp, cp_key = _open(chain, checkpoint, "checkpoint")
-    old = _open(chain, trusted, "trusted checkpoint")[0] if trusted is not None else None
+    opened = _open(chain, trusted, "trusted checkpoint") if trusted is not None else None
+    old = opened[0] if opened is not None else None
     stops = {cp.size} | rotation_stops(chain) | ({old.size} if old is not None else set())
     count, roots = _stream(it, declared, stops, progress or (lambda _: None))
-    checked, warning = _trusted(chain, cp, old, roots)
+    checked, warning = _trusted(chain, (cp, cp_key), opened, roots)
     _judge(cp, checked, roots, count)
     if count < declared:
         raise _malformed(count, f"missing: the export header declares {declared} entries")

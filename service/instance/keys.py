@@ -17,16 +17,19 @@ from crypto.note import Signer, Verifier, generate_signer, parse_signer
 __all__ = [
     "BLIND_INDEX_FILE",
     "LOG_SIGNING_FILE",
+    "NEXT_KEY_FILE",
     "create_instance_secrets",
     "load_blind_index_key",
     "load_log_signer",
     "log_verifiers",
     "retired_key_path",
     "rotation_copy_path",
+    "switch_log_key",
     "write_secret_file",
 ]
 
 LOG_SIGNING_FILE = "log-signing.key"
+NEXT_KEY_FILE = "log-signing.key.next"  # a rotated-to key waiting for its rotation to commit
 BLIND_INDEX_FILE = "blind-index.key"
 
 
@@ -64,6 +67,30 @@ def rotation_copy_path(keys_dir: Path, key_id: int) -> Path:
     """The keys directory's copy of the rotation statement that made log key `key_id`: a restore
     from a backup older than the rotation puts it back in the log."""
     return keys_dir / f"log-rotation-{key_id:08x}.note"
+
+
+def switch_log_key(keys_dir: Path) -> Verifier | None:
+    """Switch to the waiting new log key: keep the current key aside (retired), then move the
+    new one in. Returns the new key, or None if none was waiting (service.audit.rotation)."""
+    waiting = keys_dir / NEXT_KEY_FILE
+    if not waiting.exists():
+        return None
+    new = parse_signer(waiting.read_text())
+    current = keys_dir / LOG_SIGNING_FILE
+    old = parse_signer(current.read_text())
+    if old.verifier != new.verifier:
+        retired = retired_key_path(keys_dir, old.verifier.id)
+        if not retired.exists():
+            os.link(current, retired)  # same inode: still 0600
+        os.replace(waiting, current)
+    else:
+        waiting.unlink()
+    directory = os.open(keys_dir, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+    return new.verifier
 
 
 def log_verifiers(keys_dir: Path) -> list[Verifier]:
