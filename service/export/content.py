@@ -6,7 +6,8 @@ built here; evidence files are listed with their blob ids, to be streamed later
 (service.export.bundle) and never held whole.
 
 The REDACTED variant keeps the report (agency, allegations, narrative, subjects, location,
-flags: the report is the point of a referral), the evidence files as cleaned at upload, the
+flags: the report is the point of a referral), the evidence files as cleaned at upload (a file
+that was not cleaned is listed as `withheld` and left out: its metadata may name the reporter), the
 conversation, the chosen notes and the tip's history; it drops the contact details (the identity
 envelope is never opened), the report's language, original file names (neutral names
 `evidence/NN.ext` from the detected type) and staff usernames, and coarsens every date to its
@@ -104,8 +105,14 @@ def _evidence(
         }
         if not redacted:
             entry["name"] = info["name"]
+        # A file kept as it came (the reporter's choice, too large, unreadable, unknown type)
+        # still carries its metadata (EXIF GPS, Artist, Author...): never in a redacted bundle.
+        entry["withheld"] = redacted and not info["cleaned"]
+        if entry["withheld"]:
+            del entry["path"]
+        else:
+            files.append(EvidenceFile(path, attachment.blob_id, int(info["size"])))
         listed.append(entry)
-        files.append(EvidenceFile(path, attachment.blob_id, int(info["size"])))
     return listed, files
 
 
