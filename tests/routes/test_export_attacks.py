@@ -4,12 +4,18 @@ and what the offline verifier must refuse without hanging or crashing."""
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import threading
 import uuid
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
+from typer.testing import CliRunner
 
+from service.cli import app
 from service.db import make_session_factory
 from service.tips.models import Tip
 from tests.factories import tip_json
@@ -18,10 +24,14 @@ from tests.routes.export_util import (
     Team,
     approve,
     decrypt_and_unpack,
+    file_tip,
+    log_key,
     new_recipient,
     request_export,
 )
 from tests.service.evidence_samples import SECRET, jpeg_file
+
+runner = CliRunner()
 
 
 def _all_text(root: Path) -> str:
@@ -68,3 +78,107 @@ def test_a_redacted_bundle_withholds_evidence_that_was_not_cleaned(
     full = decrypt_and_unpack(bundle, who.key_file, tmp_path / "full")
     assert SECRET in _all_text(full)
     assert [e["withheld"] for e in json.loads((full / "evidence.json").read_text())] == [False]
+
+
+def _verify(root: Path, key: Path) -> tuple[int, str]:
+    args = ["export", "verify", str(root), "--key", str(key)]
+    result = runner.invoke(app, [*args, "--checkpoint", str(root / "audit" / "checkpoint")])
+    return result.exit_code, result.output
+
+
+def _verify_within(root: Path, key: Path, fifo: Path) -> tuple[int, str] | None:
+    """Verify in a thread; None if it is still blocked after 10 s (then unblock the FIFO)."""
+    answer: list[tuple[int, str]] = []
+    worker = threading.Thread(target=lambda: answer.append(_verify(root, key)), daemon=True)
+    worker.start()
+    worker.join(10)
+    if worker.is_alive():  # stuck opening the FIFO: give it a writer that closes at once
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        worker.join(10)
+        return None
+    return answer[0]
+
+
+@pytest.fixture
+def bundle_root(
+    web: TestClient, engine: Engine, export_team: Team, tmp_path: Path
+) -> tuple[Path, Path]:
+    tip_id = file_tip(web, engine, jpeg_file())
+    who = new_recipient(tmp_path)
+    approval = request_export(web, export_team.ana, tip_id, who.recipient, redacted=True)
+    approve(web, export_team.sam, approval)
+    answer = web.post(f"/api/v1/tips/{tip_id}/exports/{approval}", headers=export_team.ana)
+    assert answer.status_code == 200, answer.text
+    bundle = tmp_path / "referral.age"
+    bundle.write_bytes(answer.content)
+    root = decrypt_and_unpack(bundle, who.key_file, tmp_path / "bundle")
+    key = log_key(web, export_team.sam, tmp_path)
+    assert _verify(root, key)[0] == 0
+    return root, key
+
+
+def test_verify_refuses_tail_files_that_are_not_regular_files(
+    bundle_root: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """Anyone can encrypt a tar to the recipient's public key: a forged bundle may hold links,
+    FIFOs or huge files where the manifest and its proofs belong. Verification must refuse
+    them in one line, never follow them out of the bundle, hang or exhaust memory."""
+    root, key = bundle_root
+    # A symlink to a genuine copy outside the bundle: what is checked must be what was sent.
+    linked = tmp_path / "linked"
+    shutil.copytree(root, linked)
+    outside = tmp_path / "outside.sig"
+    outside.write_bytes((root / "manifest.sig").read_bytes())
+    (linked / "manifest.sig").unlink()
+    (linked / "manifest.sig").symlink_to(outside)
+    code, output = _verify(linked, key)
+    assert code == 1, output
+    assert "manifest.sig: not a regular file" in output
+    # A linked audit directory, the same.
+    moved = tmp_path / "moved"
+    shutil.copytree(root, moved)
+    shutil.move(moved / "audit", tmp_path / "audit-elsewhere")
+    (moved / "audit").symlink_to(tmp_path / "audit-elsewhere")
+    code, output = _verify(moved, key)
+    assert code == 1, output
+    assert "verification failed: audit" in output
+    # A FIFO where the inclusion proof belongs: refused at once, no blocked read.
+    piped = tmp_path / "piped"
+    shutil.copytree(root, piped)
+    proof = piped / "audit" / "inclusion-proof"
+    proof.unlink()
+    os.mkfifo(proof)
+    answer = _verify_within(piped, key, proof)
+    assert answer is not None, "verify blocked reading a FIFO"
+    assert answer[0] == 1
+    assert "audit/inclusion-proof: not a regular file" in answer[1]
+    # A FIFO the manifest does not list is an added file, like any other.
+    extra = tmp_path / "extra"
+    shutil.copytree(root, extra)
+    os.mkfifo(extra / "evidence" / "99.pipe")
+    code, output = _verify(extra, key)
+    assert code == 1
+    assert "evidence/99.pipe: not in the manifest" in output
+    # A manifest far larger than any real one is refused before it is read.
+    huge = tmp_path / "huge"
+    shutil.copytree(root, huge)
+    with (huge / "manifest.json").open("r+b") as handle:
+        handle.truncate(64 << 20)  # sparse: no disk used
+    code, output = _verify(huge, key)
+    assert code == 1
+    assert "manifest.json: too large" in output
+
+
+def test_verify_refuses_a_malformed_entry_without_a_traceback(
+    bundle_root: tuple[Path, Path], tmp_path: Path
+) -> None:
+    root, key = bundle_root
+    for name, details in (("list", []), ("text", "x"), ("number", 7)):
+        copy = tmp_path / name
+        shutil.copytree(root, copy)
+        entry = json.loads((copy / "audit" / "entry.json").read_bytes())
+        entry["details"] = details
+        (copy / "audit" / "entry.json").write_text(json.dumps(entry))
+        code, output = _verify(copy, key)
+        assert code == 1, (name, output)
+        assert "verification failed: audit/entry.json" in output, (name, output)
