@@ -51,6 +51,7 @@ class Contents:
     documents: list[tuple[str, bytes]]  # small files, in bundle order
     evidence: list[EvidenceFile]
     identity: str  # the conversation key, to decrypt the evidence
+    contact: bool  # whether contact.json (the reporter's contact details) is in the bundle
 
 
 def _doc(value: Any) -> bytes:
@@ -197,7 +198,9 @@ def gather(
     names = usernames(session, authors | _staff_ids(entries))
     listed, files = _evidence(session, tip, keys, redacted)
     documents = [("report.json", _doc(_report(session, tip, keys, redacted)))]
+    contact = False
     if not redacted and identity_key is not None and tip.contact_blob_id is not None:
+        contact = True
         documents.append(("contact.json", _doc(_json(session, tip.contact_blob_id, identity_key))))
     documents += [
         ("evidence.json", _doc(listed)),
@@ -205,4 +208,4 @@ def gather(
         ("notes.json", _doc(_notes(session, tip, keys, order, names))),
         ("history.json", _doc(_history(entries, {str(k): v for k, v in names.items()}, redacted))),
     ]
-    return Contents(documents, files, keys.conversation)
+    return Contents(documents, files, keys.conversation, contact)

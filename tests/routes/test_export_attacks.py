@@ -15,11 +15,13 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 from typer.testing import CliRunner
 
+from service.audit.log import history
 from service.cli import app
 from service.db import make_session_factory
 from service.tips.models import Tip
 from tests.factories import tip_json
 from tests.routes.export_util import (
+    CONTACT,
     FILE_NAME,
     Team,
     approve,
@@ -182,3 +184,40 @@ def test_verify_refuses_a_malformed_entry_without_a_traceback(
         code, output = _verify(copy, key)
         assert code == 1, (name, output)
         assert "verification failed: audit/entry.json" in output, (name, output)
+
+
+def _export_details(engine: Engine, tip_id: uuid.UUID) -> list[tuple[str, dict[str, object]]]:
+    with make_session_factory(engine)() as session:
+        entries = history(session, tip_id)
+    wanted = ("tip.export_started", "tip.exported")
+    return [(e.action, dict(e.details)) for e in entries if e.action in wanted]
+
+
+def test_the_log_says_whether_a_bundle_carried_the_contact_details(
+    web: TestClient, engine: Engine, export_team: Team, tmp_path: Path
+) -> None:
+    """The same approved full export carries the reporter's contact details or not depending on
+    who downloads it (an identity custodian or not): an auditor must see which from the log."""
+    tip_id = file_tip(web, engine, jpeg_file())
+    who = new_recipient(tmp_path)
+    first = request_export(web, export_team.ana, tip_id, who.recipient)
+    approve(web, export_team.sam, first)
+    by_ana = web.post(f"/api/v1/tips/{tip_id}/exports/{first}", headers=export_team.ana)
+    assert by_ana.status_code == 200, by_ana.text
+    second = request_export(web, export_team.ana, tip_id, who.recipient)
+    approve(web, export_team.sam, second)
+    by_sam = web.post(f"/api/v1/tips/{tip_id}/exports/{second}", headers=export_team.sam)
+    assert by_sam.status_code == 200, by_sam.text
+    bundle = tmp_path / "sam.age"
+    bundle.write_bytes(by_sam.content)
+    root = decrypt_and_unpack(bundle, who.key_file, tmp_path / "sam")
+    assert CONTACT in (root / "contact.json").read_text()
+    found = [
+        (action, details.get("contact")) for action, details in _export_details(engine, tip_id)
+    ]
+    assert found == [
+        ("tip.export_started", False),
+        ("tip.exported", False),
+        ("tip.export_started", True),
+        ("tip.exported", True),
+    ]
