@@ -27,6 +27,7 @@ from service.audit.models import AuditEntry
 from service.cli import app as cli_app
 from service.config import Settings
 from service.db import utcnow
+from service.retention.sweep import run_approved_purges
 from service.staff.models import Role
 from service.tips.models import Tip
 from tests.factories import Border, StaffHandle, add_staff, intake, tip_json, transaction
@@ -120,6 +121,8 @@ def test_auditor_gets_the_same_list_from_all_three_and_each_read_is_recorded(
     asked = web.post(f"/api/v1/tips/{doomed}/approvals", headers=ana, json={"kind": "purge"})
     decision = f"/api/v1/approvals/{asked.json()['approval_id']}/decision"
     assert web.post(decision, headers=sam, json={"approve": True}).status_code == 200
+    with transaction(engine) as session:  # the worker carries approved purges out
+        run_approved_purges(session, now=utcnow())
 
     headers = api_login(web, auditor)
     by_path = web.get("/api/v1/audit/cases.csv", headers=headers)

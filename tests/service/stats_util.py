@@ -9,7 +9,7 @@ Today is Wednesday 2026-11-25 (ISO week 2026-W48); with weeks=4 the series cover
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
 from sqlalchemy import Engine
@@ -17,9 +17,10 @@ from sqlalchemy import Engine
 from service.approvals.service import decide
 from service.config import Settings
 from service.db import make_session_factory, session_scope
+from service.instance.context import load_context
 from service.staff.models import Role
 from service.tips.contest import contest_closure
-from service.tips.reporter_auth import ReporterSession
+from service.tips.reporter_auth import login_with_receipt, open_token
 from service.tips.workflow import transition
 from tests.factories import Border, StaffHandle, intake, principal
 
@@ -38,11 +39,13 @@ class History:
     settings: Settings
     border: Border
     receipts: list[str]
+    receipt_of: dict[uuid.UUID, str] = field(default_factory=dict)
 
     def tip(self, received: str, *, agency: str = "el-paso-pd") -> uuid.UUID:
         day = date.fromisoformat(received)
         tip_id, receipt = intake(self.engine, self.settings, {"agency": agency}, received_on=day)
         self.receipts.append(receipt)
+        self.receipt_of[tip_id] = receipt
         return tip_id
 
     def move(self, tip_id: uuid.UUID, who: StaffHandle, to: str, when: str, **kw: object) -> None:
@@ -72,9 +75,13 @@ class History:
             decide(session, sam, result.approval_id, approve=True, now=at(when))
 
     def contest(self, tip_id: uuid.UUID, when: str) -> None:
-        """The reporter contests the closure (no message: no conversation key needed)."""
-        reporter = ReporterSession(tip_id, "", at(when))
+        """The reporter signs in with the receipt and contests the closure (no message). A real
+        session: the tip checks the session's conversation key (keys rotate)."""
         with session_scope(make_session_factory(self.engine)) as session:
+            ctx = load_context(session, self.settings)
+            signed_in = login_with_receipt(session, ctx, self.receipt_of[tip_id], now=at(when))
+            assert signed_in.token is not None
+            reporter = open_token(ctx, signed_in.token, now=at(when))
             contest_closure(session, reporter, None, today=date.fromisoformat(when))
 
 

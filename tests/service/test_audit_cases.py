@@ -40,6 +40,7 @@ from service.compartments.models import Compartment
 from service.config import Settings
 from service.db import utcnow
 from service.errors import InvalidInput
+from service.retention.sweep import run_approved_purges
 from service.staff.models import Role
 from service.tips import casework
 from tests.factories import Border, in_tx, intake, principal, seed_border, transaction
@@ -80,6 +81,7 @@ def history(engine: Engine, settings: Settings) -> tuple[Border, dict[str, uuid.
     purged = h.tip("2026-11-20")
     asked = in_tx(engine, lambda s: approvals.request(s, ana, purged, kind="purge", now=utcnow()))
     in_tx(engine, lambda s: approvals.decide(s, sam, asked.id, approve=True, now=utcnow()))
+    in_tx(engine, lambda s: run_approved_purges(s, now=utcnow()))  # the worker's part
     return border, {"held": held, "purged": purged}
 
 
