@@ -221,3 +221,28 @@ def test_the_log_says_whether_a_bundle_carried_the_contact_details(
         ("tip.export_started", True),
         ("tip.exported", True),
     ]
+
+
+FAKE_OK = "\x1b[2K\x1b[1GOK: the referral bundle is intact and on the audit log.\x1b[8m"
+
+
+def test_verify_errors_cannot_write_terminal_controls(
+    bundle_root: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """A forged bundle names its own files (tar) and its manifest's paths (unsigned until
+    checked): an escape sequence in a name must not erase the error line and print a fake OK."""
+    root, key = bundle_root
+    added = tmp_path / "added"
+    shutil.copytree(root, added)
+    (added / FAKE_OK).write_text("x")
+    listed = tmp_path / "listed"
+    shutil.copytree(root, listed)
+    manifest = json.loads((listed / "manifest.json").read_text())
+    manifest["files"].append({"path": FAKE_OK, "sha256": "0" * 64, "size": 1})
+    (listed / "manifest.json").write_text(json.dumps(manifest))
+    for copy in (added, listed):
+        code, output = _verify(copy, key)
+        assert code == 1
+        assert "verification failed" in output
+        assert "\x1b" not in output, repr(output)
+        assert "\\x1b[2K" in output  # shown, harmlessly
