@@ -11,7 +11,8 @@ that was not cleaned is listed as `withheld` and left out: its metadata may name
 conversation, the chosen notes and the tip's history; it drops the contact details (the identity
 envelope is never opened), the report's language, original file names (neutral names
 `evidence/NN.ext` from the detected type) and staff usernames, and coarsens every date to its
-month (`YYYY-MM`): incident date, messages, notes and history.
+month (`YYYY-MM`): incident date (free text: kept only as `YYYY-MM` or `YYYY`, else null),
+messages, notes and history.
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ __all__ = ["Contents", "EvidenceFile", "gather"]
 
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._ -]")
 _KIND = re.compile(r"[a-z0-9]{1,8}")
+_ISO_MONTH = re.compile(r"(\d{4}-\d{2})(?:-\d{2})?")
+_YEAR = re.compile(r"\d{4}")
 
 
 @dataclass(frozen=True)
@@ -74,13 +77,22 @@ def _json(session: Session, blob_id: uuid.UUID | None, identity: str) -> Any:
     return {} if blob_id is None else json.loads(read_blob(session, blob_id, [identity]))
 
 
+def _incident_month(value: Any) -> str | None:
+    """The reporter's incident date (free text) as `YYYY-MM` or `YYYY`, or None: cutting free
+    text to 7 characters is no month ("14/10/2026" would keep the day)."""
+    text = str(value).strip()
+    if found := _ISO_MONTH.fullmatch(text):
+        return found.group(1)
+    return text if _YEAR.fullmatch(text) else None
+
+
 def _report(session: Session, tip: Tip, keys: TipKeys, redacted: bool) -> dict[str, Any]:
     report = dict(_json(session, tip.report_blob_id, keys.conversation))
     report["received_on"] = _when(tip.received_on, redacted)
     if redacted:
         report.pop("language", None)
-        if isinstance(report.get("incident_date"), str):
-            report["incident_date"] = _month(report["incident_date"])
+        if report.get("incident_date") is not None:
+            report["incident_date"] = _incident_month(report["incident_date"])
     return report
 
 

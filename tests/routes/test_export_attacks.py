@@ -246,3 +246,29 @@ def test_verify_errors_cannot_write_terminal_controls(
         assert "verification failed" in output
         assert "\x1b" not in output, repr(output)
         assert "\\x1b[2K" in output  # shown, harmlessly
+
+
+def test_a_free_text_incident_date_is_not_cut_to_seven_characters(
+    web: TestClient, engine: Engine, export_team: Team, tmp_path: Path
+) -> None:
+    """The incident date is free text ("last March", "14/10/2026"): its first 7 characters
+    are no month ("14/10/2" keeps the day). A redacted bundle keeps a date only as its month."""
+    body = tip_json(incident_date="14/10/2026 around 23:40")
+    response = web.post(
+        "/api/v1/tips",
+        files=[("tip", (None, json.dumps(body).encode(), "application/json"))],
+    )
+    assert response.status_code == 201, response.text
+    with make_session_factory(engine)() as session:
+        tip_id = session.scalars(select(Tip.id)).one()
+    who = new_recipient(tmp_path)
+    approval = request_export(web, export_team.ana, tip_id, who.recipient, redacted=True)
+    approve(web, export_team.sam, approval)
+    answer = web.post(f"/api/v1/tips/{tip_id}/exports/{approval}", headers=export_team.ana)
+    assert answer.status_code == 200, answer.text
+    bundle = tmp_path / "referral.age"
+    bundle.write_bytes(answer.content)
+    root = decrypt_and_unpack(bundle, who.key_file, tmp_path / "bundle")
+    report = json.loads((root / "report.json").read_text())
+    assert "14/" not in json.dumps(report)
+    assert report["incident_date"] is None  # not a recognisable month: withheld
