@@ -40,6 +40,7 @@ _SAFE_NAME = re.compile(r"[^A-Za-z0-9._ -]")
 _KIND = re.compile(r"[a-z0-9]{1,8}")
 _ISO_MONTH = re.compile(r"(\d{4}-\d{2})(?:-\d{2})?")
 _YEAR = re.compile(r"\d{4}")
+_EXPORT_ACTIONS = ("tip.export_started", "tip.exported")
 
 
 @dataclass(frozen=True)
@@ -173,6 +174,14 @@ def _notes(
     return notes
 
 
+def _details(entry: AuditRecord, redacted: bool) -> dict[str, Any]:
+    # An earlier export's `contact` says whether the reporter left contact details: not for a
+    # recipient who must not learn who reported.
+    if redacted and entry.action in _EXPORT_ACTIONS:
+        return {k: v for k, v in entry.details.items() if k != "contact"}
+    return dict(entry.details)
+
+
 def _history(entries: list[AuditRecord], names: dict[str, str], redacted: bool) -> list[Any]:
     return [
         {
@@ -182,7 +191,7 @@ def _history(entries: list[AuditRecord], names: dict[str, str], redacted: bool) 
             **({} if redacted else {"actor_name": names.get(e.actor)}),
             "action": e.action,
             "objects": e.objects,
-            "details": e.details,
+            "details": _details(e, redacted),
         }
         for e in entries
     ]

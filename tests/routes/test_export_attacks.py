@@ -221,6 +221,15 @@ def test_the_log_says_whether_a_bundle_carried_the_contact_details(
         ("tip.export_started", True),
         ("tip.exported", True),
     ]
+    # A later redacted bundle's history must not tell its recipient that contact details exist.
+    third = request_export(web, export_team.ana, tip_id, who.recipient, redacted=True)
+    approve(web, export_team.sam, third)
+    redacted = web.post(f"/api/v1/tips/{tip_id}/exports/{third}", headers=export_team.sam)
+    assert redacted.status_code == 200, redacted.text
+    bundle.write_bytes(redacted.content)
+    root = decrypt_and_unpack(bundle, who.key_file, tmp_path / "redacted")
+    for entry in json.loads((root / "history.json").read_text()):
+        assert "contact" not in entry["details"], entry
 
 
 FAKE_OK = "\x1b[2K\x1b[1GOK: the referral bundle is intact and on the audit log.\x1b[8m"
