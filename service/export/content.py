@@ -41,6 +41,8 @@ _KIND = re.compile(r"[a-z0-9]{1,8}")
 _ISO_MONTH = re.compile(r"(\d{4}-\d{2})(?:-\d{2})?")
 _YEAR = re.compile(r"\d{4}")
 _EXPORT_ACTIONS = ("tip.export_started", "tip.exported")
+# Entries whose mere presence says the reporter left contact details: not in a redacted history.
+_SAYS_CONTACT = ("tip.identity_revealed",)
 
 
 @dataclass(frozen=True)
@@ -194,6 +196,7 @@ def _history(entries: list[AuditRecord], names: dict[str, str], redacted: bool) 
             "details": _details(e, redacted),
         }
         for e in entries
+        if not (redacted and e.action in _SAYS_CONTACT)
     ]
 
 

@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 from typer.testing import CliRunner
 
+from service.audit.canonical import AuditRecord
 from service.audit.log import history
 from service.cli import app
 from service.db import make_session_factory
@@ -186,9 +187,13 @@ def test_verify_refuses_a_malformed_entry_without_a_traceback(
         assert "verification failed: audit/entry.json" in output, (name, output)
 
 
-def _export_details(engine: Engine, tip_id: uuid.UUID) -> list[tuple[str, dict[str, object]]]:
+def _history(engine: Engine, tip_id: uuid.UUID) -> list[AuditRecord]:
     with make_session_factory(engine)() as session:
-        entries = history(session, tip_id)
+        return history(session, tip_id)
+
+
+def _export_details(engine: Engine, tip_id: uuid.UUID) -> list[tuple[str, dict[str, object]]]:
+    entries = _history(engine, tip_id)
     wanted = ("tip.export_started", "tip.exported")
     return [(e.action, dict(e.details)) for e in entries if e.action in wanted]
 
@@ -222,6 +227,11 @@ def test_the_log_says_whether_a_bundle_carried_the_contact_details(
         ("tip.exported", True),
     ]
     # A later redacted bundle's history must not tell its recipient that contact details exist.
+    asking = {"kind": "identity_reveal"}
+    reveal = web.post(f"/api/v1/tips/{tip_id}/approvals", json=asking, headers=export_team.rita)
+    assert reveal.status_code == 202, reveal.text
+    approve(web, export_team.sam, reveal.json()["approval_id"])
+    assert "tip.identity_revealed" in {e.action for e in _history(engine, tip_id)}
     third = request_export(web, export_team.ana, tip_id, who.recipient, redacted=True)
     approve(web, export_team.sam, third)
     redacted = web.post(f"/api/v1/tips/{tip_id}/exports/{third}", headers=export_team.sam)
@@ -230,6 +240,7 @@ def test_the_log_says_whether_a_bundle_carried_the_contact_details(
     root = decrypt_and_unpack(bundle, who.key_file, tmp_path / "redacted")
     for entry in json.loads((root / "history.json").read_text()):
         assert "contact" not in entry["details"], entry
+        assert entry["action"] != "tip.identity_revealed", entry
 
 
 FAKE_OK = "\x1b[2K\x1b[1GOK: the referral bundle is intact and on the audit log.\x1b[8m"
