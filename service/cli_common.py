@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import sys
+import unicodedata
 from collections.abc import Callable
 from typing import Annotated, ParamSpec, TypeVar
 
@@ -44,8 +45,21 @@ PasswordStdin = Annotated[
 ]
 
 
+def _shown(message: str) -> str:
+    """Control and format characters as visible escapes: an error may quote a name from a
+    hostile file (a forged bundle's tar member or manifest path), whose escape sequences could
+    otherwise erase the error line and print a fake "OK" on the operator's terminal."""
+    return "".join(_visible(ch) for ch in message)
+
+
+def _visible(ch: str) -> str:
+    if ch == "\n" or unicodedata.category(ch) not in ("Cc", "Cf"):
+        return ch
+    return f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\u{ord(ch):04x}"
+
+
 def fail(message: str) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    err.print(f"[bold red]error:[/] {escape(_shown(message))}", highlight=False, soft_wrap=True)
     return typer.Exit(code=1)
 
 

@@ -64,7 +64,7 @@ def case_list_response(
     """Audit and commit, then stream the CSV."""
     today = utcnow().date()
     with db.transaction() as session:
-        record_case_export(session, actor=principal.staff_id, filters=filters, via=via)
+        record_case_export(session, actor=principal.staff_id, filters=filters, via=via, today=today)
     return StreamingResponse(
         _stream(db, filters, today),
         media_type=CSV_TYPE,
@@ -89,7 +89,8 @@ def _accepts_csv(accept: str | None) -> bool:
 
 _CSV_ANSWER: dict[int | str, dict[str, Any]] = {
     200: {
-        "description": "The case list: a header line, then one row per tip in tip id order. "
+        "description": "The case list: a header line, then one row per tip received before "
+        "today (UTC), in tip id order. "
         "Columns: " + ", ".join(COLUMNS) + ' (docs/audit.md, "Case list").',
         "content": {
             "text/csv": {
@@ -107,7 +108,8 @@ _CSV_ANSWER: dict[int | str, dict[str, Any]] = {
     responses=_CSV_ANSWER,
 )
 def cases_csv(principal: Auditor, filters: CaseQuery, db: Db) -> StreamingResponse:
-    """Every tip as one content-free CSV row (audited `audit.cases_exported`)."""
+    """Every tip received before today as one content-free CSV row (audited
+    `audit.cases_exported`)."""
     return case_list_response(db, principal, filters, via="api")
 
 

@@ -5,7 +5,8 @@ closure reason, the days (never times) it was received, acknowledged and closed,
 and purged flags, and the allegation codes with their findings, which exist in clear only for
 tips closed with findings (`tip_findings`; the report itself is never opened). Deadlines are
 worked out per tip by the rules of service.tips.models (`deadlines_of`) as the statistics count
-them. No staff name, nothing a reporter wrote, nothing finer than a day.
+them. No staff name, nothing a reporter wrote, nothing finer than a day: tips received today
+(UTC) are listed from tomorrow on, so a new row between two downloads cannot time a submission.
 
 Rows are read by keyset pagination over the tip id (random UUIDv4, so a row's position says
 nothing of when the tip arrived), a page at a time: a list of any length streams in constant
@@ -174,8 +175,11 @@ def _compartment_id(session: Session, name: str) -> uuid.UUID:
     return found
 
 
-def _conditions(session: Session, filters: CaseFilters) -> list[ColumnElement[bool]]:
-    out: list[ColumnElement[bool]] = []
+def _conditions(session: Session, filters: CaseFilters, today: date) -> list[ColumnElement[bool]]:
+    # Tips received today are left out until the day is over: a row (or the count in
+    # `audit.cases_exported`, timed to the second) appearing between two downloads would date
+    # a reporter's submission finer than a day.
+    out: list[ColumnElement[bool]] = [Tip.received_on < today]
     if filters.compartment is not None:
         out.append(Tip.compartment_id == _compartment_id(session, filters.compartment))
     if filters.closed_since is not None:
@@ -188,17 +192,17 @@ def _conditions(session: Session, filters: CaseFilters) -> list[ColumnElement[bo
     return out
 
 
-def count_cases(session: Session, filters: CaseFilters) -> int:
-    query = select(func.count()).select_from(Tip).where(*_conditions(session, filters))
+def count_cases(session: Session, filters: CaseFilters, *, today: date) -> int:
+    query = select(func.count()).select_from(Tip).where(*_conditions(session, filters, today))
     return int(session.scalar(query) or 0)
 
 
 def record_case_export(
-    session: Session, *, actor: str | uuid.UUID, filters: CaseFilters, via: str
+    session: Session, *, actor: str | uuid.UUID, filters: CaseFilters, via: str, today: date
 ) -> int:
     """Count the rows and append `audit.cases_exported` in the caller's transaction: commit it
     before the first row is sent. The count is the list's length at that moment."""
-    count = count_cases(session, filters)
+    count = count_cases(session, filters, today=today)
     compartment = (
         _compartment_id(session, filters.compartment) if filters.compartment is not None else None
     )
@@ -275,7 +279,7 @@ def _row(values: Any, findings: dict[str, str], today: date) -> CaseRow:
 def case_pages(session: Session, filters: CaseFilters, *, today: date) -> Iterator[list[CaseRow]]:
     """The list in pages of at most PAGE rows, in tip id order (keyset: one indexed range scan
     per page, whatever the list's length)."""
-    conditions = _conditions(session, filters)
+    conditions = _conditions(session, filters, today)
     after: uuid.UUID | None = None
     while True:
         rows = _page(session, conditions, after)

@@ -153,14 +153,15 @@ def verify(
 
 def _write_cases(session: Session, filters: CaseFilters, out_file: BinaryIO) -> int:
     # Audited and committed before the first row is written, as over HTTP.
-    count = record_case_export(session, actor="system", filters=filters, via="cli")
+    today = utcnow().date()
+    count = record_case_export(session, actor="system", filters=filters, via="cli", today=today)
     session.commit()
     with _progress() as bar:
         task = bar.add_task("Writing the case list", total=count)
         for chunk in case_csv(
             session,
             filters,
-            today=utcnow().date(),
+            today=today,
             progress=lambda done: bar.update(task, completed=done),
         ):
             out_file.write(chunk)

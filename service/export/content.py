@@ -6,11 +6,13 @@ built here; evidence files are listed with their blob ids, to be streamed later
 (service.export.bundle) and never held whole.
 
 The REDACTED variant keeps the report (agency, allegations, narrative, subjects, location,
-flags: the report is the point of a referral), the evidence files as cleaned at upload, the
+flags: the report is the point of a referral), the evidence files as cleaned at upload (a file
+that was not cleaned is listed as `withheld` and left out: its metadata may name the reporter), the
 conversation, the chosen notes and the tip's history; it drops the contact details (the identity
 envelope is never opened), the report's language, original file names (neutral names
 `evidence/NN.ext` from the detected type) and staff usernames, and coarsens every date to its
-month (`YYYY-MM`): incident date, messages, notes and history.
+month (`YYYY-MM`): incident date (free text: kept only as `YYYY-MM` or `YYYY`, else null),
+messages, notes and history.
 """
 
 from __future__ import annotations
@@ -36,6 +38,11 @@ __all__ = ["Contents", "EvidenceFile", "gather"]
 
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._ -]")
 _KIND = re.compile(r"[a-z0-9]{1,8}")
+_ISO_MONTH = re.compile(r"(\d{4}-\d{2})(?:-\d{2})?")
+_YEAR = re.compile(r"\d{4}")
+_EXPORT_ACTIONS = ("tip.export_started", "tip.exported")
+# Entries whose mere presence says the reporter left contact details: not in a redacted history.
+_SAYS_CONTACT = ("tip.identity_revealed",)
 
 
 @dataclass(frozen=True)
@@ -50,6 +57,7 @@ class Contents:
     documents: list[tuple[str, bytes]]  # small files, in bundle order
     evidence: list[EvidenceFile]
     identity: str  # the conversation key, to decrypt the evidence
+    contact: bool  # whether contact.json (the reporter's contact details) is in the bundle
 
 
 def _doc(value: Any) -> bytes:
@@ -72,13 +80,22 @@ def _json(session: Session, blob_id: uuid.UUID | None, identity: str) -> Any:
     return {} if blob_id is None else json.loads(read_blob(session, blob_id, [identity]))
 
 
+def _incident_month(value: Any) -> str | None:
+    """The reporter's incident date (free text) as `YYYY-MM` or `YYYY`, or None: cutting free
+    text to 7 characters is no month ("14/10/2026" would keep the day)."""
+    text = str(value).strip()
+    if found := _ISO_MONTH.fullmatch(text):
+        return found.group(1)
+    return text if _YEAR.fullmatch(text) else None
+
+
 def _report(session: Session, tip: Tip, keys: TipKeys, redacted: bool) -> dict[str, Any]:
     report = dict(_json(session, tip.report_blob_id, keys.conversation))
     report["received_on"] = _when(tip.received_on, redacted)
     if redacted:
         report.pop("language", None)
-        if isinstance(report.get("incident_date"), str):
-            report["incident_date"] = _month(report["incident_date"])
+        if report.get("incident_date") is not None:
+            report["incident_date"] = _incident_month(report["incident_date"])
     return report
 
 
@@ -104,8 +121,14 @@ def _evidence(
         }
         if not redacted:
             entry["name"] = info["name"]
+        # A file kept as it came (the reporter's choice, too large, unreadable, unknown type)
+        # still carries its metadata (EXIF GPS, Artist, Author...): never in a redacted bundle.
+        entry["withheld"] = redacted and not info["cleaned"]
+        if entry["withheld"]:
+            del entry["path"]
+        else:
+            files.append(EvidenceFile(path, attachment.blob_id, int(info["size"])))
         listed.append(entry)
-        files.append(EvidenceFile(path, attachment.blob_id, int(info["size"])))
     return listed, files
 
 
@@ -153,6 +176,14 @@ def _notes(
     return notes
 
 
+def _details(entry: AuditRecord, redacted: bool) -> dict[str, Any]:
+    # An earlier export's `contact` says whether the reporter left contact details: not for a
+    # recipient who must not learn who reported.
+    if redacted and entry.action in _EXPORT_ACTIONS:
+        return {k: v for k, v in entry.details.items() if k != "contact"}
+    return dict(entry.details)
+
+
 def _history(entries: list[AuditRecord], names: dict[str, str], redacted: bool) -> list[Any]:
     return [
         {
@@ -162,9 +193,10 @@ def _history(entries: list[AuditRecord], names: dict[str, str], redacted: bool) 
             **({} if redacted else {"actor_name": names.get(e.actor)}),
             "action": e.action,
             "objects": e.objects,
-            "details": e.details,
+            "details": _details(e, redacted),
         }
         for e in entries
+        if not (redacted and e.action in _SAYS_CONTACT)
     ]
 
 
@@ -190,7 +222,9 @@ def gather(
     names = usernames(session, authors | _staff_ids(entries))
     listed, files = _evidence(session, tip, keys, redacted)
     documents = [("report.json", _doc(_report(session, tip, keys, redacted)))]
+    contact = False
     if not redacted and identity_key is not None and tip.contact_blob_id is not None:
+        contact = True
         documents.append(("contact.json", _doc(_json(session, tip.contact_blob_id, identity_key))))
     documents += [
         ("evidence.json", _doc(listed)),
@@ -198,4 +232,4 @@ def gather(
         ("notes.json", _doc(_notes(session, tip, keys, order, names))),
         ("history.json", _doc(_history(entries, {str(k): v for k, v in names.items()}, redacted))),
     ]
-    return Contents(documents, files, keys.conversation)
+    return Contents(documents, files, keys.conversation, contact)

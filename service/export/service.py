@@ -175,6 +175,10 @@ def _identity_key(session: Session, tip: Tip, identity: str) -> str | None:
         return None
 
 
+def _carries_contact(tip: Tip, identity_key: str | None) -> bool:
+    return identity_key is not None and tip.contact_blob_id is not None
+
+
 def begin_export(
     session: Session,
     *,
@@ -217,7 +221,9 @@ def begin_export(
         action="tip.export_started",
         tip_id=tip.id,
         objects={"approval": approval.id},
-        details={"variant": order.variant.value},
+        # Whether the reporter's contact details leave depends on who exports (an identity
+        # custodian or not), not on the approval: the log must say which.
+        details={"variant": order.variant.value, "contact": _carries_contact(tip, identity_key)},
     )
     contents = gather(session, tip, order, keys, identity_key)
     people = _people(session, approval, exporter)
@@ -242,6 +248,7 @@ def seal_export(
             "manifest_sha256": digest,
             "variant": plan.order.variant.value,
             "recipient": plan.order.recipient,
+            "contact": plan.contents.contact,
         },
         time=format_time(exported_at),
     )

@@ -1,7 +1,9 @@
 """Offline verification of an unpacked referral bundle (`probity export verify`): no database,
 only the bundle, the log's public key and a checkpoint the verifier trusts.
 
-Checks, in order, and stops at the first failure with a VerificationError naming it:
+Checks, in order, and stops at the first failure with a VerificationError naming it (anyone can
+encrypt a tar to the recipient, so every file is hostile until checked: the manifest and the tail
+files must be regular files of a sane size, read without following links):
 1. every file the manifest lists is there with its SHA-256 and size, and no other file is;
 2. `manifest.sig` is the log key's signature over the manifest's SHA-256;
 3. the audit entry is `tip.exported` of this tip, at `exported_at`, naming the manifest's hash;
@@ -15,6 +17,7 @@ from __future__ import annotations
 import binascii
 import hashlib
 import json
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +41,9 @@ from service.export.schemas import (
 __all__ = ["BundleReport", "verify_bundle"]
 
 _READ = 1 << 20
+# Far above any real one (a manifest lists at most a few dozen files; the rest are a few KiB).
+_MANIFEST_MAX = 4 << 20
+_TAIL_MAX = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -59,20 +65,40 @@ def _fail(message: str) -> VerificationError:
     return VerificationError(None, message)
 
 
+def _read_bytes(root: Path, name: str) -> bytes:
+    """A tail file's bytes. Anyone can encrypt a tar to the recipient: refuse a link (here or
+    on the way), a FIFO or a device (a blocked or endless read) and a file larger than any real
+    one, before reading it."""
+    path = root
+    for part in Path(name).parts:
+        path = path / part
+        try:
+            mode = path.lstat().st_mode
+        except FileNotFoundError:
+            raise _fail(f"{name}: missing") from None
+        if stat.S_ISLNK(mode):
+            raise _fail(f"{name}: not a regular file (a link)")
+    if not stat.S_ISREG(mode):
+        raise _fail(f"{name}: not a regular file")
+    limit = _MANIFEST_MAX if name == MANIFEST_FILE else _TAIL_MAX
+    if path.lstat().st_size > limit:
+        raise _fail(f"{name}: too large for a bundle's {name}")
+    with path.open("rb") as handle:
+        data = handle.read(limit + 1)
+    if len(data) > limit:  # grew meanwhile
+        raise _fail(f"{name}: too large for a bundle's {name}")
+    return data
+
+
 def _read_text(root: Path, name: str) -> str:
     try:
-        return (root / name).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise _fail(f"{name}: missing") from None
+        return _read_bytes(root, name).decode("utf-8")
     except UnicodeDecodeError:
         raise _fail(f"{name}: not UTF-8 text") from None
 
 
 def _manifest(root: Path) -> tuple[dict[str, Any], str]:
-    try:
-        raw = (root / MANIFEST_FILE).read_bytes()
-    except FileNotFoundError:
-        raise _fail(f"{MANIFEST_FILE}: missing") from None
+    raw = _read_bytes(root, MANIFEST_FILE)
     try:
         manifest = json.loads(raw)
         if manifest.get("format") != BUNDLE_FORMAT or not isinstance(manifest.get("files"), list):
@@ -100,8 +126,8 @@ def _check_files(root: Path, manifest: dict[str, Any]) -> None:
         parts = Path(path).parts
         if Path(path).is_absolute() or ".." in parts or not parts:
             raise _fail(f"{MANIFEST_FILE}: {path!r} points outside the bundle")
-    present = {
-        p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file() or p.is_symlink()
+    present = {  # anything but a directory: a link, FIFO or device added is a file added
+        p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_symlink() or not p.is_dir()
     }
     for path in sorted(set(listed) - present):
         raise _fail(f"{path}: missing (the manifest lists it)")
@@ -117,14 +143,14 @@ def _check_files(root: Path, manifest: dict[str, Any]) -> None:
 
 
 def _check_entry(root: Path, manifest: dict[str, Any], digest: str) -> tuple[bytes, int]:
+    entry_bytes = _read_bytes(root, ENTRY_FILE)
     try:
-        entry_bytes = (root / ENTRY_FILE).read_bytes()
         entry = json.loads(entry_bytes)
-    except FileNotFoundError:
-        raise _fail(f"{ENTRY_FILE}: missing") from None
     except ValueError:
         raise _fail(f"{ENTRY_FILE}: not an audit entry") from None
-    details = entry.get("details") or {} if isinstance(entry, dict) else {}
+    details = entry.get("details") if isinstance(entry, dict) else None
+    if not isinstance(details, dict):
+        raise _fail(f"{ENTRY_FILE}: not an audit entry (no details)")
     expected = {
         "action": "tip.exported",
         "tip": manifest.get("tip"),

@@ -11,12 +11,12 @@ from __future__ import annotations
 import csv
 import io
 import uuid
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, update
 from typer.testing import CliRunner
 
 from routes.app import create_app
@@ -29,6 +29,7 @@ from service.config import Settings
 from service.db import make_session_factory, utcnow
 from service.retention.sweep import purge_job
 from service.staff.models import Role
+from service.tips.models import Tip
 from tests.factories import Border, StaffHandle, add_staff, intake, tip_json, transaction
 from tests.service.stats_util import build_history
 from tests.staff_util import api_login, page_login
@@ -111,6 +112,10 @@ def test_auditor_gets_the_same_list_from_all_three_and_each_read_is_recorded(
 ) -> None:
     build_history(engine, settings, border)
     assert web.post("/api/v1/tips", json=MARKED).status_code == 201
+    today = utcnow().date()
+    with transaction(engine) as session:  # listed once its day is over (no finer dating)
+        moved = update(Tip).where(Tip.received_on == today)
+        session.execute(moved.values(received_on=today - timedelta(days=1)))
     ana, sam = api_login(web, border.reviewer_us), api_login(web, border.supervisor_us)
     doomed = web.get("/api/v1/queue", headers=ana).json()["tips"][0]["id"]
     asked = web.post(f"/api/v1/tips/{doomed}/approvals", headers=ana, json={"kind": "purge"})

@@ -17,10 +17,12 @@ from sqlalchemy import Engine
 from service.approvals.service import decide
 from service.config import Settings
 from service.db import make_session_factory, session_scope
+from service.instance.context import load_context
 from service.staff.models import Role
 from service.tips.contest import contest_closure
+from service.tips.reporter_auth import login_with_receipt, open_token
 from service.tips.workflow import transition
-from tests.factories import Border, StaffHandle, intake, principal, reporter_session
+from tests.factories import Border, StaffHandle, intake, principal
 
 TODAY = date(2026, 11, 25)
 NARRATIVE = "Sergeant Ramirez takes cash to let trucks pass at the Ysleta crossing."
@@ -73,11 +75,13 @@ class History:
             decide(session, sam, result.approval_id, approve=True, now=at(when))
 
     def contest(self, tip_id: uuid.UUID, when: str) -> None:
-        """The reporter signs in with the receipt and contests the closure (no message)."""
-        reporter = reporter_session(
-            self.engine, self.settings, self.receipt_of[tip_id], now=at(when)
-        )
+        """The reporter signs in with the receipt and contests the closure (no message). A real
+        session: the tip checks the session's conversation key (keys rotate)."""
         with session_scope(make_session_factory(self.engine)) as session:
+            ctx = load_context(session, self.settings)
+            signed_in = login_with_receipt(session, ctx, self.receipt_of[tip_id], now=at(when))
+            assert signed_in.token is not None
+            reporter = open_token(ctx, signed_in.token, now=at(when))
             contest_closure(session, reporter, None, today=date.fromisoformat(when))
 
 

@@ -13,7 +13,7 @@ import io
 import re
 import uuid
 from collections import Counter
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
@@ -197,7 +197,9 @@ def test_bad_filters_are_refused_before_anything_is_recorded(engine: Engine, his
         CaseFilters(closed_since=date(2026, 11, 2), closed_until=date(2026, 11, 1))
     assert bad.value.fields == {"closed_until": "before_since"}
     with pytest.raises(InvalidInput) as unknown, transaction(engine) as session:
-        record_case_export(session, actor="system", filters=CaseFilters("nowhere"), via="cli")
+        record_case_export(
+            session, actor="system", filters=CaseFilters("nowhere"), via="cli", today=TODAY
+        )
     assert unknown.value.fields == {"compartment": "unknown"}
     assert _exports(engine) == []
 
@@ -212,7 +214,9 @@ def _exports(engine: Engine) -> list[dict[str, Any]]:
 
 def test_the_export_is_recorded_with_its_count(engine: Engine, history) -> None:
     with transaction(engine) as session:
-        count = record_case_export(session, actor="system", filters=CaseFilters("mx"), via="cli")
+        count = record_case_export(
+            session, actor="system", filters=CaseFilters("mx"), via="cli", today=TODAY
+        )
         mx = session.scalar(select(Compartment.id).where(Compartment.name == "mx"))
     assert count == 2
     assert _exports(engine) == [
@@ -233,7 +237,7 @@ def test_cells_that_would_start_a_formula_are_quoted(engine: Engine, settings: S
     # Names are validated today (they start with a letter or digit); a name written before
     # that, or behind the app's back, still reaches a spreadsheet as text.
     seed_border(engine, settings)
-    intake(engine, settings)
+    intake(engine, settings, received_on=TODAY - timedelta(days=1))  # listed from the day after
     with transaction(engine) as session:
         session.execute(
             update(Compartment).where(Compartment.name == "us").values(name="=HYPERLINK(x)")
@@ -245,7 +249,7 @@ def test_a_long_list_streams_page_by_page_in_order(
     engine: Engine, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     seed_border(engine, settings)
-    ids = {intake(engine, settings, received_on=TODAY)[0] for _ in range(300)}
+    ids = {intake(engine, settings, received_on=TODAY - timedelta(days=1))[0] for _ in range(300)}
     monkeypatch.setattr(cases, "PAGE", 64)
     with transaction(engine) as session:
         chunks = list(case_csv(session, CaseFilters(), today=TODAY))
