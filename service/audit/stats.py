@@ -5,6 +5,8 @@ count or category) and counts. Percentiles come from the grouped day-count histo
 exact without any per-tip value leaving the database.
 
 Definitions (docs/audit.md, "Auditor's view and statistics"):
+- tips counted: those received before today (UTC), in every figure; a count that grew during the
+  day would let someone polling the figures time a submission;
 - week: ISO week (Monday start) of `received_on`, for the `weeks` weeks ending with today's week;
 - time to acknowledge: UTC date of `acknowledged_at` minus `received_on`, in days; the median is
   the middle value (mean of the two middle ones for an even count), p90 the nearest-rank value;
@@ -129,8 +131,16 @@ class Stats:
 _Key = uuid.UUID
 
 
-def _tip_counts(session: Session) -> dict[_Key, int]:
-    rows = session.execute(select(Tip.compartment_id, func.count()).group_by(Tip.compartment_id))
+def _settled(today: date) -> ColumnElement[bool]:
+    """Tips received before today only: a count that grows during the day would tell an auditor
+    polling the figures when a reporter submitted (the log itself dates them by day only)."""
+    return Tip.received_on < _day(today)
+
+
+def _tip_counts(session: Session, today: date) -> dict[_Key, int]:
+    rows = session.execute(
+        select(Tip.compartment_id, func.count()).where(_settled(today)).group_by(Tip.compartment_id)
+    )
     return {cid: n for cid, n in rows}
 
 
@@ -147,10 +157,14 @@ def _ack_histograms(session: Session) -> dict[_Key, Counter[int]]:
     return out
 
 
-def _grouped(session: Session, category: ColumnElement[str]) -> dict[_Key, Counter[str]]:
+def _grouped(
+    session: Session, category: ColumnElement[str], today: date
+) -> dict[_Key, Counter[str]]:
     label = category.label("category")
     rows = session.execute(
-        select(Tip.compartment_id, label, func.count()).group_by(Tip.compartment_id, label)
+        select(Tip.compartment_id, label, func.count())
+        .where(_settled(today))
+        .group_by(Tip.compartment_id, label)
     )
     out: dict[_Key, Counter[str]] = defaultdict(Counter)
     for cid, cat, n in rows:
@@ -168,7 +182,7 @@ def _ack_deadline(session: Session, today: date) -> dict[_Key, Counter[str]]:
         (_day_diff(_day(today), Tip.received_on) > ACK_DAYS, "open_overdue"),
         else_="open_in_time",
     )
-    return _grouped(session, category)
+    return _grouped(session, category, today)
 
 
 def _feedback_deadline(session: Session, today: date) -> dict[_Key, Counter[str]]:
@@ -185,7 +199,7 @@ def _feedback_deadline(session: Session, today: date) -> dict[_Key, Counter[str]
         (_within_months(closed_on, acked_on, FEEDBACK_MONTHS), "on_time"),
         else_="late",
     )
-    return _grouped(session, category)
+    return _grouped(session, category, today)
 
 
 def _closures(session: Session) -> dict[_Key, Counter[str]]:
@@ -212,10 +226,10 @@ def _findings(session: Session) -> dict[_Key, Counter[str]]:
     return out
 
 
-def _open_by_status(session: Session) -> dict[_Key, Counter[str]]:
+def _open_by_status(session: Session, today: date) -> dict[_Key, Counter[str]]:
     rows = session.execute(
         select(Tip.compartment_id, Tip.status, func.count())
-        .where(Tip.status.in_(OPEN_STATUSES))
+        .where(Tip.status.in_(OPEN_STATUSES), _settled(today))
         .group_by(Tip.compartment_id, Tip.status)
     )
     out: dict[_Key, Counter[str]] = defaultdict(Counter)
@@ -228,7 +242,7 @@ def _weekly(session: Session, start: date, today: date) -> dict[_Key, Counter[in
     week = (_day_diff(Tip.received_on, _day(start)) // 7).label("week")
     rows = session.execute(
         select(Tip.compartment_id, week, func.count())
-        .where(Tip.received_on >= _day(start), Tip.received_on <= _day(today))
+        .where(Tip.received_on >= _day(start), _settled(today))
         .group_by(Tip.compartment_id, week)
     )
     out: dict[_Key, Counter[int]] = defaultdict(Counter)
@@ -320,13 +334,13 @@ def stats(session: Session, *, today: date, weeks: int = 26) -> Stats:
         raise ValueError("weeks must be between 1 and 260")
     start = today - timedelta(days=today.weekday() + 7 * (weeks - 1))
     tables = _Tables(
-        tips=_tip_counts(session),
+        tips=_tip_counts(session, today),
         ack=_ack_histograms(session),
         ack_deadline=_ack_deadline(session, today),
         feedback=_feedback_deadline(session, today),
         closures=_closures(session),
         findings=_findings(session),
-        open=_open_by_status(session),
+        open=_open_by_status(session, today),
     )
     compartments = list(
         session.execute(select(Compartment.id, Compartment.name).order_by(Compartment.name))

@@ -31,7 +31,7 @@ from service.audit.suppression import _overall_week, _suppress
 from service.config import Settings
 from service.db import make_session_factory, session_scope
 from service.tips.models import add_months
-from tests.factories import seed_border
+from tests.factories import intake, seed_border
 from tests.service.stats_util import TODAY, build_history
 
 
@@ -239,3 +239,20 @@ def test_closure_counts_are_in_the_json(history_stats):
     assert [r["compartment"] for r in body["by_compartment"]] == ["mx", "oversight", "us"]
     assert body["by_reviewer"][0]["reviewer"] == "ana"
     assert body["by_reviewer"][0]["contested"] == {"count": None, "label": "<3"}
+
+
+def test_tips_received_today_count_from_tomorrow(engine: Engine, settings: Settings) -> None:
+    """Polling the figures must not time a submission: today's tips are left out of every count
+    until the day is over (they would otherwise appear minute by minute)."""
+    seed_border(engine, settings)
+    intake(engine, settings, received_on=TODAY)
+    with session_scope(make_session_factory(engine)) as session:
+        today = stats(session, today=TODAY)
+        tomorrow = stats(session, today=date.fromordinal(TODAY.toordinal() + 1))
+    assert today.overall.tips == 0
+    assert sum(w.count or 0 for w in today.weekly) == 0
+    assert today.overall.open_by_status.get("received", 0) == 0
+    assert today.overall.acknowledgement == Deadline()
+    assert tomorrow.overall.acknowledgement == Deadline(open_in_time=1)
+    assert tomorrow.overall.tips == 1
+    assert tomorrow.overall.open_by_status["received"] == 1
