@@ -25,9 +25,11 @@ from service.access.envelopes import (
 )
 from service.access.models import ChangeOp, IdentityGrant, PendingAccessChange
 from service.access.rotation import Rotation, has_keys, plan_rotation, write_rotation
+from service.approvals.models import Approval, ApprovalKind, ApprovalStatus
 from service.audit.log import record
 from service.compartments.models import Compartment
 from service.errors import Conflict, NotFound
+from service.export.models import TipExport
 from service.staff.models import Role
 from service.tips.models import Tip, TipAudience
 from service.tips.routing import eligible_readers
@@ -139,6 +141,7 @@ def move_tip(
         details["by_recovery"] = True
     if handover:  # its last reader left it (a conflict), with their own keys
         details["handover"] = True
+    _cancel_exports(session, tip.id, actor=actor)
     record(
         session,
         actor=actor,
@@ -150,3 +153,27 @@ def move_tip(
     if rotation is not None:
         write_rotation(session, rotation, actor=actor, by_recovery=by_recovery)
     return len(holders)
+
+
+def _cancel_exports(session: Session, tip_id: uuid.UUID, *, actor: uuid.UUID | str) -> None:
+    """Export requests of the old audience, pending or approved and unused, end with the move:
+    the new audience never agreed to send the tip to that recipient, and `probity export` (the
+    operator's recovery key) would otherwise still honour the approval."""
+    open_exports = session.scalars(
+        select(Approval).where(
+            Approval.tip_id == tip_id,
+            Approval.kind == ApprovalKind.EXPORT.value,
+            Approval.status.in_([ApprovalStatus.PENDING.value, ApprovalStatus.APPROVED.value]),
+            Approval.id.not_in(select(TipExport.approval_id)),
+        )
+    ).all()
+    for approval in open_exports:
+        approval.status = ApprovalStatus.CANCELLED.value
+        record(
+            session,
+            actor=actor,
+            action="approval.cancelled",
+            tip_id=tip_id,
+            objects={"approval": approval.id},
+            details={"kind": approval.kind},
+        )
