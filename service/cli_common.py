@@ -9,6 +9,7 @@ import functools
 import sys
 import unicodedata
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated, ParamSpec, TypeVar
 
 import typer
@@ -18,6 +19,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from crypto.age import decrypt_with_passphrase
 from crypto.errors import CryptoError
 from service.config import Settings
 from service.db import make_engine, make_session_factory, session_scope
@@ -106,6 +108,26 @@ def _reachable(settings: Settings) -> bool:
 
 def engine_for(settings: Settings) -> Engine:
     return make_engine(settings.effective_database_url)
+
+
+def read_recovery_identity(path: Path, from_stdin: bool) -> str:
+    """The AGE-SECRET-KEY in the passphrase-protected recovery file from `probity init`
+    (passphrase from standard input or a prompt): `probity access recover`, `staff recover`,
+    `export` and `restore`."""
+    if from_stdin:
+        passphrase = sys.stdin.readline().rstrip("\n")
+    else:
+        passphrase = typer.prompt("Recovery key passphrase", hide_input=True)
+    try:
+        text = decrypt_with_passphrase(path.read_bytes(), passphrase).decode()
+    except CryptoError:
+        raise fail(f"{path}: wrong passphrase, or not a recovery key file") from None
+    except OSError as exc:
+        raise fail(f"{path}: {exc.strerror or exc}") from None
+    for line in text.splitlines():
+        if line.startswith("AGE-SECRET-KEY-"):
+            return line.strip()
+    raise fail(f"{path} holds no age identity")
 
 
 def read_secrets(count: int, from_stdin: bool, prompts: list[str]) -> list[str]:

@@ -16,18 +16,24 @@ from typing import Annotated
 import typer
 from sqlalchemy.orm import Session
 
-from crypto.age import decrypt_with_passphrase
 from service.access.conflict_values import conflict_value
 from service.access.conflicts import request_conflict
 from service.access.readerless import Backlog, ReaderlessTip, access_backlog, readerless_tips
 from service.access.recovery import RecoveryOutcome, recover_with_key
 from service.access.service import conflict_counts
-from service.cli_common import PasswordStdin, cli_errors, fail, out, with_session
+from service.cli_common import (
+    PasswordStdin,
+    cli_errors,
+    fail,
+    out,
+    read_recovery_identity,
+    with_session,
+)
 from service.config import Settings
 from service.instance.keys import load_blind_index_key
 from service.staff.repository import get_staff
 
-__all__ = ["access_app", "conflict_app", "read_recovery_identity"]
+__all__ = ["access_app", "conflict_app"]
 
 conflict_app = typer.Typer(help="The conflicts register.", no_args_is_help=True)
 access_app = typer.Typer(help="Access to tip keys.", no_args_is_help=True)
@@ -119,20 +125,6 @@ def access_status() -> None:
         lambda session, _s: (access_backlog(session), readerless_tips(session))
     )
     _print_status(backlog, tips)
-
-
-def read_recovery_identity(path: Path, from_stdin: bool) -> str:
-    """The AGE-SECRET-KEY in the passphrase-protected recovery file (passphrase from stdin or a
-    prompt); also used by `probity staff recover`."""
-    if from_stdin:
-        passphrase = sys.stdin.readline().rstrip("\n")
-    else:
-        passphrase = typer.prompt("Recovery key passphrase", hide_input=True)
-    text = decrypt_with_passphrase(path.read_bytes(), passphrase).decode()
-    for line in text.splitlines():
-        if line.startswith("AGE-SECRET-KEY-"):
-            return line.strip()
-    raise fail(f"{path} holds no age identity")
 
 
 @access_app.command("recover")

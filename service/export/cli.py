@@ -7,7 +7,6 @@ tip, the recipient and the variant, and is used up. `verify` needs no database a
 
 from __future__ import annotations
 
-import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,10 +26,17 @@ from rich.progress import (
 from sqlalchemy.orm import Session
 from typer.core import TyperGroup
 
-from crypto.age import decrypt_with_passphrase
 from crypto.errors import CryptoError
 from crypto.note import parse_verifier
-from service.cli_common import PasswordStdin, cli_errors, engine_for, err, fail, out
+from service.cli_common import (
+    PasswordStdin,
+    cli_errors,
+    engine_for,
+    err,
+    fail,
+    out,
+    read_recovery_identity,
+)
 from service.config import Settings
 from service.db import make_session_factory, session_scope
 from service.errors import NotFound, VerificationError
@@ -63,18 +69,6 @@ export_app = typer.Typer(
 
 def _say(text: str) -> None:
     out.print(text, markup=False, highlight=False, soft_wrap=True)
-
-
-def _recovery_identity(path: Path, from_stdin: bool) -> str:
-    if from_stdin:
-        passphrase = sys.stdin.readline().rstrip("\n")
-    else:
-        passphrase = typer.prompt("Recovery key passphrase", hide_input=True)
-    text = decrypt_with_passphrase(path.read_bytes(), passphrase).decode()
-    for line in text.splitlines():
-        if line.startswith("AGE-SECRET-KEY-"):
-            return line.strip()
-    raise fail(f"{path} holds no age identity")
 
 
 def _progress() -> Progress:
@@ -163,7 +157,7 @@ def export_tip(
     target = out_file or Path(f"referral-{wanted.hex[:8]}.age")
     if target.exists():
         raise fail(f"{target}: already exists")
-    identity = _recovery_identity(recovery_file, password_stdin)
+    identity = read_recovery_identity(recovery_file, password_stdin)
     settings = Settings()
     engine = engine_for(settings)
     try:

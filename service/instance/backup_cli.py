@@ -3,7 +3,6 @@ on the root command)."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,9 +19,14 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
-from crypto.age import decrypt_with_passphrase
-from crypto.errors import CryptoError
-from service.cli_common import PasswordStdin, cli_errors, engine_for, err, fail, out
+from service.cli_common import (
+    PasswordStdin,
+    cli_errors,
+    engine_for,
+    err,
+    out,
+    read_recovery_identity,
+)
 from service.config import Settings
 from service.instance.backup import create_backup
 from service.instance.restore import restore_backup
@@ -98,17 +102,6 @@ def backup(
     )
 
 
-def _recovery_identity(path: Path, passphrase: str) -> str:
-    try:
-        text = decrypt_with_passphrase(path.read_bytes(), passphrase).decode()
-    except CryptoError:
-        raise fail(f"{path}: wrong passphrase, or not a recovery key file") from None
-    for line in text.splitlines():
-        if line.startswith("AGE-SECRET-KEY-"):
-            return line.strip()
-    raise fail(f"{path} holds no age identity")
-
-
 @cli_errors
 def restore(
     file: Annotated[Path, typer.Argument(help="A backup file written by `probity backup`.")],
@@ -141,11 +134,7 @@ def restore(
     --recovery-file /media/offline/probity-recovery-key.age
     --keyring /media/offline/retention-keyring.age --last-checkpoint published.cp --password-stdin
     """
-    if password_stdin:
-        passphrase = sys.stdin.readline().rstrip("\n")
-    else:
-        passphrase = typer.prompt("Recovery key passphrase", hide_input=True)
-    identity = _recovery_identity(recovery_file, passphrase)
+    identity = read_recovery_identity(recovery_file, password_stdin)
     last = last_checkpoint.read_text(encoding="utf-8") if last_checkpoint else None
     with _bar() as bar:
         result = restore_backup(

@@ -9,8 +9,16 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from sqlalchemy.orm import Session
 
-from service.access.cli import read_recovery_identity
-from service.cli_common import PasswordStdin, cli_errors, err, fail, out, read_secrets, with_session
+from service.cli_common import (
+    PasswordStdin,
+    cli_errors,
+    err,
+    fail,
+    out,
+    read_recovery_identity,
+    read_secrets,
+    with_session,
+)
 from service.config import Settings
 from service.instance.setup import kdf_params
 from service.staff.admin import add_staff_as
