@@ -33,6 +33,7 @@ from service.export.repository import attachments_of, messages_of, notes_of, use
 from service.export.schemas import ExportOrder, Variant
 from service.tips.keys import TipKeys
 from service.tips.models import Tip
+from service.tips.view import staff_actor_ids
 
 __all__ = ["Contents", "EvidenceFile", "gather"]
 
@@ -200,16 +201,6 @@ def _history(entries: list[AuditRecord], names: dict[str, str], redacted: bool) 
     ]
 
 
-def _staff_ids(entries: list[AuditRecord]) -> set[uuid.UUID | None]:
-    ids: set[uuid.UUID | None] = set()
-    for entry in entries:
-        try:
-            ids.add(uuid.UUID(entry.actor))
-        except ValueError:
-            continue  # "system", "reporter"
-    return ids
-
-
 def gather(
     session: Session, tip: Tip, order: ExportOrder, keys: TipKeys, identity_key: str | None
 ) -> Contents:
@@ -219,7 +210,7 @@ def gather(
     entries = history(session, tip.id)
     authors = {m.author_id for m in messages_of(session, tip.id)}
     authors |= {n.author_id for n in notes_of(session, tip.id, order.notes)}
-    names = usernames(session, authors | _staff_ids(entries))
+    names = usernames(session, authors | staff_actor_ids(entries))
     listed, files = _evidence(session, tip, keys, redacted)
     documents = [("report.json", _doc(_report(session, tip, keys, redacted)))]
     contact = False

@@ -52,6 +52,7 @@ __all__ = [
     "NoteItem",
     "TipView",
     "open_attachment",
+    "staff_actor_ids",
     "tip_view",
 ]
 
@@ -183,7 +184,8 @@ def _note_text(payload: Any) -> str:
     return str(payload)
 
 
-def _actor_ids(entries: list[AuditRecord]) -> set[uuid.UUID | None]:
+def staff_actor_ids(entries: list[AuditRecord]) -> set[uuid.UUID | None]:
+    """The staff ids among the entries' actors (not "system" or "reporter")."""
     ids: set[uuid.UUID | None] = set()
     for entry in entries:
         try:
@@ -221,7 +223,7 @@ def _purged_view(session: Session, principal: Principal, tip: Tip, compartment: 
     record_as(session, principal, "tip.viewed", tip.id)
     session.flush()
     entries = history(session, tip.id)
-    names = _usernames(session, {tip.assignee_id, *_actor_ids(entries)})
+    names = _usernames(session, {tip.assignee_id, *staff_actor_ids(entries)})
     return TipView(
         **_header(tip, compartment, names, entries),
         priority_reasons=[],
@@ -250,7 +252,7 @@ def tip_view(session: Session, principal: Principal, tip_id: uuid.UUID) -> TipVi
     messages, notes = parts["m"], parts["n"]
     entries = history(session, tip.id)
     authors = {part["author_id"] for part in (*messages, *notes)}
-    names = _usernames(session, {tip.assignee_id, *authors, *_actor_ids(entries)})
+    names = _usernames(session, {tip.assignee_id, *authors, *staff_actor_ids(entries)})
     _, feedback_due = deadlines_of(tip.received_on, tip.acknowledged_at)
     return TipView(
         **_header(tip, compartment, names, entries),
