@@ -164,7 +164,8 @@ def restore(
     if result.envelopes_without_key:
         out.print(
             f"WARNING: {result.envelopes_without_key} key envelopes have no bucket key in this "
-            "keyring and will not open (purged after the backup, or an older keyring).",
+            "keyring (or not the key that sealed them) and will not open (a purge after the "
+            "backup destroyed or replaced their bucket's key, or an older keyring).",
             highlight=False,
         )
     out.print(result.statement, highlight=False, soft_wrap=True)

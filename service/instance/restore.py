@@ -20,9 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, BinaryIO
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from crypto.errors import CryptoError
 from service.audit.alarm import ALARM_FILE, SIGNED_RECORD_FILE
 from service.audit.statements import record_restore
 from service.config import Settings
@@ -38,7 +39,7 @@ from service.instance.snapshot import (
     sqlite_path,
 )
 from service.migrations import current_revision, head_revision, is_known_revision, upgrade
-from service.retention.buckets import UNSEALED
+from service.retention.buckets import UNSEALED, unseal
 from service.retention.keyring import KEYRING_FILE, load_keyring, read_keyring
 from service.retention.models import RetentionKey
 from service.tips.models import Envelope
@@ -53,8 +54,8 @@ class RestoreResult:
     manifest: Manifest
     migrated_from: str | None  # the backup's schema revision when it was older than head
     statement: str  # what record_restore wrote into the audit log
-    # Bucket keys put back from the keyring escrow, and envelopes whose bucket's key is in
-    # no keyring given (destroyed by a purge after the backup, or a keyring older than it).
+    # Bucket keys put back from the keyring escrow, and envelopes that do not open under them
+    # (their bucket's key destroyed or replaced by a purge after the backup, an older keyring).
     keys_loaded: int = 0
     envelopes_without_key: int = 0
 
@@ -280,17 +281,26 @@ def _migrate_and_record(
 
 
 def _envelopes_without_key(session: Session) -> int:
-    """Envelopes that will not open: their bucket key is in no keyring given (a purge after
-    the backup destroyed it, or the keyring is older than the backup). Said, never silent."""
-    known = select(RetentionKey.bucket)
-    return (
-        session.scalar(
-            select(func.count())
-            .select_from(Envelope)
-            .where(Envelope.bucket != UNSEALED, Envelope.bucket.not_in(known))
-        )
-        or 0
+    """Envelopes that will not open: their bucket key is in no keyring given, or the keyring's
+    key for that bucket is not the one that sealed them (a purge after the backup replaced the
+    key of a bucket it shared with other tips; an older or foreign keyring). Every envelope is
+    tried, since a bucket keeps its name when its key is replaced. Said, never silent."""
+    keys = {b: k for b, k in session.execute(select(RetentionKey.bucket, RetentionKey.key))}
+    rows = session.execute(
+        select(Envelope.tip_id, Envelope.kind, Envelope.bucket, Envelope.data)
+        .where(Envelope.bucket != UNSEALED)
+        .execution_options(yield_per=500)
     )
+    closed = 0
+    for tip_id, kind, bucket, data in rows:
+        key = keys.get(bucket)
+        try:
+            if key is None:
+                raise CryptoError("no key")
+            unseal(key, tip_id, kind, bucket, data)
+        except CryptoError:
+            closed += 1
+    return closed
 
 
 def _settle_sqlite(path: Path) -> None:
