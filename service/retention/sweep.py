@@ -178,22 +178,31 @@ def run_approved_purges(session: Session, *, now: datetime) -> PurgeResult:
             blocked += 1
             continue
         buckets |= tip_buckets(session, tip.id)
-        _purge(session, tip, approval)
+        _purge(session, tip, approval, now=now)
         purged.append(tip.id)
     today = now.date()
     destroyed = sum(destroy_bucket_key(session, b, today=today) for b in sorted(buckets))
     return PurgeResult(purged, blocked, destroyed)
 
 
-def _purge(session: Session, tip: Tip, approval: Approval) -> None:
+def _purge(session: Session, tip: Tip, approval: Approval, *, now: datetime) -> None:
     shred_tip(session, tip)
     others = session.scalars(
         select(Approval).where(
             Approval.tip_id == tip.id, Approval.status == ApprovalStatus.PENDING.value
         )
     ).all()
-    for other in others:  # nothing else can be done to a purged tip
+    for other in others:  # nothing else can be done to a purged tip; audited as any cancel
         other.status = ApprovalStatus.CANCELLED.value
+        other.decided_at = now
+        record(
+            session,
+            actor="system",
+            action="approval.cancelled",
+            tip_id=tip.id,
+            objects={"approval": other.id},
+            details={"kind": other.kind},
+        )
     session.flush()
     actor: uuid.UUID | str = approval.decided_by or "system"
     record(
