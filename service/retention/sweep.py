@@ -27,6 +27,7 @@ from service.approvals.models import Approval, ApprovalKind, ApprovalStatus
 from service.audit.log import record
 from service.config import Settings
 from service.db import lock_for_write, lock_rows, session_scope, utcnow
+from service.logging import get_logger
 from service.retention.buckets import (
     expiry_bucket,
     next_month,
@@ -50,6 +51,8 @@ __all__ = [
     "run_approved_purges",
     "sweep",
 ]
+
+_log = get_logger("probity.retention")
 
 # A supervisor who rejects a retention purge defers it this long; legal hold keeps a tip for good.
 REQUEST_AGAIN_DAYS = 30
@@ -211,11 +214,13 @@ def _purge(session: Session, tip: Tip, approval: Approval, *, now: datetime) -> 
 
 
 def _after_commit(factory: sessionmaker[Session], settings: Settings, destroyed: int) -> None:
-    if destroyed:
-        engine = factory.kw["bind"]
-        if not isinstance(engine, Engine):
-            raise TypeError("the session factory is not bound to an engine")
-        compact_key_table(engine)
+    """Compact the key table after a destruction; on SQLite at every run too, since one held
+    up by a reader (destroyed keys still in the files) must be finished by a later one."""
+    engine = factory.kw["bind"]
+    if not isinstance(engine, Engine):
+        raise TypeError("the session factory is not bound to an engine")
+    if (destroyed or engine.dialect.name == "sqlite") and not compact_key_table(engine):
+        _log.warning("key table compaction held up by a reader; the next worker run retries")
     with session_scope(factory) as session:
         write_keyring_escrow(session, settings)
 
