@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from crypto.errors import CryptoError
 from service.audit.alarm import ALARM_FILE, SIGNED_RECORD_FILE
-from service.audit.statements import record_restore
+from service.audit.statements import check_restore_checkpoints, record_restore
 from service.config import Settings
 from service.db import make_engine, make_session_factory, session_scope
 from service.errors import Conflict, InvalidInput
@@ -213,6 +213,9 @@ def _apply(
     # what it signed lands there too and moves into place with them.
     staged_settings = settings.model_copy(update={"keys_dir": staged.keys})
     _carry_over(settings.effective_keys_dir, staged.keys)
+    check_restore_checkpoints(
+        staged.keys, backup_checkpoint=staged.manifest.checkpoint, last_checkpoint=last_checkpoint
+    )
     if backend_of(settings) == "sqlite":
         url = f"sqlite:///{staged.database.resolve()}"
         result = _migrate_and_record(
