@@ -58,6 +58,7 @@ class RestoreResult:
     # (their bucket's key destroyed or replaced by a purge after the backup, an older keyring).
     keys_loaded: int = 0
     envelopes_without_key: int = 0
+    keys_unused: int = 0  # keys of the keyring for buckets no restored envelope uses: left out
 
 
 @dataclass(frozen=True)
@@ -270,7 +271,10 @@ def _migrate_and_record(
             upgrade(engine)
             migrated_from = before
         with session_scope(make_session_factory(engine)) as session:
-            loaded = load_keyring(session, bucket_keys)
+            # Only the keys the restored envelopes use: a keyring is encrypted to a public
+            # recipient, so a planted key of a future bucket would be known to whoever made it.
+            used = set(session.scalars(select(Envelope.bucket).distinct()))
+            loaded = load_keyring(session, {b: k for b, k in bucket_keys.items() if b in used})
             keyless = _envelopes_without_key(session)
             statement = record_restore(
                 session,
@@ -280,7 +284,8 @@ def _migrate_and_record(
             )
     finally:
         engine.dispose()
-    return RestoreResult(manifest, migrated_from, statement, loaded, keyless)
+    unused = len(bucket_keys) - loaded
+    return RestoreResult(manifest, migrated_from, statement, loaded, keyless, unused)
 
 
 def _envelopes_without_key(session: Session) -> int:

@@ -21,9 +21,9 @@ from service.db import make_engine, make_session_factory
 from service.errors import InvalidInput
 from service.retention.keyring import read_keyring
 from service.retention.models import RetentionKey
-from service.tips.models import Tip
+from service.tips.models import Envelope, Tip
 from tests.factories import Border, intake
-from tests.service.backup_util import backup, restore
+from tests.service.backup_util import backup, destroy, restore
 
 BAD_NAMES = ["x" * 41, "", "../../etc", "open-2026-12\n"]
 
@@ -81,3 +81,34 @@ def test_a_keyring_with_a_bad_bucket_name_touches_nothing_even_with_force(
     assert "bucket" in result.output
     assert _state(settings) == before  # the live database as it was
     assert sorted(p.name for p in settings.effective_keys_dir.iterdir()) == keys_before
+
+
+def test_keys_for_buckets_the_backup_does_not_use_are_not_loaded(
+    cheap_kdf_env: Settings, engine: Engine, border: Border, tmp_path: Path
+) -> None:
+    # The keyring is only encrypted to the recovery recipient (public): whoever hands one over
+    # could plant the key of a future intake bucket, and so know the key later tips are sealed
+    # under (their purge would no longer reach copies of them). Only keys the restored
+    # envelopes use are put back; the worker and intake create fresh ones for the rest.
+    settings = cheap_kdf_env
+    intake(engine, settings)
+    file = tmp_path / "backup.age"
+    assert backup(file).exit_code == 0
+    engine.dispose()
+    escrow = settings.effective_keys_dir / "retention-keyring.age"
+    good = read_keyring(escrow, [border.recovery_identity])
+    planted = {"open-2099-01": secrets.token_bytes(32), "expires-2099-02": secrets.token_bytes(32)}
+    evil = _keyring(tmp_path / "evil.age", border, {**good, **planted})
+    destroy(settings)
+    result = restore(settings, file, "--keyring", str(evil))
+    assert result.exit_code == 0, result.output
+    restored = make_engine(settings.effective_database_url)
+    try:
+        with make_session_factory(restored)() as session:
+            loaded = set(session.scalars(select(RetentionKey.bucket)))
+            used = set(session.scalars(select(Envelope.bucket)))
+    finally:
+        restored.dispose()
+    assert loaded == used
+    assert not loaded & set(planted)
+    assert "2 keys of the keyring are for buckets no restored envelope uses" in result.output
