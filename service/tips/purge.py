@@ -14,16 +14,21 @@ from sqlalchemy import Engine, delete
 from sqlalchemy.orm import Session
 
 from service.blobs.models import Blob
-from service.tips.models import Envelope, Tip
+from service.tips.models import Envelope, SubjectIndex, SubjectToken, Tip
 
 __all__ = ["shred_tip", "shrink_wal"]
 
 
 def shred_tip(session: Session, tip: Tip) -> None:
-    """Delete the tip's envelopes and every blob of the tip (messages, notes and attachments
-    go with their blobs by cascade). The tip row stays, with its dates and flags, for the log."""
+    """Delete the tip's envelopes, every blob of the tip (messages, notes and attachments
+    go with their blobs by cascade) and its subject indexes. The tip row stays, with its dates
+    and flags, for the log."""
     session.execute(delete(Envelope).where(Envelope.tip_id == tip.id))
     session.execute(delete(Blob).where(Blob.tip_id == tip.id))
+    # Keyed HMACs of whom it named: with the index key (in every backup) guessed names could
+    # still be tested against the purged tip, and it would stay "related" to later tips.
+    session.execute(delete(SubjectIndex).where(SubjectIndex.tip_id == tip.id))
+    session.execute(delete(SubjectToken).where(SubjectToken.tip_id == tip.id))
     tip.report_blob_id = None
     tip.priority_blob_id = None
     tip.contact_blob_id = None
