@@ -40,7 +40,7 @@ from service.retention.repository import bucket_names, tip_buckets
 from service.retention.service import closed_tips
 from service.retention.shred import compact_key_table, destroy_bucket_key, live_open_buckets
 from service.tips.models import Envelope, Status, Tip
-from service.tips.purge import shred_tip
+from service.tips.purge import contest_keeps, shred_tip
 
 __all__ = [
     "REQUEST_AGAIN_DAYS",
@@ -88,11 +88,11 @@ def sweep(session: Session, settings: Settings, *, now: datetime) -> SweepResult
     for tip_id, bucket in session.execute(closed):
         current.setdefault(tip_id, set()).add(bucket)
     for tip in tips:
-        held_past = tip.legal_hold and tip.expires_on <= today
+        held_past = tip.kept and tip.expires_on <= today
         target = expiry_bucket(next_month(today) if held_past else tip.expires_on)
         if current.get(tip.tip_id, {target}) != {target}:
             moved += reseal_tip(session, tip.tip_id, target)
-    expired = [t.tip_id for t in tips if t.expires_on <= today and not t.legal_hold]
+    expired = [t.tip_id for t in tips if t.expires_on <= today and not t.kept]
     requested = _request_purges(session, expired, now=now)
     return SweepResult(moved, requested, _drop_empty_buckets(session, today))
 
@@ -168,7 +168,7 @@ def run_approved_purges(session: Session, *, now: datetime) -> PurgeResult:
         tip = lock_rows(session, select(Tip).where(Tip.id == approval.tip_id)).scalar()
         if tip is None or tip.purged:  # another worker got there first
             continue
-        if tip.legal_hold:
+        if tip.legal_hold or contest_keeps(session, tip):
             approval.status = ApprovalStatus.CANCELLED.value
             objects = {"approval": approval.id}
             record(

@@ -14,9 +14,24 @@ from sqlalchemy import Engine, delete
 from sqlalchemy.orm import Session
 
 from service.blobs.models import Blob
+from service.compartments.models import Compartment
 from service.tips.models import Envelope, SubjectIndex, SubjectToken, Tip
 
-__all__ = ["shred_tip", "shrink_wal"]
+__all__ = ["CONTESTED_KEPT", "contest_keeps", "shred_tip", "shrink_wal"]
+
+CONTESTED_KEPT = (
+    "the tip's closure is contested and oversight does not have it yet; it cannot be purged"
+)
+
+
+def contest_keeps(session: Session, tip: Tip) -> bool:
+    """Whether a contested closure keeps the tip from any purge: until it is rerouted to
+    oversight, as a legal hold would (else the audience's supervisor who rejected oversight's
+    reroute could approve the retention purge alone, and bury the contest with the tip)."""
+    if tip.contested_on is None:
+        return False
+    compartment = session.get(Compartment, tip.compartment_id)
+    return compartment is None or not compartment.oversight
 
 
 def shred_tip(session: Session, tip: Tip) -> None:
