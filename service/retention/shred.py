@@ -16,6 +16,7 @@ import time
 from datetime import date
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from service.audit.log import record
@@ -61,12 +62,11 @@ def compact_key_table(engine: Engine, *, wait_seconds: float = COMPACT_WAIT_SECO
     PostgreSQL: VACUUM FULL (outside a transaction) writes a new file with the live rows only.
     SQLite: `secure_delete` (every connection, service.db) zeroed the freed cells; a TRUNCATE
     checkpoint moves that into the database file and empties the WAL. A reader still on an
-    older snapshot keeps the old pages (the destroyed key with them) in the files: False then,
-    and the caller tries again later (service.retention.sweep)."""
+    older snapshot (SQLite), or a writer holding a key row longer than `wait_seconds`
+    (PostgreSQL), keeps the old key in the files: False then, and the caller tries again later
+    (service.retention.sweep). Neither waits long: writers queue behind a waiting compaction."""
     if engine.dialect.name == "postgresql":
-        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-            connection.exec_driver_sql("VACUUM FULL retention_keys")
-        return True
+        return _vacuum_full(engine, wait_seconds)
     deadline = time.monotonic() + wait_seconds
     with engine.connect() as connection:
         usual = connection.exec_driver_sql("PRAGMA busy_timeout").scalar_one()
@@ -81,3 +81,15 @@ def compact_key_table(engine: Engine, *, wait_seconds: float = COMPACT_WAIT_SECO
                 time.sleep(_RETRY_SECONDS)
         finally:
             connection.exec_driver_sql(f"PRAGMA busy_timeout={int(usual)}")
+
+
+def _vacuum_full(engine: Engine, wait_seconds: float) -> bool:
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.exec_driver_sql(f"SET lock_timeout = {max(1, int(wait_seconds * 1000))}")
+        try:
+            connection.exec_driver_sql("VACUUM FULL retention_keys")
+        except OperationalError:  # lock_timeout: a writer holds a key row
+            return False
+        finally:
+            connection.exec_driver_sql("RESET lock_timeout")
+    return True

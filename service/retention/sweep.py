@@ -213,23 +213,24 @@ def _purge(session: Session, tip: Tip, approval: Approval, *, now: datetime) -> 
     )
 
 
-def _after_commit(factory: sessionmaker[Session], settings: Settings, destroyed: int) -> None:
-    """Compact the key table after a destruction; on SQLite at every run too, since one held
-    up by a reader (destroyed keys still in the files) must be finished by a later one."""
+def _after_commit(factory: sessionmaker[Session], settings: Settings) -> None:
+    """Rewrite the escrow first (it must lose a destroyed key whatever happens next), then
+    compact the key table - at every run, since one held up by a reader or a writer (the
+    destroyed key still in the files) must be finished by a later one."""
     engine = factory.kw["bind"]
     if not isinstance(engine, Engine):
         raise TypeError("the session factory is not bound to an engine")
-    if (destroyed or engine.dialect.name == "sqlite") and not compact_key_table(engine):
-        _log.warning("key table compaction held up by a reader; the next worker run retries")
     with session_scope(factory) as session:
         write_keyring_escrow(session, settings)
+    if not compact_key_table(engine):
+        _log.warning("key table compaction held up; the next worker run retries")
 
 
 def retention_job(factory: sessionmaker[Session], settings: Settings) -> int:
     """The sweep (one transaction), then the escrow (always: a key intake created is in it)."""
     with session_scope(factory) as session:
         result = sweep(session, settings, now=utcnow())
-    _after_commit(factory, settings, result.destroyed)
+    _after_commit(factory, settings)
     return result.moved + result.requested + result.destroyed
 
 
@@ -237,5 +238,5 @@ def purge_job(factory: sessionmaker[Session], settings: Settings) -> int:
     with session_scope(factory) as session:
         result = run_approved_purges(session, now=utcnow())
     if result.purged or result.destroyed:
-        _after_commit(factory, settings, result.destroyed)
+        _after_commit(factory, settings)
     return len(result.purged)

@@ -34,7 +34,7 @@ def test_a_destroyed_key_leaves_the_files_once_the_reader_is_gone(
     engine: Engine, settings: Settings
 ) -> None:
     if engine.dialect.name != "sqlite":
-        pytest.skip("PostgreSQL's VACUUM FULL waits for readers instead")
+        pytest.skip("PostgreSQL: tests/service/test_retention_compaction_pg.py")
     crew = cast(engine, settings)
     submit(engine, settings)  # a neighbour in the bucket: its key is replaced, not deleted
     tip_id, _ = submit(engine, settings)
