@@ -37,6 +37,7 @@ from service.export.service import request_payload
 from service.staff.models import Role, StaffUser
 from service.staff.sessions import Principal
 from service.tips.models import Tip
+from service.tips.purge import CONTESTED_KEPT, contest_keeps
 from service.tips.repository import readable_tips
 from service.tips.workflow import apply_closure, apply_findings, lock_tip, lock_tip_for_oversight
 
@@ -117,6 +118,8 @@ def request(
     payload: dict[str, Any] = {}
     if wanted is ApprovalKind.PURGE and tip.legal_hold:
         raise Conflict("the tip is under legal hold; it cannot be purged")
+    if wanted is ApprovalKind.PURGE and contest_keeps(session, tip):
+        raise Conflict(CONTESTED_KEPT)
     if wanted is ApprovalKind.LIFT_LEGAL_HOLD and not tip.legal_hold:
         raise Conflict("the tip is not under legal hold")
     if wanted is ApprovalKind.IDENTITY_REVEAL and tip.identity_recipient is None:
@@ -282,6 +285,8 @@ def _carry_out(
     if kind is ApprovalKind.PURGE:
         if tip.legal_hold:
             raise Conflict("the tip is under legal hold; it cannot be purged")
+        if contest_keeps(session, tip):
+            raise Conflict(CONTESTED_KEPT)
         # Carried out by the worker (service.retention.sweep.run_approved_purges): destroying
         # the bucket key re-seals other tips, which is no work for a request.
         return PURGE_DETAIL

@@ -37,7 +37,14 @@ from service.instance.keys import load_log_signer, log_verifiers, write_secret_f
 from service.instance.models import AUDIT_LOG_VKEY, InstanceKey
 from service.logging import get_logger
 
-__all__ = ["KIND_RESTORE", "KIND_ROTATION", "list_statements", "record_restore", "store_statement"]
+__all__ = [
+    "KIND_RESTORE",
+    "KIND_ROTATION",
+    "check_restore_checkpoints",
+    "list_statements",
+    "record_restore",
+    "store_statement",
+]
 
 KIND_ROTATION = "key_rotation"
 KIND_RESTORE = "restore"
@@ -140,6 +147,19 @@ def _recover_rotations(session: Session, keys_dir: Path, current: Verifier) -> i
     if vkey is not None and vkey.value != current.encode():
         vkey.value = current.encode()  # the restored row named the key of the backup's day
     return len(found)
+
+
+def check_restore_checkpoints(
+    keys_dir: Path, *, backup_checkpoint: str | None, last_checkpoint: str | None
+) -> None:
+    """What record_restore checks without the database: that the checkpoints open with the
+    restored log's keys. Run first, so a refusal comes before a restore replaces anything
+    (PostgreSQL's load cannot be undone by the refusing transaction)."""
+    keys = log_verifiers(keys_dir)
+    if backup_checkpoint is not None:
+        _open(backup_checkpoint, keys, "backup checkpoint")
+    if last_checkpoint is not None:
+        _open(last_checkpoint, keys, "last checkpoint")
 
 
 def record_restore(

@@ -150,10 +150,17 @@ def restore(
     if result.migrated_from is not None:
         out.print(f"Migrated its schema from {result.migrated_from} to the newest.")
     out.print(f"Put back {result.keys_loaded} retention bucket keys from the keyring.")
+    if result.keys_unused:
+        out.print(
+            f"{result.keys_unused} keys of the keyring are for buckets no restored envelope uses: "
+            "left out (fresh keys are made when needed).",
+            highlight=False,
+        )
     if result.envelopes_without_key:
         out.print(
             f"WARNING: {result.envelopes_without_key} key envelopes have no bucket key in this "
-            "keyring and will not open (purged after the backup, or an older keyring).",
+            "keyring (or not the key that sealed them) and will not open (a purge after the "
+            "backup destroyed or replaced their bucket's key, or an older keyring).",
             highlight=False,
         )
     out.print(result.statement, highlight=False, soft_wrap=True)

@@ -20,11 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, BinaryIO
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from crypto.errors import CryptoError
 from service.audit.alarm import ALARM_FILE, SIGNED_RECORD_FILE
-from service.audit.statements import record_restore
+from service.audit.statements import check_restore_checkpoints, record_restore
 from service.config import Settings
 from service.db import make_engine, make_session_factory, session_scope
 from service.errors import Conflict, InvalidInput
@@ -38,7 +39,7 @@ from service.instance.snapshot import (
     sqlite_path,
 )
 from service.migrations import current_revision, head_revision, is_known_revision, upgrade
-from service.retention.buckets import UNSEALED
+from service.retention.buckets import UNSEALED, unseal
 from service.retention.keyring import KEYRING_FILE, load_keyring, read_keyring
 from service.retention.models import RetentionKey
 from service.tips.models import Envelope
@@ -53,10 +54,11 @@ class RestoreResult:
     manifest: Manifest
     migrated_from: str | None  # the backup's schema revision when it was older than head
     statement: str  # what record_restore wrote into the audit log
-    # Bucket keys put back from the keyring escrow, and envelopes whose bucket's key is in
-    # no keyring given (destroyed by a purge after the backup, or a keyring older than it).
+    # Bucket keys put back from the keyring escrow, and envelopes that do not open under them
+    # (their bucket's key destroyed or replaced by a purge after the backup, an older keyring).
     keys_loaded: int = 0
     envelopes_without_key: int = 0
+    keys_unused: int = 0  # keys of the keyring for buckets no restored envelope uses: left out
 
 
 @dataclass(frozen=True)
@@ -212,6 +214,9 @@ def _apply(
     # what it signed lands there too and moves into place with them.
     staged_settings = settings.model_copy(update={"keys_dir": staged.keys})
     _carry_over(settings.effective_keys_dir, staged.keys)
+    check_restore_checkpoints(
+        staged.keys, backup_checkpoint=staged.manifest.checkpoint, last_checkpoint=last_checkpoint
+    )
     if backend_of(settings) == "sqlite":
         url = f"sqlite:///{staged.database.resolve()}"
         result = _migrate_and_record(
@@ -266,7 +271,10 @@ def _migrate_and_record(
             upgrade(engine)
             migrated_from = before
         with session_scope(make_session_factory(engine)) as session:
-            loaded = load_keyring(session, bucket_keys)
+            # Only the keys the restored envelopes use: a keyring is encrypted to a public
+            # recipient, so a planted key of a future bucket would be known to whoever made it.
+            used = set(session.scalars(select(Envelope.bucket).distinct()))
+            loaded = load_keyring(session, {b: k for b, k in bucket_keys.items() if b in used})
             keyless = _envelopes_without_key(session)
             statement = record_restore(
                 session,
@@ -276,21 +284,31 @@ def _migrate_and_record(
             )
     finally:
         engine.dispose()
-    return RestoreResult(manifest, migrated_from, statement, loaded, keyless)
+    unused = len(bucket_keys) - loaded
+    return RestoreResult(manifest, migrated_from, statement, loaded, keyless, unused)
 
 
 def _envelopes_without_key(session: Session) -> int:
-    """Envelopes that will not open: their bucket key is in no keyring given (a purge after
-    the backup destroyed it, or the keyring is older than the backup). Said, never silent."""
-    known = select(RetentionKey.bucket)
-    return (
-        session.scalar(
-            select(func.count())
-            .select_from(Envelope)
-            .where(Envelope.bucket != UNSEALED, Envelope.bucket.not_in(known))
-        )
-        or 0
+    """Envelopes that will not open: their bucket key is in no keyring given, or the keyring's
+    key for that bucket is not the one that sealed them (a purge after the backup replaced the
+    key of a bucket it shared with other tips; an older or foreign keyring). Every envelope is
+    tried, since a bucket keeps its name when its key is replaced. Said, never silent."""
+    keys = {b: k for b, k in session.execute(select(RetentionKey.bucket, RetentionKey.key))}
+    rows = session.execute(
+        select(Envelope.tip_id, Envelope.kind, Envelope.bucket, Envelope.data)
+        .where(Envelope.bucket != UNSEALED)
+        .execution_options(yield_per=500)
     )
+    closed = 0
+    for tip_id, kind, bucket, data in rows:
+        key = keys.get(bucket)
+        try:
+            if key is None:
+                raise CryptoError("no key")
+            unseal(key, tip_id, kind, bucket, data)
+        except CryptoError:
+            closed += 1
+    return closed
 
 
 def _settle_sqlite(path: Path) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 from pathlib import Path
 
 from sqlalchemy import select
@@ -38,6 +39,15 @@ __all__ = [
 
 KEYRING_FILE = "retention-keyring.age"
 _FORMAT = "probity-retention-keyring/v1"
+# What service.retention.buckets names a bucket; anything else in an escrow is not ours.
+_BUCKET_NAME = re.compile(r"(open|expires)-[0-9]{4}-[0-9]{2}")
+
+
+def _well_formed(keys: dict[str, bytes]) -> bool:
+    return all(
+        isinstance(bucket, str) and _BUCKET_NAME.fullmatch(bucket) and len(key) == KEY_SIZE
+        for bucket, key in keys.items()
+    )
 
 
 def keyring_path(settings: Settings) -> Path:
@@ -97,8 +107,9 @@ def read_keyring(path: Path, identities: list[str]) -> dict[str, bytes]:
         keys = {str(b): base64.b64decode(k, validate=True) for b, k in body["keys"].items()}
     except (CryptoError, ValueError, KeyError, TypeError, AttributeError, OSError):
         raise InvalidInput("the keyring escrow does not open with these identities") from None
-    if any(len(key) != KEY_SIZE for key in keys.values()):
-        raise InvalidInput("the keyring escrow holds a malformed key")
+    # Checked here, before a restore touches anything (not only when the keys are loaded).
+    if not _well_formed(keys):
+        raise InvalidInput("the keyring escrow holds a malformed bucket name or key")
     return keys
 
 
@@ -106,8 +117,8 @@ def load_keyring(session: Session, keys: dict[str, bytes]) -> int:
     """Put escrowed keys into an empty `retention_keys` (a restore); returns how many."""
     if session.scalar(select(RetentionKey.bucket).limit(1)) is not None:
         raise Conflict("retention_keys is not empty; restore into a fresh database")
-    if any(len(key) != KEY_SIZE or not 0 < len(bucket) <= 40 for bucket, key in keys.items()):
-        raise InvalidInput("malformed bucket key")
+    if not _well_formed(keys):
+        raise InvalidInput("malformed bucket name or key")
     now = utcnow()
     session.add_all(RetentionKey(bucket=b, key=k, created_at=now) for b, k in keys.items())
     session.flush()

@@ -48,6 +48,12 @@ class ClosedTip:
     closed_on: date
     expires_on: date
     legal_hold: bool
+    contested: bool = False  # contested and not in oversight yet: kept (service.tips.purge)
+
+    @property
+    def kept(self) -> bool:
+        """Kept past its retention: no purge is requested while this holds."""
+        return self.legal_hold or self.contested
 
 
 @dataclass(frozen=True)
@@ -75,7 +81,7 @@ def closed_tips(
 ) -> list[ClosedTip]:
     """Closed tips not purged yet, with the day their retention ends."""
     query = (
-        select(Tip.id, Tip.closed_at, Tip.legal_hold, Compartment)
+        select(Tip.id, Tip.closed_at, Tip.legal_hold, Tip.contested_on, Compartment)
         .join(Compartment, Compartment.id == Tip.compartment_id)
         .where(Tip.status == Status.CLOSED.value, Tip.purged.is_(False))
         .where(Tip.closed_at.is_not(None))
@@ -84,11 +90,13 @@ def closed_tips(
     if compartments is not None:
         query = query.where(Tip.compartment_id.in_(compartments))
     found = []
-    for tip_id, closed_at, hold, compartment in session.execute(query):
+    for tip_id, closed_at, hold, contested_on, compartment in session.execute(query):
         if closed_at is None:  # excluded by the query; for the type checker
             continue
         expires = expiry_of(closed_at, retention_of(compartment, settings))
-        found.append(ClosedTip(tip_id, compartment.name, closed_at.date(), expires, hold))
+        contested = contested_on is not None and not compartment.oversight
+        closed = closed_at.date()
+        found.append(ClosedTip(tip_id, compartment.name, closed, expires, hold, contested))
     return found
 
 

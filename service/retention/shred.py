@@ -12,9 +12,11 @@ and the keyring escrow is rewritten (service.retention.keyring) so that no copy 
 from __future__ import annotations
 
 import secrets
+import time
 from datetime import date
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from service.audit.log import record
@@ -22,7 +24,10 @@ from service.db import lock_rows, utcnow
 from service.retention.buckets import BucketKey, next_month, open_bucket, seal_envelope, unseal
 from service.retention.repository import KEY_SIZE, envelopes_in, lock_key
 
-__all__ = ["compact_key_table", "destroy_bucket_key", "live_open_buckets"]
+__all__ = ["COMPACT_WAIT_SECONDS", "compact_key_table", "destroy_bucket_key", "live_open_buckets"]
+
+COMPACT_WAIT_SECONDS = 2.0  # how long one compaction retries while readers hold old pages
+_RETRY_SECONDS = 0.01
 
 
 def live_open_buckets(today: date) -> frozenset[str]:
@@ -52,14 +57,39 @@ def destroy_bucket_key(session: Session, bucket: str, *, today: date) -> bool:
     return True
 
 
-def compact_key_table(engine: Engine) -> None:
+def compact_key_table(engine: Engine, *, wait_seconds: float = COMPACT_WAIT_SECONDS) -> bool:
     """After the commit: rewrite the key table's storage so destroyed keys leave no trace in it.
     PostgreSQL: VACUUM FULL (outside a transaction) writes a new file with the live rows only.
     SQLite: `secure_delete` (every connection, service.db) zeroed the freed cells; a TRUNCATE
-    checkpoint moves that into the database file and empties the WAL."""
+    checkpoint moves that into the database file and empties the WAL. A reader still on an
+    older snapshot (SQLite), or a writer holding a key row longer than `wait_seconds`
+    (PostgreSQL), keeps the old key in the files: False then, and the caller tries again later
+    (service.retention.sweep). Neither waits long: writers queue behind a waiting compaction."""
     if engine.dialect.name == "postgresql":
-        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        return _vacuum_full(engine, wait_seconds)
+    deadline = time.monotonic() + wait_seconds
+    with engine.connect() as connection:
+        usual = connection.exec_driver_sql("PRAGMA busy_timeout").scalar_one()
+        # Short retries of our own: SQLite's busy handler would hold the write lock, and every
+        # writer with it, while it waits for the reader (service.walguard does the same).
+        connection.exec_driver_sql("PRAGMA busy_timeout=0")
+        try:
+            while True:
+                busy = connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").one()[0]
+                if not busy or time.monotonic() >= deadline:
+                    return not busy
+                time.sleep(_RETRY_SECONDS)
+        finally:
+            connection.exec_driver_sql(f"PRAGMA busy_timeout={int(usual)}")
+
+
+def _vacuum_full(engine: Engine, wait_seconds: float) -> bool:
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.exec_driver_sql(f"SET lock_timeout = {max(1, int(wait_seconds * 1000))}")
+        try:
             connection.exec_driver_sql("VACUUM FULL retention_keys")
-    else:
-        with engine.connect() as connection:
-            connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        except OperationalError:  # lock_timeout: a writer holds a key row
+            return False
+        finally:
+            connection.exec_driver_sql("RESET lock_timeout")
+    return True

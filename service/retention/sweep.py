@@ -27,6 +27,7 @@ from service.approvals.models import Approval, ApprovalKind, ApprovalStatus
 from service.audit.log import record
 from service.config import Settings
 from service.db import lock_for_write, lock_rows, session_scope, utcnow
+from service.logging import get_logger
 from service.retention.buckets import (
     expiry_bucket,
     next_month,
@@ -39,7 +40,7 @@ from service.retention.repository import bucket_names, tip_buckets
 from service.retention.service import closed_tips
 from service.retention.shred import compact_key_table, destroy_bucket_key, live_open_buckets
 from service.tips.models import Envelope, Status, Tip
-from service.tips.purge import shred_tip
+from service.tips.purge import contest_keeps, shred_tip
 
 __all__ = [
     "REQUEST_AGAIN_DAYS",
@@ -50,6 +51,8 @@ __all__ = [
     "run_approved_purges",
     "sweep",
 ]
+
+_log = get_logger("probity.retention")
 
 # A supervisor who rejects a retention purge defers it this long; legal hold keeps a tip for good.
 REQUEST_AGAIN_DAYS = 30
@@ -85,11 +88,11 @@ def sweep(session: Session, settings: Settings, *, now: datetime) -> SweepResult
     for tip_id, bucket in session.execute(closed):
         current.setdefault(tip_id, set()).add(bucket)
     for tip in tips:
-        held_past = tip.legal_hold and tip.expires_on <= today
+        held_past = tip.kept and tip.expires_on <= today
         target = expiry_bucket(next_month(today) if held_past else tip.expires_on)
         if current.get(tip.tip_id, {target}) != {target}:
             moved += reseal_tip(session, tip.tip_id, target)
-    expired = [t.tip_id for t in tips if t.expires_on <= today and not t.legal_hold]
+    expired = [t.tip_id for t in tips if t.expires_on <= today and not t.kept]
     requested = _request_purges(session, expired, now=now)
     return SweepResult(moved, requested, _drop_empty_buckets(session, today))
 
@@ -165,7 +168,7 @@ def run_approved_purges(session: Session, *, now: datetime) -> PurgeResult:
         tip = lock_rows(session, select(Tip).where(Tip.id == approval.tip_id)).scalar()
         if tip is None or tip.purged:  # another worker got there first
             continue
-        if tip.legal_hold:
+        if tip.legal_hold or contest_keeps(session, tip):
             approval.status = ApprovalStatus.CANCELLED.value
             objects = {"approval": approval.id}
             record(
@@ -178,22 +181,31 @@ def run_approved_purges(session: Session, *, now: datetime) -> PurgeResult:
             blocked += 1
             continue
         buckets |= tip_buckets(session, tip.id)
-        _purge(session, tip, approval)
+        _purge(session, tip, approval, now=now)
         purged.append(tip.id)
     today = now.date()
     destroyed = sum(destroy_bucket_key(session, b, today=today) for b in sorted(buckets))
     return PurgeResult(purged, blocked, destroyed)
 
 
-def _purge(session: Session, tip: Tip, approval: Approval) -> None:
+def _purge(session: Session, tip: Tip, approval: Approval, *, now: datetime) -> None:
     shred_tip(session, tip)
     others = session.scalars(
         select(Approval).where(
             Approval.tip_id == tip.id, Approval.status == ApprovalStatus.PENDING.value
         )
     ).all()
-    for other in others:  # nothing else can be done to a purged tip
+    for other in others:  # nothing else can be done to a purged tip; audited as any cancel
         other.status = ApprovalStatus.CANCELLED.value
+        other.decided_at = now
+        record(
+            session,
+            actor="system",
+            action="approval.cancelled",
+            tip_id=tip.id,
+            objects={"approval": other.id},
+            details={"kind": other.kind},
+        )
     session.flush()
     actor: uuid.UUID | str = approval.decided_by or "system"
     record(
@@ -201,21 +213,24 @@ def _purge(session: Session, tip: Tip, approval: Approval) -> None:
     )
 
 
-def _after_commit(factory: sessionmaker[Session], settings: Settings, destroyed: int) -> None:
-    if destroyed:
-        engine = factory.kw["bind"]
-        if not isinstance(engine, Engine):
-            raise TypeError("the session factory is not bound to an engine")
-        compact_key_table(engine)
+def _after_commit(factory: sessionmaker[Session], settings: Settings) -> None:
+    """Rewrite the escrow first (it must lose a destroyed key whatever happens next), then
+    compact the key table - at every run, since one held up by a reader or a writer (the
+    destroyed key still in the files) must be finished by a later one."""
+    engine = factory.kw["bind"]
+    if not isinstance(engine, Engine):
+        raise TypeError("the session factory is not bound to an engine")
     with session_scope(factory) as session:
         write_keyring_escrow(session, settings)
+    if not compact_key_table(engine):
+        _log.warning("key table compaction held up; the next worker run retries")
 
 
 def retention_job(factory: sessionmaker[Session], settings: Settings) -> int:
     """The sweep (one transaction), then the escrow (always: a key intake created is in it)."""
     with session_scope(factory) as session:
         result = sweep(session, settings, now=utcnow())
-    _after_commit(factory, settings, result.destroyed)
+    _after_commit(factory, settings)
     return result.moved + result.requested + result.destroyed
 
 
@@ -223,5 +238,5 @@ def purge_job(factory: sessionmaker[Session], settings: Settings) -> int:
     with session_scope(factory) as session:
         result = run_approved_purges(session, now=utcnow())
     if result.purged or result.destroyed:
-        _after_commit(factory, settings, result.destroyed)
+        _after_commit(factory, settings)
     return len(result.purged)

@@ -14,16 +14,36 @@ from sqlalchemy import Engine, delete
 from sqlalchemy.orm import Session
 
 from service.blobs.models import Blob
-from service.tips.models import Envelope, Tip
+from service.compartments.models import Compartment
+from service.tips.models import Envelope, SubjectIndex, SubjectToken, Tip
 
-__all__ = ["shred_tip", "shrink_wal"]
+__all__ = ["CONTESTED_KEPT", "contest_keeps", "shred_tip", "shrink_wal"]
+
+CONTESTED_KEPT = (
+    "the tip's closure is contested and oversight does not have it yet; it cannot be purged"
+)
+
+
+def contest_keeps(session: Session, tip: Tip) -> bool:
+    """Whether a contested closure keeps the tip from any purge: until it is rerouted to
+    oversight, as a legal hold would (else the audience's supervisor who rejected oversight's
+    reroute could approve the retention purge alone, and bury the contest with the tip)."""
+    if tip.contested_on is None:
+        return False
+    compartment = session.get(Compartment, tip.compartment_id)
+    return compartment is None or not compartment.oversight
 
 
 def shred_tip(session: Session, tip: Tip) -> None:
-    """Delete the tip's envelopes and every blob of the tip (messages, notes and attachments
-    go with their blobs by cascade). The tip row stays, with its dates and flags, for the log."""
+    """Delete the tip's envelopes, every blob of the tip (messages, notes and attachments
+    go with their blobs by cascade) and its subject indexes. The tip row stays, with its dates
+    and flags, for the log."""
     session.execute(delete(Envelope).where(Envelope.tip_id == tip.id))
     session.execute(delete(Blob).where(Blob.tip_id == tip.id))
+    # Keyed HMACs of whom it named: with the index key (in every backup) guessed names could
+    # still be tested against the purged tip, and it would stay "related" to later tips.
+    session.execute(delete(SubjectIndex).where(SubjectIndex.tip_id == tip.id))
+    session.execute(delete(SubjectToken).where(SubjectToken.tip_id == tip.id))
     tip.report_blob_id = None
     tip.priority_blob_id = None
     tip.contact_blob_id = None

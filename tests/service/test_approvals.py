@@ -210,6 +210,7 @@ def test_purge_shreds_the_keys_so_nobody_can_open_the_tip(
         "approval.requested",
         "approval.requested",
         "approval.decided",
+        "approval.cancelled",  # the export request the purge cancelled
         "tip.purged",
     ]
 
