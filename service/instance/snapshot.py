@@ -105,7 +105,9 @@ def sqlite_snapshot(source: Path, dest: Path, excluded: tuple[str, ...]) -> Snap
         live.execute("PRAGMA busy_timeout=30000")
         # One step: one read transaction, a consistent snapshot that never blocks writers (WAL).
         live.backup(copy)
-        copy.execute("PRAGMA journal_mode=DELETE")  # one self-contained file, no -wal beside it
+        # One self-contained file, no -wal beside it; the rollback journal of the deletes below
+        # in memory, so no page of the excluded rows (bucket keys) is written to a journal file.
+        copy.execute("PRAGMA journal_mode=MEMORY")
         copy.execute("PRAGMA secure_delete=ON")
         present = {row[0] for row in copy.execute("SELECT name FROM sqlite_master")}
         dropped = [table for table in excluded if table in present]
