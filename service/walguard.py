@@ -31,7 +31,7 @@ from sqlalchemy import Engine
 
 from service.config import WalSettings
 
-__all__ = ["WalGuard", "truncate_wal", "wal_guard"]
+__all__ = ["WalGuard", "truncate_wal", "truncate_wal_within", "wal_guard"]
 
 MIB = 1 << 20
 _RETRY_SECONDS = 0.001
@@ -80,7 +80,12 @@ def wal_guard(engine: Engine, settings: WalSettings) -> WalGuard | None:
 def truncate_wal(engine: Engine, guard: WalGuard) -> bool:
     """Copy the WAL into the database and truncate it; False when writers or readers kept it
     busy for the guard's `checkpoint_wait_ms` (the copy then went as far as it could)."""
-    deadline = time.monotonic() + guard.checkpoint_wait_ms / 1000
+    return truncate_wal_within(engine, guard.checkpoint_wait_ms / 1000)
+
+
+def truncate_wal_within(engine: Engine, seconds: float) -> bool:
+    """A TRUNCATE checkpoint, retried for at most `seconds`; False if still busy then."""
+    deadline = time.monotonic() + seconds
     with engine.connect() as connection:
         usual = connection.exec_driver_sql("PRAGMA busy_timeout").scalar_one()
         # Our own short retries instead of SQLite's busy handler, whose sleeps grow to 100 ms:

@@ -12,7 +12,6 @@ and the keyring escrow is rewritten (service.retention.keyring) so that no copy 
 from __future__ import annotations
 
 import secrets
-import time
 from datetime import date
 
 from sqlalchemy import Engine
@@ -23,11 +22,11 @@ from service.audit.log import record
 from service.db import lock_rows, utcnow
 from service.retention.buckets import BucketKey, next_month, open_bucket, seal_envelope, unseal
 from service.retention.repository import KEY_SIZE, envelopes_in, lock_key
+from service.walguard import truncate_wal_within
 
 __all__ = ["COMPACT_WAIT_SECONDS", "compact_key_table", "destroy_bucket_key", "live_open_buckets"]
 
 COMPACT_WAIT_SECONDS = 2.0  # how long one compaction retries while readers hold old pages
-_RETRY_SECONDS = 0.01
 
 
 def live_open_buckets(today: date) -> frozenset[str]:
@@ -67,20 +66,8 @@ def compact_key_table(engine: Engine, *, wait_seconds: float = COMPACT_WAIT_SECO
     (service.retention.sweep). Neither waits long: writers queue behind a waiting compaction."""
     if engine.dialect.name == "postgresql":
         return _vacuum_full(engine, wait_seconds)
-    deadline = time.monotonic() + wait_seconds
-    with engine.connect() as connection:
-        usual = connection.exec_driver_sql("PRAGMA busy_timeout").scalar_one()
-        # Short retries of our own: SQLite's busy handler would hold the write lock, and every
-        # writer with it, while it waits for the reader (service.walguard does the same).
-        connection.exec_driver_sql("PRAGMA busy_timeout=0")
-        try:
-            while True:
-                busy = connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").one()[0]
-                if not busy or time.monotonic() >= deadline:
-                    return not busy
-                time.sleep(_RETRY_SECONDS)
-        finally:
-            connection.exec_driver_sql(f"PRAGMA busy_timeout={int(usual)}")
+    # Short retries that never hold the write lock while a reader stays (service.walguard).
+    return truncate_wal_within(engine, wait_seconds)
 
 
 def _vacuum_full(engine: Engine, wait_seconds: float) -> bool:

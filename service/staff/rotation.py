@@ -19,7 +19,7 @@ from collections.abc import Callable
 from datetime import datetime
 from functools import partial
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from crypto.age import generate_identity
@@ -30,7 +30,7 @@ from service.audit.log import record
 from service.db import lock_for_write
 from service.errors import Unauthorized
 from service.staff.credentials import seal_secrets, verify_password
-from service.staff.models import StaffSession, StaffUser
+from service.staff.models import StaffUser
 from service.staff.service import StaffSecrets
 from service.staff.service import check_password as check_new_password
 from service.staff.sessions import (
@@ -40,6 +40,7 @@ from service.staff.sessions import (
     parse_token,
     raise_if_locked,
     reseal_session,
+    revoke_other_sessions,
     user_for_update,
 )
 from service.tips.models import EnvelopeKind, Tip, TipAudience
@@ -120,22 +121,14 @@ def rotate_identity(
     user.sealed_secrets = resealed
     user.failed_logins = 0
     user.locked_until = None
-    revoked = session.execute(
-        update(StaffSession)
-        .where(
-            StaffSession.staff_id == user.id,
-            StaffSession.id != principal.session_id,
-            StaffSession.revoked_at.is_(None),
-        )
-        .values(revoked_at=now)
-    )
+    revoked = revoke_other_sessions(session, user.id, keep=principal.session_id, now=now)
     reseal_session(session, token, principal, identity)
     record(
         session,
         actor=user.id,
         action="staff.identity_rotated",
         objects={"staff": user.id},
-        details={"tips": tips, "sessions_revoked": int(getattr(revoked, "rowcount", 0) or 0)},
+        details={"tips": tips, "sessions_revoked": revoked},
     )
     session.flush()
     return tips

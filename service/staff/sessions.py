@@ -85,6 +85,7 @@ __all__ = [
     "purge_login_throttles",
     "raise_if_locked",
     "reseal_session",
+    "revoke_other_sessions",
     "throttle_name",
     "totp_step",
     "user_for_update",
@@ -380,20 +381,12 @@ def change_password(
     user.sealed_secrets = resealed
     user.failed_logins = 0
     user.locked_until = None
-    revoked = session.execute(
-        update(StaffSession)
-        .where(
-            StaffSession.staff_id == user.id,
-            StaffSession.id != principal.session_id,
-            StaffSession.revoked_at.is_(None),
-        )
-        .values(revoked_at=now)
-    )
+    revoked = revoke_other_sessions(session, user.id, keep=principal.session_id, now=now)
     record(
         session,
         actor=user.id,
         action="staff.password_changed",
-        details={"sessions_revoked": int(getattr(revoked, "rowcount", 0) or 0)},
+        details={"sessions_revoked": revoked},
     )
     session.flush()
 
@@ -445,3 +438,20 @@ def reseal_session(session: Session, token: str, principal: Principal, identity:
         # Not Unauthorized: callers commit on that, and nothing of the change may stay.
         raise Conflict("this session changed meanwhile; sign in again")
     row.sealed_identity = seal(key, identity.encode(), aad=_session_aad(row.id, row.staff_id))
+
+
+def revoke_other_sessions(
+    session: Session, staff_id: uuid.UUID, *, keep: uuid.UUID, now: datetime
+) -> int:
+    """End every live session of the member but `keep` (a password or identity change);
+    returns how many."""
+    result = session.execute(
+        update(StaffSession)
+        .where(
+            StaffSession.staff_id == staff_id,
+            StaffSession.id != keep,
+            StaffSession.revoked_at.is_(None),
+        )
+        .values(revoked_at=now)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
