@@ -48,7 +48,10 @@ class ClosedTip:
     closed_on: date
     expires_on: date
     legal_hold: bool
-    contested: bool = False  # contested and not in oversight yet: kept (service.tips.purge)
+    # A contested closure: never purged by the sweep's "system" request, which one supervisor
+    # alone could approve (also in oversight, right after the reroute); a person asks and
+    # another approves (service.tips.purge.contest_keeps blocks even that outside oversight).
+    contested: bool = False
 
     @property
     def kept(self) -> bool:
@@ -94,7 +97,7 @@ def closed_tips(
         if closed_at is None:  # excluded by the query; for the type checker
             continue
         expires = expiry_of(closed_at, retention_of(compartment, settings))
-        contested = contested_on is not None and not compartment.oversight
+        contested = contested_on is not None
         closed = closed_at.date()
         found.append(ClosedTip(tip_id, compartment.name, closed, expires, hold, contested))
     return found

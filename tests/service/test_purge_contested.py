@@ -4,7 +4,8 @@ delay it" - docs/security.md) and waits: once retention ends, the sweep files a 
 and that same supervisor alone approves it - the contested tip and the pending reroute are gone,
 with no second person. A contested tip outside oversight is kept like a tip under legal hold: no
 purge request by the sweep, none filed or approved by staff (409), none carried out by the worker
-(cancelled, `retention.purge_blocked`). Once rerouted to oversight it is purged as any other."""
+(cancelled, `retention.purge_blocked`). Once rerouted to oversight it can be purged when a person
+asks and another agrees, never by the sweep's request."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from service.approvals import service as approvals
 from service.approvals.models import Approval, ApprovalKind, ApprovalStatus
+from service.compartments.models import Compartment
 from service.config import Settings
 from service.db import make_session_factory, utcnow
 from service.errors import Conflict
@@ -92,3 +94,23 @@ def test_the_worker_blocks_a_purge_approved_before_the_contest(
     assert actions(engine, tip_id)[-1] == "retention.purge_blocked"
     with make_session_factory(engine)() as session:
         assert not session.get_one(Tip, tip_id).purged
+
+
+def test_a_contested_tip_rerouted_to_oversight_gets_no_purge_by_system(
+    engine: Engine, settings: Settings, crew: Cast
+) -> None:
+    """Review attack: once the reroute brings a long-expired contested tip to oversight, the
+    sweep filed a purge by system at once, and one oversight supervisor alone approved it,
+    ending the contest. A contested tip is purged only when a person asks and another agrees."""
+    tip_id, _ = submit(engine, settings)
+    closed = datetime(2025, 1, 10, tzinfo=UTC)
+    close_as_of(engine, tip_id, closed)
+    _contest(engine, tip_id)
+
+    def to_oversight(session: Session) -> None:
+        oversight = session.scalars(select(Compartment).where(Compartment.oversight)).one()
+        session.get_one(Tip, tip_id).compartment_id = oversight.id
+
+    in_tx(engine, to_oversight)  # as the approved reroute leaves it (tested in test_contest)
+    run_sweep(engine, settings, closed + timedelta(days=settings.retention_days + 5))
+    assert _purges(engine, tip_id) == []
