@@ -41,7 +41,9 @@ def bucket_key(session: Session, bucket: str) -> bytes | None:
 
 
 def _create(session: Session, bucket: str) -> None:
-    values = {"bucket": bucket, "key": secrets.token_bytes(KEY_SIZE), "created_at": utcnow()}
+    # The day only: made at intake, an exact time would date the month's first tip.
+    today = utcnow().replace(hour=0, minute=0, second=0, microsecond=0)
+    values = {"bucket": bucket, "key": secrets.token_bytes(KEY_SIZE), "created_at": today}
     dialect = session.get_bind().dialect.name
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
     session.execute(insert(RetentionKey).values(values).on_conflict_do_nothing())
